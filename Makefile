@@ -1,0 +1,44 @@
+# Gatehouse. `make run` starts the portal in development mode; `make test`
+# runs every check CI runs.
+GO ?= go
+
+.PHONY: run build test generate lint check bench e2e
+
+## run: build and start the portal with --dev (SQLite under ./.gatehouse, demo data)
+run:
+	$(GO) run ./cmd/gatehouse serve --dev
+
+## build: the gatehouse binary in ./bin
+build:
+	CGO_ENABLED=0 $(GO) build -o bin/gatehouse ./cmd/gatehouse
+
+## test: vet, formatting, generated code in sync, and every test with the race detector
+test:
+	$(GO) vet ./...
+	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	@$(MAKE) --no-print-directory check
+	$(GO) test -race -count=1 ./...
+
+## generate: regenerate the templ components
+generate:
+	$(GO) tool templ generate
+
+## lint: vet, gofmt and staticcheck
+lint:
+	$(GO) vet ./...
+	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) tool staticcheck ./...
+
+## check: fail if `templ generate` would change any generated file
+check:
+	@templ=$$($(GO) tool -n templ) && tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	cp -r views "$$tmp/views" && (cd "$$tmp" && "$$templ" generate >/dev/null 2>&1) && \
+	if ! diff -r -q views "$$tmp/views"; then echo "generated templ files are stale: run 'make generate' and commit"; exit 1; fi
+
+## bench: benchmarks (not part of make test)
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+## e2e: only the browser tests
+e2e:
+	$(GO) test -count=1 -run 'Browser' ./...

@@ -1,0 +1,241 @@
+package main
+
+import (
+	"crypto/rand"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+)
+
+// Config is every setting of the portal, from GATEHOUSE_* variables and
+// the command's flags.
+type Config struct {
+	Dev                bool
+	Addr               string
+	DataDir            string // --dev only: where the SQLite files and dev keys live
+	DatabaseURL        string
+	ProductDatabaseURL string
+	BaseURL            *url.URL
+	OIDCIssuer         string
+	OIDCClientID       string
+	OIDCClientSecret   string
+	AllowedDomains     []string
+	SessionKey         []byte
+	AgreementVersion   string
+	TrustedProxies     []netip.Prefix
+	MetricsToken       string
+	LogLevel           slog.Level
+}
+
+// settings are the recognised variables; any other GATEHOUSE_* variable
+// is refused, so a misspelt setting cannot silently fall back to a default.
+var settings = []string{
+	"GATEHOUSE_ADDR", "GATEHOUSE_DATA_DIR", "GATEHOUSE_DATABASE_URL", "GATEHOUSE_PRODUCT_DB_URL",
+	"GATEHOUSE_BASE_URL", "GATEHOUSE_OIDC_ISSUER", "GATEHOUSE_OIDC_CLIENT_ID", "GATEHOUSE_OIDC_CLIENT_SECRET",
+	"GATEHOUSE_ALLOWED_DOMAINS", "GATEHOUSE_SESSION_KEY", "GATEHOUSE_AGREEMENT_VERSION",
+	"GATEHOUSE_TRUSTED_PROXIES", "GATEHOUSE_METRICS_TOKEN", "GATEHOUSE_LOG_LEVEL",
+}
+
+// devOnly are settings that make sense only with --dev.
+var devOnly = []string{"GATEHOUSE_DATA_DIR"}
+
+const devAgreementVersion = "2026-1"
+
+// loadConfig parses flags and environment. It reports every problem it
+// finds at once; what a production start requires is checked too.
+func loadConfig(name string, args, environ []string, stderr io.Writer) (Config, error) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dev := fs.Bool("dev", false, "development mode: embedded SQLite under ./.gatehouse, demo data, built-in identity provider")
+	if err := fs.Parse(args); err != nil {
+		return Config{}, err
+	}
+	if fs.NArg() > 0 {
+		return Config{}, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	env := map[string]string{}
+	var problems []string
+	for _, kv := range environ {
+		k, v, _ := strings.Cut(kv, "=")
+		if !strings.HasPrefix(k, "GATEHOUSE_") || strings.HasPrefix(k, "GATEHOUSE_TEST_") {
+			continue
+		}
+		if !slices.Contains(settings, k) {
+			problems = append(problems, k+" is not a Gatehouse setting")
+			continue
+		}
+		env[k] = strings.TrimSpace(v)
+	}
+	c := Config{
+		Dev: *dev, Addr: env["GATEHOUSE_ADDR"], DatabaseURL: env["GATEHOUSE_DATABASE_URL"],
+		ProductDatabaseURL: env["GATEHOUSE_PRODUCT_DB_URL"], OIDCIssuer: env["GATEHOUSE_OIDC_ISSUER"],
+		OIDCClientID: env["GATEHOUSE_OIDC_CLIENT_ID"], OIDCClientSecret: env["GATEHOUSE_OIDC_CLIENT_SECRET"],
+		SessionKey: []byte(env["GATEHOUSE_SESSION_KEY"]), AgreementVersion: env["GATEHOUSE_AGREEMENT_VERSION"],
+		MetricsToken: env["GATEHOUSE_METRICS_TOKEN"],
+	}
+	for _, d := range strings.Split(env["GATEHOUSE_ALLOWED_DOMAINS"], ",") {
+		if d = strings.ToLower(strings.TrimSpace(d)); d != "" {
+			c.AllowedDomains = append(c.AllowedDomains, d)
+		}
+	}
+	for _, p := range strings.Split(env["GATEHOUSE_TRUSTED_PROXIES"], ",") {
+		if p = strings.TrimSpace(p); p == "" {
+			continue
+		}
+		pfx, err := netip.ParsePrefix(p)
+		if err != nil {
+			problems = append(problems, fmt.Sprintf("GATEHOUSE_TRUSTED_PROXIES: %q is not a CIDR range", p))
+			continue
+		}
+		c.TrustedProxies = append(c.TrustedProxies, pfx)
+	}
+	if lvl := env["GATEHOUSE_LOG_LEVEL"]; lvl != "" {
+		if err := c.LogLevel.UnmarshalText([]byte(lvl)); err != nil {
+			problems = append(problems, "GATEHOUSE_LOG_LEVEL must be debug, info, warn or error")
+		}
+	}
+	if c.Dev {
+		problems = append(problems, c.devDefaults(env)...)
+	} else {
+		for _, k := range devOnly {
+			if _, ok := env[k]; ok {
+				problems = append(problems, k+" is a development setting and is refused without --dev")
+			}
+		}
+		if c.Addr == "" {
+			c.Addr = ":8080"
+		}
+		if raw := env["GATEHOUSE_BASE_URL"]; raw != "" {
+			u, err := url.Parse(raw)
+			if err != nil || u.Host == "" {
+				problems = append(problems, "GATEHOUSE_BASE_URL is not a URL")
+			} else {
+				c.BaseURL = u
+			}
+		}
+	}
+	if len(problems) > 0 {
+		return Config{}, configError(problems)
+	}
+	return c, nil
+}
+
+// devDefaults fills what --dev provides itself: the address, the data
+// directory with its SQLite files, a session key kept in that directory,
+// and the built-in identity provider (set up in serve).
+func (c *Config) devDefaults(env map[string]string) []string {
+	if c.Addr == "" {
+		c.Addr = "127.0.0.1:8080"
+	}
+	c.DataDir = env["GATEHOUSE_DATA_DIR"]
+	if c.DataDir == "" {
+		c.DataDir = ".gatehouse"
+	}
+	if c.DatabaseURL == "" {
+		c.DatabaseURL = filepath.Join(c.DataDir, "portal.db")
+	}
+	if c.ProductDatabaseURL == "" {
+		c.ProductDatabaseURL = filepath.Join(c.DataDir, "product.db")
+	}
+	host, port, err := net.SplitHostPort(c.Addr)
+	if err != nil {
+		return []string{"GATEHOUSE_ADDR must be host:port"}
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "127.0.0.1"
+	}
+	c.BaseURL = &url.URL{Scheme: "http", Host: net.JoinHostPort(host, port)}
+	if raw := env["GATEHOUSE_BASE_URL"]; raw != "" {
+		u, err := url.Parse(raw)
+		if err != nil || u.Host == "" {
+			return []string{"GATEHOUSE_BASE_URL is not a URL"}
+		}
+		c.BaseURL = u
+	}
+	c.OIDCIssuer = c.BaseURL.JoinPath("/dev/oidc").String()
+	c.OIDCClientID = "gatehouse-dev"
+	c.OIDCClientSecret = rand.Text()
+	c.AllowedDomains = []string{"example.com"}
+	if c.AgreementVersion == "" {
+		c.AgreementVersion = devAgreementVersion
+	}
+	return nil
+}
+
+// checkProduction names every setting a production start lacks or has
+// unsafely.
+func (c Config) checkProduction() error {
+	var p []string
+	if c.DatabaseURL == "" {
+		p = append(p, "GATEHOUSE_DATABASE_URL is missing")
+	}
+	if c.ProductDatabaseURL == "" {
+		p = append(p, "GATEHOUSE_PRODUCT_DB_URL is missing")
+	}
+	switch {
+	case c.BaseURL == nil:
+		p = append(p, "GATEHOUSE_BASE_URL is missing")
+	case c.BaseURL.Scheme != "https":
+		p = append(p, "GATEHOUSE_BASE_URL must be https:// (session cookies are Secure and __Host- prefixed)")
+	}
+	switch u, err := url.Parse(c.OIDCIssuer); {
+	case c.OIDCIssuer == "":
+		p = append(p, "GATEHOUSE_OIDC_ISSUER is missing (https://accounts.google.com for Google)")
+	case err != nil || u.Scheme != "https" || u.Host == "":
+		p = append(p, "GATEHOUSE_OIDC_ISSUER must be an https:// URL")
+	case strings.Contains(u.Path, "/dev/oidc"):
+		p = append(p, "GATEHOUSE_OIDC_ISSUER points at the development identity provider, which exists only with --dev")
+	}
+	if c.OIDCClientID == "" {
+		p = append(p, "GATEHOUSE_OIDC_CLIENT_ID is missing")
+	}
+	if c.OIDCClientSecret == "" {
+		p = append(p, "GATEHOUSE_OIDC_CLIENT_SECRET is missing")
+	}
+	if len(c.AllowedDomains) == 0 {
+		p = append(p, "GATEHOUSE_ALLOWED_DOMAINS is empty (the company's Google Workspace domains, comma-separated)")
+	}
+	if len(c.SessionKey) < 32 {
+		p = append(p, fmt.Sprintf("GATEHOUSE_SESSION_KEY must be at least 32 bytes (has %d); generate one with: openssl rand -base64 48", len(c.SessionKey)))
+	}
+	if c.AgreementVersion == "" {
+		p = append(p, "GATEHOUSE_AGREEMENT_VERSION is missing (the current confidentiality agreement's version)")
+	}
+	if len(p) > 0 {
+		return configError(p)
+	}
+	return nil
+}
+
+type configError []string
+
+func (e configError) Error() string {
+	return "configuration refused:\n  - " + strings.Join(e, "\n  - ")
+}
+
+// devSessionKey reads the development session key from the data
+// directory, creating it on first start so sessions survive restarts.
+func devSessionKey(dir string) ([]byte, error) {
+	path := filepath.Join(dir, "session.key")
+	key, err := os.ReadFile(path)
+	if err == nil && len(key) >= 32 {
+		return key, nil
+	}
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	key = []byte(rand.Text() + rand.Text())
+	if err := os.WriteFile(path, key, 0o600); err != nil {
+		return nil, fmt.Errorf("write dev session key: %w", err)
+	}
+	return key, nil
+}

@@ -1,0 +1,47 @@
+// Command gatehouse is the portal through which staff reach customer data
+// within the access policy, and the tools that operate it.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Environ(), os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "gatehouse:", err)
+		os.Exit(1)
+	}
+}
+
+const usage = `usage:
+  gatehouse serve [--dev]         start the portal (--dev: embedded SQLite, demo data, built-in identity provider)
+  gatehouse migrate [--dev]       apply database migrations and exit
+  gatehouse staff add EMAIL --name NAME --tier TIER [--agreement VERSION]
+  gatehouse staff offboard EMAIL [--reason TEXT]
+Configuration comes from GATEHOUSE_* environment variables; see README.md.`
+
+// run is the whole program; main only wires it to the process.
+func run(ctx context.Context, args, env []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return fmt.Errorf("no command\n%s", usage)
+	}
+	switch args[0] {
+	case "serve":
+		return serve(ctx, args[1:], env, stdout, stderr)
+	case "migrate":
+		return migrate(ctx, args[1:], env, stdout)
+	case "staff":
+		return staffCommand(ctx, args[1:], env, stdout)
+	case "help", "-h", "--help":
+		fmt.Fprintln(stdout, usage)
+		return nil
+	}
+	return fmt.Errorf("unknown command %q\n%s", args[0], usage)
+}

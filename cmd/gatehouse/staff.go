@@ -1,0 +1,81 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os/user"
+	"time"
+
+	"gatehouse/models"
+)
+
+// staffCommand operates on staff records from the command line: adding the
+// first sysadmin of a new installation, and offboarding a leaver at once.
+func staffCommand(ctx context.Context, args, env []string, stdout io.Writer) error {
+	if len(args) < 2 {
+		return errors.New("usage: gatehouse staff add EMAIL --name NAME --tier TIER [--agreement VERSION] | gatehouse staff offboard EMAIL [--reason TEXT]")
+	}
+	verb, email := args[0], args[1]
+	fs := flag.NewFlagSet("staff "+verb, flag.ContinueOnError)
+	fs.SetOutput(stdout)
+	dev := fs.Bool("dev", false, "use the development database under ./.gatehouse")
+	name := fs.String("name", "", "the person's name (add)")
+	tier := fs.String("tier", "", "engineer, support, senior, sysadmin or auditor (add)")
+	agreement := fs.String("agreement", "", "confidentiality agreement version signed today (add)")
+	reason := fs.String("reason", "offboarded from the command line", "why (offboard)")
+	if err := fs.Parse(args[2:]); err != nil {
+		return err
+	}
+	var cfgArgs []string
+	if *dev {
+		cfgArgs = []string{"--dev"}
+	}
+	cfg, err := loadConfig("staff", cfgArgs, env, stdout)
+	if err != nil {
+		return err
+	}
+	if cfg.DatabaseURL == "" {
+		return errors.New("GATEHOUSE_DATABASE_URL is missing")
+	}
+	db, err := models.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if err := models.Migrate(ctx, db); err != nil {
+		return err
+	}
+	by := models.Actor{Email: "cli", Tier: "system"}
+	if u, err := user.Current(); err == nil {
+		by.Email = "cli:" + u.Username
+	}
+	now := time.Now()
+	switch verb {
+	case "add":
+		s, err := models.CreateStaff(ctx, db.Write, now, by, models.Staff{Email: email, Name: *name, Tier: models.Tier(*tier)})
+		if err != nil {
+			return err
+		}
+		if *agreement != "" {
+			if err := models.RecordAgreement(ctx, db.Write, now, by, s.ID, *agreement, now); err != nil {
+				return err
+			}
+		}
+		fmt.Fprintf(stdout, "added %s (%s)\n", s.Email, s.Tier)
+		return nil
+	case "offboard":
+		s, err := models.FindStaffByEmail(ctx, db.Read, email)
+		if err != nil {
+			return err
+		}
+		if err := models.Offboard(ctx, db.Write, now, by, s.ID, *reason); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "offboarded %s: sessions ended, sign-in refused from now on\n", s.Email)
+		return nil
+	}
+	return fmt.Errorf("unknown staff command %q", verb)
+}

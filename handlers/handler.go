@@ -1,0 +1,109 @@
+// Package handlers is Gatehouse's HTTP surface: the route table with the
+// permission each route needs, the middleware that enforces it, and one
+// file of handlers per resource.
+package handlers
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"time"
+
+	"gatehouse/models"
+	"gatehouse/policy"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"gorm.io/gorm"
+)
+
+// OIDC is the staff identity provider the portal signs people in with.
+type OIDC struct {
+	Issuer       string
+	ClientID     string
+	ClientSecret string
+	// HTTPClient talks to the provider (discovery, keys, token endpoint).
+	HTTPClient *http.Client
+}
+
+// Options are everything a Handler needs; cmd/gatehouse fills them from
+// the configuration.
+type Options struct {
+	DB       *models.DB
+	Product  *gorm.DB // the product database (workspace registry), read-only
+	Enforcer *policy.Enforcer
+	Logger   *slog.Logger
+	Now      func() time.Time
+	Metrics  *prometheus.Registry
+
+	BaseURL          *url.URL // where browsers reach the portal
+	OIDC             OIDC
+	AllowedDomains   []string // the hd claims (and email domains) that may sign in
+	SessionKey       []byte   // HMAC key for stored session and state hashes
+	AgreementVersion string   // the current confidentiality agreement
+	Sessions         models.SessionLimits
+	StepUpWindow     time.Duration // how recent a login tier changes and offboarding need
+	TrustedProxies   []netip.Prefix
+	MetricsToken     string // when set, /metrics needs "Authorization: Bearer <token>"
+
+	// Dev mounts DevIdP at /dev/oidc and enables POST /dev/login.
+	Dev    bool
+	DevIdP http.Handler
+}
+
+// Handler holds the dependencies of every handler.
+type Handler struct {
+	db       *models.DB
+	product  *gorm.DB
+	enforcer *policy.Enforcer
+	log      *slog.Logger
+	now      func() time.Time
+	opts     Options
+	oidc     *oidcClient
+	metrics  *metrics
+	https    bool
+}
+
+// New checks the options and builds a Handler.
+func New(o Options) (*Handler, error) {
+	var errs []error
+	if o.DB == nil || o.Enforcer == nil || o.Logger == nil || o.Now == nil || o.BaseURL == nil || o.Metrics == nil {
+		errs = append(errs, errors.New("handlers: DB, Enforcer, Logger, Now, BaseURL and Metrics are required"))
+	}
+	if len(o.SessionKey) < 32 {
+		errs = append(errs, errors.New("handlers: session key shorter than 32 bytes"))
+	}
+	if o.Dev && o.DevIdP == nil {
+		errs = append(errs, errors.New("handlers: Dev without DevIdP"))
+	}
+	if len(o.AllowedDomains) == 0 {
+		errs = append(errs, errors.New("handlers: no allowed domains"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	if o.Sessions.Idle == 0 {
+		o.Sessions.Idle = 30 * time.Minute
+	}
+	if o.Sessions.Absolute == 0 {
+		o.Sessions.Absolute = 12 * time.Hour
+	}
+	if o.StepUpWindow == 0 {
+		o.StepUpWindow = 15 * time.Minute
+	}
+	if o.OIDC.HTTPClient == nil {
+		o.OIDC.HTTPClient = &http.Client{Timeout: 10 * time.Second}
+	}
+	m, err := newMetrics(o.Metrics)
+	if err != nil {
+		return nil, fmt.Errorf("handlers: metrics: %w", err)
+	}
+	h := &Handler{
+		db: o.DB, product: o.Product, enforcer: o.Enforcer, log: o.Logger, now: o.Now,
+		opts: o, metrics: m, https: o.BaseURL.Scheme == "https",
+	}
+	h.oidc = &oidcClient{cfg: o.OIDC, redirectURL: o.BaseURL.JoinPath("/auth/callback").String()}
+	return h, nil
+}

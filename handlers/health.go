@@ -1,0 +1,85 @@
+package handlers
+
+import (
+	"context"
+	"crypto/subtle"
+	"net/http"
+	"strings"
+	"time"
+
+	"gatehouse/static"
+
+	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// healthz says the process is up; it touches nothing else.
+func (h *Handler) healthz(c echo.Context) error {
+	return c.String(http.StatusOK, "ok\n")
+}
+
+// readyz says whether the portal can serve: its database answers.
+func (h *Handler) readyz(c echo.Context) error {
+	ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
+	defer cancel()
+	if err := h.db.Ping(ctx); err != nil {
+		h.log.Error("readiness: database", "error", err)
+		return c.String(http.StatusServiceUnavailable, "database unreachable\n")
+	}
+	return c.String(http.StatusOK, "ready\n")
+}
+
+func (h *Handler) metricsPage(c echo.Context) error {
+	if t := h.opts.MetricsToken; t != "" {
+		got := strings.TrimPrefix(c.Request().Header.Get("Authorization"), "Bearer ")
+		if subtle.ConstantTimeCompare([]byte(got), []byte(t)) != 1 {
+			return echo.NewHTTPError(http.StatusUnauthorized, "metrics need a bearer token")
+		}
+	}
+	promhttp.HandlerFor(h.opts.Metrics, promhttp.HandlerOpts{}).ServeHTTP(c.Response(), c.Request())
+	return nil
+}
+
+// staticFile serves embedded assets under content-hashed names, cached for
+// a year; a name with a stale hash is not found.
+func (h *Handler) staticFile(c echo.Context) error {
+	body, ctype, ok := static.Lookup(c.Param("file"))
+	if !ok {
+		return echo.ErrNotFound
+	}
+	c.Response().Header().Set("Cache-Control", "public, max-age=31536000, immutable")
+	return c.Blob(http.StatusOK, ctype, body)
+}
+
+type metrics struct {
+	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+	logins   *prometheus.CounterVec
+}
+
+func newMetrics(reg *prometheus.Registry) (*metrics, error) {
+	m := &metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gatehouse_http_requests_total", Help: "HTTP requests by route pattern, method and status code.",
+		}, []string{"route", "method", "code"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "gatehouse_http_request_duration_seconds", Help: "HTTP request latency by route pattern and method.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+		}, []string{"route", "method"}),
+		logins: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gatehouse_logins_total", Help: "Staff login outcomes: succeeded, or the refusal reason.",
+		}, []string{"outcome"}),
+	}
+	for _, c := range []prometheus.Collector{m.requests, m.duration, m.logins} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+func (m *metrics) observe(method, route string, status int, d time.Duration) {
+	m.requests.WithLabelValues(route, method, http.StatusText(status)).Inc()
+	m.duration.WithLabelValues(route, method).Observe(d.Seconds())
+}

@@ -1,0 +1,244 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"gatehouse/models"
+	"gatehouse/policy"
+
+	"github.com/labstack/echo/v4"
+)
+
+type ctxKey int
+
+const (
+	viewerKey ctxKey = iota
+	requestIDKey
+)
+
+// viewer is the signed-in staff member of a request, read from the
+// database on every request so that tier and status changes apply at once.
+type viewer struct {
+	Staff   models.Staff
+	Session models.Session
+}
+
+// viewerOf returns the request's signed-in staff member, or nil.
+func viewerOf(c echo.Context) *viewer {
+	v, _ := c.Request().Context().Value(viewerKey).(*viewer)
+	return v
+}
+
+func requestIDOf(c echo.Context) string {
+	id, _ := c.Request().Context().Value(requestIDKey).(string)
+	return id
+}
+
+func withValue(c echo.Context, key ctxKey, v any) {
+	c.SetRequest(c.Request().WithContext(context.WithValue(c.Request().Context(), key, v)))
+}
+
+// actor describes the request's author for the audit log.
+func (h *Handler) actor(c echo.Context) models.Actor {
+	a := models.Actor{Email: "anonymous", IP: c.RealIP(), UserAgent: c.Request().UserAgent(), RequestID: requestIDOf(c)}
+	if v := viewerOf(c); v != nil {
+		a.Email, a.Tier = v.Staff.Email, string(v.Staff.Tier)
+	}
+	return a
+}
+
+func (h *Handler) recoverPanic(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) (err error) {
+		defer func() {
+			if r := recover(); r != nil {
+				h.log.Error("panic", "request_id", requestIDOf(c), "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+				err = fmt.Errorf("panic: %v", r)
+			}
+		}()
+		return next(c)
+	}
+}
+
+// requestContext gives every request a fresh id (never the client's), sent
+// back in X-Request-Id and carried into logs and audit events.
+func (h *Handler) requestContext(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		id := models.NewToken()[:16]
+		withValue(c, requestIDKey, id)
+		c.Response().Header().Set("X-Request-Id", id)
+		return next(c)
+	}
+}
+
+// observe logs each request and feeds the request metrics, by route
+// pattern (never by raw path, which would carry ids).
+func (h *Handler) observe(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		start := time.Now()
+		err := next(c)
+		if err != nil {
+			c.Error(err)
+		}
+		route := c.Path()
+		if route == "" {
+			route = "unmatched"
+		}
+		status := c.Response().Status
+		h.metrics.observe(c.Request().Method, route, status, time.Since(start))
+		attrs := []any{"request_id", requestIDOf(c), "method", c.Request().Method, "route", route,
+			"status", status, "duration_ms", time.Since(start).Milliseconds(), "ip", c.RealIP()}
+		if v := viewerOf(c); v != nil {
+			attrs = append(attrs, "staff", v.Staff.Email)
+		}
+		h.log.Info("request", attrs...)
+		return nil
+	}
+}
+
+func (h *Handler) securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
+	formAction := "'self'"
+	if u, err := url.Parse(h.opts.OIDC.Issuer); err == nil && u.Host != "" && u.Host != h.opts.BaseURL.Host {
+		// The login form's redirect continues to the identity provider, and
+		// browsers apply form-action to redirects.
+		formAction += " " + u.Scheme + "://" + u.Host
+	}
+	csp := "default-src 'none'; style-src 'self'; img-src 'self'; form-action " + formAction +
+		"; frame-ancestors 'none'; base-uri 'none'"
+	return func(c echo.Context) error {
+		hd := c.Response().Header()
+		hd.Set("Content-Security-Policy", csp)
+		hd.Set("X-Content-Type-Options", "nosniff")
+		hd.Set("X-Frame-Options", "DENY")
+		hd.Set("Referrer-Policy", "same-origin")
+		hd.Set("Cross-Origin-Opener-Policy", "same-origin")
+		hd.Set("Cross-Origin-Resource-Policy", "same-origin")
+		hd.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=()")
+		hd.Set("Cache-Control", "no-store")
+		if h.https {
+			hd.Set("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
+		}
+		return next(c)
+	}
+}
+
+// crossOrigin refuses state-changing requests sent by another site's page
+// (Sec-Fetch-Site, or Origin against Host), so forms need no token field.
+func (h *Handler) crossOrigin(next echo.HandlerFunc) echo.HandlerFunc {
+	cop := http.NewCrossOriginProtection()
+	return func(c echo.Context) error {
+		if err := cop.Check(c.Request()); err != nil {
+			h.log.Warn("cross-origin request refused", "request_id", requestIDOf(c), "origin", c.Request().Header.Get("Origin"))
+			return echo.NewHTTPError(http.StatusForbidden, "cross-origin request refused")
+		}
+		return next(c)
+	}
+}
+
+// loadSession resolves the session cookie to a live session of an active
+// staff member; anything else leaves the request anonymous.
+func (h *Handler) loadSession(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		ck, err := c.Cookie(h.sessionCookieName())
+		if err != nil || ck.Value == "" {
+			return next(c)
+		}
+		ctx := c.Request().Context()
+		hash := models.TokenHash(h.opts.SessionKey, ck.Value)
+		sess, staff, err := models.SessionByHash(ctx, h.db.Read, hash)
+		now := h.now()
+		switch {
+		case errors.Is(err, models.ErrNoSession):
+			h.clearSessionCookie(c)
+			return next(c)
+		case err != nil:
+			return fmt.Errorf("load session: %w", err)
+		case !sess.Live(now, h.opts.Sessions) || staff.Status != models.StatusActive:
+			h.clearSessionCookie(c)
+			return next(c)
+		}
+		if now.Sub(sess.LastSeenAt) > time.Minute {
+			if err := models.TouchSession(ctx, h.db.Write, hash, now); err != nil {
+				return fmt.Errorf("touch session: %w", err)
+			}
+			sess.LastSeenAt = now
+		}
+		withValue(c, viewerKey, &viewer{Staff: staff, Session: sess})
+		return next(c)
+	}
+}
+
+// allowed reports whether the viewer holds permission p: the tier must
+// grant it and, beyond entering the portal, the confidentiality agreement
+// must be signed in its current version.
+func (h *Handler) allowed(v *viewer, p policy.Permission) bool {
+	if p == policy.Public {
+		return true
+	}
+	if v == nil || v.Staff.Status != models.StatusActive {
+		return false
+	}
+	if p != policy.PortalEnter && !v.Staff.AgreementCurrent(h.opts.AgreementVersion) {
+		return false
+	}
+	return h.enforcer.Allowed(string(v.Staff.Tier), p)
+}
+
+// authorize is the per-route guard: deny by default.
+func (h *Handler) authorize(p policy.Permission, fresh bool) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			if p == policy.Public {
+				return next(c)
+			}
+			v := viewerOf(c)
+			if v == nil {
+				if c.Request().Method == http.MethodGet {
+					return c.Redirect(http.StatusSeeOther, "/login?return_to="+url.QueryEscape(c.Request().URL.RequestURI()))
+				}
+				return echo.NewHTTPError(http.StatusUnauthorized, "sign in first")
+			}
+			if !h.allowed(v, p) {
+				h.log.Warn("permission denied", "request_id", requestIDOf(c), "staff", v.Staff.Email, "tier", v.Staff.Tier, "permission", p.String())
+				return fmt.Errorf("%s needs %s: %w", c.Path(), p, policy.ErrDenied)
+			}
+			if fresh && h.now().Sub(v.Session.AuthAt) > h.opts.StepUpWindow {
+				return h.stepUpPage(c)
+			}
+			return next(c)
+		}
+	}
+}
+
+// ipExtractor trusts X-Forwarded-For only from the configured proxies.
+func ipExtractor(trusted []netip.Prefix) echo.IPExtractor {
+	if len(trusted) == 0 {
+		return echo.ExtractIPDirect()
+	}
+	var opts []echo.TrustOption
+	for _, p := range trusted {
+		opts = append(opts, echo.TrustIPRange(prefixToIPNet(p)))
+	}
+	opts = append(opts, echo.TrustLoopback(false), echo.TrustLinkLocal(false), echo.TrustPrivateNet(false))
+	return echo.ExtractIPFromXFFHeader(opts...)
+}
+
+// safeReturnTo accepts only a local absolute path, so a login cannot be
+// used to bounce the browser to another site.
+func safeReturnTo(s string) string {
+	if s == "" || !strings.HasPrefix(s, "/") || strings.HasPrefix(s, "//") || strings.ContainsAny(s, "\\\r\n") {
+		return "/"
+	}
+	u, err := url.Parse(s)
+	if err != nil || u.Host != "" || u.Scheme != "" || strings.HasPrefix(u.Path, "/auth/") || strings.HasPrefix(u.Path, "/dev/") {
+		return "/"
+	}
+	return u.RequestURI()
+}

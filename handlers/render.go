@@ -1,0 +1,108 @@
+package handlers
+
+import (
+	"errors"
+	"net/http"
+
+	"gatehouse/models"
+	"gatehouse/policy"
+	"gatehouse/static"
+	"gatehouse/views"
+
+	"github.com/a-h/templ"
+	"github.com/labstack/echo/v4"
+)
+
+// render writes a component as the whole response.
+func (h *Handler) render(c echo.Context, status int, page templ.Component) error {
+	c.Response().Header().Set(echo.HeaderContentType, echo.MIMETextHTMLCharsetUTF8)
+	c.Response().WriteHeader(status)
+	return page.Render(c.Request().Context(), c.Response())
+}
+
+// navigation lists the sections the viewer may open, in menu order.
+var navigation = []struct {
+	label, href string
+	perm        policy.Permission
+}{
+	{"Dashboard", "/", policy.PortalEnter},
+	{"Staff", "/staff", policy.StaffManage},
+}
+
+// chrome is what every page's layout needs: the title, the signed-in
+// person and the navigation they may use.
+func (h *Handler) chrome(c echo.Context, title string) views.Chrome {
+	ch := views.Chrome{Title: title, CSS: static.Path("app.css"), Dev: h.opts.Dev, Path: c.Request().URL.Path}
+	v := viewerOf(c)
+	if v == nil {
+		return ch
+	}
+	ch.Viewer = &views.Viewer{
+		Name: v.Staff.Name, Email: v.Staff.Email, Tier: string(v.Staff.Tier),
+		AgreementMissing: !v.Staff.AgreementCurrent(h.opts.AgreementVersion),
+	}
+	for _, n := range navigation {
+		if h.allowed(v, n.perm) {
+			ch.Nav = append(ch.Nav, views.NavItem{Label: n.label, Href: n.href})
+		}
+	}
+	return ch
+}
+
+// errorPages are the texts of the error pages; internal detail never
+// reaches the browser.
+var errorPages = map[int][2]string{
+	http.StatusUnauthorized:        {"Please sign in", "This page needs you to be signed in."},
+	http.StatusForbidden:           {"Not allowed", "Your tier does not allow this, or your confidentiality agreement is not on record. Nothing was changed."},
+	http.StatusNotFound:            {"Not found", "There is nothing at this address."},
+	http.StatusMethodNotAllowed:    {"Not allowed", "This address does not accept that kind of request."},
+	http.StatusUnprocessableEntity: {"Please check the form", "Some of what was sent could not be accepted. Nothing was changed."},
+	http.StatusTooManyRequests:     {"Too many attempts", "Please wait a minute and try again."},
+	http.StatusServiceUnavailable:  {"Unavailable", "Gatehouse cannot serve this right now. Nothing was shown or changed. Please try again shortly."},
+	http.StatusInternalServerError: {"Something went wrong", "The error has been logged. Nothing was changed."},
+}
+
+// handleError is the one place errors become responses: not found → 404,
+// denied → 403, HTTP errors keep their code, anything else → 500 with a
+// generic page and the detail in the log.
+func (h *Handler) handleError(err error, c echo.Context) {
+	if c.Response().Committed {
+		h.log.Error("error after response started", "request_id", requestIDOf(c), "error", err)
+		return
+	}
+	status := http.StatusInternalServerError
+	msg := ""
+	var he *echo.HTTPError
+	switch {
+	case errors.Is(err, models.ErrNotFound):
+		status = http.StatusNotFound
+	case errors.Is(err, policy.ErrDenied):
+		status = http.StatusForbidden
+	case errors.As(err, &he):
+		status = he.Code
+		if s, ok := he.Message.(string); ok && status < 500 {
+			msg = s
+		}
+	}
+	if status >= 500 {
+		h.log.Error("request failed", "request_id", requestIDOf(c), "path", c.Path(), "error", err)
+	}
+	text, ok := errorPages[status]
+	if !ok {
+		text = [2]string{http.StatusText(status), ""}
+	}
+	if msg != "" && status != http.StatusNotFound && status != http.StatusMethodNotAllowed {
+		text[1] = msg
+	}
+	if status == http.StatusNotFound || status == http.StatusMethodNotAllowed {
+		// Echo's own texts ("Not Found") add nothing.
+		text = errorPages[status]
+	}
+	if c.Request().Method == http.MethodHead {
+		c.NoContent(status)
+		return
+	}
+	if err := h.render(c, status, views.ErrorPage(h.chrome(c, text[0]), status, text[0], text[1])); err != nil {
+		h.log.Error("render error page", "request_id", requestIDOf(c), "error", err)
+	}
+}

@@ -1,0 +1,81 @@
+package handlers
+
+import (
+	"fmt"
+	"net/http"
+
+	"gatehouse/policy"
+
+	"github.com/labstack/echo/v4"
+)
+
+// route is one entry of the route table: the whole URL surface of the
+// portal and the permission each URL needs.
+type route struct {
+	method string
+	path   string
+	perm   policy.Permission
+	fresh  bool // needs a login within the step-up window
+	handle echo.HandlerFunc
+}
+
+func (h *Handler) routes() []route {
+	get, post := http.MethodGet, http.MethodPost
+	rs := []route{
+		{get, "/healthz", policy.Public, false, h.healthz},
+		{get, "/readyz", policy.Public, false, h.readyz},
+		{get, "/metrics", policy.Public, false, h.metricsPage},
+		{get, "/static/:file", policy.Public, false, h.staticFile},
+
+		{get, "/login", policy.Public, false, h.loginPage},
+		{post, "/login", policy.Public, false, h.loginStart},
+		{get, "/auth/callback", policy.Public, false, h.authCallback},
+		{get, "/logout", policy.PortalEnter, false, h.logoutPage},
+		{post, "/logout", policy.PortalEnter, false, h.logout},
+
+		{get, "/", policy.PortalEnter, false, h.dashboard},
+
+		{get, "/staff", policy.StaffManage, false, h.staffList},
+		{post, "/staff", policy.StaffManage, false, h.staffCreate},
+		{get, "/staff/:id", policy.StaffManage, false, h.staffShow},
+		{post, "/staff/:id/tier", policy.StaffManage, true, h.staffTier},
+		{post, "/staff/:id/agreement", policy.StaffManage, false, h.staffAgreement},
+		{post, "/staff/:id/training", policy.StaffManage, false, h.staffTraining},
+		{post, "/staff/:id/suspend", policy.StaffManage, false, h.staffSuspend},
+		{post, "/staff/:id/reactivate", policy.StaffManage, true, h.staffReactivate},
+		{post, "/staff/:id/offboard", policy.StaffManage, true, h.staffOffboard},
+	}
+	if h.opts.Dev {
+		dev := echo.WrapHandler(h.opts.DevIdP)
+		rs = append(rs,
+			route{post, "/dev/login", policy.Public, false, h.devLogin},
+			route{get, "/dev/oidc/*", policy.Public, false, dev},
+			route{post, "/dev/oidc/*", policy.Public, false, dev},
+		)
+	}
+	return rs
+}
+
+// Echo builds the HTTP server: global middleware, then every route of the
+// table behind its permission check. A route without a permission is a
+// programming error and stops the start.
+func (h *Handler) Echo() (*echo.Echo, error) {
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = h.handleError
+	e.IPExtractor = ipExtractor(h.opts.TrustedProxies)
+	e.Use(h.recoverPanic, h.requestContext, h.observe, h.securityHeaders, h.crossOrigin, h.loadSession)
+	seen := map[string]bool{}
+	for _, r := range h.routes() {
+		key := r.method + " " + r.path
+		if r.perm.IsZero() {
+			return nil, fmt.Errorf("route %s declares no permission", key)
+		}
+		if r.handle == nil || seen[key] {
+			return nil, fmt.Errorf("route %s has no handler or is declared twice", key)
+		}
+		seen[key] = true
+		e.Add(r.method, r.path, r.handle, h.authorize(r.perm, r.fresh))
+	}
+	return e, nil
+}

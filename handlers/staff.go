@@ -1,0 +1,263 @@
+package handlers
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"gatehouse/models"
+	"gatehouse/views"
+
+	"github.com/labstack/echo/v4"
+)
+
+const staffPageSize = 50
+
+func (h *Handler) staffList(c echo.Context) error {
+	return h.renderStaffList(c, http.StatusOK, views.StaffForm{Tier: string(models.TierSupport)}, nil)
+}
+
+func (h *Handler) renderStaffList(c echo.Context, status int, form views.StaffForm, errs views.Errors) error {
+	q := strings.TrimSpace(c.QueryParam("q"))
+	page, _ := strconv.Atoi(c.QueryParam("page"))
+	page = max(page, 1)
+	rows, total, err := models.ListStaff(c.Request().Context(), h.db.Read, q, staffPageSize, (page-1)*staffPageSize)
+	if err != nil {
+		return err
+	}
+	view := views.StaffListView{
+		Query: q, Total: total, Page: page, PageSize: staffPageSize, Form: form, Errors: errs,
+		Agreement: h.opts.AgreementVersion,
+	}
+	for _, s := range rows {
+		view.Rows = append(view.Rows, staffRow(s))
+	}
+	return h.render(c, status, views.StaffList(h.chrome(c, "Staff"), view))
+}
+
+func staffRow(s models.Staff) views.StaffRow {
+	r := views.StaffRow{ID: s.ID, Email: s.Email, Name: s.Name, Tier: string(s.Tier), Status: string(s.Status), Agreement: s.AgreementVersion}
+	if s.AgreementSignedAt != nil {
+		r.AgreementSigned = s.AgreementSignedAt.Format(time.DateOnly)
+	}
+	if s.TrainingAt != nil {
+		r.Training = s.TrainingAt.Format(time.DateOnly)
+	}
+	return r
+}
+
+func (h *Handler) staffCreate(c echo.Context) error {
+	form := views.StaffForm{Email: c.FormValue("email"), Name: strings.TrimSpace(c.FormValue("name")), Tier: c.FormValue("tier")}
+	errs := views.Errors{}
+	email, err := models.NormalizeEmail(form.Email)
+	switch {
+	case err != nil:
+		errs["email"] = "Enter an email address."
+	case !h.allowedDomain(email):
+		errs["email"] = "Staff must have an address at " + strings.Join(h.opts.AllowedDomains, " or ") + "."
+	}
+	if form.Name == "" || len(form.Name) > 200 {
+		errs["name"] = "Enter the person's name."
+	}
+	if !models.ValidTier(models.Tier(form.Tier)) {
+		errs["tier"] = "Choose a tier."
+	}
+	if len(errs) > 0 {
+		return h.renderStaffList(c, http.StatusUnprocessableEntity, form, errs)
+	}
+	s, err := models.CreateStaff(c.Request().Context(), h.db.Write, h.now(), h.actor(c),
+		models.Staff{Email: email, Name: form.Name, Tier: models.Tier(form.Tier)})
+	if errors.Is(err, models.ErrConflict) {
+		return h.renderStaffList(c, http.StatusUnprocessableEntity, form, views.Errors{"email": "A staff member with this address exists already."})
+	}
+	if err != nil {
+		return err
+	}
+	return c.Redirect(http.StatusSeeOther, fmt.Sprintf("/staff/%d?done=created", s.ID))
+}
+
+func (h *Handler) allowedDomain(email string) bool {
+	for _, d := range h.opts.AllowedDomains {
+		if domainOf(email) == d {
+			return true
+		}
+	}
+	return false
+}
+
+func staffID(c echo.Context) (int64, error) {
+	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
+	if err != nil || id <= 0 {
+		return 0, fmt.Errorf("staff id %q: %w", c.Param("id"), models.ErrNotFound)
+	}
+	return id, nil
+}
+
+func (h *Handler) staffShow(c echo.Context) error {
+	id, err := staffID(c)
+	if err != nil {
+		return err
+	}
+	return h.renderStaff(c, http.StatusOK, id, nil)
+}
+
+func (h *Handler) renderStaff(c echo.Context, status int, id int64, errs views.Errors) error {
+	ctx := c.Request().Context()
+	s, err := models.FindStaff(ctx, h.db.Read, id)
+	if err != nil {
+		return err
+	}
+	live, err := models.CountLiveSessions(ctx, h.db.Read, s.ID)
+	if err != nil {
+		return err
+	}
+	events, err := models.ListAudit(ctx, h.db.Read, models.AuditFilter{Target: s.Email, Limit: 20})
+	if err != nil {
+		return err
+	}
+	v := viewerOf(c)
+	view := views.StaffView{
+		Staff: staffRow(s), LiveSessions: live, Errors: errs, Done: c.QueryParam("done"),
+		Self: v.Staff.ID == s.ID, Fresh: h.now().Sub(v.Session.AuthAt) <= h.opts.StepUpWindow,
+		Agreement: h.opts.AgreementVersion, Today: h.now().Format(time.DateOnly),
+	}
+	for _, e := range events {
+		view.Events = append(view.Events, views.EventRow{
+			At: e.At.Format("2006-01-02 15:04 UTC"), Actor: e.Actor, Action: string(e.Action), Reason: e.Reason, Detail: e.Detail,
+		})
+	}
+	return h.render(c, status, views.StaffPage(h.chrome(c, s.Name), view))
+}
+
+// staffChange runs one change to a staff member from a form: it refuses
+// changes to one's own record, maps validation and state conflicts to a
+// 422 with the message, and answers 303 back to the staff page.
+func (h *Handler) staffChange(c echo.Context, done string, change func(id int64, by models.Actor) (field string, err error)) error {
+	id, err := staffID(c)
+	if err != nil {
+		return err
+	}
+	if viewerOf(c).Staff.ID == id {
+		return h.renderStaff(c, http.StatusUnprocessableEntity, id, views.Errors{"": "You cannot change your own access. Ask another sysadmin."})
+	}
+	field, err := change(id, h.actor(c))
+	var inv invalid
+	switch {
+	case errors.As(err, &inv):
+		return h.renderStaff(c, http.StatusUnprocessableEntity, id, views.Errors{field: string(inv)})
+	case errors.Is(err, models.ErrConflict):
+		return h.renderStaff(c, http.StatusUnprocessableEntity, id, views.Errors{field: conflictMessage(err)})
+	case err != nil:
+		return err
+	}
+	return c.Redirect(http.StatusSeeOther, fmt.Sprintf("/staff/%d?done=%s", id, done))
+}
+
+// invalid is a form value that cannot be accepted; its text is shown.
+type invalid string
+
+func (e invalid) Error() string { return string(e) }
+
+func conflictMessage(err error) string {
+	msg := err.Error()
+	if i := strings.LastIndex(msg, ": "+models.ErrConflict.Error()); i >= 0 {
+		msg = msg[:i]
+	}
+	if j := strings.LastIndex(msg, ": "); j >= 0 {
+		msg = msg[j+2:]
+	}
+	return strings.ToUpper(msg[:1]) + msg[1:] + "."
+}
+
+func (h *Handler) formDate(c echo.Context, name string) (time.Time, error) {
+	d, err := time.Parse(time.DateOnly, strings.TrimSpace(c.FormValue(name)))
+	if err != nil {
+		return time.Time{}, invalid("Enter a date as YYYY-MM-DD.")
+	}
+	if d.After(h.now()) {
+		return time.Time{}, invalid("The date cannot be in the future.")
+	}
+	return d, nil
+}
+
+func (h *Handler) staffTier(c echo.Context) error {
+	return h.staffChange(c, "tier", func(id int64, by models.Actor) (string, error) {
+		t := models.Tier(c.FormValue("tier"))
+		if !models.ValidTier(t) {
+			return "tier", invalid("Choose a tier.")
+		}
+		return "tier", models.SetTier(c.Request().Context(), h.db.Write, h.now(), by, id, t)
+	})
+}
+
+func (h *Handler) staffAgreement(c echo.Context) error {
+	return h.staffChange(c, "agreement", func(id int64, by models.Actor) (string, error) {
+		version := strings.TrimSpace(c.FormValue("version"))
+		if version == "" || len(version) > 64 {
+			return "agreement", invalid("Enter the agreement version.")
+		}
+		d, err := h.formDate(c, "signed")
+		if err != nil {
+			return "agreement", err
+		}
+		return "agreement", models.RecordAgreement(c.Request().Context(), h.db.Write, h.now(), by, id, version, d)
+	})
+}
+
+func (h *Handler) staffTraining(c echo.Context) error {
+	return h.staffChange(c, "training", func(id int64, by models.Actor) (string, error) {
+		d, err := h.formDate(c, "completed")
+		if err != nil {
+			return "training", err
+		}
+		return "training", models.RecordTraining(c.Request().Context(), h.db.Write, h.now(), by, id, d)
+	})
+}
+
+func formReason(c echo.Context) (string, error) {
+	r := strings.TrimSpace(c.FormValue("reason"))
+	if len(r) < 5 || len(r) > 500 {
+		return "", invalid("Give a reason (5 to 500 characters).")
+	}
+	return r, nil
+}
+
+func (h *Handler) staffSuspend(c echo.Context) error {
+	return h.staffChange(c, "suspended", func(id int64, by models.Actor) (string, error) {
+		r, err := formReason(c)
+		if err != nil {
+			return "suspend", err
+		}
+		return "suspend", models.Suspend(c.Request().Context(), h.db.Write, h.now(), by, id, r)
+	})
+}
+
+func (h *Handler) staffReactivate(c echo.Context) error {
+	return h.staffChange(c, "reactivated", func(id int64, by models.Actor) (string, error) {
+		r, err := formReason(c)
+		if err != nil {
+			return "reactivate", err
+		}
+		return "reactivate", models.Reactivate(c.Request().Context(), h.db.Write, h.now(), by, id, r)
+	})
+}
+
+func (h *Handler) staffOffboard(c echo.Context) error {
+	return h.staffChange(c, "offboarded", func(id int64, by models.Actor) (string, error) {
+		r, err := formReason(c)
+		if err != nil {
+			return "offboard", err
+		}
+		s, err := models.FindStaff(c.Request().Context(), h.db.Read, id)
+		if err != nil {
+			return "offboard", err
+		}
+		if !strings.EqualFold(strings.TrimSpace(c.FormValue("confirm")), s.Email) {
+			return "offboard", invalid("Type the person's email address to confirm. Offboarding is final.")
+		}
+		return "offboard", models.Offboard(c.Request().Context(), h.db.Write, h.now(), by, id, r)
+	})
+}

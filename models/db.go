@@ -1,0 +1,160 @@
+// Package models holds Gatehouse's data: staff, sessions, the audit log,
+// and the functions that read and change them. Functions take a context
+// and a *gorm.DB (which may be a transaction) and never import handlers.
+package models
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"strings"
+	"time"
+
+	"github.com/glebarez/sqlite"
+	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
+	"gorm.io/driver/postgres"
+	"gorm.io/gorm"
+	"gorm.io/gorm/logger"
+)
+
+//go:embed migrations
+var migrations embed.FS
+
+// Dialect names the database engine behind a DB.
+type Dialect string
+
+// The supported engines.
+const (
+	SQLite   Dialect = "sqlite"
+	Postgres Dialect = "postgres"
+)
+
+// ErrNotFound is returned (wrapped) when a looked-up row does not exist.
+var ErrNotFound = errors.New("not found")
+
+// DB is the portal's own database. On SQLite, Write is a single connection
+// (one writer; many writers on many connections starve each other) and Read
+// a pool of read-only connections; on PostgreSQL both are the same pool.
+type DB struct {
+	Write   *gorm.DB
+	Read    *gorm.DB
+	Dialect Dialect
+}
+
+// Open connects to url: a postgres:// or postgresql:// URL, or a SQLite
+// file path (optionally prefixed with "sqlite:").
+func Open(ctx context.Context, url string) (*DB, error) {
+	cfg := &gorm.Config{
+		NowFunc:        func() time.Time { return time.Now().UTC() },
+		Logger:         logger.Discard,
+		TranslateError: true,
+	}
+	if strings.HasPrefix(url, "postgres://") || strings.HasPrefix(url, "postgresql://") {
+		g, err := gorm.Open(postgres.Open(url), cfg)
+		if err != nil {
+			return nil, fmt.Errorf("open postgres: %w", err)
+		}
+		sqlDB, err := g.DB()
+		if err != nil {
+			return nil, err
+		}
+		sqlDB.SetMaxOpenConns(32)
+		sqlDB.SetMaxIdleConns(32)
+		sqlDB.SetConnMaxIdleTime(5 * time.Minute)
+		if err := sqlDB.PingContext(ctx); err != nil {
+			sqlDB.Close()
+			return nil, fmt.Errorf("connect postgres: %w", err)
+		}
+		return &DB{Write: g, Read: g, Dialect: Postgres}, nil
+	}
+	path := strings.TrimPrefix(url, "sqlite:")
+	if path == "" || strings.ContainsAny(path, "?#") {
+		return nil, fmt.Errorf("sqlite database path %q: want a plain file path", path)
+	}
+	const pragmas = "_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)"
+	w, err := gorm.Open(sqlite.Open(path+"?"+pragmas+"&_txlock=immediate"), cfg)
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	wdb, err := w.DB()
+	if err != nil {
+		return nil, err
+	}
+	wdb.SetMaxOpenConns(1)
+	wdb.SetMaxIdleConns(1)
+	wdb.SetConnMaxLifetime(0)
+	if err := wdb.PingContext(ctx); err != nil {
+		wdb.Close()
+		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	r, err := gorm.Open(sqlite.Open(path+"?"+pragmas+"&_pragma=query_only(1)"), cfg)
+	if err != nil {
+		wdb.Close()
+		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	rdb, err := r.DB()
+	if err != nil {
+		return nil, err
+	}
+	rdb.SetMaxOpenConns(8)
+	rdb.SetMaxIdleConns(8)
+	return &DB{Write: w, Read: r, Dialect: SQLite}, nil
+}
+
+// Close closes every connection.
+func (db *DB) Close() error {
+	var errs []error
+	for _, g := range []*gorm.DB{db.Write, db.Read} {
+		if s, err := g.DB(); err == nil {
+			errs = append(errs, s.Close())
+		}
+		if db.Read == db.Write {
+			break
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Ping checks that the database answers, for /readyz.
+func (db *DB) Ping(ctx context.Context) error {
+	s, err := db.Write.DB()
+	if err != nil {
+		return err
+	}
+	return s.PingContext(ctx)
+}
+
+// Migrate applies every embedded migration not yet applied, in order, each
+// in its own transaction. On PostgreSQL an advisory lock lets several
+// replicas start at once.
+func Migrate(ctx context.Context, db *DB) error {
+	sub, err := fs.Sub(migrations, "migrations/"+string(db.Dialect))
+	if err != nil {
+		return err
+	}
+	sqlDB, err := db.Write.DB()
+	if err != nil {
+		return err
+	}
+	var opts []goose.ProviderOption
+	dialect := goose.DialectSQLite3
+	if db.Dialect == Postgres {
+		dialect = goose.DialectPostgres
+		locker, err := lock.NewPostgresSessionLocker()
+		if err != nil {
+			return err
+		}
+		opts = append(opts, goose.WithSessionLocker(locker))
+	}
+	p, err := goose.NewProvider(dialect, sqlDB, sub, opts...)
+	if err != nil {
+		return fmt.Errorf("migrations: %w", err)
+	}
+	if _, err := p.Up(ctx); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,97 @@
+// Package dbtest gives tests a fresh, migrated portal database on every
+// engine available: SQLite always, PostgreSQL when GATEHOUSE_TEST_PG names
+// a server. With GATEHOUSE_TEST_ALL=1 a missing engine fails the test
+// instead of skipping it.
+package dbtest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"gatehouse/models"
+)
+
+// Each runs fn as a subtest once per available engine, each time with a
+// new migrated database that is dropped afterwards.
+func Each(t *testing.T, fn func(t *testing.T, db *models.DB)) {
+	t.Helper()
+	t.Run("sqlite", func(t *testing.T) { fn(t, SQLite(t)) })
+	t.Run("postgres", func(t *testing.T) { fn(t, Postgres(t)) })
+}
+
+// SQLite returns a migrated database in a temporary file.
+func SQLite(t testing.TB) *models.DB {
+	t.Helper()
+	db, err := models.Open(context.Background(), filepath.Join(t.TempDir(), "portal.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if err := models.Migrate(context.Background(), db); err != nil {
+		t.Fatal(err)
+	}
+	return db
+}
+
+// PostgresURL returns the server URL from GATEHOUSE_TEST_PG, skipping the
+// test (or failing it under GATEHOUSE_TEST_ALL=1) when it is unset.
+func PostgresURL(t testing.TB) string {
+	t.Helper()
+	u := os.Getenv("GATEHOUSE_TEST_PG")
+	if u == "" {
+		if os.Getenv("GATEHOUSE_TEST_ALL") == "1" {
+			t.Fatal("GATEHOUSE_TEST_PG is not set and GATEHOUSE_TEST_ALL=1: PostgreSQL tests must run")
+		}
+		t.Skip("PostgreSQL test skipped: set GATEHOUSE_TEST_PG=postgres://postgres@127.0.0.1:5432/postgres to run it")
+	}
+	return u
+}
+
+// Postgres creates a new database on the GATEHOUSE_TEST_PG server,
+// migrates it, and drops it when the test ends.
+func Postgres(t testing.TB) *models.DB {
+	t.Helper()
+	u := NewPostgresDatabase(t)
+	db, err := models.Open(context.Background(), u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if err := models.Migrate(context.Background(), db); err != nil {
+		t.Fatal(err)
+	}
+	return db
+}
+
+// NewPostgresDatabase creates an empty database and returns its URL.
+func NewPostgresDatabase(t testing.TB) string {
+	t.Helper()
+	base := PostgresURL(t)
+	admin, err := models.Open(context.Background(), base)
+	if err != nil {
+		t.Fatalf("GATEHOUSE_TEST_PG: %v", err)
+	}
+	b := make([]byte, 6)
+	rand.Read(b)
+	name := "gh_test_" + strings.ToLower(hex.EncodeToString(b))
+	if err := admin.Write.Exec("CREATE DATABASE " + name).Error; err != nil {
+		admin.Close()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		admin.Write.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)")
+		admin.Close()
+	})
+	pu, err := url.Parse(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pu.Path = "/" + name
+	return pu.String()
+}

@@ -1,0 +1,177 @@
+// Package demo creates the demo data of `gatehouse serve --dev` and of the
+// tests: the demo staff in the portal database, and a product database
+// with a registry of workspaces in mixed states.
+package demo
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"gatehouse/models"
+
+	"gorm.io/gorm"
+)
+
+// AgreementVersion is the confidentiality agreement version the demo staff
+// signed; the dev configuration treats it as current.
+const AgreementVersion = "2026-1"
+
+// Domain is the company domain of the demo staff.
+const Domain = "example.com"
+
+// StaffMember is one demo staff member.
+type StaffMember struct {
+	Email   string
+	Name    string
+	Tier    models.Tier
+	Status  models.Status
+	NoAgree bool // has not signed the confidentiality agreement
+}
+
+// Staff are the demo staff, in the order the login page lists them.
+var Staff = []StaffMember{
+	{Email: "sam.support@example.com", Name: "Sam Support", Tier: models.TierSupport},
+	{Email: "sara.senior@example.com", Name: "Sara Senior", Tier: models.TierSenior},
+	{Email: "sean.senior@example.com", Name: "Sean Senior", Tier: models.TierSenior},
+	{Email: "ada.sysadmin@example.com", Name: "Ada Sysadmin", Tier: models.TierSysadmin},
+	{Email: "otto.sysadmin@example.com", Name: "Otto Sysadmin", Tier: models.TierSysadmin},
+	{Email: "aud.auditor@example.com", Name: "Aud Auditor", Tier: models.TierAuditor},
+	{Email: "eve.engineer@example.com", Name: "Eve Engineer", Tier: models.TierEngineer},
+	{Email: "nina.newhire@example.com", Name: "Nina Newhire", Tier: models.TierSenior, NoAgree: true},
+	{Email: "lee.leaver@example.com", Name: "Lee Leaver", Tier: models.TierSupport, Status: models.StatusOffboarded},
+}
+
+// SeedStaff adds the demo staff that do not exist yet.
+func SeedStaff(ctx context.Context, db *models.DB, now time.Time) error {
+	by := models.Actor{Email: "demo-seed", Tier: "system"}
+	for _, m := range Staff {
+		if _, err := models.FindStaffByEmail(ctx, db.Write, m.Email); err == nil {
+			continue
+		}
+		s, err := models.CreateStaff(ctx, db.Write, now, by, models.Staff{Email: m.Email, Name: m.Name, Tier: m.Tier})
+		if err != nil {
+			return err
+		}
+		if !m.NoAgree {
+			signed := now.AddDate(0, -2, 0)
+			if err := models.RecordAgreement(ctx, db.Write, now, by, s.ID, AgreementVersion, signed); err != nil {
+				return err
+			}
+			if err := models.RecordTraining(ctx, db.Write, now, by, s.ID, signed); err != nil {
+				return err
+			}
+		}
+		if m.Status == models.StatusOffboarded {
+			if err := models.Offboard(ctx, db.Write, now, by, s.ID, "left the company (demo)"); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// productSchema is the part of the product's database Gatehouse reads.
+var productSchema = []string{
+	`CREATE TABLE IF NOT EXISTS workspaces (
+		slug TEXT PRIMARY KEY,
+		name TEXT NOT NULL,
+		plan TEXT NOT NULL,
+		status TEXT NOT NULL,
+		member_count INTEGER NOT NULL,
+		created_at TIMESTAMP NOT NULL,
+		last_login_at TIMESTAMP,
+		cancelled_at TIMESTAMP,
+		subscription_state TEXT NOT NULL,
+		renewal_date TIMESTAMP,
+		dsn TEXT NOT NULL DEFAULT ''
+	)`,
+	`CREATE TABLE IF NOT EXISTS workspace_owners (
+		slug TEXT NOT NULL REFERENCES workspaces (slug),
+		email TEXT NOT NULL,
+		PRIMARY KEY (slug, email)
+	)`,
+}
+
+type ws struct {
+	slug, name, plan, status, sub string
+	members                       int
+	lastLoginDaysAgo              int // -1: never
+	cancelledDaysAgo              int // -1: not cancelled
+	owners                        []string
+}
+
+// workspaces are the demo registry: paid, free and cancelled workspaces,
+// recently used and long idle, so every page has something to show.
+var workspaces = []ws{
+	{"acme", "Acme Corporation", "business", "active", "active", 42, 0, -1, []string{"owner@acme.example", "admin@acme.example"}},
+	{"globex", "Globex", "enterprise", "active", "active", 120, 1, -1, []string{"owner@globex.example"}},
+	{"initech", "Initech", "team", "active", "past_due", 12, 3, -1, []string{"bill@initech.example"}},
+	{"umbrella", "Umbrella Labs", "business", "active", "active", 64, 0, -1, []string{"owner@umbrella.example"}},
+	{"hooli", "Hooli", "enterprise", "active", "active", 300, 0, -1, []string{"gavin@hooli.example", "it@hooli.example"}},
+	{"vandelay", "Vandelay Industries", "team", "cancelled", "cancelled", 8, 40, 30, []string{"art@vandelay.example"}},
+	{"soylent", "Soylent Foods", "team", "cancelled", "cancelled", 5, 120, 95, []string{"owner@soylent.example"}},
+	{"stark", "Stark Industries", "business", "active", "trialing", 15, 2, -1, []string{"pepper@stark.example"}},
+	{"wayne", "Wayne Enterprises", "enterprise", "active", "active", 210, 0, -1, []string{"lucius@wayne.example"}},
+	{"cyberdyne", "Cyberdyne Systems", "team", "active", "active", 9, 6, -1, []string{"miles@cyberdyne.example"}},
+	{"tyrell", "Tyrell Corp", "business", "cancelled", "cancelled", 30, 95, 89, []string{"eldon@tyrell.example"}},
+	{"wonka", "Wonka Confectionery", "free", "free", "none", 3, 10, -1, []string{"willy@wonka.example"}},
+	{"oceanic", "Oceanic Air", "free", "free", "none", 2, 149, -1, []string{"ops@oceanic.example"}},
+	{"dunder", "Dunder Mifflin", "free", "free", "none", 4, 155, -1, []string{"michael@dunder.example", "pam@dunder.example"}},
+	{"prestige", "Prestige Worldwide", "free", "free", "none", 1, 182, -1, []string{"brennan@prestige.example"}},
+	{"gringotts", "Gringotts", "free", "free", "none", 6, 200, -1, []string{"griphook@gringotts.example"}},
+	{"monsters", "Monsters Inc", "free", "free", "none", 2, 271, -1, []string{"mike@monsters.example"}},
+	{"pied-piper", "Pied Piper", "team", "active", "active", 7, 0, -1, []string{"richard@piedpiper.example"}},
+	{"massive", "Massive Dynamic", "enterprise", "active", "active", 80, 1, -1, []string{"nina@massive.example"}},
+	{"aperture", "Aperture Science", "business", "active", "active", 25, 4, -1, []string{"cave@aperture.example"}},
+	{"black-mesa", "Black Mesa", "team", "active", "past_due", 11, 20, -1, []string{"admin@blackmesa.example"}},
+	{"nakatomi", "Nakatomi Trading", "free", "free", "none", 1, -1, -1, []string{"takagi@nakatomi.example"}},
+	{"duff", "Duff Brewing", "free", "free", "none", 3, 60, -1, []string{"owner@duff.example"}},
+	{"kwik-e", "Kwik-E-Mart", "team", "cancelled", "cancelled", 2, 10, 5, []string{"apu@kwike.example"}},
+}
+
+// SeedProduct creates the registry tables in product (if missing) and
+// adds the demo workspaces that do not exist yet, dated relative to now.
+func SeedProduct(ctx context.Context, product *gorm.DB, now time.Time) error {
+	for _, stmt := range productSchema {
+		if err := product.WithContext(ctx).Exec(stmt).Error; err != nil {
+			return fmt.Errorf("product schema: %w", err)
+		}
+	}
+	day := func(n int) *time.Time {
+		if n < 0 {
+			return nil
+		}
+		t := now.UTC().AddDate(0, 0, -n).Truncate(time.Minute)
+		return &t
+	}
+	return product.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		for i, w := range workspaces {
+			var n int64
+			if err := tx.Model(&models.Workspace{}).Where("slug = ?", w.slug).Count(&n).Error; err != nil {
+				return err
+			}
+			if n > 0 {
+				continue
+			}
+			row := models.Workspace{
+				Slug: w.slug, Name: w.name, Plan: w.plan, Status: w.status, MemberCount: w.members,
+				CreatedAt: now.UTC().AddDate(-1, 0, -i).Truncate(time.Hour), LastLoginAt: day(w.lastLoginDaysAgo),
+				CancelledAt: day(w.cancelledDaysAgo), SubscriptionState: w.sub,
+			}
+			if w.plan != "free" && w.status == "active" {
+				r := now.UTC().AddDate(0, 0, 30+i).Truncate(24 * time.Hour)
+				row.RenewalDate = &r
+			}
+			if err := tx.Create(&row).Error; err != nil {
+				return fmt.Errorf("seed workspace %s: %w", w.slug, err)
+			}
+			for _, o := range w.owners {
+				if err := tx.Create(&models.WorkspaceOwner{Slug: w.slug, Email: o}).Error; err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+}

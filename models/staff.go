@@ -1,0 +1,331 @@
+package models
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/mail"
+	"strings"
+	"time"
+
+	"gorm.io/gorm"
+)
+
+// Tier is a staff member's access tier; policy.csv says what each may do.
+type Tier string
+
+// The tiers.
+const (
+	TierEngineer Tier = "engineer"
+	TierSupport  Tier = "support"
+	TierSenior   Tier = "senior"
+	TierSysadmin Tier = "sysadmin"
+	TierAuditor  Tier = "auditor"
+)
+
+// Status is where a staff member is in their lifecycle.
+type Status string
+
+// The statuses. Offboarded is final.
+const (
+	StatusActive     Status = "active"
+	StatusSuspended  Status = "suspended"
+	StatusOffboarded Status = "offboarded"
+)
+
+// ErrConflict is returned (wrapped) when a change collides with existing
+// data or with the current state (a duplicate email, offboarding twice).
+var ErrConflict = errors.New("conflict")
+
+// Staff is a person who may sign in to the portal.
+type Staff struct {
+	ID                int64 `gorm:"primaryKey"`
+	Email             string
+	Name              string
+	Tier              Tier
+	Status            Status
+	OIDCIssuer        *string `gorm:"column:oidc_issuer"`
+	OIDCSubject       *string `gorm:"column:oidc_subject"`
+	AgreementVersion  string
+	AgreementSignedAt *time.Time
+	TrainingAt        *time.Time
+	CreatedAt         time.Time
+	UpdatedAt         time.Time
+	OffboardedAt      *time.Time
+}
+
+// TableName is the staff table's name.
+func (Staff) TableName() string { return "staff" }
+
+// AgreementCurrent reports whether the staff member signed the given
+// (current) version of the confidentiality agreement.
+func (s Staff) AgreementCurrent(version string) bool {
+	return version != "" && s.AgreementVersion == version && s.AgreementSignedAt != nil
+}
+
+// NormalizeEmail lowercases and checks an email address.
+func NormalizeEmail(s string) (string, error) {
+	s = strings.ToLower(strings.TrimSpace(s))
+	a, err := mail.ParseAddress(s)
+	if err != nil || a.Address != s || !strings.Contains(s, "@") {
+		return "", fmt.Errorf("%q is not an email address", s)
+	}
+	return s, nil
+}
+
+// ValidTier reports whether t is a known tier.
+func ValidTier(t Tier) bool {
+	switch t {
+	case TierEngineer, TierSupport, TierSenior, TierSysadmin, TierAuditor:
+		return true
+	}
+	return false
+}
+
+// CreateStaff adds an active staff member and audits it.
+func CreateStaff(ctx context.Context, db *gorm.DB, now time.Time, by Actor, s Staff) (Staff, error) {
+	email, err := NormalizeEmail(s.Email)
+	if err != nil {
+		return Staff{}, err
+	}
+	if strings.TrimSpace(s.Name) == "" || !ValidTier(s.Tier) {
+		return Staff{}, fmt.Errorf("create staff: name and a valid tier are required")
+	}
+	s.Email, s.Name = email, strings.TrimSpace(s.Name)
+	if s.Status == "" {
+		s.Status = StatusActive
+	}
+	s.CreatedAt, s.UpdatedAt = now.UTC(), now.UTC()
+	err = db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		var n int64
+		if err := tx.Model(&Staff{}).Where("email = ?", email).Count(&n).Error; err != nil {
+			return err
+		}
+		if n > 0 {
+			return fmt.Errorf("staff %s already exists: %w", email, ErrConflict)
+		}
+		if err := tx.Create(&s).Error; err != nil {
+			return err
+		}
+		return Audit(ctx, tx, now, by, ActionStaffCreated, email, "", map[string]any{
+			"after": map[string]any{"name": s.Name, "tier": s.Tier, "status": s.Status},
+		})
+	})
+	if err != nil {
+		return Staff{}, fmt.Errorf("create staff: %w", err)
+	}
+	return s, nil
+}
+
+// FindStaff loads a staff member by id.
+func FindStaff(ctx context.Context, db *gorm.DB, id int64) (Staff, error) {
+	var s Staff
+	err := db.WithContext(ctx).Where("id = ?", id).Take(&s).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return Staff{}, fmt.Errorf("staff %d: %w", id, ErrNotFound)
+	}
+	return s, err
+}
+
+// FindStaffByEmail loads a staff member by email (case-insensitive).
+func FindStaffByEmail(ctx context.Context, db *gorm.DB, email string) (Staff, error) {
+	var s Staff
+	err := db.WithContext(ctx).Where("email = ?", strings.ToLower(strings.TrimSpace(email))).Take(&s).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return Staff{}, fmt.Errorf("staff %s: %w", email, ErrNotFound)
+	}
+	return s, err
+}
+
+// FindStaffBySubject loads the staff member linked to an OIDC identity.
+func FindStaffBySubject(ctx context.Context, db *gorm.DB, issuer, subject string) (Staff, error) {
+	var s Staff
+	err := db.WithContext(ctx).Where("oidc_issuer = ? AND oidc_subject = ?", issuer, subject).Take(&s).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return Staff{}, fmt.Errorf("staff with subject %s: %w", subject, ErrNotFound)
+	}
+	return s, err
+}
+
+// ListStaff returns staff whose email or name contains query, ordered by
+// email, and the total number of matches.
+func ListStaff(ctx context.Context, db *gorm.DB, query string, limit, offset int) ([]Staff, int64, error) {
+	q := db.WithContext(ctx).Model(&Staff{})
+	if query = strings.ToLower(strings.TrimSpace(query)); query != "" {
+		like := "%" + escapeLike(query) + "%"
+		q = q.Where("LOWER(email) LIKE ? ESCAPE '\\' OR LOWER(name) LIKE ? ESCAPE '\\'", like, like)
+	}
+	var total int64
+	if err := q.Count(&total).Error; err != nil {
+		return nil, 0, fmt.Errorf("list staff: %w", err)
+	}
+	var out []Staff
+	if err := q.Order("email").Limit(limit).Offset(offset).Find(&out).Error; err != nil {
+		return nil, 0, fmt.Errorf("list staff: %w", err)
+	}
+	return out, total, nil
+}
+
+func escapeLike(s string) string {
+	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
+}
+
+// changeStaff loads staff id inside a transaction, lets change mutate it,
+// saves it, and audits action with the before and after states.
+func changeStaff(ctx context.Context, db *gorm.DB, now time.Time, by Actor, id int64, action Action, reason string, change func(tx *gorm.DB, s *Staff) error) error {
+	return db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		var s Staff
+		if err := tx.Where("id = ?", id).Take(&s).Error; err != nil {
+			if errors.Is(err, gorm.ErrRecordNotFound) {
+				return fmt.Errorf("staff %d: %w", id, ErrNotFound)
+			}
+			return err
+		}
+		before := s.auditView()
+		if err := change(tx, &s); err != nil {
+			return err
+		}
+		s.UpdatedAt = now.UTC()
+		if err := tx.Save(&s).Error; err != nil {
+			return err
+		}
+		return Audit(ctx, tx, now, by, action, s.Email, reason, map[string]any{"before": before, "after": s.auditView()})
+	})
+}
+
+func (s Staff) auditView() map[string]any {
+	v := map[string]any{"tier": s.Tier, "status": s.Status, "agreement_version": s.AgreementVersion}
+	if s.AgreementSignedAt != nil {
+		v["agreement_signed"] = s.AgreementSignedAt.Format(time.DateOnly)
+	}
+	if s.TrainingAt != nil {
+		v["training"] = s.TrainingAt.Format(time.DateOnly)
+	}
+	return v
+}
+
+func mustBeActive(s *Staff) error {
+	if s.Status == StatusOffboarded {
+		return fmt.Errorf("%s is offboarded: %w", s.Email, ErrConflict)
+	}
+	return nil
+}
+
+// SetTier changes a staff member's tier.
+func SetTier(ctx context.Context, db *gorm.DB, now time.Time, by Actor, id int64, tier Tier) error {
+	if !ValidTier(tier) {
+		return fmt.Errorf("unknown tier %q", tier)
+	}
+	return changeStaff(ctx, db, now, by, id, ActionStaffTierChanged, "", func(_ *gorm.DB, s *Staff) error {
+		if err := mustBeActive(s); err != nil {
+			return err
+		}
+		if s.Tier == tier {
+			return fmt.Errorf("%s is already %s: %w", s.Email, tier, ErrConflict)
+		}
+		s.Tier = tier
+		return nil
+	})
+}
+
+// RecordAgreement records that a staff member signed a version of the
+// confidentiality agreement on a date.
+func RecordAgreement(ctx context.Context, db *gorm.DB, now time.Time, by Actor, id int64, version string, signed time.Time) error {
+	version = strings.TrimSpace(version)
+	if version == "" || len(version) > 64 {
+		return fmt.Errorf("agreement version is required")
+	}
+	return changeStaff(ctx, db, now, by, id, ActionStaffAgreementRecorded, "", func(_ *gorm.DB, s *Staff) error {
+		if err := mustBeActive(s); err != nil {
+			return err
+		}
+		d := signed.UTC()
+		s.AgreementVersion, s.AgreementSignedAt = version, &d
+		return nil
+	})
+}
+
+// RecordTraining records the date a staff member completed security training.
+func RecordTraining(ctx context.Context, db *gorm.DB, now time.Time, by Actor, id int64, done time.Time) error {
+	return changeStaff(ctx, db, now, by, id, ActionStaffTrainingRecorded, "", func(_ *gorm.DB, s *Staff) error {
+		if err := mustBeActive(s); err != nil {
+			return err
+		}
+		d := done.UTC()
+		s.TrainingAt = &d
+		return nil
+	})
+}
+
+// Suspend stops a staff member from using the portal until reactivated,
+// ending every session at once.
+func Suspend(ctx context.Context, db *gorm.DB, now time.Time, by Actor, id int64, reason string) error {
+	return changeStaff(ctx, db, now, by, id, ActionStaffSuspended, reason, func(tx *gorm.DB, s *Staff) error {
+		if s.Status != StatusActive {
+			return fmt.Errorf("%s is %s, not active: %w", s.Email, s.Status, ErrConflict)
+		}
+		s.Status = StatusSuspended
+		return endStaffSessions(ctx, tx, now, s.ID, "suspended")
+	})
+}
+
+// Reactivate lets a suspended staff member sign in again.
+func Reactivate(ctx context.Context, db *gorm.DB, now time.Time, by Actor, id int64, reason string) error {
+	return changeStaff(ctx, db, now, by, id, ActionStaffReactivated, reason, func(_ *gorm.DB, s *Staff) error {
+		if s.Status != StatusSuspended {
+			return fmt.Errorf("%s is %s, not suspended: %w", s.Email, s.Status, ErrConflict)
+		}
+		s.Status = StatusActive
+		return nil
+	})
+}
+
+// Offboard ends a staff member's sessions at once and refuses every later
+// login. It is final.
+func Offboard(ctx context.Context, db *gorm.DB, now time.Time, by Actor, id int64, reason string) error {
+	return changeStaff(ctx, db, now, by, id, ActionStaffOffboarded, reason, func(tx *gorm.DB, s *Staff) error {
+		if s.Status == StatusOffboarded {
+			return fmt.Errorf("%s is already offboarded: %w", s.Email, ErrConflict)
+		}
+		t := now.UTC()
+		s.Status, s.OffboardedAt = StatusOffboarded, &t
+		return endStaffSessions(ctx, tx, now, s.ID, "offboarded")
+	})
+}
+
+// StaffCounts summarises the staff for the sysadmin dashboard.
+type StaffCounts struct {
+	Active, Suspended, Offboarded int64
+	// WithoutAgreement counts active staff without the current agreement.
+	WithoutAgreement int64
+}
+
+// CountStaff counts staff by status, and the active ones who have not
+// signed the current agreement.
+func CountStaff(ctx context.Context, db *gorm.DB, agreementVersion string) (StaffCounts, error) {
+	var rows []struct {
+		Status Status
+		N      int64
+	}
+	if err := db.WithContext(ctx).Model(&Staff{}).Select("status, COUNT(*) AS n").Group("status").Scan(&rows).Error; err != nil {
+		return StaffCounts{}, fmt.Errorf("count staff: %w", err)
+	}
+	var c StaffCounts
+	for _, r := range rows {
+		switch r.Status {
+		case StatusActive:
+			c.Active = r.N
+		case StatusSuspended:
+			c.Suspended = r.N
+		case StatusOffboarded:
+			c.Offboarded = r.N
+		}
+	}
+	err := db.WithContext(ctx).Model(&Staff{}).
+		Where("status = ? AND (agreement_version <> ? OR agreement_signed_at IS NULL)", StatusActive, agreementVersion).
+		Count(&c.WithoutAgreement).Error
+	if err != nil {
+		return StaffCounts{}, fmt.Errorf("count staff: %w", err)
+	}
+	return c, nil
+}

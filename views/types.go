@@ -1,0 +1,114 @@
+// Package views renders Gatehouse's pages and mails with templ. Views take
+// typed parameters computed by the handlers; they never query a database
+// or the policy.
+package views
+
+import (
+	"fmt"
+	"time"
+)
+
+// Chrome is what the layout needs on every page.
+type Chrome struct {
+	Title  string
+	CSS    string // hashed stylesheet path
+	Path   string // current URL path, to mark the current section
+	Dev    bool
+	Viewer *Viewer // nil when nobody is signed in
+	Nav    []NavItem
+}
+
+// Viewer is the signed-in staff member as the layout shows them.
+type Viewer struct {
+	Name, Email, Tier string
+	AgreementMissing  bool
+}
+
+// NavItem is one link of the navigation.
+type NavItem struct {
+	Label, Href string
+}
+
+// Errors maps a form field name to its message; "" is for the whole form.
+type Errors map[string]string
+
+// DemoUser is a demo staff member offered on the development login page.
+type DemoUser struct {
+	Email, Name, Tier       string
+	Offboarded, NoAgreement bool
+}
+
+// LoginView is the sign-in page.
+type LoginView struct {
+	ReturnTo  string
+	Dev       bool
+	DemoUsers []DemoUser
+}
+
+// DashboardView is the dashboard.
+type DashboardView struct {
+	Name, Tier       string
+	AgreementMissing bool
+	AgreementVersion string
+	SignedInAt       time.Time
+	ExpiresAt        time.Time
+	Can              []string     // permissions held, as "object:action"
+	WorkspaceCount   int64        // -1 when the viewer may not see workspaces
+	Staff            *StaffCounts // nil unless the viewer manages staff
+}
+
+// StaffCounts summarises the staff for sysadmins.
+type StaffCounts struct {
+	Active, Suspended, Offboarded int64
+	WithoutAgreement              int64
+}
+
+// StaffRow is one staff member in a list.
+type StaffRow struct {
+	ID                         int64
+	Email, Name, Tier, Status  string
+	Agreement, AgreementSigned string
+	Training                   string
+}
+
+// StaffForm is the add-staff form's values.
+type StaffForm struct {
+	Email, Name, Tier string
+}
+
+// StaffListView is the staff directory.
+type StaffListView struct {
+	Query     string
+	Rows      []StaffRow
+	Total     int64
+	Page      int
+	PageSize  int
+	Form      StaffForm
+	Errors    Errors
+	Agreement string // current agreement version
+}
+
+// StaffView is one staff member's page.
+type StaffView struct {
+	Staff        StaffRow
+	LiveSessions int64
+	Events       []EventRow
+	Errors       Errors
+	Done         string // the change just made, for the confirmation line
+	Self         bool   // the viewer is looking at their own record
+	Fresh        bool   // the viewer signed in recently enough for step-up actions
+	Agreement    string // current agreement version
+	Today        string
+}
+
+// EventRow is one audit event in a list.
+type EventRow struct {
+	At, Actor, Action, Reason, Detail string
+}
+
+// Tiers are the staff tiers in the order forms offer them.
+var Tiers = []string{"engineer", "support", "senior", "sysadmin", "auditor"}
+
+func pageHref(query string, page int) string {
+	return fmt.Sprintf("?q=%s&page=%d", urlQueryEscape(query), page)
+}

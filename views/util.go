@@ -1,0 +1,54 @@
+package views
+
+import (
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+func urlQueryEscape(s string) string { return url.QueryEscape(s) }
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+func when(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") }
+
+func current(ch Chrome, href string) bool {
+	if href == "/" {
+		return ch.Path == "/"
+	}
+	return ch.Path == href || strings.HasPrefix(ch.Path, href+"/")
+}
+
+func statusClass(status string) string { return "badge badge-" + status }
+
+func minutes(d time.Duration) string {
+	return strconv.Itoa(int(d.Minutes())) + " minutes"
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "—"
+	}
+	return s
+}
+
+func doneText(done string) string {
+	switch done {
+	case "created":
+		return "Staff member added."
+	case "tier":
+		return "Tier changed. It applies from their next request."
+	case "agreement":
+		return "Agreement recorded."
+	case "training":
+		return "Training recorded."
+	case "suspended":
+		return "Suspended. Their sessions have ended."
+	case "reactivated":
+		return "Reactivated. They can sign in again."
+	case "offboarded":
+		return "Offboarded. Their sessions have ended and they can no longer sign in."
+	}
+	return ""
+}
