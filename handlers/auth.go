@@ -52,9 +52,11 @@ func (o *oidcClient) load(ctx context.Context) (*oidc.Provider, *oauth2.Config, 
 		}
 		o.provider = p
 	}
+	ep := o.provider.Endpoint()
+	ep.AuthStyle = oauth2.AuthStyleInHeader // client_secret_basic; no second try with the secret in the body
 	return o.provider, &oauth2.Config{
 		ClientID: o.cfg.ClientID, ClientSecret: o.cfg.ClientSecret, RedirectURL: o.redirectURL,
-		Endpoint: o.provider.Endpoint(), Scopes: []string{oidc.ScopeOpenID, "email", "profile"},
+		Endpoint: ep, Scopes: []string{oidc.ScopeOpenID, "email", "profile"},
 	}, nil
 }
 
@@ -182,6 +184,7 @@ type idClaims struct {
 	Email         string          `json:"email"`
 	EmailVerified json.RawMessage `json:"email_verified"`
 	HD            string          `json:"hd"`
+	AZP           string          `json:"azp"`
 	AuthTime      int64           `json:"auth_time"`
 }
 
@@ -233,6 +236,8 @@ func (h *Handler) verifyCallback(c echo.Context) (verifiedLogin, *refusal) {
 	switch {
 	case subtle.ConstantTimeCompare([]byte(idt.Nonce), []byte(flow.Nonce)) != 1:
 		return r("nonce_mismatch", "The identity token does not belong to this sign-in.")
+	case cl.AZP != "" && cl.AZP != h.opts.OIDC.ClientID:
+		return r("azp_mismatch", "The identity token was issued to a different application.")
 	case idt.Subject == "":
 		return r("subject_missing", "The identity token names no account.")
 	case string(cl.EmailVerified) != "true":
@@ -241,9 +246,13 @@ func (h *Handler) verifyCallback(c echo.Context) (verifiedLogin, *refusal) {
 		return r("domain_not_allowed", "Only accounts of the company's own domains may sign in here.")
 	case idt.IssuedAt.After(now.Add(clockSkew)) || idt.IssuedAt.Before(now.Add(-loginFlowTTL)):
 		return r("issued_at_invalid", "The identity token's issue time is not plausible.")
+	case cl.AuthTime != 0 && time.Unix(cl.AuthTime, 0).After(now.Add(clockSkew)):
+		// A future auth_time would keep the session "recently signed in"
+		// for step-up until long after the person last authenticated.
+		return r("auth_time_invalid", "The identity token's sign-in time is not plausible.")
 	}
 	authAt := now
-	if cl.AuthTime != 0 {
+	if cl.AuthTime != 0 && time.Unix(cl.AuthTime, 0).Before(now) {
 		authAt = time.Unix(cl.AuthTime, 0)
 	}
 	if flow.StepUp && (cl.AuthTime == 0 || authAt.Before(flow.CreatedAt.Add(-clockSkew))) {

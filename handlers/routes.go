@@ -64,7 +64,7 @@ func (h *Handler) Echo() (*echo.Echo, error) {
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = h.handleError
 	e.IPExtractor = ipExtractor(h.opts.TrustedProxies)
-	e.Use(h.recoverPanic, h.requestContext, h.observe, h.securityHeaders, h.crossOrigin, h.loadSession)
+	e.Use(h.requestContext, h.observe, h.recoverPanic, h.securityHeaders, h.crossOrigin, h.loadSession)
 	seen := map[string]bool{}
 	for _, r := range h.routes() {
 		key := r.method + " " + r.path
