@@ -36,10 +36,10 @@ func (h *Handler) routes() []route {
 		{get, "/", policy.PortalEnter, false, h.dashboard},
 
 		{get, "/staff", policy.StaffManage, false, h.staffList},
-		{post, "/staff", policy.StaffManage, false, h.staffCreate},
+		{post, "/staff", policy.StaffManage, true, h.staffCreate},
 		{get, "/staff/:id", policy.StaffManage, false, h.staffShow},
 		{post, "/staff/:id/tier", policy.StaffManage, true, h.staffTier},
-		{post, "/staff/:id/agreement", policy.StaffManage, false, h.staffAgreement},
+		{post, "/staff/:id/agreement", policy.StaffManage, true, h.staffAgreement},
 		{post, "/staff/:id/training", policy.StaffManage, false, h.staffTraining},
 		{post, "/staff/:id/suspend", policy.StaffManage, false, h.staffSuspend},
 		{post, "/staff/:id/reactivate", policy.StaffManage, true, h.staffReactivate},

@@ -119,9 +119,19 @@ func (h *Handler) renderStaff(c echo.Context, status int, id int64, errs views.E
 		return err
 	}
 	v := viewerOf(c)
+	self := v.Staff.ID == s.ID
+	for form, msg := range errs {
+		// A message for a form the page does not show (the record changed
+		// state meanwhile, or the POST did not come from this page) goes
+		// on top of the page, so no refusal is silent.
+		if form != "" && (self || !formShown(form, s.Status)) {
+			delete(errs, form)
+			errs[""] = msg
+		}
+	}
 	view := views.StaffView{
 		Staff: staffRow(s), LiveSessions: live, Errors: errs, Done: c.QueryParam("done"),
-		Self: v.Staff.ID == s.ID, Fresh: h.now().Sub(v.Session.AuthAt) <= h.opts.StepUpWindow,
+		Self: self, Fresh: h.now().Sub(v.Session.AuthAt) <= h.opts.StepUpWindow,
 		Agreement: h.opts.AgreementVersion, Today: h.now().Format(time.DateOnly),
 	}
 	for _, e := range events {
@@ -156,6 +166,18 @@ func (h *Handler) staffChange(c echo.Context, done string, change func(id int64,
 	return c.Redirect(http.StatusSeeOther, fmt.Sprintf("/staff/%d?done=%s", id, done))
 }
 
+// formShown reports whether the staff page (views.StaffPage) shows the
+// form whose errors are keyed form, for a record in status.
+func formShown(form string, status models.Status) bool {
+	switch status {
+	case models.StatusActive:
+		return form != "reactivate"
+	case models.StatusSuspended:
+		return form != "suspend"
+	}
+	return false
+}
+
 // invalid is a form value that cannot be accepted; its text is shown.
 type invalid string
 
@@ -169,7 +191,14 @@ func conflictMessage(err error) string {
 	if j := strings.LastIndex(msg, ": "); j >= 0 {
 		msg = msg[j+2:]
 	}
-	return strings.ToUpper(msg[:1]) + msg[1:] + "."
+	if msg == "" {
+		return "This change conflicts with the record's current state."
+	}
+	if first, _, _ := strings.Cut(msg, " "); !strings.Contains(first, "@") {
+		// An email address keeps its case at the start of a sentence.
+		msg = strings.ToUpper(msg[:1]) + msg[1:]
+	}
+	return msg + "."
 }
 
 func (h *Handler) formDate(c echo.Context, name string) (time.Time, error) {

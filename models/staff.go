@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
 )
 
 // Tier is a staff member's access tier; policy.csv says what each may do.
@@ -105,6 +106,10 @@ func CreateStaff(ctx context.Context, db *gorm.DB, now time.Time, by Actor, s St
 			return fmt.Errorf("staff %s already exists: %w", email, ErrConflict)
 		}
 		if err := tx.Create(&s).Error; err != nil {
+			if errors.Is(err, gorm.ErrDuplicatedKey) {
+				// Added concurrently since the count above.
+				return fmt.Errorf("staff %s already exists: %w", email, ErrConflict)
+			}
 			return err
 		}
 		return Audit(ctx, tx, now, by, ActionStaffCreated, email, "", map[string]any{
@@ -175,7 +180,11 @@ func escapeLike(s string) string {
 func changeStaff(ctx context.Context, db *gorm.DB, now time.Time, by Actor, id int64, action Action, reason string, change func(tx *gorm.DB, s *Staff) error) error {
 	return db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		var s Staff
-		if err := tx.Where("id = ?", id).Take(&s).Error; err != nil {
+		// FOR UPDATE (PostgreSQL; SQLite has one writer anyway): without
+		// it, two changes racing on another replica each save the whole
+		// row from a stale read, and a tier change could bring an
+		// offboarded person back to active.
+		if err := tx.Clauses(clause.Locking{Strength: "UPDATE"}).Where("id = ?", id).Take(&s).Error; err != nil {
 			if errors.Is(err, gorm.ErrRecordNotFound) {
 				return fmt.Errorf("staff %d: %w", id, ErrNotFound)
 			}

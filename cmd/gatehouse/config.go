@@ -50,8 +50,10 @@ var devOnly = []string{"GATEHOUSE_DATA_DIR"}
 
 const devAgreementVersion = "2026-1"
 
-// loadConfig parses flags and environment. It reports every problem it
-// finds at once; what a production start requires is checked too.
+// loadConfig parses flags and environment, reporting every problem it
+// finds at once as a configError. With a configError it also returns what
+// it could parse, so that serve can add what a production start lacks
+// (checkProduction) and name every problem in one refusal.
 func loadConfig(name string, args, environ []string, stderr io.Writer) (Config, error) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -124,7 +126,7 @@ func loadConfig(name string, args, environ []string, stderr io.Writer) (Config, 
 		}
 	}
 	if len(problems) > 0 {
-		return Config{}, configError(problems)
+		return c, configError(problems)
 	}
 	return c, nil
 }
@@ -150,8 +152,10 @@ func (c *Config) devDefaults(env map[string]string) []string {
 	if err != nil {
 		return []string{"GATEHOUSE_ADDR must be host:port"}
 	}
-	if host == "" || host == "0.0.0.0" || host == "::" {
-		host = "127.0.0.1"
+	// --dev signs anyone in as any demo staff member without a password;
+	// it must not be reachable from other machines.
+	if ip, err := netip.ParseAddr(host); host != "localhost" && (err != nil || !ip.IsLoopback()) {
+		return []string{fmt.Sprintf("GATEHOUSE_ADDR=%s: --dev listens only on a loopback address (127.0.0.1, ::1 or localhost), as its demo sign-in needs no password", c.Addr)}
 	}
 	c.BaseURL = &url.URL{Scheme: "http", Host: net.JoinHostPort(host, port)}
 	if raw := env["GATEHOUSE_BASE_URL"]; raw != "" {
@@ -220,6 +224,40 @@ type configError []string
 
 func (e configError) Error() string {
 	return "configuration refused:\n  - " + strings.Join(e, "\n  - ")
+}
+
+// joinProblems adds the problems of more to those of err, one message per
+// setting: a setting err already names (say, a base URL that is not a
+// URL) is not named again (as missing). An err that is not a
+// configError (a bad flag) is returned alone.
+func joinProblems(err, more error) error {
+	var have, add configError
+	if err != nil && !errors.As(err, &have) {
+		return err
+	}
+	errors.As(more, &add)
+	named := map[string]bool{}
+	for _, p := range have {
+		named[settingOf(p)] = true
+	}
+	for _, p := range add {
+		if !named[settingOf(p)] {
+			have = append(have, p)
+		}
+	}
+	if len(have) == 0 {
+		return nil
+	}
+	return have
+}
+
+// settingOf is the GATEHOUSE_* name a problem message starts with.
+func settingOf(problem string) string {
+	end := strings.IndexAny(problem, " :")
+	if end < 0 {
+		return problem
+	}
+	return problem[:end]
 }
 
 // devSessionKey reads the development session key from the data

@@ -24,13 +24,11 @@ import (
 
 func serve(ctx context.Context, args, env []string, stdout, stderr io.Writer) error {
 	cfg, err := loadConfig("serve", args, env, stderr)
+	if !cfg.Dev {
+		err = joinProblems(err, cfg.checkProduction())
+	}
 	if err != nil {
 		return err
-	}
-	if !cfg.Dev {
-		if err := cfg.checkProduction(); err != nil {
-			return err
-		}
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
 	if cfg.Dev {
@@ -125,11 +123,16 @@ func openDatabases(ctx context.Context, cfg Config) (*models.DB, *models.DB, err
 	}
 	if cfg.Dev {
 		now := time.Now()
-		if err := demo.SeedStaff(ctx, db, now); err != nil {
-			return nil, nil, fmt.Errorf("demo staff: %w", err)
+		err := demo.SeedStaff(ctx, db, now)
+		if err != nil {
+			err = fmt.Errorf("demo staff: %w", err)
+		} else if err = demo.SeedProduct(ctx, product.Write, now); err != nil {
+			err = fmt.Errorf("demo workspaces: %w", err)
 		}
-		if err := demo.SeedProduct(ctx, product.Write, now); err != nil {
-			return nil, nil, fmt.Errorf("demo workspaces: %w", err)
+		if err != nil {
+			db.Close()
+			product.Close()
+			return nil, nil, err
 		}
 	}
 	return db, product, nil

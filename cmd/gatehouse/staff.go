@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"os/user"
 	"time"
 
@@ -19,6 +20,9 @@ func staffCommand(ctx context.Context, args, env []string, stdout io.Writer) err
 		return errors.New("usage: gatehouse staff add EMAIL --name NAME --tier TIER [--agreement VERSION] | gatehouse staff offboard EMAIL [--reason TEXT]")
 	}
 	verb, email := args[0], args[1]
+	if verb != "add" && verb != "offboard" {
+		return fmt.Errorf("unknown staff command %q", verb)
+	}
 	fs := flag.NewFlagSet("staff "+verb, flag.ContinueOnError)
 	fs.SetOutput(stdout)
 	dev := fs.Bool("dev", false, "use the development database under ./.gatehouse")
@@ -28,6 +32,10 @@ func staffCommand(ctx context.Context, args, env []string, stdout io.Writer) err
 	reason := fs.String("reason", "offboarded from the command line", "why (offboard)")
 	if err := fs.Parse(args[2:]); err != nil {
 		return err
+	}
+	if fs.NArg() > 0 {
+		// e.g. an unquoted --reason: refuse rather than record half of it.
+		return fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
 	var cfgArgs []string
 	if *dev {
@@ -39,6 +47,11 @@ func staffCommand(ctx context.Context, args, env []string, stdout io.Writer) err
 	}
 	if cfg.DatabaseURL == "" {
 		return errors.New("GATEHOUSE_DATABASE_URL is missing")
+	}
+	if cfg.Dev {
+		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+			return err
+		}
 	}
 	db, err := models.Open(ctx, cfg.DatabaseURL)
 	if err != nil {
@@ -68,6 +81,9 @@ func staffCommand(ctx context.Context, args, env []string, stdout io.Writer) err
 		return nil
 	case "offboard":
 		s, err := models.FindStaffByEmail(ctx, db.Read, email)
+		if errors.Is(err, models.ErrNotFound) {
+			return fmt.Errorf("no staff member has the address %s; nothing was changed", email)
+		}
 		if err != nil {
 			return err
 		}

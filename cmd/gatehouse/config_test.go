@@ -1,0 +1,292 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"io"
+	"maps"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// productionEnv is a complete, valid production environment. Each
+// refusal test breaks exactly one thing in it.
+func productionEnv() map[string]string {
+	return map[string]string{
+		"GATEHOUSE_BASE_URL":           "https://gatehouse.example.com",
+		"GATEHOUSE_OIDC_ISSUER":        "https://accounts.google.com",
+		"GATEHOUSE_OIDC_CLIENT_ID":     "1234.apps.googleusercontent.com",
+		"GATEHOUSE_OIDC_CLIENT_SECRET": "GOCSPX-not-a-real-secret",
+		"GATEHOUSE_ALLOWED_DOMAINS":    "example.com, example.org",
+		"GATEHOUSE_SESSION_KEY":        strings.Repeat("k", 48),
+		"GATEHOUSE_DATABASE_URL":       "postgres://gatehouse@db.internal:5432/gatehouse",
+		"GATEHOUSE_PRODUCT_DB_URL":     "postgres://reader@db.internal:5432/product",
+		"GATEHOUSE_AGREEMENT_VERSION":  "2026-1",
+	}
+}
+
+// environ turns a map into os.Environ form, sorted so failures repeat.
+func environ(m map[string]string) []string {
+	var out []string
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		out = append(out, k+"="+m[k])
+	}
+	return out
+}
+
+// problemsOf returns the named problems of a refused configuration, or
+// fails the test when err is not a configuration refusal.
+func problemsOf(t *testing.T, err error) []string {
+	t.Helper()
+	var ce configError
+	if !errors.As(err, &ce) {
+		t.Fatalf("error = %v (%T), want a configuration refusal", err, err)
+	}
+	return ce
+}
+
+func TestConfigProductionRefusesEachUnsafeSetting(t *testing.T) {
+	tests := []struct {
+		name   string
+		change func(env map[string]string)
+		want   string // the one problem must contain this
+	}{
+		{"issuer missing", func(e map[string]string) { delete(e, "GATEHOUSE_OIDC_ISSUER") }, "GATEHOUSE_OIDC_ISSUER is missing"},
+		{"issuer empty", func(e map[string]string) { e["GATEHOUSE_OIDC_ISSUER"] = "  " }, "GATEHOUSE_OIDC_ISSUER is missing"},
+		{"issuer http", func(e map[string]string) { e["GATEHOUSE_OIDC_ISSUER"] = "http://accounts.google.com" }, "GATEHOUSE_OIDC_ISSUER must be an https:// URL"},
+		{"issuer without host", func(e map[string]string) { e["GATEHOUSE_OIDC_ISSUER"] = "https:///oidc" }, "GATEHOUSE_OIDC_ISSUER must be an https:// URL"},
+		{"issuer is the dev provider", func(e map[string]string) {
+			e["GATEHOUSE_OIDC_ISSUER"] = "https://gatehouse.example.com/dev/oidc"
+		}, "GATEHOUSE_OIDC_ISSUER points at the development identity provider"},
+		{"client id missing", func(e map[string]string) { delete(e, "GATEHOUSE_OIDC_CLIENT_ID") }, "GATEHOUSE_OIDC_CLIENT_ID is missing"},
+		{"client secret missing", func(e map[string]string) { delete(e, "GATEHOUSE_OIDC_CLIENT_SECRET") }, "GATEHOUSE_OIDC_CLIENT_SECRET is missing"},
+		{"allowed domains unset", func(e map[string]string) { delete(e, "GATEHOUSE_ALLOWED_DOMAINS") }, "GATEHOUSE_ALLOWED_DOMAINS is empty"},
+		{"allowed domains only separators", func(e map[string]string) { e["GATEHOUSE_ALLOWED_DOMAINS"] = ", ," }, "GATEHOUSE_ALLOWED_DOMAINS is empty"},
+		{"session key missing", func(e map[string]string) { delete(e, "GATEHOUSE_SESSION_KEY") }, "GATEHOUSE_SESSION_KEY must be at least 32 bytes (has 0)"},
+		{"session key 31 bytes", func(e map[string]string) { e["GATEHOUSE_SESSION_KEY"] = strings.Repeat("k", 31) }, "GATEHOUSE_SESSION_KEY must be at least 32 bytes (has 31)"},
+		{"base URL http", func(e map[string]string) { e["GATEHOUSE_BASE_URL"] = "http://gatehouse.example.com" }, "GATEHOUSE_BASE_URL must be https://"},
+		{"base URL missing", func(e map[string]string) { delete(e, "GATEHOUSE_BASE_URL") }, "GATEHOUSE_BASE_URL is missing"},
+		{"base URL not a URL", func(e map[string]string) { e["GATEHOUSE_BASE_URL"] = "gatehouse.example.com" }, "GATEHOUSE_BASE_URL is not a URL"},
+		{"dev-only data dir", func(e map[string]string) { e["GATEHOUSE_DATA_DIR"] = "/var/lib/gatehouse" }, "GATEHOUSE_DATA_DIR is a development setting"},
+		{"unknown setting", func(e map[string]string) { e["GATEHOUSE_FOO"] = "bar" }, "GATEHOUSE_FOO is not a Gatehouse setting"},
+		{"misspelt setting", func(e map[string]string) { e["GATEHOUSE_SESION_KEY"] = strings.Repeat("k", 48) }, "GATEHOUSE_SESION_KEY is not a Gatehouse setting"},
+		{"database URL missing", func(e map[string]string) { delete(e, "GATEHOUSE_DATABASE_URL") }, "GATEHOUSE_DATABASE_URL is missing"},
+		{"product database URL missing", func(e map[string]string) { delete(e, "GATEHOUSE_PRODUCT_DB_URL") }, "GATEHOUSE_PRODUCT_DB_URL is missing"},
+		{"agreement version missing", func(e map[string]string) { delete(e, "GATEHOUSE_AGREEMENT_VERSION") }, "GATEHOUSE_AGREEMENT_VERSION is missing"},
+		{"trusted proxy not a CIDR", func(e map[string]string) { e["GATEHOUSE_TRUSTED_PROXIES"] = "10.0.0.0/8, 10.1.2.3" }, `GATEHOUSE_TRUSTED_PROXIES: "10.1.2.3" is not a CIDR range`},
+		{"log level unknown", func(e map[string]string) { e["GATEHOUSE_LOG_LEVEL"] = "verbose" }, "GATEHOUSE_LOG_LEVEL must be"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := productionEnv()
+			tt.change(env)
+			var stdout, stderr strings.Builder
+			err := run(context.Background(), []string{"serve"}, environ(env), &stdout, &stderr)
+			got := problemsOf(t, err)
+			if len(got) != 1 || !strings.Contains(got[0], tt.want) {
+				t.Errorf("serve refused with %q, want exactly one problem containing %q", got, tt.want)
+			}
+			if !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("error text %q does not name %q", err, tt.want)
+			}
+			if stdout.Len() != 0 {
+				t.Errorf("refused start printed %q, want nothing", stdout.String())
+			}
+		})
+	}
+}
+
+func TestConfigProductionAccepted(t *testing.T) {
+	tests := []struct {
+		name   string
+		change func(env map[string]string)
+	}{
+		{"complete", func(map[string]string) {}},
+		{"session key of exactly 32 bytes", func(e map[string]string) { e["GATEHOUSE_SESSION_KEY"] = strings.Repeat("k", 32) }},
+		{"trusted proxies", func(e map[string]string) { e["GATEHOUSE_TRUSTED_PROXIES"] = "10.0.0.0/8, fd00::/8" }},
+		{"test variables are not settings", func(e map[string]string) { e["GATEHOUSE_TEST_PG"] = "postgres://x" }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := productionEnv()
+			tt.change(env)
+			cfg, err := loadConfig("serve", nil, environ(env), io.Discard)
+			if err != nil {
+				t.Fatalf("loadConfig: %v", err)
+			}
+			if err := cfg.checkProduction(); err != nil {
+				t.Fatalf("checkProduction: %v", err)
+			}
+			if cfg.Dev {
+				t.Error("Dev = true without --dev")
+			}
+		})
+	}
+}
+
+func TestConfigProductionValues(t *testing.T) {
+	cfg, err := loadConfig("serve", nil, environ(productionEnv()), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type summary struct {
+		Addr, BaseURL, Issuer, ClientID, DatabaseURL, ProductDatabaseURL, AgreementVersion, DataDir string
+		AllowedDomains                                                                              []string
+		SessionKeyLen                                                                               int
+	}
+	got := summary{
+		Addr: cfg.Addr, BaseURL: cfg.BaseURL.String(), Issuer: cfg.OIDCIssuer, ClientID: cfg.OIDCClientID,
+		DatabaseURL: cfg.DatabaseURL, ProductDatabaseURL: cfg.ProductDatabaseURL, AgreementVersion: cfg.AgreementVersion,
+		DataDir: cfg.DataDir, AllowedDomains: cfg.AllowedDomains, SessionKeyLen: len(cfg.SessionKey),
+	}
+	want := summary{
+		Addr: ":8080", BaseURL: "https://gatehouse.example.com", Issuer: "https://accounts.google.com",
+		ClientID: "1234.apps.googleusercontent.com", DatabaseURL: "postgres://gatehouse@db.internal:5432/gatehouse",
+		ProductDatabaseURL: "postgres://reader@db.internal:5432/product", AgreementVersion: "2026-1",
+		AllowedDomains: []string{"example.com", "example.org"}, SessionKeyLen: 48,
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("production config:\n got %+v\nwant %+v", got, want)
+	}
+}
+
+// A start with several problems names all of them at once, so an operator
+// does not fix them one restart at a time.
+func TestConfigNamesEveryProblemAtOnce(t *testing.T) {
+	env := productionEnv()
+	delete(env, "GATEHOUSE_OIDC_ISSUER")
+	delete(env, "GATEHOUSE_OIDC_CLIENT_SECRET")
+	env["GATEHOUSE_BASE_URL"] = "http://gatehouse.example.com"
+	env["GATEHOUSE_SESSION_KEY"] = "short"
+	env["GATEHOUSE_ALLOWED_DOMAINS"] = " "
+	env["GATEHOUSE_FOO"] = "bar"
+	env["GATEHOUSE_DATA_DIR"] = "/tmp/x"
+	env["GATEHOUSE_TRUSTED_PROXIES"] = "nonsense"
+	err := run(context.Background(), []string{"serve"}, environ(env), io.Discard, io.Discard)
+	got := problemsOf(t, err)
+	for _, want := range []string{
+		"GATEHOUSE_OIDC_ISSUER is missing", "GATEHOUSE_OIDC_CLIENT_SECRET is missing", "GATEHOUSE_BASE_URL must be https://",
+		"GATEHOUSE_SESSION_KEY must be at least 32 bytes (has 5)", "GATEHOUSE_ALLOWED_DOMAINS is empty",
+		"GATEHOUSE_FOO is not a Gatehouse setting", "GATEHOUSE_DATA_DIR is a development setting",
+		"GATEHOUSE_TRUSTED_PROXIES",
+	} {
+		if !slices.ContainsFunc(got, func(p string) bool { return strings.Contains(p, want) }) {
+			t.Errorf("problems %q do not name %q", got, want)
+		}
+	}
+	if len(got) != 8 {
+		t.Errorf("got %d problems, want 8 (one per broken setting): %q", len(got), got)
+	}
+}
+
+func TestConfigDevDefaults(t *testing.T) {
+	type summary struct {
+		Dev                                                                       bool
+		Addr, BaseURL, Issuer, ClientID, DataDir, DatabaseURL, ProductDatabaseURL string
+		AgreementVersion                                                          string
+		AllowedDomains                                                            []string
+	}
+	tests := []struct {
+		name string
+		env  map[string]string
+		want summary
+	}{
+		{"defaults", nil, summary{
+			Dev: true, Addr: "127.0.0.1:8080", BaseURL: "http://127.0.0.1:8080", Issuer: "http://127.0.0.1:8080/dev/oidc",
+			ClientID: "gatehouse-dev", DataDir: ".gatehouse", DatabaseURL: ".gatehouse/portal.db",
+			ProductDatabaseURL: ".gatehouse/product.db", AgreementVersion: "2026-1", AllowedDomains: []string{"example.com"},
+		}},
+		{"GATEHOUSE_ADDR overrides", map[string]string{"GATEHOUSE_ADDR": "127.0.0.1:9123"}, summary{
+			Dev: true, Addr: "127.0.0.1:9123", BaseURL: "http://127.0.0.1:9123", Issuer: "http://127.0.0.1:9123/dev/oidc",
+			ClientID: "gatehouse-dev", DataDir: ".gatehouse", DatabaseURL: ".gatehouse/portal.db",
+			ProductDatabaseURL: ".gatehouse/product.db", AgreementVersion: "2026-1", AllowedDomains: []string{"example.com"},
+		}},
+		{"data dir and base URL", map[string]string{"GATEHOUSE_DATA_DIR": "/tmp/gh", "GATEHOUSE_BASE_URL": "http://localhost:8080"}, summary{
+			Dev: true, Addr: "127.0.0.1:8080", BaseURL: "http://localhost:8080", Issuer: "http://localhost:8080/dev/oidc",
+			ClientID: "gatehouse-dev", DataDir: "/tmp/gh", DatabaseURL: "/tmp/gh/portal.db",
+			ProductDatabaseURL: "/tmp/gh/product.db", AgreementVersion: "2026-1", AllowedDomains: []string{"example.com"},
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := loadConfig("serve", []string{"--dev"}, environ(tt.env), io.Discard)
+			if err != nil {
+				t.Fatalf("loadConfig --dev: %v", err)
+			}
+			got := summary{
+				Dev: cfg.Dev, Addr: cfg.Addr, BaseURL: cfg.BaseURL.String(), Issuer: cfg.OIDCIssuer, ClientID: cfg.OIDCClientID,
+				DataDir: cfg.DataDir, DatabaseURL: cfg.DatabaseURL, ProductDatabaseURL: cfg.ProductDatabaseURL,
+				AgreementVersion: cfg.AgreementVersion, AllowedDomains: cfg.AllowedDomains,
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("dev config:\n got %+v\nwant %+v", got, tt.want)
+			}
+			if cfg.OIDCClientSecret == "" {
+				t.Error("dev client secret is empty, want a random one")
+			}
+			// The dev configuration must never pass as a production one.
+			if err := cfg.checkProduction(); err == nil {
+				t.Error("checkProduction accepted the --dev configuration")
+			}
+		})
+	}
+}
+
+func TestConfigDevRefusals(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{"unknown setting with --dev", []string{"--dev"}, map[string]string{"GATEHOUSE_FOO": "1"}, "GATEHOUSE_FOO is not a Gatehouse setting"},
+		{"address without port", []string{"--dev"}, map[string]string{"GATEHOUSE_ADDR": "localhost"}, "GATEHOUSE_ADDR must be host:port"},
+		{"base URL not a URL", []string{"--dev"}, map[string]string{"GATEHOUSE_BASE_URL": "localhost"}, "GATEHOUSE_BASE_URL is not a URL"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := loadConfig("serve", tt.args, environ(tt.env), io.Discard)
+			got := problemsOf(t, err)
+			if !slices.ContainsFunc(got, func(p string) bool { return strings.Contains(p, tt.want) }) {
+				t.Errorf("problems %q do not name %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestConfigFlags(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"unknown flag", []string{"--devv"}, "flag provided but not defined"},
+		{"stray argument", []string{"--dev", "now"}, `unexpected arguments ["now"]`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := run(context.Background(), append([]string{"serve"}, tt.args...), nil, io.Discard, io.Discard)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("serve %q: error = %v, want one containing %q", tt.args, err, tt.want)
+			}
+		})
+	}
+}
+
+// --dev's demo sign-in needs no password, so it must not listen beyond
+// the loopback interface.
+func TestDevRefusesNonLoopbackAddress(t *testing.T) {
+	for _, addr := range []string{"0.0.0.0:8080", ":8080", "[::]:8080", "192.0.2.10:8080", "example.com:8080"} {
+		_, err := loadConfig("serve", []string{"--dev"}, environ(map[string]string{"GATEHOUSE_ADDR": addr}), io.Discard)
+		if err == nil || !strings.Contains(err.Error(), "loopback") {
+			t.Errorf("--dev with GATEHOUSE_ADDR=%s: got %v, want a loopback refusal", addr, err)
+		}
+	}
+	for _, addr := range []string{"127.0.0.1:8080", "[::1]:8080", "localhost:8080", "127.0.0.2:9000"} {
+		if _, err := loadConfig("serve", []string{"--dev"}, environ(map[string]string{"GATEHOUSE_ADDR": addr}), io.Discard); err != nil {
+			t.Errorf("--dev with GATEHOUSE_ADDR=%s refused: %v", addr, err)
+		}
+	}
+}
