@@ -52,3 +52,9 @@ func doneText(done string) string {
 	}
 	return ""
 }
+
+// breakable splits s after each comma, so a long detail (JSON) can wrap
+// between its fields instead of in the middle of a value.
+func breakable(s string) []string {
+	return strings.SplitAfter(s, ",")
+}
