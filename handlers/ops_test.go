@@ -1,0 +1,138 @@
+package handlers
+
+import (
+	"net/http"
+	"regexp"
+	"strings"
+	"testing"
+
+	"gatehouse/models"
+	"gatehouse/models/dbtest"
+	"gatehouse/static"
+)
+
+func TestSecurityHeadersOnEveryResponse(t *testing.T) {
+	p := newPortal(t, dbtest.SQLite(t))
+	c := p.login("ada.sysadmin@example.com")
+	for _, path := range []string{"/", "/login", "/staff", "/no/such/page", "/healthz", static.Path("app.css"), "/static/app.000000000000.css"} {
+		res, _ := p.get(noRedirect(c), path)
+		h := res.Header
+		csp := h.Get("Content-Security-Policy")
+		for _, want := range []string{"default-src 'none'", "frame-ancestors 'none'", "form-action 'self'", "base-uri 'none'"} {
+			if !strings.Contains(csp, want) {
+				t.Errorf("%s: CSP %q lacks %q", path, csp, want)
+			}
+		}
+		if strings.Contains(csp, "unsafe-inline") || strings.Contains(csp, "script-src") {
+			t.Errorf("%s: CSP %q allows scripts", path, csp)
+		}
+		for k, want := range map[string]string{
+			"X-Content-Type-Options": "nosniff", "Referrer-Policy": "same-origin",
+			"Cross-Origin-Opener-Policy": "same-origin", "X-Frame-Options": "DENY",
+		} {
+			if got := h.Get(k); got != want {
+				t.Errorf("%s: %s = %q, want %q", path, k, got, want)
+			}
+		}
+		if h.Get("Strict-Transport-Security") != "" {
+			t.Errorf("%s: HSTS sent over plain http", path)
+		}
+		if len(h.Get("X-Request-Id")) < 16 {
+			t.Errorf("%s: X-Request-Id = %q", path, h.Get("X-Request-Id"))
+		}
+	}
+}
+
+func TestStaticAssetsAreHashedAndCached(t *testing.T) {
+	p := newPortal(t, dbtest.SQLite(t))
+	c := p.client()
+	path := static.Path("app.css")
+	if !regexp.MustCompile(`^/static/app\.[0-9a-f]{12}\.css$`).MatchString(path) {
+		t.Fatalf("static.Path(app.css) = %q", path)
+	}
+	res, body := p.get(c, path)
+	if res.StatusCode != http.StatusOK || !strings.HasPrefix(res.Header.Get("Content-Type"), "text/css") || len(body) < 100 {
+		t.Fatalf("GET %s: %d %q, %d bytes", path, res.StatusCode, res.Header.Get("Content-Type"), len(body))
+	}
+	if got := res.Header.Get("Cache-Control"); got != "public, max-age=31536000, immutable" {
+		t.Errorf("Cache-Control = %q", got)
+	}
+	for _, bad := range []string{"/static/app.css", "/static/app.000000000000.css", "/static/..%2fgo.mod"} {
+		if res, _ := p.get(c, bad); res.StatusCode != http.StatusNotFound {
+			t.Errorf("GET %s = %d, want 404", bad, res.StatusCode)
+		}
+	}
+	_, page := p.get(c, "/login")
+	if !strings.Contains(page, `href="`+path+`"`) {
+		t.Error("login page does not link the hashed stylesheet")
+	}
+}
+
+func TestHealthReadinessAndMetrics(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *models.DB) {
+		p := newPortal(t, db)
+		c := p.login("sam.support@example.com")
+		p.get(c, "/staff") // a 403, counted by route pattern
+		for path, want := range map[string]string{"/healthz": "ok\n", "/readyz": "ready\n"} {
+			if res, body := p.get(c, path); res.StatusCode != http.StatusOK || body != want {
+				t.Errorf("GET %s = %d %q", path, res.StatusCode, body)
+			}
+		}
+		_, m := p.get(p.client(), "/metrics")
+		for _, want := range []string{
+			`gatehouse_logins_total{outcome="succeeded"} 1`,
+			`gatehouse_http_requests_total{code="Forbidden",method="GET",route="/staff"} 1`,
+			`gatehouse_http_request_duration_seconds_bucket{method="POST",route="/dev/login"`,
+		} {
+			if !strings.Contains(m, want) {
+				t.Errorf("metrics lack %s", want)
+			}
+		}
+		sqlDB, _ := db.Write.DB()
+		sqlDB.Close()
+		if res, _ := p.get(p.client(), "/readyz"); res.StatusCode != http.StatusServiceUnavailable {
+			t.Errorf("/readyz with the database closed = %d, want 503", res.StatusCode)
+		}
+	})
+}
+
+func TestMetricsToken(t *testing.T) {
+	p := newPortal(t, dbtest.SQLite(t), func(o *Options) { o.MetricsToken = "s3cret-metrics-token" })
+	c := p.client()
+	if res, _ := p.get(c, "/metrics"); res.StatusCode != http.StatusUnauthorized {
+		t.Errorf("/metrics without token = %d, want 401", res.StatusCode)
+	}
+	res, body := p.do(c, http.MethodGet, "/metrics", nil, http.Header{"Authorization": {"Bearer s3cret-metrics-token"}})
+	if res.StatusCode != http.StatusOK || !strings.Contains(body, "gatehouse_http_requests_total") {
+		t.Errorf("/metrics with token = %d", res.StatusCode)
+	}
+}
+
+func TestErrorPagesShowNoInternals(t *testing.T) {
+	p := newPortal(t, dbtest.SQLite(t))
+	c := p.login("ada.sysadmin@example.com")
+	res, body := p.get(c, "/no/such/page")
+	if res.StatusCode != http.StatusNotFound || !strings.Contains(body, `data-testid="error"`) || !strings.Contains(body, "Not found") {
+		t.Errorf("404 page: %d\n%s", res.StatusCode, body)
+	}
+	if res, _ := p.get(c, "/staff/abc"); res.StatusCode != http.StatusNotFound {
+		t.Errorf("/staff/abc = %d, want 404", res.StatusCode)
+	}
+	if res, _ := p.get(c, "/staff/999999"); res.StatusCode != http.StatusNotFound {
+		t.Errorf("/staff/999999 = %d, want 404", res.StatusCode)
+	}
+	// Break the database under a signed-in request: a 500 page without detail.
+	p.db.Write.Exec("DROP TABLE login_flows")
+	res, body = p.post(c, "/login", nil)
+	if res.StatusCode != http.StatusInternalServerError {
+		t.Fatalf("POST /login with a broken database = %d, want 500", res.StatusCode)
+	}
+	for _, leak := range []string{"login_flows", "sql", "SQL", "no such table"} {
+		if strings.Contains(body, leak) {
+			t.Errorf("500 page shows %q", leak)
+		}
+	}
+	if !strings.Contains(p.logs.String(), "no such table") {
+		t.Error("the error detail did not reach the log")
+	}
+}
