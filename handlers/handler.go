@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"strings"
 	"time"
 
 	"gatehouse/models"
@@ -71,6 +72,9 @@ func New(o Options) (*Handler, error) {
 	var errs []error
 	if o.DB == nil || o.Enforcer == nil || o.Logger == nil || o.Now == nil || o.BaseURL == nil || o.Metrics == nil {
 		errs = append(errs, errors.New("handlers: DB, Enforcer, Logger, Now, BaseURL and Metrics are required"))
+	}
+	if o.BaseURL != nil && ((o.BaseURL.Scheme != "http" && o.BaseURL.Scheme != "https") || o.BaseURL.Host == "" || strings.Trim(o.BaseURL.Path, "/") != "") {
+		errs = append(errs, errors.New("handlers: base URL must be http(s)://host[:port] with no path"))
 	}
 	if len(o.SessionKey) < 32 {
 		errs = append(errs, errors.New("handlers: session key shorter than 32 bytes"))

@@ -133,6 +133,10 @@ func (h *Handler) securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 // (Sec-Fetch-Site, or Origin against Host), so forms need no token field.
 func (h *Handler) crossOrigin(next echo.HandlerFunc) echo.HandlerFunc {
 	cop := http.NewCrossOriginProtection()
+	// The portal's own origin, for proxies that rewrite the Host header.
+	if err := cop.AddTrustedOrigin(h.opts.BaseURL.Scheme + "://" + h.opts.BaseURL.Host); err != nil {
+		panic(fmt.Sprintf("base URL %s is not an origin: %v", h.opts.BaseURL, err))
+	}
 	return func(c echo.Context) error {
 		if err := cop.Check(c.Request()); err != nil {
 			h.log.Warn("cross-origin request refused", "request_id", requestIDOf(c), "origin", c.Request().Header.Get("Origin"))

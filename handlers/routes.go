@@ -60,13 +60,19 @@ func (h *Handler) routes() []route {
 // table behind its permission check. A route without a permission is a
 // programming error and stops the start.
 func (h *Handler) Echo() (*echo.Echo, error) {
+	return h.echoFor(h.routes())
+}
+
+// echoFor builds the server for a route table; Echo passes the real one,
+// tests a broken one to see it refused.
+func (h *Handler) echoFor(rs []route) (*echo.Echo, error) {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = h.handleError
 	e.IPExtractor = ipExtractor(h.opts.TrustedProxies)
 	e.Use(h.requestContext, h.observe, h.recoverPanic, h.securityHeaders, h.crossOrigin, h.loadSession)
 	seen := map[string]bool{}
-	for _, r := range h.routes() {
+	for _, r := range rs {
 		key := r.method + " " + r.path
 		if r.perm.IsZero() {
 			return nil, fmt.Errorf("route %s declares no permission", key)
