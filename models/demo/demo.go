@@ -104,7 +104,7 @@ type ws struct {
 // workspaces are the demo registry: paid, free and cancelled workspaces,
 // recently used and long idle, so every page has something to show.
 var workspaces = []ws{
-	{"acme", "Acme Corporation", "business", "active", "active", 42, 0, -1, []string{"owner@acme.example", "admin@acme.example"}},
+	{"acme", "Acme Corporation", "business", "active", "active", 57, 0, -1, []string{"owner@acme.example", "admin@acme.example"}},
 	{"globex", "Globex", "enterprise", "active", "active", 120, 1, -1, []string{"owner@globex.example"}},
 	{"initech", "Initech", "team", "active", "past_due", 12, 3, -1, []string{"bill@initech.example"}},
 	{"umbrella", "Umbrella Labs", "business", "active", "active", 64, 0, -1, []string{"owner@umbrella.example"}},

@@ -1,0 +1,91 @@
+package tenantdb
+
+import (
+	"database/sql"
+	"fmt"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"gatehouse/models"
+
+	_ "github.com/glebarez/go-sqlite" // the "sqlite" database/sql driver
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
+)
+
+// location is where one workspace's data lives.
+type location struct {
+	key     string // the pool cache key
+	dialect models.Dialect
+	path    string // SQLite file
+	open    func() (*sql.DB, error)
+}
+
+func (r *Reader) locate(ws Workspace) (location, error) {
+	file, err := FileName(ws.Slug)
+	if err != nil {
+		return location{}, err
+	}
+	switch {
+	case isPostgresURL(ws.DSN):
+		return postgresAt(ws.DSN), nil
+	case ws.DSN != "":
+		return sqliteAt(filepath.Join(strings.TrimPrefix(ws.DSN, "sqlite:"), file), r.cfg.StatementTimeout)
+	case r.cfg.Dialect == models.Postgres:
+		return postgresAt(r.cfg.PostgresURL), nil
+	default:
+		return sqliteAt(filepath.Join(r.cfg.SQLiteDir, file), r.cfg.StatementTimeout)
+	}
+}
+
+func isPostgresURL(s string) bool {
+	return strings.HasPrefix(s, "postgres://") || strings.HasPrefix(s, "postgresql://")
+}
+
+func postgresAt(dsn string) location {
+	return location{key: dsn, dialect: models.Postgres, open: func() (*sql.DB, error) { return openPostgres(dsn) }}
+}
+
+// openPostgres returns a pool whose every connection starts with
+// default_transaction_read_only=on, so even a statement outside the
+// reader's read-only transactions cannot write.
+func openPostgres(dsn string) (*sql.DB, error) {
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("tenant data server URL: %w", err)
+	}
+	cfg.RuntimeParams["default_transaction_read_only"] = "on"
+	cfg.RuntimeParams["application_name"] = "gatehouse-tenant-reader"
+	db := stdlib.OpenDB(*cfg)
+	db.SetMaxOpenConns(16)
+	db.SetMaxIdleConns(16)
+	db.SetConnMaxIdleTime(5 * time.Minute)
+	return db, nil
+}
+
+// sqliteAt opens path read-only: mode=ro (which also never creates the
+// file) and query_only, which refuses writes whatever the file's
+// permissions. The driver cannot interrupt a running statement when its
+// context ends, so waiting for a writer's lock is bounded by busy_timeout,
+// and the statements the reader builds are bounded by construction
+// (a primary key range with a LIMIT).
+func sqliteAt(path string, timeout time.Duration) (location, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return location{}, err
+	}
+	q := fmt.Sprintf("mode=ro&_pragma=query_only(1)&_pragma=busy_timeout(%d)", timeout.Milliseconds())
+	u := url.URL{Scheme: "file", Path: abs, RawQuery: q}
+	open := func() (*sql.DB, error) {
+		db, err := sql.Open("sqlite", u.String())
+		if err != nil {
+			return nil, fmt.Errorf("open %s: %w", abs, err)
+		}
+		db.SetMaxOpenConns(4)
+		db.SetMaxIdleConns(4)
+		return db, nil
+	}
+	return location{key: "sqlite:" + abs, dialect: models.SQLite, path: abs, open: open}, nil
+}

@@ -1,0 +1,169 @@
+package tenantdb
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"gatehouse/models"
+)
+
+// maxIDs bounds Query.IDs, and with it the statement's size.
+const maxIDs = 1000
+
+// Query asks for a page of one table of one workspace, ordered by id.
+type Query struct {
+	Workspace Workspace
+	Table     string
+	Columns   []string // returned in this order, after the id
+	IDs       []int64  // when non-nil, only these records; empty matches none
+	AfterID   int64    // the last id of the previous page
+	Limit     int      // at most the reader's MaxPageSize; <= 0 means that
+}
+
+// Value is one field as text: times in RFC 3339, UTC.
+type Value struct {
+	Text string
+	Null bool
+}
+
+// Row is one record: its id and the values of the query's columns.
+type Row struct {
+	ID     int64
+	Values []Value
+}
+
+// Page is a page of rows and whether more follow.
+type Page struct {
+	Columns []string
+	Rows    []Row
+	HasNext bool
+}
+
+// IDs returns the ids of the page's rows, for the audit record of a view.
+func (p Page) IDs() []int64 {
+	ids := make([]int64, len(p.Rows))
+	for i, row := range p.Rows {
+		ids[i] = row.ID
+	}
+	return ids
+}
+
+// Rows returns a page of q.Table in q.Workspace.
+func (r *Reader) Rows(ctx context.Context, q Query) (Page, error) {
+	if _, err := SchemaName(q.Workspace.Slug); err != nil {
+		return Page{}, err
+	}
+	if err := checkIdent("table", q.Table); err != nil {
+		return Page{}, err
+	}
+	for _, c := range q.Columns {
+		if err := checkIdent("column", c); err != nil {
+			return Page{}, err
+		}
+	}
+	if len(q.IDs) > maxIDs {
+		return Page{}, fmt.Errorf("%d record ids: at most %d", len(q.IDs), maxIDs)
+	}
+	page := Page{Columns: q.Columns}
+	if q.IDs != nil && len(q.IDs) == 0 {
+		return page, nil
+	}
+	limit := r.cfg.MaxPageSize
+	if q.Limit > 0 && q.Limit < limit {
+		limit = q.Limit
+	}
+	err := r.inScope(ctx, q.Workspace, func(ctx context.Context, s scope) error {
+		stmt, args := selectStmt(s, q, limit+1)
+		rows, err := s.q.QueryContext(ctx, stmt, args...)
+		if err != nil {
+			return notFound(err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			row, err := scanRow(rows, len(q.Columns))
+			if err != nil {
+				return err
+			}
+			page.Rows = append(page.Rows, row)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return Page{}, fmt.Errorf("read %s.%s: %w", q.Workspace.Slug, q.Table, err)
+	}
+	if len(page.Rows) > limit {
+		page.Rows, page.HasNext = page.Rows[:limit], true
+	}
+	return page, nil
+}
+
+// Row returns the record id of table in ws, or a wrapped models.ErrNotFound.
+func (r *Reader) Row(ctx context.Context, ws Workspace, table string, columns []string, id int64) (Row, error) {
+	page, err := r.Rows(ctx, Query{Workspace: ws, Table: table, Columns: columns, IDs: []int64{id}, Limit: 1})
+	if err != nil {
+		return Row{}, err
+	}
+	if len(page.Rows) == 0 {
+		return Row{}, fmt.Errorf("%s.%s record %d: %w", ws.Slug, table, id, models.ErrNotFound)
+	}
+	return page.Rows[0], nil
+}
+
+func selectStmt(s scope, q Query, limit int) (string, []any) {
+	cols := []string{quote(s.dialect, "id")}
+	for _, c := range q.Columns {
+		cols = append(cols, quote(s.dialect, c))
+	}
+	args := []any{q.AfterID}
+	var b strings.Builder
+	fmt.Fprintf(&b, "SELECT %s FROM %s WHERE %s > %s", strings.Join(cols, ", "), s.table(q.Table), cols[0], s.arg(1))
+	if q.IDs != nil {
+		ph := make([]string, len(q.IDs))
+		for i, id := range q.IDs {
+			args = append(args, id)
+			ph[i] = s.arg(len(args))
+		}
+		fmt.Fprintf(&b, " AND %s IN (%s)", cols[0], strings.Join(ph, ", "))
+	}
+	args = append(args, limit)
+	fmt.Fprintf(&b, " ORDER BY %s LIMIT %s", cols[0], s.arg(len(args)))
+	return b.String(), args
+}
+
+func scanRow(rows *sql.Rows, n int) (Row, error) {
+	row := Row{Values: make([]Value, n)}
+	raw := make([]any, n)
+	dest := make([]any, n+1)
+	dest[0] = &row.ID
+	for i := range raw {
+		dest[i+1] = &raw[i]
+	}
+	if err := rows.Scan(dest...); err != nil {
+		return Row{}, err
+	}
+	for i, v := range raw {
+		row.Values[i] = text(v)
+	}
+	return row, nil
+}
+
+func text(v any) Value {
+	switch v := v.(type) {
+	case nil:
+		return Value{Null: true}
+	case []byte:
+		return Value{Text: string(v)}
+	case string:
+		return Value{Text: v}
+	case time.Time:
+		return Value{Text: v.UTC().Format(time.RFC3339)}
+	case int64:
+		return Value{Text: strconv.FormatInt(v, 10)}
+	default:
+		return Value{Text: fmt.Sprint(v)}
+	}
+}
