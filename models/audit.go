@@ -2,7 +2,6 @@ package models
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"time"
 
@@ -25,6 +24,10 @@ const (
 	ActionStaffSuspended         Action = "staff.suspended"
 	ActionStaffReactivated       Action = "staff.reactivated"
 	ActionStaffOffboarded        Action = "staff.offboarded"
+	ActionGrantEnded             Action = "grant.ended"
+	ActionDataViewed             Action = "data.viewed"
+	ActionDataRefused            Action = "data.refused"
+	ActionFieldRevealed          Action = "data.revealed"
 )
 
 // Actor is who did something and from where, as the audit log records it.
@@ -36,43 +39,40 @@ type Actor struct {
 	RequestID string
 }
 
-// AuditEvent is one row of the append-only audit log.
+// AuditEvent is one row of the append-only audit log. Seq, PrevHash and
+// Hash are assigned by the appender (see AppendAudit); the other fields are
+// what the event records. Every field is covered by the chain hash.
 type AuditEvent struct {
-	Seq       int64     `gorm:"primaryKey;autoIncrement"`
-	At        time.Time `gorm:"not null"`
-	Actor     string
-	ActorTier string
-	Action    Action
-	Workspace string
-	Target    string
-	Reason    string
-	Detail    string // JSON object: before/after and other facts
-	IP        string `gorm:"column:ip"`
-	UserAgent string
-	RequestID string
+	Seq          int64     `gorm:"primaryKey;autoIncrement:false"`
+	At           time.Time `gorm:"not null"`
+	Actor        string
+	ActorTier    string
+	Action       Action
+	Workspace    string
+	Table        string `gorm:"column:table_name"`
+	RecordIDs    string `gorm:"column:record_ids"` // comma-separated ids of the records viewed
+	GrantID      *int64 `gorm:"column:grant_id"`
+	BreakglassID *int64 `gorm:"column:breakglass_id"`
+	Target       string
+	Reason       string
+	Detail       string // JSON object: before/after and other facts
+	IP           string `gorm:"column:ip"`
+	UserAgent    string
+	RequestID    string
+	PrevHash     string `gorm:"column:prev_hash"`
+	Hash         string `gorm:"column:hash"`
 }
 
 // TableName is the audit table's name.
 func (AuditEvent) TableName() string { return "audit_events" }
 
 // Audit appends an event by actor. detail, when not nil, is stored as JSON.
-// Call it inside the transaction that makes the change it records.
+// Call it inside the transaction that makes the change it records (as its
+// last statement: it holds the chain head's lock until the commit); given
+// a plain connection it makes a transaction of its own.
 func Audit(ctx context.Context, tx *gorm.DB, now time.Time, a Actor, action Action, target, reason string, detail any) error {
-	ev := AuditEvent{
-		At: now.UTC(), Actor: a.Email, ActorTier: a.Tier, Action: action,
-		Target: target, Reason: reason, IP: a.IP, UserAgent: a.UserAgent, RequestID: a.RequestID,
-	}
-	if detail != nil {
-		b, err := json.Marshal(detail)
-		if err != nil {
-			return fmt.Errorf("audit detail: %w", err)
-		}
-		ev.Detail = string(b)
-	}
-	if err := tx.WithContext(ctx).Create(&ev).Error; err != nil {
-		return fmt.Errorf("audit %s: %w", action, err)
-	}
-	return nil
+	_, err := AppendAudit(ctx, tx, AuditEntry{At: now, Actor: a, Action: action, Target: target, Reason: reason, Detail: detail})
+	return err
 }
 
 // AuditFilter selects audit events; zero fields match everything.

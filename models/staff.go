@@ -274,6 +274,9 @@ func Suspend(ctx context.Context, db *gorm.DB, now time.Time, by Actor, id int64
 			return fmt.Errorf("%s is %s, not active: %w", s.Email, s.Status, ErrConflict)
 		}
 		s.Status = StatusSuspended
+		if err := endStaffGrants(ctx, tx, now, by, s.ID, "grantee suspended"); err != nil {
+			return err
+		}
 		return endStaffSessions(ctx, tx, now, s.ID, "suspended")
 	})
 }
@@ -298,6 +301,9 @@ func Offboard(ctx context.Context, db *gorm.DB, now time.Time, by Actor, id int6
 		}
 		t := now.UTC()
 		s.Status, s.OffboardedAt = StatusOffboarded, &t
+		if err := endStaffGrants(ctx, tx, now, by, s.ID, "grantee offboarded"); err != nil {
+			return err
+		}
 		return endStaffSessions(ctx, tx, now, s.ID, "offboarded")
 	})
 }

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"gatehouse/models"
@@ -53,6 +54,16 @@ func PostgresURL(t testing.TB) string {
 	return u
 }
 
+// urls remembers the URL each test database was opened with.
+var urls sync.Map // *models.DB → string
+
+// URL returns the URL a database from this package was opened with.
+func URL(db *models.DB) string {
+	u, _ := urls.Load(db)
+	s, _ := u.(string)
+	return s
+}
+
 // Postgres creates a new database on the GATEHOUSE_TEST_PG server,
 // migrates it, and drops it when the test ends.
 func Postgres(t testing.TB) *models.DB {
@@ -62,7 +73,8 @@ func Postgres(t testing.TB) *models.DB {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { db.Close() })
+	urls.Store(db, u)
+	t.Cleanup(func() { urls.Delete(db); db.Close() })
 	if err := models.Migrate(context.Background(), db); err != nil {
 		t.Fatal(err)
 	}

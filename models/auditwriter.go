@@ -1,0 +1,147 @@
+package models
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"gorm.io/gorm"
+)
+
+// ErrAuditWriterClosed is returned by Append after Close.
+var ErrAuditWriterClosed = errors.New("audit writer closed")
+
+// AuditWriter appends events that are not part of another transaction —
+// above all views of tenant data — with group commit: one goroutine takes
+// whatever is queued (up to a batch limit) and appends it in a single
+// transaction, so concurrent views share one commit instead of waiting for
+// one each.
+type AuditWriter struct {
+	db       *DB
+	maxBatch int
+	reqs     chan auditRequest
+	done     chan struct{}
+
+	mu     sync.RWMutex // held for reading while sending on reqs
+	closed bool
+}
+
+type auditRequest struct {
+	ctx   context.Context
+	ev    AuditEvent
+	reply chan auditReply
+}
+
+type auditReply struct {
+	ev  AuditEvent
+	err error
+}
+
+// NewAuditWriter starts a writer on db that commits up to maxBatch events
+// per transaction (256 when maxBatch <= 0). Close it to stop it.
+func NewAuditWriter(db *DB, maxBatch int) *AuditWriter {
+	if maxBatch <= 0 {
+		maxBatch = 256
+	}
+	w := &AuditWriter{db: db, maxBatch: maxBatch, reqs: make(chan auditRequest, 4*maxBatch), done: make(chan struct{})}
+	go w.run()
+	return w
+}
+
+// Append records e and returns the stored event once the transaction
+// holding it has committed. On any error the event may or may not have
+// been stored, and the caller must not show what it was about to show.
+func (w *AuditWriter) Append(ctx context.Context, e AuditEntry) (AuditEvent, error) {
+	ev, err := e.event()
+	if err != nil {
+		return AuditEvent{}, err
+	}
+	req := auditRequest{ctx: ctx, ev: ev, reply: make(chan auditReply, 1)}
+	w.mu.RLock()
+	if w.closed {
+		w.mu.RUnlock()
+		return AuditEvent{}, ErrAuditWriterClosed
+	}
+	select {
+	case w.reqs <- req:
+		w.mu.RUnlock()
+	case <-ctx.Done():
+		w.mu.RUnlock()
+		return AuditEvent{}, ctx.Err()
+	}
+	select {
+	case r := <-req.reply:
+		return r.ev, r.err
+	case <-ctx.Done():
+		return AuditEvent{}, ctx.Err()
+	}
+}
+
+// Close stops taking events, commits every event already queued, and
+// waits for the writer to finish.
+func (w *AuditWriter) Close() error {
+	w.mu.Lock()
+	if !w.closed {
+		w.closed = true
+		close(w.reqs)
+	}
+	w.mu.Unlock()
+	<-w.done
+	return nil
+}
+
+func (w *AuditWriter) run() {
+	defer close(w.done)
+	batch := make([]auditRequest, 0, w.maxBatch)
+	evs := make([]AuditEvent, 0, w.maxBatch)
+	for first := range w.reqs {
+		batch = append(batch[:0], first)
+	gather:
+		for len(batch) < w.maxBatch {
+			select {
+			case r, ok := <-w.reqs:
+				if !ok {
+					break gather
+				}
+				batch = append(batch, r)
+			default:
+				break gather
+			}
+		}
+		w.commit(batch, evs[:0])
+	}
+}
+
+// commit appends one batch and answers every request in it.
+func (w *AuditWriter) commit(batch []auditRequest, evs []AuditEvent) {
+	live := batch[:0]
+	for _, r := range batch {
+		if err := r.ctx.Err(); err != nil {
+			r.reply <- auditReply{err: err} // nobody waits for it any more
+			continue
+		}
+		live = append(live, r)
+		evs = append(evs, r.ev)
+	}
+	if len(live) == 0 {
+		return
+	}
+	// One caller giving up must not fail the others' events.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err := w.db.Write.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		return appendEvents(ctx, tx, evs)
+	})
+	if err != nil {
+		err = fmt.Errorf("audit batch of %d: %w", len(evs), err)
+	}
+	for i, r := range live {
+		if err != nil {
+			r.reply <- auditReply{err: err}
+		} else {
+			r.reply <- auditReply{ev: evs[i]}
+		}
+	}
+}

@@ -1,0 +1,228 @@
+package models
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"time"
+
+	"gorm.io/gorm"
+)
+
+// ErrNoGrant is returned (wrapped) when nobody granted the access asked for.
+var ErrNoGrant = errors.New("no live grant covers this")
+
+// GrantScope is what a grant covers in its workspace. A nil Tables map is
+// the whole workspace (every catalogued, non-restricted table); a table
+// mapped to nil is the whole table, to ids only those records.
+type GrantScope struct {
+	Tables map[string][]int64 `json:"tables,omitempty"`
+}
+
+// Whole reports whether the scope is the whole workspace.
+func (s GrantScope) Whole() bool { return s.Tables == nil }
+
+// CoversTable reports whether any of table is in scope.
+func (s GrantScope) CoversTable(table string) bool {
+	if s.Whole() {
+		return true
+	}
+	_, ok := s.Tables[table]
+	return ok
+}
+
+// IDs returns the record ids of table in scope, or nil for all of them.
+// Call it only for a table CoversTable accepts.
+func (s GrantScope) IDs(table string) []int64 {
+	if s.Whole() {
+		return nil
+	}
+	return s.Tables[table]
+}
+
+// Covers reports whether record id of table is in scope.
+func (s GrantScope) Covers(table string, id int64) bool {
+	if !s.CoversTable(table) {
+		return false
+	}
+	ids := s.IDs(table)
+	return ids == nil || slices.Contains(ids, id)
+}
+
+func (s GrantScope) encode() (string, error) {
+	if s.Whole() {
+		return "", nil
+	}
+	for t, ids := range s.Tables {
+		sorted := slices.Clone(ids)
+		sort.Slice(sorted, func(i, j int) bool { return sorted[i] < sorted[j] })
+		s.Tables[t] = slices.Compact(sorted)
+	}
+	b, err := json.Marshal(s)
+	return string(b), err
+}
+
+func decodeScope(raw string) (GrantScope, error) {
+	if raw == "" {
+		return GrantScope{}, nil
+	}
+	var s GrantScope
+	if err := json.Unmarshal([]byte(raw), &s); err != nil {
+		return GrantScope{}, fmt.Errorf("grant scope: %w", err)
+	}
+	if s.Tables == nil {
+		// A stored scope that names nothing must never widen to everything.
+		s.Tables = map[string][]int64{}
+	}
+	return s, nil
+}
+
+// Grant lets one staff member read one workspace's data within a scope,
+// from StartsAt until EndsAt or until it is ended.
+type Grant struct {
+	ID           int64 `gorm:"primaryKey"`
+	Workspace    string
+	GranteeID    int64
+	ScopeJSON    string `gorm:"column:scope"`
+	Unmask       bool   // personal fields may be shown unmasked
+	StartsAt     time.Time
+	EndsAt       time.Time
+	EndedAt      *time.Time
+	EndedBy      string
+	EndedWhy     string
+	RequestID    *int64
+	BreakglassID *int64
+	CreatedAt    time.Time
+}
+
+// TableName is the grants table's name.
+func (Grant) TableName() string { return "grants" }
+
+// Scope decodes the grant's scope.
+func (g Grant) Scope() (GrantScope, error) { return decodeScope(g.ScopeJSON) }
+
+// Live reports whether the grant is in force at now.
+func (g Grant) Live(now time.Time) bool {
+	return g.EndedAt == nil && !now.Before(g.StartsAt) && now.Before(g.EndsAt)
+}
+
+// NewGrant describes a grant to create.
+type NewGrant struct {
+	Workspace    string
+	GranteeID    int64
+	Scope        GrantScope
+	Unmask       bool
+	StartsAt     time.Time
+	Duration     time.Duration
+	RequestID    *int64
+	BreakglassID *int64
+}
+
+// CreateGrant stores a grant. The workflow that decides to grant (consent,
+// break-glass) calls it inside its own transaction, which also audits.
+func CreateGrant(ctx context.Context, tx *gorm.DB, now time.Time, n NewGrant) (Grant, error) {
+	if n.Workspace == "" || n.GranteeID == 0 || n.Duration <= 0 {
+		return Grant{}, errors.New("create grant: workspace, grantee and a positive duration are required")
+	}
+	scope, err := n.Scope.encode()
+	if err != nil {
+		return Grant{}, err
+	}
+	g := Grant{
+		Workspace: n.Workspace, GranteeID: n.GranteeID, ScopeJSON: scope, Unmask: n.Unmask,
+		StartsAt: n.StartsAt.UTC(), EndsAt: n.StartsAt.Add(n.Duration).UTC(),
+		RequestID: n.RequestID, BreakglassID: n.BreakglassID, CreatedAt: now.UTC(),
+	}
+	if err := tx.WithContext(ctx).Create(&g).Error; err != nil {
+		return Grant{}, fmt.Errorf("create grant: %w", err)
+	}
+	return g, nil
+}
+
+// LiveGrants returns the grants of staffID on workspace in force at now,
+// read from the database on every call so an ended grant stops the very
+// next request on every replica.
+func LiveGrants(ctx context.Context, db *gorm.DB, now time.Time, staffID int64, workspace string) ([]Grant, error) {
+	var all []Grant
+	err := db.WithContext(ctx).Where("grantee_id = ? AND workspace = ? AND ended_at IS NULL", staffID, workspace).
+		Order("id").Find(&all).Error
+	if err != nil {
+		return nil, fmt.Errorf("live grants: %w", err)
+	}
+	live := all[:0]
+	for _, g := range all {
+		if g.Live(now) {
+			live = append(live, g)
+		}
+	}
+	return live, nil
+}
+
+// GrantFor returns a live grant of staffID covering table (and, when
+// id > 0, that record) of workspace, preferring one that unmasks. It
+// returns ErrNoGrant when none does.
+func GrantFor(ctx context.Context, db *gorm.DB, now time.Time, staffID int64, workspace, table string, id int64) (Grant, GrantScope, error) {
+	grants, err := LiveGrants(ctx, db, now, staffID, workspace)
+	if err != nil {
+		return Grant{}, GrantScope{}, err
+	}
+	var found *Grant
+	var scope GrantScope
+	for i := range grants {
+		s, err := grants[i].Scope()
+		if err != nil {
+			return Grant{}, GrantScope{}, err
+		}
+		ok := s.CoversTable(table)
+		if id > 0 {
+			ok = s.Covers(table, id)
+		}
+		if ok && (found == nil || (!found.Unmask && grants[i].Unmask)) {
+			found, scope = &grants[i], s
+		}
+	}
+	if found == nil {
+		return Grant{}, GrantScope{}, fmt.Errorf("%s.%s for staff %d: %w", workspace, table, staffID, ErrNoGrant)
+	}
+	return *found, scope, nil
+}
+
+// ListGrants returns a workspace's grants, newest first.
+func ListGrants(ctx context.Context, db *gorm.DB, workspace string, limit int) ([]Grant, error) {
+	var out []Grant
+	err := db.WithContext(ctx).Where("workspace = ?", workspace).Order("id DESC").Limit(limit).Find(&out).Error
+	if err != nil {
+		return nil, fmt.Errorf("list grants: %w", err)
+	}
+	return out, nil
+}
+
+// EndGrant ends a live grant at once, saying who and why, and audits it.
+func EndGrant(ctx context.Context, db *gorm.DB, now time.Time, by Actor, id int64, why string) error {
+	return db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		res := tx.Model(&Grant{}).Where("id = ? AND ended_at IS NULL", id).
+			Updates(map[string]any{"ended_at": now.UTC(), "ended_by": by.Email, "ended_why": why})
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected == 0 {
+			return fmt.Errorf("grant %d is not live: %w", id, ErrConflict)
+		}
+		var g Grant
+		if err := tx.Where("id = ?", id).Take(&g).Error; err != nil {
+			return err
+		}
+		_, err := AppendAudit(ctx, tx, AuditEntry{At: now, Actor: by, Action: ActionGrantEnded, Workspace: g.Workspace, GrantID: &g.ID, Reason: why})
+		return err
+	})
+}
+
+// endStaffGrants ends every live grant of a staff member (offboarding,
+// suspension), inside the caller's transaction.
+func endStaffGrants(ctx context.Context, tx *gorm.DB, now time.Time, by Actor, staffID int64, why string) error {
+	return tx.WithContext(ctx).Model(&Grant{}).Where("grantee_id = ? AND ended_at IS NULL", staffID).
+		Updates(map[string]any{"ended_at": now.UTC(), "ended_by": by.Email, "ended_why": why}).Error
+}
