@@ -28,7 +28,7 @@ func (h *Handler) dashboard(c echo.Context) error {
 			page.Can = append(page.Can, p.String())
 		}
 	}
-	if h.allowed(v, policy.WorkspaceMetaRead) && h.product != nil {
+	if h.allowed(v, policy.WorkspaceMetaRead) {
 		n, err := models.CountWorkspaces(ctx, h.product)
 		if err != nil {
 			return err

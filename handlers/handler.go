@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"gatehouse/models"
+	"gatehouse/models/tenantdb"
 	"gatehouse/policy"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -32,8 +33,13 @@ type OIDC struct {
 // Options are everything a Handler needs; cmd/gatehouse fills them from
 // the configuration.
 type Options struct {
-	DB       *models.DB
-	Product  *gorm.DB // the product database (workspace registry), read-only
+	DB      *models.DB
+	Product *gorm.DB // the product database (workspace registry), read-only
+	Tenants *tenantdb.Reader
+	Catalog *policy.Catalog
+	// Audit appends view events with group commit; data pages write their
+	// event through it before showing anything.
+	Audit    *models.AuditWriter
 	Enforcer *policy.Enforcer
 	Logger   *slog.Logger
 	Now      func() time.Time
@@ -58,6 +64,9 @@ type Options struct {
 type Handler struct {
 	db       *models.DB
 	product  *gorm.DB
+	tenants  *tenantdb.Reader
+	catalog  *policy.Catalog
+	audit    *models.AuditWriter
 	enforcer *policy.Enforcer
 	log      *slog.Logger
 	now      func() time.Time
@@ -70,8 +79,9 @@ type Handler struct {
 // New checks the options and builds a Handler.
 func New(o Options) (*Handler, error) {
 	var errs []error
-	if o.DB == nil || o.Enforcer == nil || o.Logger == nil || o.Now == nil || o.BaseURL == nil || o.Metrics == nil {
-		errs = append(errs, errors.New("handlers: DB, Enforcer, Logger, Now, BaseURL and Metrics are required"))
+	if o.DB == nil || o.Product == nil || o.Tenants == nil || o.Catalog == nil || o.Audit == nil ||
+		o.Enforcer == nil || o.Logger == nil || o.Now == nil || o.BaseURL == nil || o.Metrics == nil {
+		errs = append(errs, errors.New("handlers: DB, Product, Tenants, Catalog, Audit, Enforcer, Logger, Now, BaseURL and Metrics are required"))
 	}
 	if o.BaseURL != nil && ((o.BaseURL.Scheme != "http" && o.BaseURL.Scheme != "https") || o.BaseURL.Host == "" || strings.Trim(o.BaseURL.Path, "/") != "") {
 		errs = append(errs, errors.New("handlers: base URL must be http(s)://host[:port] with no path"))
@@ -105,7 +115,7 @@ func New(o Options) (*Handler, error) {
 		return nil, fmt.Errorf("handlers: metrics: %w", err)
 	}
 	h := &Handler{
-		db: o.DB, product: o.Product, enforcer: o.Enforcer, log: o.Logger, now: o.Now,
+		db: o.DB, product: o.Product, tenants: o.Tenants, catalog: o.Catalog, audit: o.Audit, enforcer: o.Enforcer, log: o.Logger, now: o.Now,
 		opts: o, metrics: m, https: o.BaseURL.Scheme == "https",
 	}
 	h.oidc = &oidcClient{cfg: o.OIDC, redirectURL: o.BaseURL.JoinPath("/auth/callback").String()}

@@ -9,6 +9,7 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -17,7 +18,9 @@ import (
 
 	"gatehouse/handlers/devidp"
 	"gatehouse/models"
+	"gatehouse/models/dbtest"
 	"gatehouse/models/demo"
+	"gatehouse/models/tenantdb"
 	"gatehouse/policy"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -62,7 +65,7 @@ func (s *syncBuffer) String() string {
 // testPortal is the whole portal on a loopback server: real router, real
 // database, the development identity provider, demo staff and workspaces.
 type testPortal struct {
-	t     *testing.T
+	t     testing.TB
 	db    *models.DB
 	clock *fakeClock
 	srv   *httptest.Server
@@ -89,21 +92,36 @@ func devUsers() []devidp.User {
 
 // newPortal starts a portal on db. change, if given, may adjust the
 // options before the handler is built.
-func newPortal(t *testing.T, db *models.DB, change ...func(*Options)) *testPortal {
+func newPortal(t testing.TB, db *models.DB, change ...func(*Options)) *testPortal {
+	t.Helper()
+	return startPortal(t, db, harnessTenants, change...)
+}
+
+// harnessTenants are the workspaces whose data most tests need; seeding
+// all of them for every portal would dominate the suite's run time.
+var harnessTenants = []string{"acme", "globex", "initech"}
+
+// newPortalAllTenants is newPortal with every demo workspace's data, for
+// the tests that walk all of them.
+func newPortalAllTenants(t testing.TB, db *models.DB, change ...func(*Options)) *testPortal {
+	t.Helper()
+	return startPortal(t, db, demo.WorkspaceSlugs(), change...)
+}
+
+func startPortal(t testing.TB, db *models.DB, slugs []string, change ...func(*Options)) *testPortal {
 	t.Helper()
 	ctx := context.Background()
 	start := time.Now().UTC().Truncate(time.Second)
 	if err := demo.SeedStaff(ctx, db, start); err != nil {
 		t.Fatal(err)
 	}
-	product, err := models.Open(ctx, filepath.Join(t.TempDir(), "product.db"))
+	product, tenants := productStores(t, db, slugs, start)
+	catalog, err := policy.LoadCatalog()
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { product.Close() })
-	if err := demo.SeedProduct(ctx, product.Write, start); err != nil {
-		t.Fatal(err)
-	}
+	aw := models.NewAuditWriter(db, 64)
+	t.Cleanup(func() { aw.Close() })
 	enf, err := policy.New()
 	if err != nil {
 		t.Fatal(err)
@@ -120,7 +138,7 @@ func newPortal(t *testing.T, db *models.DB, change ...func(*Options)) *testPorta
 		t.Fatal(err)
 	}
 	p.opts = Options{
-		DB: db, Product: product.Read, Enforcer: enf, Logger: slog.New(slog.NewJSONHandler(p.logs, nil)),
+		DB: db, Product: product.Read, Tenants: tenants, Catalog: catalog, Audit: aw, Enforcer: enf, Logger: slog.New(slog.NewJSONHandler(p.logs, nil)),
 		Now: p.clock.Now, Metrics: prometheus.NewRegistry(), BaseURL: base,
 		OIDC:           OIDC{Issuer: issuer, ClientID: "gatehouse-test", ClientSecret: "test-secret"},
 		AllowedDomains: []string{demo.Domain}, SessionKey: []byte("test-session-key-of-at-least-32-bytes!"),
@@ -141,6 +159,50 @@ func newPortal(t *testing.T, db *models.DB, change ...func(*Options)) *testPorta
 	srv.Start()
 	t.Cleanup(srv.Close)
 	return p
+}
+
+// productStores makes the product database (registry and demo tenant
+// data) on the same engine as the portal's: PostgreSQL schemas next to a
+// PostgreSQL portal, SQLite files next to a SQLite one.
+func productStores(t testing.TB, db *models.DB, slugs []string, now time.Time) (*models.DB, *tenantdb.Reader) {
+	t.Helper()
+	ctx := context.Background()
+	dialect := db.Dialect
+	// On PostgreSQL the registry and the workspace schemas share the
+	// portal's test database (a second CREATE DATABASE per test costs a
+	// checkpoint); production keeps them apart, through the same code.
+	url := filepath.Join(t.TempDir(), "product.db")
+	product := db
+	if dialect == models.Postgres {
+		url = dbtest.URL(db)
+	} else {
+		var err error
+		if product, err = models.Open(ctx, url); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { product.Close() })
+	}
+	if err := demo.SeedProduct(ctx, product.Write, now); err != nil {
+		t.Fatal(err)
+	}
+	cfg := tenantdb.Config{Dialect: dialect, PostgresURL: url}
+	target := demo.TenantTarget{Postgres: product.Write}
+	if dialect == models.SQLite {
+		cfg = tenantdb.Config{Dialect: dialect, SQLiteDir: filepath.Join(filepath.Dir(url), "tenants")}
+		target = demo.TenantTarget{SQLiteDir: cfg.SQLiteDir}
+		if err := os.MkdirAll(cfg.SQLiteDir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := demo.SeedTenants(ctx, target, slugs, now); err != nil {
+		t.Fatal(err)
+	}
+	tenants, err := tenantdb.Open(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tenants.Close() })
+	return product, tenants
 }
 
 // client is a browser without a session: a cookie jar, following redirects.

@@ -26,6 +26,8 @@ var navigation = []struct {
 	perm        policy.Permission
 }{
 	{"Dashboard", "/", policy.PortalEnter},
+	{"Workspaces", "/workspaces", policy.WorkspaceMetaRead},
+	{"Audit log", "/audit", policy.AuditRead},
 	{"Staff", "/staff", policy.StaffManage},
 }
 

@@ -35,6 +35,15 @@ func (h *Handler) routes() []route {
 
 		{get, "/", policy.PortalEnter, false, h.dashboard},
 
+		{get, "/workspaces", policy.WorkspaceMetaRead, false, h.workspaceList},
+		{get, "/workspaces/:slug", policy.WorkspaceMetaRead, false, h.workspaceShow},
+		{get, "/workspaces/:slug/data/:table", policy.TenantDataRead, false, h.dataTable},
+		{get, "/workspaces/:slug/data/:table/:id", policy.TenantDataRead, false, h.dataRecord},
+		{post, "/workspaces/:slug/data/:table/:id/reveal", policy.TenantDataRead, false, h.dataReveal},
+
+		{get, "/audit", policy.AuditRead, false, h.auditList},
+		{post, "/audit/export", policy.AuditRead, false, h.auditExport},
+
 		{get, "/staff", policy.StaffManage, false, h.staffList},
 		{post, "/staff", policy.StaffManage, true, h.staffCreate},
 		{get, "/staff/:id", policy.StaffManage, false, h.staffShow},

@@ -94,6 +94,11 @@ func routeTable() map[string]routeCase {
 	enterPOST := row(unauth, allow, allow, allow, allow, allow, allow, allow, unauth, unauth)
 	staffGET := row(toLogin, deny, deny, deny, allow, deny, deny, deny, toLogin, toLogin)
 	staffPOST := row(unauth, deny, deny, deny, allow, deny, deny, deny, unauth, unauth)
+	wsGET := row(toLogin, deny, allow, allow, allow, deny, deny, deny, toLogin, toLogin)
+	dataGET := row(toLogin, deny, deny, allow, allow, deny, deny, deny, toLogin, toLogin)
+	dataPOST := row(unauth, deny, deny, allow, allow, deny, deny, deny, unauth, unauth)
+	auditGET := row(toLogin, deny, deny, deny, allow, allow, deny, deny, toLogin, toLogin)
+	auditPOST := row(unauth, deny, deny, deny, allow, allow, deny, deny, unauth, unauth)
 	reason := "ticket OPS-1: routine access review"
 	return map[string]routeCase{
 		"GET /healthz":      {path: "/healthz", want: public},
@@ -108,6 +113,15 @@ func routeTable() map[string]routeCase {
 		"POST /logout":       {path: "/logout", form: form(), writes: true, want: enterPOST},
 
 		"GET /": {path: "/", want: enterGET},
+
+		"GET /workspaces":                               {path: "/workspaces", want: wsGET},
+		"GET /workspaces/:slug":                         {path: "/workspaces/acme", want: wsGET},
+		"GET /workspaces/:slug/data/:table":             {path: "/workspaces/acme/data/members", want: dataGET},
+		"GET /workspaces/:slug/data/:table/:id":         {path: "/workspaces/acme/data/members/1", want: dataGET},
+		"POST /workspaces/:slug/data/:table/:id/reveal": {path: "/workspaces/acme/data/members/1/reveal", form: form("field", "email", "reason", reason), writes: true, want: dataPOST},
+
+		"GET /audit":         {path: "/audit", want: auditGET},
+		"POST /audit/export": {path: "/audit/export", form: form("format", "csv"), writes: true, want: auditPOST},
 
 		"GET /staff":                 {path: "/staff", want: staffGET},
 		"POST /staff":                {path: "/staff", form: form("email", "new.person@example.com", "name", "New Person", "tier", "support"), writes: true, want: staffPOST},
@@ -523,6 +537,12 @@ func TestCrossSitePOSTsRefused(t *testing.T) {
 		if err := models.Suspend(context.Background(), db.Write, p.clock.Now(), models.Actor{Email: "test"}, p.idOf("sean.senior@example.com"), "cross-site test"); err != nil {
 			t.Fatal(err)
 		}
+		// The reveal form needs a grant covering its record.
+		if _, err := models.CreateGrant(context.Background(), db.Write, p.clock.Now(), models.NewGrant{
+			Workspace: "acme", GranteeID: p.idOf("ada.sysadmin@example.com"), StartsAt: p.clock.Now(), Duration: time.Hour,
+		}); err != nil {
+			t.Fatal(err)
+		}
 		posts := 0
 		for _, key := range orderedRoutes(registered) {
 			method, _, _ := strings.Cut(key, " ")
@@ -592,9 +612,40 @@ func TestGETRoutesLeaveDatabaseUnchanged(t *testing.T) {
 					t.Errorf("%s as %s: got %d", key, pr.name, res.StatusCode)
 				}
 				// sessions.last_seen_at is activity bookkeeping for the
-				// idle timeout, the one write a GET may make.
+				// idle timeout, the one write a GET may make; data pages
+				// audit every view and refusal, so for them the audit
+				// chain may also grow: rows appended, the head moved.
 				after := snapshotDB(t, db, "sessions.last_seen_at")
-				if diff := before.diff(after); diff != "" {
+				was, now := before, after
+				if strings.HasPrefix(key, "GET /workspaces/:slug/data/") {
+					for _, l := range before["audit_events"] {
+						if !slices.Contains(after["audit_events"], l) {
+							t.Errorf("%s as %s changed or removed an audit event: %s", key, pr.name, l)
+						}
+					}
+					if len(before["audit_head"]) != len(after["audit_head"]) {
+						t.Errorf("%s as %s: audit_head rows %d, then %d", key, pr.name, len(before["audit_head"]), len(after["audit_head"]))
+					}
+					// SQLite: audit_events' AUTOINCREMENT counter moves too.
+					counter := func(l string) bool { return strings.HasPrefix(l, `name="audit_events" |`) }
+					was, now = dbSnapshot{}, dbSnapshot{}
+					for table, rows := range before {
+						switch table {
+						case "audit_events", "audit_head":
+						case "sqlite_sequence":
+							was[table] = slices.DeleteFunc(slices.Clone(rows), counter)
+							now[table] = slices.DeleteFunc(slices.Clone(after[table]), counter)
+						default:
+							was[table], now[table] = rows, after[table]
+						}
+					}
+					for table, rows := range after {
+						if _, ok := before[table]; !ok {
+							now[table] = rows // a new table is a change
+						}
+					}
+				}
+				if diff := was.diff(now); diff != "" {
 					t.Errorf("%s as %s changed the database (-before +after):\n%s", key, pr.name, diff)
 				}
 				before = after

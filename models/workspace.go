@@ -2,7 +2,9 @@ package models
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"gorm.io/gorm"
@@ -45,4 +47,49 @@ func CountWorkspaces(ctx context.Context, product *gorm.DB) (int64, error) {
 		return 0, fmt.Errorf("count workspaces: %w", err)
 	}
 	return n, nil
+}
+
+// FindWorkspace returns the registry entry of slug, or a wrapped
+// ErrNotFound.
+func FindWorkspace(ctx context.Context, product *gorm.DB, slug string) (Workspace, error) {
+	var w Workspace
+	err := product.WithContext(ctx).Where("slug = ?", slug).Take(&w).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return Workspace{}, fmt.Errorf("workspace %q: %w", slug, ErrNotFound)
+	}
+	if err != nil {
+		return Workspace{}, fmt.Errorf("find workspace %q: %w", slug, err)
+	}
+	return w, nil
+}
+
+// SearchWorkspaces returns workspaces whose name, slug or an owner's email
+// contains query (case-insensitive), ordered by slug, and the number of
+// matches.
+func SearchWorkspaces(ctx context.Context, product *gorm.DB, query string, limit, offset int) ([]Workspace, int64, error) {
+	q := product.WithContext(ctx).Model(&Workspace{})
+	if query = strings.ToLower(strings.TrimSpace(query)); query != "" {
+		like := "%" + escapeLike(query) + "%"
+		owners := product.Model(&WorkspaceOwner{}).Select("slug").Where("LOWER(email) LIKE ? ESCAPE '\\'", like)
+		q = q.Where("LOWER(name) LIKE ? ESCAPE '\\' OR LOWER(slug) LIKE ? ESCAPE '\\' OR slug IN (?)", like, like, owners)
+	}
+	var total int64
+	if err := q.Count(&total).Error; err != nil {
+		return nil, 0, fmt.Errorf("search workspaces: %w", err)
+	}
+	var out []Workspace
+	if err := q.Order("slug").Limit(limit).Offset(offset).Find(&out).Error; err != nil {
+		return nil, 0, fmt.Errorf("search workspaces: %w", err)
+	}
+	return out, total, nil
+}
+
+// Owners returns the owners' emails of workspace slug, sorted.
+func Owners(ctx context.Context, product *gorm.DB, slug string) ([]string, error) {
+	var out []string
+	err := product.WithContext(ctx).Model(&WorkspaceOwner{}).Where("slug = ?", slug).Order("email").Pluck("email", &out).Error
+	if err != nil {
+		return nil, fmt.Errorf("owners of %q: %w", slug, err)
+	}
+	return out, nil
 }

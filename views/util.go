@@ -58,3 +58,34 @@ func doneText(done string) string {
 func breakable(s string) []string {
 	return strings.SplitAfter(s, ",")
 }
+
+// compactIDs shortens a comma-separated list of record ids by writing runs
+// of consecutive numbers as ranges ("1,2,3,5" → "1–3", "5"), losing
+// nothing; anything that is not a plain number is kept as it is.
+func compactIDs(list string) []string {
+	if list == "" {
+		return nil
+	}
+	var out []string
+	ids := strings.Split(list, ",")
+	for i := 0; i < len(ids); {
+		first, err := strconv.ParseInt(ids[i], 10, 64)
+		j := i + 1
+		if err == nil {
+			for j < len(ids) {
+				n, err := strconv.ParseInt(ids[j], 10, 64)
+				if err != nil || n != first+int64(j-i) {
+					break
+				}
+				j++
+			}
+		}
+		if j-i > 2 {
+			out = append(out, ids[i]+"–"+ids[j-1])
+		} else {
+			out = append(out, ids[i:j]...)
+		}
+		i = j
+	}
+	return out
+}

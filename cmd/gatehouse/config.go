@@ -1,7 +1,9 @@
 package main
 
 import (
+	"crypto/ed25519"
 	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"flag"
 	"fmt"
@@ -14,6 +16,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"gatehouse/models"
 )
 
 // Config is every setting of the portal, from GATEHOUSE_* variables and
@@ -34,6 +38,12 @@ type Config struct {
 	TrustedProxies     []netip.Prefix
 	MetricsToken       string
 	LogLevel           slog.Level
+	// AuditSigningKey signs the audit chain's checkpoints; --dev keeps
+	// one in the data directory.
+	AuditSigningKey ed25519.PrivateKey
+	// AuditStream is where every audit event and checkpoint is written as
+	// a JSON line: "stdout", "file:/path", or "" for nowhere.
+	AuditStream string
 }
 
 // settings are the recognised variables; any other GATEHOUSE_* variable
@@ -43,6 +53,7 @@ var settings = []string{
 	"GATEHOUSE_BASE_URL", "GATEHOUSE_OIDC_ISSUER", "GATEHOUSE_OIDC_CLIENT_ID", "GATEHOUSE_OIDC_CLIENT_SECRET",
 	"GATEHOUSE_ALLOWED_DOMAINS", "GATEHOUSE_SESSION_KEY", "GATEHOUSE_AGREEMENT_VERSION",
 	"GATEHOUSE_TRUSTED_PROXIES", "GATEHOUSE_METRICS_TOKEN", "GATEHOUSE_LOG_LEVEL",
+	"GATEHOUSE_AUDIT_SIGNING_KEY", "GATEHOUSE_AUDIT_STREAM",
 }
 
 // devOnly are settings that make sense only with --dev.
@@ -104,6 +115,21 @@ func loadConfig(name string, args, environ []string, stderr io.Writer) (Config, 
 		if err := c.LogLevel.UnmarshalText([]byte(lvl)); err != nil {
 			problems = append(problems, "GATEHOUSE_LOG_LEVEL must be debug, info, warn or error")
 		}
+	}
+	if raw := env["GATEHOUSE_AUDIT_SIGNING_KEY"]; raw != "" {
+		key, err := models.ParseSigningKey(raw)
+		if err != nil {
+			problems = append(problems, "GATEHOUSE_AUDIT_SIGNING_KEY: "+err.Error()+"; generate one with: openssl rand -base64 32")
+		}
+		c.AuditSigningKey = key
+	}
+	switch s := env["GATEHOUSE_AUDIT_STREAM"]; {
+	case s == "" || s == "stdout":
+		c.AuditStream = s
+	case strings.HasPrefix(s, "file:") && filepath.IsAbs(strings.TrimPrefix(s, "file:")):
+		c.AuditStream = s
+	default:
+		problems = append(problems, fmt.Sprintf("GATEHOUSE_AUDIT_STREAM=%s: want stdout, file:/absolute/path, or nothing", s))
 	}
 	if c.Dev {
 		problems = append(problems, c.devDefaults(env)...)
@@ -214,6 +240,9 @@ func (c Config) checkProduction() error {
 	if c.AgreementVersion == "" {
 		p = append(p, "GATEHOUSE_AGREEMENT_VERSION is missing (the current confidentiality agreement's version)")
 	}
+	if c.AuditSigningKey == nil {
+		p = append(p, "GATEHOUSE_AUDIT_SIGNING_KEY is missing (signs the audit log's checkpoints; generate one with: openssl rand -base64 32)")
+	}
 	if len(p) > 0 {
 		return configError(p)
 	}
@@ -276,4 +305,28 @@ func devSessionKey(dir string) ([]byte, error) {
 		return nil, fmt.Errorf("write dev session key: %w", err)
 	}
 	return key, nil
+}
+
+// devAuditKey reads the development audit signing key from the data
+// directory, creating it (0600) on first use so checkpoints written before
+// a restart still verify after it.
+func devAuditKey(dir string) (ed25519.PrivateKey, error) {
+	path := filepath.Join(dir, "audit-signing.key")
+	raw, err := os.ReadFile(path)
+	if err == nil {
+		key, err := models.ParseSigningKey(string(raw))
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		return key, nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	seed := make([]byte, ed25519.SeedSize)
+	rand.Read(seed)
+	if err := os.WriteFile(path, []byte(base64.StdEncoding.EncodeToString(seed)+"\n"), 0o600); err != nil {
+		return nil, fmt.Errorf("write dev audit signing key: %w", err)
+	}
+	return ed25519.NewKeyFromSeed(seed), nil
 }

@@ -2,9 +2,13 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
+	"encoding/base64"
 	"errors"
 	"io"
 	"maps"
+	"os"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
@@ -24,6 +28,7 @@ func productionEnv() map[string]string {
 		"GATEHOUSE_DATABASE_URL":       "postgres://gatehouse@db.internal:5432/gatehouse",
 		"GATEHOUSE_PRODUCT_DB_URL":     "postgres://reader@db.internal:5432/product",
 		"GATEHOUSE_AGREEMENT_VERSION":  "2026-1",
+		"GATEHOUSE_AUDIT_SIGNING_KEY":  base64.StdEncoding.EncodeToString([]byte(strings.Repeat("s", 32))),
 	}
 }
 
@@ -77,6 +82,13 @@ func TestConfigProductionRefusesEachUnsafeSetting(t *testing.T) {
 		{"agreement version missing", func(e map[string]string) { delete(e, "GATEHOUSE_AGREEMENT_VERSION") }, "GATEHOUSE_AGREEMENT_VERSION is missing"},
 		{"trusted proxy not a CIDR", func(e map[string]string) { e["GATEHOUSE_TRUSTED_PROXIES"] = "10.0.0.0/8, 10.1.2.3" }, `GATEHOUSE_TRUSTED_PROXIES: "10.1.2.3" is not a CIDR range`},
 		{"log level unknown", func(e map[string]string) { e["GATEHOUSE_LOG_LEVEL"] = "verbose" }, "GATEHOUSE_LOG_LEVEL must be"},
+		{"audit signing key missing", func(e map[string]string) { delete(e, "GATEHOUSE_AUDIT_SIGNING_KEY") }, "GATEHOUSE_AUDIT_SIGNING_KEY is missing"},
+		{"audit signing key short", func(e map[string]string) {
+			e["GATEHOUSE_AUDIT_SIGNING_KEY"] = base64.StdEncoding.EncodeToString(make([]byte, 31))
+		}, "GATEHOUSE_AUDIT_SIGNING_KEY: want the base64 of a 32-byte ed25519 seed"},
+		{"audit signing key not base64", func(e map[string]string) { e["GATEHOUSE_AUDIT_SIGNING_KEY"] = "not base64!" }, "GATEHOUSE_AUDIT_SIGNING_KEY: want the base64"},
+		{"audit stream relative file", func(e map[string]string) { e["GATEHOUSE_AUDIT_STREAM"] = "file:audit.log" }, "GATEHOUSE_AUDIT_STREAM=file:audit.log: want stdout"},
+		{"audit stream unknown", func(e map[string]string) { e["GATEHOUSE_AUDIT_STREAM"] = "syslog" }, "GATEHOUSE_AUDIT_STREAM=syslog: want stdout"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -107,6 +119,11 @@ func TestConfigProductionAccepted(t *testing.T) {
 		{"session key of exactly 32 bytes", func(e map[string]string) { e["GATEHOUSE_SESSION_KEY"] = strings.Repeat("k", 32) }},
 		{"trusted proxies", func(e map[string]string) { e["GATEHOUSE_TRUSTED_PROXIES"] = "10.0.0.0/8, fd00::/8" }},
 		{"test variables are not settings", func(e map[string]string) { e["GATEHOUSE_TEST_PG"] = "postgres://x" }},
+		{"audit stream to stdout", func(e map[string]string) { e["GATEHOUSE_AUDIT_STREAM"] = "stdout" }},
+		{"audit stream to a file", func(e map[string]string) { e["GATEHOUSE_AUDIT_STREAM"] = "file:/var/log/gatehouse/audit.jsonl" }},
+		{"audit signing key in URL base64 without padding", func(e map[string]string) {
+			e["GATEHOUSE_AUDIT_SIGNING_KEY"] = base64.RawURLEncoding.EncodeToString([]byte(strings.Repeat("s", 32)))
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -288,5 +305,42 @@ func TestDevRefusesNonLoopbackAddress(t *testing.T) {
 		if _, err := loadConfig("serve", []string{"--dev"}, environ(map[string]string{"GATEHOUSE_ADDR": addr}), io.Discard); err != nil {
 			t.Errorf("--dev with GATEHOUSE_ADDR=%s refused: %v", addr, err)
 		}
+	}
+}
+
+func TestConfigAuditSettings(t *testing.T) {
+	env := productionEnv()
+	env["GATEHOUSE_AUDIT_STREAM"] = "file:/var/log/gatehouse/audit.jsonl"
+	cfg, err := loadConfig("serve", nil, environ(env), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := ed25519.NewKeyFromSeed([]byte(strings.Repeat("s", 32)))
+	if !want.Equal(cfg.AuditSigningKey) {
+		t.Error("AuditSigningKey is not the key of the configured seed")
+	}
+	if cfg.AuditStream != "file:/var/log/gatehouse/audit.jsonl" {
+		t.Errorf("AuditStream = %q, want file:/var/log/gatehouse/audit.jsonl", cfg.AuditStream)
+	}
+
+	// --dev keeps one key per data directory, private to its owner.
+	dir := t.TempDir()
+	k1, err := devAuditKey(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k2, err := devAuditKey(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !k1.Equal(k2) {
+		t.Error("devAuditKey made a new key on the second start")
+	}
+	info, err := os.Stat(filepath.Join(dir, "audit-signing.key"))
+	if err != nil || info.Mode().Perm() != 0o600 {
+		t.Errorf("audit-signing.key: %v, mode %v; want 0600", err, info.Mode().Perm())
+	}
+	if k3, _ := devAuditKey(t.TempDir()); k3.Equal(k1) {
+		t.Error("two data directories share a dev key")
 	}
 }

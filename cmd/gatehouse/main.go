@@ -25,6 +25,10 @@ const usage = `usage:
   gatehouse migrate [--dev]       apply database migrations and exit
   gatehouse staff add EMAIL --name NAME --tier TIER [--agreement VERSION]
   gatehouse staff offboard EMAIL [--reason TEXT]
+  gatehouse audit verify [--dev] [--checkpoint FILE [--public-key BASE64]]
+                                  walk the audit chain; exit non-zero naming the first broken seq
+  gatehouse audit export --format csv|jsonl [--workspace SLUG] [--since TIME] [--dev]
+                                  write the audit log to stdout (the export is itself audited)
 Configuration comes from GATEHOUSE_* environment variables; see README.md.`
 
 // run is the whole program; main only wires it to the process.
@@ -39,6 +43,8 @@ func run(ctx context.Context, args, env []string, stdout, stderr io.Writer) erro
 		return migrate(ctx, args[1:], env, stdout)
 	case "staff":
 		return staffCommand(ctx, args[1:], env, stdout)
+	case "audit":
+		return auditCommand(ctx, args[1:], env, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprintln(stdout, usage)
 		return nil

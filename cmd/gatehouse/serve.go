@@ -9,13 +9,16 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"gatehouse/handlers"
 	"gatehouse/handlers/devidp"
 	"gatehouse/models"
 	"gatehouse/models/demo"
+	"gatehouse/models/tenantdb"
 	"gatehouse/policy"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -40,16 +43,25 @@ func serve(ctx context.Context, args, env []string, stdout, stderr io.Writer) er
 				return err
 			}
 		}
+		if cfg.AuditSigningKey == nil {
+			if cfg.AuditSigningKey, err = devAuditKey(cfg.DataDir); err != nil {
+				return err
+			}
+		}
 	}
-	db, product, err := openDatabases(ctx, cfg)
+	st, err := openStores(ctx, cfg)
 	if err != nil {
 		return err
 	}
-	defer db.Close()
-	defer product.Close()
+	defer st.Close()
+	stopShipper, err := startAuditShipper(ctx, cfg, st.db, stdout, log)
+	if err != nil {
+		return err
+	}
+	defer stopShipper()
 
 	opts := handlers.Options{
-		DB: db, Product: product.Read, Logger: log, Now: time.Now, Metrics: prometheus.NewRegistry(),
+		DB: st.db, Product: st.product.Read, Tenants: st.tenants, Catalog: st.catalog, Audit: st.audit, Logger: log, Now: time.Now, Metrics: prometheus.NewRegistry(),
 		BaseURL: cfg.BaseURL, AllowedDomains: cfg.AllowedDomains, SessionKey: cfg.SessionKey,
 		AgreementVersion: cfg.AgreementVersion, TrustedProxies: cfg.TrustedProxies, MetricsToken: cfg.MetricsToken,
 		OIDC: handlers.OIDC{Issuer: cfg.OIDCIssuer, ClientID: cfg.OIDCClientID, ClientSecret: cfg.OIDCClientSecret},
@@ -98,6 +110,8 @@ func serve(ctx context.Context, args, env []string, stdout, stderr io.Writer) er
 	if err := srv.Shutdown(shutdownCtx); err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}
+	// Every request has finished: the final checkpoint covers its events.
+	stopShipper()
 	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
@@ -105,37 +119,108 @@ func serve(ctx context.Context, args, env []string, stdout, stderr io.Writer) er
 	return nil
 }
 
-// openDatabases opens and migrates the portal database and opens the
-// product database; in --dev it adds the demo data.
-func openDatabases(ctx context.Context, cfg Config) (*models.DB, *models.DB, error) {
-	db, err := models.Open(ctx, cfg.DatabaseURL)
-	if err != nil {
-		return nil, nil, err
+// stores are the databases the portal works with.
+type stores struct {
+	db      *models.DB          // the portal's own database
+	product *models.DB          // the product's database: the workspace registry
+	tenants *tenantdb.Reader    // customer data, one schema or file per workspace
+	catalog *policy.Catalog     // what of customer data may be shown
+	audit   *models.AuditWriter // group-committing appender for view events
+}
+
+func (s *stores) Close() error {
+	var errs []error
+	if s.audit != nil {
+		errs = append(errs, s.audit.Close())
 	}
-	if err := models.Migrate(ctx, db); err != nil {
-		db.Close()
-		return nil, nil, err
+	if s.tenants != nil {
+		errs = append(errs, s.tenants.Close())
 	}
-	product, err := models.Open(ctx, cfg.ProductDatabaseURL)
-	if err != nil {
-		db.Close()
-		return nil, nil, fmt.Errorf("product database: %w", err)
+	if s.product != nil {
+		errs = append(errs, s.product.Close())
+	}
+	if s.db != nil {
+		errs = append(errs, s.db.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// openStores opens and migrates the portal database, takes legacy audit
+// rows into the chain, opens the product and tenant databases (adding the
+// demo data in --dev), and checks the data catalog against a real
+// workspace schema: a catalog naming a table or column that does not
+// exist refuses the start.
+func openStores(ctx context.Context, cfg Config) (_ *stores, err error) {
+	s := &stores{}
+	defer func() {
+		if err != nil {
+			s.Close()
+		}
+	}()
+	if s.db, err = models.Open(ctx, cfg.DatabaseURL); err != nil {
+		return nil, err
+	}
+	if err = models.Migrate(ctx, s.db); err != nil {
+		return nil, err
+	}
+	if err = models.SealAuditChain(ctx, s.db); err != nil {
+		return nil, err
+	}
+	if s.product, err = models.Open(ctx, cfg.ProductDatabaseURL); err != nil {
+		return nil, fmt.Errorf("product database: %w", err)
+	}
+	tcfg := tenantdb.Config{Dialect: s.product.Dialect, PostgresURL: cfg.ProductDatabaseURL}
+	if s.product.Dialect == models.SQLite {
+		tcfg.PostgresURL = ""
+		tcfg.SQLiteDir = filepath.Join(filepath.Dir(strings.TrimPrefix(cfg.ProductDatabaseURL, "sqlite:")), "tenants")
 	}
 	if cfg.Dev {
 		now := time.Now()
-		err := demo.SeedStaff(ctx, db, now)
-		if err != nil {
-			err = fmt.Errorf("demo staff: %w", err)
-		} else if err = demo.SeedProduct(ctx, product.Write, now); err != nil {
-			err = fmt.Errorf("demo workspaces: %w", err)
+		if err = demo.SeedStaff(ctx, s.db, now); err != nil {
+			return nil, fmt.Errorf("demo staff: %w", err)
 		}
-		if err != nil {
-			db.Close()
-			product.Close()
-			return nil, nil, err
+		if err = demo.SeedProduct(ctx, s.product.Write, now); err != nil {
+			return nil, fmt.Errorf("demo workspaces: %w", err)
+		}
+		target := demo.TenantTarget{SQLiteDir: tcfg.SQLiteDir}
+		if s.product.Dialect == models.Postgres {
+			target = demo.TenantTarget{Postgres: s.product.Write}
+		} else if err = os.MkdirAll(tcfg.SQLiteDir, 0o700); err != nil {
+			return nil, err
+		}
+		if err = demo.SeedTenants(ctx, target, demo.WorkspaceSlugs(), now); err != nil {
+			return nil, fmt.Errorf("demo tenant data: %w", err)
 		}
 	}
-	return db, product, nil
+	if s.tenants, err = tenantdb.Open(ctx, tcfg); err != nil {
+		return nil, fmt.Errorf("tenant data: %w", err)
+	}
+	if s.catalog, err = policy.LoadCatalog(); err != nil {
+		return nil, err
+	}
+	if err = checkCatalog(ctx, s); err != nil {
+		return nil, err
+	}
+	s.audit = models.NewAuditWriter(s.db, 256)
+	return s, nil
+}
+
+// checkCatalog compares the catalog with the schema of the registry's
+// first workspace.
+func checkCatalog(ctx context.Context, s *stores) error {
+	var ws models.Workspace
+	err := s.product.Read.WithContext(ctx).Order("slug").Limit(1).Find(&ws).Error
+	if err != nil || ws.Slug == "" {
+		return err
+	}
+	tables, err := s.tenants.Tables(ctx, tenantdb.Workspace{Slug: ws.Slug, DSN: ws.DSN})
+	if err != nil {
+		return fmt.Errorf("data catalog: reading workspace %s: %w", ws.Slug, err)
+	}
+	if err := s.catalog.CheckSchema(tables); err != nil {
+		return fmt.Errorf("data catalog does not match workspace %s: %w", ws.Slug, err)
+	}
+	return nil
 }
 
 // devIdentityProvider is the in-process OpenID Connect provider of --dev,
@@ -175,4 +260,56 @@ func migrate(ctx context.Context, args, env []string, stdout io.Writer) error {
 	}
 	fmt.Fprintln(stdout, "migrations applied")
 	return nil
+}
+
+// startAuditShipper starts copying audit events to the configured stream
+// (every second) and signing checkpoints of the chain head (every hour
+// and at the end). The returned stop, safe to call twice, ships the last
+// events, writes the final checkpoint and waits for it.
+func startAuditShipper(ctx context.Context, cfg Config, db *models.DB, stdout io.Writer, log *slog.Logger) (stop func(), err error) {
+	var out io.Writer
+	var file *os.File
+	switch {
+	case cfg.AuditStream == "stdout":
+		out = stdout
+	case strings.HasPrefix(cfg.AuditStream, "file:"):
+		file, err = os.OpenFile(strings.TrimPrefix(cfg.AuditStream, "file:"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+		if err != nil {
+			return nil, fmt.Errorf("GATEHOUSE_AUDIT_STREAM: %w", err)
+		}
+		out = file
+	}
+	if out == nil && cfg.AuditSigningKey == nil {
+		return func() {}, nil
+	}
+	s, err := models.NewAuditShipper(ctx, db, out, cfg.AuditSigningKey, time.Now, log)
+	if err != nil {
+		if file != nil {
+			file.Close()
+		}
+		return nil, err
+	}
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	ship, checkpoint := time.NewTicker(time.Second), time.NewTicker(time.Hour)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := s.Run(runCtx, ship.C, checkpoint.C); err != nil {
+			log.Error("audit stream: final checkpoint", "error", err)
+		}
+	}()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			cancel()
+			<-done
+			ship.Stop()
+			checkpoint.Stop()
+			if file != nil {
+				if err := file.Close(); err != nil {
+					log.Error("audit stream", "error", err)
+				}
+			}
+		})
+	}, nil
 }

@@ -1,0 +1,182 @@
+package main
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/user"
+	"time"
+
+	"gatehouse/models"
+)
+
+const auditUsage = "usage: gatehouse audit verify [--dev] [--checkpoint FILE [--public-key BASE64]] | gatehouse audit export --format csv|jsonl [--workspace SLUG] [--since TIME] [--dev]"
+
+// auditCommand verifies the audit chain or exports the audit log.
+func auditCommand(ctx context.Context, args, env []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return errors.New(auditUsage)
+	}
+	verb := args[0]
+	if verb != "verify" && verb != "export" {
+		return fmt.Errorf("unknown audit command %q\n%s", verb, auditUsage)
+	}
+	fs := flag.NewFlagSet("audit "+verb, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dev := fs.Bool("dev", false, "use the development database under ./.gatehouse")
+	checkpoint := fs.String("checkpoint", "", "verify: an audit stream file; its last checkpoint must still be in the chain")
+	publicKey := fs.String("public-key", "", "verify: base64 ed25519 public key of the checkpoints (default: derived from GATEHOUSE_AUDIT_SIGNING_KEY)")
+	format := fs.String("format", "", "export: csv or jsonl")
+	workspace := fs.String("workspace", "", "export: only events of this workspace")
+	since := fs.String("since", "", "export: only events at or after this time (2006-01-02, 2006-01-02T15:04 UTC, or RFC 3339)")
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	var cfgArgs []string
+	if *dev {
+		cfgArgs = []string{"--dev"}
+	}
+	cfg, err := loadConfig("audit", cfgArgs, env, stderr)
+	if err != nil {
+		return err
+	}
+	if cfg.DatabaseURL == "" {
+		return errors.New("GATEHOUSE_DATABASE_URL is missing")
+	}
+	// Check the arguments before touching the database.
+	var q models.AuditQuery
+	switch verb {
+	case "verify":
+		if *format != "" || *workspace != "" || *since != "" {
+			return errors.New("--format, --workspace and --since are for audit export")
+		}
+		if *publicKey != "" && *checkpoint == "" {
+			return errors.New("--public-key needs --checkpoint")
+		}
+	case "export":
+		if *checkpoint != "" || *publicKey != "" {
+			return errors.New("--checkpoint and --public-key are for audit verify")
+		}
+		if *format != "csv" && *format != "jsonl" {
+			return errors.New("--format must be csv or jsonl")
+		}
+		q.Workspace = *workspace
+		if *since != "" {
+			if q.Since, err = models.ParseAuditTime(*since, false); err != nil {
+				return fmt.Errorf("--since: %w", err)
+			}
+		}
+	}
+	if cfg.Dev {
+		if _, err := os.Stat(cfg.DatabaseURL); err != nil {
+			return fmt.Errorf("no development database at %s (start `gatehouse serve --dev` once): %w", cfg.DatabaseURL, err)
+		}
+	}
+	db, err := models.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if verb == "verify" {
+		return auditVerify(ctx, cfg, db, *checkpoint, *publicKey, stdout)
+	}
+	return auditExport(ctx, db, q, *format, stdout)
+}
+
+func auditVerify(ctx context.Context, cfg Config, db *models.DB, checkpointFile, publicKey string, stdout io.Writer) error {
+	var (
+		res models.VerifyResult
+		cp  models.Checkpoint
+		err error
+	)
+	if checkpointFile == "" {
+		res, err = models.VerifyAudit(ctx, db)
+	} else {
+		var pub ed25519.PublicKey
+		if pub, err = checkpointKey(cfg, publicKey); err != nil {
+			return err
+		}
+		if cp, err = readCheckpoint(checkpointFile); err != nil {
+			return err
+		}
+		res, err = models.VerifyAgainstCheckpoint(ctx, db, cp, pub)
+	}
+	if err != nil {
+		return err
+	}
+	if !res.OK {
+		return fmt.Errorf("audit chain broken at seq %d: %s (%d events before it verify)", res.BrokenSeq, res.Problem, res.Count)
+	}
+	fmt.Fprintf(stdout, "audit chain OK: %d events, head seq %d, hash %s\n", res.Count, res.Seq, res.Head)
+	if checkpointFile != "" {
+		fmt.Fprintf(stdout, "checkpoint of %s at seq %d (key %s) is in the chain\n", cp.At.Format(time.RFC3339), cp.Seq, cp.KeyID)
+	}
+	return nil
+}
+
+// readCheckpoint returns the last checkpoint in an audit stream file.
+func readCheckpoint(path string) (models.Checkpoint, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return models.Checkpoint{}, err
+	}
+	defer f.Close()
+	cp, err := models.ReadLastCheckpoint(f)
+	if err != nil {
+		return models.Checkpoint{}, fmt.Errorf("%s: %w", path, err)
+	}
+	return cp, nil
+}
+
+// checkpointKey is the public key checkpoints are verified with: the one
+// given, or the public half of the configured (or --dev) signing key.
+func checkpointKey(cfg Config, publicKey string) (ed25519.PublicKey, error) {
+	if publicKey != "" {
+		pub, err := models.ParsePublicKey(publicKey)
+		if err != nil {
+			return nil, fmt.Errorf("--public-key: %w", err)
+		}
+		return pub, nil
+	}
+	key := cfg.AuditSigningKey
+	if key == nil && cfg.Dev {
+		var err error
+		if key, err = devAuditKey(cfg.DataDir); err != nil {
+			return nil, err
+		}
+	}
+	if key == nil {
+		return nil, errors.New("no key to check the checkpoint with: set GATEHOUSE_AUDIT_SIGNING_KEY or pass --public-key")
+	}
+	return key.Public().(ed25519.PublicKey), nil
+}
+
+// auditExport records the export, then writes every matching event from
+// before that record to stdout.
+func auditExport(ctx context.Context, db *models.DB, q models.AuditQuery, format string, stdout io.Writer) error {
+	by := models.Actor{Email: "cli", Tier: "system"}
+	if u, err := user.Current(); err == nil {
+		by.Email = "cli:" + u.Username
+	}
+	detail := map[string]string{"format": format}
+	if q.Workspace != "" {
+		detail["workspace"] = q.Workspace
+	}
+	if !q.Since.IsZero() {
+		detail["since"] = q.Since.Format(time.RFC3339Nano)
+	}
+	ev, err := models.AppendAudit(ctx, db.Write, models.AuditEntry{At: time.Now(), Actor: by, Action: models.ActionAuditExported, Detail: detail})
+	if err != nil {
+		return err
+	}
+	q.BeforeSeq = ev.Seq
+	_, err = models.WriteAuditExport(stdout, format, models.AuditEvents(ctx, db.Read, q, 1000))
+	return err
+}

@@ -1,0 +1,152 @@
+package handlers
+
+import (
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"gatehouse/models"
+	"gatehouse/views"
+
+	"github.com/labstack/echo/v4"
+)
+
+const auditPageSize = 50
+
+// auditFilter reads and checks the audit filters from the query string
+// (GET) or the form (export POST).
+func auditFilter(get func(string) string) (views.AuditFilter, models.AuditQuery, views.Errors) {
+	f := views.AuditFilter{
+		Actor: strings.TrimSpace(get("actor")), Workspace: strings.TrimSpace(get("workspace")),
+		Record: strings.TrimSpace(get("record")), Action: strings.TrimSpace(get("action")),
+		Since: strings.TrimSpace(get("since")), Until: strings.TrimSpace(get("until")),
+	}
+	q := models.AuditQuery{Actor: f.Actor, Workspace: f.Workspace, Record: f.Record, Action: models.Action(f.Action)}
+	errs := views.Errors{}
+	for field, v := range map[string]string{"actor": f.Actor, "workspace": f.Workspace, "record": f.Record} {
+		if len(v) > 320 {
+			errs[field] = "Too long."
+		}
+	}
+	if f.Action != "" && !models.KnownAction(q.Action) {
+		errs["action"] = "Choose an action from the list."
+	}
+	var err error
+	if f.Since != "" {
+		if q.Since, err = models.ParseAuditTime(f.Since, false); err != nil {
+			errs["since"] = "Enter a date (2026-01-31) or a date and time in UTC (2026-01-31T09:00)."
+		}
+	}
+	if f.Until != "" {
+		if q.Until, err = models.ParseAuditTime(f.Until, true); err != nil {
+			errs["until"] = "Enter a date (2026-01-31) or a date and time in UTC (2026-01-31T17:00)."
+		}
+	}
+	if !q.Since.IsZero() && !q.Until.IsZero() && !q.Since.Before(q.Until) {
+		errs["until"] = "The end must come after the start."
+	}
+	return f, q, errs
+}
+
+func (h *Handler) auditList(c echo.Context) error {
+	f, q, errs := auditFilter(c.QueryParam)
+	for _, key := range []string{"after", "before"} {
+		if raw := c.QueryParam(key); raw != "" {
+			seq, err := strconv.ParseInt(raw, 10, 64)
+			if err != nil || seq <= 0 {
+				errs[""] = "The page link is not valid; search again."
+			}
+			if key == "after" {
+				q.AfterSeq = seq
+			} else {
+				q.BeforeSeq = seq
+			}
+		}
+	}
+	if len(errs) > 0 {
+		return h.renderAudit(c, http.StatusUnprocessableEntity, views.AuditListView{Filter: f, Errors: errs})
+	}
+	q.Limit = auditPageSize + 1 // one more tells whether there is a further page
+	evs, err := models.SearchAudit(c.Request().Context(), h.db.Read, q)
+	if err != nil {
+		return err
+	}
+	v := views.AuditListView{Filter: f}
+	more := len(evs) > auditPageSize
+	if q.AfterSeq > 0 {
+		// Newest first: the extra event is the newest, beyond this page.
+		if more {
+			evs = evs[1:]
+		}
+	} else if more {
+		evs = evs[:auditPageSize]
+	}
+	if len(evs) > 0 {
+		if (q.AfterSeq > 0 && more) || q.BeforeSeq > 0 {
+			v.NewerAfter = evs[0].Seq
+		}
+		if q.AfterSeq > 0 || more {
+			v.OlderBelow = evs[len(evs)-1].Seq
+		}
+	}
+	for _, e := range evs {
+		r := views.AuditRow{
+			Seq: e.Seq, At: e.At.UTC().Format("2006-01-02 15:04:05"), Actor: e.Actor, Tier: e.ActorTier,
+			Action: string(e.Action), Workspace: e.Workspace, Table: e.Table, Records: e.RecordIDs,
+			Reason: e.Reason, IP: e.IP, RequestID: e.RequestID,
+		}
+		switch {
+		case e.GrantID != nil:
+			r.Grant = "grant " + strconv.FormatInt(*e.GrantID, 10)
+		case e.BreakglassID != nil:
+			r.Grant = "break-glass " + strconv.FormatInt(*e.BreakglassID, 10)
+		}
+		v.Rows = append(v.Rows, r)
+	}
+	return h.renderAudit(c, http.StatusOK, v)
+}
+
+func (h *Handler) renderAudit(c echo.Context, status int, v views.AuditListView) error {
+	for _, a := range models.AuditActions() {
+		v.Actions = append(v.Actions, string(a))
+	}
+	return h.render(c, status, views.AuditList(h.chrome(c, "Audit log"), v))
+}
+
+// auditExport streams the matching events as CSV or JSON Lines. The
+// export is recorded (with its filters) before the first byte is sent, and
+// covers the events before that record.
+func (h *Handler) auditExport(c echo.Context) error {
+	f, q, errs := auditFilter(c.FormValue)
+	format := c.FormValue("format")
+	if format != "csv" && format != "jsonl" {
+		errs[""] = "Choose CSV or JSON Lines."
+	}
+	if len(errs) > 0 {
+		return h.renderAudit(c, http.StatusUnprocessableEntity, views.AuditListView{Filter: f, Errors: errs})
+	}
+	ctx := c.Request().Context()
+	now := h.now()
+	detail := map[string]string{"format": format}
+	for k, v := range f.Values() {
+		detail[k] = v[0]
+	}
+	ev, err := h.audit.Append(ctx, models.AuditEntry{At: now, Actor: h.actor(c), Action: models.ActionAuditExported, Detail: detail})
+	if err != nil {
+		return fmt.Errorf("%w: %w", echo.ErrServiceUnavailable, err)
+	}
+	q.BeforeSeq = ev.Seq
+	name := "gatehouse-audit-" + now.UTC().Format("20060102T150405Z") + "." + format
+	hd := c.Response().Header()
+	hd.Set("Cache-Control", "no-store")
+	hd.Set(echo.HeaderContentDisposition, `attachment; filename="`+name+`"`)
+	if format == "csv" {
+		hd.Set(echo.HeaderContentType, "text/csv; charset=utf-8")
+	} else {
+		hd.Set(echo.HeaderContentType, "application/jsonl; charset=utf-8")
+	}
+	c.Response().WriteHeader(http.StatusOK)
+	_, err = models.WriteAuditExport(c.Response(), format, models.AuditEvents(ctx, h.db.Read, q, 1000))
+	return err
+}

@@ -1,0 +1,161 @@
+package handlers
+
+import (
+	"context"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"gatehouse/models"
+	"gatehouse/policy"
+	"gatehouse/views"
+
+	"github.com/labstack/echo/v4"
+)
+
+const workspacePageSize = 25
+
+func (h *Handler) workspaceList(c echo.Context) error {
+	q := strings.TrimSpace(c.QueryParam("q"))
+	page, _ := strconv.Atoi(c.QueryParam("page"))
+	page = max(page, 1)
+	rows, total, err := models.SearchWorkspaces(c.Request().Context(), h.product, q, workspacePageSize, (page-1)*workspacePageSize)
+	if err != nil {
+		return err
+	}
+	view := views.WorkspaceListView{Query: q, Total: total, Page: page, PageSize: workspacePageSize}
+	for _, w := range rows {
+		view.Rows = append(view.Rows, workspaceRow(w))
+	}
+	return h.render(c, http.StatusOK, views.WorkspaceList(h.chrome(c, "Workspaces"), view))
+}
+
+func (h *Handler) workspaceShow(c echo.Context) error {
+	ctx := c.Request().Context()
+	w, err := models.FindWorkspace(ctx, h.product, c.Param("slug"))
+	if err != nil {
+		return err
+	}
+	owners, err := models.Owners(ctx, h.product, w.Slug)
+	if err != nil {
+		return err
+	}
+	grants, err := models.ListGrants(ctx, h.db.Read, w.Slug, 100)
+	if err != nil {
+		return err
+	}
+	view := views.WorkspaceView{Workspace: workspaceRow(w), Owners: owners}
+	if view.Grants, err = h.grantRows(ctx, grants); err != nil {
+		return err
+	}
+	if v := viewerOf(c); h.allowed(v, policy.TenantDataRead) {
+		if view.Tables, err = h.grantedTables(ctx, v.Staff.ID, w.Slug); err != nil {
+			return err
+		}
+	}
+	return h.render(c, http.StatusOK, views.WorkspacePage(h.chrome(c, w.Name), view))
+}
+
+// grantedTables lists the catalogued, non-restricted tables the viewer's
+// live grants on workspace open, in catalog order.
+func (h *Handler) grantedTables(ctx context.Context, staffID int64, workspace string) ([]string, error) {
+	live, err := models.LiveGrants(ctx, h.db.Read, h.now(), staffID, workspace)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, g := range live {
+		scope, err := g.Scope()
+		if err != nil {
+			return nil, err
+		}
+		for _, t := range h.catalog.Tables() {
+			if !t.Restricted && scope.CoversTable(t.Name) && !slices.Contains(out, t.Name) {
+				out = append(out, t.Name)
+			}
+		}
+	}
+	return out, nil
+}
+
+func (h *Handler) grantRows(ctx context.Context, grants []models.Grant) ([]views.GrantRow, error) {
+	names := map[int64]string{}
+	now := h.now()
+	var out []views.GrantRow
+	for _, g := range grants {
+		if _, ok := names[g.GranteeID]; !ok {
+			s, err := models.FindStaff(ctx, h.db.Read, g.GranteeID)
+			if err != nil {
+				return nil, err
+			}
+			names[g.GranteeID] = s.Email
+		}
+		r := views.GrantRow{
+			ID: g.ID, Grantee: names[g.GranteeID], Scope: scopeText(g), Unmask: g.Unmask,
+			Window: minuteUTC(&g.StartsAt) + " – " + minuteUTC(&g.EndsAt), EndedBy: g.EndedBy, EndedWhy: g.EndedWhy,
+		}
+		switch {
+		case g.EndedAt != nil:
+			r.State = "ended"
+		case g.Live(now):
+			r.State = "live"
+		case now.Before(g.StartsAt):
+			r.State = "scheduled"
+		default:
+			r.State = "expired"
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+func scopeText(g models.Grant) string {
+	s, err := g.Scope()
+	switch {
+	case err != nil:
+		return "unreadable scope"
+	case s.Whole():
+		return "whole workspace"
+	}
+	var parts []string
+	for t, ids := range s.Tables {
+		if ids == nil {
+			parts = append(parts, t)
+			continue
+		}
+		var n []string
+		for _, id := range ids {
+			n = append(n, strconv.FormatInt(id, 10))
+		}
+		parts = append(parts, t+" ("+strings.Join(n, ", ")+")")
+	}
+	slices.Sort(parts)
+	if len(parts) == 0 {
+		return "nothing"
+	}
+	return strings.Join(parts, "; ")
+}
+
+func workspaceRow(w models.Workspace) views.WorkspaceRow {
+	return views.WorkspaceRow{
+		Slug: w.Slug, Name: w.Name, Plan: w.Plan, Status: w.Status, Members: w.MemberCount,
+		LastLogin: minuteUTC(w.LastLoginAt), Subscription: w.SubscriptionState, Renewal: dateUTC(w.RenewalDate),
+		Created: dateUTC(&w.CreatedAt), CancelledAt: dateUTC(w.CancelledAt),
+	}
+}
+
+func minuteUTC(t *time.Time) string {
+	if t == nil {
+		return ""
+	}
+	return t.UTC().Format("2006-01-02 15:04 UTC")
+}
+
+func dateUTC(t *time.Time) string {
+	if t == nil {
+		return ""
+	}
+	return t.UTC().Format(time.DateOnly)
+}

@@ -1,0 +1,261 @@
+package models
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strconv"
+	"time"
+)
+
+// Checkpoint is a signed statement that the audit chain had reached Seq
+// with hash Hash at time At. Written to the audit stream, it lets a later
+// `gatehouse audit verify --checkpoint` notice newest rows cut from the
+// database together with the chain head.
+type Checkpoint struct {
+	Type      string    `json:"type"` // "checkpoint"
+	Seq       int64     `json:"seq"`
+	Hash      string    `json:"hash"`
+	At        time.Time `json:"at"`
+	KeyID     string    `json:"key_id"`
+	Signature string    `json:"signature"` // standard base64 of the ed25519 signature
+}
+
+// CheckpointMessage is the byte string a checkpoint signs:
+//
+//	"gatehouse-audit-checkpoint\n" + seq (decimal) + "\n" + hash (64 hex) + "\n" + at (UTC, RFC3339Nano)
+func CheckpointMessage(seq int64, hash string, at time.Time) []byte {
+	b := []byte("gatehouse-audit-checkpoint\n")
+	b = strconv.AppendInt(b, seq, 10)
+	b = append(append(append(b, '\n'), hash...), '\n')
+	return at.UTC().AppendFormat(b, time.RFC3339Nano)
+}
+
+// KeyID names a public key: the first 16 hex digits of its SHA-256.
+func KeyID(pub ed25519.PublicKey) string {
+	sum := sha256.Sum256(pub)
+	return hex.EncodeToString(sum[:8])
+}
+
+// ParseSigningKey reads a base64 (standard or URL alphabet, padded or
+// not) ed25519 seed of 32 bytes.
+func ParseSigningKey(s string) (ed25519.PrivateKey, error) {
+	seed, err := decodeBase64(s)
+	if err != nil || len(seed) != ed25519.SeedSize {
+		return nil, fmt.Errorf("want the base64 of a %d-byte ed25519 seed", ed25519.SeedSize)
+	}
+	return ed25519.NewKeyFromSeed(seed), nil
+}
+
+// ParsePublicKey reads a base64 ed25519 public key of 32 bytes.
+func ParsePublicKey(s string) (ed25519.PublicKey, error) {
+	b, err := decodeBase64(s)
+	if err != nil || len(b) != ed25519.PublicKeySize {
+		return nil, fmt.Errorf("want the base64 of a %d-byte ed25519 public key", ed25519.PublicKeySize)
+	}
+	return ed25519.PublicKey(b), nil
+}
+
+func decodeBase64(s string) ([]byte, error) {
+	s = string(bytes.TrimSpace([]byte(s)))
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
+		if b, err := enc.DecodeString(s); err == nil {
+			return b, nil
+		}
+	}
+	return nil, errors.New("not base64")
+}
+
+// SignCheckpoint signs head as of at.
+func SignCheckpoint(key ed25519.PrivateKey, head ChainHead, at time.Time) Checkpoint {
+	at = at.UTC()
+	sig := ed25519.Sign(key, CheckpointMessage(head.Seq, head.Hash, at))
+	return Checkpoint{
+		Type: "checkpoint", Seq: head.Seq, Hash: head.Hash, At: at,
+		KeyID: KeyID(key.Public().(ed25519.PublicKey)), Signature: base64.StdEncoding.EncodeToString(sig),
+	}
+}
+
+// Verify checks the checkpoint's signature with pub.
+func (c Checkpoint) Verify(pub ed25519.PublicKey) error {
+	sig, err := base64.StdEncoding.DecodeString(c.Signature)
+	if err != nil || len(sig) != ed25519.SignatureSize {
+		return errors.New("checkpoint signature is not a base64 ed25519 signature")
+	}
+	if !ed25519.Verify(pub, CheckpointMessage(c.Seq, c.Hash, c.At), sig) {
+		return fmt.Errorf("checkpoint at seq %d: signature does not verify with key %s (checkpoint names key %s)", c.Seq, KeyID(pub), c.KeyID)
+	}
+	return nil
+}
+
+// ReadLastCheckpoint returns the last checkpoint line of an audit stream
+// (other lines, such as events, are skipped; so are the other fields of a
+// JSON log line carrying a checkpoint).
+func ReadLastCheckpoint(r io.Reader) (Checkpoint, error) {
+	br := bufio.NewReader(r)
+	var last Checkpoint
+	found := false
+	for {
+		line, err := br.ReadBytes('\n')
+		if bytes.Contains(line, []byte(`"checkpoint"`)) {
+			var c Checkpoint
+			if json.Unmarshal(line, &c) == nil && c.Type == "checkpoint" {
+				last, found = c, true
+			}
+		}
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return Checkpoint{}, fmt.Errorf("read checkpoints: %w", err)
+		}
+	}
+	if !found {
+		return Checkpoint{}, errors.New("no checkpoint line found")
+	}
+	return last, nil
+}
+
+// VerifyAgainstCheckpoint checks cp's signature with pub (an error when it
+// does not verify), then the whole chain (VerifyAudit), and then that the
+// chain still holds the checkpoint: the event at cp.Seq exists with cp's
+// hash, so the chain's head is at or beyond it. A chain cut after the
+// checkpoint — rows and head rolled back together — verifies on its own
+// but fails here.
+func VerifyAgainstCheckpoint(ctx context.Context, db *DB, cp Checkpoint, pub ed25519.PublicKey) (VerifyResult, error) {
+	if err := cp.Verify(pub); err != nil {
+		return VerifyResult{}, err
+	}
+	res, err := VerifyAudit(ctx, db)
+	if err != nil || !res.OK {
+		return res, err
+	}
+	if res.Seq < cp.Seq {
+		res.OK = false
+		return res.broken(res.Seq+1, fmt.Sprintf("chain ends at seq %d before checkpoint seq %d: newer events were removed", res.Seq, cp.Seq)), nil
+	}
+	hash := GenesisHash
+	if cp.Seq > 0 {
+		var ev AuditEvent
+		if err := db.Read.WithContext(ctx).Where("seq = ?", cp.Seq).Take(&ev).Error; err != nil {
+			return VerifyResult{}, fmt.Errorf("read audit event %d: %w", cp.Seq, err)
+		}
+		hash = ev.Hash
+	}
+	if hash != cp.Hash {
+		res.OK = false
+		return res.broken(cp.Seq, fmt.Sprintf("event %d has hash %.12s…, the checkpoint signed %.12s…: the chain was rewritten", cp.Seq, hash, cp.Hash)), nil
+	}
+	return res, nil
+}
+
+// AuditShipper copies the audit log to a stream for a SIEM: each event
+// once, in seq order, as a JSON line {"type":"event",…}, and signed
+// checkpoints of the chain head. It starts at the head as it finds it.
+type AuditShipper struct {
+	db    *DB
+	out   io.Writer          // nil: ship no events, only log checkpoints
+	key   ed25519.PrivateKey // nil: no checkpoints
+	now   func() time.Time
+	log   *slog.Logger
+	after int64 // seq of the last event shipped
+	buf   []byte
+}
+
+// NewAuditShipper prepares a shipper starting after the current head.
+func NewAuditShipper(ctx context.Context, db *DB, out io.Writer, key ed25519.PrivateKey, now func() time.Time, log *slog.Logger) (*AuditShipper, error) {
+	head, err := locklessHead(db.Read.WithContext(ctx))
+	if err != nil {
+		return nil, err
+	}
+	return &AuditShipper{db: db, out: out, key: key, now: now, log: log, after: head.Seq}, nil
+}
+
+// Ship writes every event newer than the last one shipped, up to the
+// current head.
+func (s *AuditShipper) Ship(ctx context.Context) error {
+	if s.out == nil {
+		return nil
+	}
+	for ev, err := range AuditEvents(ctx, s.db.Read, AuditQuery{AfterSeq: s.after}, 500) {
+		if err != nil {
+			return err
+		}
+		if s.buf, err = AppendJSONLine(s.buf[:0], "event", ev); err != nil {
+			return err
+		}
+		if _, err := s.out.Write(s.buf); err != nil {
+			return fmt.Errorf("audit stream: %w", err)
+		}
+		s.after = ev.Seq
+	}
+	return nil
+}
+
+// Checkpoint ships every event up to the current head, then signs the
+// head and writes the checkpoint after them (and to the log).
+func (s *AuditShipper) Checkpoint(ctx context.Context) (Checkpoint, error) {
+	if s.key == nil {
+		return Checkpoint{}, errors.New("audit checkpoint: no signing key")
+	}
+	head, err := locklessHead(s.db.Read.WithContext(ctx))
+	if err != nil {
+		return Checkpoint{}, err
+	}
+	if err := s.Ship(ctx); err != nil {
+		return Checkpoint{}, err
+	}
+	cp := SignCheckpoint(s.key, head, s.now())
+	if s.out != nil {
+		b, err := json.Marshal(cp)
+		if err != nil {
+			return Checkpoint{}, err
+		}
+		if _, err := s.out.Write(append(b, '\n')); err != nil {
+			return Checkpoint{}, fmt.Errorf("audit stream: %w", err)
+		}
+	}
+	if s.log != nil {
+		s.log.Info("audit checkpoint", "type", cp.Type, "seq", cp.Seq, "hash", cp.Hash, "at", cp.At, "key_id", cp.KeyID, "signature", cp.Signature)
+	}
+	return cp, nil
+}
+
+// Run ships on every tick of ship and writes a checkpoint on every tick
+// of checkpoint, until ctx ends; then it ships what is left and writes a
+// final checkpoint. A failed round is logged and retried on the next tick.
+func (s *AuditShipper) Run(ctx context.Context, ship, checkpoint <-chan time.Time) error {
+	for {
+		select {
+		case <-ctx.Done():
+			// The portal's context is gone; finish with a fresh one.
+			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+			defer cancel()
+			if s.key == nil {
+				return s.Ship(fctx)
+			}
+			_, err := s.Checkpoint(fctx)
+			return err
+		case <-ship:
+			if err := s.Ship(ctx); err != nil && s.log != nil && ctx.Err() == nil {
+				s.log.Error("audit stream", "error", err)
+			}
+		case <-checkpoint:
+			if s.key == nil {
+				continue
+			}
+			if _, err := s.Checkpoint(ctx); err != nil && s.log != nil && ctx.Err() == nil {
+				s.log.Error("audit checkpoint", "error", err)
+			}
+		}
+	}
+}
