@@ -35,9 +35,10 @@ check:
 	cp -r views "$$tmp/views" && (cd "$$tmp" && "$$templ" generate >/dev/null 2>&1) && \
 	if ! diff -r -q views "$$tmp/views"; then echo "generated templ files are stale: run 'make generate' and commit"; exit 1; fi
 
-## bench: benchmarks (not part of make test)
+## bench: benchmarks (not part of make test); set GATEHOUSE_TEST_PG to include PostgreSQL
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./...
+	$(GO) test -run '^$$' -bench 'DataPage' -benchtime=3000x -timeout 30m ./handlers/
+	$(GO) test -run '^$$' -bench . -benchmem ./models/...
 
 ## e2e: only the browser tests
 e2e:
