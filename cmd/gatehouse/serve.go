@@ -242,24 +242,35 @@ func migrate(ctx context.Context, args, env []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if cfg.Dev {
-		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-			return err
-		}
-	}
-	if cfg.DatabaseURL == "" {
-		return errors.New("GATEHOUSE_DATABASE_URL is missing")
-	}
-	db, err := models.Open(ctx, cfg.DatabaseURL)
+	db, err := openPortalDB(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	if err := models.Migrate(ctx, db); err != nil {
-		return err
-	}
 	fmt.Fprintln(stdout, "migrations applied")
 	return nil
+}
+
+// openPortalDB opens and migrates the portal database for a command
+// (migrate, staff), creating the --dev data directory if needed.
+func openPortalDB(ctx context.Context, cfg Config) (*models.DB, error) {
+	if cfg.DatabaseURL == "" {
+		return nil, errors.New("GATEHOUSE_DATABASE_URL is missing")
+	}
+	if cfg.Dev {
+		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+			return nil, err
+		}
+	}
+	db, err := models.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return nil, err
+	}
+	if err := models.Migrate(ctx, db); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
 }
 
 // startAuditShipper starts copying audit events to the configured stream

@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"os/user"
 	"time"
 
@@ -45,22 +44,11 @@ func staffCommand(ctx context.Context, args, env []string, stdout io.Writer) err
 	if err != nil {
 		return err
 	}
-	if cfg.DatabaseURL == "" {
-		return errors.New("GATEHOUSE_DATABASE_URL is missing")
-	}
-	if cfg.Dev {
-		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-			return err
-		}
-	}
-	db, err := models.Open(ctx, cfg.DatabaseURL)
+	db, err := openPortalDB(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	if err := models.Migrate(ctx, db); err != nil {
-		return err
-	}
 	by := models.Actor{Email: "cli", Tier: "system"}
 	if u, err := user.Current(); err == nil {
 		by.Email = "cli:" + u.Username
