@@ -9,6 +9,7 @@ import (
 	"sort"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -69,6 +70,8 @@ func BenchmarkDataPage(b *testing.B) {
 					b.ReportMetric(ms(top.p50), "ceil-p50-ms")
 					b.ReportMetric(ms(top.p99), "ceil-p99-ms")
 					b.ReportMetric(float64(views-int64(audited.ok)), "auditrows-responses")
+					b.ReportMetric(float64(audited.cpu.Microseconds()), "cpu-us/view")
+					b.ReportMetric(float64(top.cpu.Microseconds()), "ceil-cpu-us/view")
 					if audited.ok != b.N || views != int64(audited.ok) {
 						b.Errorf("%d of %d requests answered 200, %d audit rows written", audited.ok, b.N, views)
 					}
@@ -84,6 +87,13 @@ type driveResult struct {
 	ok       int
 	rate     float64 // responses per second
 	p50, p99 time.Duration
+	cpu      time.Duration // the process's CPU time (user and system) per request, clients included
+}
+
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // drive sends n GETs of url from conc goroutines and measures them.
@@ -93,6 +103,7 @@ func drive(b *testing.B, n, conc int, client func(int) *http.Client, url string)
 	lat := make([]time.Duration, n)
 	var wg sync.WaitGroup
 	b.ResetTimer()
+	cpu := processCPU()
 	start := time.Now()
 	for w := 0; w < conc; w++ {
 		wg.Add(1)
@@ -121,11 +132,12 @@ func drive(b *testing.B, n, conc int, client func(int) *http.Client, url string)
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
+	cpu = processCPU() - cpu
 	b.StopTimer()
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
 	return driveResult{
 		ok: int(ok.Load()), rate: float64(n) / elapsed.Seconds(),
-		p50: lat[n/2], p99: lat[min(n-1, n*99/100)],
+		p50: lat[n/2], p99: lat[min(n-1, n*99/100)], cpu: cpu / time.Duration(n),
 	}
 }
 

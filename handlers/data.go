@@ -67,9 +67,11 @@ func (h *Handler) dataTable(c echo.Context) error {
 		return err
 	}
 	view := views.DataTableView{Slug: a.ws.Slug, Name: a.ws.Name, Table: a.table.Name, GrantID: a.grant.ID, GrantEnds: minuteUTC(&a.grant.EndsAt), Unmask: a.grant.Unmask}
-	view.Columns = viewColumns(a.columns())
+	cols := a.columns()
+	view.Columns = viewColumns(cols)
+	view.Rows = make([]views.DataRow, 0, len(page.Rows))
 	for _, r := range page.Rows {
-		view.Rows = append(view.Rows, views.DataRow{ID: r.ID, Cells: cells(a, r, nil)})
+		view.Rows = append(view.Rows, views.DataRow{ID: r.ID, Cells: cells(a, cols, r, nil)})
 	}
 	if page.HasNext {
 		view.Next = page.Rows[len(page.Rows)-1].ID
@@ -103,7 +105,8 @@ func (h *Handler) renderRecord(c echo.Context, status int, a dataAccess, view vi
 	}
 	view.Slug, view.Name, view.Table, view.ID = a.ws.Slug, a.ws.Name, a.table.Name, row.ID
 	view.GrantID, view.GrantEnds = a.grant.ID, minuteUTC(&a.grant.EndsAt)
-	view.Columns, view.Cells = viewColumns(a.columns()), cells(a, row, revealed)
+	cols := a.columns()
+	view.Columns, view.Cells = viewColumns(cols), cells(a, cols, row, revealed)
 	return h.render(c, status, views.DataRecord(h.chrome(c, fmt.Sprintf("%s · %s %d", a.ws.Name, a.table.Name, row.ID)), view))
 }
 
@@ -211,11 +214,11 @@ func grantOrigin(g models.Grant) string {
 	return fmt.Sprintf("grant %d", g.ID)
 }
 
-// cells turns a row into view cells, masking personal values unless the
-// grant unmasks or the field was revealed.
-func cells(a dataAccess, r tenantdb.Row, revealed []string) []views.DataCell {
+// cells turns a row of cols (a.columns()) into view cells, masking
+// personal values unless the grant unmasks or the field was revealed.
+func cells(a dataAccess, cols []policy.Column, r tenantdb.Row, revealed []string) []views.DataCell {
 	out := make([]views.DataCell, len(r.Values))
-	for i, col := range a.columns() {
+	for i, col := range cols {
 		if col.Class == policy.Personal && !a.grant.Unmask && !slices.Contains(revealed, col.Name) {
 			out[i] = views.DataCell{Masked: true}
 			continue

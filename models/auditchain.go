@@ -192,6 +192,27 @@ func (c *chainHasher) hash(prev string, ev *AuditEvent) []byte {
 	return c.hex[:]
 }
 
+// matches reports whether ev.Hash is the hash of ev after ev.PrevHash,
+// comparing the digest with the stored hex digits directly (verify's hot
+// path: no hex encoding of its own).
+func (c *chainHasher) matches(ev *AuditEvent) bool {
+	const digits = "0123456789abcdef"
+	c.buf = append(c.buf[:0], ev.PrevHash...)
+	c.buf = append(c.buf, '\n')
+	c.buf = AppendCanonical(c.buf, ev)
+	sum := sha256.Sum256(c.buf)
+	want := ev.Hash
+	if len(want) != 2*len(sum) {
+		return false
+	}
+	for i, b := range sum {
+		if want[2*i] != digits[b>>4] || want[2*i+1] != digits[b&15] {
+			return false
+		}
+	}
+	return true
+}
+
 // ChainHash returns the hash ev must carry when prev is the hash of the
 // event before it.
 func ChainHash(prev string, ev AuditEvent) string {
@@ -397,7 +418,7 @@ func VerifyChain(next func() (AuditEvent, bool, error), from, want *ChainHead) (
 			okPart := ok[w*per:]
 			wg.Go(func() {
 				for j := range part {
-					okPart[j] = string(h.hash(part[j].PrevHash, &part[j])) == part[j].Hash
+					okPart[j] = h.matches(&part[j])
 				}
 			})
 		}
@@ -467,7 +488,9 @@ func (r VerifyResult) broken(seq int64, problem string) VerifyResult {
 }
 
 // VerifyAudit verifies the whole audit chain in db against its head, in
-// one consistent snapshot, reading events in seq order in batches.
+// one consistent snapshot, streaming the events in seq order from a single
+// query (scanned with database/sql directly: gorm's per-row reflection
+// cost more than the hashing).
 func VerifyAudit(ctx context.Context, db *DB) (VerifyResult, error) {
 	var res VerifyResult
 	opts := &sql.TxOptions{ReadOnly: true}
@@ -483,30 +506,24 @@ func VerifyAudit(ctx context.Context, db *DB) (VerifyResult, error) {
 			res = VerifyResult{BrokenSeq: 1, Problem: "events written before the chain existed are not sealed yet (SealAuditChain)"}
 			return nil
 		}
-		const batchSize = 5000
-		var (
-			batch []AuditEvent
-			i     int
-			after int64
-			done  bool
-		)
+		rows, err := tx.Raw("SELECT " + auditColumns + " FROM audit_events ORDER BY seq").Rows()
+		if err != nil {
+			return fmt.Errorf("read audit events: %w", err)
+		}
+		defer rows.Close()
+		var sc eventScanner
 		next := func() (AuditEvent, bool, error) {
-			if i == len(batch) {
-				if done {
-					return AuditEvent{}, false, nil
-				}
-				batch = batch[:0]
-				if err := tx.Where("seq > ?", after).Order("seq").Limit(batchSize).Find(&batch).Error; err != nil {
+			if !rows.Next() {
+				if err := rows.Err(); err != nil {
 					return AuditEvent{}, false, fmt.Errorf("read audit events: %w", err)
 				}
-				i, done = 0, len(batch) < batchSize
-				if len(batch) == 0 {
-					return AuditEvent{}, false, nil
-				}
-				after = batch[len(batch)-1].Seq
+				return AuditEvent{}, false, nil
 			}
-			i++
-			return batch[i-1], true, nil
+			ev, err := sc.scan(rows)
+			if err != nil {
+				return AuditEvent{}, false, fmt.Errorf("read audit events: %w", err)
+			}
+			return ev, true, nil
 		}
 		res, err = VerifyChain(next, nil, &head)
 		return err
@@ -515,6 +532,61 @@ func VerifyAudit(ctx context.Context, db *DB) (VerifyResult, error) {
 		return VerifyResult{}, fmt.Errorf("verify audit: %w", err)
 	}
 	return res, nil
+}
+
+// eventScanner scans rows of auditColumns into AuditEvents with few
+// allocations: the text columns are read as raw bytes and copied into one
+// string per row, which the event's fields then slice.
+type eventScanner struct {
+	seq       int64
+	at        time.Time
+	text      [14]sql.RawBytes // the text columns, in auditColumns' order
+	grant, bg sql.NullInt64
+	dest      []any
+	buf       []byte
+	ids       []int64 // grant and break-glass ids, handed out a slab at a time
+}
+
+func (s *eventScanner) scan(rows *sql.Rows) (AuditEvent, error) {
+	if s.dest == nil {
+		t := &s.text
+		s.dest = []any{&s.seq, &s.at, &t[0], &t[1], &t[2], &t[3], &t[4], &t[5], &s.grant, &s.bg,
+			&t[6], &t[7], &t[8], &t[9], &t[10], &t[11], &t[12], &t[13]}
+	}
+	if err := rows.Scan(s.dest...); err != nil {
+		return AuditEvent{}, err
+	}
+	var ends [len(s.text)]int
+	s.buf = s.buf[:0]
+	for i, b := range s.text {
+		s.buf = append(s.buf, b...)
+		ends[i] = len(s.buf)
+	}
+	all := string(s.buf)
+	field := func(i int) string {
+		if i == 0 {
+			return all[:ends[0]]
+		}
+		return all[ends[i-1]:ends[i]]
+	}
+	return AuditEvent{
+		Seq: s.seq, At: s.at,
+		Actor: field(0), ActorTier: field(1), Action: Action(field(2)), Workspace: field(3), Table: field(4), RecordIDs: field(5),
+		GrantID: s.id(s.grant), BreakglassID: s.id(s.bg),
+		Target: field(6), Reason: field(7), Detail: field(8), IP: field(9), UserAgent: field(10), RequestID: field(11),
+		PrevHash: field(12), Hash: field(13),
+	}, nil
+}
+
+func (s *eventScanner) id(n sql.NullInt64) *int64 {
+	if !n.Valid {
+		return nil
+	}
+	if len(s.ids) == cap(s.ids) {
+		s.ids = make([]int64, 0, 1024)
+	}
+	s.ids = append(s.ids, n.Int64)
+	return &s.ids[len(s.ids)-1]
 }
 
 func locklessHead(tx *gorm.DB) (ChainHead, error) {

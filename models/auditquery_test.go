@@ -245,3 +245,60 @@ func TestAuditActionsListed(t *testing.T) {
 		t.Errorf("AuditActions() = %v, want every Action constant %v", got, consts)
 	}
 }
+
+// TestAuditRecordFilterIsExact checks the Record filter (indexed on
+// PostgreSQL by migration 00005) against ids that share digits, another
+// workspace, another table and the target.
+func TestAuditRecordFilterIsExact(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *models.DB) {
+		ctx := context.Background()
+		at := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+		sara := models.Actor{Email: "sara@example.com", Tier: "senior"}
+		entries := []models.AuditEntry{
+			{Workspace: "acme", Table: "members", RecordIDs: []string{"7"}},                // 1
+			{Workspace: "acme", Table: "members", RecordIDs: []string{"17", "70", "177"}},  // 2
+			{Workspace: "acme", Table: "documents", RecordIDs: []string{"6", "7", "8"}},    // 3
+			{Workspace: "globex", Table: "members", RecordIDs: []string{"7"}},              // 4
+			{Workspace: "acme", Table: "members", RecordIDs: []string{"70"}},               // 5
+			{Workspace: "acme", Action: models.ActionStaffSuspended, Target: "7"},          // 6
+			{Workspace: "acme,x", Table: "members", RecordIDs: []string{"7"}},              // 7
+			{Workspace: "acme", Table: "members", RecordIDs: []string{"x7", "7x", "0007"}}, // 8
+		}
+		for i, e := range entries {
+			e.At, e.Actor = at.Add(time.Duration(i)*time.Minute), sara
+			if e.Action == "" {
+				e.Action = models.ActionDataViewed
+			}
+			if _, err := models.AppendAudit(ctx, db.Write, e); err != nil {
+				t.Fatal(err)
+			}
+		}
+		tests := []struct {
+			q    models.AuditQuery
+			want []int64
+		}{
+			{models.AuditQuery{Workspace: "acme", Record: "7"}, []int64{6, 3, 1}},
+			{models.AuditQuery{Workspace: "acme", Record: "7", Table: "members"}, []int64{1}},
+			{models.AuditQuery{Workspace: "acme", Record: "70"}, []int64{5, 2}},
+			{models.AuditQuery{Workspace: "acme", Record: "17"}, []int64{2}},
+			{models.AuditQuery{Workspace: "acme", Record: "177"}, []int64{2}},
+			{models.AuditQuery{Workspace: "acme", Record: "0007"}, []int64{8}},
+			{models.AuditQuery{Workspace: "acme", Record: "1"}, nil},
+			{models.AuditQuery{Workspace: "acme", Record: "17,70"}, nil},
+			{models.AuditQuery{Workspace: "globex", Record: "7"}, []int64{4}},
+			{models.AuditQuery{Workspace: "acme,x", Record: "7"}, []int64{7}},
+			{models.AuditQuery{Workspace: "x", Record: "7"}, nil},
+			{models.AuditQuery{Workspace: "initech", Record: "7"}, nil},
+			{models.AuditQuery{Record: "7"}, []int64{7, 6, 4, 3, 1}},
+		}
+		for _, tt := range tests {
+			got, err := models.SearchAudit(ctx, db.Read, tt.q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := seqsOf(got); !slices.Equal(got, tt.want) {
+				t.Errorf("%+v: seqs = %v, want %v", tt.q, got, tt.want)
+			}
+		}
+	})
+}

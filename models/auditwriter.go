@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"time"
 
@@ -97,21 +98,38 @@ func (w *AuditWriter) run() {
 	batch := make([]auditRequest, 0, w.maxBatch)
 	evs := make([]AuditEvent, 0, w.maxBatch)
 	for first := range w.reqs {
-		batch = append(batch[:0], first)
-	gather:
-		for len(batch) < w.maxBatch {
-			select {
-			case r, ok := <-w.reqs:
-				if !ok {
-					break gather
-				}
-				batch = append(batch, r)
-			default:
-				break gather
+		batch = w.gather(append(batch[:0], first))
+		// On SQLite, when views are arriving together, let the goroutines
+		// runnable now (requests about to append) run first, until three
+		// yields in a row bring nothing: a bigger batch shares one commit,
+		// and the single writer's fsync, among more views. A lone view
+		// does not wait. (On PostgreSQL they measured no better, often
+		// worse.)
+		for idle := 0; w.db.Dialect == SQLite && len(batch) > 1 && len(batch) < w.maxBatch && idle < 3; {
+			n := len(batch)
+			runtime.Gosched()
+			if batch = w.gather(batch); len(batch) == n {
+				idle++
 			}
 		}
 		w.commit(batch, evs[:0])
 	}
+}
+
+// gather adds to batch what is queued now, up to the batch limit.
+func (w *AuditWriter) gather(batch []auditRequest) []auditRequest {
+	for len(batch) < w.maxBatch {
+		select {
+		case r, ok := <-w.reqs:
+			if !ok {
+				return batch
+			}
+			batch = append(batch, r)
+		default:
+			return batch
+		}
+	}
+	return batch
 }
 
 // commit appends one batch and answers every request in it.

@@ -5,10 +5,12 @@ package models
 
 import (
 	"context"
+	"database/sql"
 	"embed"
 	"errors"
 	"fmt"
 	"io/fs"
+	"strconv"
 	"strings"
 	"time"
 
@@ -90,7 +92,9 @@ func Open(ctx context.Context, url string) (*DB, error) {
 		wdb.Close()
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}
-	r, err := gorm.Open(sqlite.Open(path+"?"+pragmas+"&_pragma=query_only(1)"), cfg)
+	// The readers map the file rather than copy each page they read in a
+	// system call of its own.
+	r, err := gorm.Open(sqlite.Open(path+"?"+pragmas+"&_pragma=query_only(1)&_pragma=mmap_size(268435456)"), cfg)
 	if err != nil {
 		wdb.Close()
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
@@ -157,4 +161,52 @@ func Migrate(ctx context.Context, db *DB) error {
 		return fmt.Errorf("migrate: %w", err)
 	}
 	return nil
+}
+
+// queryRows runs query, written with ? placeholders, on db, numbering
+// the placeholders for PostgreSQL. It skips the ORM for the reads every
+// request makes (session, grant, workspace); callers scan with
+// db.ScanRows.
+func queryRows(ctx context.Context, db *gorm.DB, query string, args ...any) (*sql.Rows, error) {
+	if db.Dialector.Name() == "postgres" {
+		query = numberPlaceholders(query)
+	}
+	return db.Statement.ConnPool.QueryContext(ctx, query, args...)
+}
+
+// takeRow scans the first row query returns into dest, or returns a
+// wrapped ErrNotFound when there is none.
+func takeRow(ctx context.Context, db *gorm.DB, dest any, query string, args ...any) error {
+	rows, err := queryRows(ctx, db, query, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		return ErrNotFound
+	}
+	if err := db.ScanRows(rows, dest); err != nil {
+		return err
+	}
+	return rows.Close()
+}
+
+// numberPlaceholders turns ? placeholders into PostgreSQL's $1, $2, ...;
+// the queries given to it hold no other question mark.
+func numberPlaceholders(query string) string {
+	var b strings.Builder
+	n := 0
+	for _, r := range query {
+		if r == '?' {
+			n++
+			b.WriteByte('$')
+			b.WriteString(strconv.Itoa(n))
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }

@@ -146,9 +146,7 @@ func CreateGrant(ctx context.Context, tx *gorm.DB, now time.Time, n NewGrant) (G
 // read from the database on every call so an ended grant stops the very
 // next request on every replica.
 func LiveGrants(ctx context.Context, db *gorm.DB, now time.Time, staffID int64, workspace string) ([]Grant, error) {
-	var all []Grant
-	err := db.WithContext(ctx).Where("grantee_id = ? AND workspace = ? AND ended_at IS NULL", staffID, workspace).
-		Order("id").Find(&all).Error
+	all, err := liveGrantRows(ctx, db, staffID, workspace)
 	if err != nil {
 		return nil, fmt.Errorf("live grants: %w", err)
 	}
@@ -159,6 +157,24 @@ func LiveGrants(ctx context.Context, db *gorm.DB, now time.Time, staffID int64, 
 		}
 	}
 	return live, nil
+}
+
+// liveGrantRows reads the grants of staffID on workspace not ended, by id.
+func liveGrantRows(ctx context.Context, db *gorm.DB, staffID int64, workspace string) ([]Grant, error) {
+	rows, err := queryRows(ctx, db, "SELECT * FROM grants WHERE grantee_id = ? AND workspace = ? AND ended_at IS NULL ORDER BY id", staffID, workspace)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var all []Grant
+	for rows.Next() {
+		var g Grant
+		if err := db.ScanRows(rows, &g); err != nil {
+			return nil, err
+		}
+		all = append(all, g)
+	}
+	return all, rows.Err()
 }
 
 // GrantFor returns a live grant of staffID covering table (and, when
@@ -225,4 +241,17 @@ func EndGrant(ctx context.Context, db *gorm.DB, now time.Time, by Actor, id int6
 func endStaffGrants(ctx context.Context, tx *gorm.DB, now time.Time, by Actor, staffID int64, why string) error {
 	return tx.WithContext(ctx).Model(&Grant{}).Where("grantee_id = ? AND ended_at IS NULL", staffID).
 		Updates(map[string]any{"ended_at": now.UTC(), "ended_by": by.Email, "ended_why": why}).Error
+}
+
+// FindGrant returns grant id, or a wrapped ErrNotFound.
+func FindGrant(ctx context.Context, db *gorm.DB, id int64) (Grant, error) {
+	var g Grant
+	err := db.WithContext(ctx).Where("id = ?", id).Take(&g).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return g, fmt.Errorf("grant %d: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return g, fmt.Errorf("grant %d: %w", id, err)
+	}
+	return g, nil
 }

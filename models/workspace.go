@@ -53,8 +53,8 @@ func CountWorkspaces(ctx context.Context, product *gorm.DB) (int64, error) {
 // ErrNotFound.
 func FindWorkspace(ctx context.Context, product *gorm.DB, slug string) (Workspace, error) {
 	var w Workspace
-	err := product.WithContext(ctx).Where("slug = ?", slug).Take(&w).Error
-	if errors.Is(err, gorm.ErrRecordNotFound) {
+	err := takeRow(ctx, product, &w, "SELECT * FROM workspaces WHERE slug = ?", slug)
+	if errors.Is(err, ErrNotFound) {
 		return Workspace{}, fmt.Errorf("workspace %q: %w", slug, ErrNotFound)
 	}
 	if err != nil {
@@ -90,6 +90,19 @@ func Owners(ctx context.Context, product *gorm.DB, slug string) ([]string, error
 	err := product.WithContext(ctx).Model(&WorkspaceOwner{}).Where("slug = ?", slug).Order("email").Pluck("email", &out).Error
 	if err != nil {
 		return nil, fmt.Errorf("owners of %q: %w", slug, err)
+	}
+	return out, nil
+}
+
+// WorkspaceNames returns every workspace's name by slug.
+func WorkspaceNames(ctx context.Context, product *gorm.DB) (map[string]string, error) {
+	var rows []Workspace
+	if err := product.WithContext(ctx).Select("slug", "name").Find(&rows).Error; err != nil {
+		return nil, fmt.Errorf("workspace names: %w", err)
+	}
+	out := make(map[string]string, len(rows))
+	for _, w := range rows {
+		out[w.Slug] = w.Name
 	}
 	return out, nil
 }

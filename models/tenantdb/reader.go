@@ -52,6 +52,9 @@ type pool struct {
 	refs    int
 	lastUse uint64
 	evicted bool
+
+	mu    sync.Mutex
+	times map[string]map[string]bool // SQLite: time columns by table
 }
 
 // Open checks cfg and returns a Reader. On PostgreSQL it connects to the

@@ -2,7 +2,6 @@ package tenantdb
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"strconv"
 	"strings"
@@ -76,22 +75,8 @@ func (r *Reader) Rows(ctx context.Context, q Query) (Page, error) {
 	if q.Limit > 0 && q.Limit < limit {
 		limit = q.Limit
 	}
-	err := r.inScope(ctx, q.Workspace, func(ctx context.Context, s scope) error {
-		stmt, args := selectStmt(s, q, limit+1)
-		rows, err := s.q.QueryContext(ctx, stmt, args...)
-		if err != nil {
-			return notFound(err)
-		}
-		defer rows.Close()
-		for rows.Next() {
-			row, err := scanRow(rows, len(q.Columns))
-			if err != nil {
-				return err
-			}
-			page.Rows = append(page.Rows, row)
-		}
-		return rows.Err()
-	})
+	rows, err := r.readPage(ctx, q.Workspace, q, limit+1)
+	page.Rows = rows
 	if err != nil {
 		return Page{}, fmt.Errorf("read %s.%s: %w", q.Workspace.Slug, q.Table, err)
 	}
@@ -116,6 +101,11 @@ func (r *Reader) Row(ctx context.Context, ws Workspace, table string, columns []
 func selectStmt(s scope, q Query, limit int) (string, []any) {
 	cols := []string{quote(s.dialect, "id")}
 	for _, c := range q.Columns {
+		if s.dialect == models.SQLite {
+			// See readSQLite.
+			cols = append(cols, "+"+quote(s.dialect, c))
+			continue
+		}
 		cols = append(cols, quote(s.dialect, c))
 	}
 	args := []any{q.AfterID}
@@ -132,23 +122,6 @@ func selectStmt(s scope, q Query, limit int) (string, []any) {
 	args = append(args, limit)
 	fmt.Fprintf(&b, " ORDER BY %s LIMIT %s", cols[0], s.arg(len(args)))
 	return b.String(), args
-}
-
-func scanRow(rows *sql.Rows, n int) (Row, error) {
-	row := Row{Values: make([]Value, n)}
-	raw := make([]any, n)
-	dest := make([]any, n+1)
-	dest[0] = &row.ID
-	for i := range raw {
-		dest[i+1] = &raw[i]
-	}
-	if err := rows.Scan(dest...); err != nil {
-		return Row{}, err
-	}
-	for i, v := range raw {
-		row.Values[i] = text(v)
-	}
-	return row, nil
 }
 
 func text(v any) Value {
