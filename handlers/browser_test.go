@@ -153,13 +153,13 @@ func TestBrowserLoginDashboardLogout(t *testing.T) {
 			email: "sam.support@example.com",
 			hello: "Hello, Sam Support",
 			tier:  "support",
-			nav:   []navLink{{"Dashboard", "/", true}, {"Workspaces", "/workspaces", false}},
+			nav:   []navLink{{"Dashboard", "/", true}, {"Workspaces", "/workspaces", false}, {"Requests", "/requests", false}},
 		},
 		{
 			email: "ada.sysadmin@example.com",
 			hello: "Hello, Ada Sysadmin",
 			tier:  "sysadmin",
-			nav:   []navLink{{"Dashboard", "/", true}, {"Workspaces", "/workspaces", false}, {"Audit log", "/audit", false}, {"Staff", "/staff", false}},
+			nav:   []navLink{{"Dashboard", "/", true}, {"Workspaces", "/workspaces", false}, {"Requests", "/requests", false}, {"Audit log", "/audit", false}, {"Staff", "/staff", false}, {"Break-glass", "/breakglass", false}},
 		},
 	}
 	exe := findChromium(t)

@@ -43,5 +43,69 @@ func (h *Handler) dashboard(c echo.Context) error {
 		sc := views.StaffCounts(counts)
 		page.Staff = &sc
 	}
+	if err := h.dashboardRequests(c, &page); err != nil {
+		return err
+	}
+	if h.allowed(v, policy.BreakglassUse) {
+		uses, err := models.UnreviewedBreakglass(ctx, h.db.Read, 50)
+		if err != nil {
+			return err
+		}
+		for _, u := range uses {
+			page.Unreviewed = append(page.Unreviewed, h.breakglassRow(u))
+		}
+	}
 	return h.render(c, http.StatusOK, views.Dashboard(h.chrome(c, "Dashboard"), page))
+}
+
+// dashboardRequests fills in the requests waiting for the viewer's
+// decision and the viewer's own requests with where each stands.
+func (h *Handler) dashboardRequests(c echo.Context, page *views.DashboardView) error {
+	ctx, v, now := c.Request().Context(), viewerOf(c), h.now()
+	names := h.staffNames(c)
+	row := func(r models.AccessRequest) views.RequestRow {
+		return views.RequestRow{
+			ID: r.ID, Workspace: r.Workspace, Requester: names(r.RequesterID), Grantee: names(r.GranteeID),
+			Ticket: r.Ticket, Status: string(r.StatusAt(now)), Duration: models.FormatDuration(r.Duration()),
+		}
+	}
+	if h.allowed(v, policy.RequestApprove) {
+		pending, _, err := models.ListRequests(ctx, h.db.Read, models.RequestFilter{Status: models.RequestPending, Limit: 50})
+		if err != nil {
+			return err
+		}
+		for _, r := range pending {
+			if r.RequesterID != v.Staff.ID && r.GranteeID != v.Staff.ID && r.StatusAt(now) == models.RequestPending {
+				page.ToDecide = append(page.ToDecide, row(r))
+			}
+		}
+	}
+	if !h.allowed(v, policy.RequestRead) {
+		return nil
+	}
+	mine, _, err := models.ListRequests(ctx, h.db.Read, models.RequestFilter{StaffID: v.Staff.ID, Limit: 10})
+	if err != nil {
+		return err
+	}
+	for _, r := range mine {
+		rr := row(r)
+		if r.GrantID != nil {
+			g, err := models.FindGrant(ctx, h.db.Read, *r.GrantID)
+			if err != nil {
+				return err
+			}
+			switch {
+			case g.Live(now) && now.Add(models.ExpiryWarning).After(g.EndsAt):
+				rr.StatusNote = "access ends soon, at " + minuteUTC(&g.EndsAt)
+			case g.Live(now):
+				rr.StatusNote = "access open until " + minuteUTC(&g.EndsAt)
+			case g.EndedAt != nil:
+				rr.StatusNote = "access ended: " + g.EndedWhy
+			default:
+				rr.StatusNote = "access ended at " + minuteUTC(&g.EndsAt)
+			}
+		}
+		page.Mine = append(page.Mine, rr)
+	}
+	return nil
 }

@@ -39,7 +39,10 @@ type Options struct {
 	Catalog *policy.Catalog
 	// Audit appends view events with group commit; data pages write their
 	// event through it before showing anything.
-	Audit    *models.AuditWriter
+	Audit *models.AuditWriter
+	// Outbox is the mail outbox: handlers enqueue mail in the transaction
+	// of the change it tells about; the dev mailbox reads it.
+	Outbox   *models.Outbox
 	Enforcer *policy.Enforcer
 	Logger   *slog.Logger
 	Now      func() time.Time
@@ -52,8 +55,13 @@ type Options struct {
 	AgreementVersion string   // the current confidentiality agreement
 	Sessions         models.SessionLimits
 	StepUpWindow     time.Duration // how recent a login tier changes and offboarding need
-	TrustedProxies   []netip.Prefix
-	MetricsToken     string // when set, /metrics needs "Authorization: Bearer <token>"
+	BreakglassWindow time.Duration // how long a break-glass stays open; 1h when zero
+	// Requests are the access-request rules; zero fields take
+	// models.DefaultRequestPolicy's values.
+	Requests       models.RequestPolicy
+	Company        string // the company's name as customers read it in mails and on the consent page
+	TrustedProxies []netip.Prefix
+	MetricsToken   string // when set, /metrics needs "Authorization: Bearer <token>"
 
 	// Dev mounts DevIdP at /dev/oidc and enables POST /dev/login.
 	Dev    bool
@@ -74,14 +82,16 @@ type Handler struct {
 	oidc     *oidcClient
 	metrics  *metrics
 	https    bool
+
+	consentLimit *failureLimiter // failures on /consent per client address
 }
 
 // New checks the options and builds a Handler.
 func New(o Options) (*Handler, error) {
 	var errs []error
-	if o.DB == nil || o.Product == nil || o.Tenants == nil || o.Catalog == nil || o.Audit == nil ||
+	if o.DB == nil || o.Product == nil || o.Tenants == nil || o.Catalog == nil || o.Audit == nil || o.Outbox == nil ||
 		o.Enforcer == nil || o.Logger == nil || o.Now == nil || o.BaseURL == nil || o.Metrics == nil {
-		errs = append(errs, errors.New("handlers: DB, Product, Tenants, Catalog, Audit, Enforcer, Logger, Now, BaseURL and Metrics are required"))
+		errs = append(errs, errors.New("handlers: DB, Product, Tenants, Catalog, Audit, Outbox, Enforcer, Logger, Now, BaseURL and Metrics are required"))
 	}
 	if o.BaseURL != nil && ((o.BaseURL.Scheme != "http" && o.BaseURL.Scheme != "https") || o.BaseURL.Host == "" || strings.Trim(o.BaseURL.Path, "/") != "") {
 		errs = append(errs, errors.New("handlers: base URL must be http(s)://host[:port] with no path"))
@@ -107,6 +117,26 @@ func New(o Options) (*Handler, error) {
 	if o.StepUpWindow == 0 {
 		o.StepUpWindow = 15 * time.Minute
 	}
+	if o.BreakglassWindow == 0 {
+		o.BreakglassWindow = time.Hour
+	}
+	def := models.DefaultRequestPolicy(o.AgreementVersion)
+	o.Requests.AgreementVersion = o.AgreementVersion
+	if o.Requests.Ticket == nil {
+		o.Requests.Ticket = def.Ticket
+	}
+	if o.Requests.MaxDuration == 0 {
+		o.Requests.MaxDuration = def.MaxDuration
+	}
+	if o.Requests.PendingFor == 0 {
+		o.Requests.PendingFor = def.PendingFor
+	}
+	if o.Requests.ConsentFor == 0 {
+		o.Requests.ConsentFor = def.ConsentFor
+	}
+	if o.Company == "" {
+		o.Company = "Gatehouse"
+	}
 	if o.OIDC.HTTPClient == nil {
 		o.OIDC.HTTPClient = &http.Client{Timeout: 10 * time.Second}
 	}
@@ -117,6 +147,7 @@ func New(o Options) (*Handler, error) {
 	h := &Handler{
 		db: o.DB, product: o.Product, tenants: o.Tenants, catalog: o.Catalog, audit: o.Audit, enforcer: o.Enforcer, log: o.Logger, now: o.Now,
 		opts: o, metrics: m, https: o.BaseURL.Scheme == "https",
+		consentLimit: newFailureLimiter(20, 10*time.Minute),
 	}
 	h.oidc = &oidcClient{cfg: o.OIDC, redirectURL: o.BaseURL.JoinPath("/auth/callback").String()}
 	return h, nil

@@ -122,6 +122,10 @@ func startPortal(t testing.TB, db *models.DB, slugs []string, change ...func(*Op
 	}
 	aw := models.NewAuditWriter(db, 64)
 	t.Cleanup(func() { aw.Close() })
+	outbox, err := models.NewOutbox([]byte("test-session-key-of-at-least-32-bytes!"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	enf, err := policy.New()
 	if err != nil {
 		t.Fatal(err)
@@ -138,7 +142,7 @@ func startPortal(t testing.TB, db *models.DB, slugs []string, change ...func(*Op
 		t.Fatal(err)
 	}
 	p.opts = Options{
-		DB: db, Product: product.Read, Tenants: tenants, Catalog: catalog, Audit: aw, Enforcer: enf, Logger: slog.New(slog.NewJSONHandler(p.logs, nil)),
+		DB: db, Product: product.Read, Tenants: tenants, Catalog: catalog, Audit: aw, Outbox: outbox, Enforcer: enf, Logger: slog.New(slog.NewJSONHandler(p.logs, nil)),
 		Now: p.clock.Now, Metrics: prometheus.NewRegistry(), BaseURL: base,
 		OIDC:           OIDC{Issuer: issuer, ClientID: "gatehouse-test", ClientSecret: "test-secret"},
 		AllowedDomains: []string{demo.Domain}, SessionKey: []byte("test-session-key-of-at-least-32-bytes!"),

@@ -27,8 +27,10 @@ var navigation = []struct {
 }{
 	{"Dashboard", "/", policy.PortalEnter},
 	{"Workspaces", "/workspaces", policy.WorkspaceMetaRead},
+	{"Requests", "/requests", policy.RequestRead},
 	{"Audit log", "/audit", policy.AuditRead},
 	{"Staff", "/staff", policy.StaffManage},
+	{"Break-glass", "/breakglass", policy.BreakglassUse},
 }
 
 // chrome is what every page's layout needs: the title, the signed-in

@@ -41,6 +41,20 @@ func (h *Handler) routes() []route {
 		{get, "/workspaces/:slug/data/:table/:id", policy.TenantDataRead, false, h.dataRecord},
 		{post, "/workspaces/:slug/data/:table/:id/reveal", policy.TenantDataRead, false, h.dataReveal},
 
+		{get, "/requests", policy.RequestRead, false, h.requestList},
+		{get, "/requests/new", policy.RequestCreate, false, h.requestNew},
+		{post, "/requests", policy.RequestCreate, false, h.requestCreate},
+		{get, "/requests/:id", policy.RequestRead, false, h.requestShow},
+		{post, "/requests/:id/approve", policy.RequestApprove, true, h.requestApprove},
+		{post, "/requests/:id/deny", policy.RequestApprove, true, h.requestDeny},
+		{post, "/requests/:id/cancel", policy.RequestCreate, false, h.requestCancel},
+		{post, "/requests/:id/done", policy.TenantDataRead, false, h.requestDone},
+		{post, "/requests/:id/revoke", policy.GrantRevoke, false, h.requestRevoke},
+
+		{get, "/consent/:token", policy.Public, false, h.consentShow},
+		{http.MethodHead, "/consent/:token", policy.Public, false, h.consentShow},
+		{post, "/consent/:token", policy.Public, false, h.consentDecide},
+
 		{get, "/audit", policy.AuditRead, false, h.auditList},
 		{post, "/audit/export", policy.AuditRead, false, h.auditExport},
 
@@ -53,6 +67,11 @@ func (h *Handler) routes() []route {
 		{post, "/staff/:id/suspend", policy.StaffManage, false, h.staffSuspend},
 		{post, "/staff/:id/reactivate", policy.StaffManage, true, h.staffReactivate},
 		{post, "/staff/:id/offboard", policy.StaffManage, true, h.staffOffboard},
+
+		{get, "/breakglass", policy.BreakglassUse, false, h.breakglassList},
+		{post, "/breakglass", policy.BreakglassUse, true, h.breakglassOpen},
+		{get, "/breakglass/:id", policy.BreakglassUse, false, h.breakglassShow},
+		{post, "/breakglass/:id/review", policy.BreakglassUse, false, h.breakglassReview},
 	}
 	if h.opts.Dev {
 		dev := echo.WrapHandler(h.opts.DevIdP)
@@ -60,6 +79,8 @@ func (h *Handler) routes() []route {
 			route{post, "/dev/login", policy.Public, false, h.devLogin},
 			route{get, "/dev/oidc/*", policy.Public, false, dev},
 			route{post, "/dev/oidc/*", policy.Public, false, dev},
+			route{get, "/dev/mail", policy.Public, false, h.devMailList},
+			route{get, "/dev/mail/:id", policy.Public, false, h.devMailShow},
 		)
 	}
 	return rs

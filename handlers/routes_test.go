@@ -97,6 +97,7 @@ func routeTable() map[string]routeCase {
 	wsGET := row(toLogin, deny, allow, allow, allow, deny, deny, deny, toLogin, toLogin)
 	dataGET := row(toLogin, deny, deny, allow, allow, deny, deny, deny, toLogin, toLogin)
 	dataPOST := row(unauth, deny, deny, allow, allow, deny, deny, deny, unauth, unauth)
+	requestPOST := row(unauth, deny, allow, allow, allow, deny, deny, deny, unauth, unauth)
 	auditGET := row(toLogin, deny, deny, deny, allow, allow, deny, deny, toLogin, toLogin)
 	auditPOST := row(unauth, deny, deny, deny, allow, allow, deny, deny, unauth, unauth)
 	reason := "ticket OPS-1: routine access review"
@@ -133,12 +134,37 @@ func routeTable() map[string]routeCase {
 		"POST /staff/:id/reactivate": {path: "/staff/{sean.senior}/reactivate", form: form("reason", reason), writes: true, want: staffPOST},
 		"POST /staff/:id/offboard":   {path: "/staff/{otto.sysadmin}/offboard", form: form("reason", reason, "confirm", "otto.sysadmin@example.com"), writes: true, want: staffPOST},
 
+		// Break-glass 1 is the one TestCrossSitePOSTsRefused has otto open.
+		"GET /breakglass":             {path: "/breakglass", want: staffGET},
+		"POST /breakglass":            {path: "/breakglass", form: form("workspace", "acme", "incident", "INC-1", "justification", reason+" for the incident"), writes: true, want: staffPOST},
+		"GET /breakglass/:id":         {path: "/breakglass/1", want: staffGET},
+		"POST /breakglass/:id/review": {path: "/breakglass/1/review", form: form("note", reason), writes: true, want: staffPOST},
+
+		"GET /requests":              {path: "/requests", want: wsGET},
+		"GET /requests/new":          {path: "/requests/new", want: wsGET},
+		"POST /requests":             {path: "/requests", form: form("workspace", "acme", "reason", reason+" for the customer", "ticket", "SUP-1", "duration", "2h", "grantee", "sara.senior@example.com"), writes: true, want: requestPOST},
+		"GET /requests/:id":          {path: "/requests/1", want: wsGET},
+		"POST /requests/:id/approve": {path: "/requests/999/approve", form: form("note", reason), want: dataPOST},
+		"POST /requests/:id/deny":    {path: "/requests/999/deny", form: form("note", reason), want: dataPOST},
+		"POST /requests/:id/cancel":  {path: "/requests/999/cancel", form: form("note", reason), want: requestPOST},
+		"POST /requests/:id/done":    {path: "/requests/999/done", form: form("note", reason), want: dataPOST},
+		"POST /requests/:id/revoke":  {path: "/requests/999/revoke", form: form("note", reason), want: staffPOST},
+
+		// The customer's link needs no login: its token is the credential.
+		"GET /consent/:token":  {path: "/consent/" + strings.Repeat("A", 43), want: public},
+		"HEAD /consent/:token": {path: "/consent/" + strings.Repeat("A", 43), want: public},
+		"POST /consent/:token": {path: "/consent/" + strings.Repeat("A", 43), form: form("decision", "grant"), want: public},
+
 		// Development only (the test portal runs with Dev): the demo login
 		// and the in-process identity provider, which keeps its state in
 		// memory.
 		"POST /dev/login":  {path: "/dev/login", form: form("email", "sam.support@example.com"), writes: true, want: public},
 		"GET /dev/oidc/*":  {path: "/dev/oidc/.well-known/openid-configuration", want: public},
 		"POST /dev/oidc/*": {path: "/dev/oidc/login", form: form("email", "nobody@example.com"), want: public},
+
+		// The development mailbox (loopback-only, like all of --dev).
+		"GET /dev/mail":     {path: "/dev/mail", want: public},
+		"GET /dev/mail/:id": {path: "/dev/mail/1", want: public},
 	}
 }
 
@@ -541,6 +567,11 @@ func TestCrossSitePOSTsRefused(t *testing.T) {
 		if _, err := models.CreateGrant(context.Background(), db.Write, p.clock.Now(), models.NewGrant{
 			Workspace: "acme", GranteeID: p.idOf("ada.sysadmin@example.com"), StartsAt: p.clock.Now(), Duration: time.Hour,
 		}); err != nil {
+			t.Fatal(err)
+		}
+		// The review form needs a break-glass another sysadmin opened.
+		if err := db.Write.Create(&models.Breakglass{Workspace: "globex", OpenerID: p.idOf("otto.sysadmin@example.com"), Incident: "INC-1",
+			Justification: "routes test", OpenedAt: p.clock.Now(), EndsAt: p.clock.Now().Add(time.Hour)}).Error; err != nil {
 			t.Fatal(err)
 		}
 		posts := 0

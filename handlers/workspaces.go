@@ -50,6 +50,18 @@ func (h *Handler) workspaceShow(c echo.Context) error {
 	if view.Grants, err = h.grantRows(ctx, grants); err != nil {
 		return err
 	}
+	rs, _, err := models.ListRequests(ctx, h.db.Read, models.RequestFilter{Workspace: w.Slug, Limit: 20})
+	if err != nil {
+		return err
+	}
+	names := h.staffNames(c)
+	for _, r := range rs {
+		view.Requests = append(view.Requests, views.RequestRow{
+			ID: r.ID, Workspace: r.Workspace, Requester: names(r.RequesterID), Grantee: names(r.GranteeID),
+			Ticket: r.Ticket, Status: string(r.StatusAt(h.now())), Created: minuteUTC(&r.CreatedAt),
+		})
+	}
+	view.CanRequest = h.allowed(viewerOf(c), policy.RequestCreate)
 	if v := viewerOf(c); h.allowed(v, policy.TenantDataRead) {
 		if view.Tables, err = h.grantedTables(ctx, v.Staff.ID, w.Slug); err != nil {
 			return err
@@ -113,10 +125,15 @@ func (h *Handler) grantRows(ctx context.Context, grants []models.Grant) ([]views
 
 func scopeText(g models.Grant) string {
 	s, err := g.Scope()
-	switch {
-	case err != nil:
+	if err != nil {
 		return "unreadable scope"
-	case s.Whole():
+	}
+	return scopeWords(s)
+}
+
+// scopeWords says in plain words what a scope covers.
+func scopeWords(s models.GrantScope) string {
+	if s.Whole() {
 		return "whole workspace"
 	}
 	var parts []string

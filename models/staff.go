@@ -344,3 +344,12 @@ func CountStaff(ctx context.Context, db *gorm.DB, agreementVersion string) (Staf
 	}
 	return c, nil
 }
+
+// ActiveStaffOfTier returns the active staff of tier, by name.
+func ActiveStaffOfTier(ctx context.Context, db *gorm.DB, tier Tier) ([]Staff, error) {
+	var out []Staff
+	if err := db.WithContext(ctx).Where("status = ? AND tier = ?", StatusActive, tier).Order("name").Limit(1000).Find(&out).Error; err != nil {
+		return nil, fmt.Errorf("staff of tier %s: %w", tier, err)
+	}
+	return out, nil
+}

@@ -54,13 +54,14 @@ var (
 	StaffManage       = Permission{"staff", "manage"}
 	RetentionManage   = Permission{"retention", "manage"}
 	AuditRead         = Permission{"audit", "read"}
+	GrantRevoke       = Permission{"grant", "revoke"}
 )
 
 // All lists every permission other than Public, for tests and for the
 // start-up check that policy.csv grants nothing unknown.
 var All = []Permission{
 	PortalEnter, WorkspaceMetaRead, RequestRead, RequestCreate, RequestApprove,
-	TenantDataRead, BreakglassUse, StaffManage, RetentionManage, AuditRead,
+	TenantDataRead, BreakglassUse, StaffManage, RetentionManage, AuditRead, GrantRevoke,
 }
 
 // Enforcer answers "may this tier do that". It is safe for concurrent use.

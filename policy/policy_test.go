@@ -12,7 +12,7 @@ func TestAllowed(t *testing.T) {
 		"engineer": {PortalEnter},
 		"support":  {PortalEnter, WorkspaceMetaRead, RequestRead, RequestCreate},
 		"senior":   {PortalEnter, WorkspaceMetaRead, RequestRead, RequestCreate, RequestApprove, TenantDataRead},
-		"sysadmin": {PortalEnter, WorkspaceMetaRead, RequestRead, RequestCreate, RequestApprove, TenantDataRead, BreakglassUse, StaffManage, RetentionManage, AuditRead},
+		"sysadmin": {PortalEnter, WorkspaceMetaRead, RequestRead, RequestCreate, RequestApprove, TenantDataRead, BreakglassUse, StaffManage, RetentionManage, AuditRead, GrantRevoke},
 		"auditor":  {PortalEnter, AuditRead},
 		"":         {},
 		"root":     {},

@@ -42,6 +42,10 @@ type WorkspaceView struct {
 	// Tables are the tables the viewer's live grants open; empty when
 	// they hold none.
 	Tables []string
+	// Requests are the workspace's newest access requests.
+	Requests []RequestRow
+	// CanRequest shows the "Ask for access" link.
+	CanRequest bool
 }
 
 // DataCell is one value on a data page. A masked cell carries no value.

@@ -202,7 +202,7 @@ func Layout(ch Chrome) templ.Component {
 			return templ_7745c5c3_Err
 		}
 		if ch.Dev {
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 18, "<p class=\"devbar\">Development mode: demo data, built-in identity provider.</p>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 18, "<p class=\"devbar\">Development mode: demo data, built-in identity provider. Sent mail is in the <a href=\"/dev/mail\">development mailbox</a>.</p>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}

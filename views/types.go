@@ -55,6 +55,14 @@ type DashboardView struct {
 	Can              []string     // permissions held, as "object:action"
 	WorkspaceCount   int64        // -1 when the viewer may not see workspaces
 	Staff            *StaffCounts // nil unless the viewer manages staff
+	// Unreviewed are the break-glass uses awaiting a second sysadmin's
+	// review; empty unless the viewer may use break-glass.
+	Unreviewed []BreakglassRow
+	// ToDecide are pending requests the viewer may approve or deny.
+	ToDecide []RequestRow
+	// Mine are the requests the viewer asked for or is the grantee of,
+	// newest first, with where each stands: their notifications.
+	Mine []RequestRow
 }
 
 // StaffCounts summarises the staff for sysadmins.

@@ -89,3 +89,7 @@ func compactIDs(list string) []string {
 	}
 	return out
 }
+
+// CompactIDs writes a comma-separated list of record ids with runs as
+// ranges: "1,2,3,5" → "1–3, 5".
+func CompactIDs(list string) string { return strings.Join(compactIDs(list), ", ") }

@@ -14,10 +14,14 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
+	"time"
 
 	"gatehouse/models"
+	"gatehouse/models/mailer"
 )
 
 // Config is every setting of the portal, from GATEHOUSE_* variables and
@@ -44,6 +48,17 @@ type Config struct {
 	// AuditStream is where every audit event and checkpoint is written as
 	// a JSON line: "stdout", "file:/path", or "" for nowhere.
 	AuditStream string
+	// SMTP is the mail server the outbox sends through (not used with
+	// --dev, whose mail stays in the dev mailbox).
+	SMTP mailer.Config
+	// BreakglassWindow is how long a break-glass stays open.
+	BreakglassWindow time.Duration
+	// Requests are the access-request rules: ticket format, the longest
+	// grant, how long a request waits for approval and a consent link for
+	// a decision.
+	Requests models.RequestPolicy
+	// Company is the company's name as customers read it.
+	Company string
 }
 
 // settings are the recognised variables; any other GATEHOUSE_* variable
@@ -54,6 +69,11 @@ var settings = []string{
 	"GATEHOUSE_ALLOWED_DOMAINS", "GATEHOUSE_SESSION_KEY", "GATEHOUSE_AGREEMENT_VERSION",
 	"GATEHOUSE_TRUSTED_PROXIES", "GATEHOUSE_METRICS_TOKEN", "GATEHOUSE_LOG_LEVEL",
 	"GATEHOUSE_AUDIT_SIGNING_KEY", "GATEHOUSE_AUDIT_STREAM",
+	"GATEHOUSE_SMTP_HOST", "GATEHOUSE_SMTP_PORT", "GATEHOUSE_SMTP_USERNAME", "GATEHOUSE_SMTP_PASSWORD",
+	"GATEHOUSE_SMTP_FROM", "GATEHOUSE_SMTP_TLS",
+	"GATEHOUSE_TICKET_PATTERN", "GATEHOUSE_REQUEST_MAX_DURATION", "GATEHOUSE_REQUEST_PENDING_FOR", "GATEHOUSE_CONSENT_VALID_FOR",
+	"GATEHOUSE_COMPANY_NAME",
+	"GATEHOUSE_BREAKGLASS_WINDOW",
 }
 
 // devOnly are settings that make sense only with --dev.
@@ -130,6 +150,59 @@ func loadConfig(name string, args, environ []string, stderr io.Writer) (Config, 
 		c.AuditStream = s
 	default:
 		problems = append(problems, fmt.Sprintf("GATEHOUSE_AUDIT_STREAM=%s: want stdout, file:/absolute/path, or nothing", s))
+	}
+	c.BreakglassWindow = time.Hour
+	if raw := env["GATEHOUSE_BREAKGLASS_WINDOW"]; raw != "" {
+		d, err := time.ParseDuration(raw)
+		if err != nil || d < 5*time.Minute || d > 24*time.Hour {
+			problems = append(problems, fmt.Sprintf("GATEHOUSE_BREAKGLASS_WINDOW=%s: want a duration from 5m to 24h, e.g. 1h or 90m", raw))
+		}
+		c.BreakglassWindow = d
+	}
+	c.Requests = models.DefaultRequestPolicy(c.AgreementVersion)
+	if raw := env["GATEHOUSE_TICKET_PATTERN"]; raw != "" {
+		re, err := regexp.Compile("^(?:" + raw + ")$")
+		if err != nil || len(raw) > 200 {
+			problems = append(problems, fmt.Sprintf("GATEHOUSE_TICKET_PATTERN=%s: not a regular expression (e.g. [A-Z]+-[0-9]+)", raw))
+		} else {
+			c.Requests.Ticket = re
+		}
+	}
+	for _, d := range []struct {
+		name     string
+		to       *time.Duration
+		min, max time.Duration
+	}{
+		{"GATEHOUSE_REQUEST_MAX_DURATION", &c.Requests.MaxDuration, 30 * time.Minute, 30 * 24 * time.Hour},
+		{"GATEHOUSE_REQUEST_PENDING_FOR", &c.Requests.PendingFor, time.Hour, 14 * 24 * time.Hour},
+		{"GATEHOUSE_CONSENT_VALID_FOR", &c.Requests.ConsentFor, time.Hour, 14 * 24 * time.Hour},
+	} {
+		raw := env[d.name]
+		if raw == "" {
+			continue
+		}
+		v, err := time.ParseDuration(raw)
+		if err != nil || v < d.min || v > d.max {
+			problems = append(problems, fmt.Sprintf("%s=%s: want a duration from %s to %s, e.g. 72h", d.name, raw, d.min, d.max))
+			continue
+		}
+		*d.to = v
+	}
+	c.Company = strings.TrimSpace(env["GATEHOUSE_COMPANY_NAME"])
+	if c.Company == "" {
+		c.Company = "Gatehouse"
+	}
+	c.SMTP = mailer.Config{
+		Host: env["GATEHOUSE_SMTP_HOST"], Username: env["GATEHOUSE_SMTP_USERNAME"], Password: env["GATEHOUSE_SMTP_PASSWORD"],
+		From: env["GATEHOUSE_SMTP_FROM"], TLS: strings.ToLower(env["GATEHOUSE_SMTP_TLS"]),
+	}
+	if raw := env["GATEHOUSE_SMTP_PORT"]; raw != "" {
+		port, err := strconv.Atoi(raw)
+		if err != nil || port < 1 || port > 65535 {
+			problems = append(problems, fmt.Sprintf("GATEHOUSE_SMTP_PORT=%s: want a port number (587 for STARTTLS, 465 for TLS)", raw))
+		} else {
+			c.SMTP.Port = port
+		}
 	}
 	if c.Dev {
 		problems = append(problems, c.devDefaults(env)...)
@@ -243,6 +316,7 @@ func (c Config) checkProduction() error {
 	if c.AuditSigningKey == nil {
 		p = append(p, "GATEHOUSE_AUDIT_SIGNING_KEY is missing (signs the audit log's checkpoints; generate one with: openssl rand -base64 32)")
 	}
+	p = append(p, c.SMTP.Check()...)
 	if len(p) > 0 {
 		return configError(p)
 	}

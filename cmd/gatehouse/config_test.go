@@ -29,6 +29,8 @@ func productionEnv() map[string]string {
 		"GATEHOUSE_PRODUCT_DB_URL":     "postgres://reader@db.internal:5432/product",
 		"GATEHOUSE_AGREEMENT_VERSION":  "2026-1",
 		"GATEHOUSE_AUDIT_SIGNING_KEY":  base64.StdEncoding.EncodeToString([]byte(strings.Repeat("s", 32))),
+		"GATEHOUSE_SMTP_HOST":          "smtp.example.com",
+		"GATEHOUSE_SMTP_FROM":          "Gatehouse <gatehouse@example.com>",
 	}
 }
 
@@ -89,6 +91,16 @@ func TestConfigProductionRefusesEachUnsafeSetting(t *testing.T) {
 		{"audit signing key not base64", func(e map[string]string) { e["GATEHOUSE_AUDIT_SIGNING_KEY"] = "not base64!" }, "GATEHOUSE_AUDIT_SIGNING_KEY: want the base64"},
 		{"audit stream relative file", func(e map[string]string) { e["GATEHOUSE_AUDIT_STREAM"] = "file:audit.log" }, "GATEHOUSE_AUDIT_STREAM=file:audit.log: want stdout"},
 		{"audit stream unknown", func(e map[string]string) { e["GATEHOUSE_AUDIT_STREAM"] = "syslog" }, "GATEHOUSE_AUDIT_STREAM=syslog: want stdout"},
+		{"break-glass window not a duration", func(e map[string]string) { e["GATEHOUSE_BREAKGLASS_WINDOW"] = "1 hour" }, "GATEHOUSE_BREAKGLASS_WINDOW=1 hour: want a duration from 5m to 24h"},
+		{"break-glass window too short", func(e map[string]string) { e["GATEHOUSE_BREAKGLASS_WINDOW"] = "4m" }, "GATEHOUSE_BREAKGLASS_WINDOW=4m: want a duration from 5m to 24h"},
+		{"break-glass window too long", func(e map[string]string) { e["GATEHOUSE_BREAKGLASS_WINDOW"] = "25h" }, "GATEHOUSE_BREAKGLASS_WINDOW=25h: want a duration from 5m to 24h"},
+		{"smtp host missing", func(e map[string]string) { delete(e, "GATEHOUSE_SMTP_HOST") }, "GATEHOUSE_SMTP_HOST is missing"},
+		{"smtp from missing", func(e map[string]string) { delete(e, "GATEHOUSE_SMTP_FROM") }, "GATEHOUSE_SMTP_FROM is missing"},
+		{"smtp from not an address", func(e map[string]string) { e["GATEHOUSE_SMTP_FROM"] = "gatehouse" }, "GATEHOUSE_SMTP_FROM is missing or not an address"},
+		{"smtp port not a number", func(e map[string]string) { e["GATEHOUSE_SMTP_PORT"] = "smtp" }, "GATEHOUSE_SMTP_PORT=smtp: want a port number"},
+		{"smtp port out of range", func(e map[string]string) { e["GATEHOUSE_SMTP_PORT"] = "70000" }, "GATEHOUSE_SMTP_PORT=70000: want a port number"},
+		{"smtp tls unknown", func(e map[string]string) { e["GATEHOUSE_SMTP_TLS"] = "ssl" }, "GATEHOUSE_SMTP_TLS must be starttls, tls or none"},
+		{"smtp in clear to another machine", func(e map[string]string) { e["GATEHOUSE_SMTP_TLS"] = "none" }, "GATEHOUSE_SMTP_TLS=none is allowed only for a server on this machine"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -120,6 +132,13 @@ func TestConfigProductionAccepted(t *testing.T) {
 		{"trusted proxies", func(e map[string]string) { e["GATEHOUSE_TRUSTED_PROXIES"] = "10.0.0.0/8, fd00::/8" }},
 		{"test variables are not settings", func(e map[string]string) { e["GATEHOUSE_TEST_PG"] = "postgres://x" }},
 		{"audit stream to stdout", func(e map[string]string) { e["GATEHOUSE_AUDIT_STREAM"] = "stdout" }},
+		{"break-glass window of 90 minutes", func(e map[string]string) { e["GATEHOUSE_BREAKGLASS_WINDOW"] = "90m" }},
+		{"smtp over tls with login", func(e map[string]string) {
+			e["GATEHOUSE_SMTP_TLS"], e["GATEHOUSE_SMTP_PORT"], e["GATEHOUSE_SMTP_USERNAME"], e["GATEHOUSE_SMTP_PASSWORD"] = "tls", "465", "gatehouse", "secret"
+		}},
+		{"smtp in clear to a relay on this machine", func(e map[string]string) {
+			e["GATEHOUSE_SMTP_HOST"], e["GATEHOUSE_SMTP_TLS"], e["GATEHOUSE_SMTP_PORT"] = "127.0.0.1", "none", "25"
+		}},
 		{"audit stream to a file", func(e map[string]string) { e["GATEHOUSE_AUDIT_STREAM"] = "file:/var/log/gatehouse/audit.jsonl" }},
 		{"audit signing key in URL base64 without padding", func(e map[string]string) {
 			e["GATEHOUSE_AUDIT_SIGNING_KEY"] = base64.RawURLEncoding.EncodeToString([]byte(strings.Repeat("s", 32)))

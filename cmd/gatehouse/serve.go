@@ -18,6 +18,7 @@ import (
 	"gatehouse/handlers/devidp"
 	"gatehouse/models"
 	"gatehouse/models/demo"
+	"gatehouse/models/mailer"
 	"gatehouse/models/tenantdb"
 	"gatehouse/policy"
 
@@ -63,11 +64,20 @@ func serve(ctx context.Context, args, env []string, stdout, stderr io.Writer) er
 	opts := handlers.Options{
 		DB: st.db, Product: st.product.Read, Tenants: st.tenants, Catalog: st.catalog, Audit: st.audit, Logger: log, Now: time.Now, Metrics: prometheus.NewRegistry(),
 		BaseURL: cfg.BaseURL, AllowedDomains: cfg.AllowedDomains, SessionKey: cfg.SessionKey,
-		AgreementVersion: cfg.AgreementVersion, TrustedProxies: cfg.TrustedProxies, MetricsToken: cfg.MetricsToken,
+		AgreementVersion: cfg.AgreementVersion, TrustedProxies: cfg.TrustedProxies, MetricsToken: cfg.MetricsToken, BreakglassWindow: cfg.BreakglassWindow,
+		Requests: cfg.Requests, Company: cfg.Company,
 		OIDC: handlers.OIDC{Issuer: cfg.OIDCIssuer, ClientID: cfg.OIDCClientID, ClientSecret: cfg.OIDCClientSecret},
 		Dev:  cfg.Dev,
 	}
 	opts.Metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if opts.Outbox, err = models.NewOutbox(cfg.SessionKey); err != nil {
+		return err
+	}
+	stopMail, err := startMailWorker(ctx, cfg, st.db, opts.Outbox, opts.Metrics, log)
+	if err != nil {
+		return err
+	}
+	defer stopMail()
 	if opts.Enforcer, err = policy.New(); err != nil {
 		return err
 	}
@@ -80,6 +90,11 @@ func serve(ctx context.Context, args, env []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
+	// The request workflow's clock: expiries, warnings, ended grants.
+	sweepCtx, stopSweeper := context.WithCancel(context.WithoutCancel(ctx))
+	sweeperDone := make(chan struct{})
+	go func() { defer close(sweeperDone); h.RunSweeper(sweepCtx, 30*time.Second) }()
+	defer func() { stopSweeper(); <-sweeperDone }()
 	e, err := h.Echo()
 	if err != nil {
 		return err
@@ -110,7 +125,9 @@ func serve(ctx context.Context, args, env []string, stdout, stderr io.Writer) er
 	if err := srv.Shutdown(shutdownCtx); err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}
-	// Every request has finished: the final checkpoint covers its events.
+	// Every request has finished, and the mail worker's last send is
+	// recorded: the final checkpoint covers their events.
+	stopMail()
 	stopShipper()
 	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
 		return err
@@ -271,6 +288,38 @@ func openPortalDB(ctx context.Context, cfg Config) (*models.DB, error) {
 		return nil, err
 	}
 	return db, nil
+}
+
+// startMailWorker starts sending the outbox's mail: over SMTP, or, with
+// --dev, nowhere (the dev mailbox at /dev/mail shows it). The returned
+// stop, safe to call twice, lets a send in progress finish and waits.
+func startMailWorker(ctx context.Context, cfg Config, db *models.DB, outbox *models.Outbox, reg prometheus.Registerer, log *slog.Logger) (stop func(), err error) {
+	var sender models.MailSender = mailer.Dev{}
+	if !cfg.Dev {
+		if sender, err = mailer.New(cfg.SMTP); err != nil {
+			return nil, err
+		}
+	}
+	sent := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "gatehouse_mail_total", Help: "Mail delivery attempts by outcome: sent, retry (refused for now) or failed (for good).",
+	}, []string{"outcome"})
+	if err := reg.Register(sent); err != nil {
+		return nil, err
+	}
+	for _, o := range []string{"sent", "retry", "failed"} {
+		sent.WithLabelValues(o)
+	}
+	w := &models.MailWorker{
+		DB: db, Outbox: outbox, Sender: sender, Now: time.Now, Logger: log.With("worker", "mail"),
+		Observe: func(outcome string) { sent.WithLabelValues(outcome).Inc() },
+	}
+	if cfg.Dev {
+		w.PollInterval = time.Second
+	}
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan struct{})
+	go func() { defer close(done); w.Run(runCtx) }()
+	return func() { cancel(); <-done }, nil
 }
 
 // startAuditShipper starts copying audit events to the configured stream

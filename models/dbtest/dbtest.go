@@ -107,3 +107,49 @@ func NewPostgresDatabase(t testing.TB) string {
 	pu.Path = "/" + name
 	return pu.String()
 }
+
+// EachFast is Each for tests that commit tens of thousands of
+// transactions: the SQLite file lives in memory (/dev/shm) and PostgreSQL
+// commits without waiting for its WAL flush (synchronous_commit=off).
+// Both give up only durability across a crash of the machine, which no
+// test observes; isolation and atomicity are unchanged.
+func EachFast(t *testing.T, fn func(t *testing.T, db *models.DB)) {
+	t.Helper()
+	t.Run("sqlite", func(t *testing.T) {
+		dir := t.TempDir()
+		if fi, err := os.Stat("/dev/shm"); err == nil && fi.IsDir() {
+			if d, err := os.MkdirTemp("/dev/shm", "gatehouse-test-"); err == nil {
+				dir = d
+				t.Cleanup(func() { os.RemoveAll(d) })
+			}
+		}
+		db, err := models.Open(context.Background(), filepath.Join(dir, "portal.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		if err := models.Migrate(context.Background(), db); err != nil {
+			t.Fatal(err)
+		}
+		fn(t, db)
+	})
+	t.Run("postgres", func(t *testing.T) {
+		u, err := url.Parse(NewPostgresDatabase(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		q := u.Query()
+		q.Set("synchronous_commit", "off") // pgx sends unknown parameters as run-time settings
+		u.RawQuery = q.Encode()
+		db, err := models.Open(context.Background(), u.String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		urls.Store(db, u.String())
+		t.Cleanup(func() { urls.Delete(db); db.Close() })
+		if err := models.Migrate(context.Background(), db); err != nil {
+			t.Fatal(err)
+		}
+		fn(t, db)
+	})
+}

@@ -1,0 +1,212 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"gatehouse/models"
+	"gatehouse/views"
+
+	"github.com/labstack/echo/v4"
+)
+
+const breakglassListSize = 200
+
+func (h *Handler) breakglassList(c echo.Context) error {
+	return h.renderBreakglassList(c, http.StatusOK, views.BreakglassForm{}, nil)
+}
+
+func (h *Handler) renderBreakglassList(c echo.Context, status int, form views.BreakglassForm, errs views.Errors) error {
+	uses, err := models.ListBreakglass(c.Request().Context(), h.db.Read, breakglassListSize)
+	if err != nil {
+		return err
+	}
+	view := views.BreakglassListView{
+		Form: form, Errors: errs, Window: h.opts.BreakglassWindow,
+		Fresh: h.now().Sub(viewerOf(c).Session.AuthAt) <= h.opts.StepUpWindow,
+	}
+	for _, u := range uses {
+		view.Rows = append(view.Rows, h.breakglassRow(u))
+	}
+	return h.render(c, status, views.BreakglassList(h.chrome(c, "Break-glass"), view))
+}
+
+func (h *Handler) breakglassRow(u models.BreakglassUse) views.BreakglassRow {
+	r := views.BreakglassRow{
+		ID: u.ID, Workspace: u.Workspace, Incident: u.Incident, Opener: u.Opener.Name + " <" + u.Opener.Email + ">",
+		OpenerTier: string(u.Opener.Tier), OpenedAt: u.OpenedAt, EndsAt: u.EndsAt,
+		Open: u.Open(h.now()), Reviewed: u.Reviewed(),
+	}
+	if u.Reviewer != nil {
+		r.Reviewer = u.Reviewer.Name
+	}
+	return r
+}
+
+// breakglassOpen opens a break-glass from the form: 303 to its page, or
+// 422 with a message for each field that cannot be accepted.
+func (h *Handler) breakglassOpen(c echo.Context) error {
+	ctx := c.Request().Context()
+	form := views.BreakglassForm{
+		Workspace: strings.TrimSpace(c.FormValue("workspace")), Incident: strings.TrimSpace(c.FormValue("incident")),
+		Justification: strings.TrimSpace(c.FormValue("justification")),
+	}
+	var ws models.Workspace
+	var owners []string
+	unknown := false
+	if form.Workspace != "" {
+		var err error
+		ws, err = models.FindWorkspace(ctx, h.product, form.Workspace)
+		switch {
+		case errors.Is(err, models.ErrNotFound):
+			unknown = true
+		case err != nil:
+			return err
+		default:
+			if owners, err = models.Owners(ctx, h.product, ws.Slug); err != nil {
+				return err
+			}
+		}
+	}
+	v := viewerOf(c)
+	b, err := models.OpenBreakglass(ctx, h.db.Write, h.now(), h.actor(c), h.opts.Outbox, models.NewBreakglass{
+		Workspace: ws.Slug, OpenerID: v.Staff.ID, Incident: form.Incident, Justification: form.Justification,
+		Window: h.opts.BreakglassWindow, AgreementVersion: h.opts.AgreementVersion, Owners: owners,
+		Notify: h.breakglassMail(ws),
+	})
+	errs := breakglassErrors(err)
+	if unknown {
+		errs["workspace"] = fmt.Sprintf("There is no workspace %q. Enter its slug as the workspace list shows it.", form.Workspace)
+	}
+	switch {
+	case len(errs) > 0:
+		return h.renderBreakglassList(c, http.StatusUnprocessableEntity, form, errs)
+	case errors.Is(err, models.ErrBreakglassRefused):
+		return echo.NewHTTPError(http.StatusForbidden, "Only an active sysadmin with the current confidentiality agreement can open break-glass. Nothing was opened.").SetInternal(err)
+	case err != nil:
+		return err
+	}
+	return c.Redirect(http.StatusSeeOther, fmt.Sprintf("/breakglass/%d?done=opened", b.ID))
+}
+
+// breakglassErrors collects the form messages of every BreakglassInvalid
+// in err (a refusal may name several fields).
+func breakglassErrors(err error) views.Errors {
+	errs := views.Errors{}
+	var walk func(error)
+	walk = func(e error) {
+		if inv, ok := e.(models.BreakglassInvalid); ok {
+			errs[inv.Field] = inv.Message
+		}
+		switch u := e.(type) {
+		case interface{ Unwrap() error }:
+			if next := u.Unwrap(); next != nil {
+				walk(next)
+			}
+		case interface{ Unwrap() []error }:
+			for _, next := range u.Unwrap() {
+				walk(next)
+			}
+		}
+	}
+	if err != nil {
+		walk(err)
+	}
+	return errs
+}
+
+// breakglassMail writes the mail telling one owner or sysadmin about a
+// break-glass on ws: an HTML part from views and a plain-text part.
+func (h *Handler) breakglassMail(ws models.Workspace) func(context.Context, models.BreakglassNotice) (models.Mail, error) {
+	return func(ctx context.Context, n models.BreakglassNotice) (models.Mail, error) {
+		b := n.Breakglass
+		m := views.BreakglassMail{
+			Company: h.opts.Company, Workspace: ws.Slug, WorkspaceName: ws.Name, Opener: n.Opener.Name, OpenerTier: string(n.Opener.Tier),
+			OpenedAt: b.OpenedAt, EndsAt: b.EndsAt, Window: b.EndsAt.Sub(b.OpenedAt),
+			Incident: b.Incident, Justification: b.Justification,
+		}
+		mail := models.Mail{Kind: "breakglass.owner", Subject: "Emergency access to your workspace " + ws.Name}
+		if n.Sysadmin {
+			m.ReviewURL = h.opts.BaseURL.JoinPath("/breakglass", strconv.FormatInt(b.ID, 10)).String()
+			mail.Kind, mail.Subject = "breakglass.sysadmin", fmt.Sprintf("Break-glass on %s by %s: review needed", ws.Slug, n.Opener.Name)
+		}
+		html, err := views.RenderMail(ctx, views.BreakglassMailHTML(m))
+		if err != nil {
+			return models.Mail{}, err
+		}
+		mail.HTML, mail.Text = html, views.BreakglassMailText(m)
+		return mail, nil
+	}
+}
+
+func breakglassID(c echo.Context) (int64, error) {
+	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
+	if err != nil || id <= 0 {
+		return 0, fmt.Errorf("break-glass id %q: %w", c.Param("id"), models.ErrNotFound)
+	}
+	return id, nil
+}
+
+func (h *Handler) breakglassShow(c echo.Context) error {
+	id, err := breakglassID(c)
+	if err != nil {
+		return err
+	}
+	return h.renderBreakglass(c, http.StatusOK, id, views.BreakglassView{Done: c.QueryParam("done")})
+}
+
+func (h *Handler) renderBreakglass(c echo.Context, status int, id int64, view views.BreakglassView) error {
+	ctx := c.Request().Context()
+	u, err := models.FindBreakglass(ctx, h.db.Read, id)
+	if err != nil {
+		return err
+	}
+	v := viewerOf(c)
+	view.Row, view.Justification, view.ReviewNote = h.breakglassRow(u), u.Justification, u.ReviewNote
+	if u.ReviewedAt != nil {
+		view.ReviewedAt = *u.ReviewedAt
+	}
+	if u.Grant != nil {
+		view.GrantID = u.Grant.ID
+		if u.Grant.EndedAt != nil {
+			view.GrantEnded = "ended early: " + u.Grant.EndedWhy
+		}
+	}
+	view.IsOpener = u.OpenerID == v.Staff.ID
+	// The route needs breakglass:use, which only sysadmins hold.
+	view.CanReview = !view.IsOpener && !u.Reviewed()
+	if view.IsOpener && view.Row.Open {
+		if view.Tables, err = h.grantedTables(ctx, v.Staff.ID, u.Workspace); err != nil {
+			return err
+		}
+	}
+	return h.render(c, status, views.BreakglassPage(h.chrome(c, "Break-glass on "+u.Workspace), view))
+}
+
+// breakglassReview records a review by a sysadmin other than the opener:
+// 303 back to the page; 422 without a real note; 403 for the opener; 409
+// when someone reviewed it first.
+func (h *Handler) breakglassReview(c echo.Context) error {
+	id, err := breakglassID(c)
+	if err != nil {
+		return err
+	}
+	note := strings.TrimSpace(c.FormValue("note"))
+	err = models.ReviewBreakglass(c.Request().Context(), h.db.Write, h.now(), h.actor(c), id, viewerOf(c).Staff.ID, note)
+	if errs := breakglassErrors(err); len(errs) > 0 {
+		return h.renderBreakglass(c, http.StatusUnprocessableEntity, id, views.BreakglassView{Errors: errs, Note: note})
+	}
+	switch {
+	case errors.Is(err, models.ErrBreakglassRefused):
+		return echo.NewHTTPError(http.StatusForbidden, "You cannot review a break-glass you opened yourself. Another sysadmin must review it. Nothing was changed.").SetInternal(err)
+	case errors.Is(err, models.ErrConflict):
+		return echo.NewHTTPError(http.StatusConflict, "This break-glass has already been reviewed by another sysadmin. Nothing was changed.").SetInternal(err)
+	case err != nil:
+		return err
+	}
+	return c.Redirect(http.StatusSeeOther, fmt.Sprintf("/breakglass/%d?done=reviewed", id))
+}

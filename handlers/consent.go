@@ -1,0 +1,223 @@
+package handlers
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"gatehouse/models"
+	"gatehouse/views"
+
+	"github.com/labstack/echo/v4"
+)
+
+// The customer's consent page. It needs no login: the link's token is the
+// credential. GET and HEAD only show (and record that the page was
+// shown); every decision is a POST from the page. Failures — unknown,
+// altered or expired tokens, bad forms — count against the client
+// address, which is refused with 429 once it has too many.
+
+func (h *Handler) consentHeaders(c echo.Context) {
+	hd := c.Response().Header()
+	hd.Set("Referrer-Policy", "no-referrer")
+	hd.Set("Cache-Control", "no-store")
+	hd.Set("X-Robots-Tag", "noindex, nofollow")
+}
+
+func (h *Handler) consentShow(c echo.Context) error {
+	h.consentHeaders(c)
+	ip := c.RealIP()
+	if h.consentLimit.blocked(ip, h.now()) {
+		return echo.NewHTTPError(http.StatusTooManyRequests)
+	}
+	ctx := c.Request().Context()
+	v, err := models.OpenConsent(ctx, h.db.Read, h.now(), c.Param("token"))
+	if errors.Is(err, models.ErrBadToken) {
+		h.consentLimit.fail(ip, h.now())
+		return h.render(c, http.StatusNotFound, views.ConsentInvalid(h.consentChrome(c)))
+	}
+	if err != nil {
+		return err
+	}
+	if c.Request().Method == http.MethodGet {
+		if err := models.AuditConsentShown(ctx, h.db.Write, h.now(), v, ip, c.Request().UserAgent()); err != nil {
+			return err
+		}
+	}
+	return h.renderConsent(c, http.StatusOK, v, "")
+}
+
+func (h *Handler) consentDecide(c echo.Context) error {
+	h.consentHeaders(c)
+	ip, now := c.RealIP(), h.now()
+	if h.consentLimit.blocked(ip, now) {
+		return echo.NewHTTPError(http.StatusTooManyRequests)
+	}
+	ctx := c.Request().Context()
+	token := c.Param("token")
+	v, err := models.OpenConsent(ctx, h.db.Read, now, token)
+	if errors.Is(err, models.ErrBadToken) {
+		h.consentLimit.fail(ip, now)
+		return h.render(c, http.StatusNotFound, views.ConsentInvalid(h.consentChrome(c)))
+	}
+	if err != nil {
+		return err
+	}
+	page, err := h.consentPage(c, v)
+	if err != nil {
+		return err
+	}
+	decision := models.ConsentDecision(c.FormValue("decision"))
+	switch decision {
+	case models.ConsentGrant, models.ConsentDeny, models.ConsentReport, models.ConsentRevoke:
+	default:
+		h.consentLimit.fail(ip, now)
+		return h.renderConsent(c, http.StatusUnprocessableEntity, v, "Choose grant, deny or report.")
+	}
+	in := models.ConsentInput{Token: token, Decision: decision, ShownHash: c.FormValue("shown"), IP: ip, UserAgent: c.Request().UserAgent()}
+	l, err := h.letters(ctx, v.Request.Workspace)
+	if err != nil {
+		return err
+	}
+	_, err = models.DecideConsent(ctx, h.db.Write, now, h.opts.Outbox, l, in, page.ShownHash, h.reportMails(ctx, l))
+	switch {
+	case err == nil:
+		return c.Redirect(http.StatusSeeOther, "/consent/"+token)
+	case errors.Is(err, models.ErrBadToken):
+		h.consentLimit.fail(ip, now)
+		return h.render(c, http.StatusNotFound, views.ConsentInvalid(h.consentChrome(c)))
+	case errors.Is(err, models.ErrConsentChanged):
+		h.consentLimit.fail(ip, now)
+		return h.renderConsent(c, http.StatusConflict, v, "The request changed since this page was shown. Please read it again before deciding.")
+	case errors.Is(err, models.ErrConflict):
+		h.consentLimit.fail(ip, now)
+		v, err = models.OpenConsent(ctx, h.db.Read, now, token)
+		if err != nil {
+			return h.render(c, http.StatusNotFound, views.ConsentInvalid(h.consentChrome(c)))
+		}
+		return h.renderConsent(c, http.StatusConflict, v, "This request has already been decided, or can no longer be decided. The page shows where it stands now.")
+	}
+	return err
+}
+
+func (h *Handler) consentChrome(c echo.Context) views.Chrome {
+	ch := h.chrome(c, "Access to your workspace")
+	ch.Viewer, ch.Nav = nil, nil
+	return ch
+}
+
+func (h *Handler) renderConsent(c echo.Context, status int, v models.ConsentView, problem string) error {
+	page, err := h.consentPage(c, v)
+	if err != nil {
+		return err
+	}
+	page.Error = problem
+	return h.render(c, status, views.ConsentPage(h.consentChrome(c), page))
+}
+
+// consentPage is what the customer is shown for v; its ShownHash covers
+// every fact on it that the decision rests on.
+func (h *Handler) consentPage(c echo.Context, v models.ConsentView) (views.ConsentView, error) {
+	ctx, now := c.Request().Context(), h.now()
+	ws, err := models.FindWorkspace(ctx, h.product, v.Request.Workspace)
+	if err != nil {
+		return views.ConsentView{}, err
+	}
+	mr, err := h.mailRequest(ctx, h.db.Read, v.Request, ws.Name)
+	if err != nil {
+		return views.ConsentView{}, err
+	}
+	page := views.ConsentView{
+		Token: c.Param("token"), Company: h.opts.Company, Workspace: mr.Workspace, Name: mr.Name, Recipient: v.Link.Recipient,
+		Grantee: mr.Grantee, GranteeTier: mr.GranteeTier, Requester: mr.Requester, Reason: mr.Reason, Ticket: mr.Ticket,
+		Scope: mr.Scope, Unmask: mr.Unmask, Duration: mr.Duration,
+		CanDecide: v.CanDecide(now), CanRevoke: v.CanRevoke(now),
+	}
+	sum := sha256.New()
+	for _, s := range []string{strconv.FormatInt(v.Request.ID, 10), page.Company, page.Workspace, page.Name, page.Grantee, page.GranteeTier,
+		page.Requester, page.Reason, page.Ticket, page.Scope, strconv.FormatBool(page.Unmask), page.Duration} {
+		fmt.Fprintf(sum, "%d:%s\n", len(s), s)
+	}
+	page.ShownHash = hex.EncodeToString(sum.Sum(nil))
+	switch st := v.Request.StatusAt(now); {
+	case v.Grant != nil && v.Grant.Live(now):
+		page.Status = "Access is open until " + minuteUTC(&v.Grant.EndsAt) + ". You can revoke it at any time."
+	case v.Grant != nil:
+		page.Status = "Access has ended."
+	case page.CanDecide:
+		page.Status = "Waiting for your decision until " + minuteUTC(&v.Link.ExpiresAt) + "."
+	default:
+		page.Status = map[models.RequestStatus]string{
+			models.RequestRefused: "Access was refused.", models.RequestReported: "Access was refused and the request reported as suspicious.",
+			models.RequestExpired: "This request expired without a decision.",
+		}[st]
+		if page.Status == "" {
+			page.Status = "This request can no longer be decided."
+		}
+	}
+	if d := v.Decision; d != nil {
+		page.Decided = fmt.Sprintf("%s chose to %s on %s.", d.Recipient, d.Decision, minuteUTC(&d.DecidedAt))
+	}
+	if v.Grant != nil {
+		if page.Viewed, err = h.viewedRows(ctx, *v.Grant); err != nil {
+			return views.ConsentView{}, err
+		}
+	}
+	return page, nil
+}
+
+// failureLimiter counts failures per client address in a fixed window
+// and blocks an address once it reaches the limit, until the window
+// ends. It keeps at most maxKeys addresses; when full, the oldest windows
+// are dropped first. Each replica counts its own.
+type failureLimiter struct {
+	mu      sync.Mutex
+	limit   int
+	window  time.Duration
+	maxKeys int
+	seen    map[string]*failures
+}
+
+type failures struct {
+	start time.Time
+	n     int
+}
+
+func newFailureLimiter(limit int, window time.Duration) *failureLimiter {
+	return &failureLimiter{limit: limit, window: window, maxKeys: 100_000, seen: map[string]*failures{}}
+}
+
+func (l *failureLimiter) blocked(key string, now time.Time) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	f := l.seen[key]
+	return f != nil && now.Sub(f.start) < l.window && f.n >= l.limit
+}
+
+func (l *failureLimiter) fail(key string, now time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	f := l.seen[key]
+	if f == nil || now.Sub(f.start) >= l.window {
+		if len(l.seen) >= l.maxKeys {
+			for k, old := range l.seen {
+				if now.Sub(old.start) >= l.window {
+					delete(l.seen, k)
+				}
+			}
+			if len(l.seen) >= l.maxKeys {
+				// Still full of live windows: do not grow; this address
+				// goes uncounted rather than another being forgotten.
+				return
+			}
+		}
+		f = &failures{start: now}
+		l.seen[key] = f
+	}
+	f.n++
+}

@@ -1,0 +1,355 @@
+package models
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"time"
+
+	"gorm.io/gorm"
+)
+
+// ConsentLink lets one owner decide on one request. Only the SHA-256 of
+// its token is stored; the token itself exists in the mail and nowhere
+// else.
+type ConsentLink struct {
+	ID        int64 `gorm:"primaryKey"`
+	RequestID int64
+	Recipient string
+	TokenHash string
+	CreatedAt time.Time
+	ExpiresAt time.Time // a decision must come before then
+}
+
+// TableName is the consent links table's name.
+func (ConsentLink) TableName() string { return "consent_links" }
+
+// ConsentDecision is what a customer decided through a link.
+type ConsentDecision string
+
+// Customer decisions.
+const (
+	ConsentGrant  ConsentDecision = "grant"
+	ConsentDeny   ConsentDecision = "deny"
+	ConsentReport ConsentDecision = "report"
+	ConsentRevoke ConsentDecision = "revoke"
+)
+
+// Consent is a customer's recorded decision: who, when, from where, and
+// the hash of the exact text they were shown.
+type Consent struct {
+	ID        int64 `gorm:"primaryKey"`
+	RequestID int64
+	LinkID    int64
+	Recipient string
+	Decision  ConsentDecision
+	DecidedAt time.Time
+	IP        string `gorm:"column:ip"`
+	UserAgent string
+	ShownHash string
+}
+
+// TableName is the consents table's name.
+func (Consent) TableName() string { return "consents" }
+
+// ErrBadToken is returned (wrapped) for a consent token that is unknown,
+// altered or no longer valid. It says nothing more, on purpose.
+var ErrBadToken = errors.New("this link is not valid")
+
+// ConsentHistory is how long after a grant ends its owners may still open
+// the link to see what was viewed.
+const ConsentHistory = 30 * 24 * time.Hour
+
+// Letters writes the mails of the request workflow; handlers implement it
+// with views, so models never renders HTML. tx is the transaction the
+// mail is enqueued in: a letter reads the portal's database only through
+// it (a second connection could wait forever for a pool the transactions
+// hold).
+type Letters interface {
+	// ConsentRequest asks owner to decide on r through the link with token.
+	ConsentRequest(ctx context.Context, tx *gorm.DB, r AccessRequest, owner, token string) (Mail, error)
+	// RequestUpdate tells a staff member what happened to r.
+	RequestUpdate(ctx context.Context, tx *gorm.DB, r AccessRequest, to Staff, event string) (Mail, error)
+	// ViewSummary tells an owner what was viewed under grant g.
+	ViewSummary(ctx context.Context, tx *gorm.DB, g Grant, owner string, viewed []AuditEvent) (Mail, error)
+}
+
+// newConsentToken returns a 256-bit random token and its stored hash.
+func newConsentToken() (token, hash string) {
+	b := make([]byte, 32)
+	rand.Read(b) // never fails (crypto/rand)
+	token = base64.RawURLEncoding.EncodeToString(b)
+	return token, ConsentTokenHash(token)
+}
+
+// ConsentTokenHash is the stored form of a consent token.
+func ConsentTokenHash(token string) string {
+	sum := sha256.Sum256([]byte("gatehouse consent v1\x00" + token))
+	return hex.EncodeToString(sum[:])
+}
+
+// sendConsentLinks creates a link per owner of r and mails it, in tx.
+func sendConsentLinks(ctx context.Context, tx *gorm.DB, now time.Time, by Actor, ob *Outbox, l Letters, r AccessRequest, owners []string) error {
+	for _, owner := range owners {
+		token, hash := newConsentToken()
+		link := ConsentLink{RequestID: r.ID, Recipient: owner, TokenHash: hash, CreatedAt: now.UTC(), ExpiresAt: r.ConsentDeadline.UTC()}
+		if err := tx.WithContext(ctx).Create(&link).Error; err != nil {
+			return fmt.Errorf("consent link: %w", err)
+		}
+		m, err := l.ConsentRequest(ctx, tx, r, owner, token)
+		if err != nil {
+			return fmt.Errorf("consent mail: %w", err)
+		}
+		m.Workspace, m.RequestID = r.Workspace, &r.ID
+		if _, err := ob.Enqueue(ctx, tx, now, m); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// notifyStaff mails the requester and the grantee (once if they are the
+// same person) that event happened to r.
+func notifyStaff(ctx context.Context, tx *gorm.DB, now time.Time, ob *Outbox, l Letters, r AccessRequest, event string) error {
+	ids := []int64{r.RequesterID}
+	if r.GranteeID != r.RequesterID {
+		ids = append(ids, r.GranteeID)
+	}
+	for _, id := range ids {
+		s, err := FindStaff(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		m, err := l.RequestUpdate(ctx, tx, r, s, event)
+		if err != nil {
+			return fmt.Errorf("request mail: %w", err)
+		}
+		m.Workspace, m.RequestID = r.Workspace, &r.ID
+		if _, err := ob.Enqueue(ctx, tx, now, m); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ConsentView is what a consent link opens: the link, its request, the
+// grant if there is one, and the decision already taken.
+type ConsentView struct {
+	Link     ConsentLink
+	Request  AccessRequest
+	Grant    *Grant
+	Decision *Consent // the grant, deny or report decision, by anyone
+}
+
+// CanDecide reports whether the link may still grant, deny or report.
+func (v ConsentView) CanDecide(now time.Time) bool {
+	return v.Decision == nil && v.Request.StatusAt(now) == RequestApproved && now.Before(v.Link.ExpiresAt)
+}
+
+// CanRevoke reports whether the link may end the grant now.
+func (v ConsentView) CanRevoke(now time.Time) bool {
+	return v.Grant != nil && v.Grant.Live(now)
+}
+
+// OpenConsent looks token up without changing anything. It returns
+// ErrBadToken for an unknown token, and for one whose decision window
+// has passed unless the request was granted (then the owner may revoke
+// and see what was viewed until ConsentHistory after the grant ends).
+func OpenConsent(ctx context.Context, db *gorm.DB, now time.Time, token string) (ConsentView, error) {
+	var v ConsentView
+	if len(token) != 43 {
+		return v, ErrBadToken
+	}
+	err := db.WithContext(ctx).Where("token_hash = ?", ConsentTokenHash(token)).Take(&v.Link).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return v, ErrBadToken
+	}
+	if err != nil {
+		return v, fmt.Errorf("consent link: %w", err)
+	}
+	if v.Request, err = FindRequest(ctx, db, v.Link.RequestID); err != nil {
+		return v, err
+	}
+	var c Consent
+	err = db.WithContext(ctx).Where("request_id = ? AND decision <> ?", v.Request.ID, ConsentRevoke).Take(&c).Error
+	switch {
+	case err == nil:
+		v.Decision = &c
+	case !errors.Is(err, gorm.ErrRecordNotFound):
+		return v, fmt.Errorf("consent: %w", err)
+	}
+	if v.Request.GrantID != nil {
+		var g Grant
+		if err := db.WithContext(ctx).Where("id = ?", *v.Request.GrantID).Take(&g).Error; err != nil {
+			return v, fmt.Errorf("grant: %w", err)
+		}
+		v.Grant = &g
+		end := g.EndsAt
+		if g.EndedAt != nil {
+			end = *g.EndedAt
+		}
+		if now.After(end.Add(ConsentHistory)) {
+			return ConsentView{}, ErrBadToken
+		}
+		return v, nil
+	}
+	if !now.Before(v.Link.ExpiresAt) && v.Decision == nil {
+		return ConsentView{}, ErrBadToken
+	}
+	return v, nil
+}
+
+// ConsentInput is a customer's POST from the consent page.
+type ConsentInput struct {
+	Token     string
+	Decision  ConsentDecision
+	ShownHash string // the hash of the text the page showed, from the form
+	IP        string
+	UserAgent string
+}
+
+// ErrConsentChanged is returned when the page the customer decided on no
+// longer matches the request (they must look again).
+var ErrConsentChanged = errors.New("the request changed since this page was shown")
+
+// DecideConsent records a customer's decision. Of concurrent decisions on
+// one request exactly one wins; the others get ErrConflict. shown is the
+// hash of the text the page shows now for this link, computed by the
+// caller; it must equal the form's. A grant creates the grant, running
+// from now; a report denies and alerts the sysadmins (reportTo).
+func DecideConsent(ctx context.Context, db *gorm.DB, now time.Time, ob *Outbox, l Letters, in ConsentInput, shown string, reportTo func(tx *gorm.DB, r AccessRequest) ([]Mail, error)) (ConsentView, error) {
+	var v ConsentView
+	err := db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		var err error
+		if v, err = OpenConsent(ctx, tx, now, in.Token); err != nil {
+			return err
+		}
+		if in.ShownHash != shown {
+			return ErrConsentChanged
+		}
+		who := Actor{Email: v.Link.Recipient, Tier: "customer", IP: in.IP, UserAgent: in.UserAgent}
+		c := Consent{RequestID: v.Request.ID, LinkID: v.Link.ID, Recipient: v.Link.Recipient, Decision: in.Decision, DecidedAt: now.UTC(), IP: in.IP, UserAgent: truncate(in.UserAgent, 512), ShownHash: shown}
+		if in.Decision == ConsentRevoke {
+			if !v.CanRevoke(now) {
+				return fmt.Errorf("nothing to revoke: %w", ErrConflict)
+			}
+			if err := endGrant(ctx, tx, now, who, v.Grant.ID, "revoked by the customer", ActionGrantRevoked); err != nil {
+				return err
+			}
+			if err := tx.Create(&c).Error; err != nil {
+				return fmt.Errorf("record revocation: %w", err)
+			}
+			return notifyStaff(ctx, tx, now, ob, l, v.Request, "consent revoke")
+		}
+		status, action := RequestGranted, ActionConsentGranted
+		switch in.Decision {
+		case ConsentGrant:
+		case ConsentDeny:
+			status, action = RequestRefused, ActionConsentDenied
+		case ConsentReport:
+			status, action = RequestReported, ActionConsentReported
+		default:
+			return fmt.Errorf("decision %q: %w", in.Decision, ErrBadToken)
+		}
+		if !v.CanDecide(now) {
+			return fmt.Errorf("request %d is %s: %w", v.Request.ID, v.Request.StatusAt(now), ErrConflict)
+		}
+		if status == RequestGranted {
+			grantee, err := FindStaff(ctx, tx, v.Request.GranteeID)
+			if err != nil {
+				return err
+			}
+			if grantee.Status != StatusActive {
+				return fmt.Errorf("%s can no longer receive access: %w", grantee.Email, ErrConflict)
+			}
+		}
+		// Claim the decision first: of concurrent decisions one row update
+		// wins and the others stop here, before doing any work.
+		res := tx.Model(&AccessRequest{}).Where("id = ? AND status = ?", v.Request.ID, RequestApproved).
+			Updates(map[string]any{"status": status, "updated_at": now.UTC()})
+		if res.Error != nil {
+			return fmt.Errorf("consent: %w", res.Error)
+		}
+		if res.RowsAffected != 1 {
+			return fmt.Errorf("request %d was decided meanwhile: %w", v.Request.ID, ErrConflict)
+		}
+		var g Grant
+		if status == RequestGranted {
+			scope, err := v.Request.Scope()
+			if err != nil {
+				return err
+			}
+			g, err = CreateGrant(ctx, tx, now, NewGrant{
+				Workspace: v.Request.Workspace, GranteeID: v.Request.GranteeID, Scope: scope, Unmask: v.Request.Unmask,
+				StartsAt: now, Duration: v.Request.Duration(), RequestID: &v.Request.ID,
+			})
+			if err != nil {
+				return err
+			}
+			if err := tx.Model(&AccessRequest{}).Where("id = ?", v.Request.ID).Update("grant_id", g.ID).Error; err != nil {
+				return fmt.Errorf("consent: %w", err)
+			}
+		}
+		if err := tx.Create(&c).Error; err != nil {
+			return fmt.Errorf("record consent: %w", err)
+		}
+		v.Decision, v.Request.Status = &c, status
+		entry := AuditEntry{At: now, Actor: who, Action: action, Workspace: v.Request.Workspace, Target: v.Request.Target(),
+			Detail: map[string]any{"shown_hash": shown}}
+		if g.ID != 0 {
+			entry.GrantID, v.Request.GrantID, v.Grant = &g.ID, &g.ID, &g
+		}
+		if _, err := AppendAudit(ctx, tx, entry); err != nil {
+			return err
+		}
+		if status == RequestReported && reportTo != nil {
+			mails, err := reportTo(tx, v.Request)
+			if err != nil {
+				return err
+			}
+			for _, m := range mails {
+				if _, err := ob.Enqueue(ctx, tx, now, m); err != nil {
+					return err
+				}
+			}
+		}
+		return notifyStaff(ctx, tx, now, ob, l, v.Request, "consent "+string(in.Decision))
+	})
+	return v, err
+}
+
+// AuditConsentShown records that a consent page was shown for a link. It
+// changes no workflow state: a mail scanner following the link is
+// recorded, and decides nothing.
+func AuditConsentShown(ctx context.Context, db *gorm.DB, now time.Time, v ConsentView, ip, ua string) error {
+	_, err := AppendAudit(ctx, db, AuditEntry{
+		At: now, Actor: Actor{Email: v.Link.Recipient, Tier: "customer", IP: ip, UserAgent: ua}, Action: ActionConsentShown,
+		Workspace: v.Request.Workspace, Target: v.Request.Target(),
+	})
+	return err
+}
+
+// GrantViews returns the views and reveals of tenant data made under
+// grant id of workspace, oldest first, at most limit.
+func GrantViews(ctx context.Context, db *gorm.DB, workspace string, id int64, limit int) ([]AuditEvent, error) {
+	var out []AuditEvent
+	err := db.WithContext(ctx).Where("grant_id = ? AND workspace = ? AND action IN ?", id, workspace, []Action{ActionDataViewed, ActionFieldRevealed}).
+		Order("seq").Limit(limit).Find(&out).Error
+	if err != nil {
+		return nil, fmt.Errorf("views under grant %d: %w", id, err)
+	}
+	return out, nil
+}
+
+// RequestTimeline returns the audit events of request id, oldest first.
+func RequestTimeline(ctx context.Context, db *gorm.DB, id int64) ([]AuditEvent, error) {
+	var out []AuditEvent
+	if err := db.WithContext(ctx).Where("target = ?", RequestTarget(id)).Order("seq").Limit(500).Find(&out).Error; err != nil {
+		return nil, fmt.Errorf("request %d timeline: %w", id, err)
+	}
+	return out, nil
+}

@@ -1,0 +1,430 @@
+package models
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"gorm.io/gorm"
+)
+
+// RequestStatus is where an access request stands.
+type RequestStatus string
+
+// Request states. A request moves pending → approved → granted, or ends
+// denied, cancelled, expired, refused or reported. Once granted, whether
+// access is still open is the grant's state.
+const (
+	RequestPending   RequestStatus = "pending"   // waiting for a second senior
+	RequestApproved  RequestStatus = "approved"  // waiting for the customer
+	RequestDenied    RequestStatus = "denied"    // by a senior
+	RequestCancelled RequestStatus = "cancelled" // by the requester
+	RequestExpired   RequestStatus = "expired"   // nobody decided in time
+	RequestGranted   RequestStatus = "granted"   // the customer consented; see the grant
+	RequestRefused   RequestStatus = "refused"   // the customer denied
+	RequestReported  RequestStatus = "reported"  // the customer reported it as suspicious
+)
+
+// AccessRequest asks for a grant on one workspace for one grantee.
+type AccessRequest struct {
+	ID              int64 `gorm:"primaryKey"`
+	Workspace       string
+	RequesterID     int64
+	GranteeID       int64
+	Reason          string
+	Ticket          string
+	ScopeJSON       string `gorm:"column:scope"`
+	Unmask          bool
+	DurationSeconds int64
+	Status          RequestStatus
+	CreatedAt       time.Time
+	ExpiresAt       time.Time // a pending request expires then
+	DecidedByID     *int64
+	DecidedAt       *time.Time
+	DecisionNote    string
+	ConsentDeadline *time.Time // an approved request waits for the customer until then
+	GrantID         *int64
+	UpdatedAt       time.Time
+}
+
+// TableName is the access requests table's name.
+func (AccessRequest) TableName() string { return "access_requests" }
+
+// Duration is how long the grant runs once the customer consents.
+func (r AccessRequest) Duration() time.Duration {
+	return time.Duration(r.DurationSeconds) * time.Second
+}
+
+// Scope decodes the requested scope.
+func (r AccessRequest) Scope() (GrantScope, error) { return decodeScope(r.ScopeJSON) }
+
+// Target is how the audit log names the request.
+func (r AccessRequest) Target() string { return RequestTarget(r.ID) }
+
+// RequestTarget is the audit target of request id.
+func RequestTarget(id int64) string { return "request/" + strconv.FormatInt(id, 10) }
+
+// RequestPolicy is the company's configurable rules for requests.
+type RequestPolicy struct {
+	Ticket           *regexp.Regexp // a ticket reference's format
+	MaxDuration      time.Duration  // the longest grant a request may ask for
+	PendingFor       time.Duration  // how long a request waits for approval
+	ConsentFor       time.Duration  // how long a consent link stays valid for a decision
+	AgreementVersion string
+}
+
+// DefaultRequestPolicy is the policy's defaults.
+func DefaultRequestPolicy(agreement string) RequestPolicy {
+	return RequestPolicy{
+		Ticket:      regexp.MustCompile(`^[A-Z][A-Z0-9]{1,9}-[0-9]{1,8}$`),
+		MaxDuration: 72 * time.Hour, PendingFor: 24 * time.Hour, ConsentFor: 72 * time.Hour,
+		AgreementVersion: agreement,
+	}
+}
+
+// DurationPresets are the durations the request form offers.
+var DurationPresets = []time.Duration{30 * time.Minute, 2 * time.Hour, 8 * time.Hour, 24 * time.Hour}
+
+// FieldErrors are a form's problems, field name → message. A refused
+// request is one of these, and nothing was written.
+type FieldErrors map[string]string
+
+func (e FieldErrors) Error() string {
+	var parts []string
+	for k, v := range e {
+		parts = append(parts, k+": "+v)
+	}
+	return "invalid: " + strings.Join(parts, "; ")
+}
+
+// NewRequest is what the request form asks.
+type NewRequest struct {
+	Workspace string // a slug the caller found in the registry
+	Requester Staff
+	Grantee   Staff // zero when the form named nobody
+	Reason    string
+	Ticket    string
+	Scope     GrantScope
+	Unmask    bool
+	Duration  time.Duration
+}
+
+// CanBeGrantee reports why s cannot receive a grant now, or "".
+func CanBeGrantee(s Staff, agreement string) string {
+	switch {
+	case s.ID == 0:
+		return "Name the senior who will do the work."
+	case s.Status == StatusOffboarded:
+		return s.Email + " has left the company."
+	case s.Status != StatusActive:
+		return s.Email + " is " + string(s.Status) + "."
+	case s.Tier != TierSenior && s.Tier != TierSysadmin:
+		return s.Email + " is not a senior engineer; only seniors read customer data."
+	case !s.AgreementCurrent(agreement):
+		return s.Email + " has not signed the current confidentiality agreement."
+	}
+	return ""
+}
+
+// ValidateRequest returns what is wrong with n, or nil.
+func ValidateRequest(pol RequestPolicy, n NewRequest) FieldErrors {
+	errs := FieldErrors{}
+	if n.Requester.Status != StatusActive || !n.Requester.AgreementCurrent(pol.AgreementVersion) {
+		errs["requester"] = "You need to sign the current confidentiality agreement before asking for access."
+	}
+	if why := CanBeGrantee(n.Grantee, pol.AgreementVersion); why != "" {
+		errs["grantee"] = why
+	}
+	if n.Workspace == "" {
+		errs["workspace"] = "Choose a workspace that exists."
+	}
+	if err := CheckReason(n.Reason, 20); err != nil {
+		errs["reason"] = "Say in a real sentence (at least 20 characters) why you need this access."
+	}
+	ticket := strings.TrimSpace(n.Ticket)
+	if pol.Ticket != nil && !pol.Ticket.MatchString(ticket) || len(ticket) > 64 {
+		errs["ticket"] = "Give the ticket reference, like SUP-1234."
+	}
+	switch {
+	case n.Duration <= 0:
+		errs["duration"] = "Choose how long the access should last."
+	case n.Duration > pol.MaxDuration:
+		errs["duration"] = fmt.Sprintf("At most %s.", FormatDuration(pol.MaxDuration))
+	}
+	if _, err := n.Scope.encode(); err != nil {
+		errs["scope"] = "The scope could not be read."
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	return errs
+}
+
+// CreateRequest validates n and stores it as pending, audited. Problems
+// come back as FieldErrors and nothing is written.
+func CreateRequest(ctx context.Context, db *gorm.DB, now time.Time, by Actor, pol RequestPolicy, n NewRequest) (AccessRequest, error) {
+	if errs := ValidateRequest(pol, n); errs != nil {
+		return AccessRequest{}, errs
+	}
+	n.Reason, n.Ticket = strings.TrimSpace(n.Reason), strings.TrimSpace(n.Ticket)
+	scope, err := n.Scope.encode()
+	if err != nil {
+		return AccessRequest{}, err
+	}
+	r := AccessRequest{
+		Workspace: n.Workspace, RequesterID: n.Requester.ID, GranteeID: n.Grantee.ID,
+		Reason: n.Reason, Ticket: n.Ticket, ScopeJSON: scope, Unmask: n.Unmask,
+		DurationSeconds: int64(n.Duration / time.Second), Status: RequestPending,
+		CreatedAt: now.UTC(), ExpiresAt: now.Add(pol.PendingFor).UTC(), UpdatedAt: now.UTC(),
+	}
+	err = db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := tx.Create(&r).Error; err != nil {
+			return fmt.Errorf("create request: %w", err)
+		}
+		_, err := AppendAudit(ctx, tx, AuditEntry{
+			At: now, Actor: by, Action: ActionRequestCreated, Workspace: r.Workspace, Target: r.Target(), Reason: r.Reason,
+			Detail: map[string]any{"ticket": r.Ticket, "grantee": n.Grantee.Email, "scope": scope, "unmask": r.Unmask, "duration": FormatDuration(n.Duration)},
+		})
+		return err
+	})
+	return r, err
+}
+
+// FindRequest returns request id, or a wrapped ErrNotFound.
+func FindRequest(ctx context.Context, db *gorm.DB, id int64) (AccessRequest, error) {
+	var r AccessRequest
+	err := db.WithContext(ctx).Where("id = ?", id).Take(&r).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return r, fmt.Errorf("request %d: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return r, fmt.Errorf("request %d: %w", id, err)
+	}
+	return r, nil
+}
+
+// RequestFilter selects requests; zero fields match everything.
+type RequestFilter struct {
+	Workspace string
+	Status    RequestStatus
+	StaffID   int64 // requester or grantee
+	Limit     int
+	Offset    int
+}
+
+// ListRequests returns matching requests, newest first, and how many match.
+func ListRequests(ctx context.Context, db *gorm.DB, f RequestFilter) ([]AccessRequest, int64, error) {
+	q := db.WithContext(ctx).Model(&AccessRequest{})
+	if f.Workspace != "" {
+		q = q.Where("workspace = ?", f.Workspace)
+	}
+	if f.Status != "" {
+		q = q.Where("status = ?", f.Status)
+	}
+	if f.StaffID != 0 {
+		q = q.Where("(requester_id = ? OR grantee_id = ?)", f.StaffID, f.StaffID)
+	}
+	var n int64
+	if err := q.Count(&n).Error; err != nil {
+		return nil, 0, fmt.Errorf("count requests: %w", err)
+	}
+	if f.Limit <= 0 {
+		f.Limit = 50
+	}
+	var out []AccessRequest
+	if err := q.Order("id DESC").Limit(f.Limit).Offset(f.Offset).Find(&out).Error; err != nil {
+		return nil, 0, fmt.Errorf("list requests: %w", err)
+	}
+	return out, n, nil
+}
+
+// Decision is a senior's answer to a pending request.
+type Decision struct {
+	Approve  bool
+	Approver Staff
+	Note     string
+	Owners   []string // the workspace's owners, who are asked for consent on approval
+}
+
+// ErrTwoPerson is returned (wrapped) when the requester or the grantee
+// tries to approve or deny their own request.
+var ErrTwoPerson = errors.New("a request is decided by a senior who is neither its requester nor its grantee")
+
+// DecideRequest approves or denies a pending request. Of concurrent
+// decisions and cancellations exactly one changes it; the others get
+// ErrConflict. An approval sends each owner a consent link through the
+// outbox, in the same transaction.
+func DecideRequest(ctx context.Context, db *gorm.DB, now time.Time, by Actor, pol RequestPolicy, ob *Outbox, l Letters, id int64, d Decision) (AccessRequest, error) {
+	d.Note = strings.TrimSpace(d.Note)
+	errs := FieldErrors{}
+	if len([]rune(d.Note)) < 5 || len(d.Note) > 2000 {
+		errs["note"] = "Add a short note (at least 5 characters) for the record."
+	}
+	if d.Approver.Status != StatusActive || (d.Approver.Tier != TierSenior && d.Approver.Tier != TierSysadmin) || !d.Approver.AgreementCurrent(pol.AgreementVersion) {
+		return AccessRequest{}, fmt.Errorf("%s may not decide requests: %w", d.Approver.Email, ErrTwoPerson)
+	}
+	if d.Approve && len(d.Owners) == 0 {
+		errs["note"] = "The workspace has no owner to ask for consent."
+	}
+	if len(errs) > 0 {
+		return AccessRequest{}, errs
+	}
+	status, action := RequestDenied, ActionRequestDenied
+	if d.Approve {
+		status, action = RequestApproved, ActionRequestApproved
+	}
+	var r AccessRequest
+	err := db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		var err error
+		if r, err = FindRequest(ctx, tx, id); err != nil {
+			return err
+		}
+		if r.RequesterID == d.Approver.ID || r.GranteeID == d.Approver.ID {
+			return fmt.Errorf("request %d: %w", id, ErrTwoPerson)
+		}
+		set := map[string]any{"status": status, "decided_by_id": d.Approver.ID, "decided_at": now.UTC(), "decision_note": d.Note, "updated_at": now.UTC()}
+		if d.Approve {
+			set["consent_deadline"] = now.Add(pol.ConsentFor).UTC()
+		}
+		res := tx.Model(&AccessRequest{}).
+			Where("id = ? AND status = ? AND expires_at > ? AND requester_id <> ? AND grantee_id <> ?", id, RequestPending, now.UTC(), d.Approver.ID, d.Approver.ID).
+			Updates(set)
+		if res.Error != nil {
+			return fmt.Errorf("decide request %d: %w", id, res.Error)
+		}
+		if res.RowsAffected != 1 {
+			return fmt.Errorf("request %d is %s: %w", id, r.displayStatus(now), ErrConflict)
+		}
+		if r, err = FindRequest(ctx, tx, id); err != nil {
+			return err
+		}
+		if _, err := AppendAudit(ctx, tx, AuditEntry{At: now, Actor: by, Action: action, Workspace: r.Workspace, Target: r.Target(), Reason: d.Note}); err != nil {
+			return err
+		}
+		if d.Approve {
+			if err := sendConsentLinks(ctx, tx, now, by, ob, l, r, d.Owners); err != nil {
+				return err
+			}
+		}
+		return notifyStaff(ctx, tx, now, ob, l, r, string(status))
+	})
+	return r, err
+}
+
+// displayStatus says what a request is at now, counting a pending request
+// past its deadline as expired before the sweeper marks it.
+func (r AccessRequest) displayStatus(now time.Time) RequestStatus {
+	if r.Status == RequestPending && !now.Before(r.ExpiresAt) {
+		return RequestExpired
+	}
+	if r.Status == RequestApproved && r.ConsentDeadline != nil && !now.Before(*r.ConsentDeadline) {
+		return RequestExpired
+	}
+	return r.Status
+}
+
+// StatusAt is the request's state at now.
+func (r AccessRequest) StatusAt(now time.Time) RequestStatus { return r.displayStatus(now) }
+
+// CancelRequest lets the requester withdraw a pending request.
+func CancelRequest(ctx context.Context, db *gorm.DB, now time.Time, by Actor, ob *Outbox, l Letters, id int64, requester Staff, note string) (AccessRequest, error) {
+	var r AccessRequest
+	err := db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		var err error
+		if r, err = FindRequest(ctx, tx, id); err != nil {
+			return err
+		}
+		if r.RequesterID != requester.ID {
+			return fmt.Errorf("only the requester may cancel request %d: %w", id, ErrTwoPerson)
+		}
+		res := tx.Model(&AccessRequest{}).Where("id = ? AND status = ? AND expires_at > ?", id, RequestPending, now.UTC()).
+			Updates(map[string]any{"status": RequestCancelled, "updated_at": now.UTC()})
+		if res.Error != nil {
+			return fmt.Errorf("cancel request %d: %w", id, res.Error)
+		}
+		if res.RowsAffected != 1 {
+			return fmt.Errorf("request %d is %s: %w", id, r.displayStatus(now), ErrConflict)
+		}
+		r.Status = RequestCancelled
+		if _, err := AppendAudit(ctx, tx, AuditEntry{At: now, Actor: by, Action: ActionRequestCancelled, Workspace: r.Workspace, Target: r.Target(), Reason: strings.TrimSpace(note)}); err != nil {
+			return err
+		}
+		return notifyStaff(ctx, tx, now, ob, l, r, string(RequestCancelled))
+	})
+	return r, err
+}
+
+// EndRequestGrant ends the live grant of a granted request: the grantee
+// pressing "done" (why "done") or a sysadmin revoking it.
+func EndRequestGrant(ctx context.Context, db *gorm.DB, now time.Time, by Actor, id int64, why string, action Action) (AccessRequest, error) {
+	var r AccessRequest
+	err := db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		var err error
+		if r, err = FindRequest(ctx, tx, id); err != nil {
+			return err
+		}
+		if r.Status != RequestGranted || r.GrantID == nil {
+			return fmt.Errorf("request %d is %s: %w", id, r.displayStatus(now), ErrConflict)
+		}
+		return endGrant(ctx, tx, now, by, *r.GrantID, why, action)
+	})
+	return r, err
+}
+
+// endGrant ends a live grant inside tx and audits it with action.
+func endGrant(ctx context.Context, tx *gorm.DB, now time.Time, by Actor, id int64, why string, action Action) error {
+	res := tx.Model(&Grant{}).Where("id = ? AND ended_at IS NULL AND ends_at > ?", id, now.UTC()).
+		Updates(map[string]any{"ended_at": now.UTC(), "ended_by": by.Email, "ended_why": why})
+	if res.Error != nil {
+		return fmt.Errorf("end grant %d: %w", id, res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return fmt.Errorf("grant %d has already ended: %w", id, ErrConflict)
+	}
+	var g Grant
+	if err := tx.Where("id = ?", id).Take(&g).Error; err != nil {
+		return err
+	}
+	target := ""
+	if g.RequestID != nil {
+		target = RequestTarget(*g.RequestID)
+	}
+	_, err := AppendAudit(ctx, tx, AuditEntry{At: now, Actor: by, Action: action, Workspace: g.Workspace, GrantID: &g.ID, BreakglassID: g.BreakglassID, Target: target, Reason: why})
+	return err
+}
+
+// FormatDuration writes d the way the forms do: 30m, 2h, 1h30m.
+func FormatDuration(d time.Duration) string {
+	s := d.Round(time.Minute).String()
+	s = strings.TrimSuffix(s, "0s")
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}
+
+// ParseDuration reads a duration from the request form: a preset like
+// "2h" or any Go duration of whole minutes.
+func ParseDuration(s string) (time.Duration, error) {
+	d, err := time.ParseDuration(strings.TrimSpace(s))
+	if err != nil || d <= 0 || d%time.Minute != 0 {
+		return 0, fmt.Errorf("duration %q: use whole minutes or hours, like 30m or 2h", s)
+	}
+	return d, nil
+}
+
+// Grantees returns the staff who may receive a grant now: active seniors
+// and sysadmins with the current agreement, by name.
+func Grantees(ctx context.Context, db *gorm.DB, agreement string) ([]Staff, error) {
+	var out []Staff
+	err := db.WithContext(ctx).Where("status = ? AND tier IN ? AND agreement_version = ?", StatusActive, []Tier{TierSenior, TierSysadmin}, agreement).
+		Order("name").Limit(500).Find(&out).Error
+	if err != nil {
+		return nil, fmt.Errorf("grantees: %w", err)
+	}
+	return out, nil
+}

@@ -1,0 +1,139 @@
+package views
+
+// RequestRow is one access request in a list.
+type RequestRow struct {
+	ID                 int64
+	Workspace, Name    string // slug and workspace name
+	Requester, Grantee string // names
+	Ticket, Status     string
+	Duration, Created  string
+	StatusNote         string // e.g. "grant ends 14:30 UTC", "expires in 3h"
+	NeedsYou           bool   // the viewer may approve it
+}
+
+// RequestListView is /requests: the viewer's own requests, those waiting
+// for their approval, and (for seniors) every open request.
+type RequestListView struct {
+	Status    string // the filter, "" for all
+	Statuses  []string
+	Rows      []RequestRow
+	Total     int64
+	Page      int
+	PageSize  int
+	CanCreate bool
+}
+
+// Option is a value and label of a select.
+type Option struct {
+	Value, Label string
+}
+
+// RequestForm is the new-request form's values and choices.
+type RequestForm struct {
+	Workspace, WorkspaceName string
+	Reason, Ticket           string
+	Duration                 string   // "2h"
+	Grantee                  string   // staff email
+	Scope                    []string // chosen tables; none = whole workspace
+	Records                  string   // record ids within the chosen tables, comma-separated; "" = all
+	Unmask                   bool
+	Durations                []Option // presets up to the maximum
+	Grantees                 []Option // seniors with a current agreement
+	Tables                   []Option // catalogued, non-restricted tables
+	TicketHint               string   // e.g. "like SUP-1234"
+	MaxDuration              string
+	Errors                   Errors
+}
+
+// TimelineEntry is one state change of a request, from the audit log.
+type TimelineEntry struct {
+	At, Actor, What, Note string
+}
+
+// RequestView is /requests/{id}.
+type RequestView struct {
+	ID                    int64
+	Workspace, Name       string
+	Requester, Grantee    string // "Name (tier)"
+	Reason, Ticket        string
+	Scope                 string // in plain words
+	Unmask                bool
+	Duration              string
+	Status, StatusNote    string
+	Created, Expires      string
+	DecidedBy, Decision   string // "" until decided
+	GrantID               int64
+	GrantLive             bool
+	GrantEnds, GrantEnded string
+	Timeline              []TimelineEntry
+	Viewed                []ViewedRow // what was viewed under the grant
+
+	CanApprove, CanCancel, CanDone, CanRevoke bool
+	Note                                      string // the decision form's note
+	Errors                                    Errors
+}
+
+// ViewedRow is one view of tenant data under a grant, as staff and the
+// customer see it.
+type ViewedRow struct {
+	At, Who, Table, Records string
+}
+
+// ConsentView is the customer's page behind an emailed link.
+type ConsentView struct {
+	Token                string // only to post the form back to its own URL
+	Company              string // the company asking, e.g. "Gatehouse Demo"
+	Workspace, Name      string
+	Recipient            string
+	Grantee, GranteeTier string
+	Requester            string
+	Reason, Ticket       string
+	Scope                string
+	Unmask               bool
+	Duration             string
+	Status               string // plain words: "waiting for your decision", "granted until …", …
+	ShownHash            string
+	CanDecide, CanRevoke bool
+	Decided              string // who decided what and when, when decided
+	Viewed               []ViewedRow
+	Error                string
+}
+
+// MailRequest is the facts a request mail states.
+type MailRequest struct {
+	ID                   int64
+	Workspace, Name      string
+	Grantee, GranteeTier string
+	Requester            string
+	Reason, Ticket       string
+	Scope                string
+	Unmask               bool
+	Duration             string
+}
+
+// ConsentMailView asks an owner to decide.
+type ConsentMailView struct {
+	Company, Recipient string
+	Request            MailRequest
+	Link               string
+	ValidUntil         string
+}
+
+// RequestUpdateMailView tells staff what happened to a request.
+type RequestUpdateMailView struct {
+	To       string // name
+	Headline string // "Your request was approved"
+	Body     string // one or two sentences
+	Request  MailRequest
+	Link     string
+}
+
+// ViewSummaryMailView tells an owner what was viewed under a grant.
+type ViewSummaryMailView struct {
+	Company, Recipient string
+	Workspace, Name    string
+	Grantee            string
+	From, Until        string
+	Origin             string // "access request 12 (ticket SUP-1234)" or "emergency access (incident INC-7)"
+	Viewed             []ViewedRow
+}
