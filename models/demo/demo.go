@@ -128,6 +128,7 @@ var workspaces = []ws{
 	{"nakatomi", "Nakatomi Trading", "free", "free", "none", 1, -1, -1, []string{"takagi@nakatomi.example"}},
 	{"duff", "Duff Brewing", "free", "free", "none", 3, 60, -1, []string{"owner@duff.example"}},
 	{"kwik-e", "Kwik-E-Mart", "team", "cancelled", "cancelled", 2, 10, 5, []string{"apu@kwike.example"}},
+	{"initrode", "Initrode", "free", "free", "none", 1, 160, -1, []string{"owner@initrode.example"}},
 }
 
 // SeedProduct creates the registry tables in product (if missing) and

@@ -1,0 +1,71 @@
+package demo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"gatehouse/models"
+
+	"gorm.io/gorm"
+)
+
+// retentionHistory is how far retention had got with the demo's idle free
+// workspaces before the demo's now: 1 = first notice sent, 2 = marked with
+// the second notice. With the registry's dates this puts a workspace in
+// every retention state: initrode notice_due, dunder noticed, prestige
+// mark_due, gringotts marked, nakatomi deletion_due, monsters held (see
+// retentionHold); the cancelled ones are cancelled (vandelay, tyrell,
+// kwik-e) or deletion_due (soylent); oceanic's first notice is due
+// tomorrow.
+var retentionHistory = map[string]int{"dunder": 1, "prestige": 1, "gringotts": 2, "monsters": 2, "nakatomi": 2}
+
+// retentionHold is the demo's legal hold.
+var retentionHold = struct{ slug, reference, reason string }{
+	"monsters", "LEGAL-2026-014", "Counsel asked us to keep this workspace's data during a dispute.",
+}
+
+// SeedRetention records the notices retention would have sent the demo's
+// idle free workspaces, each step on its policy day after the last login,
+// and places the demo's legal hold, so the retention queue shows every
+// state. It leaves existing records and holds alone. A deletion request
+// (state deletion_requested) needs letters and is not seeded.
+func SeedRetention(ctx context.Context, db *models.DB, product *gorm.DB, now time.Time, p models.RetentionPolicy) error {
+	for slug, steps := range retentionHistory {
+		w, err := models.FindWorkspace(ctx, product, slug)
+		if err != nil {
+			return fmt.Errorf("seed retention: %w", err)
+		}
+		rec, err := models.FindRetentionRecord(ctx, db.Read, slug)
+		if err != nil {
+			return err
+		}
+		if !rec.UpdatedAt.IsZero() {
+			continue
+		}
+		since := w.CreatedAt
+		if w.LastLoginAt != nil {
+			since = *w.LastLoginAt
+		}
+		noticed := since.Add(p.FreeNotice).UTC()
+		rec = models.RetentionRecord{Slug: slug, NoticedAt: &noticed, UpdatedAt: now.UTC()}
+		if steps > 1 {
+			marked := since.Add(p.FreeMark).UTC()
+			rec.MarkedAt, rec.SecondNoticedAt = &marked, &marked
+		}
+		if err := db.Write.WithContext(ctx).Create(&rec).Error; err != nil {
+			return fmt.Errorf("seed retention of %s: %w", slug, err)
+		}
+	}
+	holds, err := models.ListHolds(ctx, db.Read, retentionHold.slug, true)
+	if err != nil || len(holds) > 0 {
+		return err
+	}
+	by := models.Actor{Email: "ada.sysadmin@" + Domain, Tier: string(models.TierSysadmin)}
+	_, err = models.PlaceHold(ctx, db.Write, now.Add(-20*models.Day), by, retentionHold.slug, retentionHold.reference, retentionHold.reason)
+	if errors.Is(err, models.ErrConflict) {
+		return nil // deleted already
+	}
+	return err
+}
