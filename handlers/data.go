@@ -161,7 +161,8 @@ func (h *Handler) openData(c echo.Context, withID bool) (dataAccess, error) {
 	}
 	a.grant, a.scope, err = models.GrantFor(ctx, h.db.Read, h.now(), viewerOf(c).Staff.ID, a.ws.Slug, a.table.Name, a.id)
 	if err != nil {
-		return a, h.refuse(c, "no live grant", fmt.Errorf("%w: %w", policy.ErrDenied, err))
+		return a, h.refuse(c, "no live grant", echo.NewHTTPError(http.StatusForbidden,
+			"None of your grants covers this page: access may have expired, been revoked or closed, or never covered it. Nothing was shown.").SetInternal(err))
 	}
 	return a, nil
 }

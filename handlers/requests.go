@@ -232,8 +232,12 @@ func (h *Handler) renderRequest(c echo.Context, status int, note string, errs vi
 		view.StatusNote = "Approved; waiting for the customer's consent until " + view.Expires + "."
 	}
 	if r.DecidedByID != nil {
+		verb := "Approved"
+		if r.Status == models.RequestDenied {
+			verb = "Denied"
+		}
 		view.DecidedBy = h.staffNames(c)(*r.DecidedByID)
-		view.Decision = r.DecisionNote
+		view.Decision = fmt.Sprintf("%s (“%s”)", verb, r.DecisionNote)
 	}
 	if r.GrantID != nil {
 		g, err := models.FindGrant(ctx, h.db.Read, *r.GrantID)
@@ -255,6 +259,7 @@ func (h *Handler) renderRequest(c echo.Context, status int, note string, errs vi
 		if view.GrantLive {
 			view.StatusNote = "Access is open until " + view.GrantEnds + "."
 		} else {
+			view.Status = "ended"
 			view.StatusNote = "Access has ended: " + view.GrantEnded + "."
 		}
 	}
