@@ -38,7 +38,7 @@ check:
 ## bench: benchmarks (not part of make test); set GATEHOUSE_TEST_PG to include PostgreSQL
 bench:
 	$(GO) test -run '^$$' -bench 'DataPage' -benchtime=3000x -timeout 30m ./handlers/
-	$(GO) test -run '^$$' -bench . -benchmem ./models/...
+	$(GO) test -run '^$$' -bench . -benchmem -timeout 90m ./models/...
 
 ## e2e: only the browser tests
 e2e:

@@ -90,10 +90,14 @@ func (f AuditQuery) where(q *gorm.DB) *gorm.DB {
 		case strings.Contains(f.Record, ","):
 			q = q.Where("target = ?", f.Record)
 		case pg && f.Workspace != "":
-			// The GIN index of migration 00005 finds the workspace's events
-			// naming the id; pos re-checks them exactly.
-			q = q.Where("((audit_record_keys(workspace, record_ids) @> audit_record_keys(?, ?) AND "+pos+") OR target = ?)",
-				f.Workspace, f.Record, ","+f.Record+",", f.Record)
+			// The GIN index of migration 00005 (with audit_events_target)
+			// finds the candidates; pos re-checks them exactly. The two are
+			// separate conditions, (keys OR target) AND (pos OR target),
+			// equal to (pos OR target) since pos implies keys, so that the
+			// costly key function is only the bitmap's condition and never
+			// re-run on each candidate row.
+			q = q.Where("(audit_record_keys(workspace, record_ids) @> audit_record_keys(?, ?) OR target = ?) AND ("+pos+" OR target = ?)",
+				f.Workspace, f.Record, f.Record, ","+f.Record+",", f.Record)
 		default:
 			q = q.Where("("+pos+" OR target = ?)", ","+f.Record+",", f.Record)
 		}
