@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -79,12 +80,24 @@ func (h *Handler) consentDecide(c echo.Context) error {
 		h.consentLimit.fail(ip, now)
 		return h.renderConsent(c, http.StatusUnprocessableEntity, v, "Choose grant, deny or report.")
 	}
+	if decision != models.ConsentRevoke {
+		// The link's recipient must still own the workspace: someone
+		// removed as an owner no longer decides for it. (Revoking stays
+		// open to every link: ending access is always allowed.)
+		owners, err := models.Owners(ctx, h.product, v.Request.Workspace)
+		if err != nil {
+			return err
+		}
+		if !slices.Contains(owners, v.Link.Recipient) {
+			return h.renderConsent(c, http.StatusForbidden, v, "This address is no longer an owner of the workspace, so it cannot decide on this request.")
+		}
+	}
 	in := models.ConsentInput{Token: token, Decision: decision, ShownHash: c.FormValue("shown"), IP: ip, UserAgent: c.Request().UserAgent()}
 	l, err := h.letters(ctx, v.Request.Workspace)
 	if err != nil {
 		return err
 	}
-	_, err = models.DecideConsent(ctx, h.db.Write, now, h.opts.Outbox, l, in, page.ShownHash, h.reportMails(ctx, l))
+	_, err = models.DecideConsent(ctx, h.db.Write, now, h.opts.Outbox, l, in, page.ShownHash, h.opts.AgreementVersion, h.reportMails(ctx, l))
 	switch {
 	case err == nil:
 		return c.Redirect(http.StatusSeeOther, "/consent/"+token)
@@ -92,10 +105,10 @@ func (h *Handler) consentDecide(c echo.Context) error {
 		h.consentLimit.fail(ip, now)
 		return h.render(c, http.StatusNotFound, views.ConsentInvalid(h.consentChrome(c)))
 	case errors.Is(err, models.ErrConsentChanged):
-		h.consentLimit.fail(ip, now)
+		// A valid link: an honest customer (a double click, a page left
+		// open) must not be locked out for this.
 		return h.renderConsent(c, http.StatusConflict, v, "The request changed since this page was shown. Please read it again before deciding.")
 	case errors.Is(err, models.ErrConflict):
-		h.consentLimit.fail(ip, now)
 		v, err = models.OpenConsent(ctx, h.db.Read, now, token)
 		if err != nil {
 			return h.render(c, http.StatusNotFound, views.ConsentInvalid(h.consentChrome(c)))

@@ -252,3 +252,20 @@ func safeReturnTo(s string) string {
 	}
 	return u.RequestURI()
 }
+
+// maxBody bounds every request body: the portal's forms are a few
+// kilobytes, and nothing a client sends should cost more to read.
+const maxBody = 64 << 10
+
+// limitBody refuses a body over maxBody: at once when Content-Length
+// says so (413), and by failing the read when it does not.
+func (h *Handler) limitBody(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		req := c.Request()
+		if req.ContentLength > maxBody {
+			return echo.NewHTTPError(http.StatusRequestEntityTooLarge, "The request is too large.")
+		}
+		req.Body = http.MaxBytesReader(c.Response(), req.Body, maxBody)
+		return next(c)
+	}
+}

@@ -13,6 +13,7 @@ import (
 
 	"gatehouse/models"
 	"gatehouse/models/dbtest"
+	"gatehouse/models/demo"
 )
 
 var consentLinkRE = regexp.MustCompile(`/consent/([A-Za-z0-9_-]{43})`)
@@ -255,7 +256,7 @@ func TestConsentTokens(t *testing.T) {
 				continue
 			}
 			if _, err := models.DecideConsent(ctx, p.db.Write, p.clock.Now(), p.opts.Outbox, l,
-				models.ConsentInput{Token: bad, Decision: models.ConsentGrant, ShownHash: "x"}, "x", nil); err == nil {
+				models.ConsentInput{Token: bad, Decision: models.ConsentGrant, ShownHash: "x"}, "x", demo.AgreementVersion, nil); err == nil {
 				accepted++
 			}
 		}
@@ -483,5 +484,20 @@ func TestRequestRecordScope(t *testing.T) {
 		if res, _ := p.get(sara, path); res.StatusCode != want {
 			t.Errorf("GET %s = %d, want %d", path, res.StatusCode, want)
 		}
+	}
+}
+
+// TestBodyLimit: a body over 64 KiB is refused and writes nothing.
+func TestBodyLimit(t *testing.T) {
+	p := newPortal(t, dbtest.SQLite(t))
+	sam := p.login("sam.support@example.com")
+	f := requestForm("acme", "sara.senior@example.com")
+	f.Set("reason", strings.Repeat("The customer cannot export invoices. ", 3000))
+	res, _ := p.post(noRedirect(sam), "/requests", f)
+	if res.StatusCode != http.StatusRequestEntityTooLarge {
+		t.Fatalf("a 100 KiB form = %d, want 413", res.StatusCode)
+	}
+	if n := p.count("access_requests", ""); n != 0 {
+		t.Fatalf("%d requests written", n)
 	}
 }

@@ -100,7 +100,7 @@ func (h *Handler) echoFor(rs []route) (*echo.Echo, error) {
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = h.handleError
 	e.IPExtractor = ipExtractor(h.opts.TrustedProxies)
-	e.Use(h.requestContext, h.observe, h.recoverPanic, h.securityHeaders, h.crossOrigin, h.loadSession)
+	e.Use(h.requestContext, h.observe, h.recoverPanic, h.securityHeaders, h.limitBody, h.crossOrigin, h.loadSession)
 	seen := map[string]bool{}
 	for _, r := range rs {
 		key := r.method + " " + r.path

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"gorm.io/gorm"
 )
@@ -36,6 +37,23 @@ type AuditEntry struct {
 	Detail       any // stored as JSON when not nil
 }
 
+// auditText makes a free-text field storable and bounded: valid UTF-8,
+// no NUL (which PostgreSQL text refuses), at most max bytes cut at a
+// character boundary. What a client sends (a user agent, a reason) must
+// never make the audit insert fail, nor grow the append-only log without
+// bound.
+func auditText(s string, max int) string {
+	s = strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "\uFFFD")
+	if len(s) <= max {
+		return s
+	}
+	cut := max
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
+}
+
 // event validates e and makes the row it becomes, without its chain fields.
 func (e AuditEntry) event() (AuditEvent, error) {
 	if e.Action == "" {
@@ -56,8 +74,8 @@ func (e AuditEntry) event() (AuditEvent, error) {
 		Actor: e.Actor.Email, ActorTier: e.Actor.Tier, Action: e.Action,
 		Workspace: e.Workspace, Table: e.Table, RecordIDs: strings.Join(e.RecordIDs, ","),
 		GrantID: e.GrantID, BreakglassID: e.BreakglassID,
-		Target: e.Target, Reason: e.Reason,
-		IP: e.Actor.IP, UserAgent: e.Actor.UserAgent, RequestID: e.Actor.RequestID,
+		Target: auditText(e.Target, 512), Reason: auditText(e.Reason, 4000),
+		IP: auditText(e.Actor.IP, 64), UserAgent: auditText(e.Actor.UserAgent, 512), RequestID: auditText(e.Actor.RequestID, 128),
 	}
 	if e.Detail != nil {
 		b, err := json.Marshal(e.Detail)

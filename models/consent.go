@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
 )
 
 // ConsentLink lets one owner decide on one request. Only the SHA-256 of
@@ -221,7 +222,7 @@ var ErrConsentChanged = errors.New("the request changed since this page was show
 // hash of the text the page shows now for this link, computed by the
 // caller; it must equal the form's. A grant creates the grant, running
 // from now; a report denies and alerts the sysadmins (reportTo).
-func DecideConsent(ctx context.Context, db *gorm.DB, now time.Time, ob *Outbox, l Letters, in ConsentInput, shown string, reportTo func(tx *gorm.DB, r AccessRequest) ([]Mail, error)) (ConsentView, error) {
+func DecideConsent(ctx context.Context, db *gorm.DB, now time.Time, ob *Outbox, l Letters, in ConsentInput, shown, agreement string, reportTo func(tx *gorm.DB, r AccessRequest) ([]Mail, error)) (ConsentView, error) {
 	var v ConsentView
 	err := db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		var err error
@@ -259,12 +260,16 @@ func DecideConsent(ctx context.Context, db *gorm.DB, now time.Time, ob *Outbox, 
 			return fmt.Errorf("request %d is %s: %w", v.Request.ID, v.Request.StatusAt(now), ErrConflict)
 		}
 		if status == RequestGranted {
-			grantee, err := FindStaff(ctx, tx, v.Request.GranteeID)
+			// The grantee must still be able to receive access, read under
+			// a share lock so that a suspension or offboarding (which
+			// locks the row to end grants) cannot commit in between and
+			// miss the grant made here.
+			grantee, err := lockStaffShared(ctx, tx, v.Request.GranteeID)
 			if err != nil {
 				return err
 			}
-			if grantee.Status != StatusActive {
-				return fmt.Errorf("%s can no longer receive access: %w", grantee.Email, ErrConflict)
+			if why := CanBeGrantee(grantee, agreement); why != "" {
+				return fmt.Errorf("%s: %w", why, ErrConflict)
 			}
 		}
 		// Claim the decision first: of concurrent decisions one row update
@@ -352,4 +357,18 @@ func RequestTimeline(ctx context.Context, db *gorm.DB, id int64) ([]AuditEvent, 
 		return nil, fmt.Errorf("request %d timeline: %w", id, err)
 	}
 	return out, nil
+}
+
+// lockStaffShared reads staff id under a share lock on PostgreSQL (SQLite's
+// single writer already serializes the transaction).
+func lockStaffShared(ctx context.Context, tx *gorm.DB, id int64) (Staff, error) {
+	q := tx.WithContext(ctx)
+	if tx.Dialector.Name() == "postgres" {
+		q = q.Clauses(clause.Locking{Strength: "SHARE"})
+	}
+	var s Staff
+	if err := q.Where("id = ?", id).Take(&s).Error; err != nil {
+		return s, fmt.Errorf("staff %d: %w", id, err)
+	}
+	return s, nil
 }

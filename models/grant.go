@@ -239,7 +239,7 @@ func EndGrant(ctx context.Context, db *gorm.DB, now time.Time, by Actor, id int6
 // endStaffGrants ends every live grant of a staff member (offboarding,
 // suspension), inside the caller's transaction.
 func endStaffGrants(ctx context.Context, tx *gorm.DB, now time.Time, by Actor, staffID int64, why string) error {
-	return tx.WithContext(ctx).Model(&Grant{}).Where("grantee_id = ? AND ended_at IS NULL", staffID).
+	return tx.WithContext(ctx).Model(&Grant{}).Where("grantee_id = ? AND ended_at IS NULL AND ends_at > ?", staffID, now.UTC()).
 		Updates(map[string]any{"ended_at": now.UTC(), "ended_by": by.Email, "ended_why": why}).Error
 }
 

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 )
 
 // ErrWeakReason is returned (wrapped) when a justification is not a real
@@ -22,6 +23,17 @@ func CheckReason(s string, min int) error {
 		return errors.Join(ErrWeakReason, errors.New("too short"))
 	case n > 2000:
 		return errors.Join(ErrWeakReason, errors.New("longer than 2,000 characters"))
+	}
+	for _, r := range s {
+		if r == '\n' || r == '\r' || r == '\t' {
+			continue
+		}
+		if unicode.Is(unicode.Cc, r) || unicode.Is(unicode.Cf, r) || r == utf8.RuneError {
+			// Control and format characters (NUL, bidi overrides,
+			// zero-width marks) can make a reason read differently from
+			// what it says.
+			return errors.Join(ErrWeakReason, errors.New("contains control or formatting characters"))
+		}
 	}
 	distinct := map[string]bool{}
 	words := 0

@@ -18,6 +18,10 @@ func TestCheckReason(t *testing.T) {
 		{"help help please help help help", false},
 		{"1234567890 1234567890 1234567890", false},
 		{"Need to check the data now!!!", true},
+		{"Customer reports\nthat exports fail on Monday.", true},
+		{"Customer reports that \u202eexports fail on Monday.", false},
+		{"Customer reports that\x00 exports fail on Monday.", false},
+		{"Customer reports that exports \xff fail on Monday.", false},
 	}
 	for _, tt := range tests {
 		err := CheckReason(tt.in, 20)

@@ -286,6 +286,16 @@ func DecideRequest(ctx context.Context, db *gorm.DB, now time.Time, by Actor, po
 		if r.RequesterID == d.Approver.ID || r.GranteeID == d.Approver.ID {
 			return fmt.Errorf("request %d: %w", id, ErrTwoPerson)
 		}
+		if d.Approve {
+			// Who the request names may have changed since it was made.
+			grantee, err := lockStaffShared(ctx, tx, r.GranteeID)
+			if err != nil {
+				return err
+			}
+			if why := CanBeGrantee(grantee, pol.AgreementVersion); why != "" {
+				return fmt.Errorf("%s: %w", why, ErrConflict)
+			}
+		}
 		set := map[string]any{"status": status, "decided_by_id": d.Approver.ID, "decided_at": now.UTC(), "decision_note": d.Note, "updated_at": now.UTC()}
 		if d.Approve {
 			set["consent_deadline"] = now.Add(pol.ConsentFor).UTC()

@@ -177,7 +177,7 @@ func stateMachine(t *testing.T, db *models.DB, seed uint64, k, n int) {
 					}
 					w.lastLink = ""
 					_, err := models.DecideRequest(w.ctx, db.Write, w.now, w.sys, w.pol, w.ob, l, r.ID, models.Decision{Approve: true, Approver: who, Note: "Looks legitimate.", Owners: []string{"owner@" + ws + ".example"}})
-					ok := op == "approve" && o.state == "pending" && w.now.Before(o.pendingUntil)
+					ok := op == "approve" && o.state == "pending" && w.now.Before(o.pendingUntil) && grantee.Status == models.StatusActive
 					check(t, i, trail, err, ok)
 					if ok {
 						o.state, o.consentUntil, token = "approved", w.now.Add(w.pol.ConsentFor), w.lastLink
@@ -201,7 +201,7 @@ func stateMachine(t *testing.T, db *models.DB, seed uint64, k, n int) {
 						continue
 					}
 					d := map[string]models.ConsentDecision{"grant": models.ConsentGrant, "refuse": models.ConsentDeny, "report": models.ConsentReport}[op]
-					_, err := models.DecideConsent(w.ctx, db.Write, w.now, w.ob, l, models.ConsentInput{Token: token, Decision: d, ShownHash: "h"}, "h", nil)
+					_, err := models.DecideConsent(w.ctx, db.Write, w.now, w.ob, l, models.ConsentInput{Token: token, Decision: d, ShownHash: "h"}, "h", agreement, nil)
 					ok := o.state == "approved" && w.now.Before(o.consentUntil) && (op != "grant" || grantee.Status == models.StatusActive)
 					check(t, i, trail, err, ok)
 					if ok {
@@ -212,7 +212,7 @@ func stateMachine(t *testing.T, db *models.DB, seed uint64, k, n int) {
 					if token == "" {
 						continue
 					}
-					_, err := models.DecideConsent(w.ctx, db.Write, w.now, w.ob, l, models.ConsentInput{Token: token, Decision: models.ConsentRevoke, ShownHash: "h"}, "h", nil)
+					_, err := models.DecideConsent(w.ctx, db.Write, w.now, w.ob, l, models.ConsentInput{Token: token, Decision: models.ConsentRevoke, ShownHash: "h"}, "h", agreement, nil)
 					ok := o.live(w.now)
 					check(t, i, trail, err, ok)
 					if ok {

@@ -26,6 +26,7 @@ type SweepResult struct {
 // owners from the registry.
 func Sweep(ctx context.Context, db *gorm.DB, now time.Time, ob *Outbox, l Letters, owners func(ctx context.Context, workspace string) ([]string, error)) (SweepResult, error) {
 	var res SweepResult
+	var errs []error
 	sys := Actor{Email: "gatehouse", Tier: "system"}
 	var due []AccessRequest
 	err := db.WithContext(ctx).Where("(status = ? AND expires_at <= ?) OR (status = ? AND consent_deadline <= ?)",
@@ -56,7 +57,13 @@ func Sweep(ctx context.Context, db *gorm.DB, now time.Time, ob *Outbox, l Letter
 			return true, notifyStaff(ctx, tx, now, ob, l, r, string(RequestExpired))
 		})
 		if err != nil {
-			return res, err
+			if ctx.Err() != nil {
+				return res, err
+			}
+			// One bad item must not stall every later one: report it
+			// and go on.
+			errs = append(errs, err)
+			continue
 		}
 		if won {
 			res.Expired++
@@ -82,7 +89,13 @@ func Sweep(ctx context.Context, db *gorm.DB, now time.Time, ob *Outbox, l Letter
 			return true, notifyStaff(ctx, tx, now, ob, l, r, "expiring")
 		})
 		if err != nil {
-			return res, err
+			if ctx.Err() != nil {
+				return res, err
+			}
+			// One bad item must not stall every later one: report it
+			// and go on.
+			errs = append(errs, err)
+			continue
 		}
 		if won {
 			res.Warned++
@@ -98,7 +111,8 @@ func Sweep(ctx context.Context, db *gorm.DB, now time.Time, ob *Outbox, l Letter
 	for _, g := range ended {
 		to, err := owners(ctx, g.Workspace)
 		if err != nil {
-			return res, err
+			errs = append(errs, err)
+			continue
 		}
 		won, err := once(ctx, db, func(tx *gorm.DB) (bool, error) {
 			u := tx.Model(&Grant{}).Where("id = ? AND ended_notified_at IS NULL", g.ID).Update("ended_notified_at", now.UTC())
@@ -144,13 +158,19 @@ func Sweep(ctx context.Context, db *gorm.DB, now time.Time, ob *Outbox, l Letter
 			return true, notifyStaff(ctx, tx, now, ob, l, r, "ended")
 		})
 		if err != nil {
-			return res, err
+			if ctx.Err() != nil {
+				return res, err
+			}
+			// One bad item must not stall every later one: report it
+			// and go on.
+			errs = append(errs, err)
+			continue
 		}
 		if won {
 			res.Ended++
 		}
 	}
-	return res, nil
+	return res, errors.Join(errs...)
 }
 
 // once runs step in a transaction; step reports whether it made the

@@ -27,6 +27,8 @@ CREATE INDEX access_requests_workspace ON access_requests (workspace, id);
 CREATE INDEX access_requests_status ON access_requests (status, id);
 CREATE INDEX access_requests_requester ON access_requests (requester_id, id);
 CREATE INDEX access_requests_grantee ON access_requests (grantee_id, id);
+-- A request leads to one grant at most, and a grant to one request.
+CREATE UNIQUE INDEX access_requests_grant ON access_requests (grant_id) WHERE grant_id IS NOT NULL;
 
 -- A consent link: one per owner of the workspace, stored only as the
 -- SHA-256 of its 256-bit token.
@@ -59,6 +61,7 @@ CREATE UNIQUE INDEX consents_one_decision ON consents (request_id) WHERE decisio
 ALTER TABLE grants ADD COLUMN warned_at TIMESTAMPTZ;
 ALTER TABLE grants ADD COLUMN ended_notified_at TIMESTAMPTZ;
 CREATE INDEX grants_unnotified ON grants (ends_at) WHERE ended_notified_at IS NULL;
+CREATE UNIQUE INDEX grants_request ON grants (request_id) WHERE request_id IS NOT NULL;
 
 CREATE INDEX audit_events_target ON audit_events (target, seq) WHERE target <> '';
 CREATE INDEX audit_events_grant ON audit_events (grant_id, seq) WHERE grant_id IS NOT NULL;
@@ -66,9 +69,11 @@ CREATE INDEX audit_events_grant ON audit_events (grant_id, seq) WHERE grant_id I
 -- +goose Down
 DROP INDEX audit_events_grant;
 DROP INDEX audit_events_target;
+DROP INDEX grants_request;
 DROP INDEX grants_unnotified;
 ALTER TABLE grants DROP COLUMN ended_notified_at;
 ALTER TABLE grants DROP COLUMN warned_at;
+DROP INDEX access_requests_grant;
 DROP TABLE consents;
 DROP TABLE consent_links;
 DROP TABLE access_requests;
