@@ -457,6 +457,15 @@ func TestConsentReport(t *testing.T) {
 	if res, _ := p.get(p.login("sara.senior@example.com"), "/workspaces/acme/data/members"); res.StatusCode != http.StatusForbidden {
 		t.Errorf("read after a report = %d, want 403", res.StatusCode)
 	}
+	// The decided page stays readable for a while, not for ever.
+	p.clock.Advance(29 * 24 * time.Hour)
+	if res, _ := p.get(c, "/consent/"+token); res.StatusCode != http.StatusOK {
+		t.Errorf("decided link after 29 days = %d, want 200", res.StatusCode)
+	}
+	p.clock.Advance(2 * 24 * time.Hour)
+	if res, _ := p.get(p.client(), "/consent/"+token); res.StatusCode != http.StatusNotFound {
+		t.Errorf("decided link after 31 days = %d, want 404", res.StatusCode)
+	}
 }
 
 // TestRequestRecordScope: a request for two records of one table opens

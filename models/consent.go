@@ -201,6 +201,11 @@ func OpenConsent(ctx context.Context, db *gorm.DB, now time.Time, token string) 
 	if !now.Before(v.Link.ExpiresAt) && v.Decision == nil {
 		return ConsentView{}, ErrBadToken
 	}
+	if v.Decision != nil && now.After(v.Decision.DecidedAt.Add(ConsentHistory)) {
+		// A refused or reported request's page is kept as long as a
+		// grant's, not for ever.
+		return ConsentView{}, ErrBadToken
+	}
 	return v, nil
 }
 
