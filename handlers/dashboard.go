@@ -63,12 +63,7 @@ func (h *Handler) dashboard(c echo.Context) error {
 func (h *Handler) dashboardRequests(c echo.Context, page *views.DashboardView) error {
 	ctx, v, now := c.Request().Context(), viewerOf(c), h.now()
 	names := h.staffNames(c)
-	row := func(r models.AccessRequest) views.RequestRow {
-		return views.RequestRow{
-			ID: r.ID, Workspace: r.Workspace, Requester: names(r.RequesterID), Grantee: names(r.GranteeID),
-			Ticket: r.Ticket, Status: string(r.StatusAt(now)), Duration: models.FormatDuration(r.Duration()),
-		}
-	}
+	row := func(r models.AccessRequest) views.RequestRow { return requestRow(r, names, now) }
 	if h.allowed(v, policy.RequestApprove) {
 		pending, _, err := models.ListRequests(ctx, h.db.Read, models.RequestFilter{Status: models.RequestPending, Limit: 50})
 		if err != nil {

@@ -144,13 +144,7 @@ func (l letters) ViewSummary(ctx context.Context, tx *gorm.DB, g models.Grant, o
 	if g.BreakglassID != nil {
 		v.Origin = fmt.Sprintf("emergency access %d", *g.BreakglassID)
 	}
-	for _, e := range viewed {
-		records := compactRecords(e.RecordIDs)
-		if e.Action == models.ActionFieldRevealed {
-			records += " (revealed a field)"
-		}
-		v.Viewed = append(v.Viewed, views.ViewedRow{At: minuteUTC(&e.At), Who: e.Actor, Table: e.Table, Records: records})
-	}
+	v.Viewed = viewedRows(viewed)
 	return l.mail(ctx, "grant.summary", owner, fmt.Sprintf("What %s staff viewed in %s", l.h.opts.Company, name), views.ViewSummaryMailText(v), views.ViewSummaryMail(v))
 }
 

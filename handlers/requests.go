@@ -38,12 +38,9 @@ func (h *Handler) requestList(c echo.Context) error {
 	names := h.staffNames(c)
 	now := h.now()
 	for _, r := range rs {
-		st := r.StatusAt(now)
-		view.Rows = append(view.Rows, views.RequestRow{
-			ID: r.ID, Workspace: r.Workspace, Requester: names(r.RequesterID), Grantee: names(r.GranteeID),
-			Ticket: r.Ticket, Status: string(st), Duration: models.FormatDuration(r.Duration()), Created: minuteUTC(&r.CreatedAt),
-			NeedsYou: st == models.RequestPending && h.allowed(v, policy.RequestApprove) && v.Staff.ID != r.RequesterID && v.Staff.ID != r.GranteeID,
-		})
+		row := requestRow(r, names, now)
+		row.NeedsYou = row.Status == string(models.RequestPending) && h.allowed(v, policy.RequestApprove) && v.Staff.ID != r.RequesterID && v.Staff.ID != r.GranteeID
+		view.Rows = append(view.Rows, row)
 	}
 	return h.render(c, http.StatusOK, views.RequestList(h.chrome(c, "Access requests"), view))
 }
@@ -309,6 +306,12 @@ func (h *Handler) viewedRows(ctx context.Context, g models.Grant) ([]views.Viewe
 	if err != nil {
 		return nil, err
 	}
+	return viewedRows(evs), nil
+}
+
+// viewedRows shows views and reveals of tenant data as staff pages, the
+// consent page and the owners' summary mail list them.
+func viewedRows(evs []models.AuditEvent) []views.ViewedRow {
 	out := make([]views.ViewedRow, 0, len(evs))
 	for _, e := range evs {
 		records := compactRecords(e.RecordIDs)
@@ -317,7 +320,15 @@ func (h *Handler) viewedRows(ctx context.Context, g models.Grant) ([]views.Viewe
 		}
 		out = append(out, views.ViewedRow{At: minuteUTC(&e.At), Who: e.Actor, Table: e.Table, Records: records})
 	}
-	return out, nil
+	return out
+}
+
+// requestRow is a request as lists show it, with its state at now.
+func requestRow(r models.AccessRequest, names func(int64) string, now time.Time) views.RequestRow {
+	return views.RequestRow{
+		ID: r.ID, Workspace: r.Workspace, Requester: names(r.RequesterID), Grantee: names(r.GranteeID),
+		Ticket: r.Ticket, Status: string(r.StatusAt(now)), Duration: models.FormatDuration(r.Duration()), Created: minuteUTC(&r.CreatedAt),
+	}
 }
 
 func compactRecords(ids string) string {

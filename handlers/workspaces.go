@@ -56,10 +56,7 @@ func (h *Handler) workspaceShow(c echo.Context) error {
 	}
 	names := h.staffNames(c)
 	for _, r := range rs {
-		view.Requests = append(view.Requests, views.RequestRow{
-			ID: r.ID, Workspace: r.Workspace, Requester: names(r.RequesterID), Grantee: names(r.GranteeID),
-			Ticket: r.Ticket, Status: string(r.StatusAt(h.now())), Created: minuteUTC(&r.CreatedAt),
-		})
+		view.Requests = append(view.Requests, requestRow(r, names, h.now()))
 	}
 	view.CanRequest = h.allowed(viewerOf(c), policy.RequestCreate)
 	if v := viewerOf(c); h.allowed(v, policy.TenantDataRead) {

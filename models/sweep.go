@@ -182,8 +182,8 @@ func once(ctx context.Context, db *gorm.DB, step func(tx *gorm.DB) (bool, error)
 		won, err = step(tx)
 		return err
 	})
-	if errors.Is(err, context.Canceled) {
-		return false, err
+	if err != nil {
+		return false, err // rolled back: nothing was done
 	}
-	return won, err
+	return won, nil
 }
