@@ -60,7 +60,7 @@ func (h *Handler) breakglassOpen(c echo.Context) error {
 	unknown := false
 	if form.Workspace != "" {
 		var err error
-		ws, err = models.FindWorkspace(ctx, h.product, form.Workspace)
+		ws, err = models.FindLiveWorkspace(ctx, h.product, form.Workspace)
 		switch {
 		case errors.Is(err, models.ErrNotFound):
 			unknown = true

@@ -152,7 +152,7 @@ func (h *Handler) openData(c echo.Context, withID bool) (dataAccess, error) {
 		a.id = id
 	}
 	var err error
-	if a.ws, err = models.FindWorkspace(ctx, h.product, slug); err != nil {
+	if a.ws, err = models.FindLiveWorkspace(ctx, h.product, slug); err != nil {
 		return a, h.refuse(c, "no such workspace", err)
 	}
 	var ok bool

@@ -35,8 +35,17 @@ type OIDC struct {
 type Options struct {
 	DB      *models.DB
 	Product *gorm.DB // the product database (workspace registry), read-only
-	Tenants *tenantdb.Reader
-	Catalog *policy.Catalog
+	// ProductDB is the product database with write access, used only to
+	// delete a workspace (drop its schema, mark it deleted in the
+	// registry); TenantsDir is where its SQLite files live ("" on
+	// PostgreSQL).
+	ProductDB  *models.DB
+	TenantsDir string
+	// Retention is the data-retention policy; zero takes
+	// models.DefaultRetentionPolicy.
+	Retention models.RetentionPolicy
+	Tenants   *tenantdb.Reader
+	Catalog   *policy.Catalog
 	// Audit appends view events with group commit; data pages write their
 	// event through it before showing anything.
 	Audit *models.AuditWriter
@@ -89,9 +98,9 @@ type Handler struct {
 // New checks the options and builds a Handler.
 func New(o Options) (*Handler, error) {
 	var errs []error
-	if o.DB == nil || o.Product == nil || o.Tenants == nil || o.Catalog == nil || o.Audit == nil || o.Outbox == nil ||
+	if o.DB == nil || o.Product == nil || o.ProductDB == nil || o.Tenants == nil || o.Catalog == nil || o.Audit == nil || o.Outbox == nil ||
 		o.Enforcer == nil || o.Logger == nil || o.Now == nil || o.BaseURL == nil || o.Metrics == nil {
-		errs = append(errs, errors.New("handlers: DB, Product, Tenants, Catalog, Audit, Outbox, Enforcer, Logger, Now, BaseURL and Metrics are required"))
+		errs = append(errs, errors.New("handlers: DB, Product, ProductDB, Tenants, Catalog, Audit, Outbox, Enforcer, Logger, Now, BaseURL and Metrics are required"))
 	}
 	if o.BaseURL != nil && ((o.BaseURL.Scheme != "http" && o.BaseURL.Scheme != "https") || o.BaseURL.Host == "" || strings.Trim(o.BaseURL.Path, "/") != "") {
 		errs = append(errs, errors.New("handlers: base URL must be http(s)://host[:port] with no path"))
@@ -104,6 +113,15 @@ func New(o Options) (*Handler, error) {
 	}
 	if len(o.AllowedDomains) == 0 {
 		errs = append(errs, errors.New("handlers: no allowed domains"))
+	}
+	if o.Retention == (models.RetentionPolicy{}) {
+		o.Retention = models.DefaultRetentionPolicy()
+	}
+	if err := o.Retention.Check(); err != nil {
+		errs = append(errs, fmt.Errorf("handlers: %w", err))
+	}
+	if o.ProductDB != nil && o.ProductDB.Dialect == models.SQLite && o.TenantsDir == "" {
+		errs = append(errs, errors.New("handlers: a SQLite product database needs TenantsDir"))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err

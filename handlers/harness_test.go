@@ -115,7 +115,7 @@ func startPortal(t testing.TB, db *models.DB, slugs []string, change ...func(*Op
 	if err := demo.SeedStaff(ctx, db, start); err != nil {
 		t.Fatal(err)
 	}
-	product, tenants := productStores(t, db, slugs, start)
+	product, tenants, tenantsDir := productStores(t, db, slugs, start)
 	catalog, err := policy.LoadCatalog()
 	if err != nil {
 		t.Fatal(err)
@@ -142,7 +142,7 @@ func startPortal(t testing.TB, db *models.DB, slugs []string, change ...func(*Op
 		t.Fatal(err)
 	}
 	p.opts = Options{
-		DB: db, Product: product.Read, Tenants: tenants, Catalog: catalog, Audit: aw, Outbox: outbox, Enforcer: enf, Logger: slog.New(slog.NewJSONHandler(p.logs, nil)),
+		DB: db, Product: product.Read, ProductDB: product, TenantsDir: tenantsDir, Tenants: tenants, Catalog: catalog, Audit: aw, Outbox: outbox, Enforcer: enf, Logger: slog.New(slog.NewJSONHandler(p.logs, nil)),
 		Now: p.clock.Now, Metrics: prometheus.NewRegistry(), BaseURL: base,
 		OIDC:           OIDC{Issuer: issuer, ClientID: "gatehouse-test", ClientSecret: "test-secret"},
 		AllowedDomains: []string{demo.Domain}, SessionKey: []byte("test-session-key-of-at-least-32-bytes!"),
@@ -168,7 +168,7 @@ func startPortal(t testing.TB, db *models.DB, slugs []string, change ...func(*Op
 // productStores makes the product database (registry and demo tenant
 // data) on the same engine as the portal's: PostgreSQL schemas next to a
 // PostgreSQL portal, SQLite files next to a SQLite one.
-func productStores(t testing.TB, db *models.DB, slugs []string, now time.Time) (*models.DB, *tenantdb.Reader) {
+func productStores(t testing.TB, db *models.DB, slugs []string, now time.Time) (*models.DB, *tenantdb.Reader, string) {
 	t.Helper()
 	ctx := context.Background()
 	dialect := db.Dialect
@@ -206,7 +206,7 @@ func productStores(t testing.TB, db *models.DB, slugs []string, now time.Time) (
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { tenants.Close() })
-	return product, tenants
+	return product, tenants, cfg.SQLiteDir
 }
 
 // client is a browser without a session: a cookie jar, following redirects.

@@ -31,6 +31,7 @@ var navigation = []struct {
 	{"Audit log", "/audit", policy.AuditRead},
 	{"Staff", "/staff", policy.StaffManage},
 	{"Break-glass", "/breakglass", policy.BreakglassUse},
+	{"Retention", "/retention", policy.RetentionManage},
 }
 
 // chrome is what every page's layout needs: the title, the signed-in

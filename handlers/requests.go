@@ -116,7 +116,7 @@ func (h *Handler) requestCreate(c echo.Context) error {
 		Scope: form["scope"], Records: strings.TrimSpace(form.Get("records")), Unmask: form.Get("unmask") == "on", Errors: views.Errors{},
 	}
 	n := models.NewRequest{Requester: viewerOf(c).Staff, Reason: f.Reason, Ticket: f.Ticket, Unmask: f.Unmask}
-	if ws, err := models.FindWorkspace(ctx, h.product, f.Workspace); err == nil {
+	if ws, err := models.FindLiveWorkspace(ctx, h.product, f.Workspace); err == nil {
 		n.Workspace = ws.Slug
 	} else if !errors.Is(err, models.ErrNotFound) {
 		return err

@@ -40,6 +40,7 @@ func (h *Handler) routes() []route {
 		{get, "/workspaces/:slug/data/:table", policy.TenantDataRead, false, h.dataTable},
 		{get, "/workspaces/:slug/data/:table/:id", policy.TenantDataRead, false, h.dataRecord},
 		{post, "/workspaces/:slug/data/:table/:id/reveal", policy.TenantDataRead, false, h.dataReveal},
+		{post, "/workspaces/:slug/deletion-requests", policy.DeletionRequest, false, h.deletionRequestCreate},
 
 		{get, "/requests", policy.RequestRead, false, h.requestList},
 		{get, "/requests/new", policy.RequestCreate, false, h.requestNew},
@@ -54,6 +55,16 @@ func (h *Handler) routes() []route {
 		{get, "/consent/:token", policy.Public, false, h.consentShow},
 		{http.MethodHead, "/consent/:token", policy.Public, false, h.consentShow},
 		{post, "/consent/:token", policy.Public, false, h.consentDecide},
+
+		{get, "/deletion/:token", policy.Public, false, h.deletionShow},
+		{http.MethodHead, "/deletion/:token", policy.Public, false, h.deletionShow},
+		{post, "/deletion/:token", policy.Public, false, h.deletionDecide},
+
+		{get, "/retention", policy.RetentionManage, false, h.retentionQueue},
+		{get, "/retention/:slug", policy.RetentionManage, false, h.retentionShow},
+		{post, "/retention/:slug/holds", policy.RetentionManage, false, h.holdPlace},
+		{post, "/retention/:slug/holds/:id/lift", policy.RetentionManage, true, h.holdLift},
+		{post, "/retention/:slug/delete", policy.RetentionManage, true, h.workspaceDelete},
 
 		{get, "/audit", policy.AuditRead, false, h.auditList},
 		{post, "/audit/export", policy.AuditRead, false, h.auditExport},

@@ -121,6 +121,16 @@ func routeTable() map[string]routeCase {
 		"GET /workspaces/:slug/data/:table/:id":         {path: "/workspaces/acme/data/members/1", want: dataGET},
 		"POST /workspaces/:slug/data/:table/:id/reveal": {path: "/workspaces/acme/data/members/1/reveal", form: form("field", "email", "reason", reason), writes: true, want: dataPOST},
 
+		"POST /workspaces/:slug/deletion-requests": {path: "/workspaces/acme/deletion-requests", form: form("note", "SUP-1: the owner asked by email to delete this workspace."), writes: true, want: requestPOST},
+
+		// Hold 1 is the one the holds row places (routes run in sorted
+		// order); soylent's deletion is due (cancelled 95 days ago).
+		"GET /retention":                       {path: "/retention", want: staffGET},
+		"GET /retention/:slug":                 {path: "/retention/acme", want: staffGET},
+		"POST /retention/:slug/holds":          {path: "/retention/acme/holds", form: form("reference", "LEGAL-1", "reason", reason), writes: true, want: staffPOST},
+		"POST /retention/:slug/holds/:id/lift": {path: "/retention/acme/holds/1/lift", form: form("reason", reason), writes: true, want: staffPOST},
+		"POST /retention/:slug/delete":         {path: "/retention/soylent/delete", form: form("confirm", "soylent"), writes: true, want: staffPOST},
+
 		"GET /audit":         {path: "/audit", want: auditGET},
 		"POST /audit/export": {path: "/audit/export", form: form("format", "csv"), writes: true, want: auditPOST},
 
@@ -151,9 +161,12 @@ func routeTable() map[string]routeCase {
 		"POST /requests/:id/revoke":  {path: "/requests/999/revoke", form: form("note", reason), want: staffPOST},
 
 		// The customer's link needs no login: its token is the credential.
-		"GET /consent/:token":  {path: "/consent/" + strings.Repeat("A", 43), want: public},
-		"HEAD /consent/:token": {path: "/consent/" + strings.Repeat("A", 43), want: public},
-		"POST /consent/:token": {path: "/consent/" + strings.Repeat("A", 43), form: form("decision", "grant"), want: public},
+		"GET /consent/:token":   {path: "/consent/" + strings.Repeat("A", 43), want: public},
+		"HEAD /consent/:token":  {path: "/consent/" + strings.Repeat("A", 43), want: public},
+		"POST /consent/:token":  {path: "/consent/" + strings.Repeat("A", 43), form: form("decision", "grant"), want: public},
+		"GET /deletion/:token":  {path: "/deletion/" + strings.Repeat("A", 43), want: public},
+		"HEAD /deletion/:token": {path: "/deletion/" + strings.Repeat("A", 43), want: public},
+		"POST /deletion/:token": {path: "/deletion/" + strings.Repeat("A", 43), form: form("decision", "confirm"), want: public},
 
 		// Development only (the test portal runs with Dev): the demo login
 		// and the in-process identity provider, which keeps its state in

@@ -18,11 +18,24 @@ func (h *Handler) Sweep(ctx context.Context) (models.SweepResult, error) {
 	return models.Sweep(ctx, h.db.Write, h.now(), h.opts.Outbox, letters{h: h, names: names}, owners)
 }
 
-// RunSweeper sweeps every interval until ctx ends. Several replicas may
-// run it at once: every step is done once.
-func (h *Handler) RunSweeper(ctx context.Context, interval time.Duration) {
+// RunRetention runs the retention job once (see models.RunRetention):
+// deletion requests past their date expire, and due notices are sent.
+// It never deletes anything.
+func (h *Handler) RunRetention(ctx context.Context) (models.RetentionRun, error) {
+	return models.RunRetention(ctx, h.db.Write, h.product, h.now(), h.opts.Retention, h.opts.Outbox, letters{h: h})
+}
+
+// RetentionLetters writes the mails of retention and deletion requests,
+// for code outside the handlers that enqueues them (the demo data).
+func (h *Handler) RetentionLetters() models.RetentionLetters { return letters{h: h} }
+
+// RunSweeper sweeps every interval, and runs the retention job at the
+// start and then every retentionEvery, until ctx ends. Several replicas
+// may run it at once: every step is done once.
+func (h *Handler) RunSweeper(ctx context.Context, interval, retentionEvery time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
+	var lastRetention time.Time
 	for {
 		if res, err := h.Sweep(ctx); err != nil {
 			if ctx.Err() != nil {
@@ -31,6 +44,18 @@ func (h *Handler) RunSweeper(ctx context.Context, interval time.Duration) {
 			h.log.Error("sweep", "error", err)
 		} else if res != (models.SweepResult{}) {
 			h.log.Info("sweep", "expired", res.Expired, "warned", res.Warned, "ended", res.Ended)
+		}
+		if now := h.now(); lastRetention.IsZero() || now.Sub(lastRetention) >= retentionEvery {
+			lastRetention = now
+			if run, err := h.RunRetention(ctx); err != nil {
+				if ctx.Err() != nil {
+					return
+				}
+				h.log.Error("retention", "error", err)
+			} else if run.Noticed+run.Marked+run.Expired > 0 || run.DeletionDue > 0 {
+				h.log.Info("retention", "evaluated", run.Evaluated, "noticed", run.Noticed, "marked", run.Marked,
+					"expired", run.Expired, "deletion_due", run.DeletionDue)
+			}
 		}
 		select {
 		case <-ctx.Done():

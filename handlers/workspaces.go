@@ -33,6 +33,12 @@ func (h *Handler) workspaceList(c echo.Context) error {
 }
 
 func (h *Handler) workspaceShow(c echo.Context) error {
+	return h.renderWorkspace(c, http.StatusOK, views.DeletionForm{}, nil)
+}
+
+// renderWorkspace shows a workspace's page; form and errs are the
+// deletion-request form's values and messages after a refused POST.
+func (h *Handler) renderWorkspace(c echo.Context, status int, form views.DeletionForm, errs views.Errors) error {
 	ctx := c.Request().Context()
 	w, err := models.FindWorkspace(ctx, h.product, c.Param("slug"))
 	if err != nil {
@@ -64,7 +70,33 @@ func (h *Handler) workspaceShow(c echo.Context) error {
 			return err
 		}
 	}
-	return h.render(c, http.StatusOK, views.WorkspacePage(h.chrome(c, w.Name), view))
+	if view.Retention, err = h.workspaceRetention(c, w, form, errs); err != nil {
+		return err
+	}
+	return h.render(c, status, views.WorkspacePage(h.chrome(c, w.Name), view))
+}
+
+// workspaceRetention is the workspace page's retention card: the rule
+// that applies and why, the deletion requests, and the form to record
+// one. The particulars of a legal hold (its case and reason) are for
+// sysadmins; others see that a hold applies.
+func (h *Handler) workspaceRetention(c echo.Context, w models.Workspace, form views.DeletionForm, errs views.Errors) (views.WorkspaceRetentionView, error) {
+	v := viewerOf(c)
+	st, err := models.WorkspaceRetention(c.Request().Context(), h.db.Read, h.product, h.now(), h.opts.Retention, w.Slug)
+	if err != nil {
+		return views.WorkspaceRetentionView{}, err
+	}
+	out := views.WorkspaceRetentionView{
+		Slug: w.Slug, Status: retentionStatusView(st), Form: form, Errors: errs, Done: c.QueryParam("done"),
+		CanRecord: h.allowed(v, policy.DeletionRequest), CanManage: h.allowed(v, policy.RetentionManage), RequestOpen: st.Request != nil,
+	}
+	if st.Hold != nil && !out.CanManage {
+		out.Status.Explanation = "A legal hold applies to this workspace: nothing is deleted and no notice is sent while it lasts. Sysadmins see its particulars."
+	}
+	if out.Requests, err = h.deletionRequestRows(c, w.Slug); err != nil {
+		return views.WorkspaceRetentionView{}, err
+	}
+	return out, nil
 }
 
 // grantedTables lists the catalogued, non-restricted tables the viewer's

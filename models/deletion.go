@@ -567,6 +567,11 @@ func DeleteWorkspace(ctx context.Context, db, product *DB, tenantsDir string, no
 		Updates(map[string]any{"deleted_at": now.UTC(), "deletion_report": string(body), "updated_at": now.UTC()}).Error; err != nil {
 		return DeletionReport{}, fmt.Errorf("retention: %w", err)
 	}
+	// Nobody keeps access to data that is gone.
+	if err := tx.Model(&Grant{}).Where("workspace = ? AND ended_at IS NULL AND ends_at > ?", slug, now.UTC()).
+		Updates(map[string]any{"ended_at": now.UTC(), "ended_by": by.Email, "ended_why": "the workspace was deleted"}).Error; err != nil {
+		return DeletionReport{}, fmt.Errorf("end grants: %w", err)
+	}
 	if rep.RequestID != nil {
 		if err := tx.Model(&DeletionRequest{}).Where("id = ? AND status = ?", *rep.RequestID, DeletionConfirmed).
 			Updates(map[string]any{"status": DeletionDone, "updated_at": now.UTC()}).Error; err != nil {

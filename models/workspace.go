@@ -63,6 +63,17 @@ func FindWorkspace(ctx context.Context, product *gorm.DB, slug string) (Workspac
 	return w, nil
 }
 
+// FindLiveWorkspace is FindWorkspace for the paths that open access to a
+// workspace's data (requests, break-glass, data pages): a deleted
+// workspace is not found there.
+func FindLiveWorkspace(ctx context.Context, product *gorm.DB, slug string) (Workspace, error) {
+	w, err := FindWorkspace(ctx, product, slug)
+	if err == nil && w.Status == WorkspaceDeleted {
+		return Workspace{}, fmt.Errorf("workspace %q was deleted: %w", slug, ErrNotFound)
+	}
+	return w, err
+}
+
 // SearchWorkspaces returns workspaces whose name, slug or an owner's email
 // contains query (case-insensitive), ordered by slug, and the number of
 // matches.

@@ -53,6 +53,7 @@ var (
 	BreakglassUse     = Permission{"breakglass", "use"}
 	StaffManage       = Permission{"staff", "manage"}
 	RetentionManage   = Permission{"retention", "manage"}
+	DeletionRequest   = Permission{"deletion", "request"}
 	AuditRead         = Permission{"audit", "read"}
 	GrantRevoke       = Permission{"grant", "revoke"}
 )
@@ -61,7 +62,7 @@ var (
 // start-up check that policy.csv grants nothing unknown.
 var All = []Permission{
 	PortalEnter, WorkspaceMetaRead, RequestRead, RequestCreate, RequestApprove,
-	TenantDataRead, BreakglassUse, StaffManage, RetentionManage, AuditRead, GrantRevoke,
+	TenantDataRead, BreakglassUse, StaffManage, RetentionManage, AuditRead, GrantRevoke, DeletionRequest,
 }
 
 // Enforcer answers "may this tier do that". It is safe for concurrent use.

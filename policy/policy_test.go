@@ -10,9 +10,9 @@ func TestAllowed(t *testing.T) {
 	}
 	yes := map[string][]Permission{
 		"engineer": {PortalEnter},
-		"support":  {PortalEnter, WorkspaceMetaRead, RequestRead, RequestCreate},
-		"senior":   {PortalEnter, WorkspaceMetaRead, RequestRead, RequestCreate, RequestApprove, TenantDataRead},
-		"sysadmin": {PortalEnter, WorkspaceMetaRead, RequestRead, RequestCreate, RequestApprove, TenantDataRead, BreakglassUse, StaffManage, RetentionManage, AuditRead, GrantRevoke},
+		"support":  {PortalEnter, WorkspaceMetaRead, RequestRead, RequestCreate, DeletionRequest},
+		"senior":   {PortalEnter, WorkspaceMetaRead, RequestRead, RequestCreate, DeletionRequest, RequestApprove, TenantDataRead},
+		"sysadmin": {PortalEnter, WorkspaceMetaRead, RequestRead, RequestCreate, DeletionRequest, RequestApprove, TenantDataRead, BreakglassUse, StaffManage, RetentionManage, AuditRead, GrantRevoke},
 		"auditor":  {PortalEnter, AuditRead},
 		"":         {},
 		"root":     {},

@@ -46,6 +46,8 @@ type WorkspaceView struct {
 	Requests []RequestRow
 	// CanRequest shows the "Ask for access" link.
 	CanRequest bool
+	// Retention is where the workspace stands under the retention policy.
+	Retention WorkspaceRetentionView
 }
 
 // DataCell is one value on a data page. A masked cell carries no value.

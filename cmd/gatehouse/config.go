@@ -59,6 +59,8 @@ type Config struct {
 	Requests models.RequestPolicy
 	// Company is the company's name as customers read it.
 	Company string
+	// Retention is the data-retention policy's numbers.
+	Retention models.RetentionPolicy
 }
 
 // settings are the recognised variables; any other GATEHOUSE_* variable
@@ -74,6 +76,8 @@ var settings = []string{
 	"GATEHOUSE_TICKET_PATTERN", "GATEHOUSE_REQUEST_MAX_DURATION", "GATEHOUSE_REQUEST_PENDING_FOR", "GATEHOUSE_CONSENT_VALID_FOR",
 	"GATEHOUSE_COMPANY_NAME",
 	"GATEHOUSE_BREAKGLASS_WINDOW",
+	"GATEHOUSE_RETENTION_CANCELLED_DAYS", "GATEHOUSE_RETENTION_FREE_NOTICE_DAYS", "GATEHOUSE_RETENTION_FREE_MARK_DAYS",
+	"GATEHOUSE_RETENTION_FREE_DELETE_DAYS", "GATEHOUSE_DELETION_REQUEST_VALID_DAYS",
 }
 
 // devOnly are settings that make sense only with --dev.
@@ -188,6 +192,7 @@ func loadConfig(name string, args, environ []string, stderr io.Writer) (Config, 
 		}
 		*d.to = v
 	}
+	problems = append(problems, c.parseRetention(env)...)
 	c.Company = strings.TrimSpace(env["GATEHOUSE_COMPANY_NAME"])
 	if c.Company == "" {
 		c.Company = "Gatehouse"
@@ -228,6 +233,40 @@ func loadConfig(name string, args, environ []string, stderr io.Writer) (Config, 
 		return c, configError(problems)
 	}
 	return c, nil
+}
+
+// parseRetention reads the retention policy's numbers (whole days), each
+// defaulting to the company policy's; the steps must stay in order.
+func (c *Config) parseRetention(env map[string]string) []string {
+	c.Retention = models.DefaultRetentionPolicy()
+	var problems []string
+	for _, d := range []struct {
+		name string
+		to   *time.Duration
+	}{
+		{"GATEHOUSE_RETENTION_CANCELLED_DAYS", &c.Retention.CancelledKeep},
+		{"GATEHOUSE_RETENTION_FREE_NOTICE_DAYS", &c.Retention.FreeNotice},
+		{"GATEHOUSE_RETENTION_FREE_MARK_DAYS", &c.Retention.FreeMark},
+		{"GATEHOUSE_RETENTION_FREE_DELETE_DAYS", &c.Retention.FreeDelete},
+		{"GATEHOUSE_DELETION_REQUEST_VALID_DAYS", &c.Retention.DeletionRequestValid},
+	} {
+		raw := env[d.name]
+		if raw == "" {
+			continue
+		}
+		n, err := strconv.Atoi(raw)
+		if err != nil || n < 1 || n > 3650 {
+			problems = append(problems, fmt.Sprintf("%s=%s: want a whole number of days from 1 to 3650", d.name, raw))
+			continue
+		}
+		*d.to = time.Duration(n) * models.Day
+	}
+	if len(problems) == 0 {
+		if err := c.Retention.Check(); err != nil {
+			problems = append(problems, "GATEHOUSE_RETENTION_FREE_NOTICE_DAYS, _MARK_DAYS and _DELETE_DAYS must grow in that order: "+err.Error())
+		}
+	}
+	return problems
 }
 
 // devDefaults fills what --dev provides itself: the address, the data

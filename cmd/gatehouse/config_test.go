@@ -13,6 +13,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"gatehouse/models"
 )
 
 // productionEnv is a complete, valid production environment. Each
@@ -94,6 +96,9 @@ func TestConfigProductionRefusesEachUnsafeSetting(t *testing.T) {
 		{"break-glass window not a duration", func(e map[string]string) { e["GATEHOUSE_BREAKGLASS_WINDOW"] = "1 hour" }, "GATEHOUSE_BREAKGLASS_WINDOW=1 hour: want a duration from 5m to 24h"},
 		{"break-glass window too short", func(e map[string]string) { e["GATEHOUSE_BREAKGLASS_WINDOW"] = "4m" }, "GATEHOUSE_BREAKGLASS_WINDOW=4m: want a duration from 5m to 24h"},
 		{"break-glass window too long", func(e map[string]string) { e["GATEHOUSE_BREAKGLASS_WINDOW"] = "25h" }, "GATEHOUSE_BREAKGLASS_WINDOW=25h: want a duration from 5m to 24h"},
+		{"retention days not a number", func(e map[string]string) { e["GATEHOUSE_RETENTION_CANCELLED_DAYS"] = "90d" }, "GATEHOUSE_RETENTION_CANCELLED_DAYS=90d: want a whole number of days"},
+		{"retention days zero", func(e map[string]string) { e["GATEHOUSE_DELETION_REQUEST_VALID_DAYS"] = "0" }, "GATEHOUSE_DELETION_REQUEST_VALID_DAYS=0: want a whole number of days from 1 to 3650"},
+		{"retention steps out of order", func(e map[string]string) { e["GATEHOUSE_RETENTION_FREE_MARK_DAYS"] = "300" }, "must grow in that order"},
 		{"smtp host missing", func(e map[string]string) { delete(e, "GATEHOUSE_SMTP_HOST") }, "GATEHOUSE_SMTP_HOST is missing"},
 		{"smtp from missing", func(e map[string]string) { delete(e, "GATEHOUSE_SMTP_FROM") }, "GATEHOUSE_SMTP_FROM is missing"},
 		{"smtp from not an address", func(e map[string]string) { e["GATEHOUSE_SMTP_FROM"] = "gatehouse" }, "GATEHOUSE_SMTP_FROM is missing or not an address"},
@@ -133,6 +138,10 @@ func TestConfigProductionAccepted(t *testing.T) {
 		{"test variables are not settings", func(e map[string]string) { e["GATEHOUSE_TEST_PG"] = "postgres://x" }},
 		{"audit stream to stdout", func(e map[string]string) { e["GATEHOUSE_AUDIT_STREAM"] = "stdout" }},
 		{"break-glass window of 90 minutes", func(e map[string]string) { e["GATEHOUSE_BREAKGLASS_WINDOW"] = "90m" }},
+		{"retention numbers", func(e map[string]string) {
+			e["GATEHOUSE_RETENTION_CANCELLED_DAYS"], e["GATEHOUSE_RETENTION_FREE_NOTICE_DAYS"] = "60", "100"
+			e["GATEHOUSE_RETENTION_FREE_MARK_DAYS"], e["GATEHOUSE_RETENTION_FREE_DELETE_DAYS"], e["GATEHOUSE_DELETION_REQUEST_VALID_DAYS"] = "120", "200", "7"
+		}},
 		{"smtp over tls with login", func(e map[string]string) {
 			e["GATEHOUSE_SMTP_TLS"], e["GATEHOUSE_SMTP_PORT"], e["GATEHOUSE_SMTP_USERNAME"], e["GATEHOUSE_SMTP_PASSWORD"] = "tls", "465", "gatehouse", "secret"
 		}},
@@ -361,5 +370,25 @@ func TestConfigAuditSettings(t *testing.T) {
 	}
 	if k3, _ := devAuditKey(t.TempDir()); k3.Equal(k1) {
 		t.Error("two data directories share a dev key")
+	}
+}
+
+func TestConfigRetentionNumbers(t *testing.T) {
+	cfg, err := loadConfig("serve", nil, environ(productionEnv()), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Retention != models.DefaultRetentionPolicy() {
+		t.Errorf("retention without settings = %+v, want the defaults %+v", cfg.Retention, models.DefaultRetentionPolicy())
+	}
+	env := productionEnv()
+	env["GATEHOUSE_RETENTION_CANCELLED_DAYS"], env["GATEHOUSE_RETENTION_FREE_NOTICE_DAYS"] = "60", "100"
+	env["GATEHOUSE_RETENTION_FREE_MARK_DAYS"], env["GATEHOUSE_RETENTION_FREE_DELETE_DAYS"], env["GATEHOUSE_DELETION_REQUEST_VALID_DAYS"] = "120", "200", "7"
+	if cfg, err = loadConfig("serve", nil, environ(env), io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	want := models.RetentionPolicy{CancelledKeep: 60 * models.Day, FreeNotice: 100 * models.Day, FreeMark: 120 * models.Day, FreeDelete: 200 * models.Day, DeletionRequestValid: 7 * models.Day}
+	if cfg.Retention != want {
+		t.Errorf("retention = %+v, want %+v", cfg.Retention, want)
 	}
 }

@@ -62,10 +62,10 @@ func serve(ctx context.Context, args, env []string, stdout, stderr io.Writer) er
 	defer stopShipper()
 
 	opts := handlers.Options{
-		DB: st.db, Product: st.product.Read, Tenants: st.tenants, Catalog: st.catalog, Audit: st.audit, Logger: log, Now: time.Now, Metrics: prometheus.NewRegistry(),
+		DB: st.db, Product: st.product.Read, ProductDB: st.product, TenantsDir: st.tenantsDir, Tenants: st.tenants, Catalog: st.catalog, Audit: st.audit, Logger: log, Now: time.Now, Metrics: prometheus.NewRegistry(),
 		BaseURL: cfg.BaseURL, AllowedDomains: cfg.AllowedDomains, SessionKey: cfg.SessionKey,
 		AgreementVersion: cfg.AgreementVersion, TrustedProxies: cfg.TrustedProxies, MetricsToken: cfg.MetricsToken, BreakglassWindow: cfg.BreakglassWindow,
-		Requests: cfg.Requests, Company: cfg.Company,
+		Requests: cfg.Requests, Company: cfg.Company, Retention: cfg.Retention,
 		OIDC: handlers.OIDC{Issuer: cfg.OIDCIssuer, ClientID: cfg.OIDCClientID, ClientSecret: cfg.OIDCClientSecret},
 		Dev:  cfg.Dev,
 	}
@@ -90,10 +90,18 @@ func serve(ctx context.Context, args, env []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	// The request workflow's clock: expiries, warnings, ended grants.
+	if cfg.Dev {
+		// A customer's deletion request waiting for its owners, so the
+		// retention queue shows that state too; it needs the letters.
+		if err := demo.SeedDeletionRequest(ctx, st.db, st.product.Read, time.Now(), cfg.Retention, opts.Outbox, h.RetentionLetters()); err != nil {
+			return fmt.Errorf("demo deletion request: %w", err)
+		}
+	}
+	// The request workflow's clock (expiries, warnings, ended grants)
+	// every 30 seconds, and the retention job every hour.
 	sweepCtx, stopSweeper := context.WithCancel(context.WithoutCancel(ctx))
 	sweeperDone := make(chan struct{})
-	go func() { defer close(sweeperDone); h.RunSweeper(sweepCtx, 30*time.Second) }()
+	go func() { defer close(sweeperDone); h.RunSweeper(sweepCtx, 30*time.Second, time.Hour) }()
 	defer func() { stopSweeper(); <-sweeperDone }()
 	e, err := h.Echo()
 	if err != nil {
@@ -138,11 +146,12 @@ func serve(ctx context.Context, args, env []string, stdout, stderr io.Writer) er
 
 // stores are the databases the portal works with.
 type stores struct {
-	db      *models.DB          // the portal's own database
-	product *models.DB          // the product's database: the workspace registry
-	tenants *tenantdb.Reader    // customer data, one schema or file per workspace
-	catalog *policy.Catalog     // what of customer data may be shown
-	audit   *models.AuditWriter // group-committing appender for view events
+	db         *models.DB          // the portal's own database
+	product    *models.DB          // the product's database: the workspace registry
+	tenantsDir string              // SQLite: where each workspace's file lives
+	tenants    *tenantdb.Reader    // customer data, one schema or file per workspace
+	catalog    *policy.Catalog     // what of customer data may be shown
+	audit      *models.AuditWriter // group-committing appender for view events
 }
 
 func (s *stores) Close() error {
@@ -208,7 +217,11 @@ func openStores(ctx context.Context, cfg Config) (_ *stores, err error) {
 		if err = demo.SeedTenants(ctx, target, demo.WorkspaceSlugs(), now); err != nil {
 			return nil, fmt.Errorf("demo tenant data: %w", err)
 		}
+		if err = demo.SeedRetention(ctx, s.db, s.product.Read, now, cfg.Retention); err != nil {
+			return nil, fmt.Errorf("demo retention: %w", err)
+		}
 	}
+	s.tenantsDir = tcfg.SQLiteDir
 	if s.tenants, err = tenantdb.Open(ctx, tcfg); err != nil {
 		return nil, fmt.Errorf("tenant data: %w", err)
 	}

@@ -69,3 +69,27 @@ func SeedRetention(ctx context.Context, db *models.DB, product *gorm.DB, now tim
 	}
 	return err
 }
+
+// demoDeletion is the demo's customer deletion request: a workspace of
+// several members, so it waits for two owners' confirmations.
+var demoDeletion = struct{ slug, requester, note string }{
+	"hooli", "sam.support@" + Domain, "SUP-4711: Gavin asked by email to delete the Hooli workspace and all of its data.",
+}
+
+// SeedDeletionRequest records the demo's deletion request and mails its
+// owners (through l), unless the workspace ever had one, so the retention
+// queue shows a request waiting for confirmations.
+func SeedDeletionRequest(ctx context.Context, db *models.DB, product *gorm.DB, now time.Time, p models.RetentionPolicy, ob *models.Outbox, l models.RetentionLetters) error {
+	reqs, err := models.ListDeletionRequests(ctx, db.Read, demoDeletion.slug)
+	if err != nil || len(reqs) > 0 {
+		return err
+	}
+	sam, err := models.FindStaffByEmail(ctx, db.Read, demoDeletion.requester)
+	if err != nil {
+		return err
+	}
+	by := models.Actor{Email: sam.Email, Tier: string(sam.Tier)}
+	_, err = models.CreateDeletionRequest(ctx, db.Write, product, now, by, p, ob, l,
+		models.NewDeletionRequest{Slug: demoDeletion.slug, Requester: sam, Note: demoDeletion.note})
+	return err
+}

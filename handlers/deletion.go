@@ -1,0 +1,178 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+
+	"gatehouse/models"
+	"gatehouse/views"
+
+	"github.com/labstack/echo/v4"
+	"gorm.io/gorm"
+)
+
+// Customer deletion requests: staff record one from the workspace page,
+// each owner is mailed a link, and the owners confirm or cancel it on the
+// page behind the link. Like the consent page it needs no login (the
+// link's token is the credential), a GET only shows (and records that it
+// was shown), and failures count against the client address.
+
+// deletionRequestCreate records a customer's deletion request and mails
+// the owners: 303 to the workspace page, or 422 with the form's messages.
+func (h *Handler) deletionRequestCreate(c echo.Context) error {
+	ctx := c.Request().Context()
+	w, err := models.FindWorkspace(ctx, h.product, c.Param("slug"))
+	if err != nil {
+		return err
+	}
+	form := views.DeletionForm{Note: strings.TrimSpace(c.FormValue("note"))}
+	_, err = models.CreateDeletionRequest(ctx, h.db.Write, h.product, h.now(), h.actor(c), h.opts.Retention, h.opts.Outbox, letters{h: h},
+		models.NewDeletionRequest{Slug: w.Slug, Requester: viewerOf(c).Staff, Note: form.Note})
+	var fe models.FieldErrors
+	switch {
+	case errors.As(err, &fe):
+		return h.renderWorkspace(c, http.StatusUnprocessableEntity, form, views.Errors(fe))
+	case err != nil:
+		return err
+	}
+	return c.Redirect(http.StatusSeeOther, "/workspaces/"+url.PathEscape(w.Slug)+"?done=deletion-requested#workspace-retention")
+}
+
+func (h *Handler) deletionShow(c echo.Context) error {
+	h.consentHeaders(c)
+	ip, now := c.RealIP(), h.now()
+	if h.consentLimit.blocked(ip, now) {
+		return echo.NewHTTPError(http.StatusTooManyRequests)
+	}
+	ctx := c.Request().Context()
+	v, err := models.OpenDeletionLink(ctx, h.db.Read, now, c.Param("token"))
+	if errors.Is(err, models.ErrBadToken) {
+		h.consentLimit.fail(ip, now)
+		return h.render(c, http.StatusNotFound, views.DeletionInvalid(h.consentChrome(c)))
+	}
+	if err != nil {
+		return err
+	}
+	if c.Request().Method == http.MethodGet {
+		if err := models.AuditDeletionShown(ctx, h.db.Write, now, v, ip, c.Request().UserAgent()); err != nil {
+			return err
+		}
+	}
+	return h.renderDeletion(c, http.StatusOK, v, "")
+}
+
+// deletionDecide confirms or cancels through a link: 303 back to the
+// page; 404 for a bad link; 409 when the request can no longer take that
+// decision; 422 for anything but confirm or cancel.
+func (h *Handler) deletionDecide(c echo.Context) error {
+	h.consentHeaders(c)
+	ip, now := c.RealIP(), h.now()
+	if h.consentLimit.blocked(ip, now) {
+		return echo.NewHTTPError(http.StatusTooManyRequests)
+	}
+	ctx, token := c.Request().Context(), c.Param("token")
+	v, err := models.OpenDeletionLink(ctx, h.db.Read, now, token)
+	if errors.Is(err, models.ErrBadToken) {
+		h.consentLimit.fail(ip, now)
+		return h.render(c, http.StatusNotFound, views.DeletionInvalid(h.consentChrome(c)))
+	}
+	if err != nil {
+		return err
+	}
+	switch c.FormValue("decision") {
+	case "confirm":
+		// Only a current owner confirms: someone removed as an owner
+		// since the mail no longer decides for the workspace. (Cancelling
+		// stays open to every link: stopping a deletion is always safe.)
+		owners, oerr := models.Owners(ctx, h.product, v.Request.Slug)
+		if oerr != nil {
+			return oerr
+		}
+		if !slices.Contains(owners, v.Link.Recipient) {
+			return h.renderDeletion(c, http.StatusForbidden, v, "This address is no longer an owner of the workspace, so it cannot confirm the deletion.")
+		}
+		_, err = models.ConfirmDeletion(ctx, h.db.Write, now, token, ip)
+	case "cancel":
+		_, err = models.CancelDeletion(ctx, h.db.Write, now, token, ip)
+	default:
+		h.consentLimit.fail(ip, now)
+		return h.renderDeletion(c, http.StatusUnprocessableEntity, v, "Choose confirm or cancel.")
+	}
+	switch {
+	case err == nil:
+		return c.Redirect(http.StatusSeeOther, "/deletion/"+token)
+	case errors.Is(err, models.ErrBadToken):
+		h.consentLimit.fail(ip, now)
+		return h.render(c, http.StatusNotFound, views.DeletionInvalid(h.consentChrome(c)))
+	case errors.Is(err, models.ErrConflict):
+		if v, err = models.OpenDeletionLink(ctx, h.db.Read, now, token); err != nil {
+			return h.render(c, http.StatusNotFound, views.DeletionInvalid(h.consentChrome(c)))
+		}
+		return h.renderDeletion(c, http.StatusConflict, v, "This request can no longer take that decision. The page shows where it stands now.")
+	}
+	return err
+}
+
+var deletionStatusWords = map[models.DeletionStatus]string{
+	models.DeletionPending:   "Waiting for the owners' confirmation.",
+	models.DeletionConfirmed: "Confirmed. The workspace will be deleted by our administrators; until then you can still cancel.",
+	models.DeletionCancelled: "Cancelled. Nothing will be deleted.",
+	models.DeletionExpired:   "Expired without enough confirmations. Nothing will be deleted.",
+	models.DeletionDone:      "Done. The workspace and its data have been deleted.",
+}
+
+func (h *Handler) renderDeletion(c echo.Context, status int, v models.DeletionLinkView, problem string) error {
+	ctx, now := c.Request().Context(), h.now()
+	w, err := models.FindWorkspace(ctx, h.product, v.Request.Slug)
+	if err != nil {
+		return err
+	}
+	page := views.DeletionView{
+		Token: c.Param("token"), Company: h.opts.Company, Workspace: w.Slug, Name: w.Name, Recipient: v.Link.Recipient,
+		Note: v.Request.Note, Created: minuteUTC(&v.Request.CreatedAt), Expires: minuteUTC(&v.Request.ExpiresAt),
+		Status: deletionStatusWords[v.Request.StatusAt(now)], Needed: v.Request.NeededConfirmations, Got: v.Confirmed(),
+		Members: w.MemberCount, ConfirmedByYou: v.Link.ConfirmedAt != nil,
+		CanConfirm: v.CanConfirm(now), CanCancel: v.CanCancel(now), Error: problem,
+	}
+	if page.Status == deletionStatusWords[models.DeletionPending] {
+		page.Status = "Waiting for the owners' confirmation until " + page.Expires + "."
+	}
+	for _, l := range v.Links {
+		if l.ConfirmedAt != nil {
+			page.Confirmed = append(page.Confirmed, views.DeletionLinkRow{Recipient: l.Recipient, ConfirmedAt: minuteUTC(l.ConfirmedAt)})
+		}
+	}
+	ch := h.consentChrome(c)
+	ch.Title = "Deleting your workspace"
+	return h.render(c, status, views.DeletionPage(ch, page))
+}
+
+// RetentionNotice writes a retention notice to an owner of w (the models'
+// RetentionLetters).
+func (l letters) RetentionNotice(ctx context.Context, _ *gorm.DB, w models.Workspace, owner string, st models.RetentionStatus) (models.Mail, error) {
+	m := views.RetentionNoticeMail{
+		Company: l.h.opts.Company, Workspace: w.Slug, Name: w.Name, Recipient: owner, Second: st.Next == models.NextMark,
+		IdleSince: dateUTC(&st.Since), DeleteOn: dateUTC(&st.DeleteAt), IdleDays: int(l.h.now().Sub(st.Since) / models.Day),
+	}
+	kind := "retention.notice"
+	if m.Second {
+		kind = "retention.marked"
+	}
+	return l.mail(ctx, kind, owner, views.RetentionNoticeTitle(m), views.RetentionNoticeText(m), views.RetentionNoticeHTML(m))
+}
+
+// DeletionConfirmation writes the mail asking owner to confirm request r
+// through the link with token (the models' RetentionLetters).
+func (l letters) DeletionConfirmation(ctx context.Context, _ *gorm.DB, w models.Workspace, r models.DeletionRequest, owner, token string) (models.Mail, error) {
+	m := views.DeletionConfirmationMail{
+		Company: l.h.opts.Company, Workspace: w.Slug, Name: w.Name, Recipient: owner, Note: r.Note,
+		Link: l.h.opts.BaseURL.JoinPath("/deletion/", token).String(), Expires: minuteUTC(&r.ExpiresAt), Needed: r.NeededConfirmations,
+	}
+	return l.mail(ctx, "deletion.confirm", owner, fmt.Sprintf("Confirm the deletion of your workspace %s", w.Name),
+		views.DeletionConfirmationText(m), views.DeletionConfirmationHTML(m))
+}

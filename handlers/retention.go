@@ -1,0 +1,325 @@
+package handlers
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+
+	"gatehouse/models"
+	"gatehouse/views"
+
+	"github.com/labstack/echo/v4"
+)
+
+// The retention queue and a workspace's retention page (sysadmins): the
+// lifecycle of every workspace under the data-retention policy, legal
+// holds, and the deletion a sysadmin confirms.
+
+// stateWords says each retention state in words.
+var stateWords = map[models.RetentionState]string{
+	models.RetentionDeletionDue:       "deletion due",
+	models.RetentionNoticeDue:         "first notice due",
+	models.RetentionMarkDue:           "marking due",
+	models.RetentionDeletionRequested: "deletion requested",
+	models.RetentionHeld:              "legal hold",
+	models.RetentionMarked:            "marked for deletion",
+	models.RetentionNoticed:           "noticed",
+	models.RetentionCancelled:         "cancelled, kept",
+	models.RetentionActive:            "active",
+	models.RetentionDeleted:           "deleted",
+}
+
+var nextWords = map[models.RetentionAction]string{
+	models.NextNotice: "First notice",
+	models.NextMark:   "Mark for deletion, second notice",
+	models.NextDelete: "Deletion",
+}
+
+func retentionStatusView(st models.RetentionStatus) views.RetentionStatusView {
+	v := views.RetentionStatusView{
+		State: string(st.State), StateText: stateWords[st.State], Rule: st.Rule, Explanation: st.Explanation,
+		Next: nextWords[st.Next], Due: st.Due, Held: st.Hold != nil,
+	}
+	if st.Next != models.NextNone {
+		v.NextAt = dateUTC(&st.NextAt)
+		v.NextWhen = "on " + v.NextAt
+	}
+	if r := st.Request; r != nil && r.Status == models.DeletionPending && st.Next == models.NextNone {
+		v.Next, v.NextAt = "Owners' confirmations", dateUTC(&r.ExpiresAt)
+		v.NextWhen = "by " + v.NextAt
+	}
+	if !st.DeleteAt.IsZero() {
+		v.DeleteAt = dateUTC(&st.DeleteAt)
+	}
+	for _, s := range st.Steps {
+		v.Steps = append(v.Steps, views.RetentionStepRow{Name: s.Name, Due: dateUTC(&s.Due), Done: dateUTC(s.Done)})
+	}
+	return v
+}
+
+func (h *Handler) retentionPolicyView() views.RetentionPolicyView {
+	p := h.opts.Retention
+	return views.RetentionPolicyView{
+		CancelledKeep: int(p.CancelledKeep / models.Day), FreeNotice: int(p.FreeNotice / models.Day), FreeMark: int(p.FreeMark / models.Day),
+		FreeDelete: int(p.FreeDelete / models.Day), RequestValid: int(p.DeletionRequestValid / models.Day),
+	}
+}
+
+// needsAttention reports whether a workspace belongs in the default queue:
+// anything with a notice or deletion planned or due, a request or a hold.
+func needsAttention(st models.RetentionStatus) bool {
+	return st.State != models.RetentionDeleted && (st.Next != models.NextNone || st.State != models.RetentionActive)
+}
+
+func (h *Handler) retentionQueue(c echo.Context) error {
+	ctx := c.Request().Context()
+	state, q := c.QueryParam("state"), strings.ToLower(strings.TrimSpace(c.QueryParam("q")))
+	if state != "" && state != "all" && !slices.Contains(models.RetentionStates(), models.RetentionState(state)) {
+		return echo.NewHTTPError(http.StatusUnprocessableEntity, "Choose a retention state from the list.")
+	}
+	all, err := models.ListRetention(ctx, h.db.Read, h.product, h.now(), h.opts.Retention)
+	if err != nil {
+		return err
+	}
+	names := map[string]models.Workspace{}
+	ws, _, err := models.SearchWorkspaces(ctx, h.product, "", 100_000, 0)
+	if err != nil {
+		return err
+	}
+	for _, w := range ws {
+		names[w.Slug] = w
+	}
+	view := views.RetentionQueueView{Policy: h.retentionPolicyView(), State: state, Query: c.QueryParam("q")}
+	counts := models.CountRetention(all)
+	for _, s := range models.RetentionStates() {
+		view.Counts = append(view.Counts, views.StateCount{State: string(s), Text: stateWords[s], N: counts[s], Selected: state == string(s)})
+	}
+	for _, st := range all {
+		w := names[st.Slug]
+		switch {
+		case state == "" && !needsAttention(st), state != "" && state != "all" && string(st.State) != state:
+			continue
+		case q != "" && !strings.Contains(strings.ToLower(w.Slug+" "+w.Name), q):
+			continue
+		}
+		view.Rows = append(view.Rows, views.RetentionRow{Slug: st.Slug, Name: w.Name, Plan: w.Plan, Status: w.Status, Retention: retentionStatusView(st)})
+	}
+	// The queue order: the state's urgency, then the date of what is next.
+	order := func(s string) int { return slices.Index(models.RetentionStates(), models.RetentionState(s)) }
+	slices.SortStableFunc(view.Rows, func(a, b views.RetentionRow) int {
+		if d := order(a.Retention.State) - order(b.Retention.State); d != 0 {
+			return d
+		}
+		return strings.Compare(a.Retention.NextAt, b.Retention.NextAt)
+	})
+	holds, err := models.ListHolds(ctx, h.db.Read, "", false)
+	if err != nil {
+		return err
+	}
+	for _, hd := range holds {
+		view.Holds = append(view.Holds, holdRow(hd))
+	}
+	return h.render(c, http.StatusOK, views.RetentionQueue(h.chrome(c, "Retention"), view))
+}
+
+func holdRow(hd models.LegalHold) views.HoldRow {
+	return views.HoldRow{
+		ID: hd.ID, Slug: hd.Slug, Reference: hd.Reference, Reason: hd.Reason, PlacedBy: hd.PlacedBy, PlacedAt: minuteUTC(&hd.PlacedAt),
+		LiftedBy: hd.LiftedBy, LiftedAt: minuteUTC(hd.LiftedAt), LiftReason: hd.LiftReason, Live: hd.Live(),
+	}
+}
+
+func (h *Handler) retentionShow(c echo.Context) error {
+	return h.renderRetention(c, http.StatusOK, views.RetentionPageView{Done: c.QueryParam("done")})
+}
+
+// retentionEvents are the actions the retention page's history shows.
+func retentionEvent(a models.Action) bool {
+	for _, p := range []string{"retention.", "legal_hold.", "deletion.", "workspace."} {
+		if strings.HasPrefix(string(a), p) {
+			return true
+		}
+	}
+	return false
+}
+
+func (h *Handler) renderRetention(c echo.Context, status int, view views.RetentionPageView) error {
+	ctx, now := c.Request().Context(), h.now()
+	w, err := models.FindWorkspace(ctx, h.product, c.Param("slug"))
+	if err != nil {
+		return err
+	}
+	st, err := models.WorkspaceRetention(ctx, h.db.Read, h.product, now, h.opts.Retention, w.Slug)
+	if err != nil {
+		return err
+	}
+	view.Workspace, view.Policy, view.Status = workspaceRow(w), h.retentionPolicyView(), retentionStatusView(st)
+	view.CanDelete = st.Next == models.NextDelete && st.Due && st.Hold == nil && w.DSN == ""
+	view.Fresh = now.Sub(viewerOf(c).Session.AuthAt) <= h.opts.StepUpWindow
+	view.Location = "schema ws_" + strings.ReplaceAll(w.Slug, "-", "_")
+	if h.opts.TenantsDir != "" {
+		view.Location = "file ws_" + strings.ReplaceAll(w.Slug, "-", "_") + ".db"
+	}
+	holds, err := models.ListHolds(ctx, h.db.Read, w.Slug, true)
+	if err != nil {
+		return err
+	}
+	for _, hd := range holds {
+		view.Holds = append(view.Holds, holdRow(hd))
+	}
+	if view.Requests, err = h.deletionRequestRows(c, w.Slug); err != nil {
+		return err
+	}
+	rec, err := models.FindRetentionRecord(ctx, h.db.Read, w.Slug)
+	if err != nil {
+		return err
+	}
+	if rec.DeletedAt != nil && rec.DeletionReport != "" {
+		var rep models.DeletionReport
+		if err := json.Unmarshal([]byte(rec.DeletionReport), &rep); err != nil {
+			return fmt.Errorf("deletion report of %s: %w", w.Slug, err)
+		}
+		r := &views.DeletionReportView{
+			Engine: string(rep.Engine), Location: rep.Location, DeletedAt: minuteUTC(&rep.DeletedAt), DeletedBy: rep.DeletedBy, Rule: rep.Rule,
+			Missing: rep.Missing, Files: rep.Files,
+		}
+		if rep.RequestID != nil {
+			r.RequestID = *rep.RequestID
+		}
+		for _, t := range rep.Tables {
+			r.Tables = append(r.Tables, views.TableRowsView{Table: t.Table, Rows: t.Rows})
+		}
+		view.Report = r
+	}
+	events, err := models.SearchAudit(ctx, h.db.Read, models.AuditQuery{Workspace: w.Slug, Limit: 500})
+	if err != nil {
+		return err
+	}
+	for _, e := range events {
+		if retentionEvent(e.Action) {
+			view.Events = append(view.Events, views.EventRow{At: minuteUTC(&e.At), Actor: e.Actor, Action: string(e.Action), Reason: e.Reason, Detail: e.Detail})
+		}
+	}
+	return h.render(c, status, views.RetentionPage(h.chrome(c, "Retention of "+w.Name), view))
+}
+
+// deletionRequestRows are the deletion requests of a workspace with who
+// of its owners confirmed each.
+func (h *Handler) deletionRequestRows(c echo.Context, slug string) ([]views.DeletionRequestRow, error) {
+	ctx, now := c.Request().Context(), h.now()
+	reqs, err := models.ListDeletionRequests(ctx, h.db.Read, slug)
+	if err != nil {
+		return nil, err
+	}
+	names := h.staffNames(c)
+	var out []views.DeletionRequestRow
+	for _, r := range reqs {
+		row := views.DeletionRequestRow{
+			ID: r.ID, Slug: r.Slug, Status: string(r.StatusAt(now)), Note: r.Note, RequestedBy: names(r.RequestedBy),
+			Created: minuteUTC(&r.CreatedAt), Expires: minuteUTC(&r.ExpiresAt), Confirmed: minuteUTC(r.ConfirmedAt), Needed: r.NeededConfirmations,
+		}
+		links, err := models.DeletionLinks(ctx, h.db.Read, r.ID)
+		if err != nil {
+			return nil, err
+		}
+		for _, l := range links {
+			row.Links = append(row.Links, views.DeletionLinkRow{Recipient: l.Recipient, ConfirmedAt: minuteUTC(l.ConfirmedAt)})
+			if l.ConfirmedAt != nil {
+				row.Got++
+			}
+		}
+		out = append(out, row)
+	}
+	return out, nil
+}
+
+// holdPlace places a legal hold: 303 back to the page, or 422 with the
+// form's messages.
+func (h *Handler) holdPlace(c echo.Context) error {
+	ctx := c.Request().Context()
+	w, err := models.FindWorkspace(ctx, h.product, c.Param("slug"))
+	if err != nil {
+		return err
+	}
+	form := views.HoldForm{Reference: strings.TrimSpace(c.FormValue("reference")), Reason: strings.TrimSpace(c.FormValue("reason"))}
+	_, err = models.PlaceHold(ctx, h.db.Write, h.now(), h.actor(c), w.Slug, form.Reference, form.Reason)
+	var fe models.FieldErrors
+	switch {
+	case errors.As(err, &fe):
+		return h.renderRetention(c, http.StatusUnprocessableEntity, views.RetentionPageView{HoldForm: form, Errors: views.Errors(fe)})
+	case errors.Is(err, models.ErrConflict):
+		return h.renderRetention(c, http.StatusConflict, views.RetentionPageView{HoldForm: form, Errors: views.Errors{"": "This workspace has been deleted; there is nothing left to hold."}})
+	case err != nil:
+		return err
+	}
+	return c.Redirect(http.StatusSeeOther, retentionHref(w.Slug)+"?done=held")
+}
+
+// holdLift lifts a legal hold (fresh sign-in): 303 back to the page, 422
+// without a reason, 409 when it was already lifted.
+func (h *Handler) holdLift(c echo.Context) error {
+	ctx := c.Request().Context()
+	w, err := models.FindWorkspace(ctx, h.product, c.Param("slug"))
+	if err != nil {
+		return err
+	}
+	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
+	if err != nil || id <= 0 {
+		return fmt.Errorf("hold %q: %w", c.Param("id"), models.ErrNotFound)
+	}
+	reason := strings.TrimSpace(c.FormValue("reason"))
+	_, err = models.LiftHold(ctx, h.db.Write, h.now(), h.actor(c), w.Slug, id, reason)
+	var fe models.FieldErrors
+	switch {
+	case errors.As(err, &fe):
+		return h.renderRetention(c, http.StatusUnprocessableEntity, views.RetentionPageView{LiftID: id, Lift: reason, Errors: views.Errors(fe)})
+	case errors.Is(err, models.ErrConflict):
+		return h.renderRetention(c, http.StatusConflict, views.RetentionPageView{Errors: views.Errors{"": "That hold was already lifted. Nothing was changed."}})
+	case err != nil:
+		return err
+	}
+	return c.Redirect(http.StatusSeeOther, retentionHref(w.Slug)+"?done=lifted")
+}
+
+// workspaceDelete deletes a workspace whose deletion is due, after a
+// fresh sign-in and with its slug typed as confirmation: 303 back to the
+// page; 422 without the confirmation; 409 when a hold or the policy stops
+// it. A refusal changes nothing.
+func (h *Handler) workspaceDelete(c echo.Context) error {
+	ctx := c.Request().Context()
+	w, err := models.FindWorkspace(ctx, h.product, c.Param("slug"))
+	if err != nil {
+		return err
+	}
+	confirm := strings.TrimSpace(c.FormValue("confirm"))
+	if confirm != w.Slug {
+		return h.renderRetention(c, http.StatusUnprocessableEntity, views.RetentionPageView{Confirm: confirm,
+			Errors: views.Errors{"confirm": "Type the workspace's slug exactly as shown to confirm the deletion."}})
+	}
+	_, err = models.DeleteWorkspace(ctx, h.db, h.opts.ProductDB, h.opts.TenantsDir, h.now(), h.actor(c), w.Slug, h.opts.Retention)
+	switch {
+	case errors.Is(err, models.ErrHeld):
+		return h.renderRetention(c, http.StatusConflict, views.RetentionPageView{Errors: views.Errors{"": "A legal hold stops the deletion of this workspace. Nothing was deleted."}})
+	case errors.Is(err, models.ErrNotDue):
+		return h.renderRetention(c, http.StatusConflict, views.RetentionPageView{Errors: views.Errors{"": "This workspace's deletion is not due. Nothing was deleted."}})
+	case errors.Is(err, models.ErrConflict):
+		return h.renderRetention(c, http.StatusConflict, views.RetentionPageView{Errors: views.Errors{"": "This workspace cannot be deleted from here: " + conflictReason(err) + " Nothing was deleted."}})
+	case err != nil:
+		return err
+	}
+	return c.Redirect(http.StatusSeeOther, retentionHref(w.Slug)+"?done=deleted")
+}
+
+// conflictReason is the first part of a conflict's message, which the
+// models word for people ("acme lives on its own database server; …").
+func conflictReason(err error) string {
+	msg, _, _ := strings.Cut(err.Error(), ": ")
+	return msg + "."
+}
+
+func retentionHref(slug string) string { return "/retention/" + url.PathEscape(slug) }

@@ -1,0 +1,168 @@
+package views
+
+// RetentionPolicyView is the retention policy's numbers, in days, as the
+// pages state them.
+type RetentionPolicyView struct {
+	CancelledKeep, FreeNotice, FreeMark, FreeDelete, RequestValid int
+}
+
+// RetentionStatusView is where a workspace stands in its retention
+// lifecycle: the state, the rule that applies, why, and the dated steps.
+type RetentionStatusView struct {
+	State       string // models.RetentionState, for the badge
+	StateText   string // the state in words
+	Rule        string
+	Explanation string
+	Next        string // the next action in words; "" when none is planned
+	NextAt      string // its date
+	NextWhen    string // "on <date>", or "by <date>" for a deadline
+	Due         bool   // the next action is due now
+	DeleteAt    string // when deletion is or will be due; "" when none is planned
+	Steps       []RetentionStepRow
+	Held        bool
+}
+
+// RetentionStepRow is one dated step of a lifecycle.
+type RetentionStepRow struct {
+	Name, Due, Done string
+}
+
+// RetentionRow is one workspace in the retention queue.
+type RetentionRow struct {
+	Slug, Name, Plan, Status string
+	Retention                RetentionStatusView
+}
+
+// StateCount is how many workspaces are in one state, for the queue's
+// filter links.
+type StateCount struct {
+	State, Text string
+	N           int
+	Selected    bool
+}
+
+// RetentionQueueView is the retention queue.
+type RetentionQueueView struct {
+	Policy RetentionPolicyView
+	Counts []StateCount
+	State  string // the state filter; "" for what needs attention, "all" for every workspace
+	Query  string
+	Rows   []RetentionRow
+	Holds  []HoldRow // every live hold
+}
+
+// HoldRow is one legal hold.
+type HoldRow struct {
+	ID                             int64
+	Slug, Reference, Reason        string
+	PlacedBy, PlacedAt             string
+	LiftedBy, LiftedAt, LiftReason string
+	Live                           bool
+}
+
+// DeletionRequestRow is one customer deletion request and who of the
+// owners confirmed it.
+type DeletionRequestRow struct {
+	ID                              int64
+	Slug, Status, Note, RequestedBy string
+	Created, Expires, Confirmed     string
+	Needed, Got                     int
+	Links                           []DeletionLinkRow
+}
+
+// DeletionLinkRow is one owner's confirmation link (never its token).
+type DeletionLinkRow struct {
+	Recipient, ConfirmedAt string
+}
+
+// TableRowsView is one table a deletion removed.
+type TableRowsView struct {
+	Table string
+	Rows  int64
+}
+
+// DeletionReportView is what a deletion removed: where, the tables and
+// their row counts, never the data.
+type DeletionReportView struct {
+	Engine, Location, DeletedAt, DeletedBy, Rule string
+	Missing                                      bool
+	Tables                                       []TableRowsView
+	Files                                        []string
+	RequestID                                    int64
+}
+
+// HoldForm is the place-hold form's values.
+type HoldForm struct {
+	Reference, Reason string
+}
+
+// RetentionPageView is one workspace's retention page (sysadmins).
+type RetentionPageView struct {
+	Workspace WorkspaceRow
+	Policy    RetentionPolicyView
+	Status    RetentionStatusView
+	Holds     []HoldRow
+	Requests  []DeletionRequestRow
+	Report    *DeletionReportView
+	CanDelete bool   // deletion is due and nothing stops it
+	Location  string // where the data lives: the schema or the file
+	Fresh     bool   // signed in recently enough to lift a hold or delete
+	HoldForm  HoldForm
+	LiftID    int64  // the hold whose lift form has errors
+	Lift      string // its reason as typed
+	Confirm   string // the delete form's confirmation as typed
+	Errors    Errors
+	Done      string
+	Events    []EventRow
+}
+
+// DeletionForm is the form staff record a customer's deletion request
+// with.
+type DeletionForm struct {
+	Note string
+}
+
+// DeletionView is the page a workspace owner opens from a deletion
+// confirmation mail.
+type DeletionView struct {
+	Token, Company, Workspace, Name, Recipient string
+	Note, Created, Expires                     string
+	Status                                     string // where it stands, in words
+	Needed, Got                                int
+	Confirmed                                  []DeletionLinkRow // owners who confirmed
+	Members                                    int
+	ConfirmedByYou                             bool
+	CanConfirm, CanCancel                      bool
+	Error                                      string
+}
+
+// RetentionNoticeMail is a notice that an unused free workspace will be
+// deleted unless someone logs in.
+type RetentionNoticeMail struct {
+	Company, Workspace, Name, Recipient string
+	Second                              bool // the second notice: marked for deletion
+	IdleSince, DeleteOn                 string
+	IdleDays                            int
+}
+
+// DeletionConfirmationMail asks an owner to confirm a deletion request.
+type DeletionConfirmationMail struct {
+	Company, Workspace, Name, Recipient string
+	Note, Link, Expires                 string
+	Needed                              int
+}
+
+// WorkspaceRetentionView is the retention card of a workspace's page.
+type WorkspaceRetentionView struct {
+	Slug      string
+	Status    RetentionStatusView
+	Requests  []DeletionRequestRow
+	CanRecord bool // may record a customer's deletion request
+	CanManage bool // may open the retention page (holds, deletion)
+	// RequestOpen is set while a deletion request is pending or
+	// confirmed: the form to record another is not offered.
+	RequestOpen bool
+	Form        DeletionForm
+	Errors      Errors
+	Done        string
+}
