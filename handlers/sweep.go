@@ -20,8 +20,14 @@ func (h *Handler) Sweep(ctx context.Context) (models.SweepResult, error) {
 
 // RunRetention runs the retention job once (see models.RunRetention):
 // deletion requests past their date expire, and due notices are sent.
-// It never deletes anything.
+// It never deletes anything itself.
+// Deletions that started and never finished are settled first.
 func (h *Handler) RunRetention(ctx context.Context) (models.RetentionRun, error) {
+	if n, err := models.SettleDeletions(ctx, h.db, h.opts.ProductDB, h.opts.TenantsDir, h.now()); err != nil {
+		h.log.Error("retention: settle deletions", "error", err)
+	} else if n > 0 {
+		h.log.Warn("retention: settled deletions that had not finished", "settled", n)
+	}
 	return models.RunRetention(ctx, h.db.Write, h.product, h.now(), h.opts.Retention, h.opts.Outbox, letters{h: h})
 }
 

@@ -56,6 +56,9 @@ const (
 	ActionDeletionCancelled Action = "deletion.cancelled"
 	ActionDeletionExpired   Action = "deletion.expired"
 	ActionWorkspaceDeleted  Action = "workspace.deleted"
+
+	ActionWorkspaceDeletionStarted Action = "workspace.deletion_started"
+	ActionWorkspaceDeletionStopped Action = "workspace.deletion_stopped"
 )
 
 // Actor is who did something and from where, as the audit log records it.

@@ -36,7 +36,7 @@ var auditActions = []Action{
 	ActionMailSent, ActionMailFailed,
 	ActionRetentionNoticed, ActionRetentionMarked, ActionLegalHoldPlaced, ActionLegalHoldLifted,
 	ActionDeletionRequested, ActionDeletionShown, ActionDeletionConfirmed, ActionDeletionCancelled, ActionDeletionExpired,
-	ActionWorkspaceDeleted,
+	ActionWorkspaceDeleted, ActionWorkspaceDeletionStarted, ActionWorkspaceDeletionStopped,
 }
 
 // AuditActions returns every known action, sorted.

@@ -456,6 +456,9 @@ type DeletionReport struct {
 	RequestID *int64      `json:"request_id,omitempty"`
 	DeletedAt time.Time   `json:"deleted_at"`
 	DeletedBy string      `json:"deleted_by"`
+	// CountsUnknown marks a deletion recorded after the fact, when the
+	// data was found gone: what it held was not counted.
+	CountsUnknown bool `json:"counts_unknown,omitempty"`
 }
 
 var schemaPattern = regexp.MustCompile(`^ws_[a-z0-9_]{1,48}$`)
@@ -473,19 +476,31 @@ func WorkspaceSchema(slug string) (string, error) {
 
 // DeleteWorkspace deletes workspace slug's data for good, as by: only
 // when EvaluateRetention says its deletion is due and no legal hold
-// exists, both checked again under the lock of its retention row (which
-// PlaceHold takes too, so a hold placed meanwhile wins) and with the
-// registry row re-read (locked on PostgreSQL). On PostgreSQL it counts the
-// rows of each table of the schema ws_<slug> and drops it; on SQLite it
-// counts and removes tenantsDir/ws_<slug>.db and its -wal and -shm files.
-// It marks the registry entry deleted, records workspace.deleted with the
-// report, and marks the retention record deleted and a confirmed request
-// done. A refusal (ErrHeld, ErrNotDue, both with ErrConflict) writes
-// nothing. The caller checks that by is a sysadmin with a recent login.
+// exists. On PostgreSQL it counts the rows of each table of the schema
+// ws_<slug> and drops it; on SQLite it counts and removes
+// tenantsDir/ws_<slug>.db and its -wal and -shm files. It marks the
+// registry entry deleted, ends the workspace's live grants, records
+// workspace.deleted with the report, and marks the retention record
+// deleted and a confirmed request done. The caller checks that by is a
+// sysadmin with a recent login.
 //
-// The portal's and the product's databases commit separately when they
-// are two: the product's first, so the only window left is the portal's
-// commit after the data is gone; its error says so.
+// It goes in three steps, so that the audit log accounts for every
+// deletion even when the portal's and the product's databases are two
+// and one of their commits fails:
+//  1. a check that writes nothing: a refusal (ErrHeld, ErrNotDue, both
+//     with ErrConflict) leaves no trace;
+//  2. the intent: workspace.deletion_started, with the retention row
+//     marked, committed before anything is removed (a second deletion of
+//     the same workspace meanwhile is ErrConflict);
+//  3. the deletion, with every check repeated under the lock of the
+//     retention row (which PlaceHold takes too, so a hold placed
+//     meanwhile wins) and the registry row locked; the product's commit
+//     first, then the portal's.
+//
+// When step 3 fails, settleDeletion looks at what is left: data still
+// there is recorded as workspace.deletion_stopped, data gone as
+// workspace.deleted; if even that cannot be written, SettleDeletions (the
+// retention job) does it later.
 func DeleteWorkspace(ctx context.Context, db, product *DB, tenantsDir string, now time.Time, by Actor, slug string, p RetentionPolicy) (DeletionReport, error) {
 	schema, err := WorkspaceSchema(slug)
 	if err != nil {
@@ -494,6 +509,72 @@ func DeleteWorkspace(ctx context.Context, db, product *DB, tenantsDir string, no
 	if product.Dialect == SQLite && tenantsDir == "" {
 		return DeletionReport{}, errors.New("delete workspace: no tenant directory for SQLite")
 	}
+	w, err := FindWorkspace(ctx, product.Read, slug)
+	if err != nil {
+		return DeletionReport{}, err
+	}
+	rec, err := FindRetentionRecord(ctx, db.Read, slug)
+	if err != nil {
+		return DeletionReport{}, err
+	}
+	snap, err := loadRetention(ctx, db.Read, []string{slug})
+	if err != nil {
+		return DeletionReport{}, err
+	}
+	st := EvaluateRetention(w, rec, snap.holds[slug], snap.requests[slug], now, p)
+	if err := refuseDeletion(w, st); err != nil {
+		return DeletionReport{}, err
+	}
+	if err := startDeletion(ctx, db.Write, now, by, slug, st); err != nil {
+		return DeletionReport{}, err
+	}
+	rep, err := deleteWorkspace(ctx, db, product, tenantsDir, schema, now, by, slug, p)
+	if err != nil {
+		if _, serr := settleDeletion(ctx, db, product, tenantsDir, now, by, slug, "the deletion failed: "+err.Error()); serr != nil {
+			err = errors.Join(err, fmt.Errorf("recording the failed deletion: %w (the retention job will record it)", serr))
+		}
+	}
+	return rep, err
+}
+
+// refuseDeletion says why w, at st, may not be deleted; nil when it may.
+func refuseDeletion(w Workspace, st RetentionStatus) error {
+	switch {
+	case st.State == RetentionHeld:
+		return fmt.Errorf("%s: %w (%s): %w", w.Slug, ErrHeld, st.Hold.Reference, ErrConflict)
+	case st.Next != NextDelete || !st.Due:
+		return fmt.Errorf("%s is %s: %w: %w", w.Slug, st.State, ErrNotDue, ErrConflict)
+	case w.DSN != "":
+		return fmt.Errorf("%s lives on its own database server; delete it there: %w", w.Slug, ErrConflict)
+	}
+	return nil
+}
+
+// startDeletion records the intent to delete slug: the retention row is
+// marked and workspace.deletion_started appended, in one transaction,
+// before anything is removed. A deletion already under way is
+// ErrConflict.
+func startDeletion(ctx context.Context, db *gorm.DB, now time.Time, by Actor, slug string, st RetentionStatus) error {
+	return db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := ensureRetentionRow(ctx, tx, slug, now); err != nil {
+			return err
+		}
+		u := tx.Model(&RetentionRecord{}).Where("slug = ? AND deleted_at IS NULL AND deletion_started_at IS NULL", slug).
+			Updates(map[string]any{"deletion_started_at": now.UTC(), "updated_at": now.UTC()})
+		if u.Error != nil {
+			return fmt.Errorf("start deletion of %s: %w", slug, u.Error)
+		}
+		if u.RowsAffected == 0 {
+			return fmt.Errorf("a deletion of %s is already under way: %w", slug, ErrConflict)
+		}
+		_, err := AppendAudit(ctx, tx, AuditEntry{At: now, Actor: by, Action: ActionWorkspaceDeletionStarted, Workspace: slug,
+			Target: "retention/" + slug, Reason: st.Explanation, Detail: map[string]any{"rule": st.Rule}})
+		return err
+	})
+}
+
+// deleteWorkspace is DeleteWorkspace's third step.
+func deleteWorkspace(ctx context.Context, db, product *DB, tenantsDir, schema string, now time.Time, by Actor, slug string, p RetentionPolicy) (DeletionReport, error) {
 	tx := db.Write.WithContext(ctx).Begin()
 	if tx.Error != nil {
 		return DeletionReport{}, tx.Error
@@ -532,13 +613,8 @@ func DeleteWorkspace(ctx context.Context, db, product *DB, tenantsDir string, no
 		return DeletionReport{}, err
 	}
 	st := EvaluateRetention(w, rec, snap.holds[slug], snap.requests[slug], now, p)
-	switch {
-	case st.State == RetentionHeld:
-		return DeletionReport{}, fmt.Errorf("%s: %w (%s): %w", slug, ErrHeld, st.Hold.Reference, ErrConflict)
-	case st.Next != NextDelete || !st.Due:
-		return DeletionReport{}, fmt.Errorf("%s is %s: %w: %w", slug, st.State, ErrNotDue, ErrConflict)
-	case w.DSN != "":
-		return DeletionReport{}, fmt.Errorf("%s lives on its own database server; delete it there: %w", slug, ErrConflict)
+	if err := refuseDeletion(w, st); err != nil {
+		return DeletionReport{}, err
 	}
 	rep := DeletionReport{Slug: slug, Engine: product.Dialect, Location: schema, Rule: st.Rule, DeletedAt: now.UTC(), DeletedBy: by.Email}
 	if st.Request != nil && st.Request.Status == DeletionConfirmed {
@@ -564,7 +640,7 @@ func DeleteWorkspace(ctx context.Context, db, product *DB, tenantsDir string, no
 		return DeletionReport{}, err
 	}
 	if err := tx.Model(&RetentionRecord{}).Where("slug = ? AND deleted_at IS NULL", slug).
-		Updates(map[string]any{"deleted_at": now.UTC(), "deletion_report": string(body), "updated_at": now.UTC()}).Error; err != nil {
+		Updates(map[string]any{"deleted_at": now.UTC(), "deletion_report": string(body), "deletion_started_at": nil, "updated_at": now.UTC()}).Error; err != nil {
 		return DeletionReport{}, fmt.Errorf("retention: %w", err)
 	}
 	// Nobody keeps access to data that is gone.
@@ -693,4 +769,118 @@ func countFile(ctx context.Context, file string, rep *DeletionReport) (func() er
 		}
 		return nil
 	}, nil
+}
+
+// deletionSettleAfter is how long a started deletion may run before the
+// retention job takes it for failed and settles it.
+const deletionSettleAfter = 10 * time.Minute
+
+// dataGone reports whether slug's data is gone: its schema (PostgreSQL)
+// or its file (SQLite).
+func dataGone(ctx context.Context, product *DB, tenantsDir, slug string) (bool, error) {
+	schema, err := WorkspaceSchema(slug)
+	if err != nil {
+		return false, err
+	}
+	if product.Dialect == Postgres {
+		var n int64
+		if err := product.Read.WithContext(ctx).Raw("SELECT count(*) FROM pg_namespace WHERE nspname = ?", schema).Scan(&n).Error; err != nil {
+			return false, fmt.Errorf("schema %s: %w", schema, err)
+		}
+		return n == 0, nil
+	}
+	_, err = os.Stat(filepath.Join(tenantsDir, schema+".db"))
+	if errors.Is(err, os.ErrNotExist) {
+		return true, nil
+	}
+	return false, err
+}
+
+// settleDeletion ends a deletion of slug that started but was not
+// recorded as done, by what is left of the data. Data still there: the
+// deletion stopped and removed nothing (workspace.deletion_stopped). Data
+// gone: the registry entry is marked deleted if it is not yet, and the
+// deletion recorded (workspace.deleted, its report saying the row counts
+// were not recorded), with the workspace's live grants ended. why goes in
+// the event. It reports whether it recorded a deletion; a deletion that
+// is not marked started (or was settled meanwhile) is left alone.
+func settleDeletion(ctx context.Context, db, product *DB, tenantsDir string, now time.Time, by Actor, slug, why string) (bool, error) {
+	gone, err := dataGone(ctx, product, tenantsDir, slug)
+	if err != nil {
+		return false, err
+	}
+	if gone {
+		if err := product.Write.WithContext(ctx).Exec("UPDATE workspaces SET status = ? WHERE slug = ? AND status <> ?",
+			WorkspaceDeleted, slug, WorkspaceDeleted).Error; err != nil {
+			return false, fmt.Errorf("registry: %w", err)
+		}
+	}
+	err = db.Write.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		q := tx.Model(&RetentionRecord{}).Where("slug = ? AND deleted_at IS NULL AND deletion_started_at IS NOT NULL", slug)
+		if !gone {
+			u := q.Updates(map[string]any{"deletion_started_at": nil, "updated_at": now.UTC()})
+			if u.Error != nil || u.RowsAffected == 0 {
+				return u.Error
+			}
+			_, err := AppendAudit(ctx, tx, AuditEntry{At: now, Actor: by, Action: ActionWorkspaceDeletionStopped, Workspace: slug,
+				Target: "retention/" + slug, Reason: why, Detail: map[string]any{"removed": "nothing"}})
+			return err
+		}
+		schema, _ := WorkspaceSchema(slug)
+		rep := DeletionReport{Slug: slug, Engine: product.Dialect, Location: schema, Tables: []TableRows{}, CountsUnknown: true,
+			Rule: "The deletion's own record failed; the data was found gone when it was settled.", DeletedAt: now.UTC(), DeletedBy: by.Email}
+		if product.Dialect == SQLite {
+			rep.Location = schema + ".db"
+		}
+		var req DeletionRequest
+		if err := tx.Where("slug = ? AND status = ?", slug, DeletionConfirmed).Order("id DESC").Limit(1).Find(&req).Error; err != nil {
+			return err
+		}
+		if req.ID != 0 {
+			rep.RequestID = &req.ID
+		}
+		body, err := json.Marshal(rep)
+		if err != nil {
+			return err
+		}
+		u := q.Updates(map[string]any{"deleted_at": now.UTC(), "deletion_report": string(body), "deletion_started_at": nil, "updated_at": now.UTC()})
+		if u.Error != nil || u.RowsAffected == 0 {
+			return u.Error
+		}
+		if err := tx.Model(&Grant{}).Where("workspace = ? AND ended_at IS NULL AND ends_at > ?", slug, now.UTC()).
+			Updates(map[string]any{"ended_at": now.UTC(), "ended_by": by.Email, "ended_why": "the workspace was deleted"}).Error; err != nil {
+			return fmt.Errorf("end grants: %w", err)
+		}
+		if req.ID != 0 {
+			if err := tx.Model(&DeletionRequest{}).Where("id = ? AND status = ?", req.ID, DeletionConfirmed).
+				Updates(map[string]any{"status": DeletionDone, "updated_at": now.UTC()}).Error; err != nil {
+				return err
+			}
+		}
+		_, err = AppendAudit(ctx, tx, AuditEntry{At: now, Actor: by, Action: ActionWorkspaceDeleted, Workspace: slug,
+			Target: "retention/" + slug, Reason: why, Detail: rep})
+		return err
+	})
+	return gone && err == nil, err
+}
+
+// SettleDeletions settles every deletion that started more than ten
+// minutes before now and was never recorded as done or stopped (the
+// portal stopped, or its database failed, in the middle of one): see
+// settleDeletion. It returns how many it settled.
+func SettleDeletions(ctx context.Context, db, product *DB, tenantsDir string, now time.Time) (int, error) {
+	var stale []RetentionRecord
+	if err := db.Read.WithContext(ctx).Where("deleted_at IS NULL AND deletion_started_at IS NOT NULL AND deletion_started_at < ?",
+		now.Add(-deletionSettleAfter).UTC()).Find(&stale).Error; err != nil {
+		return 0, fmt.Errorf("started deletions: %w", err)
+	}
+	n := 0
+	for _, r := range stale {
+		why := fmt.Sprintf("the deletion started at %s did not finish; settled by the retention job", r.DeletionStartedAt.UTC().Format(time.RFC3339))
+		if _, err := settleDeletion(ctx, db, product, tenantsDir, now, retentionSystem, r.Slug, why); err != nil {
+			return n, fmt.Errorf("settle deletion of %s: %w", r.Slug, err)
+		}
+		n++
+	}
+	return n, nil
 }

@@ -99,6 +99,7 @@ type RetentionStep struct {
 // that applies and why, with the dates, and what comes next.
 type RetentionStatus struct {
 	Slug        string
+	Name, Plan  string // the registry's, for lists
 	State       RetentionState
 	Rule        string          // the rule that applies, in plain words
 	Explanation string          // why, with the dates
@@ -123,7 +124,10 @@ type RetentionRecord struct {
 	SecondNoticedAt *time.Time
 	DeletedAt       *time.Time
 	DeletionReport  string // JSON DeletionReport once deleted
-	UpdatedAt       time.Time
+	// DeletionStartedAt is set while a deletion is under way (see
+	// DeleteWorkspace); one left set is settled by SettleDeletions.
+	DeletionStartedAt *time.Time
+	UpdatedAt         time.Time
 }
 
 // TableName is the retention table's name.
@@ -177,7 +181,7 @@ func isFree(w Workspace) bool {
 // later steps by as much), so no workspace is deleted without its notices.
 func EvaluateRetention(w Workspace, rec RetentionRecord, holds []LegalHold, req *DeletionRequest, now time.Time, p RetentionPolicy) RetentionStatus {
 	if w.Status == WorkspaceDeleted || rec.DeletedAt != nil {
-		st := RetentionStatus{Slug: w.Slug, State: RetentionDeleted, Rule: "Once deleted, a workspace's data cannot be recovered."}
+		st := RetentionStatus{Slug: w.Slug, Name: w.Name, Plan: w.Plan, State: RetentionDeleted, Rule: "Once deleted, a workspace's data cannot be recovered."}
 		st.Explanation = "The registry marks this workspace deleted."
 		if rec.DeletedAt != nil {
 			st.Explanation = "Deleted on " + day(*rec.DeletedAt) + "; its data cannot be recovered."
@@ -185,7 +189,7 @@ func EvaluateRetention(w Workspace, rec RetentionRecord, holds []LegalHold, req 
 		return st
 	}
 	st := lifecycle(w, rec, now, p)
-	st.Slug = w.Slug
+	st.Slug, st.Name, st.Plan = w.Slug, w.Name, w.Plan
 	if req != nil && req.Slug == w.Slug {
 		switch req.StatusAt(now) {
 		case DeletionConfirmed:
