@@ -125,3 +125,72 @@ func TestBrowserAccessStory(t *testing.T) {
 		t.Fatalf("%d grants revoked by the customer, want 1", n)
 	}
 }
+
+// ownerFollowsMail opens, in a browser of its own, the newest mail to
+// recipient in the development mailbox and follows its link to prefix.
+func ownerFollowsMail(t *testing.T, exe, base, recipient, prefix string) context.Context {
+	t.Helper()
+	b := newBrowser(t, exe)
+	browserNavigate(t, b, "open the dev mailbox", chromedp.Navigate(base+"/dev/mail"))
+	href := browserGet(t, b, "find the mail to "+recipient, chromedp.Evaluate[string](
+		`(Array.from(document.querySelectorAll('[data-testid="devmail-row"]')).find(r => r.textContent.includes(`+jsString(recipient)+`)) || {querySelector: () => ({getAttribute: () => ""})}).querySelector("a").getAttribute("href")`))
+	if href == "" {
+		t.Fatalf("no mail to %s in the dev mailbox", recipient)
+	}
+	browserNavigate(t, b, "open the mail", chromedp.Navigate(base+href))
+	status, path := browserNavigate(t, b, "follow the link", chromedp.Click(chromedp.CSS(`[data-testid="devmail-text"] a[href*="`+prefix+`"]`)))
+	if status != http.StatusOK || !strings.HasPrefix(path, prefix) {
+		t.Fatalf("link in the mail to %s: %d at %s", recipient, status, path)
+	}
+	return b
+}
+
+// TestBrowserDeletionStory clicks through a customer's deletion: sam
+// records the request on acme's page; both owners confirm from their
+// mail (one is not enough for a workspace of 57 members); ada finds acme
+// due in the retention queue and deletes it, typing its slug.
+func TestBrowserDeletionStory(t *testing.T) {
+	exe := findChromium(t)
+	p := newPortal(t, dbtest.SQLite(t))
+	base := p.srv.URL
+
+	sam := browserSignIn(t, exe, base, "sam.support@example.com")
+	browserNavigate(t, sam, "open acme", chromedp.Navigate(base+"/workspaces/acme"))
+	browserDo(t, sam, "write how the customer asked",
+		chromedp.SendKeys(chromedp.CSS(`[data-testid="deletion-request-form"] [name="note"]`), "SUP-9001: the owner asked by email today to delete the workspace."))
+	status, path := browserNavigate(t, sam, "record the request", chromedp.Click(chromedp.CSS(`[data-testid="deletion-request-form"] button`)))
+	if status != http.StatusOK || path != "/workspaces/acme" || !present(t, sam, `[data-testid="workspace-retention"] [data-testid="done"]`) {
+		t.Fatalf("after recording the request: %d at %s", status, path)
+	}
+	shot(t, sam, "deletion-1-recorded")
+
+	owner := ownerFollowsMail(t, exe, base, "owner@acme.example", "/deletion/")
+	shot(t, owner, "deletion-2-confirm-page")
+	browserNavigate(t, owner, "confirm", chromedp.Click(chromedp.CSS(`[data-testid="deletion-confirm"]`)))
+	if got := browserGet(t, owner, "read the confirmations", chromedp.Text(chromedp.CSS(`[data-testid="deletion-confirmations"]`))); !strings.HasPrefix(got, "1 of 2") {
+		t.Fatalf("after one owner confirmed: %q, want 1 of 2", got)
+	}
+	admin := ownerFollowsMail(t, exe, base, "admin@acme.example", "/deletion/")
+	browserNavigate(t, admin, "confirm", chromedp.Click(chromedp.CSS(`[data-testid="deletion-confirm"]`)))
+	if got := browserGet(t, admin, "read the status", chromedp.Text(chromedp.CSS(`[data-testid="deletion-status"]`))); !strings.HasPrefix(got, "Confirmed.") {
+		t.Fatalf("after both owners confirmed: %q", got)
+	}
+
+	ada := browserSignIn(t, exe, base, "ada.sysadmin@example.com")
+	browserNavigate(t, ada, "open the retention queue", chromedp.Navigate(base+"/retention"))
+	if got := browserGet(t, ada, "read acme's state", chromedp.Text(chromedp.CSS(`[data-testid="queue-acme"] [data-testid="retention-state"]`))); got != "deletion due" {
+		t.Fatalf("acme in the queue: %q, want deletion due", got)
+	}
+	shot(t, ada, "deletion-3-queue")
+	browserNavigate(t, ada, "open acme's retention", chromedp.Click(chromedp.CSS(`[data-testid="queue-acme"] a`)))
+	browserDo(t, ada, "type the slug", chromedp.SendKeys(chromedp.CSS(`[data-testid="delete-form"] [name="confirm"]`), "acme"))
+	shot(t, ada, "deletion-4-delete")
+	status, path = browserNavigate(t, ada, "delete", chromedp.Click(chromedp.CSS(`[data-testid="delete-form"] button`)))
+	if status != http.StatusOK || path != "/retention/acme" || !present(t, ada, `[data-testid="deletion-report"]`) {
+		t.Fatalf("after deleting: %d at %s", status, path)
+	}
+	shot(t, ada, "deletion-5-report")
+	if p.dataExists("acme") {
+		t.Fatal("acme's data is still there after the deletion")
+	}
+}

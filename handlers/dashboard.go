@@ -55,6 +55,17 @@ func (h *Handler) dashboard(c echo.Context) error {
 			page.Unreviewed = append(page.Unreviewed, h.breakglassRow(u))
 		}
 	}
+	if h.allowed(v, policy.RetentionManage) {
+		all, err := models.ListRetention(ctx, h.db.Read, h.product, h.now(), h.opts.Retention)
+		if err != nil {
+			return err
+		}
+		for _, st := range all {
+			if st.State == models.RetentionDeletionDue {
+				page.DeletionsDue = append(page.DeletionsDue, views.RetentionRow{Slug: st.Slug, Name: st.Name, Plan: st.Plan, Retention: retentionStatusView(st)})
+			}
+		}
+	}
 	return h.render(c, http.StatusOK, views.Dashboard(h.chrome(c, "Dashboard"), page))
 }
 

@@ -86,28 +86,19 @@ func (h *Handler) retentionQueue(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	names := map[string]models.Workspace{}
-	ws, _, err := models.SearchWorkspaces(ctx, h.product, "", 100_000, 0)
-	if err != nil {
-		return err
-	}
-	for _, w := range ws {
-		names[w.Slug] = w
-	}
 	view := views.RetentionQueueView{Policy: h.retentionPolicyView(), State: state, Query: c.QueryParam("q")}
 	counts := models.CountRetention(all)
 	for _, s := range models.RetentionStates() {
 		view.Counts = append(view.Counts, views.StateCount{State: string(s), Text: stateWords[s], N: counts[s], Selected: state == string(s)})
 	}
 	for _, st := range all {
-		w := names[st.Slug]
 		switch {
 		case state == "" && !needsAttention(st), state != "" && state != "all" && string(st.State) != state:
 			continue
-		case q != "" && !strings.Contains(strings.ToLower(w.Slug+" "+w.Name), q):
+		case q != "" && !strings.Contains(strings.ToLower(st.Slug+" "+st.Name), q):
 			continue
 		}
-		view.Rows = append(view.Rows, views.RetentionRow{Slug: st.Slug, Name: w.Name, Plan: w.Plan, Status: w.Status, Retention: retentionStatusView(st)})
+		view.Rows = append(view.Rows, views.RetentionRow{Slug: st.Slug, Name: st.Name, Plan: st.Plan, Retention: retentionStatusView(st)})
 	}
 	// The queue order: the state's urgency, then the date of what is next.
 	order := func(s string) int { return slices.Index(models.RetentionStates(), models.RetentionState(s)) }
@@ -161,9 +152,13 @@ func (h *Handler) renderRetention(c echo.Context, status int, view views.Retenti
 	view.Workspace, view.Policy, view.Status = workspaceRow(w), h.retentionPolicyView(), retentionStatusView(st)
 	view.CanDelete = st.Next == models.NextDelete && st.Due && st.Hold == nil && w.DSN == ""
 	view.Fresh = now.Sub(viewerOf(c).Session.AuthAt) <= h.opts.StepUpWindow
-	view.Location = "schema ws_" + strings.ReplaceAll(w.Slug, "-", "_")
-	if h.opts.TenantsDir != "" {
-		view.Location = "file ws_" + strings.ReplaceAll(w.Slug, "-", "_") + ".db"
+	schema, err := models.WorkspaceSchema(w.Slug)
+	if err != nil {
+		return err
+	}
+	view.Location = "schema " + schema
+	if h.opts.ProductDB.Dialect == models.SQLite {
+		view.Location = "file " + schema + ".db"
 	}
 	holds, err := models.ListHolds(ctx, h.db.Read, w.Slug, true)
 	if err != nil {
@@ -186,7 +181,7 @@ func (h *Handler) renderRetention(c echo.Context, status int, view views.Retenti
 		}
 		r := &views.DeletionReportView{
 			Engine: string(rep.Engine), Location: rep.Location, DeletedAt: minuteUTC(&rep.DeletedAt), DeletedBy: rep.DeletedBy, Rule: rep.Rule,
-			Missing: rep.Missing, Files: rep.Files,
+			Missing: rep.Missing, CountsUnknown: rep.CountsUnknown, Files: rep.Files,
 		}
 		if rep.RequestID != nil {
 			r.RequestID = *rep.RequestID

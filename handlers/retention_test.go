@@ -33,9 +33,12 @@ func retentionPortal(t *testing.T, db *models.DB) *testPortal {
 // PostgreSQL schema) is still there.
 func (p *testPortal) dataExists(slug string) bool {
 	p.t.Helper()
-	schema := "ws_" + strings.ReplaceAll(slug, "-", "_")
+	schema, err := models.WorkspaceSchema(slug)
+	if err != nil {
+		p.t.Fatal(err)
+	}
 	if p.opts.ProductDB.Dialect == models.SQLite {
-		_, err := os.Stat(filepath.Join(p.opts.TenantsDir, schema+".db"))
+		_, err = os.Stat(filepath.Join(p.opts.TenantsDir, schema+".db"))
 		if err != nil && !errors.Is(err, os.ErrNotExist) {
 			p.t.Fatal(err)
 		}
@@ -98,9 +101,18 @@ func TestRetentionQueue(t *testing.T) {
 			t.Errorf("state=bogus = %d, want 422", res.StatusCode)
 		}
 
+		// The sysadmins' dashboard lists the deletions waiting for them.
+		_, body = p.get(ada, "/")
+		if !strings.Contains(body, `data-testid="deletions-due"`) || !strings.Contains(body, `href="/retention/nakatomi"`) || !strings.Contains(body, `href="/retention/soylent"`) {
+			t.Error("ada's dashboard does not list nakatomi and soylent as deletions due")
+		}
+
 		// The workspace page explains the rule to support too, but the
 		// particulars of a legal hold are for sysadmins.
 		sam := p.login("sam.support@example.com")
+		if _, body := p.get(sam, "/"); strings.Contains(body, `data-testid="deletions-due"`) {
+			t.Error("support's dashboard lists deletions due")
+		}
 		_, body = p.get(sam, "/workspaces/monsters")
 		if !strings.Contains(body, "A legal hold applies") || strings.Contains(body, "LEGAL-2026-014") {
 			t.Error("support's workspace page should say a hold applies without its case reference")

@@ -29,8 +29,8 @@ type RetentionStepRow struct {
 
 // RetentionRow is one workspace in the retention queue.
 type RetentionRow struct {
-	Slug, Name, Plan, Status string
-	Retention                RetentionStatusView
+	Slug, Name, Plan string
+	Retention        RetentionStatusView
 }
 
 // StateCount is how many workspaces are in one state, for the queue's
@@ -85,7 +85,7 @@ type TableRowsView struct {
 // their row counts, never the data.
 type DeletionReportView struct {
 	Engine, Location, DeletedAt, DeletedBy, Rule string
-	Missing                                      bool
+	Missing, CountsUnknown                       bool
 	Tables                                       []TableRowsView
 	Files                                        []string
 	RequestID                                    int64

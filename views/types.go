@@ -60,6 +60,9 @@ type DashboardView struct {
 	Unreviewed []BreakglassRow
 	// ToDecide are pending requests the viewer may approve or deny.
 	ToDecide []RequestRow
+	// DeletionsDue are the workspaces whose deletion waits for a
+	// sysadmin; empty unless the viewer manages retention.
+	DeletionsDue []RetentionRow
 	// Mine are the requests the viewer asked for or is the grantee of,
 	// newest first, with where each stands: their notifications.
 	Mine []RequestRow
