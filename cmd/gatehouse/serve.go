@@ -220,6 +220,9 @@ func openStores(ctx context.Context, cfg Config) (_ *stores, err error) {
 		if err = demo.SeedRetention(ctx, s.db, s.product.Read, now, cfg.Retention); err != nil {
 			return nil, fmt.Errorf("demo retention: %w", err)
 		}
+		if err = demo.SeedDeletedWorkspace(ctx, s.db, s.product, tcfg.SQLiteDir, now, cfg.Retention); err != nil {
+			return nil, fmt.Errorf("demo deletion: %w", err)
+		}
 	}
 	s.tenantsDir = tcfg.SQLiteDir
 	if s.tenants, err = tenantdb.Open(ctx, tcfg); err != nil {

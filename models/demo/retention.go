@@ -93,3 +93,21 @@ func SeedDeletionRequest(ctx context.Context, db *models.DB, product *gorm.DB, n
 		models.NewDeletionRequest{Slug: demoDeletion.slug, Requester: sam, Note: demoDeletion.note})
 	return err
 }
+
+// demoDeleted is the demo workspace that has been deleted: soylent, a
+// cancelled paid workspace past its 90 days.
+const demoDeleted = "soylent"
+
+// SeedDeletedWorkspace deletes the demo's soylent as ada.sysadmin three
+// days before now (its data kept 90 days after the cancellation, 95 days
+// ago), through the real deletion, unless it is deleted already, so the
+// demo shows a deleted workspace with its report.
+func SeedDeletedWorkspace(ctx context.Context, db, product *models.DB, tenantsDir string, now time.Time, p models.RetentionPolicy) error {
+	rec, err := models.FindRetentionRecord(ctx, db.Read, demoDeleted)
+	if err != nil || rec.DeletedAt != nil {
+		return err
+	}
+	by := models.Actor{Email: "ada.sysadmin@" + Domain, Tier: string(models.TierSysadmin)}
+	_, err = models.DeleteWorkspace(ctx, db, product, tenantsDir, now.Add(-3*models.Day), by, demoDeleted, p)
+	return err
+}

@@ -2,17 +2,30 @@ package demo_test
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"testing"
 
 	"gatehouse/models"
 	"gatehouse/models/dbtest"
 	"gatehouse/models/demo"
+
+	"gorm.io/gorm"
 )
 
+// plainLetters writes the retention mails as bare text, for seeding.
+type plainLetters struct{}
+
+func (plainLetters) RetentionNotice(_ context.Context, _ *gorm.DB, w models.Workspace, owner string, _ models.RetentionStatus) (models.Mail, error) {
+	return models.Mail{Kind: "retention.notice", To: owner, Subject: "Notice for " + w.Slug, Text: "notice"}, nil
+}
+
+func (plainLetters) DeletionConfirmation(_ context.Context, _ *gorm.DB, w models.Workspace, _ models.DeletionRequest, owner, token string) (models.Mail, error) {
+	return models.Mail{Kind: "deletion.confirm", To: owner, Subject: "Confirm " + w.Slug, Text: "/deletion/" + token}, nil
+}
+
 // TestSeedRetention checks that the demo puts workspaces in every
-// retention state a queue shows (bar a customer's request and a past
-// deletion), and that seeding twice changes nothing.
+// retention state, and that seeding twice changes nothing.
 func TestSeedRetention(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, db *models.DB) {
 		ctx := context.Background()
@@ -27,15 +40,41 @@ func TestSeedRetention(t *testing.T) {
 		if err := demo.SeedProduct(ctx, product.Write, now); err != nil {
 			t.Fatal(err)
 		}
+		dir := ""
+		target := demo.TenantTarget{Postgres: product.Write}
+		if db.Dialect == models.SQLite {
+			dir = filepath.Join(t.TempDir(), "tenants")
+			if err := os.MkdirAll(dir, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			target = demo.TenantTarget{SQLiteDir: dir}
+		}
+		if err := demo.SeedTenants(ctx, target, []string{"soylent"}, now); err != nil {
+			t.Fatal(err)
+		}
+		if err := demo.SeedStaff(ctx, db, now); err != nil {
+			t.Fatal(err)
+		}
+		ob, err := models.NewOutbox([]byte("test-session-key-of-at-least-32-bytes!"))
+		if err != nil {
+			t.Fatal(err)
+		}
 		p := models.DefaultRetentionPolicy()
 		for range 2 {
 			if err := demo.SeedRetention(ctx, db, product.Write, now, p); err != nil {
 				t.Fatal(err)
 			}
+			if err := demo.SeedDeletedWorkspace(ctx, db, product, dir, now, p); err != nil {
+				t.Fatal(err)
+			}
+			if err := demo.SeedDeletionRequest(ctx, db, product.Read, now, p, ob, plainLetters{}); err != nil {
+				t.Fatal(err)
+			}
 		}
 		want := map[string]models.RetentionState{
 			"acme": models.RetentionActive, "wonka": models.RetentionActive, "oceanic": models.RetentionActive,
-			"vandelay": models.RetentionCancelled, "tyrell": models.RetentionCancelled, "soylent": models.RetentionDeletionDue,
+			"vandelay": models.RetentionCancelled, "tyrell": models.RetentionCancelled, "soylent": models.RetentionDeleted,
+			"hooli":    models.RetentionDeletionRequested,
 			"initrode": models.RetentionNoticeDue, "dunder": models.RetentionNoticed, "prestige": models.RetentionMarkDue, "gringotts": models.RetentionMarked,
 			"nakatomi": models.RetentionDeletionDue, "monsters": models.RetentionHeld,
 		}
@@ -50,13 +89,19 @@ func TestSeedRetention(t *testing.T) {
 		}
 		n := models.CountRetention(list)
 		for _, s := range models.RetentionStates() {
-			if n[s] == 0 && s != models.RetentionDeletionRequested && s != models.RetentionDeleted {
+			if n[s] == 0 {
 				t.Errorf("no demo workspace is %s: %v", s, n)
 			}
 		}
 		holds, err := models.ListHolds(ctx, db.Read, "", true)
 		if err != nil || len(holds) != 1 {
 			t.Errorf("holds after seeding twice: %+v, %v", holds, err)
+		}
+		if reqs, err := models.ListDeletionRequests(ctx, db.Read, ""); err != nil || len(reqs) != 1 {
+			t.Errorf("deletion requests after seeding twice: %+v, %v", reqs, err)
+		}
+		if res, err := models.VerifyAudit(ctx, db); err != nil || !res.OK {
+			t.Errorf("audit chain after seeding: %+v, %v", res, err)
 		}
 	})
 }
