@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,8 +10,10 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"gatehouse/models"
+	"gatehouse/models/tenantdb"
 	"gatehouse/views"
 
 	"github.com/labstack/echo/v4"
@@ -129,14 +132,11 @@ func (h *Handler) retentionShow(c echo.Context) error {
 	return h.renderRetention(c, http.StatusOK, views.RetentionPageView{Done: c.QueryParam("done")})
 }
 
-// retentionEvents are the actions the retention page's history shows.
-func retentionEvent(a models.Action) bool {
-	for _, p := range []string{"retention.", "legal_hold.", "deletion.", "workspace."} {
-		if strings.HasPrefix(string(a), p) {
-			return true
-		}
-	}
-	return false
+// retentionActions are the actions a retention page's history shows.
+var retentionActions = []models.Action{
+	models.ActionRetentionNoticed, models.ActionRetentionMarked, models.ActionLegalHoldPlaced, models.ActionLegalHoldLifted,
+	models.ActionDeletionRequested, models.ActionDeletionShown, models.ActionDeletionConfirmed, models.ActionDeletionCancelled,
+	models.ActionDeletionExpired, models.ActionWorkspaceDeletionStarted, models.ActionWorkspaceDeletionStopped, models.ActionWorkspaceDeleted,
 }
 
 func (h *Handler) renderRetention(c echo.Context, status int, view views.RetentionPageView) error {
@@ -150,7 +150,7 @@ func (h *Handler) renderRetention(c echo.Context, status int, view views.Retenti
 		return err
 	}
 	view.Workspace, view.Policy, view.Status = workspaceRow(w), h.retentionPolicyView(), retentionStatusView(st)
-	view.CanDelete = st.Next == models.NextDelete && st.Due && st.Hold == nil && w.DSN == ""
+	view.CanDelete = models.RefuseDeletion(w, st) == nil
 	view.Fresh = now.Sub(viewerOf(c).Session.AuthAt) <= h.opts.StepUpWindow
 	schema, err := models.WorkspaceSchema(w.Slug)
 	if err != nil {
@@ -191,14 +191,12 @@ func (h *Handler) renderRetention(c echo.Context, status int, view views.Retenti
 		}
 		view.Report = r
 	}
-	events, err := models.SearchAudit(ctx, h.db.Read, models.AuditQuery{Workspace: w.Slug, Limit: 500})
+	events, err := models.SearchAudit(ctx, h.db.Read, models.AuditQuery{Workspace: w.Slug, Actions: retentionActions, Limit: 200})
 	if err != nil {
 		return err
 	}
 	for _, e := range events {
-		if retentionEvent(e.Action) {
-			view.Events = append(view.Events, views.EventRow{At: minuteUTC(&e.At), Actor: e.Actor, Action: string(e.Action), Reason: e.Reason, Detail: e.Detail})
-		}
+		view.Events = append(view.Events, views.EventRow{At: minuteUTC(&e.At), Actor: e.Actor, Action: string(e.Action), Reason: e.Reason, Detail: e.Detail})
 	}
 	return h.render(c, status, views.RetentionPage(h.chrome(c, "Retention of "+w.Name), view))
 }
@@ -296,7 +294,15 @@ func (h *Handler) workspaceDelete(c echo.Context) error {
 		return h.renderRetention(c, http.StatusUnprocessableEntity, views.RetentionPageView{Confirm: confirm,
 			Errors: views.Errors{"confirm": "Type the workspace's slug exactly as shown to confirm the deletion."}})
 	}
-	_, err = models.DeleteWorkspace(ctx, h.db, h.opts.ProductDB, h.opts.TenantsDir, h.now(), h.actor(c), w.Slug, h.opts.Retention)
+	// Once started, a deletion runs to its end even if the browser goes
+	// away: cut off between its two commits it would leave the data gone
+	// and the deletion unrecorded until the retention job settles it.
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Minute)
+	defer cancel()
+	_, err = models.DeleteWorkspace(dctx, h.db, h.opts.ProductDB, h.opts.TenantsDir, h.now(), h.actor(c), w.Slug, h.opts.Retention)
+	if err == nil {
+		h.tenants.Forget(tenantdb.Workspace{Slug: w.Slug, DSN: w.DSN})
+	}
 	switch {
 	case errors.Is(err, models.ErrHeld):
 		return h.renderRetention(c, http.StatusConflict, views.RetentionPageView{Errors: views.Errors{"": "A legal hold stops the deletion of this workspace. Nothing was deleted."}})

@@ -56,6 +56,7 @@ type AuditQuery struct {
 	Table     string // table_name (with Record: the record's table)
 	Record    string // an id among record_ids, or the target; indexed on PostgreSQL with Workspace
 	Action    Action
+	Actions   []Action  // any of these (with Action, both must hold)
 	Since     time.Time // at >= Since
 	Until     time.Time // at < Until
 	AfterSeq  int64     // seq > AfterSeq (the page after, going newer)
@@ -73,6 +74,9 @@ func (f AuditQuery) where(q *gorm.DB) *gorm.DB {
 	}
 	if f.Action != "" {
 		q = q.Where("action = ?", string(f.Action))
+	}
+	if len(f.Actions) > 0 {
+		q = q.Where("action IN ?", f.Actions)
 	}
 	if f.Table != "" {
 		q = q.Where("table_name = ?", f.Table)

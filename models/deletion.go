@@ -459,6 +459,8 @@ type DeletionReport struct {
 	// CountsUnknown marks a deletion recorded after the fact, when the
 	// data was found gone: what it held was not counted.
 	CountsUnknown bool `json:"counts_unknown,omitempty"`
+	// EndedGrants are the live grants the deletion ended.
+	EndedGrants []int64 `json:"ended_grants,omitempty"`
 }
 
 var schemaPattern = regexp.MustCompile(`^ws_[a-z0-9_]{1,48}$`)
@@ -513,32 +515,38 @@ func DeleteWorkspace(ctx context.Context, db, product *DB, tenantsDir string, no
 	if err != nil {
 		return DeletionReport{}, err
 	}
-	rec, err := FindRetentionRecord(ctx, db.Read, slug)
-	if err != nil {
-		return DeletionReport{}, err
-	}
 	snap, err := loadRetention(ctx, db.Read, []string{slug})
 	if err != nil {
 		return DeletionReport{}, err
 	}
-	st := EvaluateRetention(w, rec, snap.holds[slug], snap.requests[slug], now, p)
-	if err := refuseDeletion(w, st); err != nil {
+	st := snap.evaluate(w, now, p)
+	if err := RefuseDeletion(w, st); err != nil {
 		return DeletionReport{}, err
 	}
 	if err := startDeletion(ctx, db.Write, now, by, slug, st); err != nil {
 		return DeletionReport{}, err
 	}
 	rep, err := deleteWorkspace(ctx, db, product, tenantsDir, schema, now, by, slug, p)
-	if err != nil {
-		if _, serr := settleDeletion(ctx, db, product, tenantsDir, now, by, slug, "the deletion failed: "+err.Error()); serr != nil {
-			err = errors.Join(err, fmt.Errorf("recording the failed deletion: %w (the retention job will record it)", serr))
-		}
+	if err == nil {
+		return rep, nil
+	}
+	// A refusal under the lock (a hold placed meanwhile, say) removed
+	// nothing; any other failure is settled by what is left of the data.
+	why := "the deletion failed: " + err.Error()
+	var serr error
+	if errors.Is(err, ErrConflict) {
+		serr = stopDeletion(ctx, db.Write, now, by, slug, "the deletion was refused: "+err.Error())
+	} else {
+		_, serr = settleDeletion(ctx, db, product, tenantsDir, now, by, slug, why)
+	}
+	if serr != nil {
+		err = errors.Join(err, fmt.Errorf("recording the failed deletion: %w (the retention job will record it)", serr))
 	}
 	return rep, err
 }
 
-// refuseDeletion says why w, at st, may not be deleted; nil when it may.
-func refuseDeletion(w Workspace, st RetentionStatus) error {
+// RefuseDeletion says why w, at st, may not be deleted; nil when it may.
+func RefuseDeletion(w Workspace, st RetentionStatus) error {
 	switch {
 	case st.State == RetentionHeld:
 		return fmt.Errorf("%s: %w (%s): %w", w.Slug, ErrHeld, st.Hold.Reference, ErrConflict)
@@ -613,7 +621,7 @@ func deleteWorkspace(ctx context.Context, db, product *DB, tenantsDir, schema st
 		return DeletionReport{}, err
 	}
 	st := EvaluateRetention(w, rec, snap.holds[slug], snap.requests[slug], now, p)
-	if err := refuseDeletion(w, st); err != nil {
+	if err := RefuseDeletion(w, st); err != nil {
 		return DeletionReport{}, err
 	}
 	rep := DeletionReport{Slug: slug, Engine: product.Dialect, Location: schema, Rule: st.Rule, DeletedAt: now.UTC(), DeletedBy: by.Email}
@@ -635,27 +643,7 @@ func deleteWorkspace(ctx context.Context, db, product *DB, tenantsDir, schema st
 	if err := ptx.Exec("UPDATE workspaces SET status = ? WHERE slug = ?", WorkspaceDeleted, slug).Error; err != nil {
 		return DeletionReport{}, fmt.Errorf("registry: %w", err)
 	}
-	body, err := json.Marshal(rep)
-	if err != nil {
-		return DeletionReport{}, err
-	}
-	if err := tx.Model(&RetentionRecord{}).Where("slug = ? AND deleted_at IS NULL", slug).
-		Updates(map[string]any{"deleted_at": now.UTC(), "deletion_report": string(body), "deletion_started_at": nil, "updated_at": now.UTC()}).Error; err != nil {
-		return DeletionReport{}, fmt.Errorf("retention: %w", err)
-	}
-	// Nobody keeps access to data that is gone.
-	if err := tx.Model(&Grant{}).Where("workspace = ? AND ended_at IS NULL AND ends_at > ?", slug, now.UTC()).
-		Updates(map[string]any{"ended_at": now.UTC(), "ended_by": by.Email, "ended_why": "the workspace was deleted"}).Error; err != nil {
-		return DeletionReport{}, fmt.Errorf("end grants: %w", err)
-	}
-	if rep.RequestID != nil {
-		if err := tx.Model(&DeletionRequest{}).Where("id = ? AND status = ?", *rep.RequestID, DeletionConfirmed).
-			Updates(map[string]any{"status": DeletionDone, "updated_at": now.UTC()}).Error; err != nil {
-			return DeletionReport{}, fmt.Errorf("deletion request: %w", err)
-		}
-	}
-	if _, err := AppendAudit(ctx, tx, AuditEntry{At: now, Actor: by, Action: ActionWorkspaceDeleted, Workspace: slug, Target: "retention/" + slug,
-		Reason: st.Explanation, Detail: rep}); err != nil {
+	if err := recordDeletion(ctx, tx, now, by, &rep, st.Explanation); err != nil {
 		return DeletionReport{}, err
 	}
 	if remove != nil {
@@ -760,15 +748,87 @@ func countFile(ctx context.Context, file string, rep *DeletionReport) (func() er
 		}
 	}
 	return func() error {
-		// The main file goes last, so a failure leaves it to be found
-		// and deleted again.
-		for _, suffix := range []string{"-wal", "-shm", ""} {
-			if err := os.Remove(file + suffix); err != nil && !errors.Is(err, os.ErrNotExist) {
-				return fmt.Errorf("remove %s: %w", filepath.Base(file+suffix), err)
+		// The main file is renamed away first, in one step: from then on
+		// the data is gone from where it is read, and what is left is
+		// removed; a failure before the rename removed nothing.
+		if err := os.Rename(file, file+".deleting"); err != nil {
+			return fmt.Errorf("remove %s: %w", filepath.Base(file), err)
+		}
+		for _, f := range sqliteFiles(file) {
+			if err := os.Remove(f); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return fmt.Errorf("remove %s: %w", filepath.Base(f), err)
 			}
 		}
 		return nil
 	}, nil
+}
+
+// sqliteFiles are what is left of a workspace's SQLite file once it is
+// renamed away for deletion: the renamed file and its -wal and -shm.
+func sqliteFiles(file string) []string {
+	return []string{file + ".deleting", file + "-wal", file + "-shm"}
+}
+
+// recordDeletion records in tx that rep's workspace was deleted: every
+// live grant on it ends (their ids go in the report), the confirmed
+// request it answers is done, the retention record keeps the report, and
+// workspace.deleted carries it. A request cancelled meanwhile, or a
+// record some other run completed, is ErrConflict: the caller's
+// transactions then roll back and nothing is removed.
+func recordDeletion(ctx context.Context, tx *gorm.DB, now time.Time, by Actor, rep *DeletionReport, why string) error {
+	var live []int64
+	if err := tx.WithContext(ctx).Model(&Grant{}).Where("workspace = ? AND ended_at IS NULL AND ends_at > ?", rep.Slug, now.UTC()).
+		Order("id").Pluck("id", &live).Error; err != nil {
+		return fmt.Errorf("live grants: %w", err)
+	}
+	if len(live) > 0 {
+		rep.EndedGrants = live
+		if err := tx.Model(&Grant{}).Where("id IN ? AND ended_at IS NULL", live).
+			Updates(map[string]any{"ended_at": now.UTC(), "ended_by": by.Email, "ended_why": "the workspace was deleted"}).Error; err != nil {
+			return fmt.Errorf("end grants: %w", err)
+		}
+	}
+	if rep.RequestID != nil {
+		u := tx.Model(&DeletionRequest{}).Where("id = ? AND status = ?", *rep.RequestID, DeletionConfirmed).
+			Updates(map[string]any{"status": DeletionDone, "updated_at": now.UTC()})
+		if u.Error != nil {
+			return fmt.Errorf("deletion request: %w", u.Error)
+		}
+		if u.RowsAffected != 1 {
+			return fmt.Errorf("the customer's deletion request %d was cancelled meanwhile: %w", *rep.RequestID, ErrConflict)
+		}
+	}
+	body, err := json.Marshal(rep)
+	if err != nil {
+		return err
+	}
+	u := tx.Model(&RetentionRecord{}).Where("slug = ? AND deleted_at IS NULL", rep.Slug).
+		Updates(map[string]any{"deleted_at": now.UTC(), "deletion_report": string(body), "deletion_started_at": nil, "updated_at": now.UTC()})
+	if u.Error != nil {
+		return fmt.Errorf("retention: %w", u.Error)
+	}
+	if u.RowsAffected != 1 {
+		return fmt.Errorf("%s was recorded deleted meanwhile: %w", rep.Slug, ErrConflict)
+	}
+	_, err = AppendAudit(ctx, tx, AuditEntry{At: now, Actor: by, Action: ActionWorkspaceDeleted, Workspace: rep.Slug, Target: "retention/" + rep.Slug,
+		Reason: why, Detail: rep})
+	return err
+}
+
+// stopDeletion records that a deletion of slug stopped before removing
+// anything (workspace.deletion_stopped) and clears its mark; a deletion
+// not marked started is left alone.
+func stopDeletion(ctx context.Context, db *gorm.DB, now time.Time, by Actor, slug, why string) error {
+	return db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		u := tx.Model(&RetentionRecord{}).Where("slug = ? AND deleted_at IS NULL AND deletion_started_at IS NOT NULL", slug).
+			Updates(map[string]any{"deletion_started_at": nil, "updated_at": now.UTC()})
+		if u.Error != nil || u.RowsAffected == 0 {
+			return u.Error
+		}
+		_, err := AppendAudit(ctx, tx, AuditEntry{At: now, Actor: by, Action: ActionWorkspaceDeletionStopped, Workspace: slug,
+			Target: "retention/" + slug, Reason: why, Detail: map[string]any{"removed": "nothing"}})
+		return err
+	})
 }
 
 // deletionSettleAfter is how long a started deletion may run before the
@@ -797,40 +857,51 @@ func dataGone(ctx context.Context, product *DB, tenantsDir, slug string) (bool, 
 }
 
 // settleDeletion ends a deletion of slug that started but was not
-// recorded as done, by what is left of the data. Data still there: the
-// deletion stopped and removed nothing (workspace.deletion_stopped). Data
-// gone: the registry entry is marked deleted if it is not yet, and the
-// deletion recorded (workspace.deleted, its report saying the row counts
-// were not recorded), with the workspace's live grants ended. why goes in
-// the event. It reports whether it recorded a deletion; a deletion that
-// is not marked started (or was settled meanwhile) is left alone.
+// recorded as done, by what is left of the data. Data still there, or a
+// legal hold in force: the deletion stopped (workspace.deletion_stopped;
+// the registry is left alone). Data gone: the registry entry is marked
+// deleted if it is not yet, any leftover SQLite files are removed, and
+// the deletion recorded (workspace.deleted, its report saying the row
+// counts were not taken). why goes in the event. It reports whether it
+// recorded a deletion; a deletion not marked started (or settled
+// meanwhile) is left alone.
 func settleDeletion(ctx context.Context, db, product *DB, tenantsDir string, now time.Time, by Actor, slug, why string) (bool, error) {
 	gone, err := dataGone(ctx, product, tenantsDir, slug)
 	if err != nil {
 		return false, err
 	}
-	if gone {
-		if err := product.Write.WithContext(ctx).Exec("UPDATE workspaces SET status = ? WHERE slug = ? AND status <> ?",
-			WorkspaceDeleted, slug, WorkspaceDeleted).Error; err != nil {
-			return false, fmt.Errorf("registry: %w", err)
+	holds, err := ListHolds(ctx, db.Read, slug, false)
+	if err != nil {
+		return false, err
+	}
+	if !gone || len(holds) > 0 {
+		if gone {
+			why += "; the data is missing, but a legal hold is in force, so the registry entry was left as it is"
+		}
+		return false, stopDeletion(ctx, db.Write, now, by, slug, why)
+	}
+	schema, _ := WorkspaceSchema(slug)
+	rep := DeletionReport{Slug: slug, Engine: product.Dialect, Location: schema, Tables: []TableRows{}, CountsUnknown: true,
+		Rule: "The deletion's own record failed; the data was found gone when it was settled.", DeletedAt: now.UTC(), DeletedBy: by.Email}
+	if product.Dialect == SQLite {
+		rep.Location = schema + ".db"
+		// What a removal that stopped half-way left behind.
+		for _, f := range sqliteFiles(filepath.Join(tenantsDir, schema+".db")) {
+			if err := os.Remove(f); err == nil {
+				rep.Files = append(rep.Files, filepath.Base(f))
+			} else if !errors.Is(err, os.ErrNotExist) {
+				return false, fmt.Errorf("remove %s: %w", filepath.Base(f), err)
+			}
 		}
 	}
+	if err := product.Write.WithContext(ctx).Exec("UPDATE workspaces SET status = ? WHERE slug = ? AND status <> ?",
+		WorkspaceDeleted, slug, WorkspaceDeleted).Error; err != nil {
+		return false, fmt.Errorf("registry: %w", err)
+	}
 	err = db.Write.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		q := tx.Model(&RetentionRecord{}).Where("slug = ? AND deleted_at IS NULL AND deletion_started_at IS NOT NULL", slug)
-		if !gone {
-			u := q.Updates(map[string]any{"deletion_started_at": nil, "updated_at": now.UTC()})
-			if u.Error != nil || u.RowsAffected == 0 {
-				return u.Error
-			}
-			_, err := AppendAudit(ctx, tx, AuditEntry{At: now, Actor: by, Action: ActionWorkspaceDeletionStopped, Workspace: slug,
-				Target: "retention/" + slug, Reason: why, Detail: map[string]any{"removed": "nothing"}})
+		var rec RetentionRecord
+		if err := tx.Where("slug = ? AND deleted_at IS NULL AND deletion_started_at IS NOT NULL", slug).Limit(1).Find(&rec).Error; err != nil || rec.Slug == "" {
 			return err
-		}
-		schema, _ := WorkspaceSchema(slug)
-		rep := DeletionReport{Slug: slug, Engine: product.Dialect, Location: schema, Tables: []TableRows{}, CountsUnknown: true,
-			Rule: "The deletion's own record failed; the data was found gone when it was settled.", DeletedAt: now.UTC(), DeletedBy: by.Email}
-		if product.Dialect == SQLite {
-			rep.Location = schema + ".db"
 		}
 		var req DeletionRequest
 		if err := tx.Where("slug = ? AND status = ?", slug, DeletionConfirmed).Order("id DESC").Limit(1).Find(&req).Error; err != nil {
@@ -839,35 +910,16 @@ func settleDeletion(ctx context.Context, db, product *DB, tenantsDir string, now
 		if req.ID != 0 {
 			rep.RequestID = &req.ID
 		}
-		body, err := json.Marshal(rep)
-		if err != nil {
-			return err
-		}
-		u := q.Updates(map[string]any{"deleted_at": now.UTC(), "deletion_report": string(body), "deletion_started_at": nil, "updated_at": now.UTC()})
-		if u.Error != nil || u.RowsAffected == 0 {
-			return u.Error
-		}
-		if err := tx.Model(&Grant{}).Where("workspace = ? AND ended_at IS NULL AND ends_at > ?", slug, now.UTC()).
-			Updates(map[string]any{"ended_at": now.UTC(), "ended_by": by.Email, "ended_why": "the workspace was deleted"}).Error; err != nil {
-			return fmt.Errorf("end grants: %w", err)
-		}
-		if req.ID != 0 {
-			if err := tx.Model(&DeletionRequest{}).Where("id = ? AND status = ?", req.ID, DeletionConfirmed).
-				Updates(map[string]any{"status": DeletionDone, "updated_at": now.UTC()}).Error; err != nil {
-				return err
-			}
-		}
-		_, err = AppendAudit(ctx, tx, AuditEntry{At: now, Actor: by, Action: ActionWorkspaceDeleted, Workspace: slug,
-			Target: "retention/" + slug, Reason: why, Detail: rep})
-		return err
+		return recordDeletion(ctx, tx, now, by, &rep, why)
 	})
-	return gone && err == nil, err
+	return err == nil, err
 }
 
 // SettleDeletions settles every deletion that started more than ten
 // minutes before now and was never recorded as done or stopped (the
 // portal stopped, or its database failed, in the middle of one): see
-// settleDeletion. It returns how many it settled.
+// settleDeletion. It returns how many it settled, as deleted or as
+// stopped; one that fails does not keep the others from being settled.
 func SettleDeletions(ctx context.Context, db, product *DB, tenantsDir string, now time.Time) (int, error) {
 	var stale []RetentionRecord
 	if err := db.Read.WithContext(ctx).Where("deleted_at IS NULL AND deletion_started_at IS NOT NULL AND deletion_started_at < ?",
@@ -875,12 +927,14 @@ func SettleDeletions(ctx context.Context, db, product *DB, tenantsDir string, no
 		return 0, fmt.Errorf("started deletions: %w", err)
 	}
 	n := 0
+	var errs []error
 	for _, r := range stale {
 		why := fmt.Sprintf("the deletion started at %s did not finish; settled by the retention job", r.DeletionStartedAt.UTC().Format(time.RFC3339))
 		if _, err := settleDeletion(ctx, db, product, tenantsDir, now, retentionSystem, r.Slug, why); err != nil {
-			return n, fmt.Errorf("settle deletion of %s: %w", r.Slug, err)
+			errs = append(errs, fmt.Errorf("settle deletion of %s: %w", r.Slug, err))
+			continue
 		}
 		n++
 	}
-	return n, nil
+	return n, errors.Join(errs...)
 }

@@ -145,6 +145,20 @@ func TestDeletionRecordsIntent(t *testing.T) {
 		if n, _ := models.SettleDeletions(ctx, db, product, dir, at.Add(2*time.Hour)); n != 0 {
 			t.Errorf("a second settling run settled %d, want 0", n)
 		}
+
+		// Interrupted, the data missing, and a legal hold placed since:
+		// the hold wins, and the registry entry is left alone.
+		markStarted(t, db, "kwik-e", at) // never had data here
+		if _, err := models.PlaceHold(ctx, db.Write, at, deleter, "kwik-e", "CASE-12", "Counsel asked us to keep everything we hold."); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := models.SettleDeletions(ctx, db, product, dir, at.Add(3*time.Hour)); err != nil || n != 1 {
+			t.Fatalf("settling kwik-e: %d, %v", n, err)
+		}
+		if registryStatus(t, product, "kwik-e") != "cancelled" || len(auditOf(t, db, "kwik-e", models.ActionWorkspaceDeleted)) != 0 ||
+			len(auditOf(t, db, "kwik-e", models.ActionWorkspaceDeletionStopped)) != 1 {
+			t.Error("a held workspace's interrupted deletion was recorded as a deletion")
+		}
 		if res, err := models.VerifyAudit(ctx, db); err != nil || !res.OK {
 			t.Errorf("audit chain: %+v, %v", res, err)
 		}

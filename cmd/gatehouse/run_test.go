@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -245,6 +246,25 @@ func TestRunServeDevRestartKeepsSessions(t *testing.T) {
 	if err := s.shutdown(); err != nil {
 		t.Fatalf("first run: %v", err)
 	}
+	// acme, the registry's first workspace, deleted meanwhile (as a
+	// sysadmin's deletion leaves it): the next start must neither refuse
+	// (the catalog is checked against a workspace whose data is there) nor
+	// bring its data back; nor soylent's, which the demo deleted.
+	tenants := filepath.Join(s.dataDir, "tenants")
+	if _, err := os.Stat(filepath.Join(tenants, "ws_soylent.db")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the demo's deleted soylent still has its file: %v", err)
+	}
+	product, err := models.Open(context.Background(), filepath.Join(s.dataDir, "product.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := product.Write.Exec("UPDATE workspaces SET status = 'deleted' WHERE slug = 'acme'").Error; err != nil {
+		t.Fatal(err)
+	}
+	product.Close()
+	if err := os.Remove(filepath.Join(tenants, "ws_acme.db")); err != nil {
+		t.Fatal(err)
+	}
 	// The same data directory and address again: the session key is kept
 	// in the data directory, so the browser is still signed in.
 	ctx, cancel := context.WithCancel(context.Background())
@@ -268,6 +288,11 @@ func TestRunServeDevRestartKeepsSessions(t *testing.T) {
 	res, body := s.get(sam, "/")
 	if res.StatusCode != http.StatusOK || res.Request.URL.Path != "/" || !strings.Contains(body, "Sam Support") {
 		t.Errorf("after restart / ended at %s with %d, want Sam's dashboard", res.Request.URL, res.StatusCode)
+	}
+	for _, slug := range []string{"acme", "soylent"} {
+		if _, err := os.Stat(filepath.Join(tenants, "ws_"+slug+".db")); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("a restart brought deleted %s's data back: %v", slug, err)
+		}
 	}
 	var staff int64
 	if err := s.openDB().Read.Table("staff").Count(&staff).Error; err != nil {

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -214,7 +215,14 @@ func openStores(ctx context.Context, cfg Config) (_ *stores, err error) {
 		} else if err = os.MkdirAll(tcfg.SQLiteDir, 0o700); err != nil {
 			return nil, err
 		}
-		if err = demo.SeedTenants(ctx, target, demo.WorkspaceSlugs(), now); err != nil {
+		// A workspace deleted in an earlier run stays deleted: its data is
+		// not seeded again.
+		var deleted []string
+		if err = s.product.Read.WithContext(ctx).Model(&models.Workspace{}).Where("status = ?", models.WorkspaceDeleted).Pluck("slug", &deleted).Error; err != nil {
+			return nil, err
+		}
+		slugs := slices.DeleteFunc(demo.WorkspaceSlugs(), func(slug string) bool { return slices.Contains(deleted, slug) })
+		if err = demo.SeedTenants(ctx, target, slugs, now); err != nil {
 			return nil, fmt.Errorf("demo tenant data: %w", err)
 		}
 		if err = demo.SeedRetention(ctx, s.db, s.product.Read, now, cfg.Retention); err != nil {
@@ -239,19 +247,29 @@ func openStores(ctx context.Context, cfg Config) (_ *stores, err error) {
 }
 
 // checkCatalog compares the catalog with the schema of the registry's
-// first workspace.
+// first workspace (by slug) whose data is there: deleted workspaces and
+// those on servers of their own are passed over.
 func checkCatalog(ctx context.Context, s *stores) error {
-	var ws models.Workspace
-	err := s.product.Read.WithContext(ctx).Order("slug").Limit(1).Find(&ws).Error
-	if err != nil || ws.Slug == "" {
+	var ws []models.Workspace
+	err := s.product.Read.WithContext(ctx).Where("status <> ? AND COALESCE(dsn, '') = ''", models.WorkspaceDeleted).Order("slug").Find(&ws).Error
+	if err != nil {
 		return err
 	}
-	tables, err := s.tenants.Tables(ctx, tenantdb.Workspace{Slug: ws.Slug, DSN: ws.DSN})
-	if err != nil {
-		return fmt.Errorf("data catalog: reading workspace %s: %w", ws.Slug, err)
-	}
-	if err := s.catalog.CheckSchema(tables); err != nil {
-		return fmt.Errorf("data catalog does not match workspace %s: %w", ws.Slug, err)
+	for _, w := range ws {
+		tables, err := s.tenants.Tables(ctx, tenantdb.Workspace{Slug: w.Slug})
+		if errors.Is(err, models.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("data catalog: reading workspace %s: %w", w.Slug, err)
+		}
+		if len(tables) == 0 {
+			continue // a PostgreSQL schema that is not there has no tables
+		}
+		if err := s.catalog.CheckSchema(tables); err != nil {
+			return fmt.Errorf("data catalog does not match workspace %s: %w", w.Slug, err)
+		}
+		return nil
 	}
 	return nil
 }

@@ -104,6 +104,21 @@ func (r *Reader) Close() error {
 	return errors.Join(errs...)
 }
 
+// Forget closes the pool reading ws (once its reads end), as after the
+// workspace's deletion: an open SQLite handle would keep the removed
+// file's space.
+func (r *Reader) Forget(ws Workspace) {
+	loc, err := r.locate(ws)
+	if err != nil || loc.dialect != models.SQLite {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if p := r.pools[loc.key]; p != nil {
+		r.evictLocked(loc.key, p)
+	}
+}
+
 // acquire returns the pool for ws and a func to release it.
 func (r *Reader) acquire(ws Workspace) (*pool, func(), error) {
 	loc, err := r.locate(ws)
