@@ -72,6 +72,9 @@ func BenchmarkDataPage(b *testing.B) {
 					b.ReportMetric(float64(views-int64(audited.ok)), "auditrows-responses")
 					b.ReportMetric(float64(audited.cpu.Microseconds()), "cpu-us/view")
 					b.ReportMetric(float64(top.cpu.Microseconds()), "ceil-cpu-us/view")
+					if engine == "postgres" {
+						b.ReportMetric(float64(audited.pgcpu.Microseconds()), "pg-cpu-us/view")
+					}
 					if audited.ok != b.N || views != int64(audited.ok) {
 						b.Errorf("%d of %d requests answered 200, %d audit rows written", audited.ok, b.N, views)
 					}
@@ -88,6 +91,7 @@ type driveResult struct {
 	rate     float64 // responses per second
 	p50, p99 time.Duration
 	cpu      time.Duration // the process's CPU time (user and system) per request, clients included
+	pgcpu    time.Duration // the PostgreSQL server's CPU time per request (every postgres process on this machine)
 }
 
 func processCPU() time.Duration {
@@ -103,7 +107,7 @@ func drive(b *testing.B, n, conc int, client func(int) *http.Client, url string)
 	lat := make([]time.Duration, n)
 	var wg sync.WaitGroup
 	b.ResetTimer()
-	cpu := processCPU()
+	cpu, pgcpu := processCPU(), serverCPU()
 	start := time.Now()
 	for w := 0; w < conc; w++ {
 		wg.Add(1)
@@ -133,11 +137,12 @@ func drive(b *testing.B, n, conc int, client func(int) *http.Client, url string)
 	wg.Wait()
 	elapsed := time.Since(start)
 	cpu = processCPU() - cpu
+	pgcpu = serverCPU() - pgcpu
 	b.StopTimer()
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
 	return driveResult{
 		ok: int(ok.Load()), rate: float64(n) / elapsed.Seconds(),
-		p50: lat[n/2], p99: lat[min(n-1, n*99/100)], cpu: cpu / time.Duration(n),
+		p50: lat[n/2], p99: lat[min(n-1, n*99/100)], cpu: cpu / time.Duration(n), pgcpu: pgcpu / time.Duration(n),
 	}
 }
 
