@@ -186,6 +186,7 @@ func (h *Handler) renderRetention(c echo.Context, status int, view views.Retenti
 		if rep.RequestID != nil {
 			r.RequestID = *rep.RequestID
 		}
+		r.EndedGrants, r.ClosedRequests = idList(rep.EndedGrants), idList(rep.ClosedRequests)
 		for _, t := range rep.Tables {
 			r.Tables = append(r.Tables, views.TableRowsView{Table: t.Table, Rows: t.Rows})
 		}
@@ -324,3 +325,12 @@ func conflictReason(err error) string {
 }
 
 func retentionHref(slug string) string { return "/retention/" + url.PathEscape(slug) }
+
+// idList writes ids as "#1, #2".
+func idList(ids []int64) string {
+	parts := make([]string, len(ids))
+	for i, id := range ids {
+		parts[i] = "#" + strconv.FormatInt(id, 10)
+	}
+	return strings.Join(parts, ", ")
+}

@@ -139,6 +139,7 @@ func TestHoldStopsDeletion(t *testing.T) {
 		ctx := context.Background()
 		ada := noRedirect(p.login("ada.sysadmin@example.com"))
 		g := p.grant("ada.sysadmin@example.com", "nakatomi", models.GrantScope{}, false, time.Hour)
+		reqID := p.openRequest(p.login("sam.support@example.com"), requestForm("nakatomi", "sara.senior@example.com"))
 		if !p.dataExists("nakatomi") {
 			t.Fatal("nakatomi has no data to delete")
 		}
@@ -210,7 +211,8 @@ func TestHoldStopsDeletion(t *testing.T) {
 			t.Errorf("registry entry after deletion: %+v, %v; want status deleted", w, err)
 		}
 		_, body = p.get(ada, "/retention/nakatomi")
-		for _, want := range []string{`data-testid="deletion-report"`, "<code>members</code>", "<code>billing</code>", "workspace.deleted"} {
+		for _, want := range []string{`data-testid="deletion-report"`, "<code>members</code>", "<code>billing</code>", "workspace.deleted",
+			`data-testid="ended-grants">#` + strconv.FormatInt(g.ID, 10), `data-testid="closed-requests">#` + strconv.FormatInt(reqID, 10)} {
 			if !strings.Contains(body, want) {
 				t.Errorf("retention page after deletion lacks %s", want)
 			}
@@ -220,6 +222,9 @@ func TestHoldStopsDeletion(t *testing.T) {
 		}
 		if ended, err := models.FindGrant(ctx, db.Read, g.ID); err != nil || ended.EndedAt == nil {
 			t.Errorf("ada's grant on nakatomi after the deletion: %+v, %v; want ended", ended, err)
+		}
+		if r, err := models.FindRequest(ctx, db.Read, reqID); err != nil || r.Status != models.RequestCancelled {
+			t.Errorf("the open access request on nakatomi after the deletion: %+v, %v; want cancelled", r.Status, err)
 		}
 		if res, _ := p.get(ada, "/workspaces/nakatomi/data/members"); res.StatusCode != http.StatusNotFound {
 			t.Errorf("data page of a deleted workspace = %d, want 404", res.StatusCode)

@@ -459,8 +459,10 @@ type DeletionReport struct {
 	// CountsUnknown marks a deletion recorded after the fact, when the
 	// data was found gone: what it held was not counted.
 	CountsUnknown bool `json:"counts_unknown,omitempty"`
-	// EndedGrants are the live grants the deletion ended.
-	EndedGrants []int64 `json:"ended_grants,omitempty"`
+	// EndedGrants are the live grants the deletion ended, and
+	// ClosedRequests the access requests it closed (pending or approved).
+	EndedGrants    []int64 `json:"ended_grants,omitempty"`
+	ClosedRequests []int64 `json:"closed_requests,omitempty"`
 }
 
 var schemaPattern = regexp.MustCompile(`^ws_[a-z0-9_]{1,48}$`)
@@ -770,7 +772,8 @@ func sqliteFiles(file string) []string {
 }
 
 // recordDeletion records in tx that rep's workspace was deleted: every
-// live grant on it ends (their ids go in the report), the confirmed
+// live grant on it ends and every open access request closes (their ids
+// go in the report, each request's closing in the audit log), the confirmed
 // request it answers is done, the retention record keeps the report, and
 // workspace.deleted carries it. A request cancelled meanwhile, or a
 // record some other run completed, is ErrConflict: the caller's
@@ -786,6 +789,23 @@ func recordDeletion(ctx context.Context, tx *gorm.DB, now time.Time, by Actor, r
 		if err := tx.Model(&Grant{}).Where("id IN ? AND ended_at IS NULL", live).
 			Updates(map[string]any{"ended_at": now.UTC(), "ended_by": by.Email, "ended_why": "the workspace was deleted"}).Error; err != nil {
 			return fmt.Errorf("end grants: %w", err)
+		}
+	}
+	// Access requests still open close: there is nothing left to consent
+	// to, and an approved one's link must not mint a grant.
+	var open []AccessRequest
+	if err := tx.Where("workspace = ? AND status IN ?", rep.Slug, []RequestStatus{RequestPending, RequestApproved}).Order("id").Find(&open).Error; err != nil {
+		return fmt.Errorf("open access requests: %w", err)
+	}
+	for _, r := range open {
+		u := tx.Model(&AccessRequest{}).Where("id = ? AND status = ?", r.ID, r.Status).Updates(map[string]any{"status": RequestCancelled, "updated_at": now.UTC()})
+		if u.Error != nil {
+			return fmt.Errorf("close access request %d: %w", r.ID, u.Error)
+		}
+		rep.ClosedRequests = append(rep.ClosedRequests, r.ID)
+		if _, err := AppendAudit(ctx, tx, AuditEntry{At: now, Actor: by, Action: ActionRequestCancelled, Workspace: r.Workspace, Target: r.Target(),
+			Reason: "the workspace was deleted"}); err != nil {
+			return err
 		}
 	}
 	if rep.RequestID != nil {

@@ -89,6 +89,7 @@ type DeletionReportView struct {
 	Tables                                       []TableRowsView
 	Files                                        []string
 	RequestID                                    int64
+	EndedGrants, ClosedRequests                  string // ids, comma-separated
 }
 
 // HoldForm is the place-hold form's values.
