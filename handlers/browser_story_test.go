@@ -83,19 +83,7 @@ func TestBrowserAccessStory(t *testing.T) {
 		t.Fatalf("status after approval = %q, want approved", got)
 	}
 
-	owner := newBrowser(t, exe)
-	browserNavigate(t, owner, "open the dev mailbox", chromedp.Navigate(base+"/dev/mail"))
-	href := browserGet(t, owner, "find the consent mail", chromedp.Evaluate[string](
-		`(Array.from(document.querySelectorAll('[data-testid="devmail-row"]')).find(r => r.textContent.includes("owner@acme.example")) || {querySelector: () => ({getAttribute: () => ""})}).querySelector("a").getAttribute("href")`))
-	if href == "" {
-		t.Fatal("no mail to owner@acme.example in the dev mailbox")
-	}
-	browserNavigate(t, owner, "open the consent mail", chromedp.Navigate(base+href))
-	shot(t, owner, "story-3-consent-mail")
-	status, consentPath := browserNavigate(t, owner, "follow the consent link", chromedp.Click(chromedp.CSS(`[data-testid="devmail-text"] a[href*="/consent/"]`)))
-	if status != http.StatusOK || !strings.HasPrefix(consentPath, "/consent/") {
-		t.Fatalf("consent link: %d at %s", status, consentPath)
-	}
+	owner := ownerFollowsMail(t, exe, base, "owner@acme.example", "/consent/", "story-3-consent-mail")
 	shot(t, owner, "story-4-consent")
 	browserNavigate(t, owner, "grant", chromedp.Click(chromedp.CSS(`[data-testid="consent-grant"]`)))
 	if !present(t, owner, `[data-testid="consent-revoke"]`) {
@@ -127,8 +115,9 @@ func TestBrowserAccessStory(t *testing.T) {
 }
 
 // ownerFollowsMail opens, in a browser of its own, the newest mail to
-// recipient in the development mailbox and follows its link to prefix.
-func ownerFollowsMail(t *testing.T, exe, base, recipient, prefix string) context.Context {
+// recipient in the development mailbox (saved as the screenshot mailShot,
+// if named) and follows its link to prefix.
+func ownerFollowsMail(t *testing.T, exe, base, recipient, prefix, mailShot string) context.Context {
 	t.Helper()
 	b := newBrowser(t, exe)
 	browserNavigate(t, b, "open the dev mailbox", chromedp.Navigate(base+"/dev/mail"))
@@ -138,6 +127,9 @@ func ownerFollowsMail(t *testing.T, exe, base, recipient, prefix string) context
 		t.Fatalf("no mail to %s in the dev mailbox", recipient)
 	}
 	browserNavigate(t, b, "open the mail", chromedp.Navigate(base+href))
+	if mailShot != "" {
+		shot(t, b, mailShot)
+	}
 	status, path := browserNavigate(t, b, "follow the link", chromedp.Click(chromedp.CSS(`[data-testid="devmail-text"] a[href*="`+prefix+`"]`)))
 	if status != http.StatusOK || !strings.HasPrefix(path, prefix) {
 		t.Fatalf("link in the mail to %s: %d at %s", recipient, status, path)
@@ -164,13 +156,13 @@ func TestBrowserDeletionStory(t *testing.T) {
 	}
 	shot(t, sam, "deletion-1-recorded")
 
-	owner := ownerFollowsMail(t, exe, base, "owner@acme.example", "/deletion/")
+	owner := ownerFollowsMail(t, exe, base, "owner@acme.example", "/deletion/", "")
 	shot(t, owner, "deletion-2-confirm-page")
 	browserNavigate(t, owner, "confirm", chromedp.Click(chromedp.CSS(`[data-testid="deletion-confirm"]`)))
 	if got := browserGet(t, owner, "read the confirmations", chromedp.Text(chromedp.CSS(`[data-testid="deletion-confirmations"]`))); !strings.HasPrefix(got, "1 of 2") {
 		t.Fatalf("after one owner confirmed: %q, want 1 of 2", got)
 	}
-	admin := ownerFollowsMail(t, exe, base, "admin@acme.example", "/deletion/")
+	admin := ownerFollowsMail(t, exe, base, "admin@acme.example", "/deletion/", "")
 	browserNavigate(t, admin, "confirm", chromedp.Click(chromedp.CSS(`[data-testid="deletion-confirm"]`)))
 	if got := browserGet(t, admin, "read the status", chromedp.Text(chromedp.CSS(`[data-testid="deletion-status"]`))); !strings.HasPrefix(got, "Confirmed.") {
 		t.Fatalf("after both owners confirmed: %q", got)

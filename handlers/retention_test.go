@@ -51,15 +51,7 @@ func (p *testPortal) dataExists(slug string) bool {
 	return n == 1
 }
 
-var rowSlug = regexp.MustCompile(`data-testid="queue-([a-z0-9-]+)"`)
-
-func listedRetention(body string) []string {
-	var out []string
-	for _, m := range rowSlug.FindAllStringSubmatch(body, -1) {
-		out = append(out, m[1])
-	}
-	return out
-}
+func listedRetention(body string) []string { return listedSlugs(body, "queue-") }
 
 func TestRetentionQueue(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, db *models.DB) {

@@ -15,15 +15,17 @@ import (
 	"gatehouse/models/demo"
 )
 
-var workspaceRowID = regexp.MustCompile(`data-testid="workspace-([a-z0-9-]+)"`)
-
-func listedWorkspaces(body string) []string {
+// listedSlugs returns, in page order, the slugs of the rows whose
+// data-testid is prefix followed by a slug.
+func listedSlugs(body, prefix string) []string {
 	var out []string
-	for _, m := range workspaceRowID.FindAllStringSubmatch(body, -1) {
+	for _, m := range regexp.MustCompile(`data-testid="`+regexp.QuoteMeta(prefix)+`([a-z0-9-]+)"`).FindAllStringSubmatch(body, -1) {
 		out = append(out, m[1])
 	}
 	return out
 }
+
+func listedWorkspaces(body string) []string { return listedSlugs(body, "workspace-") }
 
 func TestWorkspaceSearch(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, db *models.DB) {

@@ -11,7 +11,6 @@ import (
 
 	"gatehouse/models"
 	"gatehouse/models/dbtest"
-	"gatehouse/models/demo"
 )
 
 // auditOf returns the events of action on workspace, oldest first.
@@ -179,22 +178,12 @@ func errString(err error) string {
 func TestDeletionPortalCommitFails(t *testing.T) {
 	db := dbtest.Postgres(t)
 	ctx := context.Background()
-	product, err := models.Open(ctx, dbtest.NewPostgresDatabase(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { product.Close() })
-	if err := demo.SeedProduct(ctx, product.Write, demoNow); err != nil {
-		t.Fatal(err)
-	}
-	if err := demo.SeedTenants(ctx, demo.TenantTarget{Postgres: product.Write}, []string{"soylent"}, demoNow); err != nil {
-		t.Fatal(err)
-	}
+	product := separateProduct(t, "soylent")
 	execAll(t, db,
 		`CREATE FUNCTION test_late_refusal() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN IF NEW.action = 'workspace.deleted' THEN RAISE EXCEPTION 'commit refused by test'; END IF; RETURN NULL; END $$`,
 		`CREATE CONSTRAINT TRIGGER test_late_refusal AFTER INSERT ON audit_events DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION test_late_refusal()`)
 	p := models.DefaultRetentionPolicy()
-	_, err = models.DeleteWorkspace(ctx, db, product, "", demoNow, deleter, "soylent", p)
+	_, err := models.DeleteWorkspace(ctx, db, product, "", demoNow, deleter, "soylent", p)
 	if err == nil || !strings.Contains(err.Error(), "was deleted, but recording it failed") || !strings.Contains(err.Error(), "retention job") {
 		t.Errorf("deletion with the portal's commit refused: %v", err)
 	}

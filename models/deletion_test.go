@@ -425,17 +425,7 @@ func TestDeletionConfirmationsRace(t *testing.T) {
 func TestDeletionSeparateProduct(t *testing.T) {
 	db := dbtest.Postgres(t)
 	ctx := context.Background()
-	product, err := models.Open(ctx, dbtest.NewPostgresDatabase(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { product.Close() })
-	if err := demo.SeedProduct(ctx, product.Write, demoNow); err != nil {
-		t.Fatal(err)
-	}
-	if err := demo.SeedTenants(ctx, demo.TenantTarget{Postgres: product.Write}, []string{"soylent", "vandelay"}, demoNow); err != nil {
-		t.Fatal(err)
-	}
+	product := separateProduct(t, "soylent", "vandelay")
 	p := models.DefaultRetentionPolicy()
 	if _, err := models.PlaceHold(ctx, db.Write, demoNow, deleter, "soylent", "CASE-3", "Counsel asked us to keep everything."); err != nil {
 		t.Fatal(err)
@@ -462,4 +452,23 @@ func TestDeletionSeparateProduct(t *testing.T) {
 	if res, err := models.VerifyAudit(ctx, db); err != nil || !res.OK {
 		t.Errorf("audit chain: %+v, %v", res, err)
 	}
+}
+
+// separateProduct is a product database of its own on PostgreSQL, as in
+// production, with the demo registry and the data of slugs.
+func separateProduct(t *testing.T, slugs ...string) *models.DB {
+	t.Helper()
+	ctx := context.Background()
+	product, err := models.Open(ctx, dbtest.NewPostgresDatabase(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { product.Close() })
+	if err := demo.SeedProduct(ctx, product.Write, demoNow); err != nil {
+		t.Fatal(err)
+	}
+	if err := demo.SeedTenants(ctx, demo.TenantTarget{Postgres: product.Write}, slugs, demoNow); err != nil {
+		t.Fatal(err)
+	}
+	return product
 }
