@@ -96,7 +96,11 @@ func (h *Handler) deletionDecide(c echo.Context) error {
 		if !slices.Contains(owners, v.Link.Recipient) {
 			return h.renderDeletion(c, http.StatusForbidden, v, "This address is no longer an owner of the workspace, so it cannot confirm the deletion.")
 		}
-		_, err = models.ConfirmDeletion(ctx, h.db.Write, now, token, ip)
+		w, werr := models.FindWorkspace(ctx, h.product, v.Request.Slug)
+		if werr != nil {
+			return werr
+		}
+		_, err = models.ConfirmDeletion(ctx, h.db.Write, now, token, ip, w.MemberCount)
 	case "cancel":
 		_, err = models.CancelDeletion(ctx, h.db.Write, now, token, ip)
 	default:
@@ -135,9 +139,14 @@ func (h *Handler) renderDeletion(c echo.Context, status int, v models.DeletionLi
 	page := views.DeletionView{
 		Token: c.Param("token"), Company: h.opts.Company, Workspace: w.Slug, Name: w.Name, Recipient: v.Link.Recipient,
 		Note: v.Request.Note, Created: minuteUTC(&v.Request.CreatedAt), Expires: minuteUTC(&v.Request.ExpiresAt),
-		Status: deletionStatusWords[v.Request.StatusAt(now)], Needed: v.Request.NeededConfirmations, Got: v.Confirmed(),
+		Status: deletionStatusWords[v.Request.StatusAt(now)], Got: v.Confirmed(),
+		Needed:  v.Request.NeededConfirmations,
 		Members: w.MemberCount, ConfirmedByYou: v.Link.ConfirmedAt != nil,
 		CanConfirm: v.CanConfirm(now), CanCancel: v.CanCancel(now), Error: problem,
+	}
+	if v.Request.StatusAt(now) == models.DeletionPending {
+		// As ConfirmDeletion will count them: by the members there are now.
+		page.Needed = max(page.Needed, models.NeededConfirmations(w.MemberCount))
 	}
 	if page.Status == deletionStatusWords[models.DeletionPending] {
 		page.Status = "Waiting for the owners' confirmation until " + page.Expires + "."

@@ -319,8 +319,11 @@ func openLocked(ctx context.Context, tx *gorm.DB, now time.Time, token string) (
 // ConfirmDeletion records an owner's confirmation through their link
 // (once per link). When enough different owners have confirmed, the
 // request is confirmed and the workspace's deletion becomes due (a
-// sysadmin still deletes it). A link that cannot confirm is ErrConflict.
-func ConfirmDeletion(ctx context.Context, db *gorm.DB, now time.Time, token, ip string) (DeletionLinkView, error) {
+// sysadmin still deletes it). members is the workspace's member count now
+// (from the registry): a workspace that has grown past one member since
+// the request needs two owners. A link that cannot confirm is
+// ErrConflict.
+func ConfirmDeletion(ctx context.Context, db *gorm.DB, now time.Time, token, ip string, members int) (DeletionLinkView, error) {
 	var v DeletionLinkView
 	err := db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		var err error
@@ -344,6 +347,14 @@ func ConfirmDeletion(ctx context.Context, db *gorm.DB, now time.Time, token, ip 
 			if v.Links[i].ID == v.Link.ID {
 				v.Links[i] = v.Link
 			}
+		}
+		// The rule counts the members the workspace has now: one that
+		// grew past one member since the request needs a second owner.
+		if need := NeededConfirmations(members); need > v.Request.NeededConfirmations {
+			if err := tx.Model(&DeletionRequest{}).Where("id = ?", v.Request.ID).Update("needed_confirmations", need).Error; err != nil {
+				return fmt.Errorf("confirm deletion: %w", err)
+			}
+			v.Request.NeededConfirmations = need
 		}
 		got := v.Confirmed()
 		complete := got >= v.Request.NeededConfirmations

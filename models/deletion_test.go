@@ -169,7 +169,7 @@ func TestHeldWorkspaceSurvivesEveryDeletionPath(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := models.ConfirmDeletion(ctx, db.Write, demoNow, l.token(t, "brennan@prestige.example"), "192.0.2.1"); err != nil {
+		if _, err := models.ConfirmDeletion(ctx, db.Write, demoNow, l.token(t, "brennan@prestige.example"), "192.0.2.1", 1); err != nil {
 			t.Fatal(err)
 		}
 		for _, slug := range []string{"soylent", "monsters", "prestige"} {
@@ -299,14 +299,14 @@ func TestDeletionRequests(t *testing.T) {
 		if _, err := models.OpenDeletionLink(ctx, db.Read, demoNow, owner[:42]+"x"); !errors.Is(err, models.ErrBadToken) {
 			t.Errorf("altered token: %v, want ErrBadToken", err)
 		}
-		v, err := models.ConfirmDeletion(ctx, db.Write, demoNow, owner, "192.0.2.1")
+		v, err := models.ConfirmDeletion(ctx, db.Write, demoNow, owner, "192.0.2.1", 1)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if v.Request.Status != models.DeletionPending || v.Confirmed() != 1 {
 			t.Errorf("after one confirmation: %s, %d confirmed; want pending, 1", v.Request.Status, v.Confirmed())
 		}
-		if _, err := models.ConfirmDeletion(ctx, db.Write, demoNow, owner, "192.0.2.1"); !errors.Is(err, models.ErrConflict) {
+		if _, err := models.ConfirmDeletion(ctx, db.Write, demoNow, owner, "192.0.2.1", 1); !errors.Is(err, models.ErrConflict) {
 			t.Errorf("the same link twice: %v, want ErrConflict", err)
 		}
 		// One owner's confirmation deletes nothing.
@@ -320,7 +320,7 @@ func TestDeletionRequests(t *testing.T) {
 		if st.State != models.RetentionDeletionRequested {
 			t.Errorf("acme is %s, want deletion_requested", st.State)
 		}
-		v, err = models.ConfirmDeletion(ctx, db.Write, demoNow.Add(time.Hour), admin, "192.0.2.2")
+		v, err = models.ConfirmDeletion(ctx, db.Write, demoNow.Add(time.Hour), admin, "192.0.2.2", 1)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -346,13 +346,13 @@ func TestDeletionRequests(t *testing.T) {
 		if _, err := create("dunder", demoNow); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := models.ConfirmDeletion(ctx, db.Write, demoNow, l.token(t, "michael@dunder.example"), ""); err != nil {
+		if _, err := models.ConfirmDeletion(ctx, db.Write, demoNow, l.token(t, "michael@dunder.example"), "", 1); err != nil {
 			t.Fatal(err)
 		}
 		if v, err := models.CancelDeletion(ctx, db.Write, demoNow, l.token(t, "pam@dunder.example"), "192.0.2.3"); err != nil || v.Request.Status != models.DeletionCancelled {
 			t.Errorf("cancel: %+v, %v", v.Request, err)
 		}
-		if _, err := models.ConfirmDeletion(ctx, db.Write, demoNow, l.token(t, "pam@dunder.example"), ""); !errors.Is(err, models.ErrConflict) {
+		if _, err := models.ConfirmDeletion(ctx, db.Write, demoNow, l.token(t, "pam@dunder.example"), "", 1); !errors.Is(err, models.ErrConflict) {
 			t.Errorf("confirm after cancel: %v, want ErrConflict", err)
 		}
 
@@ -373,7 +373,7 @@ func TestDeletionRequests(t *testing.T) {
 		if got.Status != models.DeletionExpired {
 			t.Errorf("dunder's request is %s, want expired", got.Status)
 		}
-		if _, err := models.ConfirmDeletion(ctx, db.Write, demoNow.Add(15*models.Day), l.token(t, "pam@dunder.example"), ""); !errors.Is(err, models.ErrConflict) {
+		if _, err := models.ConfirmDeletion(ctx, db.Write, demoNow.Add(15*models.Day), l.token(t, "pam@dunder.example"), "", 1); !errors.Is(err, models.ErrConflict) {
 			t.Errorf("confirm after expiry: %v, want ErrConflict", err)
 		}
 		if !tenantExists(t, product, dir, "dunder") {
@@ -406,7 +406,7 @@ func TestDeletionConfirmationsRace(t *testing.T) {
 		errs := make([]error, 2)
 		for i, owner := range []string{"gavin@hooli.example", "it@hooli.example"} {
 			token := l.token(t, owner)
-			wg.Go(func() { _, errs[i] = models.ConfirmDeletion(ctx, db.Write, demoNow, token, "") })
+			wg.Go(func() { _, errs[i] = models.ConfirmDeletion(ctx, db.Write, demoNow, token, "", 1) })
 		}
 		wg.Wait()
 		if err := errors.Join(errs...); err != nil {
@@ -471,4 +471,31 @@ func separateProduct(t *testing.T, slugs ...string) *models.DB {
 		t.Fatal(err)
 	}
 	return product
+}
+
+// TestDeletionConfirmationsFollowMembers: a workspace of one member when
+// its deletion was requested, grown since, needs a second owner, counted
+// when the owner confirms.
+func TestDeletionConfirmationsFollowMembers(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *models.DB) {
+		ctx := context.Background()
+		p := models.DefaultRetentionPolicy()
+		product, _ := retentionStores(t, db, "prestige")
+		l := &retentionLetters{}
+		r, err := models.CreateDeletionRequest(ctx, db.Write, product.Read, demoNow, deleter, p, newOutbox(t), l,
+			models.NewDeletionRequest{Slug: "prestige", Requester: retentionStaff(t, db), Note: "Customer asked by mail in ticket SUP-2."})
+		if err != nil || r.NeededConfirmations != 1 {
+			t.Fatalf("request for prestige (one member): %+v, %v", r, err)
+		}
+		v, err := models.ConfirmDeletion(ctx, db.Write, demoNow, l.token(t, "brennan@prestige.example"), "", 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v.Request.Status != models.DeletionPending || v.Request.NeededConfirmations != 2 {
+			t.Errorf("after one owner confirmed for a workspace now of 3 members: %s, needs %d; want pending, needs 2", v.Request.Status, v.Request.NeededConfirmations)
+		}
+		if got, _ := models.FindDeletionRequest(ctx, db.Read, "prestige", r.ID); got.NeededConfirmations != 2 || got.Status != models.DeletionPending {
+			t.Errorf("stored request %+v, want pending and needing 2", got)
+		}
+	})
 }
