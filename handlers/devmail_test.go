@@ -8,9 +8,9 @@ import (
 	"strings"
 	"testing"
 
+	"gatehouse/mailer"
 	"gatehouse/models"
 	"gatehouse/models/dbtest"
-	"gatehouse/models/mailer"
 	"gatehouse/views"
 )
 

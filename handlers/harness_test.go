@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"gatehouse/handlers/devidp"
+	"gatehouse/devidp"
 	"gatehouse/models"
 	"gatehouse/models/dbtest"
 	"gatehouse/models/demo"

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"gatehouse/handlers/devidp"
+	"gatehouse/devidp"
 	"gatehouse/models"
 	"gatehouse/models/dbtest"
 

@@ -12,10 +12,10 @@ import (
 	"testing"
 	"time"
 
+	"gatehouse/mailer"
+	"gatehouse/mailer/smtptest"
 	"gatehouse/models"
 	"gatehouse/models/dbtest"
-	"gatehouse/models/mailer"
-	"gatehouse/models/mailer/smtptest"
 
 	"gorm.io/gorm"
 )

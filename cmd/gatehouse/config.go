@@ -20,8 +20,8 @@ import (
 	"strings"
 	"time"
 
+	"gatehouse/mailer"
 	"gatehouse/models"
-	"gatehouse/models/mailer"
 )
 
 // Config is every setting of the portal, from GATEHOUSE_* variables and

@@ -15,11 +15,11 @@ import (
 	"sync"
 	"time"
 
+	"gatehouse/devidp"
 	"gatehouse/handlers"
-	"gatehouse/handlers/devidp"
+	"gatehouse/mailer"
 	"gatehouse/models"
 	"gatehouse/models/demo"
-	"gatehouse/models/mailer"
 	"gatehouse/models/tenantdb"
 	"gatehouse/policy"
 

@@ -12,9 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"gatehouse/mailer"
+	"gatehouse/mailer/smtptest"
 	"gatehouse/models"
-	"gatehouse/models/mailer"
-	"gatehouse/models/mailer/smtptest"
 )
 
 func sender(t *testing.T, srv *smtptest.Server) *mailer.SMTP {

@@ -1,0 +1,174 @@
+package models
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"gorm.io/gorm"
+)
+
+// AuditEntry is what a caller records; AppendAudit turns it into the next
+// AuditEvent of the chain.
+type AuditEntry struct {
+	At           time.Time
+	Actor        Actor
+	Action       Action
+	Workspace    string
+	Table        string
+	RecordIDs    []string // ids of the records shown; none may contain a comma
+	GrantID      *int64
+	BreakglassID *int64
+	Target       string
+	Reason       string
+	Detail       any // stored as JSON when not nil
+}
+
+// auditText makes a free-text field storable and bounded: valid UTF-8,
+// no NUL (which PostgreSQL text refuses), at most max bytes cut at a
+// character boundary. What a client sends (a user agent, a reason) must
+// never make the audit insert fail, nor grow the append-only log without
+// bound.
+func auditText(s string, max int) string {
+	s = strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "\uFFFD")
+	if len(s) <= max {
+		return s
+	}
+	cut := max
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
+}
+
+// event validates e and makes the row it becomes, without its chain fields.
+func (e AuditEntry) event() (AuditEvent, error) {
+	if e.Action == "" {
+		return AuditEvent{}, errors.New("audit: no action")
+	}
+	if e.At.IsZero() {
+		return AuditEvent{}, fmt.Errorf("audit %s: no time", e.Action)
+	}
+	for _, id := range e.RecordIDs {
+		if id == "" || strings.Contains(id, ",") {
+			return AuditEvent{}, fmt.Errorf("audit %s: record id %q is empty or contains a comma", e.Action, id)
+		}
+	}
+	ev := AuditEvent{
+		// PostgreSQL keeps microseconds; truncating here makes the hash
+		// computed before the insert match the row read back.
+		At:    e.At.UTC().Truncate(time.Microsecond),
+		Actor: e.Actor.Email, ActorTier: e.Actor.Tier, Action: e.Action,
+		Workspace: e.Workspace, Table: e.Table, RecordIDs: strings.Join(e.RecordIDs, ","),
+		GrantID: e.GrantID, BreakglassID: e.BreakglassID,
+		Target: auditText(e.Target, 512), Reason: auditText(e.Reason, 4000),
+		IP: auditText(e.Actor.IP, 64), UserAgent: auditText(e.Actor.UserAgent, 512), RequestID: auditText(e.Actor.RequestID, 128),
+	}
+	if e.Detail != nil {
+		b, err := json.Marshal(e.Detail)
+		if err != nil {
+			return AuditEvent{}, fmt.Errorf("audit %s detail: %w", e.Action, err)
+		}
+		ev.Detail = string(b)
+	}
+	return ev, nil
+}
+
+// ChainHead is a point of the chain: the newest event's seq and hash
+// (seq 0 and GenesisHash for an empty chain).
+type ChainHead struct {
+	Seq  int64
+	Hash string
+}
+
+// AppendAudit appends the event e describes to the chain inside tx and
+// returns it with its seq and hashes. Call it inside the transaction that
+// makes the change it records, as late as possible: on PostgreSQL it holds
+// the chain head's row lock until that transaction ends, which is what
+// keeps the chain linear across goroutines and processes. Given a plain
+// connection instead of a transaction, it makes a transaction of its own.
+func AppendAudit(ctx context.Context, tx *gorm.DB, e AuditEntry) (AuditEvent, error) {
+	ev, err := e.event()
+	if err != nil {
+		return AuditEvent{}, err
+	}
+	evs := []AuditEvent{ev}
+	run := func(tx *gorm.DB) error { return appendEvents(ctx, tx, evs) }
+	if inTransaction(tx) {
+		err = run(tx)
+	} else {
+		err = tx.WithContext(ctx).Transaction(run)
+	}
+	if err != nil {
+		return AuditEvent{}, fmt.Errorf("audit %s: %w", e.Action, err)
+	}
+	return evs[0], nil
+}
+
+func inTransaction(db *gorm.DB) bool {
+	c, ok := db.Statement.ConnPool.(gorm.TxCommitter)
+	return ok && c != nil
+}
+
+const auditColumns = "seq, at, actor, actor_tier, action, workspace, table_name, record_ids, grant_id, breakglass_id, target, reason, detail, ip, user_agent, request_id, prev_hash, hash"
+
+// appendEvents chains evs onto the head and inserts them; tx must be a
+// transaction. It fills in each event's Seq, PrevHash and Hash.
+func appendEvents(ctx context.Context, tx *gorm.DB, evs []AuditEvent) error {
+	tx = tx.WithContext(ctx)
+	head, err := lockHead(tx)
+	if err != nil {
+		return err
+	}
+	if head.Hash == "" {
+		if head, err = sealLegacy(ctx, tx); err != nil {
+			return err
+		}
+	}
+	var c chainHasher
+	var q strings.Builder
+	q.WriteString("INSERT INTO audit_events (" + auditColumns + ") VALUES ")
+	args := make([]any, 0, len(evs)*18)
+	for i := range evs {
+		ev := &evs[i]
+		ev.Seq, ev.PrevHash = head.Seq+1, head.Hash
+		ev.Hash = string(c.hash(ev.PrevHash, ev))
+		head = ChainHead{Seq: ev.Seq, Hash: ev.Hash}
+		if i > 0 {
+			q.WriteByte(',')
+		}
+		q.WriteString("(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)")
+		args = append(args, ev.Seq, ev.At, ev.Actor, ev.ActorTier, string(ev.Action), ev.Workspace, ev.Table, ev.RecordIDs,
+			ev.GrantID, ev.BreakglassID, ev.Target, ev.Reason, ev.Detail, ev.IP, ev.UserAgent, ev.RequestID, ev.PrevHash, ev.Hash)
+	}
+	if err := tx.Exec(q.String(), args...).Error; err != nil {
+		return fmt.Errorf("insert audit events: %w", err)
+	}
+	return setHead(tx, head)
+}
+
+// lockHead reads the chain head, locking it on PostgreSQL until the
+// transaction ends. (On SQLite the transaction itself, begun IMMEDIATE on
+// the single writer connection, already excludes every other writer.)
+func lockHead(tx *gorm.DB) (ChainHead, error) {
+	q := "SELECT seq, hash FROM audit_head WHERE id = 1"
+	if tx.Dialector.Name() == "postgres" {
+		q += " FOR UPDATE"
+	}
+	var h ChainHead
+	if err := tx.Raw(q).Row().Scan(&h.Seq, &h.Hash); err != nil {
+		return ChainHead{}, fmt.Errorf("audit head: %w", err)
+	}
+	return h, nil
+}
+
+func setHead(tx *gorm.DB, h ChainHead) error {
+	if err := tx.Exec("UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1", h.Seq, h.Hash).Error; err != nil {
+		return fmt.Errorf("audit head: %w", err)
+	}
+	return nil
+}
