@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -60,6 +61,9 @@ func (h *Handler) dataTable(c echo.Context) error {
 		return err
 	}
 	page, err := h.tenants.Rows(c.Request().Context(), a.query(after))
+	if errors.Is(err, tenantdb.ErrNotFound) {
+		err = fmt.Errorf("%w: %w", models.ErrNotFound, err)
+	}
 	if err != nil {
 		return err
 	}
@@ -93,6 +97,9 @@ func (h *Handler) renderRecord(c echo.Context, status int, a dataAccess, view vi
 	ctx := c.Request().Context()
 	q := a.query(0)
 	row, err := h.tenants.Row(ctx, q.Workspace, q.Table, q.Columns, a.id)
+	if errors.Is(err, tenantdb.ErrNotFound) {
+		err = fmt.Errorf("%w: %w", models.ErrNotFound, err)
+	}
 	if err != nil {
 		return err
 	}

@@ -152,7 +152,7 @@ func (h *Handler) renderRetention(c echo.Context, status int, view views.Retenti
 	view.Workspace, view.Policy, view.Status = workspaceRow(w), h.retentionPolicyView(), retentionStatusView(st)
 	view.CanDelete = models.RefuseDeletion(w, st) == nil
 	view.Fresh = now.Sub(viewerOf(c).Session.AuthAt) <= h.opts.StepUpWindow
-	schema, err := models.WorkspaceSchema(w.Slug)
+	schema, err := tenantdb.SchemaName(w.Slug)
 	if err != nil {
 		return err
 	}

@@ -16,6 +16,7 @@ import (
 	"gatehouse/models"
 	"gatehouse/models/dbtest"
 	"gatehouse/models/demo"
+	"gatehouse/models/tenantdb"
 )
 
 // retentionPortal is a portal with the demo's retention history and legal
@@ -33,7 +34,7 @@ func retentionPortal(t *testing.T, db *models.DB) *testPortal {
 // PostgreSQL schema) is still there.
 func (p *testPortal) dataExists(slug string) bool {
 	p.t.Helper()
-	schema, err := models.WorkspaceSchema(slug)
+	schema, err := tenantdb.SchemaName(slug)
 	if err != nil {
 		p.t.Fatal(err)
 	}

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"time"
 
+	"gatehouse/models/tenantdb"
+
 	"github.com/glebarez/sqlite"
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
@@ -25,13 +27,14 @@ import (
 //go:embed migrations
 var migrations embed.FS
 
-// Dialect names the database engine behind a DB.
-type Dialect string
+// Dialect names the database engine behind a DB; tenant storage names
+// engines the same way.
+type Dialect = tenantdb.Dialect
 
 // The supported engines.
 const (
-	SQLite   Dialect = "sqlite"
-	Postgres Dialect = "postgres"
+	SQLite   = tenantdb.SQLite
+	Postgres = tenantdb.Postgres
 )
 
 // ErrNotFound is returned (wrapped) when a looked-up row does not exist.

@@ -2,16 +2,12 @@ package models
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/url"
-	"os"
-	"path/filepath"
-	"regexp"
-	"strings"
 	"time"
+
+	"gatehouse/models/tenantdb"
 
 	"gorm.io/gorm"
 )
@@ -21,10 +17,7 @@ import (
 var ErrNotDue = errors.New("the workspace's deletion is not due")
 
 // TableRows is one table a deletion removed and how many rows it held.
-type TableRows struct {
-	Table string `json:"table"`
-	Rows  int64  `json:"rows"`
-}
+type TableRows = tenantdb.TableRows
 
 // DeletionReport is what a deletion removed: where the data was, its
 // tables and their row counts, never the data itself. It is the audit
@@ -47,19 +40,6 @@ type DeletionReport struct {
 	// ClosedRequests the access requests it closed (pending or approved).
 	EndedGrants    []int64 `json:"ended_grants,omitempty"`
 	ClosedRequests []int64 `json:"closed_requests,omitempty"`
-}
-
-var schemaPattern = regexp.MustCompile(`^ws_[a-z0-9_]{1,48}$`)
-
-// WorkspaceSchema returns the PostgreSQL schema of workspace slug's data,
-// by the rule of tenantdb.SchemaName (which imports this package, hence
-// the copy; a test keeps the two equal).
-func WorkspaceSchema(slug string) (string, error) {
-	s := "ws_" + strings.ReplaceAll(slug, "-", "_")
-	if strings.Contains(slug, "_") || !schemaPattern.MatchString(s) {
-		return "", fmt.Errorf("workspace %q: invalid name", slug)
-	}
-	return s, nil
 }
 
 // DeleteWorkspace deletes workspace slug's data for good, as by: only
@@ -90,8 +70,7 @@ func WorkspaceSchema(slug string) (string, error) {
 // workspace.deleted; if even that cannot be written, SettleDeletions (the
 // retention job) does it later.
 func DeleteWorkspace(ctx context.Context, db, product *DB, tenantsDir string, now time.Time, by Actor, slug string, p RetentionPolicy) (DeletionReport, error) {
-	schema, err := WorkspaceSchema(slug)
-	if err != nil {
+	if _, err := tenantdb.SchemaName(slug); err != nil {
 		return DeletionReport{}, err
 	}
 	if product.Dialect == SQLite && tenantsDir == "" {
@@ -112,7 +91,7 @@ func DeleteWorkspace(ctx context.Context, db, product *DB, tenantsDir string, no
 	if err := startDeletion(ctx, db.Write, now, by, slug, st); err != nil {
 		return DeletionReport{}, err
 	}
-	rep, err := deleteWorkspace(ctx, db, product, tenantsDir, schema, now, by, slug, p)
+	rep, err := deleteWorkspace(ctx, db, product, tenantsDir, now, by, slug, p)
 	if err == nil {
 		return rep, nil
 	}
@@ -168,7 +147,7 @@ func startDeletion(ctx context.Context, db *gorm.DB, now time.Time, by Actor, sl
 }
 
 // deleteWorkspace is DeleteWorkspace's third step.
-func deleteWorkspace(ctx context.Context, db, product *DB, tenantsDir, schema string, now time.Time, by Actor, slug string, p RetentionPolicy) (DeletionReport, error) {
+func deleteWorkspace(ctx context.Context, db, product *DB, tenantsDir string, now time.Time, by Actor, slug string, p RetentionPolicy) (DeletionReport, error) {
 	tx := db.Write.WithContext(ctx).Begin()
 	if tx.Error != nil {
 		return DeletionReport{}, tx.Error
@@ -210,19 +189,20 @@ func deleteWorkspace(ctx context.Context, db, product *DB, tenantsDir, schema st
 	if err := RefuseDeletion(w, st); err != nil {
 		return DeletionReport{}, err
 	}
-	rep := DeletionReport{Slug: slug, Engine: product.Dialect, Location: schema, Rule: st.Rule, DeletedAt: now.UTC(), DeletedBy: by.Email}
+	rep := DeletionReport{Slug: slug, Engine: product.Dialect, Rule: st.Rule, DeletedAt: now.UTC(), DeletedBy: by.Email}
 	if st.Request != nil && st.Request.Status == DeletionConfirmed {
 		rep.RequestID = &st.Request.ID
 	}
-	var remove func() error
-	if product.Dialect == Postgres {
-		if err := dropSchema(ctx, ptx, schema, &rep); err != nil {
-			return DeletionReport{}, err
-		}
-	} else {
-		file := filepath.Join(tenantsDir, schema+".db")
-		rep.Location = schema + ".db"
-		if remove, err = countFile(ctx, file, &rep); err != nil {
+	// On PostgreSQL the schema is dropped in the product's transaction;
+	// a SQLite file is removed last, below.
+	store := tenantStore(product, ptx, tenantsDir)
+	inv, err := store.Count(ctx, slug)
+	if err != nil {
+		return DeletionReport{}, err
+	}
+	rep.Location, rep.Missing, rep.Tables, rep.Files = inv.Location, inv.Missing, inv.Tables, inv.Files
+	if product.Dialect == Postgres && !inv.Missing {
+		if err := store.Remove(ctx, slug); err != nil {
 			return DeletionReport{}, err
 		}
 	}
@@ -232,11 +212,11 @@ func deleteWorkspace(ctx context.Context, db, product *DB, tenantsDir, schema st
 	if err := recordDeletion(ctx, tx, now, by, &rep, st.Explanation); err != nil {
 		return DeletionReport{}, err
 	}
-	if remove != nil {
+	if product.Dialect == SQLite && !inv.Missing {
 		// The files go last before the commits: a failure here leaves the
 		// registry and the audit log untouched, and the deletion can be
 		// tried again.
-		if err := remove(); err != nil {
+		if err := store.Remove(ctx, slug); err != nil {
 			return DeletionReport{}, err
 		}
 	}
@@ -252,107 +232,11 @@ func deleteWorkspace(ctx context.Context, db, product *DB, tenantsDir, schema st
 	return rep, nil
 }
 
-func quoteIdent(name string) string { return `"` + strings.ReplaceAll(name, `"`, `""`) + `"` }
-
-// dropSchema counts the rows of each table of schema and drops it.
-func dropSchema(ctx context.Context, tx *gorm.DB, schema string, rep *DeletionReport) error {
-	var tables []string
-	err := tx.WithContext(ctx).Raw(`SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-		WHERE n.nspname = ? AND c.relkind IN ('r', 'p') ORDER BY c.relname`, schema).Scan(&tables).Error
-	if err != nil {
-		return fmt.Errorf("tables of %s: %w", schema, err)
-	}
-	var exists int64
-	if err := tx.Raw("SELECT count(*) FROM pg_namespace WHERE nspname = ?", schema).Scan(&exists).Error; err != nil {
-		return err
-	}
-	rep.Tables = []TableRows{}
-	if exists == 0 {
-		rep.Missing = true
-		return nil
-	}
-	for _, t := range tables {
-		var n int64
-		if err := tx.Raw("SELECT count(*) FROM " + quoteIdent(schema) + "." + quoteIdent(t)).Scan(&n).Error; err != nil {
-			return fmt.Errorf("count %s.%s: %w", schema, t, err)
-		}
-		rep.Tables = append(rep.Tables, TableRows{Table: t, Rows: n})
-	}
-	if err := tx.Exec("DROP SCHEMA " + quoteIdent(schema) + " CASCADE").Error; err != nil {
-		return fmt.Errorf("drop schema %s: %w", schema, err)
-	}
-	return nil
-}
-
-// countFile counts the rows of each table of the SQLite file and returns
-// the func that removes it with its -wal and -shm files.
-func countFile(ctx context.Context, file string, rep *DeletionReport) (func() error, error) {
-	rep.Tables = []TableRows{}
-	if _, err := os.Stat(file); errors.Is(err, os.ErrNotExist) {
-		rep.Missing = true
-		return nil, nil
-	} else if err != nil {
-		return nil, err
-	}
-	abs, err := filepath.Abs(file)
-	if err != nil {
-		return nil, err
-	}
-	u := url.URL{Scheme: "file", Path: abs, RawQuery: "mode=ro&_pragma=busy_timeout(10000)"}
-	f, err := sql.Open("sqlite", u.String())
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	rows, err := f.QueryContext(ctx, "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")
-	if err != nil {
-		return nil, fmt.Errorf("tables of %s: %w", filepath.Base(file), err)
-	}
-	var tables []string
-	for rows.Next() {
-		var t string
-		if err := rows.Scan(&t); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		tables = append(tables, t)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	for _, t := range tables {
-		var n int64
-		if err := f.QueryRowContext(ctx, "SELECT count(*) FROM `"+strings.ReplaceAll(t, "`", "``")+"`").Scan(&n); err != nil {
-			return nil, fmt.Errorf("count %s: %w", t, err)
-		}
-		rep.Tables = append(rep.Tables, TableRows{Table: t, Rows: n})
-	}
-	for _, suffix := range []string{"-wal", "-shm", ""} {
-		if _, err := os.Stat(file + suffix); err == nil {
-			rep.Files = append(rep.Files, filepath.Base(file+suffix))
-		}
-	}
-	return func() error {
-		// The main file is renamed away first, in one step: from then on
-		// the data is gone from where it is read, and what is left is
-		// removed; a failure before the rename removed nothing.
-		if err := os.Rename(file, file+".deleting"); err != nil {
-			return fmt.Errorf("remove %s: %w", filepath.Base(file), err)
-		}
-		for _, f := range sqliteFiles(file) {
-			if err := os.Remove(f); err != nil && !errors.Is(err, os.ErrNotExist) {
-				return fmt.Errorf("remove %s: %w", filepath.Base(f), err)
-			}
-		}
-		return nil
-	}, nil
-}
-
-// sqliteFiles are what is left of a workspace's SQLite file once it is
-// renamed away for deletion: the renamed file and its -wal and -shm.
-func sqliteFiles(file string) []string {
-	return []string{file + ".deleting", file + "-wal", file + "-shm"}
+// tenantStore is where product's workspaces keep their data; conn is
+// what PostgreSQL statements run on (the product's transaction, when a
+// drop must commit with the registry's change).
+func tenantStore(product *DB, conn *gorm.DB, tenantsDir string) tenantdb.Store {
+	return tenantdb.Store{Dialect: product.Dialect, Conn: conn.Statement.ConnPool, Dir: tenantsDir}
 }
 
 // recordDeletion records in tx that rep's workspace was deleted: every

@@ -11,6 +11,7 @@ import (
 
 	"gatehouse/models"
 	"gatehouse/models/dbtest"
+	"gatehouse/models/tenantdb"
 )
 
 // auditOf returns the events of action on workspace, oldest first.
@@ -39,7 +40,7 @@ func execAll(t *testing.T, db *models.DB, stmts ...string) {
 // a deletion that got that far before the portal stopped would have.
 func removeData(t *testing.T, product *models.DB, dir, slug string) {
 	t.Helper()
-	schema, _ := models.WorkspaceSchema(slug)
+	schema, _ := tenantdb.SchemaName(slug)
 	if product.Dialect == models.Postgres {
 		execAll(t, product, "DROP SCHEMA "+schema+" CASCADE")
 		return

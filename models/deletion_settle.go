@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"time"
 
 	"gorm.io/gorm"
@@ -14,27 +12,6 @@ import (
 // deletionSettleAfter is how long a started deletion may run before the
 // retention job takes it for failed and settles it.
 const deletionSettleAfter = 10 * time.Minute
-
-// dataGone reports whether slug's data is gone: its schema (PostgreSQL)
-// or its file (SQLite).
-func dataGone(ctx context.Context, product *DB, tenantsDir, slug string) (bool, error) {
-	schema, err := WorkspaceSchema(slug)
-	if err != nil {
-		return false, err
-	}
-	if product.Dialect == Postgres {
-		var n int64
-		if err := product.Read.WithContext(ctx).Raw("SELECT count(*) FROM pg_namespace WHERE nspname = ?", schema).Scan(&n).Error; err != nil {
-			return false, fmt.Errorf("schema %s: %w", schema, err)
-		}
-		return n == 0, nil
-	}
-	_, err = os.Stat(filepath.Join(tenantsDir, schema+".db"))
-	if errors.Is(err, os.ErrNotExist) {
-		return true, nil
-	}
-	return false, err
-}
 
 // settleDeletion ends a deletion of slug that started but was not
 // recorded as done, by what is left of the data. Data still there, or a
@@ -46,7 +23,8 @@ func dataGone(ctx context.Context, product *DB, tenantsDir, slug string) (bool, 
 // recorded a deletion; a deletion not marked started (or settled
 // meanwhile) is left alone.
 func settleDeletion(ctx context.Context, db, product *DB, tenantsDir string, now time.Time, by Actor, slug, why string) (bool, error) {
-	gone, err := dataGone(ctx, product, tenantsDir, slug)
+	store := tenantStore(product, product.Read.WithContext(ctx), tenantsDir)
+	gone, err := store.Gone(ctx, slug)
 	if err != nil {
 		return false, err
 	}
@@ -60,18 +38,12 @@ func settleDeletion(ctx context.Context, db, product *DB, tenantsDir string, now
 		}
 		return false, stopDeletion(ctx, db.Write, now, by, slug, why)
 	}
-	schema, _ := WorkspaceSchema(slug)
-	rep := DeletionReport{Slug: slug, Engine: product.Dialect, Location: schema, Tables: []TableRows{}, CountsUnknown: true,
+	loc, _ := store.Location(slug)
+	rep := DeletionReport{Slug: slug, Engine: product.Dialect, Location: loc, Tables: []TableRows{}, CountsUnknown: true,
 		Rule: "The deletion's own record failed; the data was found gone when it was settled.", DeletedAt: now.UTC(), DeletedBy: by.Email}
 	if product.Dialect == SQLite {
-		rep.Location = schema + ".db"
-		// What a removal that stopped half-way left behind.
-		for _, f := range sqliteFiles(filepath.Join(tenantsDir, schema+".db")) {
-			if err := os.Remove(f); err == nil {
-				rep.Files = append(rep.Files, filepath.Base(f))
-			} else if !errors.Is(err, os.ErrNotExist) {
-				return false, fmt.Errorf("remove %s: %w", filepath.Base(f), err)
-			}
+		if rep.Files, err = store.RemoveLeftovers(slug); err != nil {
+			return false, err
 		}
 	}
 	if err := product.Write.WithContext(ctx).Exec("UPDATE workspaces SET status = ? WHERE slug = ? AND status <> ?",

@@ -13,6 +13,7 @@ import (
 	"gatehouse/models"
 	"gatehouse/models/dbtest"
 	"gatehouse/models/demo"
+	"gatehouse/models/tenantdb"
 )
 
 var deleter = models.Actor{Email: "ada.sysadmin@example.com", Tier: "sysadmin"}
@@ -21,7 +22,7 @@ var deleter = models.Actor{Email: "ada.sysadmin@example.com", Tier: "sysadmin"}
 // information_schema.schemata) or file (SQLite) exists.
 func tenantExists(t *testing.T, product *models.DB, dir, slug string) bool {
 	t.Helper()
-	schema, err := models.WorkspaceSchema(slug)
+	schema, err := tenantdb.SchemaName(slug)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,7 +14,6 @@ import (
 	"gatehouse/models"
 	"gatehouse/models/dbtest"
 	"gatehouse/models/demo"
-	"gatehouse/models/tenantdb"
 
 	"gorm.io/gorm"
 )
@@ -131,18 +130,6 @@ func TestRetentionPolicyDefaults(t *testing.T) {
 	p.FreeMark = p.FreeDelete
 	if err := p.Check(); err == nil {
 		t.Error("a policy marking at the deletion day passed its check")
-	}
-}
-
-// TestRetentionWorkspaceSchema keeps models' copy of the schema naming
-// rule equal to tenantdb's.
-func TestRetentionWorkspaceSchema(t *testing.T) {
-	for _, slug := range append(demo.WorkspaceSlugs(), "a_b", "", "x;drop", "UPPER", strings.Repeat("a", 49), "ok-1") {
-		got, gotErr := models.WorkspaceSchema(slug)
-		want, wantErr := tenantdb.SchemaName(slug)
-		if got != want || (gotErr == nil) != (wantErr == nil) {
-			t.Errorf("WorkspaceSchema(%q) = %q, %v; tenantdb says %q, %v", slug, got, gotErr, want, wantErr)
-		}
 	}
 }
 

@@ -257,7 +257,7 @@ func checkCatalog(ctx context.Context, s *stores) error {
 	}
 	for _, w := range ws {
 		tables, err := s.tenants.Tables(ctx, tenantdb.Workspace{Slug: w.Slug})
-		if errors.Is(err, models.ErrNotFound) {
+		if errors.Is(err, tenantdb.ErrNotFound) {
 			continue
 		}
 		if err != nil {

@@ -8,8 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"gatehouse/models"
-
 	_ "github.com/glebarez/go-sqlite" // the "sqlite" database/sql driver
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
@@ -18,7 +16,7 @@ import (
 // location is where one workspace's data lives.
 type location struct {
 	key     string // the pool cache key
-	dialect models.Dialect
+	dialect Dialect
 	path    string // SQLite file
 	open    func() (*sql.DB, error)
 }
@@ -33,7 +31,7 @@ func (r *Reader) locate(ws Workspace) (location, error) {
 		return postgresAt(ws.DSN), nil
 	case ws.DSN != "":
 		return sqliteAt(filepath.Join(strings.TrimPrefix(ws.DSN, "sqlite:"), file), r.cfg.StatementTimeout)
-	case r.cfg.Dialect == models.Postgres:
+	case r.cfg.Dialect == Postgres:
 		return postgresAt(r.cfg.PostgresURL), nil
 	default:
 		return sqliteAt(filepath.Join(r.cfg.SQLiteDir, file), r.cfg.StatementTimeout)
@@ -45,7 +43,7 @@ func isPostgresURL(s string) bool {
 }
 
 func postgresAt(dsn string) location {
-	return location{key: dsn, dialect: models.Postgres, open: func() (*sql.DB, error) { return openPostgres(dsn) }}
+	return location{key: dsn, dialect: Postgres, open: func() (*sql.DB, error) { return openPostgres(dsn) }}
 }
 
 // openPostgres returns a pool whose every connection starts with
@@ -89,5 +87,5 @@ func sqliteAt(path string, timeout time.Duration) (location, error) {
 		db.SetMaxIdleConns(4)
 		return db, nil
 	}
-	return location{key: "sqlite:" + abs, dialect: models.SQLite, path: abs, open: open}, nil
+	return location{key: "sqlite:" + abs, dialect: SQLite, path: abs, open: open}, nil
 }

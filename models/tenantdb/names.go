@@ -1,8 +1,10 @@
-// Package tenantdb reads customer (tenant) data: one schema per workspace
-// on PostgreSQL, one SQLite file per workspace in the embedded mode. Every
-// read is read-only, scoped to one workspace, bounded in size and time.
-// Names that reach SQL are validated first and quoted; nothing else is
-// ever built into a statement.
+// Package tenantdb owns customer (tenant) data's storage: one schema per
+// workspace on PostgreSQL, one SQLite file per workspace in the embedded
+// mode. It names them, reads them (read-only, scoped to one workspace,
+// bounded in size and time), and counts and removes them when a workspace
+// is deleted. Names that reach SQL are validated first and quoted;
+// nothing else is ever built into a statement. It imports nothing of
+// Gatehouse: models builds on it, never the reverse.
 package tenantdb
 
 import (
@@ -10,9 +12,20 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
-
-	"gatehouse/models"
 )
+
+// Dialect names a database engine.
+type Dialect string
+
+// The supported engines.
+const (
+	SQLite   Dialect = "sqlite"
+	Postgres Dialect = "postgres"
+)
+
+// ErrNotFound is returned (wrapped) for a workspace, table or record
+// that is not there.
+var ErrNotFound = errors.New("not found")
 
 // ErrInvalidName is returned (wrapped) for a workspace slug, table or
 // column name that may not be used in a query.
@@ -51,12 +64,13 @@ func checkIdent(kind, name string) error {
 	return nil
 }
 
-// quote quotes a validated identifier. SQLite reads a double-quoted name
-// that matches no column as a string literal, so it gets backquotes, which
-// are always identifiers.
-func quote(d models.Dialect, name string) string {
-	if d == models.SQLite {
-		return "`" + name + "`"
+// quote quotes an identifier: a validated one, or a table name found in
+// a workspace being deleted, whose quote characters are doubled. SQLite
+// reads a double-quoted name that matches no column as a string literal,
+// so it gets backquotes, which are always identifiers.
+func quote(d Dialect, name string) string {
+	if d == SQLite {
+		return "`" + strings.ReplaceAll(name, "`", "``") + "`"
 	}
-	return `"` + name + `"`
+	return `"` + strings.ReplaceAll(name, `"`, `""`) + `"`
 }

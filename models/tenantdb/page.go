@@ -7,8 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"gatehouse/models"
-
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
@@ -32,7 +30,7 @@ func (r *Reader) readPage(ctx context.Context, ws Workspace, q Query, limit int)
 	defer release()
 	r.scopes.Add(1)
 	s := scope{dialect: p.dialect, schema: schema}
-	if p.dialect == models.SQLite {
+	if p.dialect == SQLite {
 		ctx, cancel := context.WithTimeout(ctx, r.cfg.StatementTimeout)
 		defer cancel()
 		return r.readSQLite(ctx, p, s, q, limit)
@@ -262,7 +260,7 @@ func (r *Reader) readPostgres(ctx context.Context, p *pool, s scope, q Query, li
 		b := &pgx.Batch{}
 		b.Queue("BEGIN READ ONLY")
 		b.Queue(`SELECT set_config('search_path', $1, true), set_config('statement_timeout', $2, true)`,
-			quote(models.Postgres, s.schema), timeout)
+			quote(Postgres, s.schema), timeout)
 		b.Queue(stmt, args...)
 		b.Queue("ROLLBACK")
 		br := pc.SendBatch(ctx, b)

@@ -9,18 +9,16 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"gatehouse/models"
 )
 
 // Config says where tenant data lives and how much a read may cost.
 type Config struct {
-	Dialect          models.Dialect // models.SQLite or models.Postgres
-	PostgresURL      string         // the product server, holding one schema per workspace
-	SQLiteDir        string         // the directory holding one file per workspace
-	StatementTimeout time.Duration  // per read; default 3s
-	MaxPageSize      int            // rows per page at most; default 50
-	MaxPools         int            // connection pools kept open at once; default 32
+	Dialect          Dialect       // SQLite or Postgres
+	PostgresURL      string        // the product server, holding one schema per workspace
+	SQLiteDir        string        // the directory holding one file per workspace
+	StatementTimeout time.Duration // per read; default 3s
+	MaxPageSize      int           // rows per page at most; default 50
+	MaxPools         int           // connection pools kept open at once; default 32
 }
 
 // Workspace names the workspace to read. DSN is set for a workspace on its
@@ -46,7 +44,7 @@ type Reader struct {
 // user releases it.
 type pool struct {
 	db      *sql.DB
-	dialect models.Dialect
+	dialect Dialect
 	file    os.FileInfo // SQLite: the file the pool has open
 	pinned  bool        // the product server's pool is never evicted
 	refs    int
@@ -72,7 +70,7 @@ func Open(ctx context.Context, cfg Config) (*Reader, error) {
 	}
 	r := &Reader{cfg: cfg, pools: map[string]*pool{}}
 	switch cfg.Dialect {
-	case models.Postgres:
+	case Postgres:
 		db, err := openPostgres(cfg.PostgresURL)
 		if err != nil {
 			return nil, err
@@ -81,8 +79,8 @@ func Open(ctx context.Context, cfg Config) (*Reader, error) {
 			db.Close()
 			return nil, fmt.Errorf("tenant data server: %w", err)
 		}
-		r.pools[cfg.PostgresURL] = &pool{db: db, dialect: models.Postgres, pinned: true}
-	case models.SQLite:
+		r.pools[cfg.PostgresURL] = &pool{db: db, dialect: Postgres, pinned: true}
+	case SQLite:
 		if fi, err := os.Stat(cfg.SQLiteDir); err != nil || !fi.IsDir() {
 			return nil, fmt.Errorf("tenant data directory %q: not a directory", cfg.SQLiteDir)
 		}
@@ -109,7 +107,7 @@ func (r *Reader) Close() error {
 // file's space.
 func (r *Reader) Forget(ws Workspace) {
 	loc, err := r.locate(ws)
-	if err != nil || loc.dialect != models.SQLite {
+	if err != nil || loc.dialect != SQLite {
 		return
 	}
 	r.mu.Lock()
@@ -126,11 +124,11 @@ func (r *Reader) acquire(ws Workspace) (*pool, func(), error) {
 		return nil, nil, err
 	}
 	var fi os.FileInfo
-	if loc.dialect == models.SQLite {
+	if loc.dialect == SQLite {
 		// Stat on every read: a deleted or replaced file must not keep
 		// being served from an old open handle.
 		if fi, err = os.Stat(loc.path); err != nil {
-			return nil, nil, fmt.Errorf("workspace %s: %w", ws.Slug, models.ErrNotFound)
+			return nil, nil, fmt.Errorf("workspace %s: %w", ws.Slug, ErrNotFound)
 		}
 	}
 	r.mu.Lock()

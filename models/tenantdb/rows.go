@@ -6,8 +6,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"gatehouse/models"
 )
 
 // maxIDs bounds Query.IDs, and with it the statement's size.
@@ -86,14 +84,14 @@ func (r *Reader) Rows(ctx context.Context, q Query) (Page, error) {
 	return page, nil
 }
 
-// Row returns the record id of table in ws, or a wrapped models.ErrNotFound.
+// Row returns the record id of table in ws, or a wrapped ErrNotFound.
 func (r *Reader) Row(ctx context.Context, ws Workspace, table string, columns []string, id int64) (Row, error) {
 	page, err := r.Rows(ctx, Query{Workspace: ws, Table: table, Columns: columns, IDs: []int64{id}, Limit: 1})
 	if err != nil {
 		return Row{}, err
 	}
 	if len(page.Rows) == 0 {
-		return Row{}, fmt.Errorf("%s.%s record %d: %w", ws.Slug, table, id, models.ErrNotFound)
+		return Row{}, fmt.Errorf("%s.%s record %d: %w", ws.Slug, table, id, ErrNotFound)
 	}
 	return page.Rows[0], nil
 }
@@ -101,7 +99,7 @@ func (r *Reader) Row(ctx context.Context, ws Workspace, table string, columns []
 func selectStmt(s scope, q Query, limit int) (string, []any) {
 	cols := []string{quote(s.dialect, "id")}
 	for _, c := range q.Columns {
-		if s.dialect == models.SQLite {
+		if s.dialect == SQLite {
 			// See readSQLite.
 			cols = append(cols, "+"+quote(s.dialect, c))
 			continue

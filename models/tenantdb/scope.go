@@ -9,8 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"gatehouse/models"
-
 	"github.com/jackc/pgx/v5/pgconn"
 )
 
@@ -23,13 +21,13 @@ type querier interface {
 // scope is one workspace's data, open for reading.
 type scope struct {
 	q       querier
-	dialect models.Dialect
+	dialect Dialect
 	schema  string
 }
 
 // table returns the quoted, schema-qualified name of a validated table.
 func (s scope) table(name string) string {
-	if s.dialect == models.SQLite {
+	if s.dialect == SQLite {
 		return quote(s.dialect, name)
 	}
 	return quote(s.dialect, s.schema) + "." + quote(s.dialect, name)
@@ -37,7 +35,7 @@ func (s scope) table(name string) string {
 
 // arg returns the placeholder of the n-th (1-based) argument.
 func (s scope) arg(n int) string {
-	if s.dialect == models.SQLite {
+	if s.dialect == SQLite {
 		return "?"
 	}
 	return "$" + strconv.Itoa(n)
@@ -63,10 +61,10 @@ func (r *Reader) inScope(ctx context.Context, ws Workspace, fn func(context.Cont
 	}
 	defer release()
 	r.scopes.Add(1)
-	if p.dialect == models.SQLite {
+	if p.dialect == SQLite {
 		ctx, cancel := context.WithTimeout(ctx, r.cfg.StatementTimeout)
 		defer cancel()
-		return fn(ctx, scope{q: p.db, dialect: models.SQLite, schema: schema})
+		return fn(ctx, scope{q: p.db, dialect: SQLite, schema: schema})
 	}
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.StatementTimeout+pgSlack)
 	defer cancel()
@@ -77,20 +75,20 @@ func (r *Reader) inScope(ctx context.Context, ws Workspace, fn func(context.Cont
 	defer tx.Rollback()
 	timeout := strconv.FormatInt(r.cfg.StatementTimeout.Milliseconds(), 10) + "ms"
 	_, err = tx.ExecContext(ctx, `SELECT set_config('search_path', $1, true), set_config('statement_timeout', $2, true)`,
-		quote(models.Postgres, schema), timeout)
+		quote(Postgres, schema), timeout)
 	if err != nil {
 		return fmt.Errorf("workspace %s: select schema: %w", ws.Slug, err)
 	}
-	return fn(ctx, scope{q: tx, dialect: models.Postgres, schema: schema})
+	return fn(ctx, scope{q: tx, dialect: Postgres, schema: schema})
 }
 
-// notFound wraps models.ErrNotFound around a missing table's error, so a
+// notFound wraps ErrNotFound around a missing table's error, so a
 // table a workspace lacks reads as "not found" rather than as a fault.
 func notFound(err error) error {
 	var pg *pgconn.PgError
 	if errors.As(err, &pg) && (pg.Code == "42P01" || pg.Code == "3F000") ||
 		strings.Contains(err.Error(), "no such table") {
-		return fmt.Errorf("%w: %w", models.ErrNotFound, err)
+		return fmt.Errorf("%w: %w", ErrNotFound, err)
 	}
 	return err
 }

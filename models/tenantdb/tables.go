@@ -3,20 +3,18 @@ package tenantdb
 import (
 	"context"
 	"fmt"
-
-	"gatehouse/models"
 )
 
 // Tables returns the tables of ws and their columns in declaration order,
 // so the data catalog can be checked against what exists. A workspace
-// without tables gives a wrapped models.ErrNotFound.
+// without tables gives a wrapped ErrNotFound.
 func (r *Reader) Tables(ctx context.Context, ws Workspace) (map[string][]string, error) {
 	tables := map[string][]string{}
 	err := r.inScope(ctx, ws, func(ctx context.Context, s scope) error {
 		stmt := `SELECT m.name, p.name FROM sqlite_master AS m, pragma_table_info(m.name) AS p
 			WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite\_%' ESCAPE '\' ORDER BY m.name, p.cid`
 		var args []any
-		if s.dialect == models.Postgres {
+		if s.dialect == Postgres {
 			stmt = `SELECT table_name, column_name FROM information_schema.columns
 				WHERE table_schema = $1 ORDER BY table_name, ordinal_position`
 			args = append(args, s.schema)
@@ -39,7 +37,7 @@ func (r *Reader) Tables(ctx context.Context, ws Workspace) (map[string][]string,
 		return nil, fmt.Errorf("tables of %s: %w", ws.Slug, err)
 	}
 	if len(tables) == 0 {
-		return nil, fmt.Errorf("tables of %s: %w", ws.Slug, models.ErrNotFound)
+		return nil, fmt.Errorf("tables of %s: %w", ws.Slug, ErrNotFound)
 	}
 	return tables, nil
 }

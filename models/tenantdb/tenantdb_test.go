@@ -36,7 +36,7 @@ func eachBackend(t *testing.T, fn func(t *testing.T, b backend)) {
 	t.Run("sqlite", func(t *testing.T) {
 		dir := t.TempDir()
 		fn(t, backend{
-			cfg:    tenantdb.Config{Dialect: models.SQLite, SQLiteDir: dir},
+			cfg:    tenantdb.Config{Dialect: tenantdb.SQLite, SQLiteDir: dir},
 			target: demo.TenantTarget{SQLiteDir: dir},
 			other: func(t *testing.T) (string, demo.TenantTarget) {
 				d := t.TempDir()
@@ -47,7 +47,7 @@ func eachBackend(t *testing.T, fn func(t *testing.T, b backend)) {
 	t.Run("postgres", func(t *testing.T) {
 		url, db := productDatabase(t)
 		fn(t, backend{
-			cfg:    tenantdb.Config{Dialect: models.Postgres, PostgresURL: url},
+			cfg:    tenantdb.Config{Dialect: tenantdb.Postgres, PostgresURL: url},
 			target: demo.TenantTarget{Postgres: db.Write},
 			other: func(t *testing.T) (string, demo.TenantTarget) {
 				u, db := productDatabase(t)
@@ -329,7 +329,7 @@ func TestRow(t *testing.T) {
 			{"no such workspace", tenantdb.Workspace{Slug: "globex"}, "members", 1},
 		}
 		for _, m := range missing {
-			if _, err := r.Row(ctx, m.ws, m.tab, []string{"id"}, m.id); !errors.Is(err, models.ErrNotFound) {
+			if _, err := r.Row(ctx, m.ws, m.tab, []string{"id"}, m.id); !errors.Is(err, tenantdb.ErrNotFound) {
 				t.Errorf("%s: got %v, want ErrNotFound", m.name, err)
 			}
 		}
@@ -388,7 +388,7 @@ func TestReaderCannotWrite(t *testing.T) {
 			t.Errorf("member 1000 after the insert: got %v, %v; want no rows", page.Rows, err)
 		}
 		probe, want := "PRAGMA query_only", "1"
-		if b.cfg.Dialect == models.Postgres {
+		if b.cfg.Dialect == tenantdb.Postgres {
 			probe, want = "SHOW transaction_read_only", "on"
 		}
 		if got, err := r.QueryInScope(ctx, acme, probe); err != nil || got != want {
@@ -400,7 +400,7 @@ func TestReaderCannotWrite(t *testing.T) {
 func TestPostgresStatementTimeout(t *testing.T) {
 	url, db := productDatabase(t)
 	seed(t, demo.TenantTarget{Postgres: db.Write}, "acme")
-	r := open(t, tenantdb.Config{Dialect: models.Postgres, PostgresURL: url, StatementTimeout: 200 * time.Millisecond})
+	r := open(t, tenantdb.Config{Dialect: tenantdb.Postgres, PostgresURL: url, StatementTimeout: 200 * time.Millisecond})
 	ctx := context.Background()
 	acme := tenantdb.Workspace{Slug: "acme"}
 	start := time.Now()
@@ -424,7 +424,7 @@ func TestPostgresStatementTimeout(t *testing.T) {
 func TestSQLiteLockWaitIsBounded(t *testing.T) {
 	dir := t.TempDir()
 	seed(t, demo.TenantTarget{SQLiteDir: dir}, "acme")
-	r := open(t, tenantdb.Config{Dialect: models.SQLite, SQLiteDir: dir, StatementTimeout: 200 * time.Millisecond})
+	r := open(t, tenantdb.Config{Dialect: tenantdb.SQLite, SQLiteDir: dir, StatementTimeout: 200 * time.Millisecond})
 	ctx := context.Background()
 	acme := tenantdb.Workspace{Slug: "acme"}
 	name, _ := tenantdb.FileName("acme")
@@ -460,7 +460,7 @@ func TestSQLiteLockWaitIsBounded(t *testing.T) {
 func TestPostgresPoolHygiene(t *testing.T) {
 	url, db := productDatabase(t)
 	seed(t, demo.TenantTarget{Postgres: db.Write}, "acme")
-	r := open(t, tenantdb.Config{Dialect: models.Postgres, PostgresURL: url, StatementTimeout: 1500 * time.Millisecond})
+	r := open(t, tenantdb.Config{Dialect: tenantdb.Postgres, PostgresURL: url, StatementTimeout: 1500 * time.Millisecond})
 	ctx := context.Background()
 	acme := tenantdb.Workspace{Slug: "acme"}
 	pool, err := r.Pool(acme)
@@ -522,10 +522,10 @@ func TestWorkspaceWithItsOwnDSN(t *testing.T) {
 		if len(page.Rows) == 0 || !strings.Contains(rowText(page.Rows[0]), demo.Canary("globex")) {
 			t.Errorf("globex through its DSN: got %v, want rows with globex's canary", page.Rows)
 		}
-		if _, err := r.Rows(ctx, tenantdb.Query{Workspace: tenantdb.Workspace{Slug: "globex"}, Table: "documents"}); !errors.Is(err, models.ErrNotFound) {
+		if _, err := r.Rows(ctx, tenantdb.Query{Workspace: tenantdb.Workspace{Slug: "globex"}, Table: "documents"}); !errors.Is(err, tenantdb.ErrNotFound) {
 			t.Errorf("globex without its DSN: got %v, want ErrNotFound", err)
 		}
-		if _, err := r.Rows(ctx, tenantdb.Query{Workspace: tenantdb.Workspace{Slug: "acme", DSN: dsn}, Table: "documents"}); !errors.Is(err, models.ErrNotFound) {
+		if _, err := r.Rows(ctx, tenantdb.Query{Workspace: tenantdb.Workspace{Slug: "acme", DSN: dsn}, Table: "documents"}); !errors.Is(err, tenantdb.ErrNotFound) {
 			t.Errorf("acme on globex's DSN: got %v, want ErrNotFound", err)
 		}
 	})
@@ -535,7 +535,7 @@ func TestSQLitePoolsAreBoundedAndFollowTheFile(t *testing.T) {
 	dir := t.TempDir()
 	slugs := []string{"acme", "globex", "initech", "umbrella", "hooli"}
 	seed(t, demo.TenantTarget{SQLiteDir: dir}, slugs...)
-	r := open(t, tenantdb.Config{Dialect: models.SQLite, SQLiteDir: dir, MaxPools: 2})
+	r := open(t, tenantdb.Config{Dialect: tenantdb.SQLite, SQLiteDir: dir, MaxPools: 2})
 	ctx := context.Background()
 
 	errs := make(chan error, 10*len(slugs))
@@ -568,7 +568,7 @@ func TestSQLitePoolsAreBoundedAndFollowTheFile(t *testing.T) {
 	if err := os.Remove(filepath.Join(dir, name)); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := r.Row(ctx, acme, "members", nil, 1); !errors.Is(err, models.ErrNotFound) {
+	if _, err := r.Row(ctx, acme, "members", nil, 1); !errors.Is(err, tenantdb.ErrNotFound) {
 		t.Errorf("read after the file was deleted: got %v, want ErrNotFound", err)
 	}
 
@@ -582,8 +582,8 @@ func TestOpenRefusesBadConfig(t *testing.T) {
 	cfgs := []tenantdb.Config{
 		{},
 		{Dialect: "mysql"},
-		{Dialect: models.SQLite, SQLiteDir: "/nonexistent/gatehouse"},
-		{Dialect: models.Postgres, PostgresURL: "postgres://nobody@127.0.0.1:1/none?connect_timeout=2"},
+		{Dialect: tenantdb.SQLite, SQLiteDir: "/nonexistent/gatehouse"},
+		{Dialect: tenantdb.Postgres, PostgresURL: "postgres://nobody@127.0.0.1:1/none?connect_timeout=2"},
 	}
 	for _, cfg := range cfgs {
 		if r, err := tenantdb.Open(context.Background(), cfg); err == nil {
@@ -612,7 +612,7 @@ func TestTablesMatchTheDemo(t *testing.T) {
 		if !reflect.DeepEqual(got, want) {
 			t.Errorf("tables: got %v, want %v", got, want)
 		}
-		if _, err := r.Tables(context.Background(), tenantdb.Workspace{Slug: "acme"}); !errors.Is(err, models.ErrNotFound) {
+		if _, err := r.Tables(context.Background(), tenantdb.Workspace{Slug: "acme"}); !errors.Is(err, tenantdb.ErrNotFound) {
 			t.Errorf("tables of an unseeded workspace: got %v, want ErrNotFound", err)
 		}
 	})
