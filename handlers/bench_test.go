@@ -161,7 +161,7 @@ func ceilingServer(b *testing.B, p *testPortal, path string) *httptest.Server {
 		cols = append(cols, c.Name)
 		vcols = append(vcols, views.DataColumn{Name: c.Name, Class: string(c.Class)})
 	}
-	page, err := p.h.tenants.Rows(context.Background(), tenantdb.Query{Workspace: tenantdb.Workspace{Slug: "acme"}, Table: "members", Columns: cols, Limit: 50})
+	page, err := p.opts.Tenants.Rows(context.Background(), tenantdb.Query{Workspace: tenantdb.Workspace{Slug: "acme"}, Table: "members", Columns: cols, Limit: 50})
 	if err != nil {
 		b.Fatal(err)
 	}

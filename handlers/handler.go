@@ -81,7 +81,7 @@ type Options struct {
 type Handler struct {
 	db       *models.DB
 	product  *gorm.DB
-	tenants  *tenantdb.Reader
+	data     *models.TenantData // the one way to customer data
 	catalog  *policy.Catalog
 	audit    *models.AuditWriter
 	enforcer *policy.Enforcer
@@ -163,7 +163,8 @@ func New(o Options) (*Handler, error) {
 		return nil, fmt.Errorf("handlers: metrics: %w", err)
 	}
 	h := &Handler{
-		db: o.DB, product: o.Product, tenants: o.Tenants, catalog: o.Catalog, audit: o.Audit, enforcer: o.Enforcer, log: o.Logger, now: o.Now,
+		db: o.DB, product: o.Product, catalog: o.Catalog, audit: o.Audit, enforcer: o.Enforcer, log: o.Logger, now: o.Now,
+		data: models.NewTenantData(models.TenantDataConfig{DB: o.DB, Product: o.Product, Tenants: o.Tenants, Catalog: o.Catalog, Audit: o.Audit, Now: o.Now}),
 		opts: o, metrics: m, https: o.BaseURL.Scheme == "https",
 		consentLimit: newFailureLimiter(20, 10*time.Minute),
 	}

@@ -67,9 +67,13 @@ var errorPages = map[int][2]string{
 	http.StatusInternalServerError: {"Something went wrong", "The error has been logged. Nothing was changed."},
 }
 
+// noGrantMessage answers a data request no live grant covers.
+const noGrantMessage = "None of your grants covers this page: access may have expired, been revoked or closed, or never covered it. Nothing was shown."
+
 // handleError is the one place errors become responses: not found → 404,
-// denied → 403, HTTP errors keep their code, anything else → 500 with a
-// generic page and the detail in the log.
+// denied or no grant → 403, an access the audit log could not record →
+// 503, HTTP errors keep their code, anything else → 500 with a generic
+// page and the detail in the log.
 func (h *Handler) handleError(err error, c echo.Context) {
 	if c.Response().Committed {
 		h.log.Error("error after response started", "request_id", requestIDOf(c), "error", err)
@@ -79,8 +83,12 @@ func (h *Handler) handleError(err error, c echo.Context) {
 	msg := ""
 	var he *echo.HTTPError
 	switch {
+	case errors.Is(err, models.ErrUnaudited):
+		status = http.StatusServiceUnavailable
 	case errors.Is(err, models.ErrNotFound):
 		status = http.StatusNotFound
+	case errors.Is(err, models.ErrNoGrant):
+		status, msg = http.StatusForbidden, noGrantMessage
 	case errors.Is(err, policy.ErrDenied):
 		status = http.StatusForbidden
 	case errors.As(err, &he):

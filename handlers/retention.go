@@ -302,7 +302,7 @@ func (h *Handler) workspaceDelete(c echo.Context) error {
 	defer cancel()
 	_, err = models.DeleteWorkspace(dctx, h.db, h.opts.ProductDB, h.opts.TenantsDir, h.now(), h.actor(c), w.Slug, h.opts.Retention)
 	if err == nil {
-		h.tenants.Forget(tenantdb.Workspace{Slug: w.Slug, DSN: w.DSN})
+		h.data.Forget(w)
 	}
 	switch {
 	case errors.Is(err, models.ErrHeld):

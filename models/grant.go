@@ -255,3 +255,15 @@ func FindGrant(ctx context.Context, db *gorm.DB, id int64) (Grant, error) {
 	}
 	return g, nil
 }
+
+// Origin says what a grant came from, as a data view's audit event
+// records it: a break-glass, an access request, or the grant itself.
+func (g Grant) Origin() string {
+	switch {
+	case g.BreakglassID != nil:
+		return fmt.Sprintf("break-glass %d", *g.BreakglassID)
+	case g.RequestID != nil:
+		return fmt.Sprintf("access request %d", *g.RequestID)
+	}
+	return fmt.Sprintf("grant %d", g.ID)
+}

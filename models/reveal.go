@@ -4,7 +4,10 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
+
+	"gatehouse/policy"
 
 	"gorm.io/gorm"
 )
@@ -29,44 +32,58 @@ type Reveal struct {
 // TableName is the reveals table's name.
 func (Reveal) TableName() string { return "reveals" }
 
-// NewReveal describes a field to reveal, under the grant that covers it.
-type NewReveal struct {
-	StaffID   int64
-	Grant     Grant
-	Workspace string
-	Table     string
-	RecordID  int64
-	Field     string
-	Reason    string
-}
-
-// RevealField stores a reveal and its data.revealed audit event in one
-// transaction: the field is never unmasked without its event.
-func RevealField(ctx context.Context, db *gorm.DB, now time.Time, by Actor, n NewReveal) (Reveal, error) {
-	r := Reveal{
-		StaffID: n.StaffID, GrantID: n.Grant.ID, Workspace: n.Workspace, Table: n.Table, RecordID: n.RecordID,
-		Field: n.Field, CreatedAt: now.UTC(), ExpiresAt: now.Add(RevealWindow).UTC(),
+// RevealField unmasks field of record r.Record for v until RevealWindow
+// has passed, and records data.revealed with reason in the same
+// transaction: the field is never unmasked without its event. The
+// request is refused as by ReadRecord; a field that is not a personal
+// column of the table, or a reason shorter than a sentence, is
+// FieldErrors, and nothing is written.
+func (d *TenantData) RevealField(ctx context.Context, v Viewer, r DataRequest, field, reason string) (Reveal, error) {
+	now, reason := d.now(), strings.TrimSpace(reason)
+	a, err := d.open(ctx, now, v, r, true)
+	if err != nil {
+		return Reveal{}, err
 	}
-	err := db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		if err := tx.Create(&r).Error; err != nil {
+	errs := FieldErrors{}
+	if !slices.Contains(a.columns, policy.Column{Name: field, Class: policy.Personal}) {
+		errs["field"] = "Only a personal field of this table can be revealed."
+	}
+	if len([]rune(reason)) < 10 || len(reason) > 1000 {
+		errs["reason"] = "Say in a sentence why you need to see this field (at least 10 characters)."
+	}
+	if len(errs) > 0 {
+		return Reveal{}, errs
+	}
+	rv := Reveal{
+		StaffID:   v.StaffID,
+		GrantID:   a.grant.ID,
+		Workspace: a.ws.Slug,
+		Table:     a.table.Name,
+		RecordID:  a.id,
+		Field:     field,
+		CreatedAt: now.UTC(),
+		ExpiresAt: now.Add(RevealWindow).UTC(),
+	}
+	err = d.db.Write.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := tx.Create(&rv).Error; err != nil {
 			return err
 		}
 		_, err := AppendAudit(ctx, tx, AuditEntry{
-			At: now, Actor: by, Action: ActionFieldRevealed, Workspace: n.Workspace, Table: n.Table,
-			RecordIDs: []string{fmt.Sprint(n.RecordID)}, GrantID: &r.GrantID, BreakglassID: n.Grant.BreakglassID,
-			Reason: n.Reason, Detail: map[string]any{"field": n.Field, "until": r.ExpiresAt},
+			At: now, Actor: v.Actor, Action: ActionFieldRevealed, Workspace: rv.Workspace, Table: rv.Table,
+			RecordIDs: []string{fmt.Sprint(rv.RecordID)}, GrantID: &rv.GrantID, BreakglassID: a.grant.BreakglassID,
+			Reason: reason, Detail: map[string]any{"field": field, "until": rv.ExpiresAt},
 		})
 		return err
 	})
 	if err != nil {
-		return Reveal{}, fmt.Errorf("reveal %s.%s %d %s: %w", n.Workspace, n.Table, n.RecordID, n.Field, err)
+		return Reveal{}, fmt.Errorf("reveal %s.%s %d %s: %w", rv.Workspace, rv.Table, rv.RecordID, field, err)
 	}
-	return r, nil
+	return rv, nil
 }
 
-// RevealedFields returns the fields of one record that staffID has
+// revealedFields returns the fields of one record that staffID has
 // revealed under grantID and that are still unmasked at now.
-func RevealedFields(ctx context.Context, db *gorm.DB, now time.Time, staffID, grantID int64, workspace, table string, id int64) ([]string, error) {
+func revealedFields(ctx context.Context, db *gorm.DB, now time.Time, staffID, grantID int64, workspace, table string, id int64) ([]string, error) {
 	var rs []Reveal
 	err := db.WithContext(ctx).
 		Where("staff_id = ? AND grant_id = ? AND workspace = ? AND table_name = ? AND record_id = ?", staffID, grantID, workspace, table, id).

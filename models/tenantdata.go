@@ -1,0 +1,297 @@
+package models
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"gatehouse/models/tenantdb"
+	"gatehouse/policy"
+
+	"gorm.io/gorm"
+)
+
+// ErrUnaudited is returned (wrapped) when the audit event of a data
+// request could not be committed: nothing was shown.
+var ErrUnaudited = errors.New("the access could not be recorded")
+
+// dataPageSize is how many rows a table page shows.
+const dataPageSize = 50
+
+// TenantData is the one way to customer data. Every read resolves the
+// live workspace, finds the viewer's live grant covering what is asked,
+// reads, commits the view's audit event and masks what the grant does not
+// unmask, in that order, so no caller can do it in another; every refusal
+// is recorded (data.refused) before it is returned. It is safe for
+// concurrent use.
+type TenantData struct {
+	db      *DB
+	product *gorm.DB
+	tenants *tenantdb.Reader
+	catalog *policy.Catalog
+	audit   *AuditWriter
+	now     func() time.Time
+}
+
+// TenantDataConfig is what a TenantData reads from and writes to.
+type TenantDataConfig struct {
+	DB      *DB              // grants and reveals
+	Product *gorm.DB         // the workspace registry
+	Tenants *tenantdb.Reader // the customer data
+	Catalog *policy.Catalog  // which tables and columns may be shown, and how
+	Audit   *AuditWriter     // where views and refusals are recorded
+	Now     func() time.Time
+}
+
+// NewTenantData returns the data-reading API over c.
+func NewTenantData(c TenantDataConfig) *TenantData {
+	return &TenantData{db: c.DB, product: c.Product, tenants: c.Tenants, catalog: c.Catalog, audit: c.Audit, now: c.Now}
+}
+
+// Viewer is who asks for tenant data: the staff member whose grants
+// count, and the facts the audit log records of the request.
+type Viewer struct {
+	StaffID int64
+	Actor   Actor
+}
+
+// DataRequest is what a data request asks for, as its path gave it: a
+// refusal records these values (clipped), so they arrive unparsed.
+type DataRequest struct {
+	Slug   string
+	Table  string
+	Record string // the record id; "" on a table page
+	After  int64  // on a table page, the last id of the previous page
+}
+
+// DataCell is one shown value. A masked one carries no text.
+type DataCell struct {
+	Text   string
+	Null   bool
+	Masked bool
+}
+
+// DataRow is one record as its viewer may see it.
+type DataRow struct {
+	ID    int64
+	Cells []DataCell // one per DataView.Columns
+}
+
+// DataView is what every read returns besides its rows: the workspace,
+// the table, its shown columns after the id (catalogued, never
+// restricted) and the grant it was read under.
+type DataView struct {
+	Workspace Workspace
+	Table     string
+	Columns   []policy.Column
+	Grant     Grant
+}
+
+// DataPage is a page of a table.
+type DataPage struct {
+	DataView
+	Rows []DataRow
+	Next int64 // the id the next page starts after; 0 on the last page
+}
+
+// DataRecord is one record.
+type DataRecord struct {
+	DataView
+	Row DataRow
+}
+
+// ReadTable returns a page of r.Table in r.Slug after r.After: the
+// records the grant covers, masked, once their view is recorded.
+func (d *TenantData) ReadTable(ctx context.Context, v Viewer, r DataRequest) (DataPage, error) {
+	now := d.now()
+	a, err := d.open(ctx, now, v, r, false)
+	if err != nil {
+		return DataPage{}, err
+	}
+	page, err := d.tenants.Rows(ctx, a.query(r.After))
+	if err != nil {
+		return DataPage{}, storageError(err)
+	}
+	if err := d.auditView(ctx, now, v, a, page.IDs(), nil); err != nil {
+		return DataPage{}, err
+	}
+	out := DataPage{DataView: a.view(), Rows: make([]DataRow, 0, len(page.Rows))}
+	for _, row := range page.Rows {
+		out.Rows = append(out.Rows, a.mask(row, nil))
+	}
+	if page.HasNext {
+		out.Next = page.Rows[len(page.Rows)-1].ID
+	}
+	return out, nil
+}
+
+// ReadRecord returns record r.Record of r.Table in r.Slug, masked but for
+// the fields the viewer revealed and may still see, once its view (naming
+// those fields) is recorded.
+func (d *TenantData) ReadRecord(ctx context.Context, v Viewer, r DataRequest) (DataRecord, error) {
+	now := d.now()
+	a, err := d.open(ctx, now, v, r, true)
+	if err != nil {
+		return DataRecord{}, err
+	}
+	q := a.query(0)
+	row, err := d.tenants.Row(ctx, q.Workspace, q.Table, q.Columns, a.id)
+	if err != nil {
+		return DataRecord{}, storageError(err)
+	}
+	revealed, err := revealedFields(ctx, d.db.Read, now, v.StaffID, a.grant.ID, a.ws.Slug, a.table.Name, a.id)
+	if err != nil {
+		return DataRecord{}, err
+	}
+	if err := d.auditView(ctx, now, v, a, []int64{row.ID}, revealed); err != nil {
+		return DataRecord{}, err
+	}
+	return DataRecord{DataView: a.view(), Row: a.mask(row, revealed)}, nil
+}
+
+// Forget lets go of what is held open of w's data, as after its
+// deletion: an open SQLite handle would keep the removed file's space.
+func (d *TenantData) Forget(w Workspace) {
+	d.tenants.Forget(tenantdb.Workspace{Slug: w.Slug, DSN: w.DSN})
+}
+
+// Clip bounds a value a request named (a path segment, a note) before it
+// is recorded or shown back, and keeps it text both databases store
+// (valid UTF-8, no NUL).
+func Clip(s string) string {
+	if len(s) > 64 {
+		s = s[:64]
+	}
+	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "\uFFFD")
+}
+
+// access is what a data request may read: the workspace, the catalogued
+// table and its shown columns, the record (0 on a table page) and the
+// live grant covering them.
+type access struct {
+	ws      Workspace
+	table   policy.Table
+	columns []policy.Column
+	id      int64
+	grant   Grant
+	scope   GrantScope
+}
+
+// open resolves r's workspace, table and record and finds v's live grant
+// covering them, read from the database at now. Every refusal is recorded
+// before it is returned: ErrNotFound for an unknown workspace or record
+// id, or a table not catalogued or restricted; ErrNoGrant when no grant
+// covers it.
+func (d *TenantData) open(ctx context.Context, now time.Time, v Viewer, r DataRequest, withID bool) (access, error) {
+	var a access
+	if withID {
+		id, err := strconv.ParseInt(r.Record, 10, 64)
+		if err != nil || id <= 0 {
+			return a, d.refuse(ctx, now, v, r, "no such record", fmt.Errorf("record id %q: %w", r.Record, ErrNotFound))
+		}
+		a.id = id
+	}
+	var err error
+	if a.ws, err = FindLiveWorkspace(ctx, d.product, r.Slug); err != nil {
+		return a, d.refuse(ctx, now, v, r, "no such workspace", err)
+	}
+	var ok bool
+	if a.table, ok = d.catalog.Table(r.Table); !ok || a.table.Restricted {
+		return a, d.refuse(ctx, now, v, r, "table not shown", fmt.Errorf("table %q: %w", r.Table, ErrNotFound))
+	}
+	a.columns = slices.DeleteFunc(a.table.Visible(), func(c policy.Column) bool { return c.Name == "id" })
+	a.grant, a.scope, err = GrantFor(ctx, d.db.Read, now, v.StaffID, a.ws.Slug, a.table.Name, a.id)
+	if err != nil {
+		if !errors.Is(err, ErrNoGrant) {
+			// As before this API: a grant that cannot be read is no grant.
+			err = fmt.Errorf("%w: %w", ErrNoGrant, err)
+		}
+		return a, d.refuse(ctx, now, v, r, "no live grant", err)
+	}
+	return a, nil
+}
+
+// refuse records a refused data request, then returns err; if the
+// refusal cannot be recorded, ErrUnaudited.
+func (d *TenantData) refuse(ctx context.Context, now time.Time, v Viewer, r DataRequest, why string, err error) error {
+	e := AuditEntry{At: now, Actor: v.Actor, Action: ActionDataRefused, Workspace: Clip(r.Slug), Table: Clip(r.Table), Reason: why}
+	if r.Record != "" {
+		e.Detail = map[string]string{"record": Clip(r.Record)}
+		if _, perr := strconv.ParseInt(r.Record, 10, 64); perr == nil {
+			e.RecordIDs = []string{r.Record}
+		}
+	}
+	if _, aerr := d.audit.Append(ctx, e); aerr != nil {
+		return fmt.Errorf("%w: audit refusal (%v): %w", ErrUnaudited, err, aerr)
+	}
+	return err
+}
+
+// auditView commits the view of ids before anything of them is returned.
+func (d *TenantData) auditView(ctx context.Context, now time.Time, v Viewer, a access, ids []int64, revealed []string) error {
+	e := AuditEntry{
+		At:           now,
+		Actor:        v.Actor,
+		Action:       ActionDataViewed,
+		Workspace:    a.ws.Slug,
+		Table:        a.table.Name,
+		GrantID:      &a.grant.ID,
+		BreakglassID: a.grant.BreakglassID,
+		Reason:       a.grant.Origin(),
+	}
+	for _, id := range ids {
+		e.RecordIDs = append(e.RecordIDs, strconv.FormatInt(id, 10))
+	}
+	if len(revealed) > 0 {
+		e.Detail = map[string]any{"revealed": revealed}
+	}
+	if _, err := d.audit.Append(ctx, e); err != nil {
+		return fmt.Errorf("%w: audit view: %w", ErrUnaudited, err)
+	}
+	return nil
+}
+
+func (a access) view() DataView {
+	return DataView{Workspace: a.ws, Table: a.table.Name, Columns: a.columns, Grant: a.grant}
+}
+
+// query reads a's record, or a page of the records a's grant covers.
+func (a access) query(after int64) tenantdb.Query {
+	q := tenantdb.Query{Workspace: tenantdb.Workspace{Slug: a.ws.Slug, DSN: a.ws.DSN}, Table: a.table.Name, AfterID: after, Limit: dataPageSize}
+	for _, c := range a.columns {
+		q.Columns = append(q.Columns, c.Name)
+	}
+	if a.id > 0 {
+		q.IDs = []int64{a.id}
+	} else {
+		q.IDs = a.scope.IDs(a.table.Name)
+	}
+	return q
+}
+
+// mask turns a row of a's columns into cells, masking personal values
+// unless the grant unmasks or the field was revealed.
+func (a access) mask(r tenantdb.Row, revealed []string) DataRow {
+	out := DataRow{ID: r.ID, Cells: make([]DataCell, len(r.Values))}
+	for i, col := range a.columns {
+		if col.Class == policy.Personal && !a.grant.Unmask && !slices.Contains(revealed, col.Name) {
+			out.Cells[i] = DataCell{Masked: true}
+			continue
+		}
+		out.Cells[i] = DataCell{Text: r.Values[i].Text, Null: r.Values[i].Null}
+	}
+	return out
+}
+
+// storageError makes tenant storage's "not found" (a record, a table or
+// a workspace's data missing) this package's.
+func storageError(err error) error {
+	if errors.Is(err, tenantdb.ErrNotFound) {
+		return fmt.Errorf("%w: %w", ErrNotFound, err)
+	}
+	return err
+}
