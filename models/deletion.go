@@ -193,18 +193,9 @@ func deleteWorkspace(ctx context.Context, db, product *DB, tenantsDir string, no
 	if st.Request != nil && st.Request.Status == DeletionConfirmed {
 		rep.RequestID = &st.Request.ID
 	}
-	// On PostgreSQL the schema is dropped in the product's transaction;
-	// a SQLite file is removed last, below.
 	store := tenantStore(product, ptx, tenantsDir)
-	inv, err := store.Count(ctx, slug)
-	if err != nil {
+	if err := countAndDropSchema(ctx, store, slug, &rep); err != nil {
 		return DeletionReport{}, err
-	}
-	rep.Location, rep.Missing, rep.Tables, rep.Files = inv.Location, inv.Missing, inv.Tables, inv.Files
-	if product.Dialect == Postgres && !inv.Missing {
-		if err := store.Remove(ctx, slug); err != nil {
-			return DeletionReport{}, err
-		}
 	}
 	if err := ptx.Exec("UPDATE workspaces SET status = ? WHERE slug = ?", WorkspaceDeleted, slug).Error; err != nil {
 		return DeletionReport{}, fmt.Errorf("registry: %w", err)
@@ -212,7 +203,7 @@ func deleteWorkspace(ctx context.Context, db, product *DB, tenantsDir string, no
 	if err := recordDeletion(ctx, tx, now, by, &rep, st.Explanation); err != nil {
 		return DeletionReport{}, err
 	}
-	if product.Dialect == SQLite && !inv.Missing {
+	if product.Dialect == SQLite && !rep.Missing {
 		// The files go last before the commits: a failure here leaves the
 		// registry and the audit log untouched, and the deletion can be
 		// tried again.
@@ -230,6 +221,21 @@ func deleteWorkspace(ctx context.Context, db, product *DB, tenantsDir string, no
 		return rep, fmt.Errorf("workspace %s was deleted, but recording it failed: %w", slug, err)
 	}
 	return rep, nil
+}
+
+// countAndDropSchema counts slug's data into rep and, on PostgreSQL,
+// drops its schema in store's transaction; a SQLite file is removed by the
+// caller, last before the commits.
+func countAndDropSchema(ctx context.Context, store tenantdb.Store, slug string, rep *DeletionReport) error {
+	inv, err := store.Count(ctx, slug)
+	if err != nil {
+		return err
+	}
+	rep.Location, rep.Missing, rep.Tables, rep.Files = inv.Location, inv.Missing, inv.Tables, inv.Files
+	if store.Dialect == Postgres && !inv.Missing {
+		return store.Remove(ctx, slug)
+	}
+	return nil
 }
 
 // tenantStore is where product's workspaces keep their data; conn is

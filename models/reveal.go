@@ -81,12 +81,12 @@ func (d *TenantData) RevealField(ctx context.Context, v Viewer, r DataRequest, f
 	return rv, nil
 }
 
-// revealedFields returns the fields of one record that staffID has
-// revealed under grantID and that are still unmasked at now.
-func revealedFields(ctx context.Context, db *gorm.DB, now time.Time, staffID, grantID int64, workspace, table string, id int64) ([]string, error) {
+// revealed returns the fields of a's record that v revealed under a's
+// grant and that are still unmasked at now.
+func (d *TenantData) revealed(ctx context.Context, now time.Time, v Viewer, a access) ([]string, error) {
 	var rs []Reveal
-	err := db.WithContext(ctx).
-		Where("staff_id = ? AND grant_id = ? AND workspace = ? AND table_name = ? AND record_id = ?", staffID, grantID, workspace, table, id).
+	err := d.db.Read.WithContext(ctx).
+		Where("staff_id = ? AND grant_id = ? AND workspace = ? AND table_name = ? AND record_id = ?", v.StaffID, a.grant.ID, a.ws.Slug, a.table.Name, a.id).
 		Order("id").Find(&rs).Error
 	if err != nil {
 		return nil, fmt.Errorf("revealed fields: %w", err)

@@ -143,7 +143,7 @@ func (d *TenantData) ReadRecord(ctx context.Context, v Viewer, r DataRequest) (D
 	if err != nil {
 		return DataRecord{}, storageError(err)
 	}
-	revealed, err := revealedFields(ctx, d.db.Read, now, v.StaffID, a.grant.ID, a.ws.Slug, a.table.Name, a.id)
+	revealed, err := d.revealed(ctx, now, v, a)
 	if err != nil {
 		return DataRecord{}, err
 	}
