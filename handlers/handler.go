@@ -44,8 +44,10 @@ type Options struct {
 	// Retention is the data-retention policy; zero takes
 	// models.DefaultRetentionPolicy.
 	Retention models.RetentionPolicy
-	Tenants   *tenantdb.Reader
-	Catalog   *policy.Catalog
+	// Tenants is the customer data; handlers reach it only through the
+	// models.TenantData that New builds on it.
+	Tenants *tenantdb.Reader
+	Catalog *policy.Catalog
 	// Audit appends view events with group commit; data pages write their
 	// event through it before showing anything.
 	Audit *models.AuditWriter
