@@ -166,10 +166,11 @@ func New(o Options) (*Handler, error) {
 	}
 	h := &Handler{
 		db: o.DB, product: o.Product, catalog: o.Catalog, audit: o.Audit, enforcer: o.Enforcer, log: o.Logger, now: o.Now,
-		data: models.NewTenantData(models.TenantDataConfig{DB: o.DB, Product: o.Product, Tenants: o.Tenants, Catalog: o.Catalog, Audit: o.Audit, Now: o.Now}),
 		opts: o, metrics: m, https: o.BaseURL.Scheme == "https",
 		consentLimit: newFailureLimiter(20, 10*time.Minute),
 	}
+	h.data = models.NewTenantData(models.TenantDataConfig{DB: o.DB, Product: o.Product, Tenants: o.Tenants,
+		Catalog: o.Catalog, Audit: o.Audit, Now: o.Now})
 	h.oidc = &oidcClient{cfg: o.OIDC, redirectURL: o.BaseURL.JoinPath("/auth/callback").String()}
 	return h, nil
 }

@@ -69,9 +69,16 @@ func (d *TenantData) RevealField(ctx context.Context, v Viewer, r DataRequest, f
 			return err
 		}
 		_, err := AppendAudit(ctx, tx, AuditEntry{
-			At: now, Actor: v.Actor, Action: ActionFieldRevealed, Workspace: rv.Workspace, Table: rv.Table,
-			RecordIDs: []string{fmt.Sprint(rv.RecordID)}, GrantID: &rv.GrantID, BreakglassID: a.grant.BreakglassID,
-			Reason: reason, Detail: map[string]any{"field": field, "until": rv.ExpiresAt},
+			At:           now,
+			Actor:        v.Actor,
+			Action:       ActionFieldRevealed,
+			Workspace:    rv.Workspace,
+			Table:        rv.Table,
+			RecordIDs:    []string{fmt.Sprint(rv.RecordID)},
+			GrantID:      &rv.GrantID,
+			BreakglassID: a.grant.BreakglassID,
+			Reason:       reason,
+			Detail:       map[string]any{"field": field, "until": rv.ExpiresAt},
 		})
 		return err
 	})

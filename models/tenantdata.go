@@ -49,7 +49,14 @@ type TenantDataConfig struct {
 
 // NewTenantData returns the data-reading API over c.
 func NewTenantData(c TenantDataConfig) *TenantData {
-	return &TenantData{db: c.DB, product: c.Product, tenants: c.Tenants, catalog: c.Catalog, audit: c.Audit, now: c.Now}
+	return &TenantData{
+		db:      c.DB,
+		product: c.Product,
+		tenants: c.Tenants,
+		catalog: c.Catalog,
+		audit:   c.Audit,
+		now:     c.Now,
+	}
 }
 
 // Viewer is who asks for tenant data: the staff member whose grants
@@ -218,7 +225,14 @@ func (d *TenantData) open(ctx context.Context, now time.Time, v Viewer, r DataRe
 // refuse records a refused data request, then returns err; if the
 // refusal cannot be recorded, ErrUnaudited.
 func (d *TenantData) refuse(ctx context.Context, now time.Time, v Viewer, r DataRequest, why string, err error) error {
-	e := AuditEntry{At: now, Actor: v.Actor, Action: ActionDataRefused, Workspace: Clip(r.Slug), Table: Clip(r.Table), Reason: why}
+	e := AuditEntry{
+		At:        now,
+		Actor:     v.Actor,
+		Action:    ActionDataRefused,
+		Workspace: Clip(r.Slug),
+		Table:     Clip(r.Table),
+		Reason:    why,
+	}
 	if r.Record != "" {
 		e.Detail = map[string]string{"record": Clip(r.Record)}
 		if _, perr := strconv.ParseInt(r.Record, 10, 64); perr == nil {
@@ -261,7 +275,12 @@ func (a access) view() DataView {
 
 // query reads a's record, or a page of the records a's grant covers.
 func (a access) query(after int64) tenantdb.Query {
-	q := tenantdb.Query{Workspace: tenantdb.Workspace{Slug: a.ws.Slug, DSN: a.ws.DSN}, Table: a.table.Name, AfterID: after, Limit: dataPageSize}
+	q := tenantdb.Query{
+		Workspace: tenantdb.Workspace{Slug: a.ws.Slug, DSN: a.ws.DSN},
+		Table:     a.table.Name,
+		AfterID:   after,
+		Limit:     dataPageSize,
+	}
 	for _, c := range a.columns {
 		q.Columns = append(q.Columns, c.Name)
 	}
