@@ -124,7 +124,7 @@ func breakglassErrors(err error) views.Errors {
 func (h *Handler) breakglassMail(ws models.Workspace) func(context.Context, models.BreakglassNotice) (models.Mail, error) {
 	return func(ctx context.Context, n models.BreakglassNotice) (models.Mail, error) {
 		b := n.Breakglass
-		m := views.BreakglassMail{
+		m := views.BreakglassMailView{
 			Company: h.opts.Company, Workspace: ws.Slug, WorkspaceName: ws.Name, Opener: n.Opener.Name, OpenerTier: string(n.Opener.Tier),
 			OpenedAt: b.OpenedAt, EndsAt: b.EndsAt, Window: b.EndsAt.Sub(b.OpenedAt),
 			Incident: b.Incident, Justification: b.Justification,
@@ -134,7 +134,7 @@ func (h *Handler) breakglassMail(ws models.Workspace) func(context.Context, mode
 			m.ReviewURL = h.opts.BaseURL.JoinPath("/breakglass", strconv.FormatInt(b.ID, 10)).String()
 			mail.Kind, mail.Subject = "breakglass.sysadmin", fmt.Sprintf("Break-glass on %s by %s: review needed", ws.Slug, n.Opener.Name)
 		}
-		html, err := views.RenderMail(ctx, views.BreakglassMailHTML(m))
+		html, err := views.RenderMail(ctx, views.BreakglassMail(m))
 		if err != nil {
 			return models.Mail{}, err
 		}

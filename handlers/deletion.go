@@ -164,7 +164,7 @@ func (h *Handler) renderDeletion(c echo.Context, status int, v models.DeletionLi
 // RetentionNotice writes a retention notice to an owner of w (the models'
 // RetentionLetters).
 func (l letters) RetentionNotice(ctx context.Context, _ *gorm.DB, w models.Workspace, owner string, st models.RetentionStatus) (models.Mail, error) {
-	m := views.RetentionNoticeMail{
+	m := views.RetentionNoticeMailView{
 		Company: l.h.opts.Company, Workspace: w.Slug, Name: w.Name, Recipient: owner, Second: st.Next == models.NextMark,
 		IdleSince: dateUTC(&st.Since), DeleteOn: dateUTC(&st.DeleteAt), IdleDays: int(l.h.now().Sub(st.Since) / models.Day),
 	}
@@ -172,16 +172,16 @@ func (l letters) RetentionNotice(ctx context.Context, _ *gorm.DB, w models.Works
 	if m.Second {
 		kind = "retention.marked"
 	}
-	return l.mail(ctx, kind, owner, views.RetentionNoticeTitle(m), views.RetentionNoticeText(m), views.RetentionNoticeHTML(m))
+	return l.mail(ctx, kind, owner, views.RetentionNoticeMailTitle(m), views.RetentionNoticeMailText(m), views.RetentionNoticeMail(m))
 }
 
 // DeletionConfirmation writes the mail asking owner to confirm request r
 // through the link with token (the models' RetentionLetters).
 func (l letters) DeletionConfirmation(ctx context.Context, _ *gorm.DB, w models.Workspace, r models.DeletionRequest, owner, token string) (models.Mail, error) {
-	m := views.DeletionConfirmationMail{
+	m := views.DeletionConfirmationMailView{
 		Company: l.h.opts.Company, Workspace: w.Slug, Name: w.Name, Recipient: owner, Note: r.Note,
 		Link: l.h.opts.BaseURL.JoinPath("/deletion/", token).String(), Expires: minuteUTC(&r.ExpiresAt), Needed: r.NeededConfirmations,
 	}
 	return l.mail(ctx, "deletion.confirm", owner, fmt.Sprintf("Confirm the deletion of your workspace %s", w.Name),
-		views.DeletionConfirmationText(m), views.DeletionConfirmationHTML(m))
+		views.DeletionConfirmationMailText(m), views.DeletionConfirmationMail(m))
 }
