@@ -432,7 +432,7 @@ func expireDeletionRequest(ctx context.Context, tx *gorm.DB, now time.Time, r De
 	if u.Error != nil || u.RowsAffected == 0 {
 		return false, u.Error
 	}
-	_, err := AppendAudit(ctx, tx, AuditEntry{At: now, Actor: retentionSystem, Action: ActionDeletionExpired, Workspace: r.Slug, Target: r.Target(),
+	_, err := AppendAudit(ctx, tx, AuditEntry{At: now, Actor: SystemActor, Action: ActionDeletionExpired, Workspace: r.Slug, Target: r.Target(),
 		Reason: "the owners did not confirm in time"})
 	return err == nil, err
 }

@@ -32,9 +32,6 @@ type RetentionRun struct {
 	DeletionDue int // workspaces waiting for a sysadmin's deletion
 }
 
-// retentionSystem is the actor of the scheduled job.
-var retentionSystem = Actor{Email: "gatehouse", Tier: "system"}
-
 // RunRetention is the scheduled job: it expires deletion requests past
 // their date, evaluates every workspace of the registry (product) and
 // moves it forward, sending the due notices to its owners through the
@@ -135,7 +132,7 @@ func sendNotice(ctx context.Context, tx *gorm.DB, now time.Time, ob *Outbox, l R
 		}
 	}
 	_, err := AppendAudit(ctx, tx, AuditEntry{
-		At: now, Actor: retentionSystem, Action: action, Workspace: w.Slug, Target: "retention/" + w.Slug, Reason: st.Rule,
+		At: now, Actor: SystemActor, Action: action, Workspace: w.Slug, Target: "retention/" + w.Slug, Reason: st.Rule,
 		Detail: map[string]any{"since": day(st.Since), "delete_at": day(st.DeleteAt), "recipients": len(owners)},
 	})
 	return err == nil, err

@@ -27,7 +27,6 @@ type SweepResult struct {
 func Sweep(ctx context.Context, db *gorm.DB, now time.Time, ob *Outbox, l Letters, owners func(ctx context.Context, workspace string) ([]string, error)) (SweepResult, error) {
 	var res SweepResult
 	var errs []error
-	sys := Actor{Email: "gatehouse", Tier: "system"}
 	var due []AccessRequest
 	err := db.WithContext(ctx).Where("(status = ? AND expires_at <= ?) OR (status = ? AND consent_deadline <= ?)",
 		RequestPending, now.UTC(), RequestApproved, now.UTC()).Order("id").Limit(500).Find(&due).Error
@@ -51,7 +50,7 @@ func Sweep(ctx context.Context, db *gorm.DB, now time.Time, ob *Outbox, l Letter
 				why = "the customer did not answer in time"
 			}
 			r.Status = RequestExpired
-			if _, err := AppendAudit(ctx, tx, AuditEntry{At: now, Actor: sys, Action: ActionRequestExpired, Workspace: r.Workspace, Target: r.Target(), Reason: why}); err != nil {
+			if _, err := AppendAudit(ctx, tx, AuditEntry{At: now, Actor: SystemActor, Action: ActionRequestExpired, Workspace: r.Workspace, Target: r.Target(), Reason: why}); err != nil {
 				return false, err
 			}
 			return true, notifyStaff(ctx, tx, now, ob, l, r, string(RequestExpired))
@@ -122,7 +121,7 @@ func Sweep(ctx context.Context, db *gorm.DB, now time.Time, ob *Outbox, l Letter
 			if g.EndedAt == nil {
 				// Ended by time: record it as such.
 				u := tx.Model(&Grant{}).Where("id = ? AND ended_at IS NULL", g.ID).
-					Updates(map[string]any{"ended_at": g.EndsAt, "ended_by": sys.Email, "ended_why": "expired"})
+					Updates(map[string]any{"ended_at": g.EndsAt, "ended_by": SystemActor.Email, "ended_why": "expired"})
 				if u.Error != nil {
 					return false, u.Error
 				}
@@ -130,7 +129,7 @@ func Sweep(ctx context.Context, db *gorm.DB, now time.Time, ob *Outbox, l Letter
 				if g.RequestID != nil {
 					target = RequestTarget(*g.RequestID)
 				}
-				if _, err := AppendAudit(ctx, tx, AuditEntry{At: now, Actor: sys, Action: ActionGrantExpired, Workspace: g.Workspace, GrantID: &g.ID, BreakglassID: g.BreakglassID, Target: target, Reason: "expired"}); err != nil {
+				if _, err := AppendAudit(ctx, tx, AuditEntry{At: now, Actor: SystemActor, Action: ActionGrantExpired, Workspace: g.Workspace, GrantID: &g.ID, BreakglassID: g.BreakglassID, Target: target, Reason: "expired"}); err != nil {
 					return false, err
 				}
 			}
