@@ -231,7 +231,7 @@ func TestConsentTokens(t *testing.T) {
 		}
 
 		// 10,000 bad tokens against the model: none accepted.
-		l, err := p.h.letters(ctx, "acme")
+		post, err := p.h.post(ctx, "acme")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -255,8 +255,8 @@ func TestConsentTokens(t *testing.T) {
 			if bad == token || bad == foreign {
 				continue
 			}
-			if _, err := models.DecideConsent(ctx, p.db.Write, p.clock.Now(), p.opts.Outbox, l,
-				models.ConsentInput{Token: bad, Decision: models.ConsentGrant, ShownHash: "x"}, "x", demo.AgreementVersion, nil); err == nil {
+			if _, err := models.DecideConsent(ctx, p.db.Write, p.clock.Now(), post,
+				models.ConsentInput{Token: bad, Decision: models.ConsentGrant, ShownHash: "x", PageHash: "x"}, demo.AgreementVersion); err == nil {
 				accepted++
 			}
 		}

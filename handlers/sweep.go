@@ -15,7 +15,8 @@ func (h *Handler) Sweep(ctx context.Context) (models.SweepResult, error) {
 		return models.SweepResult{}, err
 	}
 	owners := func(ctx context.Context, ws string) ([]string, error) { return models.Owners(ctx, h.product, ws) }
-	return models.Sweep(ctx, h.db.Write, h.now(), h.opts.Outbox, letters{h: h, names: names}, owners)
+	post := models.Post{Outbox: h.opts.Outbox, Letters: h.letters, Names: names}
+	return models.Sweep(ctx, h.db.Write, h.now(), post, owners)
 }
 
 // RunRetention runs the retention job once (see models.RunRetention):
@@ -28,12 +29,12 @@ func (h *Handler) RunRetention(ctx context.Context) (models.RetentionRun, error)
 	} else if n > 0 {
 		h.log.Warn("retention: settled deletions that had not finished", "settled", n)
 	}
-	return models.RunRetention(ctx, h.db.Write, h.product, h.now(), h.opts.Retention, h.opts.Outbox, letters{h: h})
+	return models.RunRetention(ctx, h.db.Write, h.product, h.now(), h.opts.Retention, models.Post{Outbox: h.opts.Outbox, Letters: h.letters})
 }
 
-// RetentionLetters writes the mails of retention and deletion requests,
-// for code outside the handlers that enqueues them (the demo data).
-func (h *Handler) RetentionLetters() models.RetentionLetters { return letters{h: h} }
+// Letters writes the mails of models' notices, for code outside the
+// handlers that enqueues them (the demo data).
+func (h *Handler) Letters() models.Letters { return h.letters }
 
 // RunSweeper sweeps every interval, and runs the retention job at the
 // start and then every retentionEvery, until ctx ends. Several replicas

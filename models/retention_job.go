@@ -9,20 +9,6 @@ import (
 	"gorm.io/gorm"
 )
 
-// RetentionLetters writes the mails of retention and deletion requests;
-// handlers implement it with views, so models never renders HTML. tx is
-// the transaction the mail is enqueued in (see Letters).
-type RetentionLetters interface {
-	// RetentionNotice tells owner that w will be deleted unless someone
-	// logs in: the first notice (st.Next is NextNotice) or the second,
-	// sent when it is marked for deletion (NextMark). st.DeleteAt is
-	// the date deletion becomes due.
-	RetentionNotice(ctx context.Context, tx *gorm.DB, w Workspace, owner string, st RetentionStatus) (Mail, error)
-	// DeletionConfirmation asks owner to confirm (or cancel) request r
-	// through the link with token.
-	DeletionConfirmation(ctx context.Context, tx *gorm.DB, w Workspace, r DeletionRequest, owner, token string) (Mail, error)
-}
-
 // RetentionRun counts what one run of the job did.
 type RetentionRun struct {
 	Evaluated   int // registry entries looked at
@@ -39,7 +25,7 @@ type RetentionRun struct {
 // row, in the transaction that also enqueues the mails and appends the
 // audit event, so runs at once on several replicas send each notice once.
 // It never deletes anything: deletion waits for a sysadmin.
-func RunRetention(ctx context.Context, db, product *gorm.DB, now time.Time, p RetentionPolicy, ob *Outbox, l RetentionLetters) (RetentionRun, error) {
+func RunRetention(ctx context.Context, db, product *gorm.DB, now time.Time, p RetentionPolicy, post Post) (RetentionRun, error) {
 	var run RetentionRun
 	if err := p.Check(); err != nil {
 		return run, err
@@ -71,7 +57,8 @@ func RunRetention(ctx context.Context, db, product *gorm.DB, now time.Time, p Re
 			if err != nil {
 				return run, err
 			}
-			won, err := once(ctx, db, func(tx *gorm.DB) (bool, error) { return sendNotice(ctx, tx, now, ob, l, w, st, owners) })
+			due := dueNotice{w: w, st: st, owners: owners}
+			won, err := once(ctx, db, func(tx *gorm.DB) (bool, error) { return sendNotice(ctx, tx, now, post, due) })
 			if errors.Is(err, errSkip) {
 				continue
 			}
@@ -91,9 +78,18 @@ func RunRetention(ctx context.Context, db, product *gorm.DB, now time.Time, p Re
 // errSkip rolls a step back without failing the run.
 var errSkip = errors.New("skip")
 
-// sendNotice records st's due notice for w, unless another run did, and
-// mails the owners; it reports whether this run made the change.
-func sendNotice(ctx context.Context, tx *gorm.DB, now time.Time, ob *Outbox, l RetentionLetters, w Workspace, st RetentionStatus, owners []string) (bool, error) {
+// dueNotice is a retention notice due for workspace w (st.Next says
+// which), to its owners.
+type dueNotice struct {
+	w      Workspace
+	st     RetentionStatus
+	owners []string
+}
+
+// sendNotice records d's notice, unless another run did, and mails the
+// owners; it reports whether this run made the change.
+func sendNotice(ctx context.Context, tx *gorm.DB, now time.Time, post Post, d dueNotice) (bool, error) {
+	w, st, owners := d.w, d.st, d.owners
 	if err := ensureRetentionRow(ctx, tx, w.Slug, now); err != nil {
 		return false, err
 	}
@@ -122,12 +118,7 @@ func sendNotice(ctx context.Context, tx *gorm.DB, now time.Time, ob *Outbox, l R
 		return false, errSkip
 	}
 	for _, owner := range owners {
-		m, err := l.RetentionNotice(ctx, tx, w, owner, st)
-		if err != nil {
-			return false, fmt.Errorf("retention notice: %w", err)
-		}
-		m.Workspace = w.Slug
-		if _, err := ob.Enqueue(ctx, tx, now, m); err != nil {
+		if err := post.send(ctx, tx, now, RetentionNotice{Workspace: w, Owner: owner, Status: st}); err != nil {
 			return false, err
 		}
 	}
@@ -135,5 +126,38 @@ func sendNotice(ctx context.Context, tx *gorm.DB, now time.Time, ob *Outbox, l R
 		At: now, Actor: SystemActor, Action: action, Workspace: w.Slug, Target: "retention/" + w.Slug, Reason: st.Rule,
 		Detail: map[string]any{"since": day(st.Since), "delete_at": day(st.DeleteAt), "recipients": len(owners)},
 	})
+	return err == nil, err
+}
+
+// expireDeletionRequests closes pending requests past their expiry, each
+// once across replicas, and returns how many this call closed.
+func expireDeletionRequests(ctx context.Context, db *gorm.DB, now time.Time) (int, error) {
+	var due []DeletionRequest
+	if err := db.WithContext(ctx).Where("status = ? AND expires_at <= ?", DeletionPending, now.UTC()).Order("id").Limit(500).Find(&due).Error; err != nil {
+		return 0, fmt.Errorf("due deletion requests: %w", err)
+	}
+	n := 0
+	for _, r := range due {
+		won, err := once(ctx, db, func(tx *gorm.DB) (bool, error) { return expireDeletionRequest(ctx, tx, now, r) })
+		if err != nil {
+			return n, err
+		}
+		if won {
+			n++
+		}
+	}
+	return n, nil
+}
+
+// expireDeletionRequest records that r expired, unless it is not due or
+// another run did; it reports whether this call made the change.
+func expireDeletionRequest(ctx context.Context, tx *gorm.DB, now time.Time, r DeletionRequest) (bool, error) {
+	u := tx.Model(&DeletionRequest{}).Where("id = ? AND status = ? AND expires_at <= ?", r.ID, DeletionPending, now.UTC()).
+		Updates(map[string]any{"status": DeletionExpired, "updated_at": now.UTC()})
+	if u.Error != nil || u.RowsAffected == 0 {
+		return false, u.Error
+	}
+	_, err := AppendAudit(ctx, tx, AuditEntry{At: now, Actor: SystemActor, Action: ActionDeletionExpired, Workspace: r.Slug, Target: r.Target(),
+		Reason: "the owners did not confirm in time"})
 	return err == nil, err
 }

@@ -24,7 +24,7 @@ type SweepResult struct {
 // conditional update in its own transaction, so sweeps running at once on
 // several replicas do every step once. owners returns a workspace's
 // owners from the registry.
-func Sweep(ctx context.Context, db *gorm.DB, now time.Time, ob *Outbox, l Letters, owners func(ctx context.Context, workspace string) ([]string, error)) (SweepResult, error) {
+func Sweep(ctx context.Context, db *gorm.DB, now time.Time, post Post, owners func(ctx context.Context, workspace string) ([]string, error)) (SweepResult, error) {
 	var res SweepResult
 	var errs []error
 	var due []AccessRequest
@@ -53,7 +53,7 @@ func Sweep(ctx context.Context, db *gorm.DB, now time.Time, ob *Outbox, l Letter
 			if _, err := AppendAudit(ctx, tx, AuditEntry{At: now, Actor: SystemActor, Action: ActionRequestExpired, Workspace: r.Workspace, Target: r.Target(), Reason: why}); err != nil {
 				return false, err
 			}
-			return true, notifyStaff(ctx, tx, now, ob, l, r, string(RequestExpired))
+			return true, notifyStaff(ctx, tx, now, post, r, string(RequestExpired))
 		})
 		if err != nil {
 			if ctx.Err() != nil {
@@ -85,7 +85,7 @@ func Sweep(ctx context.Context, db *gorm.DB, now time.Time, ob *Outbox, l Letter
 			if err != nil {
 				return false, err
 			}
-			return true, notifyStaff(ctx, tx, now, ob, l, r, "expiring")
+			return true, notifyStaff(ctx, tx, now, post, r, "expiring")
 		})
 		if err != nil {
 			if ctx.Err() != nil {
@@ -138,12 +138,8 @@ func Sweep(ctx context.Context, db *gorm.DB, now time.Time, ob *Outbox, l Letter
 				return false, err
 			}
 			for _, owner := range to {
-				m, err := l.ViewSummary(ctx, tx, g, owner, viewed)
-				if err != nil {
-					return false, err
-				}
-				m.Workspace, m.RequestID = g.Workspace, g.RequestID
-				if _, err := ob.Enqueue(ctx, tx, now, m); err != nil {
+				n := ViewSummaryNotice{Grant: g, Name: post.name(g.Workspace), Owner: owner, Viewed: viewed}
+				if err := post.send(ctx, tx, now, n); err != nil {
 					return false, err
 				}
 			}
@@ -154,7 +150,7 @@ func Sweep(ctx context.Context, db *gorm.DB, now time.Time, ob *Outbox, l Letter
 			if err != nil {
 				return false, err
 			}
-			return true, notifyStaff(ctx, tx, now, ob, l, r, "ended")
+			return true, notifyStaff(ctx, tx, now, post, r, "ended")
 		})
 		if err != nil {
 			if ctx.Err() != nil {

@@ -94,7 +94,7 @@ func serve(ctx context.Context, args, env []string, stdout, stderr io.Writer) er
 	if cfg.Dev {
 		// A customer's deletion request waiting for its owners, so the
 		// retention queue shows that state too; it needs the letters.
-		if err := demo.SeedDeletionRequest(ctx, st.db, st.product.Read, time.Now(), cfg.Retention, opts.Outbox, h.RetentionLetters()); err != nil {
+		if err := demo.SeedDeletionRequest(ctx, st.db, st.product.Read, time.Now(), cfg.Retention, models.Post{Outbox: opts.Outbox, Letters: h.Letters()}); err != nil {
 			return fmt.Errorf("demo deletion request: %w", err)
 		}
 	}
