@@ -397,7 +397,7 @@ func TestSweepNotices(t *testing.T) {
 		kinds := func(kind string) int64 { return p.count("mail_outbox", "kind = ? AND request_id = ?", kind, id) }
 		p.clock.Advance(2*time.Hour - 10*time.Minute)
 		for range 2 {
-			if _, err := p.h.Sweep(ctx); err != nil {
+			if _, err := p.sweeper().Sweep(ctx); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -406,7 +406,7 @@ func TestSweepNotices(t *testing.T) {
 		}
 		p.clock.Advance(11 * time.Minute)
 		for range 2 {
-			if _, err := p.h.Sweep(ctx); err != nil {
+			if _, err := p.sweeper().Sweep(ctx); err != nil {
 				t.Fatal(err)
 			}
 		}

@@ -1,9 +1,11 @@
 package models
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"gorm.io/gorm"
@@ -16,6 +18,47 @@ type RetentionRun struct {
 	Marked      int // workspaces marked, second notices sent
 	Expired     int // deletion requests expired
 	DeletionDue int // workspaces waiting for a sysadmin's deletion
+}
+
+// RetentionJob is the background job of retention: it settles the
+// deletions that started and never finished, then runs RunRetention; at
+// once and then every Every (an hour when zero).
+type RetentionJob struct {
+	DB         *DB
+	Product    *DB    // the product database: registry and workspace data
+	TenantsDir string // where SQLite workspace files live ("" on PostgreSQL)
+	Policy     RetentionPolicy
+	Post       Post
+	Now        func() time.Time
+	Every      time.Duration
+	Logger     *slog.Logger
+}
+
+// RunOnce runs the job once. It never deletes anything itself beyond
+// finishing deletions a sysadmin started.
+func (j *RetentionJob) RunOnce(ctx context.Context) (RetentionRun, error) {
+	log := cmp.Or(j.Logger, slog.Default())
+	if n, err := SettleDeletions(ctx, j.DB, j.Product, j.TenantsDir, j.Now()); err != nil {
+		log.Error("retention: settle deletions", "error", err)
+	} else if n > 0 {
+		log.Warn("retention: settled deletions that had not finished", "settled", n)
+	}
+	return RunRetention(ctx, j.DB.Write, j.Product.Read, j.Now(), j.Policy, j.Post)
+}
+
+// Run runs the job at once and then every Every until ctx ends.
+func (j *RetentionJob) Run(ctx context.Context) error {
+	log := cmp.Or(j.Logger, slog.Default())
+	return every(ctx, cmp.Or(j.Every, time.Hour), func() {
+		run, err := j.RunOnce(ctx)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			log.Error("retention", "error", err)
+		case err == nil && (run.Noticed+run.Marked+run.Expired > 0 || run.DeletionDue > 0):
+			log.Info("retention", "evaluated", run.Evaluated, "noticed", run.Noticed, "marked", run.Marked,
+				"expired", run.Expired, "deletion_due", run.DeletionDue)
+		}
+	})
 }
 
 // RunRetention is the scheduled job: it expires deletion requests past
