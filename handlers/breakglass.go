@@ -1,7 +1,6 @@
 package handlers
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -73,10 +72,10 @@ func (h *Handler) breakglassOpen(c echo.Context) error {
 		}
 	}
 	v := viewerOf(c)
-	b, err := models.OpenBreakglass(ctx, h.db.Write, h.now(), h.actor(c), h.opts.Outbox, models.NewBreakglass{
+	post := models.Post{Outbox: h.opts.Outbox, Letters: h.letters, Names: map[string]string{ws.Slug: ws.Name}}
+	b, err := models.OpenBreakglass(ctx, h.db.Write, h.act(c), post, models.NewBreakglass{
 		Workspace: ws.Slug, OpenerID: v.Staff.ID, Incident: form.Incident, Justification: form.Justification,
 		Window: h.opts.BreakglassWindow, AgreementVersion: h.opts.AgreementVersion, Owners: owners,
-		Notify: h.breakglassMail(ws),
 	})
 	errs := breakglassErrors(err)
 	if unknown {
@@ -117,30 +116,6 @@ func breakglassErrors(err error) views.Errors {
 		walk(err)
 	}
 	return errs
-}
-
-// breakglassMail writes the mail telling one owner or sysadmin about a
-// break-glass on ws: an HTML part from views and a plain-text part.
-func (h *Handler) breakglassMail(ws models.Workspace) func(context.Context, models.BreakglassNotice) (models.Mail, error) {
-	return func(ctx context.Context, n models.BreakglassNotice) (models.Mail, error) {
-		b := n.Breakglass
-		m := views.BreakglassMail{
-			Company: h.opts.Company, Workspace: ws.Slug, WorkspaceName: ws.Name, Opener: n.Opener.Name, OpenerTier: string(n.Opener.Tier),
-			OpenedAt: b.OpenedAt, EndsAt: b.EndsAt, Window: b.EndsAt.Sub(b.OpenedAt),
-			Incident: b.Incident, Justification: b.Justification,
-		}
-		mail := models.Mail{Kind: "breakglass.owner", Subject: "Emergency access to your workspace " + ws.Name}
-		if n.Sysadmin {
-			m.ReviewURL = h.opts.BaseURL.JoinPath("/breakglass", strconv.FormatInt(b.ID, 10)).String()
-			mail.Kind, mail.Subject = "breakglass.sysadmin", fmt.Sprintf("Break-glass on %s by %s: review needed", ws.Slug, n.Opener.Name)
-		}
-		html, err := views.RenderMail(ctx, views.BreakglassMailHTML(m))
-		if err != nil {
-			return models.Mail{}, err
-		}
-		mail.HTML, mail.Text = html, views.BreakglassMailText(m)
-		return mail, nil
-	}
 }
 
 func breakglassID(c echo.Context) (int64, error) {
@@ -196,7 +171,7 @@ func (h *Handler) breakglassReview(c echo.Context) error {
 		return err
 	}
 	note := strings.TrimSpace(c.FormValue("note"))
-	err = models.ReviewBreakglass(c.Request().Context(), h.db.Write, h.now(), h.actor(c), id, viewerOf(c).Staff.ID, note)
+	err = models.ReviewBreakglass(c.Request().Context(), h.db.Write, h.act(c), id, viewerOf(c).Staff.ID, note)
 	if errs := breakglassErrors(err); len(errs) > 0 {
 		return h.renderBreakglass(c, http.StatusUnprocessableEntity, id, views.BreakglassView{Errors: errs, Note: note})
 	}

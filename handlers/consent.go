@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"gatehouse/letters"
 	"gatehouse/models"
 	"gatehouse/views"
 
@@ -92,12 +93,12 @@ func (h *Handler) consentDecide(c echo.Context) error {
 			return h.renderConsent(c, http.StatusForbidden, v, "This address is no longer an owner of the workspace, so it cannot decide on this request.")
 		}
 	}
-	in := models.ConsentInput{Token: token, Decision: decision, ShownHash: c.FormValue("shown"), IP: ip, UserAgent: c.Request().UserAgent()}
-	l, err := h.letters(ctx, v.Request.Workspace)
+	in := models.ConsentInput{Token: token, Decision: decision, ShownHash: c.FormValue("shown"), PageHash: page.ShownHash, IP: ip, UserAgent: c.Request().UserAgent()}
+	post, err := h.post(ctx, v.Request.Workspace)
 	if err != nil {
 		return err
 	}
-	_, err = models.DecideConsent(ctx, h.db.Write, now, h.opts.Outbox, l, in, page.ShownHash, h.opts.AgreementVersion, h.reportMails(ctx, l))
+	_, err = models.DecideConsent(ctx, h.db.Write, now, post, in, h.opts.AgreementVersion)
 	switch {
 	case err == nil:
 		return c.Redirect(http.StatusSeeOther, "/consent/"+token)
@@ -141,7 +142,7 @@ func (h *Handler) consentPage(c echo.Context, v models.ConsentView) (views.Conse
 	if err != nil {
 		return views.ConsentView{}, err
 	}
-	mr, err := h.mailRequest(ctx, h.db.Read, v.Request, ws.Name)
+	mr, err := letters.RequestFacts(ctx, h.db.Read, v.Request, ws.Name)
 	if err != nil {
 		return views.ConsentView{}, err
 	}

@@ -1,9 +1,7 @@
 package handlers
 
 import (
-	"context"
 	"errors"
-	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -13,7 +11,6 @@ import (
 	"gatehouse/views"
 
 	"github.com/labstack/echo/v4"
-	"gorm.io/gorm"
 )
 
 // Customer deletion requests: staff record one from the workspace page,
@@ -31,8 +28,9 @@ func (h *Handler) deletionRequestCreate(c echo.Context) error {
 		return err
 	}
 	form := views.DeletionForm{Note: strings.TrimSpace(c.FormValue("note"))}
-	_, err = models.CreateDeletionRequest(ctx, h.db.Write, h.product, h.now(), h.actor(c), h.opts.Retention, h.opts.Outbox, letters{h: h},
-		models.NewDeletionRequest{Slug: w.Slug, Requester: viewerOf(c).Staff, Note: form.Note})
+	post := models.Post{Outbox: h.opts.Outbox, Letters: h.letters}
+	_, err = models.CreateDeletionRequest(ctx, h.db.Write, h.product, h.act(c), post,
+		models.NewDeletionRequest{Slug: w.Slug, Requester: viewerOf(c).Staff, Note: form.Note, Valid: h.opts.Retention.DeletionRequestValid})
 	var fe models.FieldErrors
 	switch {
 	case errors.As(err, &fe):
@@ -159,29 +157,4 @@ func (h *Handler) renderDeletion(c echo.Context, status int, v models.DeletionLi
 	ch := h.consentChrome(c)
 	ch.Title = "Deleting your workspace"
 	return h.render(c, status, views.DeletionPage(ch, page))
-}
-
-// RetentionNotice writes a retention notice to an owner of w (the models'
-// RetentionLetters).
-func (l letters) RetentionNotice(ctx context.Context, _ *gorm.DB, w models.Workspace, owner string, st models.RetentionStatus) (models.Mail, error) {
-	m := views.RetentionNoticeMail{
-		Company: l.h.opts.Company, Workspace: w.Slug, Name: w.Name, Recipient: owner, Second: st.Next == models.NextMark,
-		IdleSince: dateUTC(&st.Since), DeleteOn: dateUTC(&st.DeleteAt), IdleDays: int(l.h.now().Sub(st.Since) / models.Day),
-	}
-	kind := "retention.notice"
-	if m.Second {
-		kind = "retention.marked"
-	}
-	return l.mail(ctx, kind, owner, views.RetentionNoticeTitle(m), views.RetentionNoticeText(m), views.RetentionNoticeHTML(m))
-}
-
-// DeletionConfirmation writes the mail asking owner to confirm request r
-// through the link with token (the models' RetentionLetters).
-func (l letters) DeletionConfirmation(ctx context.Context, _ *gorm.DB, w models.Workspace, r models.DeletionRequest, owner, token string) (models.Mail, error) {
-	m := views.DeletionConfirmationMail{
-		Company: l.h.opts.Company, Workspace: w.Slug, Name: w.Name, Recipient: owner, Note: r.Note,
-		Link: l.h.opts.BaseURL.JoinPath("/deletion/", token).String(), Expires: minuteUTC(&r.ExpiresAt), Needed: r.NeededConfirmations,
-	}
-	return l.mail(ctx, "deletion.confirm", owner, fmt.Sprintf("Confirm the deletion of your workspace %s", w.Name),
-		views.DeletionConfirmationText(m), views.DeletionConfirmationHTML(m))
 }

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"gatehouse/letters"
 	"gatehouse/models"
 	"gatehouse/models/tenantdb"
 	"gatehouse/policy"
@@ -92,6 +93,7 @@ type Handler struct {
 	opts     Options
 	oidc     *oidcClient
 	metrics  *metrics
+	letters  letters.Letters
 	https    bool
 
 	consentLimit *failureLimiter // failures on /consent per client address
@@ -166,7 +168,7 @@ func New(o Options) (*Handler, error) {
 	}
 	h := &Handler{
 		db: o.DB, product: o.Product, catalog: o.Catalog, audit: o.Audit, enforcer: o.Enforcer, log: o.Logger, now: o.Now,
-		opts: o, metrics: m, https: o.BaseURL.Scheme == "https",
+		opts: o, metrics: m, https: o.BaseURL.Scheme == "https", letters: letters.New(o.Company, o.BaseURL, o.Now),
 		consentLimit: newFailureLimiter(20, 10*time.Minute),
 	}
 	h.data = models.NewTenantData(models.TenantDataConfig{DB: o.DB, Product: o.Product, Tenants: o.Tenants,

@@ -165,6 +165,14 @@ func startPortal(t testing.TB, db *models.DB, slugs []string, change ...func(*Op
 	return p
 }
 
+// sweeper is the request sweeper cmd/gatehouse runs, on the portal's
+// clock and with its letters.
+func (p *testPortal) sweeper() *models.Sweeper {
+	return &models.Sweeper{
+		DB: p.db.Write, Product: p.opts.Product, Post: models.Post{Outbox: p.opts.Outbox, Letters: p.h.letters}, Now: p.clock.Now,
+	}
+}
+
 // productStores makes the product database (registry and demo tenant
 // data) on the same engine as the portal's: PostgreSQL schemas next to a
 // PostgreSQL portal, SQLite files next to a SQLite one.

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"gatehouse/letters"
 	"gatehouse/models"
 	"gatehouse/policy"
 	"gatehouse/views"
@@ -76,13 +77,13 @@ func (h *Handler) renderRequestForm(c echo.Context, status int, f views.RequestF
 	pol := h.opts.Requests
 	for _, d := range models.DurationPresets {
 		if d <= pol.MaxDuration {
-			f.Durations = append(f.Durations, views.Option{Value: models.FormatDuration(d), Label: humanDuration(d)})
+			f.Durations = append(f.Durations, views.Option{Value: models.FormatDuration(d), Label: letters.DurationWords(d)})
 		}
 	}
 	if !slices.ContainsFunc(f.Durations, func(o views.Option) bool { return o.Value == models.FormatDuration(pol.MaxDuration) }) {
-		f.Durations = append(f.Durations, views.Option{Value: models.FormatDuration(pol.MaxDuration), Label: humanDuration(pol.MaxDuration) + " (the most allowed)"})
+		f.Durations = append(f.Durations, views.Option{Value: models.FormatDuration(pol.MaxDuration), Label: letters.DurationWords(pol.MaxDuration) + " (the most allowed)"})
 	}
-	f.MaxDuration = humanDuration(pol.MaxDuration)
+	f.MaxDuration = letters.DurationWords(pol.MaxDuration)
 	f.TicketHint = "like SUP-1234"
 	seniors, err := models.Grantees(ctx, h.db.Read, h.opts.AgreementVersion)
 	if err != nil {
@@ -207,7 +208,7 @@ func (h *Handler) renderRequest(c echo.Context, status int, note string, errs vi
 	if err != nil {
 		return err
 	}
-	mr, err := h.mailRequest(ctx, h.db.Read, r, ws.Name)
+	mr, err := letters.RequestFacts(ctx, h.db.Read, r, ws.Name)
 	if err != nil {
 		return err
 	}
@@ -306,21 +307,7 @@ func (h *Handler) viewedRows(ctx context.Context, g models.Grant) ([]views.Viewe
 	if err != nil {
 		return nil, err
 	}
-	return viewedRows(evs), nil
-}
-
-// viewedRows shows views and reveals of tenant data as staff pages, the
-// consent page and the owners' summary mail list them.
-func viewedRows(evs []models.AuditEvent) []views.ViewedRow {
-	out := make([]views.ViewedRow, 0, len(evs))
-	for _, e := range evs {
-		records := compactRecords(e.RecordIDs)
-		if e.Action == models.ActionFieldRevealed {
-			records += " (revealed a field)"
-		}
-		out = append(out, views.ViewedRow{At: minuteUTC(&e.At), Who: e.Actor, Table: e.Table, Records: records})
-	}
-	return out
+	return letters.ViewedRows(evs), nil
 }
 
 // requestRow is a request as lists show it, with its state at now.
@@ -329,13 +316,6 @@ func requestRow(r models.AccessRequest, names func(int64) string, now time.Time)
 		ID: r.ID, Workspace: r.Workspace, Requester: names(r.RequesterID), Grantee: names(r.GranteeID),
 		Ticket: r.Ticket, Status: string(r.StatusAt(now)), Duration: models.FormatDuration(r.Duration()), Created: minuteUTC(&r.CreatedAt),
 	}
-}
-
-func compactRecords(ids string) string {
-	if ids == "" {
-		return "none"
-	}
-	return views.CompactIDs(ids)
 }
 
 // requestID parses :id, or answers 404.
@@ -361,17 +341,17 @@ func (h *Handler) requestDecide(c echo.Context, approve bool) error {
 	if err != nil {
 		return err
 	}
-	d := models.Decision{Approve: approve, Approver: viewerOf(c).Staff, Note: note}
+	d := models.Decision{Request: id, Approve: approve, Approver: viewerOf(c).Staff, Note: note}
 	if approve {
 		if d.Owners, err = models.Owners(ctx, h.product, r.Workspace); err != nil {
 			return err
 		}
 	}
-	l, err := h.letters(ctx, r.Workspace)
+	post, err := h.post(ctx, r.Workspace)
 	if err != nil {
 		return err
 	}
-	_, err = models.DecideRequest(ctx, h.db.Write, h.now(), h.actor(c), h.opts.Requests, h.opts.Outbox, l, id, d)
+	_, err = models.DecideRequest(ctx, h.db.Write, h.act(c), post, h.opts.Requests, d)
 	return h.afterRequestAction(c, id, note, err)
 }
 
@@ -403,11 +383,11 @@ func (h *Handler) requestCancel(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	l, err := h.letters(ctx, r.Workspace)
+	post, err := h.post(ctx, r.Workspace)
 	if err != nil {
 		return err
 	}
-	_, err = models.CancelRequest(ctx, h.db.Write, h.now(), h.actor(c), h.opts.Outbox, l, id, viewerOf(c).Staff, note)
+	_, err = models.CancelRequest(ctx, h.db.Write, h.act(c), post, models.Cancellation{Request: id, Requester: viewerOf(c).Staff, Note: note})
 	return h.afterRequestAction(c, id, note, err)
 }
 
@@ -428,7 +408,7 @@ func (h *Handler) requestDone(c echo.Context) error {
 	if note == "" {
 		note = "done"
 	}
-	_, err = models.EndRequestGrant(ctx, h.db.Write, h.now(), h.actor(c), id, clip(note), models.ActionGrantDone)
+	_, err = models.EndRequestGrant(ctx, h.db.Write, h.act(c), id, clip(note), models.ActionGrantDone)
 	return h.afterRequestAction(c, id, note, err)
 }
 
@@ -441,19 +421,8 @@ func (h *Handler) requestRevoke(c echo.Context) error {
 	if err := models.CheckReason(note, 10); err != nil {
 		return h.renderRequest(c, http.StatusUnprocessableEntity, note, views.Errors{"note": "Say why you revoke this access (at least 10 characters)."})
 	}
-	_, err = models.EndRequestGrant(c.Request().Context(), h.db.Write, h.now(), h.actor(c), id, note, models.ActionGrantRevoked)
+	_, err = models.EndRequestGrant(c.Request().Context(), h.db.Write, h.act(c), id, note, models.ActionGrantRevoked)
 	return h.afterRequestAction(c, id, note, err)
-}
-
-func humanDuration(d time.Duration) string {
-	switch {
-	case d%time.Hour == 0 && d == time.Hour:
-		return "1 hour"
-	case d%time.Hour == 0:
-		return fmt.Sprintf("%d hours", d/time.Hour)
-	default:
-		return fmt.Sprintf("%d minutes", d/time.Minute)
-	}
 }
 
 // parseRecordIDs reads "12, 15,40" into ids: at most 200, each positive.

@@ -231,7 +231,7 @@ func TestConsentTokens(t *testing.T) {
 		}
 
 		// 10,000 bad tokens against the model: none accepted.
-		l, err := p.h.letters(ctx, "acme")
+		post, err := p.h.post(ctx, "acme")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -255,8 +255,8 @@ func TestConsentTokens(t *testing.T) {
 			if bad == token || bad == foreign {
 				continue
 			}
-			if _, err := models.DecideConsent(ctx, p.db.Write, p.clock.Now(), p.opts.Outbox, l,
-				models.ConsentInput{Token: bad, Decision: models.ConsentGrant, ShownHash: "x"}, "x", demo.AgreementVersion, nil); err == nil {
+			if _, err := models.DecideConsent(ctx, p.db.Write, p.clock.Now(), post,
+				models.ConsentInput{Token: bad, Decision: models.ConsentGrant, ShownHash: "x", PageHash: "x"}, demo.AgreementVersion); err == nil {
 				accepted++
 			}
 		}
@@ -397,7 +397,7 @@ func TestSweepNotices(t *testing.T) {
 		kinds := func(kind string) int64 { return p.count("mail_outbox", "kind = ? AND request_id = ?", kind, id) }
 		p.clock.Advance(2*time.Hour - 10*time.Minute)
 		for range 2 {
-			if _, err := p.h.Sweep(ctx); err != nil {
+			if _, err := p.sweeper().Sweep(ctx); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -406,7 +406,7 @@ func TestSweepNotices(t *testing.T) {
 		}
 		p.clock.Advance(11 * time.Minute)
 		for range 2 {
-			if _, err := p.h.Sweep(ctx); err != nil {
+			if _, err := p.sweeper().Sweep(ctx); err != nil {
 				t.Fatal(err)
 			}
 		}

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"gatehouse/letters"
 	"gatehouse/models"
 	"gatehouse/policy"
 	"gatehouse/views"
@@ -157,31 +158,7 @@ func scopeText(g models.Grant) string {
 	if err != nil {
 		return "unreadable scope"
 	}
-	return scopeWords(s)
-}
-
-// scopeWords says in plain words what a scope covers.
-func scopeWords(s models.GrantScope) string {
-	if s.Whole() {
-		return "whole workspace"
-	}
-	var parts []string
-	for t, ids := range s.Tables {
-		if ids == nil {
-			parts = append(parts, t)
-			continue
-		}
-		var n []string
-		for _, id := range ids {
-			n = append(n, strconv.FormatInt(id, 10))
-		}
-		parts = append(parts, t+" ("+strings.Join(n, ", ")+")")
-	}
-	slices.Sort(parts)
-	if len(parts) == 0 {
-		return "nothing"
-	}
-	return strings.Join(parts, "; ")
+	return letters.ScopeWords(s)
 }
 
 func workspaceRow(w models.Workspace) views.WorkspaceRow {

@@ -70,15 +70,6 @@ func (u BreakglassUse) Open(now time.Time) bool {
 	return u.Grant != nil && u.Grant.Live(now)
 }
 
-// BreakglassNotice is one recipient's notification of an opened
-// break-glass. Sysadmin recipients are asked to review it.
-type BreakglassNotice struct {
-	Breakglass Breakglass
-	Opener     Staff
-	To         string
-	Sysadmin   bool
-}
-
 // NewBreakglass describes a break-glass to open. The caller checks the
 // workspace in the product registry and passes its owners (see Owners).
 type NewBreakglass struct {
@@ -89,9 +80,6 @@ type NewBreakglass struct {
 	Window           time.Duration
 	AgreementVersion string   // the current confidentiality agreement
 	Owners           []string // the workspace's owners, who are told at once
-	// Notify writes the mail for one recipient. The model sets its To and
-	// Workspace; views render the body, so models need not import them.
-	Notify func(ctx context.Context, n BreakglassNotice) (Mail, error)
 }
 
 // OpenBreakglass opens a break-glass in one transaction: the break-glass
@@ -99,7 +87,8 @@ type NewBreakglass struct {
 // (through the outbox), and the breakglass.opened audit event. A refusal
 // writes nothing. Refusals are a BreakglassInvalid (a form value) or
 // ErrBreakglassRefused (the opener may not).
-func OpenBreakglass(ctx context.Context, db *gorm.DB, now time.Time, by Actor, outbox *Outbox, in NewBreakglass) (Breakglass, error) {
+func OpenBreakglass(ctx context.Context, db *gorm.DB, act Act, post Post, in NewBreakglass) (Breakglass, error) {
+	now := act.Now
 	in.Incident, in.Justification = strings.TrimSpace(in.Incident), strings.TrimSpace(in.Justification)
 	var errs []error
 	if in.Workspace == "" {
@@ -114,8 +103,8 @@ func OpenBreakglass(ctx context.Context, db *gorm.DB, now time.Time, by Actor, o
 	if err := errors.Join(errs...); err != nil {
 		return Breakglass{}, fmt.Errorf("open break-glass: %w", err)
 	}
-	if in.Window <= 0 || in.Window > BreakglassMaxWindow || in.Notify == nil || outbox == nil {
-		return Breakglass{}, errors.New("open break-glass: a window of up to 24h, a notifier and an outbox are required")
+	if in.Window <= 0 || in.Window > BreakglassMaxWindow || post.Letters == nil || post.Outbox == nil {
+		return Breakglass{}, errors.New("open break-glass: a window of up to 24h, letters and an outbox are required")
 	}
 	b := Breakglass{
 		Workspace: in.Workspace, OpenerID: in.OpenerID, Incident: in.Incident, Justification: in.Justification,
@@ -148,31 +137,19 @@ func OpenBreakglass(ctx context.Context, db *gorm.DB, now time.Time, by Actor, o
 		if err := tx.Model(&b).Update("grant_id", g.ID).Error; err != nil {
 			return err
 		}
-		var sysadmins []string
-		err = tx.Model(&Staff{}).Where("tier = ? AND status = ? AND id <> ?", TierSysadmin, StatusActive, opener.ID).
-			Order("email").Pluck("email", &sysadmins).Error
+		notices, err := breakglassNotices(tx, b, opener, post.name(b.Workspace), in.Owners)
 		if err != nil {
 			return err
 		}
 		var told []string
-		for _, r := range []struct {
-			to       []string
-			sysadmin bool
-		}{{in.Owners, false}, {sysadmins, true}} {
-			for _, to := range r.to {
-				m, err := in.Notify(ctx, BreakglassNotice{Breakglass: b, Opener: opener, To: to, Sysadmin: r.sysadmin})
-				if err != nil {
-					return fmt.Errorf("mail to %s: %w", to, err)
-				}
-				m.To, m.Workspace = to, b.Workspace
-				if _, err := outbox.Enqueue(ctx, tx, now, m); err != nil {
-					return fmt.Errorf("mail to %s: %w", to, err)
-				}
-				told = append(told, to)
+		for _, n := range notices {
+			if err := post.send(ctx, tx, now, n); err != nil {
+				return err
 			}
+			told = append(told, n.To)
 		}
 		_, err = AppendAudit(ctx, tx, AuditEntry{
-			At: now, Actor: by, Action: ActionBreakglassOpened, Workspace: b.Workspace,
+			At: now, Actor: act.By, Action: ActionBreakglassOpened, Workspace: b.Workspace,
 			GrantID: &g.ID, BreakglassID: &b.ID, Target: b.Workspace, Reason: b.Justification,
 			Detail: map[string]any{"incident": b.Incident, "ends_at": b.EndsAt, "window": in.Window.String(), "notified": told},
 		})
@@ -182,6 +159,25 @@ func OpenBreakglass(ctx context.Context, db *gorm.DB, now time.Time, by Actor, o
 		return Breakglass{}, fmt.Errorf("open break-glass on %s: %w", in.Workspace, err)
 	}
 	return b, nil
+}
+
+// breakglassNotices are the mails b sends: one to each owner, and one
+// asking for a review to every active sysadmin but its opener.
+func breakglassNotices(tx *gorm.DB, b Breakglass, opener Staff, name string, owners []string) ([]BreakglassNotice, error) {
+	var sysadmins []string
+	err := tx.Model(&Staff{}).Where("tier = ? AND status = ? AND id <> ?", TierSysadmin, StatusActive, opener.ID).
+		Order("email").Pluck("email", &sysadmins).Error
+	if err != nil {
+		return nil, err
+	}
+	var out []BreakglassNotice
+	for _, to := range owners {
+		out = append(out, BreakglassNotice{Breakglass: b, Name: name, Opener: opener, To: to})
+	}
+	for _, to := range sysadmins {
+		out = append(out, BreakglassNotice{Breakglass: b, Name: name, Opener: opener, To: to, Sysadmin: true})
+	}
+	return out, nil
 }
 
 // lockActiveSysadmin loads staff id under a row lock and checks that it
@@ -204,7 +200,8 @@ func lockActiveSysadmin(tx *gorm.DB, id int64) (Staff, error) {
 // ReviewBreakglass records a second sysadmin's review of a break-glass,
 // with a note, and audits it. The opener cannot review their own; of
 // concurrent reviews exactly one is recorded, the others get ErrConflict.
-func ReviewBreakglass(ctx context.Context, db *gorm.DB, now time.Time, by Actor, id, reviewerID int64, note string) error {
+func ReviewBreakglass(ctx context.Context, db *gorm.DB, act Act, id, reviewerID int64, note string) error {
+	now := act.Now
 	note = strings.TrimSpace(note)
 	if err := CheckReason(note, 10); err != nil {
 		return fmt.Errorf("review break-glass %d: %w", id, BreakglassInvalid{"note", "Say in a sentence (at least 10 characters) what you checked and concluded."})
@@ -237,7 +234,7 @@ func ReviewBreakglass(ctx context.Context, db *gorm.DB, now time.Time, by Actor,
 			return err
 		}
 		_, err := AppendAudit(ctx, tx, AuditEntry{
-			At: now, Actor: by, Action: ActionBreakglassReviewed, Workspace: b.Workspace,
+			At: now, Actor: act.By, Action: ActionBreakglassReviewed, Workspace: b.Workspace,
 			GrantID: b.GrantID, BreakglassID: &b.ID, Target: opener.Email, Reason: note,
 			Detail: map[string]any{"incident": b.Incident, "opened_at": b.OpenedAt},
 		})

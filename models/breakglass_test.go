@@ -12,6 +12,8 @@ import (
 	"gatehouse/models"
 	"gatehouse/models/dbtest"
 	"gatehouse/models/demo"
+
+	"gorm.io/gorm"
 )
 
 // bgFixture is a database with the demo staff and an outbox.
@@ -42,8 +44,14 @@ func newBGFixture(t *testing.T, db *models.DB) bgFixture {
 	return f
 }
 
-// notice is a Notify that writes a recognisable mail.
-func notice(_ context.Context, n models.BreakglassNotice) (models.Mail, error) {
+// bgLetters writes a recognisable mail for each break-glass notice.
+type bgLetters struct{}
+
+func (bgLetters) Letter(_ context.Context, _ *gorm.DB, notice models.Notice) (models.Mail, error) {
+	n, ok := notice.(models.BreakglassNotice)
+	if !ok {
+		return models.Mail{}, fmt.Errorf("no letter for %T", notice)
+	}
 	kind := "breakglass.owner"
 	if n.Sysadmin {
 		kind = "breakglass.sysadmin"
@@ -52,12 +60,15 @@ func notice(_ context.Context, n models.BreakglassNotice) (models.Mail, error) {
 		Text: fmt.Sprintf("%s opened break-glass %d", n.Opener.Name, n.Breakglass.ID), HTML: "<p>opened</p>"}, nil
 }
 
+// post is how the fixture's break-glasses tell people.
+func (f bgFixture) post() models.Post { return models.Post{Outbox: f.outbox, Letters: bgLetters{}} }
+
 func (f bgFixture) input(opener string) models.NewBreakglass {
 	return models.NewBreakglass{
 		Workspace: "acme", OpenerID: f.staff[opener].ID, Incident: "INC-2041",
 		Justification: "Customer data corruption after the 02:00 migration, checking the affected projects.",
 		Window:        time.Hour, AgreementVersion: demo.AgreementVersion,
-		Owners: []string{"owner@acme.example", "admin@acme.example"}, Notify: notice,
+		Owners: []string{"owner@acme.example", "admin@acme.example"},
 	}
 }
 
@@ -111,7 +122,7 @@ func TestBreakglassOpenRefusals(t *testing.T) {
 					tt.change(&in)
 				}
 				before := f.counts(t)
-				_, err := models.OpenBreakglass(ctx, db.Write, t0, actorOf(f.staff[tt.opener]), f.outbox, in)
+				_, err := models.OpenBreakglass(ctx, db.Write, models.Act{Now: t0, By: actorOf(f.staff[tt.opener])}, f.post(), in)
 				var inv models.BreakglassInvalid
 				switch {
 				case err == nil:
@@ -135,7 +146,7 @@ func TestBreakglassOpen(t *testing.T) {
 		ctx := context.Background()
 		ada := f.staff["ada.sysadmin"]
 		before := f.counts(t)
-		b, err := models.OpenBreakglass(ctx, db.Write, t0, actorOf(ada), f.outbox, f.input("ada.sysadmin"))
+		b, err := models.OpenBreakglass(ctx, db.Write, models.Act{Now: t0, By: actorOf(ada)}, f.post(), f.input("ada.sysadmin"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -197,7 +208,7 @@ func TestBreakglassReview(t *testing.T) {
 		f := newBGFixture(t, db)
 		ctx := context.Background()
 		ada, otto, sara := f.staff["ada.sysadmin"], f.staff["otto.sysadmin"], f.staff["sara.senior"]
-		b, err := models.OpenBreakglass(ctx, db.Write, t0, actorOf(ada), f.outbox, f.input("ada.sysadmin"))
+		b, err := models.OpenBreakglass(ctx, db.Write, models.Act{Now: t0, By: actorOf(ada)}, f.post(), f.input("ada.sysadmin"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -216,7 +227,7 @@ func TestBreakglassReview(t *testing.T) {
 		}
 		for _, tt := range refusals {
 			before := f.counts(t)
-			err := models.ReviewBreakglass(ctx, db.Write, later, actorOf(tt.reviewer), b.ID, tt.reviewer.ID, tt.note)
+			err := models.ReviewBreakglass(ctx, db.Write, models.Act{Now: later, By: actorOf(tt.reviewer)}, b.ID, tt.reviewer.ID, tt.note)
 			var inv models.BreakglassInvalid
 			if _, invalid := tt.want.(models.BreakglassInvalid); invalid {
 				if !errors.As(err, &inv) || inv.Field != "note" {
@@ -229,7 +240,7 @@ func TestBreakglassReview(t *testing.T) {
 				t.Errorf("review %s wrote rows: %v → %v", tt.name, before, after)
 			}
 		}
-		if err := models.ReviewBreakglass(ctx, db.Write, later, actorOf(otto), b.ID, otto.ID, note); err != nil {
+		if err := models.ReviewBreakglass(ctx, db.Write, models.Act{Now: later, By: actorOf(otto)}, b.ID, otto.ID, note); err != nil {
 			t.Fatal(err)
 		}
 		use, err := models.FindBreakglass(ctx, db.Read, b.ID)
@@ -239,7 +250,7 @@ func TestBreakglassReview(t *testing.T) {
 		if !use.Reviewed() || use.Reviewer == nil || use.Reviewer.ID != otto.ID || use.ReviewNote != note || !use.ReviewedAt.Equal(later) {
 			t.Errorf("after review: %+v", use.Breakglass)
 		}
-		if err := models.ReviewBreakglass(ctx, db.Write, later, actorOf(otto), b.ID, otto.ID, note); !errors.Is(err, models.ErrConflict) {
+		if err := models.ReviewBreakglass(ctx, db.Write, models.Act{Now: later, By: actorOf(otto)}, b.ID, otto.ID, note); !errors.Is(err, models.ErrConflict) {
 			t.Errorf("second review: err = %v, want ErrConflict", err)
 		}
 		if un, err := models.UnreviewedBreakglass(ctx, db.Read, 10); err != nil || len(un) != 0 {
@@ -252,7 +263,7 @@ func TestBreakglassReview(t *testing.T) {
 		if len(evs) != 1 || evs[0].Actor != otto.Email || evs[0].Target != ada.Email || evs[0].Reason != note || evs[0].BreakglassID == nil || *evs[0].BreakglassID != b.ID {
 			t.Errorf("breakglass.reviewed events = %+v, want otto's one", evs)
 		}
-		if err := models.ReviewBreakglass(ctx, db.Write, later, actorOf(otto), b.ID+100, otto.ID, note); !errors.Is(err, models.ErrNotFound) {
+		if err := models.ReviewBreakglass(ctx, db.Write, models.Act{Now: later, By: actorOf(otto)}, b.ID+100, otto.ID, note); !errors.Is(err, models.ErrNotFound) {
 			t.Errorf("review of an unknown break-glass: err = %v, want ErrNotFound", err)
 		}
 		if res, err := models.VerifyAudit(ctx, db); err != nil || !res.OK {
@@ -271,7 +282,7 @@ func TestBreakglassConcurrentReview(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		b, err := models.OpenBreakglass(ctx, db.Write, t0, actorOf(ada), f.outbox, f.input("ada.sysadmin"))
+		b, err := models.OpenBreakglass(ctx, db.Write, models.Act{Now: t0, By: actorOf(ada)}, f.post(), f.input("ada.sysadmin"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -280,7 +291,7 @@ func TestBreakglassConcurrentReview(t *testing.T) {
 		var wg sync.WaitGroup
 		for i, r := range reviewers {
 			wg.Go(func() {
-				errs[i] = models.ReviewBreakglass(ctx, db.Write, t0.Add(time.Minute), actorOf(r), b.ID, r.ID, "Looked at the incident and what was read; fine.")
+				errs[i] = models.ReviewBreakglass(ctx, db.Write, models.Act{Now: t0.Add(time.Minute), By: actorOf(r)}, b.ID, r.ID, "Looked at the incident and what was read; fine.")
 			})
 		}
 		wg.Wait()

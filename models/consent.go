@@ -65,20 +65,6 @@ var ErrBadToken = errors.New("this link is not valid")
 // the link to see what was viewed.
 const ConsentHistory = 30 * 24 * time.Hour
 
-// Letters writes the mails of the request workflow; handlers implement it
-// with views, so models never renders HTML. tx is the transaction the
-// mail is enqueued in: a letter reads the portal's database only through
-// it (a second connection could wait forever for a pool the transactions
-// hold).
-type Letters interface {
-	// ConsentRequest asks owner to decide on r through the link with token.
-	ConsentRequest(ctx context.Context, tx *gorm.DB, r AccessRequest, owner, token string) (Mail, error)
-	// RequestUpdate tells a staff member what happened to r.
-	RequestUpdate(ctx context.Context, tx *gorm.DB, r AccessRequest, to Staff, event string) (Mail, error)
-	// ViewSummary tells an owner what was viewed under grant g.
-	ViewSummary(ctx context.Context, tx *gorm.DB, g Grant, owner string, viewed []AuditEvent) (Mail, error)
-}
-
 // newConsentToken returns a 256-bit random token and its stored hash.
 func newConsentToken() (token, hash string) {
 	b := make([]byte, 32)
@@ -94,19 +80,15 @@ func ConsentTokenHash(token string) string {
 }
 
 // sendConsentLinks creates a link per owner of r and mails it, in tx.
-func sendConsentLinks(ctx context.Context, tx *gorm.DB, now time.Time, by Actor, ob *Outbox, l Letters, r AccessRequest, owners []string) error {
+func sendConsentLinks(ctx context.Context, tx *gorm.DB, now time.Time, post Post, r AccessRequest, owners []string) error {
 	for _, owner := range owners {
 		token, hash := newConsentToken()
 		link := ConsentLink{RequestID: r.ID, Recipient: owner, TokenHash: hash, CreatedAt: now.UTC(), ExpiresAt: r.ConsentDeadline.UTC()}
 		if err := tx.WithContext(ctx).Create(&link).Error; err != nil {
 			return fmt.Errorf("consent link: %w", err)
 		}
-		m, err := l.ConsentRequest(ctx, tx, r, owner, token)
-		if err != nil {
-			return fmt.Errorf("consent mail: %w", err)
-		}
-		m.Workspace, m.RequestID = r.Workspace, &r.ID
-		if _, err := ob.Enqueue(ctx, tx, now, m); err != nil {
+		n := ConsentRequestNotice{Request: r, Name: post.name(r.Workspace), Owner: owner, Token: token}
+		if err := post.send(ctx, tx, now, n); err != nil {
 			return err
 		}
 	}
@@ -115,7 +97,7 @@ func sendConsentLinks(ctx context.Context, tx *gorm.DB, now time.Time, by Actor,
 
 // notifyStaff mails the requester and the grantee (once if they are the
 // same person) that event happened to r.
-func notifyStaff(ctx context.Context, tx *gorm.DB, now time.Time, ob *Outbox, l Letters, r AccessRequest, event string) error {
+func notifyStaff(ctx context.Context, tx *gorm.DB, now time.Time, post Post, r AccessRequest, event string) error {
 	ids := []int64{r.RequesterID}
 	if r.GranteeID != r.RequesterID {
 		ids = append(ids, r.GranteeID)
@@ -125,12 +107,21 @@ func notifyStaff(ctx context.Context, tx *gorm.DB, now time.Time, ob *Outbox, l 
 		if err != nil {
 			return err
 		}
-		m, err := l.RequestUpdate(ctx, tx, r, s, event)
-		if err != nil {
-			return fmt.Errorf("request mail: %w", err)
+		if err := post.send(ctx, tx, now, RequestUpdateNotice{Request: r, Name: post.name(r.Workspace), To: s, Event: event}); err != nil {
+			return err
 		}
-		m.Workspace, m.RequestID = r.Workspace, &r.ID
-		if _, err := ob.Enqueue(ctx, tx, now, m); err != nil {
+	}
+	return nil
+}
+
+// reportRequest alerts every active sysadmin that a customer reported r.
+func reportRequest(ctx context.Context, tx *gorm.DB, now time.Time, post Post, r AccessRequest) error {
+	admins, err := ActiveStaffOfTier(ctx, tx, TierSysadmin)
+	if err != nil {
+		return err
+	}
+	for _, a := range admins {
+		if err := post.send(ctx, tx, now, RequestReportedNotice{Request: r, Name: post.name(r.Workspace), To: a}); err != nil {
 			return err
 		}
 	}
@@ -214,6 +205,9 @@ type ConsentInput struct {
 	Token     string
 	Decision  ConsentDecision
 	ShownHash string // the hash of the text the page showed, from the form
+	// PageHash is the hash of the text the page shows now for this link,
+	// computed by the caller; ShownHash must equal it.
+	PageHash  string
 	IP        string
 	UserAgent string
 }
@@ -223,113 +217,150 @@ type ConsentInput struct {
 var ErrConsentChanged = errors.New("the request changed since this page was shown")
 
 // DecideConsent records a customer's decision. Of concurrent decisions on
-// one request exactly one wins; the others get ErrConflict. shown is the
-// hash of the text the page shows now for this link, computed by the
-// caller; it must equal the form's. A grant creates the grant, running
-// from now; a report denies and alerts the sysadmins (reportTo).
-func DecideConsent(ctx context.Context, db *gorm.DB, now time.Time, ob *Outbox, l Letters, in ConsentInput, shown, agreement string, reportTo func(tx *gorm.DB, r AccessRequest) ([]Mail, error)) (ConsentView, error) {
-	var v ConsentView
+// one request exactly one wins; the others get ErrConflict. A grant
+// creates the grant, running from now, for a grantee who signed
+// agreement; a report denies and alerts the sysadmins.
+func DecideConsent(ctx context.Context, db *gorm.DB, now time.Time, post Post, in ConsentInput, agreement string) (ConsentView, error) {
+	d := consentCall{now: now, post: post, in: in}
 	err := db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		var err error
-		if v, err = OpenConsent(ctx, tx, now, in.Token); err != nil {
+		d.tx = tx
+		if d.v, err = OpenConsent(ctx, tx, now, in.Token); err != nil {
 			return err
 		}
-		if in.ShownHash != shown {
+		if in.ShownHash != in.PageHash {
 			return ErrConsentChanged
 		}
-		who := Actor{Email: v.Link.Recipient, Tier: "customer", IP: in.IP, UserAgent: in.UserAgent}
-		c := Consent{RequestID: v.Request.ID, LinkID: v.Link.ID, Recipient: v.Link.Recipient, Decision: in.Decision, DecidedAt: now.UTC(), IP: in.IP, UserAgent: truncate(in.UserAgent, 512), ShownHash: shown}
 		if in.Decision == ConsentRevoke {
-			if !v.CanRevoke(now) {
-				return fmt.Errorf("nothing to revoke: %w", ErrConflict)
-			}
-			if err := endGrant(ctx, tx, now, who, v.Grant.ID, "revoked by the customer", ActionGrantRevoked); err != nil {
-				return err
-			}
-			if err := tx.Create(&c).Error; err != nil {
-				return fmt.Errorf("record revocation: %w", err)
-			}
-			return notifyStaff(ctx, tx, now, ob, l, v.Request, "consent revoke")
+			return d.revoke(ctx)
 		}
-		status, action := RequestGranted, ActionConsentGranted
-		switch in.Decision {
-		case ConsentGrant:
-		case ConsentDeny:
-			status, action = RequestRefused, ActionConsentDenied
-		case ConsentReport:
-			status, action = RequestReported, ActionConsentReported
-		default:
-			return fmt.Errorf("decision %q: %w", in.Decision, ErrBadToken)
-		}
-		if !v.CanDecide(now) {
-			return fmt.Errorf("request %d is %s: %w", v.Request.ID, v.Request.StatusAt(now), ErrConflict)
-		}
-		if status == RequestGranted {
-			// The grantee must still be able to receive access, read under
-			// a share lock so that a suspension or offboarding (which
-			// locks the row to end grants) cannot commit in between and
-			// miss the grant made here.
-			grantee, err := lockStaffShared(ctx, tx, v.Request.GranteeID)
-			if err != nil {
-				return err
-			}
-			if why := CanBeGrantee(grantee, agreement); why != "" {
-				return fmt.Errorf("%s: %w", why, ErrConflict)
-			}
-		}
-		// Claim the decision first: of concurrent decisions one row update
-		// wins and the others stop here, before doing any work.
-		res := tx.Model(&AccessRequest{}).Where("id = ? AND status = ?", v.Request.ID, RequestApproved).
-			Updates(map[string]any{"status": status, "updated_at": now.UTC()})
-		if res.Error != nil {
-			return fmt.Errorf("consent: %w", res.Error)
-		}
-		if res.RowsAffected != 1 {
-			return fmt.Errorf("request %d was decided meanwhile: %w", v.Request.ID, ErrConflict)
-		}
-		var g Grant
-		if status == RequestGranted {
-			scope, err := v.Request.Scope()
-			if err != nil {
-				return err
-			}
-			g, err = CreateGrant(ctx, tx, now, NewGrant{
-				Workspace: v.Request.Workspace, GranteeID: v.Request.GranteeID, Scope: scope, Unmask: v.Request.Unmask,
-				StartsAt: now, Duration: v.Request.Duration(), RequestID: &v.Request.ID,
-			})
-			if err != nil {
-				return err
-			}
-			if err := tx.Model(&AccessRequest{}).Where("id = ?", v.Request.ID).Update("grant_id", g.ID).Error; err != nil {
-				return fmt.Errorf("consent: %w", err)
-			}
-		}
-		if err := tx.Create(&c).Error; err != nil {
-			return fmt.Errorf("record consent: %w", err)
-		}
-		v.Decision, v.Request.Status = &c, status
-		entry := AuditEntry{At: now, Actor: who, Action: action, Workspace: v.Request.Workspace, Target: v.Request.Target(),
-			Detail: map[string]any{"shown_hash": shown}}
-		if g.ID != 0 {
-			entry.GrantID, v.Request.GrantID, v.Grant = &g.ID, &g.ID, &g
-		}
-		if _, err := AppendAudit(ctx, tx, entry); err != nil {
+		return d.decide(ctx, agreement)
+	})
+	return d.v, err
+}
+
+// consentCall is one DecideConsent, inside its transaction tx.
+type consentCall struct {
+	tx   *gorm.DB
+	now  time.Time
+	post Post
+	in   ConsentInput
+	v    ConsentView
+}
+
+// who is the customer deciding, as the audit log names them.
+func (d *consentCall) who() Actor {
+	return Actor{Email: d.v.Link.Recipient, Tier: "customer", IP: d.in.IP, UserAgent: d.in.UserAgent}
+}
+
+// record stores the decision itself.
+func (d *consentCall) record() (Consent, error) {
+	c := Consent{
+		RequestID: d.v.Request.ID, LinkID: d.v.Link.ID, Recipient: d.v.Link.Recipient, Decision: d.in.Decision, DecidedAt: d.now.UTC(),
+		IP: d.in.IP, UserAgent: truncate(d.in.UserAgent, 512), ShownHash: d.in.PageHash,
+	}
+	if err := d.tx.Create(&c).Error; err != nil {
+		return c, fmt.Errorf("record consent: %w", err)
+	}
+	return c, nil
+}
+
+// revoke ends the request's live grant.
+func (d *consentCall) revoke(ctx context.Context) error {
+	if !d.v.CanRevoke(d.now) {
+		return fmt.Errorf("nothing to revoke: %w", ErrConflict)
+	}
+	if err := endGrant(ctx, d.tx, Act{Now: d.now, By: d.who()}, d.v.Grant.ID, "revoked by the customer", ActionGrantRevoked); err != nil {
+		return err
+	}
+	if _, err := d.record(); err != nil {
+		return err
+	}
+	return notifyStaff(ctx, d.tx, d.now, d.post, d.v.Request, "consent revoke")
+}
+
+// decide grants, denies or reports the approved request.
+func (d *consentCall) decide(ctx context.Context, agreement string) error {
+	status, action := RequestGranted, ActionConsentGranted
+	switch d.in.Decision {
+	case ConsentGrant:
+	case ConsentDeny:
+		status, action = RequestRefused, ActionConsentDenied
+	case ConsentReport:
+		status, action = RequestReported, ActionConsentReported
+	default:
+		return fmt.Errorf("decision %q: %w", d.in.Decision, ErrBadToken)
+	}
+	r := d.v.Request
+	if !d.v.CanDecide(d.now) {
+		return fmt.Errorf("request %d is %s: %w", r.ID, r.StatusAt(d.now), ErrConflict)
+	}
+	if status == RequestGranted {
+		// The grantee must still be able to receive access, read under
+		// a share lock so that a suspension or offboarding (which
+		// locks the row to end grants) cannot commit in between and
+		// miss the grant made here.
+		grantee, err := lockStaffShared(ctx, d.tx, r.GranteeID)
+		if err != nil {
 			return err
 		}
-		if status == RequestReported && reportTo != nil {
-			mails, err := reportTo(tx, v.Request)
-			if err != nil {
-				return err
-			}
-			for _, m := range mails {
-				if _, err := ob.Enqueue(ctx, tx, now, m); err != nil {
-					return err
-				}
-			}
+		if why := CanBeGrantee(grantee, agreement); why != "" {
+			return fmt.Errorf("%s: %w", why, ErrConflict)
 		}
-		return notifyStaff(ctx, tx, now, ob, l, v.Request, "consent "+string(in.Decision))
+	}
+	// Claim the decision first: of concurrent decisions one row update
+	// wins and the others stop here, before doing any work.
+	res := d.tx.Model(&AccessRequest{}).Where("id = ? AND status = ?", r.ID, RequestApproved).
+		Updates(map[string]any{"status": status, "updated_at": d.now.UTC()})
+	if res.Error != nil {
+		return fmt.Errorf("consent: %w", res.Error)
+	}
+	if res.RowsAffected != 1 {
+		return fmt.Errorf("request %d was decided meanwhile: %w", r.ID, ErrConflict)
+	}
+	entry := AuditEntry{At: d.now, Actor: d.who(), Action: action, Workspace: r.Workspace, Target: r.Target(),
+		Detail: map[string]any{"shown_hash": d.in.PageHash}}
+	if status == RequestGranted {
+		g, err := d.grant(ctx)
+		if err != nil {
+			return err
+		}
+		entry.GrantID, d.v.Request.GrantID, d.v.Grant = &g.ID, &g.ID, &g
+	}
+	c, err := d.record()
+	if err != nil {
+		return err
+	}
+	d.v.Decision, d.v.Request.Status = &c, status
+	if _, err := AppendAudit(ctx, d.tx, entry); err != nil {
+		return err
+	}
+	if status == RequestReported {
+		if err := reportRequest(ctx, d.tx, d.now, d.post, d.v.Request); err != nil {
+			return err
+		}
+	}
+	return notifyStaff(ctx, d.tx, d.now, d.post, d.v.Request, "consent "+string(d.in.Decision))
+}
+
+// grant creates the grant the customer consented to, from now.
+func (d *consentCall) grant(ctx context.Context) (Grant, error) {
+	r := d.v.Request
+	scope, err := r.Scope()
+	if err != nil {
+		return Grant{}, err
+	}
+	g, err := CreateGrant(ctx, d.tx, d.now, NewGrant{
+		Workspace: r.Workspace, GranteeID: r.GranteeID, Scope: scope, Unmask: r.Unmask,
+		StartsAt: d.now, Duration: r.Duration(), RequestID: &r.ID,
 	})
-	return v, err
+	if err != nil {
+		return Grant{}, err
+	}
+	if err := d.tx.Model(&AccessRequest{}).Where("id = ?", r.ID).Update("grant_id", g.ID).Error; err != nil {
+		return Grant{}, fmt.Errorf("consent: %w", err)
+	}
+	return g, nil
 }
 
 // AuditConsentShown records that a consent page was shown for a link. It

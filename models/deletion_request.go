@@ -80,6 +80,9 @@ type NewDeletionRequest struct {
 	Slug      string
 	Requester Staff
 	Note      string // how and when the customer asked (e.g. the ticket)
+	// Valid is how long the owners have to confirm: the retention
+	// policy's DeletionRequestValid.
+	Valid time.Duration
 }
 
 // NeededConfirmations is how many different owners must confirm the
@@ -93,41 +96,20 @@ func NeededConfirmations(members int) int {
 
 // CreateDeletionRequest records a customer's deletion request and mails
 // each owner of the workspace a confirmation link, audited. Problems come
-// back as FieldErrors and nothing is written.
-func CreateDeletionRequest(ctx context.Context, db, product *gorm.DB, now time.Time, by Actor, p RetentionPolicy, ob *Outbox, l RetentionLetters, n NewDeletionRequest) (DeletionRequest, error) {
-	errs := FieldErrors{}
-	if err := CheckReason(n.Note, 10); err != nil {
-		errs["note"] = "Say how and when the customer asked for the deletion (e.g. the ticket)."
+// back as FieldErrors and nothing is written. product is the registry.
+func CreateDeletionRequest(ctx context.Context, db, product *gorm.DB, act Act, post Post, n NewDeletionRequest) (DeletionRequest, error) {
+	if n.Valid <= 0 {
+		return DeletionRequest{}, errors.New("create deletion request: no validity given")
 	}
-	w, err := FindWorkspace(ctx, product, n.Slug)
-	if errors.Is(err, ErrNotFound) {
-		errs["workspace"] = "Choose a workspace that exists."
-	} else if err != nil {
-		return DeletionRequest{}, err
-	}
-	owners, err := Owners(ctx, product, n.Slug)
+	now := act.Now
+	w, owners, err := deletionTarget(ctx, product, n)
 	if err != nil {
 		return DeletionRequest{}, err
 	}
 	need := NeededConfirmations(w.MemberCount)
-	switch {
-	case w.Slug == "":
-	case w.Status == WorkspaceDeleted:
-		errs["workspace"] = "This workspace was deleted."
-	case len(owners) == 0:
-		errs["workspace"] = "This workspace has no owner who could confirm the deletion."
-	case len(owners) < need:
-		errs["workspace"] = "This workspace has several members but one owner; a second owner must confirm, so the customer must name one first."
-	}
-	if n.Requester.ID == 0 {
-		errs["requester"] = "Only staff may record a deletion request."
-	}
-	if len(errs) > 0 {
-		return DeletionRequest{}, errs
-	}
 	r := DeletionRequest{
 		Slug: w.Slug, RequestedBy: n.Requester.ID, Note: strings.TrimSpace(n.Note), CreatedAt: now.UTC(),
-		ExpiresAt: now.Add(p.DeletionRequestValid).UTC(), Status: DeletionPending, NeededConfirmations: need, UpdatedAt: now.UTC(),
+		ExpiresAt: now.Add(n.Valid).UTC(), Status: DeletionPending, NeededConfirmations: need, UpdatedAt: now.UTC(),
 	}
 	err = db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		rec, err := lockRetention(ctx, tx, w.Slug, now)
@@ -164,16 +146,11 @@ func CreateDeletionRequest(ctx context.Context, db, product *gorm.DB, now time.T
 			if err := tx.Create(&link).Error; err != nil {
 				return fmt.Errorf("deletion link: %w", err)
 			}
-			m, err := l.DeletionConfirmation(ctx, tx, w, r, owner, token)
-			if err != nil {
-				return fmt.Errorf("deletion mail: %w", err)
-			}
-			m.Workspace = w.Slug
-			if _, err := ob.Enqueue(ctx, tx, now, m); err != nil {
+			if err := post.send(ctx, tx, now, DeletionLinkNotice{Workspace: w, Request: r, Owner: owner, Token: token}); err != nil {
 				return err
 			}
 		}
-		_, err = AppendAudit(ctx, tx, AuditEntry{At: now, Actor: by, Action: ActionDeletionRequested, Workspace: w.Slug, Target: r.Target(), Reason: r.Note,
+		_, err = AppendAudit(ctx, tx, AuditEntry{At: now, Actor: act.By, Action: ActionDeletionRequested, Workspace: w.Slug, Target: r.Target(), Reason: r.Note,
 			Detail: map[string]any{"needed_confirmations": need, "recipients": owners, "expires_at": r.ExpiresAt}})
 		return err
 	})
@@ -181,6 +158,42 @@ func CreateDeletionRequest(ctx context.Context, db, product *gorm.DB, now time.T
 		return DeletionRequest{}, err
 	}
 	return r, nil
+}
+
+// deletionTarget finds the workspace n names and its owners, and says
+// why a deletion request for it cannot be recorded (FieldErrors).
+func deletionTarget(ctx context.Context, product *gorm.DB, n NewDeletionRequest) (Workspace, []string, error) {
+	errs := FieldErrors{}
+	if err := CheckReason(n.Note, 10); err != nil {
+		errs["note"] = "Say how and when the customer asked for the deletion (e.g. the ticket)."
+	}
+	w, err := FindWorkspace(ctx, product, n.Slug)
+	if errors.Is(err, ErrNotFound) {
+		errs["workspace"] = "Choose a workspace that exists."
+	} else if err != nil {
+		return w, nil, err
+	}
+	owners, err := Owners(ctx, product, n.Slug)
+	if err != nil {
+		return w, nil, err
+	}
+	need := NeededConfirmations(w.MemberCount)
+	switch {
+	case w.Slug == "":
+	case w.Status == WorkspaceDeleted:
+		errs["workspace"] = "This workspace was deleted."
+	case len(owners) == 0:
+		errs["workspace"] = "This workspace has no owner who could confirm the deletion."
+	case len(owners) < need:
+		errs["workspace"] = "This workspace has several members but one owner; a second owner must confirm, so the customer must name one first."
+	}
+	if n.Requester.ID == 0 {
+		errs["requester"] = "Only staff may record a deletion request."
+	}
+	if len(errs) > 0 {
+		return w, nil, errs
+	}
+	return w, owners, nil
 }
 
 // FindDeletionRequest returns request id of workspace slug, or a wrapped
@@ -402,37 +415,4 @@ func CancelDeletion(ctx context.Context, db *gorm.DB, now time.Time, token, ip s
 		return err
 	})
 	return v, err
-}
-
-// expireDeletionRequests closes pending requests past their expiry, each
-// once across replicas, and returns how many this call closed.
-func expireDeletionRequests(ctx context.Context, db *gorm.DB, now time.Time) (int, error) {
-	var due []DeletionRequest
-	if err := db.WithContext(ctx).Where("status = ? AND expires_at <= ?", DeletionPending, now.UTC()).Order("id").Limit(500).Find(&due).Error; err != nil {
-		return 0, fmt.Errorf("due deletion requests: %w", err)
-	}
-	n := 0
-	for _, r := range due {
-		won, err := once(ctx, db, func(tx *gorm.DB) (bool, error) { return expireDeletionRequest(ctx, tx, now, r) })
-		if err != nil {
-			return n, err
-		}
-		if won {
-			n++
-		}
-	}
-	return n, nil
-}
-
-// expireDeletionRequest records that r expired, unless it is not due or
-// another run did; it reports whether this call made the change.
-func expireDeletionRequest(ctx context.Context, tx *gorm.DB, now time.Time, r DeletionRequest) (bool, error) {
-	u := tx.Model(&DeletionRequest{}).Where("id = ? AND status = ? AND expires_at <= ?", r.ID, DeletionPending, now.UTC()).
-		Updates(map[string]any{"status": DeletionExpired, "updated_at": now.UTC()})
-	if u.Error != nil || u.RowsAffected == 0 {
-		return false, u.Error
-	}
-	_, err := AppendAudit(ctx, tx, AuditEntry{At: now, Actor: retentionSystem, Action: ActionDeletionExpired, Workspace: r.Slug, Target: r.Target(),
-		Reason: "the owners did not confirm in time"})
-	return err == nil, err
 }

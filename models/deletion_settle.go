@@ -82,7 +82,7 @@ func SettleDeletions(ctx context.Context, db, product *DB, tenantsDir string, no
 	var errs []error
 	for _, r := range stale {
 		why := fmt.Sprintf("the deletion started at %s did not finish; settled by the retention job", r.DeletionStartedAt.UTC().Format(time.RFC3339))
-		if _, err := settleDeletion(ctx, db, product, tenantsDir, now, retentionSystem, r.Slug, why); err != nil {
+		if _, err := settleDeletion(ctx, db, product, tenantsDir, now, SystemActor, r.Slug, why); err != nil {
 			errs = append(errs, fmt.Errorf("settle deletion of %s: %w", r.Slug, err))
 			continue
 		}

@@ -158,15 +158,15 @@ func TestHeldWorkspaceSurvivesEveryDeletionPath(t *testing.T) {
 
 		// monsters (free, day 271) with its notices sent 120 days ago.
 		earlier := demoNow.Add(-120 * models.Day)
-		if _, err := models.RunRetention(ctx, db.Write, product.Read, earlier, p, ob, l); err != nil {
+		if _, err := models.RunRetention(ctx, db.Write, product.Read, earlier, p, models.Post{Outbox: ob, Letters: l}); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := models.RunRetention(ctx, db.Write, product.Read, earlier.Add(30*models.Day), p, ob, l); err != nil {
+		if _, err := models.RunRetention(ctx, db.Write, product.Read, earlier.Add(30*models.Day), p, models.Post{Outbox: ob, Letters: l}); err != nil {
 			t.Fatal(err)
 		}
 		// prestige (one member) by a confirmed customer request.
-		req, err := models.CreateDeletionRequest(ctx, db.Write, product.Read, demoNow, deleter, p, ob, l,
-			models.NewDeletionRequest{Slug: "prestige", Requester: staff, Note: "Customer asked by mail in ticket SUP-1."})
+		req, err := models.CreateDeletionRequest(ctx, db.Write, product.Read, models.Act{Now: demoNow, By: deleter}, models.Post{Outbox: ob, Letters: l},
+			models.NewDeletionRequest{Slug: "prestige", Requester: staff, Note: "Customer asked by mail in ticket SUP-1.", Valid: p.DeletionRequestValid})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -187,7 +187,7 @@ func TestHeldWorkspaceSurvivesEveryDeletionPath(t *testing.T) {
 		}
 		// Time passes and the job runs: still held, nothing due.
 		later := demoNow.Add(400 * models.Day)
-		if _, err := models.RunRetention(ctx, db.Write, product.Read, later, p, ob, l); err != nil {
+		if _, err := models.RunRetention(ctx, db.Write, product.Read, later, p, models.Post{Outbox: ob, Letters: l}); err != nil {
 			t.Fatal(err)
 		}
 		for _, slug := range []string{"soylent", "monsters", "prestige"} {
@@ -274,8 +274,8 @@ func TestDeletionRequests(t *testing.T) {
 		ob := newOutbox(t)
 		l := &retentionLetters{}
 		create := func(slug string, at time.Time) (models.DeletionRequest, error) {
-			return models.CreateDeletionRequest(ctx, db.Write, product.Read, at, deleter, p, ob, l,
-				models.NewDeletionRequest{Slug: slug, Requester: staff, Note: "Customer asked by phone, ticket SUP-77."})
+			return models.CreateDeletionRequest(ctx, db.Write, product.Read, models.Act{Now: at, By: deleter}, models.Post{Outbox: ob, Letters: l},
+				models.NewDeletionRequest{Slug: slug, Requester: staff, Note: "Customer asked by phone, ticket SUP-77.", Valid: p.DeletionRequestValid})
 		}
 		var fe models.FieldErrors
 		if _, err := create("wonka", demoNow); !errors.As(err, &fe) || fe["workspace"] == "" {
@@ -362,11 +362,11 @@ func TestDeletionRequests(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		run, err := models.RunRetention(ctx, db.Write, product.Read, demoNow.Add(14*models.Day), p, ob, l)
+		run, err := models.RunRetention(ctx, db.Write, product.Read, demoNow.Add(14*models.Day), p, models.Post{Outbox: ob, Letters: l})
 		if err != nil || run.Expired != 0 {
 			t.Errorf("a request 1 hour short of 14 days: %+v, %v; want none expired", run, err)
 		}
-		run, err = models.RunRetention(ctx, db.Write, product.Read, demoNow.Add(14*models.Day+time.Hour), p, ob, l)
+		run, err = models.RunRetention(ctx, db.Write, product.Read, demoNow.Add(14*models.Day+time.Hour), p, models.Post{Outbox: ob, Letters: l})
 		if err != nil || run.Expired != 1 {
 			t.Errorf("at 14 days: %+v, %v; want one expired", run, err)
 		}
@@ -398,8 +398,8 @@ func TestDeletionConfirmationsRace(t *testing.T) {
 		ctx := context.Background()
 		product, _ := retentionStores(t, db)
 		l := &retentionLetters{}
-		r, err := models.CreateDeletionRequest(ctx, db.Write, product.Read, demoNow, deleter, models.DefaultRetentionPolicy(), newOutbox(t), l,
-			models.NewDeletionRequest{Slug: "hooli", Requester: retentionStaff(t, db), Note: "Customer asked by phone, ticket SUP-78."})
+		r, err := models.CreateDeletionRequest(ctx, db.Write, product.Read, models.Act{Now: demoNow, By: deleter}, models.Post{Outbox: newOutbox(t), Letters: l},
+			models.NewDeletionRequest{Slug: "hooli", Requester: retentionStaff(t, db), Note: "Customer asked by phone, ticket SUP-78.", Valid: models.DefaultRetentionPolicy().DeletionRequestValid})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -483,8 +483,8 @@ func TestDeletionConfirmationsFollowMembers(t *testing.T) {
 		p := models.DefaultRetentionPolicy()
 		product, _ := retentionStores(t, db, "prestige")
 		l := &retentionLetters{}
-		r, err := models.CreateDeletionRequest(ctx, db.Write, product.Read, demoNow, deleter, p, newOutbox(t), l,
-			models.NewDeletionRequest{Slug: "prestige", Requester: retentionStaff(t, db), Note: "Customer asked by mail in ticket SUP-2."})
+		r, err := models.CreateDeletionRequest(ctx, db.Write, product.Read, models.Act{Now: demoNow, By: deleter}, models.Post{Outbox: newOutbox(t), Letters: l},
+			models.NewDeletionRequest{Slug: "prestige", Requester: retentionStaff(t, db), Note: "Customer asked by mail in ticket SUP-2.", Valid: p.DeletionRequestValid})
 		if err != nil || r.NeededConfirmations != 1 {
 			t.Fatalf("request for prestige (one member): %+v, %v", r, err)
 		}

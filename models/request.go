@@ -86,9 +86,6 @@ func DefaultRequestPolicy(agreement string) RequestPolicy {
 	}
 }
 
-// DurationPresets are the durations the request form offers.
-var DurationPresets = []time.Duration{30 * time.Minute, 2 * time.Hour, 8 * time.Hour, 24 * time.Hour}
-
 // FieldErrors are a form's problems, field name → message. A refused
 // request is one of these, and nothing was written.
 type FieldErrors map[string]string
@@ -244,6 +241,7 @@ func ListRequests(ctx context.Context, db *gorm.DB, f RequestFilter) ([]AccessRe
 
 // Decision is a senior's answer to a pending request.
 type Decision struct {
+	Request  int64 // the pending request's id
 	Approve  bool
 	Approver Staff
 	Note     string
@@ -258,7 +256,8 @@ var ErrTwoPerson = errors.New("a request is decided by a senior who is neither i
 // decisions and cancellations exactly one changes it; the others get
 // ErrConflict. An approval sends each owner a consent link through the
 // outbox, in the same transaction.
-func DecideRequest(ctx context.Context, db *gorm.DB, now time.Time, by Actor, pol RequestPolicy, ob *Outbox, l Letters, id int64, d Decision) (AccessRequest, error) {
+func DecideRequest(ctx context.Context, db *gorm.DB, act Act, post Post, pol RequestPolicy, d Decision) (AccessRequest, error) {
+	now, id := act.Now, d.Request
 	d.Note = strings.TrimSpace(d.Note)
 	errs := FieldErrors{}
 	if len([]rune(d.Note)) < 5 || len(d.Note) > 2000 {
@@ -312,15 +311,15 @@ func DecideRequest(ctx context.Context, db *gorm.DB, now time.Time, by Actor, po
 		if r, err = FindRequest(ctx, tx, id); err != nil {
 			return err
 		}
-		if _, err := AppendAudit(ctx, tx, AuditEntry{At: now, Actor: by, Action: action, Workspace: r.Workspace, Target: r.Target(), Reason: d.Note}); err != nil {
+		if _, err := AppendAudit(ctx, tx, AuditEntry{At: now, Actor: act.By, Action: action, Workspace: r.Workspace, Target: r.Target(), Reason: d.Note}); err != nil {
 			return err
 		}
 		if d.Approve {
-			if err := sendConsentLinks(ctx, tx, now, by, ob, l, r, d.Owners); err != nil {
+			if err := sendConsentLinks(ctx, tx, now, post, r, d.Owners); err != nil {
 				return err
 			}
 		}
-		return notifyStaff(ctx, tx, now, ob, l, r, string(status))
+		return notifyStaff(ctx, tx, now, post, r, string(status))
 	})
 	return r, err
 }
@@ -340,8 +339,16 @@ func (r AccessRequest) displayStatus(now time.Time) RequestStatus {
 // StatusAt is the request's state at now.
 func (r AccessRequest) StatusAt(now time.Time) RequestStatus { return r.displayStatus(now) }
 
+// Cancellation is a requester withdrawing their pending request.
+type Cancellation struct {
+	Request   int64
+	Requester Staff
+	Note      string
+}
+
 // CancelRequest lets the requester withdraw a pending request.
-func CancelRequest(ctx context.Context, db *gorm.DB, now time.Time, by Actor, ob *Outbox, l Letters, id int64, requester Staff, note string) (AccessRequest, error) {
+func CancelRequest(ctx context.Context, db *gorm.DB, act Act, post Post, c Cancellation) (AccessRequest, error) {
+	now, id, requester := act.Now, c.Request, c.Requester
 	var r AccessRequest
 	err := db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		var err error
@@ -360,17 +367,18 @@ func CancelRequest(ctx context.Context, db *gorm.DB, now time.Time, by Actor, ob
 			return fmt.Errorf("request %d is %s: %w", id, r.displayStatus(now), ErrConflict)
 		}
 		r.Status = RequestCancelled
-		if _, err := AppendAudit(ctx, tx, AuditEntry{At: now, Actor: by, Action: ActionRequestCancelled, Workspace: r.Workspace, Target: r.Target(), Reason: strings.TrimSpace(note)}); err != nil {
+		if _, err := AppendAudit(ctx, tx, AuditEntry{At: now, Actor: act.By, Action: ActionRequestCancelled, Workspace: r.Workspace, Target: r.Target(), Reason: strings.TrimSpace(c.Note)}); err != nil {
 			return err
 		}
-		return notifyStaff(ctx, tx, now, ob, l, r, string(RequestCancelled))
+		return notifyStaff(ctx, tx, now, post, r, string(RequestCancelled))
 	})
 	return r, err
 }
 
 // EndRequestGrant ends the live grant of a granted request: the grantee
 // pressing "done" (why "done") or a sysadmin revoking it.
-func EndRequestGrant(ctx context.Context, db *gorm.DB, now time.Time, by Actor, id int64, why string, action Action) (AccessRequest, error) {
+func EndRequestGrant(ctx context.Context, db *gorm.DB, act Act, id int64, why string, action Action) (AccessRequest, error) {
+	now := act.Now
 	var r AccessRequest
 	err := db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		var err error
@@ -380,13 +388,14 @@ func EndRequestGrant(ctx context.Context, db *gorm.DB, now time.Time, by Actor, 
 		if r.Status != RequestGranted || r.GrantID == nil {
 			return fmt.Errorf("request %d is %s: %w", id, r.displayStatus(now), ErrConflict)
 		}
-		return endGrant(ctx, tx, now, by, *r.GrantID, why, action)
+		return endGrant(ctx, tx, act, *r.GrantID, why, action)
 	})
 	return r, err
 }
 
 // endGrant ends a live grant inside tx and audits it with action.
-func endGrant(ctx context.Context, tx *gorm.DB, now time.Time, by Actor, id int64, why string, action Action) error {
+func endGrant(ctx context.Context, tx *gorm.DB, act Act, id int64, why string, action Action) error {
+	now, by := act.Now, act.By
 	res := tx.Model(&Grant{}).Where("id = ? AND ended_at IS NULL AND ends_at > ?", id, now.UTC()).
 		Updates(map[string]any{"ended_at": now.UTC(), "ended_by": by.Email, "ended_why": why})
 	if res.Error != nil {
@@ -405,26 +414,6 @@ func endGrant(ctx context.Context, tx *gorm.DB, now time.Time, by Actor, id int6
 	}
 	_, err := AppendAudit(ctx, tx, AuditEntry{At: now, Actor: by, Action: action, Workspace: g.Workspace, GrantID: &g.ID, BreakglassID: g.BreakglassID, Target: target, Reason: why})
 	return err
-}
-
-// FormatDuration writes d the way the forms do: 30m, 2h, 1h30m.
-func FormatDuration(d time.Duration) string {
-	s := d.Round(time.Minute).String()
-	s = strings.TrimSuffix(s, "0s")
-	if strings.HasSuffix(s, "h0m") {
-		s = strings.TrimSuffix(s, "0m")
-	}
-	return s
-}
-
-// ParseDuration reads a duration from the request form: a preset like
-// "2h" or any Go duration of whole minutes.
-func ParseDuration(s string) (time.Duration, error) {
-	d, err := time.ParseDuration(strings.TrimSpace(s))
-	if err != nil || d <= 0 || d%time.Minute != 0 {
-		return 0, fmt.Errorf("duration %q: use whole minutes or hours, like 30m or 2h", s)
-	}
-	return d, nil
 }
 
 // Grantees returns the staff who may receive a grant now: active seniors

@@ -21,16 +21,18 @@ import (
 // plainLetters writes minimal mails, so model tests need no views.
 type plainLetters struct{}
 
-func (plainLetters) ConsentRequest(_ context.Context, _ *gorm.DB, r models.AccessRequest, owner, token string) (models.Mail, error) {
-	return models.Mail{Kind: "consent.request", To: owner, Subject: fmt.Sprintf("Request %d", r.ID), Text: "Decide at /consent/" + token}, nil
-}
-
-func (plainLetters) RequestUpdate(_ context.Context, _ *gorm.DB, r models.AccessRequest, to models.Staff, event string) (models.Mail, error) {
-	return models.Mail{Kind: "request." + event, To: to.Email, Subject: fmt.Sprintf("Request %d: %s", r.ID, event), Text: event}, nil
-}
-
-func (plainLetters) ViewSummary(_ context.Context, _ *gorm.DB, g models.Grant, owner string, viewed []models.AuditEvent) (models.Mail, error) {
-	return models.Mail{Kind: "grant.summary", To: owner, Subject: fmt.Sprintf("Grant %d", g.ID), Text: strconv.Itoa(len(viewed)) + " views"}, nil
+func (plainLetters) Letter(_ context.Context, _ *gorm.DB, n models.Notice) (models.Mail, error) {
+	switch n := n.(type) {
+	case models.ConsentRequestNotice:
+		return models.Mail{Kind: "consent.request", Subject: fmt.Sprintf("Request %d", n.Request.ID), Text: "Decide at /consent/" + n.Token}, nil
+	case models.RequestUpdateNotice:
+		return models.Mail{Kind: "request." + n.Event, Subject: fmt.Sprintf("Request %d: %s", n.Request.ID, n.Event), Text: n.Event}, nil
+	case models.RequestReportedNotice:
+		return models.Mail{Kind: "request.reported", Subject: fmt.Sprintf("Request %d reported", n.Request.ID), Text: "reported"}, nil
+	case models.ViewSummaryNotice:
+		return models.Mail{Kind: "grant.summary", Subject: fmt.Sprintf("Grant %d", n.Grant.ID), Text: strconv.Itoa(len(n.Viewed)) + " views"}, nil
+	}
+	return models.Mail{}, fmt.Errorf("no letter for %T", n)
 }
 
 const agreement = "2026-01"
@@ -103,9 +105,11 @@ type capture struct {
 	w *workflow
 }
 
-func (c capture) ConsentRequest(ctx context.Context, tx *gorm.DB, r models.AccessRequest, owner, token string) (models.Mail, error) {
-	c.w.lastLink = token
-	return c.plainLetters.ConsentRequest(ctx, tx, r, owner, token)
+func (c capture) Letter(ctx context.Context, tx *gorm.DB, n models.Notice) (models.Mail, error) {
+	if cr, ok := n.(models.ConsentRequestNotice); ok {
+		c.w.lastLink = cr.Token
+	}
+	return c.plainLetters.Letter(ctx, tx, n)
 }
 
 // TestRequestStateMachine runs random sequences of workflow steps, each
@@ -176,21 +180,21 @@ func stateMachine(t *testing.T, db *models.DB, seed uint64, k, n int) {
 						who = requester
 					}
 					w.lastLink = ""
-					_, err := models.DecideRequest(w.ctx, db.Write, w.now, w.sys, w.pol, w.ob, l, r.ID, models.Decision{Approve: true, Approver: who, Note: "Looks legitimate.", Owners: []string{"owner@" + ws + ".example"}})
+					_, err := models.DecideRequest(w.ctx, db.Write, models.Act{Now: w.now, By: w.sys}, models.Post{Outbox: w.ob, Letters: l}, w.pol, models.Decision{Request: r.ID, Approve: true, Approver: who, Note: "Looks legitimate.", Owners: []string{"owner@" + ws + ".example"}})
 					ok := op == "approve" && o.state == "pending" && w.now.Before(o.pendingUntil) && grantee.Status == models.StatusActive
 					check(t, i, trail, err, ok)
 					if ok {
 						o.state, o.consentUntil, token = "approved", w.now.Add(w.pol.ConsentFor), w.lastLink
 					}
 				case "deny":
-					_, err := models.DecideRequest(w.ctx, db.Write, w.now, w.sys, w.pol, w.ob, l, r.ID, models.Decision{Approve: false, Approver: approver, Note: "Not needed."})
+					_, err := models.DecideRequest(w.ctx, db.Write, models.Act{Now: w.now, By: w.sys}, models.Post{Outbox: w.ob, Letters: l}, w.pol, models.Decision{Request: r.ID, Approve: false, Approver: approver, Note: "Not needed."})
 					ok := o.state == "pending" && w.now.Before(o.pendingUntil)
 					check(t, i, trail, err, ok)
 					if ok {
 						o.state = "denied"
 					}
 				case "cancel":
-					_, err := models.CancelRequest(w.ctx, db.Write, w.now, w.sys, w.ob, l, r.ID, requester, "")
+					_, err := models.CancelRequest(w.ctx, db.Write, models.Act{Now: w.now, By: w.sys}, models.Post{Outbox: w.ob, Letters: l}, models.Cancellation{Request: r.ID, Requester: requester})
 					ok := o.state == "pending" && w.now.Before(o.pendingUntil)
 					check(t, i, trail, err, ok)
 					if ok {
@@ -201,7 +205,7 @@ func stateMachine(t *testing.T, db *models.DB, seed uint64, k, n int) {
 						continue
 					}
 					d := map[string]models.ConsentDecision{"grant": models.ConsentGrant, "refuse": models.ConsentDeny, "report": models.ConsentReport}[op]
-					_, err := models.DecideConsent(w.ctx, db.Write, w.now, w.ob, l, models.ConsentInput{Token: token, Decision: d, ShownHash: "h"}, "h", agreement, nil)
+					_, err := models.DecideConsent(w.ctx, db.Write, w.now, models.Post{Outbox: w.ob, Letters: l}, models.ConsentInput{Token: token, Decision: d, ShownHash: "h", PageHash: "h"}, agreement)
 					ok := o.state == "approved" && w.now.Before(o.consentUntil) && (op != "grant" || grantee.Status == models.StatusActive)
 					check(t, i, trail, err, ok)
 					if ok {
@@ -212,14 +216,14 @@ func stateMachine(t *testing.T, db *models.DB, seed uint64, k, n int) {
 					if token == "" {
 						continue
 					}
-					_, err := models.DecideConsent(w.ctx, db.Write, w.now, w.ob, l, models.ConsentInput{Token: token, Decision: models.ConsentRevoke, ShownHash: "h"}, "h", agreement, nil)
+					_, err := models.DecideConsent(w.ctx, db.Write, w.now, models.Post{Outbox: w.ob, Letters: l}, models.ConsentInput{Token: token, Decision: models.ConsentRevoke, ShownHash: "h", PageHash: "h"}, agreement)
 					ok := o.live(w.now)
 					check(t, i, trail, err, ok)
 					if ok {
 						o.ended = true
 					}
 				case "done":
-					_, err := models.EndRequestGrant(w.ctx, db.Write, w.now, w.sys, r.ID, "done", models.ActionGrantDone)
+					_, err := models.EndRequestGrant(w.ctx, db.Write, models.Act{Now: w.now, By: w.sys}, r.ID, "done", models.ActionGrantDone)
 					ok := o.live(w.now)
 					check(t, i, trail, err, ok)
 					if ok {
@@ -238,7 +242,7 @@ func stateMachine(t *testing.T, db *models.DB, seed uint64, k, n int) {
 					d := map[string]time.Duration{"wait-1h": time.Hour + time.Second, "wait-25h": 25 * time.Hour, "wait-73h": 73 * time.Hour}[op]
 					w.now = w.now.Add(d)
 				case "sweep":
-					if _, err := models.Sweep(w.ctx, db.Write, w.now, w.ob, l, func(context.Context, string) ([]string, error) { return []string{"owner@x.example"}, nil }); err != nil {
+					if _, err := models.Sweep(w.ctx, db.Write, w.now, models.Post{Outbox: w.ob, Letters: l}, func(context.Context, string) ([]string, error) { return []string{"owner@x.example"}, nil }); err != nil {
 						t.Fatal(err)
 					}
 					if o.state == "pending" && !w.now.Before(o.pendingUntil) || o.state == "approved" && !w.now.Before(o.consentUntil) {
@@ -305,11 +309,11 @@ func TestDecisionRaces(t *testing.T) {
 					var err error
 					switch i % 4 {
 					case 0, 1:
-						_, err = models.DecideRequest(w.ctx, db.Write, w.now, w.sys, w.pol, w.ob, plainLetters{}, r.ID, models.Decision{Approve: true, Approver: approvers[i%3], Note: "Looks right.", Owners: []string{"owner@acme.example"}})
+						_, err = models.DecideRequest(w.ctx, db.Write, models.Act{Now: w.now, By: w.sys}, models.Post{Outbox: w.ob, Letters: plainLetters{}}, w.pol, models.Decision{Request: r.ID, Approve: true, Approver: approvers[i%3], Note: "Looks right.", Owners: []string{"owner@acme.example"}})
 					case 2:
-						_, err = models.DecideRequest(w.ctx, db.Write, w.now, w.sys, w.pol, w.ob, plainLetters{}, r.ID, models.Decision{Approve: false, Approver: approvers[i%3], Note: "Not needed."})
+						_, err = models.DecideRequest(w.ctx, db.Write, models.Act{Now: w.now, By: w.sys}, models.Post{Outbox: w.ob, Letters: plainLetters{}}, w.pol, models.Decision{Request: r.ID, Approve: false, Approver: approvers[i%3], Note: "Not needed."})
 					case 3:
-						_, err = models.CancelRequest(w.ctx, db.Write, w.now, w.sys, w.ob, plainLetters{}, r.ID, requester, "")
+						_, err = models.CancelRequest(w.ctx, db.Write, models.Act{Now: w.now, By: w.sys}, models.Post{Outbox: w.ob, Letters: plainLetters{}}, models.Cancellation{Request: r.ID, Requester: requester})
 					}
 					results <- err
 				}()

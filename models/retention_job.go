@@ -1,27 +1,15 @@
 package models
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"gorm.io/gorm"
 )
-
-// RetentionLetters writes the mails of retention and deletion requests;
-// handlers implement it with views, so models never renders HTML. tx is
-// the transaction the mail is enqueued in (see Letters).
-type RetentionLetters interface {
-	// RetentionNotice tells owner that w will be deleted unless someone
-	// logs in: the first notice (st.Next is NextNotice) or the second,
-	// sent when it is marked for deletion (NextMark). st.DeleteAt is
-	// the date deletion becomes due.
-	RetentionNotice(ctx context.Context, tx *gorm.DB, w Workspace, owner string, st RetentionStatus) (Mail, error)
-	// DeletionConfirmation asks owner to confirm (or cancel) request r
-	// through the link with token.
-	DeletionConfirmation(ctx context.Context, tx *gorm.DB, w Workspace, r DeletionRequest, owner, token string) (Mail, error)
-}
 
 // RetentionRun counts what one run of the job did.
 type RetentionRun struct {
@@ -32,8 +20,46 @@ type RetentionRun struct {
 	DeletionDue int // workspaces waiting for a sysadmin's deletion
 }
 
-// retentionSystem is the actor of the scheduled job.
-var retentionSystem = Actor{Email: "gatehouse", Tier: "system"}
+// RetentionJob is the background job of retention: it settles the
+// deletions that started and never finished, then runs RunRetention; at
+// once and then every Every (an hour when zero).
+type RetentionJob struct {
+	DB         *DB
+	Product    *DB    // the product database: registry and workspace data
+	TenantsDir string // where SQLite workspace files live ("" on PostgreSQL)
+	Policy     RetentionPolicy
+	Post       Post
+	Now        func() time.Time
+	Every      time.Duration
+	Logger     *slog.Logger
+}
+
+// RunOnce runs the job once. It never deletes anything itself beyond
+// finishing deletions a sysadmin started.
+func (j *RetentionJob) RunOnce(ctx context.Context) (RetentionRun, error) {
+	log := cmp.Or(j.Logger, slog.Default())
+	if n, err := SettleDeletions(ctx, j.DB, j.Product, j.TenantsDir, j.Now()); err != nil {
+		log.Error("retention: settle deletions", "error", err)
+	} else if n > 0 {
+		log.Warn("retention: settled deletions that had not finished", "settled", n)
+	}
+	return RunRetention(ctx, j.DB.Write, j.Product.Read, j.Now(), j.Policy, j.Post)
+}
+
+// Run runs the job at once and then every Every until ctx ends.
+func (j *RetentionJob) Run(ctx context.Context) error {
+	log := cmp.Or(j.Logger, slog.Default())
+	return every(ctx, cmp.Or(j.Every, time.Hour), func() {
+		run, err := j.RunOnce(ctx)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			log.Error("retention", "error", err)
+		case err == nil && (run.Noticed+run.Marked+run.Expired > 0 || run.DeletionDue > 0):
+			log.Info("retention", "evaluated", run.Evaluated, "noticed", run.Noticed, "marked", run.Marked,
+				"expired", run.Expired, "deletion_due", run.DeletionDue)
+		}
+	})
+}
 
 // RunRetention is the scheduled job: it expires deletion requests past
 // their date, evaluates every workspace of the registry (product) and
@@ -42,7 +68,7 @@ var retentionSystem = Actor{Email: "gatehouse", Tier: "system"}
 // row, in the transaction that also enqueues the mails and appends the
 // audit event, so runs at once on several replicas send each notice once.
 // It never deletes anything: deletion waits for a sysadmin.
-func RunRetention(ctx context.Context, db, product *gorm.DB, now time.Time, p RetentionPolicy, ob *Outbox, l RetentionLetters) (RetentionRun, error) {
+func RunRetention(ctx context.Context, db, product *gorm.DB, now time.Time, p RetentionPolicy, post Post) (RetentionRun, error) {
 	var run RetentionRun
 	if err := p.Check(); err != nil {
 		return run, err
@@ -74,7 +100,8 @@ func RunRetention(ctx context.Context, db, product *gorm.DB, now time.Time, p Re
 			if err != nil {
 				return run, err
 			}
-			won, err := once(ctx, db, func(tx *gorm.DB) (bool, error) { return sendNotice(ctx, tx, now, ob, l, w, st, owners) })
+			due := dueNotice{w: w, st: st, owners: owners}
+			won, err := once(ctx, db, func(tx *gorm.DB) (bool, error) { return sendNotice(ctx, tx, now, post, due) })
 			if errors.Is(err, errSkip) {
 				continue
 			}
@@ -94,9 +121,18 @@ func RunRetention(ctx context.Context, db, product *gorm.DB, now time.Time, p Re
 // errSkip rolls a step back without failing the run.
 var errSkip = errors.New("skip")
 
-// sendNotice records st's due notice for w, unless another run did, and
-// mails the owners; it reports whether this run made the change.
-func sendNotice(ctx context.Context, tx *gorm.DB, now time.Time, ob *Outbox, l RetentionLetters, w Workspace, st RetentionStatus, owners []string) (bool, error) {
+// dueNotice is a retention notice due for workspace w (st.Next says
+// which), to its owners.
+type dueNotice struct {
+	w      Workspace
+	st     RetentionStatus
+	owners []string
+}
+
+// sendNotice records d's notice, unless another run did, and mails the
+// owners; it reports whether this run made the change.
+func sendNotice(ctx context.Context, tx *gorm.DB, now time.Time, post Post, d dueNotice) (bool, error) {
+	w, st, owners := d.w, d.st, d.owners
 	if err := ensureRetentionRow(ctx, tx, w.Slug, now); err != nil {
 		return false, err
 	}
@@ -125,18 +161,46 @@ func sendNotice(ctx context.Context, tx *gorm.DB, now time.Time, ob *Outbox, l R
 		return false, errSkip
 	}
 	for _, owner := range owners {
-		m, err := l.RetentionNotice(ctx, tx, w, owner, st)
-		if err != nil {
-			return false, fmt.Errorf("retention notice: %w", err)
-		}
-		m.Workspace = w.Slug
-		if _, err := ob.Enqueue(ctx, tx, now, m); err != nil {
+		if err := post.send(ctx, tx, now, RetentionNotice{Workspace: w, Owner: owner, Status: st}); err != nil {
 			return false, err
 		}
 	}
 	_, err := AppendAudit(ctx, tx, AuditEntry{
-		At: now, Actor: retentionSystem, Action: action, Workspace: w.Slug, Target: "retention/" + w.Slug, Reason: st.Rule,
+		At: now, Actor: SystemActor, Action: action, Workspace: w.Slug, Target: "retention/" + w.Slug, Reason: st.Rule,
 		Detail: map[string]any{"since": day(st.Since), "delete_at": day(st.DeleteAt), "recipients": len(owners)},
 	})
+	return err == nil, err
+}
+
+// expireDeletionRequests closes pending requests past their expiry, each
+// once across replicas, and returns how many this call closed.
+func expireDeletionRequests(ctx context.Context, db *gorm.DB, now time.Time) (int, error) {
+	var due []DeletionRequest
+	if err := db.WithContext(ctx).Where("status = ? AND expires_at <= ?", DeletionPending, now.UTC()).Order("id").Limit(500).Find(&due).Error; err != nil {
+		return 0, fmt.Errorf("due deletion requests: %w", err)
+	}
+	n := 0
+	for _, r := range due {
+		won, err := once(ctx, db, func(tx *gorm.DB) (bool, error) { return expireDeletionRequest(ctx, tx, now, r) })
+		if err != nil {
+			return n, err
+		}
+		if won {
+			n++
+		}
+	}
+	return n, nil
+}
+
+// expireDeletionRequest records that r expired, unless it is not due or
+// another run did; it reports whether this call made the change.
+func expireDeletionRequest(ctx context.Context, tx *gorm.DB, now time.Time, r DeletionRequest) (bool, error) {
+	u := tx.Model(&DeletionRequest{}).Where("id = ? AND status = ? AND expires_at <= ?", r.ID, DeletionPending, now.UTC()).
+		Updates(map[string]any{"status": DeletionExpired, "updated_at": now.UTC()})
+	if u.Error != nil || u.RowsAffected == 0 {
+		return false, u.Error
+	}
+	_, err := AppendAudit(ctx, tx, AuditEntry{At: now, Actor: SystemActor, Action: ActionDeletionExpired, Workspace: r.Slug, Target: r.Target(),
+		Reason: "the owners did not confirm in time"})
 	return err == nil, err
 }

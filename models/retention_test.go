@@ -140,22 +140,24 @@ type retentionLetters struct {
 	tokens map[string]string
 }
 
-func (l *retentionLetters) RetentionNotice(_ context.Context, _ *gorm.DB, w models.Workspace, owner string, st models.RetentionStatus) (models.Mail, error) {
-	kind := "retention.notice"
-	if st.Next == models.NextMark {
-		kind = "retention.second_notice"
+func (l *retentionLetters) Letter(_ context.Context, _ *gorm.DB, n models.Notice) (models.Mail, error) {
+	switch n := n.(type) {
+	case models.RetentionNotice:
+		kind := "retention.notice"
+		if n.Status.Next == models.NextMark {
+			kind = "retention.second_notice"
+		}
+		return models.Mail{Kind: kind, Subject: "About " + n.Workspace.Name, Text: "Deletion due on " + n.Status.DeleteAt.Format(time.DateOnly)}, nil
+	case models.DeletionLinkNotice:
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		if l.tokens == nil {
+			l.tokens = map[string]string{}
+		}
+		l.tokens[n.Owner] = n.Token
+		return models.Mail{Kind: "deletion.confirm", Subject: fmt.Sprintf("Delete %s? (request %d)", n.Workspace.Name, n.Request.ID), Text: "/deletion/" + n.Token}, nil
 	}
-	return models.Mail{Kind: kind, To: owner, Subject: "About " + w.Name, Text: "Deletion due on " + st.DeleteAt.Format(time.DateOnly)}, nil
-}
-
-func (l *retentionLetters) DeletionConfirmation(_ context.Context, _ *gorm.DB, w models.Workspace, r models.DeletionRequest, owner, token string) (models.Mail, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.tokens == nil {
-		l.tokens = map[string]string{}
-	}
-	l.tokens[owner] = token
-	return models.Mail{Kind: "deletion.confirm", To: owner, Subject: fmt.Sprintf("Delete %s? (request %d)", w.Name, r.ID), Text: "/deletion/" + token}, nil
+	return models.Mail{}, fmt.Errorf("no letter for %T", n)
 }
 
 func (l *retentionLetters) token(t *testing.T, owner string) string {
@@ -231,7 +233,9 @@ func TestRetentionRunConcurrent(t *testing.T) {
 			runs := make([]models.RetentionRun, 2)
 			errs := make([]error, 2)
 			for i := range runs {
-				wg.Go(func() { runs[i], errs[i] = models.RunRetention(ctx, db.Write, product.Read, now, p, ob, l) })
+				wg.Go(func() {
+					runs[i], errs[i] = models.RunRetention(ctx, db.Write, product.Read, now, p, models.Post{Outbox: ob, Letters: l})
+				})
 			}
 			wg.Wait()
 			if err := errors.Join(errs...); err != nil {
@@ -304,7 +308,7 @@ func TestRetentionRunSkipsHeld(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := models.RunRetention(ctx, db.Write, product.Read, demoNow, models.DefaultRetentionPolicy(), ob, &retentionLetters{}); err != nil {
+		if _, err := models.RunRetention(ctx, db.Write, product.Read, demoNow, models.DefaultRetentionPolicy(), models.Post{Outbox: ob, Letters: &retentionLetters{}}); err != nil {
 			t.Fatal(err)
 		}
 		m := mailsTo(t, db, "retention.notice")
@@ -314,7 +318,7 @@ func TestRetentionRunSkipsHeld(t *testing.T) {
 		if _, err := models.LiftHold(ctx, db.Write, demoNow, sys, "dunder", h.ID, "The case was settled last week."); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := models.RunRetention(ctx, db.Write, product.Read, demoNow, models.DefaultRetentionPolicy(), ob, &retentionLetters{}); err != nil {
+		if _, err := models.RunRetention(ctx, db.Write, product.Read, demoNow, models.DefaultRetentionPolicy(), models.Post{Outbox: ob, Letters: &retentionLetters{}}); err != nil {
 			t.Fatal(err)
 		}
 		if m := mailsTo(t, db, "retention.notice"); m["dunder michael@dunder.example"] != 1 {

@@ -44,9 +44,9 @@ type BreakglassView struct {
 	Done          string
 }
 
-// BreakglassMail is what the mails about an opened break-glass say. A
+// BreakglassMailView is what the mails about an opened break-glass say. A
 // ReviewURL is set for sysadmins, who are asked to review it.
-type BreakglassMail struct {
+type BreakglassMailView struct {
 	Company                  string // the company's name as customers read it
 	Workspace, WorkspaceName string
 	Opener, OpenerTier       string

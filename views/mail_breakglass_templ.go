@@ -8,10 +8,10 @@ package views
 import "github.com/a-h/templ"
 import templruntime "github.com/a-h/templ/runtime"
 
-// BreakglassMailHTML is the HTML part of the mail about an opened
+// BreakglassMail is the HTML part of the mail about an opened
 // break-glass: to the workspace's owners, or (with a review link) to the
 // other sysadmins. No images, no tracking.
-func BreakglassMailHTML(m BreakglassMail) templ.Component {
+func BreakglassMail(m BreakglassMailView) templ.Component {
 	return templruntime.GeneratedTemplate(func(templ_7745c5c3_Input templruntime.GeneratedComponentInput) (templ_7745c5c3_Err error) {
 		templ_7745c5c3_W, ctx := templ_7745c5c3_Input.Writer, templ_7745c5c3_Input.Context
 		if templ_7745c5c3_CtxErr := ctx.Err(); templ_7745c5c3_CtxErr != nil {

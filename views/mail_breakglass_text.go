@@ -1,7 +1,7 @@
 package views
 
-// BreakglassMailText is the plain-text part of BreakglassMailHTML.
-func BreakglassMailText(m BreakglassMail) string {
+// BreakglassMailText is the plain-text part of BreakglassMail.
+func BreakglassMailText(m BreakglassMailView) string {
 	var b textMail
 	b.para("Hello,")
 	if m.ReviewURL == "" {

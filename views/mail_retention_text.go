@@ -2,8 +2,8 @@ package views
 
 import "strconv"
 
-// RetentionNoticeText is the plain-text part of RetentionNoticeHTML.
-func RetentionNoticeText(m RetentionNoticeMail) string {
+// RetentionNoticeMailText is the plain-text part of RetentionNoticeMail.
+func RetentionNoticeMailText(m RetentionNoticeMailView) string {
 	var b textMail
 	b.para("Hello,")
 	b.para("Nobody has signed in to your free workspace " + m.Name + " (" + m.Workspace + ") since " + m.IdleSince +
@@ -20,9 +20,9 @@ func RetentionNoticeText(m RetentionNoticeMail) string {
 	return b.String()
 }
 
-// DeletionConfirmationText is the plain-text part of
-// DeletionConfirmationHTML.
-func DeletionConfirmationText(m DeletionConfirmationMail) string {
+// DeletionConfirmationMailText is the plain-text part of
+// DeletionConfirmationMail.
+func DeletionConfirmationMailText(m DeletionConfirmationMailView) string {
 	var b textMail
 	b.para("Hello,")
 	b.para(m.Company + " support recorded a request to delete your workspace " + m.Name + " (" + m.Workspace + ") and all of its data.")

@@ -7,63 +7,6 @@ import (
 // mailWidth is where the plain-text parts of mails wrap their lines.
 const mailWidth = 72
 
-// ConsentMailText is the plain-text part of ConsentMail.
-func ConsentMailText(v ConsentMailView) string {
-	var b textMail
-	b.para("Hello,")
-	b.para(v.Company + " staff ask to see data in your workspace " + v.Request.Name +
-		" (" + v.Request.Workspace + "). Nothing is opened until you decide.")
-	b.requestFacts(v.Request, true)
-	b.line("To see the request and grant, deny or report it, open this page:")
-	b.link(v.Link)
-	b.para("The link is valid until " + v.ValidUntil + " and was sent to you (" + v.Recipient +
-		") alone; please do not forward it. Opening the page decides nothing.")
-	b.para("If you did not expect this, use \"Report as suspicious\" on that page: it denies the request and alerts " +
-		companyOrOur(v.Company) + " security administrators.")
-	return b.String()
-}
-
-// RequestUpdateMailText is the plain-text part of RequestUpdateMail.
-func RequestUpdateMailText(v RequestUpdateMailView) string {
-	var b textMail
-	b.para("Hello " + v.To + ",")
-	b.para(v.Headline)
-	if v.Body != "" {
-		b.para(v.Body)
-	}
-	b.requestFacts(v.Request, false)
-	if v.Link != "" {
-		b.line("The request:")
-		b.link(v.Link)
-	}
-	return b.String()
-}
-
-// ViewSummaryMailText is the plain-text part of ViewSummaryMail.
-func ViewSummaryMailText(v ViewSummaryMailView) string {
-	var b textMail
-	b.para("Hello,")
-	b.para(v.Company + " staff's access to your workspace " + v.Name + " (" + v.Workspace +
-		") has ended. This is everything that was viewed under it.")
-	b.facts([][2]string{
-		{"Who", v.Grantee},
-		{"Access", v.Origin},
-		{"From", v.From},
-		{"Until", v.Until},
-	})
-	if len(v.Viewed) == 0 {
-		b.para("Nothing was viewed.")
-	} else {
-		b.line("Viewed:")
-		for _, r := range v.Viewed {
-			b.item(r.Who + " viewed " + r.Table + " (" + recordsText(r.Records) + ") at " + r.At)
-		}
-		b.sb.WriteString("\n")
-	}
-	b.para("If anything here looks wrong, reply to this message or contact our support.")
-	return b.String()
-}
-
 // textMail builds a plain-text mail body out of wrapped paragraphs.
 type textMail struct {
 	sb strings.Builder

@@ -137,17 +137,17 @@ type DeletionView struct {
 	Error                                      string
 }
 
-// RetentionNoticeMail is a notice that an unused free workspace will be
+// RetentionNoticeMailView is a notice that an unused free workspace will be
 // deleted unless someone logs in.
-type RetentionNoticeMail struct {
+type RetentionNoticeMailView struct {
 	Company, Workspace, Name, Recipient string
 	Second                              bool // the second notice: marked for deletion
 	IdleSince, DeleteOn                 string
 	IdleDays                            int
 }
 
-// DeletionConfirmationMail asks an owner to confirm a deletion request.
-type DeletionConfirmationMail struct {
+// DeletionConfirmationMailView asks an owner to confirm a deletion request.
+type DeletionConfirmationMailView struct {
 	Company, Workspace, Name, Recipient string
 	Note, Link, Expires                 string
 	Needed                              int

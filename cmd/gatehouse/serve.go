@@ -12,12 +12,11 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"gatehouse/devidp"
 	"gatehouse/handlers"
-	"gatehouse/mailer"
+	"gatehouse/letters"
 	"gatehouse/models"
 	"gatehouse/models/demo"
 	"gatehouse/models/tenantdb"
@@ -28,98 +27,123 @@ import (
 )
 
 func serve(ctx context.Context, args, env []string, stdout, stderr io.Writer) error {
+	cfg, err := serveConfig(args, env, stderr)
+	if err != nil {
+		return err
+	}
+	s := &server{
+		cfg: cfg, stdout: stdout, metrics: prometheus.NewRegistry(),
+		log: slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel})),
+	}
+	s.workers.log = s.log
+	if s.st, err = openStores(ctx, cfg); err != nil {
+		return err
+	}
+	defer s.st.Close()
+	defer s.workers.stop()
+	outbox, err := models.NewOutbox(cfg.SessionKey)
+	if err != nil {
+		return err
+	}
+	post := models.Post{Outbox: outbox, Letters: letters.New(cfg.Company, cfg.BaseURL, time.Now)}
+	if cfg.Dev {
+		// A customer's deletion request waiting for its owners, so the
+		// retention queue shows that state too; it needs the letters.
+		if err := demo.SeedDeletionRequest(ctx, s.st.db, s.st.product.Read, time.Now(), cfg.Retention, post); err != nil {
+			return fmt.Errorf("demo deletion request: %w", err)
+		}
+	}
+	if err := s.startWorkers(ctx, post); err != nil {
+		return err
+	}
+	h, err := s.handler(outbox)
+	if err != nil {
+		return err
+	}
+	return s.listen(ctx, h)
+}
+
+// server is one run of serve: its configuration, the stores it opened
+// and the background work it started.
+type server struct {
+	cfg     Config
+	log     *slog.Logger
+	stdout  io.Writer
+	metrics *prometheus.Registry
+	st      *stores
+	workers workers
+}
+
+// serveConfig reads serve's configuration, refusing unsafe production
+// settings; --dev keeps its keys in its data directory.
+func serveConfig(args, env []string, stderr io.Writer) (Config, error) {
 	cfg, err := loadConfig("serve", args, env, stderr)
 	if !cfg.Dev {
 		err = joinProblems(err, cfg.checkProduction())
 	}
-	if err != nil {
-		return err
+	if err != nil || !cfg.Dev {
+		return cfg, err
 	}
-	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
-	if cfg.Dev {
-		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-			return err
-		}
-		if len(cfg.SessionKey) == 0 {
-			if cfg.SessionKey, err = devSessionKey(cfg.DataDir); err != nil {
-				return err
-			}
-		}
-		if cfg.AuditSigningKey == nil {
-			if cfg.AuditSigningKey, err = devAuditKey(cfg.DataDir); err != nil {
-				return err
-			}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return cfg, err
+	}
+	if len(cfg.SessionKey) == 0 {
+		if cfg.SessionKey, err = devSessionKey(cfg.DataDir); err != nil {
+			return cfg, err
 		}
 	}
-	st, err := openStores(ctx, cfg)
-	if err != nil {
-		return err
+	if cfg.AuditSigningKey == nil {
+		if cfg.AuditSigningKey, err = devAuditKey(cfg.DataDir); err != nil {
+			return cfg, err
+		}
 	}
-	defer st.Close()
-	stopShipper, err := startAuditShipper(ctx, cfg, st.db, stdout, log)
-	if err != nil {
-		return err
-	}
-	defer stopShipper()
+	return cfg, nil
+}
 
+// handler builds the portal's HTTP handler over the stores.
+func (s *server) handler(outbox *models.Outbox) (*handlers.Handler, error) {
+	cfg, st := s.cfg, s.st
 	opts := handlers.Options{
-		DB: st.db, Product: st.product.Read, ProductDB: st.product, TenantsDir: st.tenantsDir, Tenants: st.tenants, Catalog: st.catalog, Audit: st.audit, Logger: log, Now: time.Now, Metrics: prometheus.NewRegistry(),
+		DB: st.db, Product: st.product.Read, ProductDB: st.product, TenantsDir: st.tenantsDir, Tenants: st.tenants, Catalog: st.catalog, Audit: st.audit, Logger: s.log, Now: time.Now, Metrics: s.metrics,
 		BaseURL: cfg.BaseURL, AllowedDomains: cfg.AllowedDomains, SessionKey: cfg.SessionKey,
 		AgreementVersion: cfg.AgreementVersion, TrustedProxies: cfg.TrustedProxies, MetricsToken: cfg.MetricsToken, BreakglassWindow: cfg.BreakglassWindow,
-		Requests: cfg.Requests, Company: cfg.Company, Retention: cfg.Retention,
+		Requests: cfg.Requests, Company: cfg.Company, Retention: cfg.Retention, Outbox: outbox,
 		OIDC: handlers.OIDC{Issuer: cfg.OIDCIssuer, ClientID: cfg.OIDCClientID, ClientSecret: cfg.OIDCClientSecret},
 		Dev:  cfg.Dev,
 	}
 	opts.Metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	if opts.Outbox, err = models.NewOutbox(cfg.SessionKey); err != nil {
-		return err
-	}
-	stopMail, err := startMailWorker(ctx, cfg, st.db, opts.Outbox, opts.Metrics, log)
-	if err != nil {
-		return err
-	}
-	defer stopMail()
+	var err error
 	if opts.Enforcer, err = policy.New(); err != nil {
-		return err
+		return nil, err
 	}
 	if cfg.Dev {
 		if opts.DevIdP, err = devIdentityProvider(cfg); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	h, err := handlers.New(opts)
-	if err != nil {
-		return err
-	}
-	if cfg.Dev {
-		// A customer's deletion request waiting for its owners, so the
-		// retention queue shows that state too; it needs the letters.
-		if err := demo.SeedDeletionRequest(ctx, st.db, st.product.Read, time.Now(), cfg.Retention, opts.Outbox, h.RetentionLetters()); err != nil {
-			return fmt.Errorf("demo deletion request: %w", err)
-		}
-	}
-	// The request workflow's clock (expiries, warnings, ended grants)
-	// every 30 seconds, and the retention job every hour.
-	sweepCtx, stopSweeper := context.WithCancel(context.WithoutCancel(ctx))
-	sweeperDone := make(chan struct{})
-	go func() { defer close(sweeperDone); h.RunSweeper(sweepCtx, 30*time.Second, time.Hour) }()
-	defer func() { stopSweeper(); <-sweeperDone }()
+	return handlers.New(opts)
+}
+
+// listen serves h until ctx ends, then shuts down in order: the requests
+// in flight finish, then the workers stop, the audit shipper last with
+// its final checkpoint.
+func (s *server) listen(ctx context.Context, h *handlers.Handler) error {
 	e, err := h.Echo()
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", cfg.Addr)
+	ln, err := net.Listen("tcp", s.cfg.Addr)
 	if err != nil {
 		return err
 	}
 	srv := &http.Server{
 		Handler: e, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 60 * time.Second, IdleTimeout: 2 * time.Minute,
-		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
-	log.Info("listening", "addr", ln.Addr().String(), "base_url", cfg.BaseURL.String(), "dev", cfg.Dev)
-	if cfg.Dev {
-		fmt.Fprintf(stdout, "\nGatehouse (development mode) is running at %s\nOpen it and pick a demo staff member to sign in. Press Ctrl-C to stop.\n\n", cfg.BaseURL)
+	s.log.Info("listening", "addr", ln.Addr().String(), "base_url", s.cfg.BaseURL.String(), "dev", s.cfg.Dev)
+	if s.cfg.Dev {
+		fmt.Fprintf(s.stdout, "\nGatehouse (development mode) is running at %s\nOpen it and pick a demo staff member to sign in. Press Ctrl-C to stop.\n\n", s.cfg.BaseURL)
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -128,20 +152,20 @@ func serve(ctx context.Context, args, env []string, stdout, stderr io.Writer) er
 		return err
 	case <-ctx.Done():
 	}
-	log.Info("shutting down")
+	s.log.Info("shutting down")
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	if err := srv.Shutdown(shutdownCtx); err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}
-	// Every request has finished, and the mail worker's last send is
-	// recorded: the final checkpoint covers their events.
-	stopMail()
-	stopShipper()
+	// Every request has finished; the workers' last steps (the mail
+	// worker's last send among them) are recorded before the final
+	// checkpoint, which covers their events.
+	s.workers.stop()
 	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
-	log.Info("stopped")
+	s.log.Info("stopped")
 	return nil
 }
 
@@ -322,88 +346,4 @@ func openPortalDB(ctx context.Context, cfg Config) (*models.DB, error) {
 		return nil, err
 	}
 	return db, nil
-}
-
-// startMailWorker starts sending the outbox's mail: over SMTP, or, with
-// --dev, nowhere (the dev mailbox at /dev/mail shows it). The returned
-// stop, safe to call twice, lets a send in progress finish and waits.
-func startMailWorker(ctx context.Context, cfg Config, db *models.DB, outbox *models.Outbox, reg prometheus.Registerer, log *slog.Logger) (stop func(), err error) {
-	var sender models.MailSender = mailer.Dev{}
-	if !cfg.Dev {
-		if sender, err = mailer.New(cfg.SMTP); err != nil {
-			return nil, err
-		}
-	}
-	sent := prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "gatehouse_mail_total", Help: "Mail delivery attempts by outcome: sent, retry (refused for now) or failed (for good).",
-	}, []string{"outcome"})
-	if err := reg.Register(sent); err != nil {
-		return nil, err
-	}
-	for _, o := range []string{"sent", "retry", "failed"} {
-		sent.WithLabelValues(o)
-	}
-	w := &models.MailWorker{
-		DB: db, Outbox: outbox, Sender: sender, Now: time.Now, Logger: log.With("worker", "mail"),
-		Observe: func(outcome string) { sent.WithLabelValues(outcome).Inc() },
-	}
-	if cfg.Dev {
-		w.PollInterval = time.Second
-	}
-	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	done := make(chan struct{})
-	go func() { defer close(done); w.Run(runCtx) }()
-	return func() { cancel(); <-done }, nil
-}
-
-// startAuditShipper starts copying audit events to the configured stream
-// (every second) and signing checkpoints of the chain head (every hour
-// and at the end). The returned stop, safe to call twice, ships the last
-// events, writes the final checkpoint and waits for it.
-func startAuditShipper(ctx context.Context, cfg Config, db *models.DB, stdout io.Writer, log *slog.Logger) (stop func(), err error) {
-	var out io.Writer
-	var file *os.File
-	switch {
-	case cfg.AuditStream == "stdout":
-		out = stdout
-	case strings.HasPrefix(cfg.AuditStream, "file:"):
-		file, err = os.OpenFile(strings.TrimPrefix(cfg.AuditStream, "file:"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
-		if err != nil {
-			return nil, fmt.Errorf("GATEHOUSE_AUDIT_STREAM: %w", err)
-		}
-		out = file
-	}
-	if out == nil && cfg.AuditSigningKey == nil {
-		return func() {}, nil
-	}
-	s, err := models.NewAuditShipper(ctx, db, out, cfg.AuditSigningKey, time.Now, log)
-	if err != nil {
-		if file != nil {
-			file.Close()
-		}
-		return nil, err
-	}
-	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	ship, checkpoint := time.NewTicker(time.Second), time.NewTicker(time.Hour)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		if err := s.Run(runCtx, ship.C, checkpoint.C); err != nil {
-			log.Error("audit stream: final checkpoint", "error", err)
-		}
-	}()
-	var once sync.Once
-	return func() {
-		once.Do(func() {
-			cancel()
-			<-done
-			ship.Stop()
-			checkpoint.Stop()
-			if file != nil {
-				if err := file.Close(); err != nil {
-					log.Error("audit stream", "error", err)
-				}
-			}
-		})
-	}, nil
 }

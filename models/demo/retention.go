@@ -77,9 +77,9 @@ var demoDeletion = struct{ slug, requester, note string }{
 }
 
 // SeedDeletionRequest records the demo's deletion request and mails its
-// owners (through l), unless the workspace ever had one, so the retention
-// queue shows a request waiting for confirmations.
-func SeedDeletionRequest(ctx context.Context, db *models.DB, product *gorm.DB, now time.Time, p models.RetentionPolicy, ob *models.Outbox, l models.RetentionLetters) error {
+// owners (through post), unless the workspace ever had one, so the
+// retention queue shows a request waiting for confirmations.
+func SeedDeletionRequest(ctx context.Context, db *models.DB, product *gorm.DB, now time.Time, p models.RetentionPolicy, post models.Post) error {
 	reqs, err := models.ListDeletionRequests(ctx, db.Read, demoDeletion.slug)
 	if err != nil || len(reqs) > 0 {
 		return err
@@ -89,8 +89,8 @@ func SeedDeletionRequest(ctx context.Context, db *models.DB, product *gorm.DB, n
 		return err
 	}
 	by := models.Actor{Email: sam.Email, Tier: string(sam.Tier)}
-	_, err = models.CreateDeletionRequest(ctx, db.Write, product, now, by, p, ob, l,
-		models.NewDeletionRequest{Slug: demoDeletion.slug, Requester: sam, Note: demoDeletion.note})
+	_, err = models.CreateDeletionRequest(ctx, db.Write, product, models.Act{Now: now, By: by}, post,
+		models.NewDeletionRequest{Slug: demoDeletion.slug, Requester: sam, Note: demoDeletion.note, Valid: p.DeletionRequestValid})
 	return err
 }
 

@@ -2,6 +2,7 @@ package demo_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -16,12 +17,14 @@ import (
 // plainLetters writes the retention mails as bare text, for seeding.
 type plainLetters struct{}
 
-func (plainLetters) RetentionNotice(_ context.Context, _ *gorm.DB, w models.Workspace, owner string, _ models.RetentionStatus) (models.Mail, error) {
-	return models.Mail{Kind: "retention.notice", To: owner, Subject: "Notice for " + w.Slug, Text: "notice"}, nil
-}
-
-func (plainLetters) DeletionConfirmation(_ context.Context, _ *gorm.DB, w models.Workspace, _ models.DeletionRequest, owner, token string) (models.Mail, error) {
-	return models.Mail{Kind: "deletion.confirm", To: owner, Subject: "Confirm " + w.Slug, Text: "/deletion/" + token}, nil
+func (plainLetters) Letter(_ context.Context, _ *gorm.DB, n models.Notice) (models.Mail, error) {
+	switch n := n.(type) {
+	case models.RetentionNotice:
+		return models.Mail{Kind: "retention.notice", Subject: "Notice for " + n.Workspace.Slug, Text: "notice"}, nil
+	case models.DeletionLinkNotice:
+		return models.Mail{Kind: "deletion.confirm", Subject: "Confirm " + n.Workspace.Slug, Text: "/deletion/" + n.Token}, nil
+	}
+	return models.Mail{}, fmt.Errorf("no letter for %T", n)
 }
 
 // TestSeedRetention checks that the demo puts workspaces in every
@@ -67,7 +70,7 @@ func TestSeedRetention(t *testing.T) {
 			if err := demo.SeedDeletedWorkspace(ctx, db, product, dir, now, p); err != nil {
 				t.Fatal(err)
 			}
-			if err := demo.SeedDeletionRequest(ctx, db, product.Read, now, p, ob, plainLetters{}); err != nil {
+			if err := demo.SeedDeletionRequest(ctx, db, product.Read, now, p, models.Post{Outbox: ob, Letters: plainLetters{}}); err != nil {
 				t.Fatal(err)
 			}
 		}
