@@ -93,30 +93,13 @@ func (h *Handler) breakglassOpen(c echo.Context) error {
 	return c.Redirect(http.StatusSeeOther, fmt.Sprintf("/breakglass/%d?done=opened", b.ID))
 }
 
-// breakglassErrors collects the form messages of every BreakglassInvalid
-// in err (a refusal may name several fields).
+// breakglassErrors is the form's messages when err refused form values.
 func breakglassErrors(err error) views.Errors {
-	errs := views.Errors{}
-	var walk func(error)
-	walk = func(e error) {
-		if inv, ok := e.(models.BreakglassInvalid); ok {
-			errs[inv.Field] = inv.Message
-		}
-		switch u := e.(type) {
-		case interface{ Unwrap() error }:
-			if next := u.Unwrap(); next != nil {
-				walk(next)
-			}
-		case interface{ Unwrap() []error }:
-			for _, next := range u.Unwrap() {
-				walk(next)
-			}
-		}
+	var fe models.FieldErrors
+	if errors.As(err, &fe) {
+		return views.Errors(fe)
 	}
-	if err != nil {
-		walk(err)
-	}
-	return errs
+	return nil
 }
 
 // breakglassMail writes the mail telling one owner or sysadmin about a

@@ -61,6 +61,7 @@ var errorPages = map[int][2]string{
 	http.StatusForbidden:           {"Not allowed", "Your tier does not allow this, or your confidentiality agreement is not on record. Nothing was changed."},
 	http.StatusNotFound:            {"Not found", "There is nothing at this address."},
 	http.StatusMethodNotAllowed:    {"Not allowed", "This address does not accept that kind of request."},
+	http.StatusConflict:            {"Conflict", "This conflicts with the record's current state. Nothing was changed."},
 	http.StatusUnprocessableEntity: {"Please check the form", "Some of what was sent could not be accepted. Nothing was changed."},
 	http.StatusTooManyRequests:     {"Too many attempts", "Please wait a minute and try again."},
 	http.StatusServiceUnavailable:  {"Unavailable", "Gatehouse cannot serve this right now. Nothing was shown or changed. Please try again shortly."},
@@ -68,8 +69,9 @@ var errorPages = map[int][2]string{
 }
 
 // handleError is the one place errors become responses: not found → 404,
-// denied → 403, HTTP errors keep their code, anything else → 500 with a
-// generic page and the detail in the log.
+// denied → 403, HTTP errors keep their code, a conflict → 409 with its
+// message, refused form values → 422, anything else → 500 with a generic
+// page and the detail in the log.
 func (h *Handler) handleError(err error, c echo.Context) {
 	if c.Response().Committed {
 		h.log.Error("error after response started", "request_id", requestIDOf(c), "error", err)
@@ -77,7 +79,11 @@ func (h *Handler) handleError(err error, c echo.Context) {
 	}
 	status := http.StatusInternalServerError
 	msg := ""
-	var he *echo.HTTPError
+	var (
+		he *echo.HTTPError
+		ce *models.ConflictError
+		fe models.FieldErrors
+	)
 	switch {
 	case errors.Is(err, models.ErrNotFound):
 		status = http.StatusNotFound
@@ -88,6 +94,12 @@ func (h *Handler) handleError(err error, c echo.Context) {
 		if s, ok := he.Message.(string); ok && status < 500 {
 			msg = s
 		}
+	case errors.As(err, &ce):
+		status, msg = http.StatusConflict, ce.Message
+	case errors.Is(err, models.ErrConflict):
+		status = http.StatusConflict
+	case errors.As(err, &fe):
+		status, msg = http.StatusUnprocessableEntity, fe[""]
 	}
 	if status >= 500 {
 		h.log.Error("request failed", "request_id", requestIDOf(c), "path", c.Path(), "error", err)
@@ -110,4 +122,14 @@ func (h *Handler) handleError(err error, c echo.Context) {
 	if err := h.render(c, status, views.ErrorPage(h.chrome(c, text[0]), status, text[0], text[1])); err != nil {
 		h.log.Error("render error page", "request_id", requestIDOf(c), "error", err)
 	}
+}
+
+// conflictText is the sentence a conflict carries for people, or a
+// general one when it carries none.
+func conflictText(err error) string {
+	var ce *models.ConflictError
+	if errors.As(err, &ce) {
+		return ce.Message
+	}
+	return "This change conflicts with the record's current state."
 }

@@ -151,10 +151,10 @@ func (h *Handler) requestCreate(c echo.Context) error {
 		}
 	}
 	if f.Records != "" {
-		ids, err := parseRecordIDs(f.Records)
+		ids, msg := parseRecordIDs(f.Records)
 		switch {
-		case err != nil:
-			f.Errors["records"] = err.Error()
+		case msg != "":
+			f.Errors["records"] = msg
 		case len(f.Scope) == 0:
 			f.Errors["records"] = "Choose the tables these records belong to."
 		default:
@@ -387,7 +387,7 @@ func (h *Handler) afterRequestAction(c echo.Context, id int64, note string, err 
 	case errors.Is(err, models.ErrTwoPerson):
 		return fmt.Errorf("%w: %w", policy.ErrDenied, echo.NewHTTPError(http.StatusForbidden, "A request is decided by a senior who is neither its requester nor its grantee."))
 	case errors.Is(err, models.ErrConflict):
-		return h.renderRequest(c, http.StatusConflict, note, views.Errors{"": conflictMessage(err)})
+		return h.renderRequest(c, http.StatusConflict, note, views.Errors{"": conflictText(err)})
 	}
 	return err
 }
@@ -457,17 +457,17 @@ func humanDuration(d time.Duration) string {
 }
 
 // parseRecordIDs reads "12, 15,40" into ids: at most 200, each positive.
-func parseRecordIDs(s string) ([]int64, error) {
-	var ids []int64
+// What is wrong comes back as the form's message.
+func parseRecordIDs(s string) (ids []int64, msg string) {
 	for _, part := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' }) {
 		id, err := strconv.ParseInt(part, 10, 64)
 		if err != nil || id <= 0 {
-			return nil, invalid(fmt.Sprintf("%q is not a record id: use numbers separated by commas.", clip(part)))
+			return nil, fmt.Sprintf("%q is not a record id: use numbers separated by commas.", clip(part))
 		}
 		ids = append(ids, id)
 	}
 	if len(ids) == 0 || len(ids) > 200 {
-		return nil, invalid("Give between 1 and 200 record ids.")
+		return nil, "Give between 1 and 200 record ids."
 	}
-	return ids, nil
+	return ids, ""
 }

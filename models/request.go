@@ -89,18 +89,6 @@ func DefaultRequestPolicy(agreement string) RequestPolicy {
 // DurationPresets are the durations the request form offers.
 var DurationPresets = []time.Duration{30 * time.Minute, 2 * time.Hour, 8 * time.Hour, 24 * time.Hour}
 
-// FieldErrors are a form's problems, field name → message. A refused
-// request is one of these, and nothing was written.
-type FieldErrors map[string]string
-
-func (e FieldErrors) Error() string {
-	var parts []string
-	for k, v := range e {
-		parts = append(parts, k+": "+v)
-	}
-	return "invalid: " + strings.Join(parts, "; ")
-}
-
 // NewRequest is what the request form asks.
 type NewRequest struct {
 	Workspace string // a slug the caller found in the registry
@@ -250,10 +238,6 @@ type Decision struct {
 	Owners   []string // the workspace's owners, who are asked for consent on approval
 }
 
-// ErrTwoPerson is returned (wrapped) when the requester or the grantee
-// tries to approve or deny their own request.
-var ErrTwoPerson = errors.New("a request is decided by a senior who is neither its requester nor its grantee")
-
 // DecideRequest approves or denies a pending request. Of concurrent
 // decisions and cancellations exactly one changes it; the others get
 // ErrConflict. An approval sends each owner a consent link through the
@@ -293,7 +277,7 @@ func DecideRequest(ctx context.Context, db *gorm.DB, now time.Time, by Actor, po
 				return err
 			}
 			if why := CanBeGrantee(grantee, pol.AgreementVersion); why != "" {
-				return fmt.Errorf("%s: %w", why, ErrConflict)
+				return &ConflictError{Message: why}
 			}
 		}
 		set := map[string]any{"status": status, "decided_by_id": d.Approver.ID, "decided_at": now.UTC(), "decision_note": d.Note, "updated_at": now.UTC()}
@@ -307,7 +291,7 @@ func DecideRequest(ctx context.Context, db *gorm.DB, now time.Time, by Actor, po
 			return fmt.Errorf("decide request %d: %w", id, res.Error)
 		}
 		if res.RowsAffected != 1 {
-			return fmt.Errorf("request %d is %s: %w", id, r.displayStatus(now), ErrConflict)
+			return conflictf("Request %d is %s.", id, r.displayStatus(now))
 		}
 		if r, err = FindRequest(ctx, tx, id); err != nil {
 			return err
@@ -357,7 +341,7 @@ func CancelRequest(ctx context.Context, db *gorm.DB, now time.Time, by Actor, ob
 			return fmt.Errorf("cancel request %d: %w", id, res.Error)
 		}
 		if res.RowsAffected != 1 {
-			return fmt.Errorf("request %d is %s: %w", id, r.displayStatus(now), ErrConflict)
+			return conflictf("Request %d is %s.", id, r.displayStatus(now))
 		}
 		r.Status = RequestCancelled
 		if _, err := AppendAudit(ctx, tx, AuditEntry{At: now, Actor: by, Action: ActionRequestCancelled, Workspace: r.Workspace, Target: r.Target(), Reason: strings.TrimSpace(note)}); err != nil {
@@ -378,7 +362,7 @@ func EndRequestGrant(ctx context.Context, db *gorm.DB, now time.Time, by Actor, 
 			return err
 		}
 		if r.Status != RequestGranted || r.GrantID == nil {
-			return fmt.Errorf("request %d is %s: %w", id, r.displayStatus(now), ErrConflict)
+			return conflictf("Request %d is %s.", id, r.displayStatus(now))
 		}
 		return endGrant(ctx, tx, now, by, *r.GrantID, why, action)
 	})
@@ -393,7 +377,7 @@ func endGrant(ctx context.Context, tx *gorm.DB, now time.Time, by Actor, id int6
 		return fmt.Errorf("end grant %d: %w", id, res.Error)
 	}
 	if res.RowsAffected == 0 {
-		return fmt.Errorf("grant %d has already ended: %w", id, ErrConflict)
+		return conflictf("Grant %d has already ended.", id)
 	}
 	var g Grant
 	if err := tx.Where("id = ?", id).Take(&g).Error; err != nil {

@@ -17,9 +17,6 @@ import (
 	"gorm.io/gorm"
 )
 
-// ErrNoSession is returned when a session token names no live session.
-var ErrNoSession = errors.New("no live session")
-
 // Session is a signed-in browser. The token itself is never stored: the
 // row is keyed by an HMAC of it under the portal's session key.
 type Session struct {
