@@ -120,4 +120,3 @@ func (h *Handler) requestRevoke(c echo.Context) error {
 	_, err = models.EndRequestGrant(c.Request().Context(), h.db.Write, h.now(), h.actor(c), id, note, models.ActionGrantRevoked)
 	return h.afterRequestAction(c, id, note, err)
 }
-

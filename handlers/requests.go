@@ -211,4 +211,3 @@ func compactRecords(ids string) string {
 	}
 	return views.CompactIDs(ids)
 }
-
