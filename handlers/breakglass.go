@@ -26,8 +26,8 @@ func (h *Handler) renderBreakglassList(c echo.Context, status int, form views.Br
 		return err
 	}
 	view := views.BreakglassListView{
-		Form: form, Errors: errs, Window: h.opts.BreakglassWindow,
-		Fresh: h.now().Sub(viewerOf(c).Session.AuthAt) <= h.opts.StepUpWindow,
+		Form: form, Errors: errs, Window: h.breakglassWindow,
+		Fresh: h.now().Sub(viewerOf(c).Session.AuthAt) <= h.stepUpWindow,
 	}
 	for _, u := range uses {
 		view.Rows = append(view.Rows, h.breakglassRow(u))
@@ -73,9 +73,9 @@ func (h *Handler) breakglassOpen(c echo.Context) error {
 		}
 	}
 	v := viewerOf(c)
-	b, err := models.OpenBreakglass(ctx, h.db.Write, h.now(), h.actor(c), h.opts.Outbox, models.NewBreakglass{
+	b, err := models.OpenBreakglass(ctx, h.db.Write, h.now(), h.actor(c), h.outbox, models.NewBreakglass{
 		Workspace: ws.Slug, OpenerID: v.Staff.ID, Incident: form.Incident, Justification: form.Justification,
-		Window: h.opts.BreakglassWindow, AgreementVersion: h.opts.AgreementVersion, Owners: owners,
+		Window: h.breakglassWindow, AgreementVersion: h.agreement, Owners: owners,
 		Notify: h.breakglassMail(ws),
 	})
 	errs := breakglassErrors(err)
@@ -108,13 +108,13 @@ func (h *Handler) breakglassMail(ws models.Workspace) func(context.Context, mode
 	return func(ctx context.Context, n models.BreakglassNotice) (models.Mail, error) {
 		b := n.Breakglass
 		m := views.BreakglassMail{
-			Company: h.opts.Company, Workspace: ws.Slug, WorkspaceName: ws.Name, Opener: n.Opener.Name, OpenerTier: string(n.Opener.Tier),
+			Company: h.company, Workspace: ws.Slug, WorkspaceName: ws.Name, Opener: n.Opener.Name, OpenerTier: string(n.Opener.Tier),
 			OpenedAt: b.OpenedAt, EndsAt: b.EndsAt, Window: b.EndsAt.Sub(b.OpenedAt),
 			Incident: b.Incident, Justification: b.Justification,
 		}
 		mail := models.Mail{Kind: "breakglass.owner", Subject: "Emergency access to your workspace " + ws.Name}
 		if n.Sysadmin {
-			m.ReviewURL = h.opts.BaseURL.JoinPath("/breakglass", strconv.FormatInt(b.ID, 10)).String()
+			m.ReviewURL = h.baseURL.JoinPath("/breakglass", strconv.FormatInt(b.ID, 10)).String()
 			mail.Kind, mail.Subject = "breakglass.sysadmin", fmt.Sprintf("Break-glass on %s by %s: review needed", ws.Slug, n.Opener.Name)
 		}
 		html, err := views.RenderMail(ctx, views.BreakglassMailHTML(m))

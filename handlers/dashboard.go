@@ -17,10 +17,10 @@ func (h *Handler) dashboard(c echo.Context) error {
 	ctx := c.Request().Context()
 	page := views.DashboardView{
 		Name: v.Staff.Name, Tier: string(v.Staff.Tier),
-		AgreementMissing: !v.Staff.AgreementCurrent(h.opts.AgreementVersion),
-		AgreementVersion: h.opts.AgreementVersion,
+		AgreementMissing: !v.Staff.AgreementCurrent(h.agreement),
+		AgreementVersion: h.agreement,
 		SignedInAt:       v.Session.CreatedAt,
-		ExpiresAt:        v.Session.CreatedAt.Add(h.opts.Sessions.Absolute),
+		ExpiresAt:        v.Session.CreatedAt.Add(h.sessions.Absolute),
 		WorkspaceCount:   -1,
 	}
 	for _, p := range policy.All {
@@ -36,7 +36,7 @@ func (h *Handler) dashboard(c echo.Context) error {
 		page.WorkspaceCount = n
 	}
 	if h.allowed(v, policy.StaffManage) {
-		counts, err := models.CountStaff(ctx, h.db.Read, h.opts.AgreementVersion)
+		counts, err := models.CountStaff(ctx, h.db.Read, h.agreement)
 		if err != nil {
 			return err
 		}
@@ -56,7 +56,7 @@ func (h *Handler) dashboard(c echo.Context) error {
 		}
 	}
 	if h.allowed(v, policy.RetentionManage) {
-		all, err := models.ListRetention(ctx, h.db.Read, h.product, h.now(), h.opts.Retention)
+		all, err := models.ListRetention(ctx, h.db.Read, h.product, h.now(), h.retention)
 		if err != nil {
 			return err
 		}

@@ -31,7 +31,7 @@ func (h *Handler) deletionRequestCreate(c echo.Context) error {
 		return err
 	}
 	form := views.DeletionForm{Note: strings.TrimSpace(c.FormValue("note"))}
-	_, err = models.CreateDeletionRequest(ctx, h.db.Write, h.product, h.now(), h.actor(c), h.opts.Retention, h.opts.Outbox, letters{h: h},
+	_, err = models.CreateDeletionRequest(ctx, h.db.Write, h.product, h.now(), h.actor(c), h.retention, h.outbox, letters{h: h},
 		models.NewDeletionRequest{Slug: w.Slug, Requester: viewerOf(c).Staff, Note: form.Note})
 	var fe models.FieldErrors
 	switch {
@@ -137,7 +137,7 @@ func (h *Handler) renderDeletion(c echo.Context, status int, v models.DeletionLi
 		return err
 	}
 	page := views.DeletionView{
-		Token: c.Param("token"), Company: h.opts.Company, Workspace: w.Slug, Name: w.Name, Recipient: v.Link.Recipient,
+		Token: c.Param("token"), Company: h.company, Workspace: w.Slug, Name: w.Name, Recipient: v.Link.Recipient,
 		Note: v.Request.Note, Created: minuteUTC(&v.Request.CreatedAt), Expires: minuteUTC(&v.Request.ExpiresAt),
 		Status: deletionStatusWords[v.Request.StatusAt(now)], Got: v.Confirmed(),
 		Needed:  v.Request.NeededConfirmations,
@@ -165,7 +165,7 @@ func (h *Handler) renderDeletion(c echo.Context, status int, v models.DeletionLi
 // RetentionLetters).
 func (l letters) RetentionNotice(ctx context.Context, _ *gorm.DB, w models.Workspace, owner string, st models.RetentionStatus) (models.Mail, error) {
 	m := views.RetentionNoticeMail{
-		Company: l.h.opts.Company, Workspace: w.Slug, Name: w.Name, Recipient: owner, Second: st.Next == models.NextMark,
+		Company: l.h.company, Workspace: w.Slug, Name: w.Name, Recipient: owner, Second: st.Next == models.NextMark,
 		IdleSince: dateUTC(&st.Since), DeleteOn: dateUTC(&st.DeleteAt), IdleDays: int(l.h.now().Sub(st.Since) / models.Day),
 	}
 	kind := "retention.notice"
@@ -179,8 +179,8 @@ func (l letters) RetentionNotice(ctx context.Context, _ *gorm.DB, w models.Works
 // through the link with token (the models' RetentionLetters).
 func (l letters) DeletionConfirmation(ctx context.Context, _ *gorm.DB, w models.Workspace, r models.DeletionRequest, owner, token string) (models.Mail, error) {
 	m := views.DeletionConfirmationMail{
-		Company: l.h.opts.Company, Workspace: w.Slug, Name: w.Name, Recipient: owner, Note: r.Note,
-		Link: l.h.opts.BaseURL.JoinPath("/deletion/", token).String(), Expires: minuteUTC(&r.ExpiresAt), Needed: r.NeededConfirmations,
+		Company: l.h.company, Workspace: w.Slug, Name: w.Name, Recipient: owner, Note: r.Note,
+		Link: l.h.baseURL.JoinPath("/deletion/", token).String(), Expires: minuteUTC(&r.ExpiresAt), Needed: r.NeededConfirmations,
 	}
 	return l.mail(ctx, "deletion.confirm", owner, fmt.Sprintf("Confirm the deletion of your workspace %s", w.Name),
 		views.DeletionConfirmationText(m), views.DeletionConfirmationHTML(m))

@@ -18,7 +18,7 @@ import (
 
 // devMailList shows the newest mails, whatever their state.
 func (h *Handler) devMailList(c echo.Context) error {
-	mails, err := h.opts.Outbox.List(c.Request().Context(), h.db.Read, 200)
+	mails, err := h.outbox.List(c.Request().Context(), h.db.Read, 200)
 	if err != nil {
 		return err
 	}
@@ -35,7 +35,7 @@ func (h *Handler) devMailShow(c echo.Context) error {
 	if err != nil || id <= 0 {
 		return fmt.Errorf("mail id %q: %w", c.Param("id"), models.ErrNotFound)
 	}
-	m, err := h.opts.Outbox.Get(c.Request().Context(), h.db.Read, id)
+	m, err := h.outbox.Get(c.Request().Context(), h.db.Read, id)
 	if err != nil {
 		return err
 	}

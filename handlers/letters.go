@@ -83,11 +83,11 @@ func (l letters) ConsentRequest(ctx context.Context, tx *gorm.DB, r models.Acces
 		return models.Mail{}, err
 	}
 	v := views.ConsentMailView{
-		Company: l.h.opts.Company, Recipient: owner, Request: mr,
-		Link: l.h.opts.BaseURL.JoinPath("/consent/", token).String(), ValidUntil: minuteUTC(r.ConsentDeadline),
+		Company: l.h.company, Recipient: owner, Request: mr,
+		Link: l.h.baseURL.JoinPath("/consent/", token).String(), ValidUntil: minuteUTC(r.ConsentDeadline),
 	}
 	return l.mail(ctx, "consent.request", owner,
-		fmt.Sprintf("%s asks to see data in your workspace %s", l.h.opts.Company, mr.Name),
+		fmt.Sprintf("%s asks to see data in your workspace %s", l.h.company, mr.Name),
 		views.ConsentMailText(v), views.ConsentMail(v))
 }
 
@@ -116,7 +116,7 @@ func (l letters) RequestUpdate(ctx context.Context, tx *gorm.DB, r models.Access
 	}
 	v := views.RequestUpdateMailView{
 		To: to.Name, Headline: fmt.Sprintf(text[0], r.ID), Body: text[1], Request: mr,
-		Link: l.h.opts.BaseURL.JoinPath(fmt.Sprintf("/requests/%d", r.ID)).String(),
+		Link: l.h.baseURL.JoinPath(fmt.Sprintf("/requests/%d", r.ID)).String(),
 	}
 	return l.mail(ctx, "request."+strings.ReplaceAll(event, " ", "_"), to.Email, v.Headline, views.RequestUpdateMailText(v), views.RequestUpdateMail(v))
 }
@@ -132,7 +132,7 @@ func (l letters) ViewSummary(ctx context.Context, tx *gorm.DB, g models.Grant, o
 		end = *g.EndedAt
 	}
 	v := views.ViewSummaryMailView{
-		Company: l.h.opts.Company, Recipient: owner, Workspace: g.Workspace, Name: name,
+		Company: l.h.company, Recipient: owner, Workspace: g.Workspace, Name: name,
 		Grantee: grantee.Name + " (" + tierWords(grantee.Tier) + ")", From: minuteUTC(&g.StartsAt), Until: minuteUTC(&end),
 		Origin: grantOrigin(g),
 	}
@@ -145,7 +145,7 @@ func (l letters) ViewSummary(ctx context.Context, tx *gorm.DB, g models.Grant, o
 		v.Origin = fmt.Sprintf("emergency access %d", *g.BreakglassID)
 	}
 	v.Viewed = viewedRows(viewed)
-	return l.mail(ctx, "grant.summary", owner, fmt.Sprintf("What %s staff viewed in %s", l.h.opts.Company, name), views.ViewSummaryMailText(v), views.ViewSummaryMail(v))
+	return l.mail(ctx, "grant.summary", owner, fmt.Sprintf("What %s staff viewed in %s", l.h.company, name), views.ViewSummaryMailText(v), views.ViewSummaryMail(v))
 }
 
 // reportMails alert every active sysadmin that a customer reported r.
@@ -164,7 +164,7 @@ func (h *Handler) reportMails(ctx context.Context, l letters) func(tx *gorm.DB, 
 			v := views.RequestUpdateMailView{
 				To: a.Name, Headline: fmt.Sprintf("A customer reported request %d as suspicious", r.ID),
 				Body:    "An owner of " + mr.Name + " refused this request and reported it as suspicious. Please look into who asked and why.",
-				Request: mr, Link: h.opts.BaseURL.JoinPath(fmt.Sprintf("/requests/%d", r.ID)).String(),
+				Request: mr, Link: h.baseURL.JoinPath(fmt.Sprintf("/requests/%d", r.ID)).String(),
 			}
 			m, err := l.mail(ctx, "request.reported", a.Email, v.Headline, views.RequestUpdateMailText(v), views.RequestUpdateMail(v))
 			if err != nil {

@@ -37,14 +37,14 @@ var navigation = []struct {
 // chrome is what every page's layout needs: the title, the signed-in
 // person and the navigation they may use.
 func (h *Handler) chrome(c echo.Context, title string) views.Chrome {
-	ch := views.Chrome{Title: title, CSS: static.Path("app.css"), Dev: h.opts.Dev, Path: c.Request().URL.Path}
+	ch := views.Chrome{Title: title, CSS: static.Path("app.css"), Dev: h.dev, Path: c.Request().URL.Path}
 	v := viewerOf(c)
 	if v == nil {
 		return ch
 	}
 	ch.Viewer = &views.Viewer{
 		Name: v.Staff.Name, Email: v.Staff.Email, Tier: string(v.Staff.Tier),
-		AgreementMissing: !v.Staff.AgreementCurrent(h.opts.AgreementVersion),
+		AgreementMissing: !v.Staff.AgreementCurrent(h.agreement),
 	}
 	for _, n := range navigation {
 		if h.allowed(v, n.perm) {

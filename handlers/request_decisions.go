@@ -47,7 +47,7 @@ func (h *Handler) requestDecide(c echo.Context, approve bool) error {
 	if err != nil {
 		return err
 	}
-	_, err = models.DecideRequest(ctx, h.db.Write, h.now(), h.actor(c), h.opts.Requests, h.opts.Outbox, l, id, d)
+	_, err = models.DecideRequest(ctx, h.db.Write, h.now(), h.actor(c), h.requests, h.outbox, l, id, d)
 	return h.afterRequestAction(c, id, note, err)
 }
 
@@ -83,7 +83,7 @@ func (h *Handler) requestCancel(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	_, err = models.CancelRequest(ctx, h.db.Write, h.now(), h.actor(c), h.opts.Outbox, l, id, viewerOf(c).Staff, note)
+	_, err = models.CancelRequest(ctx, h.db.Write, h.now(), h.actor(c), h.outbox, l, id, viewerOf(c).Staff, note)
 	return h.afterRequestAction(c, id, note, err)
 }
 

@@ -25,7 +25,7 @@ func (h *Handler) requestNew(c echo.Context) error {
 
 func (h *Handler) renderRequestForm(c echo.Context, status int, f views.RequestForm) error {
 	ctx := c.Request().Context()
-	pol := h.opts.Requests
+	pol := h.requests
 	for _, d := range models.DurationPresets {
 		if d <= pol.MaxDuration {
 			f.Durations = append(f.Durations, views.Option{Value: models.FormatDuration(d), Label: humanDuration(d)})
@@ -36,7 +36,7 @@ func (h *Handler) renderRequestForm(c echo.Context, status int, f views.RequestF
 	}
 	f.MaxDuration = humanDuration(pol.MaxDuration)
 	f.TicketHint = "like SUP-1234"
-	seniors, err := models.Grantees(ctx, h.db.Read, h.opts.AgreementVersion)
+	seniors, err := models.Grantees(ctx, h.db.Read, h.agreement)
 	if err != nil {
 		return err
 	}
@@ -91,7 +91,7 @@ func (h *Handler) requestCreate(c echo.Context) error {
 	if f.Grantee != "" && n.Grantee.ID == 0 {
 		f.Errors["grantee"] = "There is no staff member " + clip(f.Grantee) + "."
 	}
-	for k, v := range models.ValidateRequest(h.opts.Requests, n) {
+	for k, v := range models.ValidateRequest(h.requests, n) {
 		if k == "requester" {
 			k = ""
 		}
@@ -105,7 +105,7 @@ func (h *Handler) requestCreate(c echo.Context) error {
 	if len(f.Errors) > 0 {
 		return h.renderRequestForm(c, http.StatusUnprocessableEntity, f)
 	}
-	r, err := models.CreateRequest(ctx, h.db.Write, h.now(), h.actor(c), h.opts.Requests, n)
+	r, err := models.CreateRequest(ctx, h.db.Write, h.now(), h.actor(c), h.requests, n)
 	if err != nil {
 		return err
 	}

@@ -66,7 +66,7 @@ func retentionStatusView(st models.RetentionStatus) views.RetentionStatusView {
 }
 
 func (h *Handler) retentionPolicyView() views.RetentionPolicyView {
-	p := h.opts.Retention
+	p := h.retention
 	return views.RetentionPolicyView{
 		CancelledKeep: int(p.CancelledKeep / models.Day), FreeNotice: int(p.FreeNotice / models.Day), FreeMark: int(p.FreeMark / models.Day),
 		FreeDelete: int(p.FreeDelete / models.Day), RequestValid: int(p.DeletionRequestValid / models.Day),
@@ -85,7 +85,7 @@ func (h *Handler) retentionQueue(c echo.Context) error {
 	if state != "" && state != "all" && !slices.Contains(models.RetentionStates(), models.RetentionState(state)) {
 		return echo.NewHTTPError(http.StatusUnprocessableEntity, "Choose a retention state from the list.")
 	}
-	all, err := models.ListRetention(ctx, h.db.Read, h.product, h.now(), h.opts.Retention)
+	all, err := models.ListRetention(ctx, h.db.Read, h.product, h.now(), h.retention)
 	if err != nil {
 		return err
 	}
@@ -145,19 +145,19 @@ func (h *Handler) renderRetention(c echo.Context, status int, view views.Retenti
 	if err != nil {
 		return err
 	}
-	st, err := models.WorkspaceRetention(ctx, h.db.Read, h.product, now, h.opts.Retention, w.Slug)
+	st, err := models.WorkspaceRetention(ctx, h.db.Read, h.product, now, h.retention, w.Slug)
 	if err != nil {
 		return err
 	}
 	view.Workspace, view.Policy, view.Status = workspaceRow(w), h.retentionPolicyView(), retentionStatusView(st)
 	view.CanDelete = models.RefuseDeletion(w, st) == nil
-	view.Fresh = now.Sub(viewerOf(c).Session.AuthAt) <= h.opts.StepUpWindow
+	view.Fresh = now.Sub(viewerOf(c).Session.AuthAt) <= h.stepUpWindow
 	schema, err := models.WorkspaceSchema(w.Slug)
 	if err != nil {
 		return err
 	}
 	view.Location = "schema " + schema
-	if h.opts.ProductDB.Dialect == models.SQLite {
+	if h.productDB.Dialect == models.SQLite {
 		view.Location = "file " + schema + ".db"
 	}
 	holds, err := models.ListHolds(ctx, h.db.Read, w.Slug, true)
@@ -300,7 +300,7 @@ func (h *Handler) workspaceDelete(c echo.Context) error {
 	// and the deletion unrecorded until the retention job settles it.
 	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Minute)
 	defer cancel()
-	_, err = models.DeleteWorkspace(dctx, h.db, h.opts.ProductDB, h.opts.TenantsDir, h.now(), h.actor(c), w.Slug, h.opts.Retention)
+	_, err = models.DeleteWorkspace(dctx, h.db, h.productDB, h.tenantsDir, h.now(), h.actor(c), w.Slug, h.retention)
 	if err == nil {
 		h.tenants.Forget(tenantdb.Workspace{Slug: w.Slug, DSN: w.DSN})
 	}

@@ -30,7 +30,7 @@ func (h *Handler) renderStaffList(c echo.Context, status int, form views.StaffFo
 	}
 	view := views.StaffListView{
 		Query: q, Total: total, Page: page, PageSize: staffPageSize, Form: form, Errors: errs,
-		Agreement: h.opts.AgreementVersion,
+		Agreement: h.agreement,
 	}
 	for _, s := range rows {
 		view.Rows = append(view.Rows, staffRow(s))
@@ -57,7 +57,7 @@ func (h *Handler) staffCreate(c echo.Context) error {
 	case err != nil:
 		errs["email"] = "Enter an email address."
 	case !h.allowedDomain(email):
-		errs["email"] = "Staff must have an address at " + strings.Join(h.opts.AllowedDomains, " or ") + "."
+		errs["email"] = "Staff must have an address at " + strings.Join(h.allowedDomains, " or ") + "."
 	}
 	if form.Name == "" || len(form.Name) > 200 {
 		errs["name"] = "Enter the person's name."
@@ -80,7 +80,7 @@ func (h *Handler) staffCreate(c echo.Context) error {
 }
 
 func (h *Handler) allowedDomain(email string) bool {
-	for _, d := range h.opts.AllowedDomains {
+	for _, d := range h.allowedDomains {
 		if domainOf(email) == d {
 			return true
 		}
@@ -131,8 +131,8 @@ func (h *Handler) renderStaff(c echo.Context, status int, id int64, errs views.E
 	}
 	view := views.StaffView{
 		Staff: staffRow(s), LiveSessions: live, Errors: errs, Done: c.QueryParam("done"),
-		Self: self, Fresh: h.now().Sub(v.Session.AuthAt) <= h.opts.StepUpWindow,
-		Agreement: h.opts.AgreementVersion, Today: h.now().Format(time.DateOnly),
+		Self: self, Fresh: h.now().Sub(v.Session.AuthAt) <= h.stepUpWindow,
+		Agreement: h.agreement, Today: h.now().Format(time.DateOnly),
 	}
 	for _, e := range events {
 		view.Events = append(view.Events, views.EventRow{

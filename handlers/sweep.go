@@ -15,7 +15,7 @@ func (h *Handler) Sweep(ctx context.Context) (models.SweepResult, error) {
 		return models.SweepResult{}, err
 	}
 	owners := func(ctx context.Context, ws string) ([]string, error) { return models.Owners(ctx, h.product, ws) }
-	return models.Sweep(ctx, h.db.Write, h.now(), h.opts.Outbox, letters{h: h, names: names}, owners)
+	return models.Sweep(ctx, h.db.Write, h.now(), h.outbox, letters{h: h, names: names}, owners)
 }
 
 // RunRetention runs the retention job once (see models.RunRetention):
@@ -23,12 +23,12 @@ func (h *Handler) Sweep(ctx context.Context) (models.SweepResult, error) {
 // It never deletes anything itself.
 // Deletions that started and never finished are settled first.
 func (h *Handler) RunRetention(ctx context.Context) (models.RetentionRun, error) {
-	if n, err := models.SettleDeletions(ctx, h.db, h.opts.ProductDB, h.opts.TenantsDir, h.now()); err != nil {
+	if n, err := models.SettleDeletions(ctx, h.db, h.productDB, h.tenantsDir, h.now()); err != nil {
 		h.log.Error("retention: settle deletions", "error", err)
 	} else if n > 0 {
 		h.log.Warn("retention: settled deletions that had not finished", "settled", n)
 	}
-	return models.RunRetention(ctx, h.db.Write, h.product, h.now(), h.opts.Retention, h.opts.Outbox, letters{h: h})
+	return models.RunRetention(ctx, h.db.Write, h.product, h.now(), h.retention, h.outbox, letters{h: h})
 }
 
 // RetentionLetters writes the mails of retention and deletion requests,

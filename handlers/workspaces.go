@@ -82,7 +82,7 @@ func (h *Handler) renderWorkspace(c echo.Context, status int, form views.Deletio
 // sysadmins; others see that a hold applies.
 func (h *Handler) workspaceRetention(c echo.Context, w models.Workspace, form views.DeletionForm, errs views.Errors) (views.WorkspaceRetentionView, error) {
 	v := viewerOf(c)
-	st, err := models.WorkspaceRetention(c.Request().Context(), h.db.Read, h.product, h.now(), h.opts.Retention, w.Slug)
+	st, err := models.WorkspaceRetention(c.Request().Context(), h.db.Read, h.product, h.now(), h.retention, w.Slug)
 	if err != nil {
 		return views.WorkspaceRetentionView{}, err
 	}

@@ -77,15 +77,6 @@ type RequestPolicy struct {
 	AgreementVersion string
 }
 
-// DefaultRequestPolicy is the policy's defaults.
-func DefaultRequestPolicy(agreement string) RequestPolicy {
-	return RequestPolicy{
-		Ticket:      regexp.MustCompile(`^[A-Z][A-Z0-9]{1,9}-[0-9]{1,8}$`),
-		MaxDuration: 72 * time.Hour, PendingFor: 24 * time.Hour, ConsentFor: 72 * time.Hour,
-		AgreementVersion: agreement,
-	}
-}
-
 // DurationPresets are the durations the request form offers.
 var DurationPresets = []time.Duration{30 * time.Minute, 2 * time.Hour, 8 * time.Hour, 24 * time.Hour}
 

@@ -66,9 +66,12 @@ func serve(ctx context.Context, args, env []string, stdout, stderr io.Writer) er
 		DB: st.db, Product: st.product.Read, ProductDB: st.product, TenantsDir: st.tenantsDir, Tenants: st.tenants, Catalog: st.catalog, Audit: st.audit, Logger: log, Now: time.Now, Metrics: prometheus.NewRegistry(),
 		BaseURL: cfg.BaseURL, AllowedDomains: cfg.AllowedDomains, SessionKey: cfg.SessionKey,
 		AgreementVersion: cfg.AgreementVersion, TrustedProxies: cfg.TrustedProxies, MetricsToken: cfg.MetricsToken, BreakglassWindow: cfg.BreakglassWindow,
-		Requests: cfg.Requests, Company: cfg.Company, Retention: cfg.Retention,
-		OIDC: handlers.OIDC{Issuer: cfg.OIDCIssuer, ClientID: cfg.OIDCClientID, ClientSecret: cfg.OIDCClientSecret},
+		Requests: cfg.Requests, Company: cfg.Company, Retention: cfg.Retention, Sessions: cfg.Sessions, StepUpWindow: cfg.StepUpWindow,
+		OIDC: handlers.OIDC{Issuer: cfg.OIDCIssuer, ClientID: cfg.OIDCClientID, ClientSecret: cfg.OIDCClientSecret, HTTPClient: &http.Client{Timeout: 10 * time.Second}},
 		Dev:  cfg.Dev,
+	}
+	if cfg.Dev {
+		opts.DemoStaff = demoStaff()
 	}
 	opts.Metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if opts.Outbox, err = models.NewOutbox(cfg.SessionKey); err != nil {
