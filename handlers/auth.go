@@ -328,7 +328,7 @@ func (h *Handler) refuseLogin(c echo.Context, r *refusal) error {
 		detail["error"] = r.err.Error()
 		h.log.Warn("login refused", "request_id", requestIDOf(c), "reason", r.code, "error", r.err)
 	}
-	if err := models.Audit(c.Request().Context(), h.db.Write, h.now(), a, models.ActionLoginRefused, a.Email, r.code, detail); err != nil {
+	if _, err := models.AppendAudit(c.Request().Context(), h.db.Write, models.AuditEntry{At: h.now(), Actor: a, Action: models.ActionLoginRefused, Target: a.Email, Reason: r.code, Detail: detail}); err != nil {
 		return err
 	}
 	h.metrics.logins.WithLabelValues(r.code).Inc()

@@ -103,7 +103,8 @@ func Login(ctx context.Context, db *gorm.DB, now time.Time, by Actor, in LoginIn
 		if err := tx.Create(&s).Error; err != nil {
 			return fmt.Errorf("create session: %w", err)
 		}
-		return Audit(ctx, tx, now, by, ActionLoginSucceeded, in.Staff.Email, "", map[string]any{"step_up": in.StepUp, "subject": in.Subject})
+		_, err := AppendAudit(ctx, tx, AuditEntry{At: now, Actor: by, Action: ActionLoginSucceeded, Target: in.Staff.Email, Detail: map[string]any{"step_up": in.StepUp, "subject": in.Subject}})
+		return err
 	})
 }
 
@@ -191,7 +192,8 @@ func Logout(ctx context.Context, db *gorm.DB, now time.Time, by Actor, hash stri
 		if res.RowsAffected == 0 {
 			return nil
 		}
-		return Audit(ctx, tx, now, by, ActionLogout, by.Email, "", nil)
+		_, err := AppendAudit(ctx, tx, AuditEntry{At: now, Actor: by, Action: ActionLogout, Target: by.Email})
+		return err
 	})
 }
 

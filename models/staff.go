@@ -108,9 +108,10 @@ func CreateStaff(ctx context.Context, db *gorm.DB, now time.Time, by Actor, s St
 			}
 			return err
 		}
-		return Audit(ctx, tx, now, by, ActionStaffCreated, email, "", map[string]any{
+		_, err := AppendAudit(ctx, tx, AuditEntry{At: now, Actor: by, Action: ActionStaffCreated, Target: email, Detail: map[string]any{
 			"after": map[string]any{"name": s.Name, "tier": s.Tier, "status": s.Status},
-		})
+		}})
+		return err
 	})
 	if err != nil {
 		return Staff{}, fmt.Errorf("create staff: %w", err)
@@ -194,7 +195,8 @@ func changeStaff(ctx context.Context, db *gorm.DB, now time.Time, by Actor, id i
 		if err := tx.Save(&s).Error; err != nil {
 			return err
 		}
-		return Audit(ctx, tx, now, by, action, s.Email, reason, map[string]any{"before": before, "after": s.auditView()})
+		_, err := AppendAudit(ctx, tx, AuditEntry{At: now, Actor: by, Action: action, Target: s.Email, Reason: reason, Detail: map[string]any{"before": before, "after": s.auditView()}})
+		return err
 	})
 }
 
