@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
-	"time"
 
 	"gatehouse/models"
 	"gatehouse/views"
@@ -40,14 +39,11 @@ func (h *Handler) devMailShow(c echo.Context) error {
 		return err
 	}
 	v := views.DevMailMessage{
-		DevMailRow: devMailRow(m), Workspace: m.Workspace, NextAttempt: devTime(m.NextAttemptAt),
+		DevMailRow: devMailRow(m), Workspace: m.Workspace, NextAttempt: m.NextAttemptAt, Sent: m.SentAt,
 		Text: m.Text, HTML: m.HTML, Unreadable: m.Unreadable,
 	}
 	if m.RequestID != nil {
 		v.RequestID = strconv.FormatInt(*m.RequestID, 10)
-	}
-	if m.SentAt != nil {
-		v.Sent = devTime(*m.SentAt)
 	}
 	return h.render(c, http.StatusOK, views.DevMailShow(h.chrome(c, m.Subject), v))
 }
@@ -55,8 +51,6 @@ func (h *Handler) devMailShow(c echo.Context) error {
 func devMailRow(m models.OutboxMail) views.DevMailRow {
 	return views.DevMailRow{
 		ID: m.ID, Kind: m.Kind, To: m.To, Subject: m.Subject, Status: m.Status,
-		Attempts: m.Attempts, Created: devTime(m.CreatedAt), LastError: m.LastError,
+		Attempts: m.Attempts, Created: m.CreatedAt, LastError: m.LastError,
 	}
 }
-
-func devTime(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") }
