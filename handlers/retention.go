@@ -197,7 +197,7 @@ func (h *Handler) renderRetention(c echo.Context, status int, view views.Retenti
 		return err
 	}
 	for _, e := range events {
-		view.Events = append(view.Events, views.EventRow{At: minuteUTC(&e.At), Actor: e.Actor, Action: string(e.Action), Reason: e.Reason, Detail: e.Detail})
+		view.Events = append(view.Events, views.EventRow{At: e.At, Actor: e.Actor, Action: string(e.Action), Reason: e.Reason, Detail: e.Detail})
 	}
 	return h.render(c, status, views.RetentionPage(h.chrome(c, "Retention of "+w.Name), view))
 }

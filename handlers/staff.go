@@ -39,14 +39,16 @@ func (h *Handler) renderStaffList(c echo.Context, status int, form views.StaffFo
 }
 
 func staffRow(s models.Staff) views.StaffRow {
-	r := views.StaffRow{ID: s.ID, Email: s.Email, Name: s.Name, Tier: string(s.Tier), Status: string(s.Status), Agreement: s.AgreementVersion}
-	if s.AgreementSignedAt != nil {
-		r.AgreementSigned = s.AgreementSignedAt.Format(time.DateOnly)
+	return views.StaffRow{
+		ID:              s.ID,
+		Email:           s.Email,
+		Name:            s.Name,
+		Tier:            string(s.Tier),
+		Status:          string(s.Status),
+		Agreement:       s.AgreementVersion,
+		AgreementSigned: s.AgreementSignedAt,
+		Training:        s.TrainingAt,
 	}
-	if s.TrainingAt != nil {
-		r.Training = s.TrainingAt.Format(time.DateOnly)
-	}
-	return r
 }
 
 func (h *Handler) staffCreate(c echo.Context) error {
@@ -132,11 +134,11 @@ func (h *Handler) renderStaff(c echo.Context, status int, id int64, errs views.E
 	view := views.StaffView{
 		Staff: staffRow(s), LiveSessions: live, Errors: errs, Done: c.QueryParam("done"),
 		Self: self, Fresh: h.now().Sub(v.Session.AuthAt) <= h.stepUpWindow,
-		Agreement: h.agreement, Today: h.now().Format(time.DateOnly),
+		Agreement: h.agreement, Today: h.now(),
 	}
 	for _, e := range events {
 		view.Events = append(view.Events, views.EventRow{
-			At: e.At.Format("2006-01-02 15:04 UTC"), Actor: e.Actor, Action: string(e.Action), Reason: e.Reason, Detail: e.Detail,
+			At: e.At, Actor: e.Actor, Action: string(e.Action), Reason: e.Reason, Detail: e.Detail,
 		})
 	}
 	return h.render(c, status, views.StaffPage(h.chrome(c, s.Name), view))
