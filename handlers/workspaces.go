@@ -135,7 +135,7 @@ func (h *Handler) grantRows(ctx context.Context, grants []models.Grant) ([]views
 		}
 		r := views.GrantRow{
 			ID: g.ID, Grantee: names[g.GranteeID], Scope: scopeText(g), Unmask: g.Unmask,
-			Window: minuteUTC(&g.StartsAt) + " – " + minuteUTC(&g.EndsAt), EndedBy: g.EndedBy, EndedWhy: g.EndedWhy,
+			StartsAt: g.StartsAt, EndsAt: g.EndsAt, EndedBy: g.EndedBy, EndedWhy: g.EndedWhy,
 		}
 		switch {
 		case g.EndedAt != nil:
@@ -187,8 +187,8 @@ func scopeWords(s models.GrantScope) string {
 func workspaceRow(w models.Workspace) views.WorkspaceRow {
 	return views.WorkspaceRow{
 		Slug: w.Slug, Name: w.Name, Plan: w.Plan, Status: w.Status, Members: w.MemberCount,
-		LastLogin: minuteUTC(w.LastLoginAt), Subscription: w.SubscriptionState, Renewal: dateUTC(w.RenewalDate),
-		Created: dateUTC(&w.CreatedAt), CancelledAt: dateUTC(w.CancelledAt),
+		LastLogin: w.LastLoginAt, Subscription: w.SubscriptionState, Renewal: w.RenewalDate,
+		Created: w.CreatedAt, CancelledAt: w.CancelledAt,
 	}
 }
 
