@@ -49,18 +49,16 @@ func retentionStatusView(st models.RetentionStatus) views.RetentionStatusView {
 		Next: nextWords[st.Next], Due: st.Due, Held: st.Hold != nil,
 	}
 	if st.Next != models.NextNone {
-		v.NextAt = dateUTC(&st.NextAt)
-		v.NextWhen = "on " + v.NextAt
+		v.NextAt = st.NextAt
 	}
 	if r := st.Request; r != nil && r.Status == models.DeletionPending && st.Next == models.NextNone {
-		v.Next, v.NextAt = "Owners' confirmations", dateUTC(&r.ExpiresAt)
-		v.NextWhen = "by " + v.NextAt
+		v.Next, v.NextAt, v.NextBy = "Owners' confirmations", r.ExpiresAt, true
 	}
 	if !st.DeleteAt.IsZero() {
-		v.DeleteAt = dateUTC(&st.DeleteAt)
+		v.DeleteAt = &st.DeleteAt
 	}
 	for _, s := range st.Steps {
-		v.Steps = append(v.Steps, views.RetentionStepRow{Name: s.Name, Due: dateUTC(&s.Due), Done: dateUTC(s.Done)})
+		v.Steps = append(v.Steps, views.RetentionStepRow{Name: s.Name, Due: s.Due, Done: s.Done})
 	}
 	return v
 }
@@ -109,7 +107,8 @@ func (h *Handler) retentionQueue(c echo.Context) error {
 		if d := order(a.Retention.State) - order(b.Retention.State); d != 0 {
 			return d
 		}
-		return strings.Compare(a.Retention.NextAt, b.Retention.NextAt)
+		// By day: rows due the same day keep the states' order.
+		return strings.Compare(views.Day(&a.Retention.NextAt), views.Day(&b.Retention.NextAt))
 	})
 	holds, err := models.ListHolds(ctx, h.db.Read, "", false)
 	if err != nil {
@@ -123,8 +122,8 @@ func (h *Handler) retentionQueue(c echo.Context) error {
 
 func holdRow(hd models.LegalHold) views.HoldRow {
 	return views.HoldRow{
-		ID: hd.ID, Slug: hd.Slug, Reference: hd.Reference, Reason: hd.Reason, PlacedBy: hd.PlacedBy, PlacedAt: minuteUTC(&hd.PlacedAt),
-		LiftedBy: hd.LiftedBy, LiftedAt: minuteUTC(hd.LiftedAt), LiftReason: hd.LiftReason, Live: hd.Live(),
+		ID: hd.ID, Slug: hd.Slug, Reference: hd.Reference, Reason: hd.Reason, PlacedBy: hd.PlacedBy, PlacedAt: hd.PlacedAt,
+		LiftedBy: hd.LiftedBy, LiftedAt: hd.LiftedAt, LiftReason: hd.LiftReason, Live: hd.Live(),
 	}
 }
 
@@ -180,7 +179,7 @@ func (h *Handler) renderRetention(c echo.Context, status int, view views.Retenti
 			return fmt.Errorf("deletion report of %s: %w", w.Slug, err)
 		}
 		r := &views.DeletionReportView{
-			Engine: string(rep.Engine), Location: rep.Location, DeletedAt: minuteUTC(&rep.DeletedAt), DeletedBy: rep.DeletedBy, Rule: rep.Rule,
+			Engine: string(rep.Engine), Location: rep.Location, DeletedAt: rep.DeletedAt, DeletedBy: rep.DeletedBy, Rule: rep.Rule,
 			Missing: rep.Missing, CountsUnknown: rep.CountsUnknown, Files: rep.Files,
 		}
 		if rep.RequestID != nil {
@@ -215,14 +214,14 @@ func (h *Handler) deletionRequestRows(c echo.Context, slug string) ([]views.Dele
 	for _, r := range reqs {
 		row := views.DeletionRequestRow{
 			ID: r.ID, Slug: r.Slug, Status: string(r.StatusAt(now)), Note: r.Note, RequestedBy: names(r.RequestedBy),
-			Created: minuteUTC(&r.CreatedAt), Expires: minuteUTC(&r.ExpiresAt), Confirmed: minuteUTC(r.ConfirmedAt), Needed: r.NeededConfirmations,
+			Created: r.CreatedAt, Expires: r.ExpiresAt, Confirmed: r.ConfirmedAt, Needed: r.NeededConfirmations,
 		}
 		links, err := models.DeletionLinks(ctx, h.db.Read, r.ID)
 		if err != nil {
 			return nil, err
 		}
 		for _, l := range links {
-			row.Links = append(row.Links, views.DeletionLinkRow{Recipient: l.Recipient, ConfirmedAt: minuteUTC(l.ConfirmedAt)})
+			row.Links = append(row.Links, views.DeletionLinkRow{Recipient: l.Recipient, ConfirmedAt: l.ConfirmedAt})
 			if l.ConfirmedAt != nil {
 				row.Got++
 			}
