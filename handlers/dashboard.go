@@ -102,13 +102,13 @@ func (h *Handler) dashboardRequests(c echo.Context, page *views.DashboardView) e
 			}
 			switch {
 			case g.Live(now) && now.Add(models.ExpiryWarning).After(g.EndsAt):
-				rr.StatusNote = "access ends soon, at " + minuteUTC(&g.EndsAt)
+				rr.StatusNote, rr.StatusAt = "access ends soon, at", &g.EndsAt
 			case g.Live(now):
-				rr.StatusNote = "access open until " + minuteUTC(&g.EndsAt)
+				rr.StatusNote, rr.StatusAt = "access open until", &g.EndsAt
 			case g.EndedAt != nil:
 				rr.StatusNote = "access ended: " + g.EndedWhy
 			default:
-				rr.StatusNote = "access ended at " + minuteUTC(&g.EndsAt)
+				rr.StatusNote, rr.StatusAt = "access ended at", &g.EndsAt
 			}
 		}
 		page.Mine = append(page.Mine, rr)

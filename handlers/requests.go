@@ -90,17 +90,15 @@ func (h *Handler) renderRequest(c echo.Context, status int, note string, errs vi
 		ID: r.ID, Workspace: r.Workspace, Name: mr.Name,
 		Requester: mr.Requester, Grantee: mr.Grantee + " (" + mr.GranteeTier + ")",
 		Reason: r.Reason, Ticket: r.Ticket, Scope: mr.Scope, Unmask: r.Unmask, Duration: mr.Duration,
-		Status: string(st), Created: minuteUTC(&r.CreatedAt), Note: note, Errors: errs,
+		Status: string(st), Created: r.CreatedAt, Note: note, Errors: errs,
 		CanApprove: st == models.RequestPending && h.allowed(v, policy.RequestApprove) && v.Staff.ID != r.RequesterID && v.Staff.ID != r.GranteeID,
 		CanCancel:  st == models.RequestPending && v.Staff.ID == r.RequesterID,
 	}
 	switch st {
 	case models.RequestPending:
-		view.Expires = minuteUTC(&r.ExpiresAt)
-		view.StatusNote = "Waiting for a senior who is neither the requester nor the grantee. Expires " + view.Expires + "."
+		view.Expires = &r.ExpiresAt
 	case models.RequestApproved:
-		view.Expires = minuteUTC(r.ConsentDeadline)
-		view.StatusNote = "Approved; waiting for the customer's consent until " + view.Expires + "."
+		view.Expires = r.ConsentDeadline
 	}
 	if r.DecidedByID != nil {
 		verb := "Approved"
@@ -115,23 +113,20 @@ func (h *Handler) renderRequest(c echo.Context, status int, note string, errs vi
 		if err != nil {
 			return err
 		}
-		view.GrantID, view.GrantLive, view.GrantEnds = g.ID, g.Live(now), minuteUTC(&g.EndsAt)
+		view.GrantID, view.GrantLive, view.GrantEnds = g.ID, g.Live(now), g.EndsAt
 		switch {
 		case g.EndedAt != nil:
-			view.GrantEnded = minuteUTC(g.EndedAt) + " (" + g.EndedWhy + ")"
+			view.GrantEndedAt, view.GrantEndedWhy = *g.EndedAt, g.EndedWhy
 		case !g.Live(now):
-			view.GrantEnded = minuteUTC(&g.EndsAt) + " (expired)"
+			view.GrantEndedAt, view.GrantEndedWhy = g.EndsAt, "expired"
 		}
 		view.CanDone = view.GrantLive && v.Staff.ID == r.GranteeID
 		view.CanRevoke = view.GrantLive && h.allowed(v, policy.GrantRevoke)
 		if view.Viewed, err = h.viewedRows(c.Request().Context(), g); err != nil {
 			return err
 		}
-		if view.GrantLive {
-			view.StatusNote = "Access is open until " + view.GrantEnds + "."
-		} else {
+		if !view.GrantLive {
 			view.Status = "ended"
-			view.StatusNote = "Access has ended: " + view.GrantEnded + "."
 		}
 	}
 	events, err := models.RequestTimeline(ctx, h.db.Read, r.ID)
@@ -139,7 +134,7 @@ func (h *Handler) renderRequest(c echo.Context, status int, note string, errs vi
 		return err
 	}
 	for _, e := range events {
-		view.Timeline = append(view.Timeline, views.TimelineEntry{At: minuteUTC(&e.At), Actor: e.Actor, What: timelineWhat(e.Action), Note: e.Reason})
+		view.Timeline = append(view.Timeline, views.TimelineEntry{At: e.At, Actor: e.Actor, What: timelineWhat(e.Action), Note: e.Reason})
 	}
 	return h.render(c, status, views.RequestShow(h.chrome(c, fmt.Sprintf("Request %d", r.ID)), view))
 }
@@ -201,7 +196,7 @@ func viewedRows(evs []models.AuditEvent) []views.ViewedRow {
 func requestRow(r models.AccessRequest, names func(int64) string, now time.Time) views.RequestRow {
 	return views.RequestRow{
 		ID: r.ID, Workspace: r.Workspace, Requester: names(r.RequesterID), Grantee: names(r.GranteeID),
-		Ticket: r.Ticket, Status: string(r.StatusAt(now)), Duration: models.FormatDuration(r.Duration()), Created: minuteUTC(&r.CreatedAt),
+		Ticket: r.Ticket, Status: string(r.StatusAt(now)), Duration: models.FormatDuration(r.Duration()), Created: r.CreatedAt,
 	}
 }
 
