@@ -192,16 +192,9 @@ func workspaceRow(w models.Workspace) views.WorkspaceRow {
 	}
 }
 
-func minuteUTC(t *time.Time) string {
-	if t == nil {
-		return ""
-	}
-	return t.UTC().Format("2006-01-02 15:04 UTC")
-}
+// minuteUTC and dateUTC write times for the view models that still take
+// strings (the mails, the consent page's sentences, the data pages, the
+// viewed rows that mails share); the layouts are the views'.
+func minuteUTC(t *time.Time) string { return views.Minute(t) }
 
-func dateUTC(t *time.Time) string {
-	if t == nil {
-		return ""
-	}
-	return t.UTC().Format(time.DateOnly)
-}
+func dateUTC(t *time.Time) string { return views.Day(t) }
