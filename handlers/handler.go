@@ -26,7 +26,8 @@ type OIDC struct {
 	Issuer       string
 	ClientID     string
 	ClientSecret string
-	// HTTPClient talks to the provider (discovery, keys, token endpoint).
+	// HTTPClient talks to the provider (discovery, keys, token
+	// endpoint); give it a timeout.
 	HTTPClient *http.Client
 }
 
