@@ -69,7 +69,7 @@ func (h *Handler) loginPage(c echo.Context) error {
 		for _, m := range h.demoStaff {
 			page.DemoUsers = append(page.DemoUsers, views.DemoUser{
 				Email: m.Email, Name: m.Name, Tier: string(m.Tier),
-				Offboarded: m.Offboarded, NoAgreement: m.NoAgreement,
+				Offboarded: m.Status == models.StatusOffboarded, NoAgreement: m.NoAgreement,
 			})
 		}
 	}

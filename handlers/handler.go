@@ -80,11 +80,13 @@ type Options struct {
 	DemoStaff []DemoStaff
 }
 
-// DemoStaff is a person the development sign-in page offers.
+// DemoStaff is a person the development sign-in page offers; its fields
+// are those of models/demo's StaffMember, so that one converts to it.
 type DemoStaff struct {
-	Email, Name string
+	Email       string
+	Name        string
 	Tier        models.Tier
-	Offboarded  bool
+	Status      models.Status
 	NoAgreement bool // has not signed the confidentiality agreement
 }
 

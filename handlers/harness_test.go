@@ -80,7 +80,7 @@ type testPortal struct {
 func demoStaff() []DemoStaff {
 	var out []DemoStaff
 	for _, m := range demo.Staff {
-		out = append(out, DemoStaff{Email: m.Email, Name: m.Name, Tier: m.Tier, Offboarded: m.Status == models.StatusOffboarded, NoAgreement: m.NoAgree})
+		out = append(out, DemoStaff(m))
 	}
 	return out
 }

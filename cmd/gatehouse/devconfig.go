@@ -107,13 +107,7 @@ func devAuditKey(dir string) (ed25519.PrivateKey, error) {
 func demoStaff() []handlers.DemoStaff {
 	var out []handlers.DemoStaff
 	for _, m := range demo.Staff {
-		out = append(out, handlers.DemoStaff{
-			Email:       m.Email,
-			Name:        m.Name,
-			Tier:        m.Tier,
-			Offboarded:  m.Status == models.StatusOffboarded,
-			NoAgreement: m.NoAgree,
-		})
+		out = append(out, handlers.DemoStaff(m))
 	}
 	return out
 }
