@@ -92,7 +92,7 @@ func (h *Handler) auditList(c echo.Context) error {
 	}
 	for _, e := range evs {
 		r := views.AuditRow{
-			Seq: e.Seq, At: e.At.UTC().Format("2006-01-02 15:04:05"), Actor: e.Actor, Tier: e.ActorTier,
+			Seq: e.Seq, At: e.At, Actor: e.Actor, Tier: e.ActorTier,
 			Action: string(e.Action), Workspace: e.Workspace, Table: e.Table, Records: e.RecordIDs,
 			Reason: e.Reason, IP: e.IP, RequestID: e.RequestID,
 		}

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"gatehouse/models"
-	"gatehouse/models/demo"
 	"gatehouse/views"
 
 	"github.com/coreos/go-oidc/v3/oidc"
@@ -65,12 +64,12 @@ func (h *Handler) loginPage(c echo.Context) error {
 	if viewerOf(c) != nil && c.QueryParam("step_up") == "" {
 		return c.Redirect(http.StatusSeeOther, returnTo)
 	}
-	page := views.LoginView{ReturnTo: returnTo, Dev: h.opts.Dev}
-	if h.opts.Dev {
-		for _, m := range demo.Staff {
+	page := views.LoginView{ReturnTo: returnTo, Dev: h.dev}
+	if h.dev {
+		for _, m := range h.demoStaff {
 			page.DemoUsers = append(page.DemoUsers, views.DemoUser{
 				Email: m.Email, Name: m.Name, Tier: string(m.Tier),
-				Offboarded: m.Status == models.StatusOffboarded, NoAgreement: m.NoAgree,
+				Offboarded: m.Status == models.StatusOffboarded, NoAgreement: m.NoAgreement,
 			})
 		}
 	}
@@ -109,7 +108,7 @@ func (h *Handler) startFlow(c echo.Context, returnTo, hint string, stepUp bool) 
 	}
 	state, nonce, verifier := models.NewToken(), models.NewToken(), oauth2.GenerateVerifier()
 	flow := models.LoginFlow{
-		StateHash: models.TokenHash(h.opts.SessionKey, state), Nonce: nonce, Verifier: verifier,
+		StateHash: models.TokenHash(h.sessionKey, state), Nonce: nonce, Verifier: verifier,
 		ReturnTo: returnTo, StepUp: stepUp, LoginHint: hint, CreatedAt: h.now().UTC(),
 	}
 	if err := models.SaveLoginFlow(ctx, h.db.Write, flow, loginFlowTTL); err != nil {
@@ -120,8 +119,8 @@ func (h *Handler) startFlow(c echo.Context, returnTo, hint string, stepUp bool) 
 	if hint != "" {
 		opts = append(opts, oauth2.SetAuthURLParam("login_hint", hint))
 	}
-	if len(h.opts.AllowedDomains) == 1 {
-		opts = append(opts, oauth2.SetAuthURLParam("hd", h.opts.AllowedDomains[0]))
+	if len(h.allowedDomains) == 1 {
+		opts = append(opts, oauth2.SetAuthURLParam("hd", h.allowedDomains[0]))
 	}
 	if stepUp {
 		opts = append(opts, oauth2.SetAuthURLParam("prompt", "login"), oauth2.SetAuthURLParam("max_age", "0"))
@@ -149,7 +148,7 @@ func (h *Handler) authCallback(c echo.Context) error {
 	}
 	ctx := c.Request().Context()
 	token := models.NewToken()
-	if err := models.Login(ctx, h.db.Write, h.now(), h.loginActor(c, in.Staff), in.LoginInput(h.opts.SessionKey, token)); err != nil {
+	if err := models.Login(ctx, h.db.Write, h.now(), h.loginActor(c, in.Staff), in.LoginInput(h.sessionKey, token)); err != nil {
 		if errors.Is(err, models.ErrConflict) {
 			return h.refuseLogin(c, &refusal{code: "subject_mismatch", email: in.Staff.Email, err: err,
 				message: "This staff record is already linked to a different account at the identity provider."})
@@ -196,7 +195,7 @@ func (h *Handler) verifyCallback(c echo.Context) (verifiedLogin, *refusal) {
 	if state == "" || err != nil || subtle.ConstantTimeCompare([]byte(ck.Value), []byte(state)) != 1 {
 		return verifiedLogin{}, refuse("state_mismatch", "This sign-in was not started in this browser, or it has already been used. Please start again.")
 	}
-	flow, err := models.TakeLoginFlow(ctx, h.db.Write, models.TokenHash(h.opts.SessionKey, state))
+	flow, err := models.TakeLoginFlow(ctx, h.db.Write, models.TokenHash(h.sessionKey, state))
 	if err != nil {
 		return verifiedLogin{}, refuse("state_unknown", "This sign-in has already been used or has expired. Please start again.")
 	}
@@ -207,27 +206,9 @@ func (h *Handler) verifyCallback(c echo.Context) (verifiedLogin, *refusal) {
 	if e := c.QueryParam("error"); e != "" {
 		return verifiedLogin{}, &refusal{code: "provider_error", message: "The identity provider did not sign you in.", err: errors.New(e)}
 	}
-	provider, cfg, err := h.oidc.load(ctx)
-	if err != nil {
-		return verifiedLogin{}, &refusal{code: "provider_unreachable", message: "The identity provider cannot be reached. Please try again shortly.", err: err}
-	}
-	tok, err := cfg.Exchange(h.oidc.ctx(ctx), c.QueryParam("code"), oauth2.VerifierOption(flow.Verifier))
-	if err != nil {
-		return verifiedLogin{}, &refusal{code: "code_exchange_failed", message: "The identity provider did not confirm this sign-in.", err: err}
-	}
-	raw, _ := tok.Extra("id_token").(string)
-	if raw == "" {
-		return verifiedLogin{}, refuse("id_token_missing", "The identity provider sent no identity token.")
-	}
-	idt, err := provider.VerifierContext(h.oidc.ctx(ctx), &oidc.Config{
-		ClientID: h.opts.OIDC.ClientID, Now: h.now, SupportedSigningAlgs: []string{oidc.RS256, oidc.ES256},
-	}).Verify(ctx, raw)
-	if err != nil {
-		return verifiedLogin{}, &refusal{code: "id_token_invalid", message: "The identity token could not be verified.", err: err}
-	}
-	var cl idClaims
-	if err := idt.Claims(&cl); err != nil {
-		return verifiedLogin{}, &refusal{code: "id_token_invalid", message: "The identity token could not be read.", err: err}
+	idt, cl, rr := h.exchangeCode(c, flow)
+	if rr != nil {
+		return verifiedLogin{}, rr
 	}
 	email := strings.ToLower(cl.Email)
 	r := func(code, msg string) (verifiedLogin, *refusal) {
@@ -236,13 +217,13 @@ func (h *Handler) verifyCallback(c echo.Context) (verifiedLogin, *refusal) {
 	switch {
 	case subtle.ConstantTimeCompare([]byte(idt.Nonce), []byte(flow.Nonce)) != 1:
 		return r("nonce_mismatch", "The identity token does not belong to this sign-in.")
-	case cl.AZP != "" && cl.AZP != h.opts.OIDC.ClientID:
+	case cl.AZP != "" && cl.AZP != h.oidc.cfg.ClientID:
 		return r("azp_mismatch", "The identity token was issued to a different application.")
 	case idt.Subject == "":
 		return r("subject_missing", "The identity token names no account.")
 	case string(cl.EmailVerified) != "true":
 		return r("email_unverified", "Your account's email address is not verified by the identity provider.")
-	case !slices.Contains(h.opts.AllowedDomains, cl.HD) || !slices.Contains(h.opts.AllowedDomains, domainOf(email)):
+	case !slices.Contains(h.allowedDomains, cl.HD) || !slices.Contains(h.allowedDomains, domainOf(email)):
 		return r("domain_not_allowed", "Only accounts of the company's own domains may sign in here.")
 	case idt.IssuedAt.After(now.Add(clockSkew)) || idt.IssuedAt.Before(now.Add(-loginFlowTTL)):
 		return r("issued_at_invalid", "The identity token's issue time is not plausible.")
@@ -268,12 +249,42 @@ func (h *Handler) verifyCallback(c echo.Context) (verifiedLogin, *refusal) {
 	}
 	out := verifiedLogin{Staff: staff, Issuer: idt.Issuer, Subject: idt.Subject, AuthAt: authAt, StepUp: flow.StepUp, ReturnTo: flow.ReturnTo}
 	if ck, err := c.Cookie(h.sessionCookieName()); err == nil && ck.Value != "" {
-		out.previous = models.TokenHash(h.opts.SessionKey, ck.Value)
+		out.previous = models.TokenHash(h.sessionKey, ck.Value)
 	}
 	return out, nil
 }
 
 // matchStaff finds the active staff record for a verified identity: by
+
+// exchangeCode trades the callback's code for the identity token and
+// verifies its signature, audience and expiry.
+func (h *Handler) exchangeCode(c echo.Context, flow models.LoginFlow) (*oidc.IDToken, idClaims, *refusal) {
+	ctx := c.Request().Context()
+	provider, cfg, err := h.oidc.load(ctx)
+	if err != nil {
+		return nil, idClaims{}, &refusal{code: "provider_unreachable", message: "The identity provider cannot be reached. Please try again shortly.", err: err}
+	}
+	tok, err := cfg.Exchange(h.oidc.ctx(ctx), c.QueryParam("code"), oauth2.VerifierOption(flow.Verifier))
+	if err != nil {
+		return nil, idClaims{}, &refusal{code: "code_exchange_failed", message: "The identity provider did not confirm this sign-in.", err: err}
+	}
+	raw, _ := tok.Extra("id_token").(string)
+	if raw == "" {
+		return nil, idClaims{}, refuse("id_token_missing", "The identity provider sent no identity token.")
+	}
+	idt, err := provider.VerifierContext(h.oidc.ctx(ctx), &oidc.Config{
+		ClientID: h.oidc.cfg.ClientID, Now: h.now, SupportedSigningAlgs: []string{oidc.RS256, oidc.ES256},
+	}).Verify(ctx, raw)
+	if err != nil {
+		return nil, idClaims{}, &refusal{code: "id_token_invalid", message: "The identity token could not be verified.", err: err}
+	}
+	var cl idClaims
+	if err := idt.Claims(&cl); err != nil {
+		return nil, idClaims{}, &refusal{code: "id_token_invalid", message: "The identity token could not be read.", err: err}
+	}
+	return idt, cl, nil
+}
+
 // (issuer, subject) once linked, by email only on the first login.
 func (h *Handler) matchStaff(ctx context.Context, issuer, subject, email string) (models.Staff, *refusal) {
 	s, err := models.FindStaffBySubject(ctx, h.db.Read, issuer, subject)
@@ -317,7 +328,7 @@ func (h *Handler) refuseLogin(c echo.Context, r *refusal) error {
 		detail["error"] = r.err.Error()
 		h.log.Warn("login refused", "request_id", requestIDOf(c), "reason", r.code, "error", r.err)
 	}
-	if err := models.Audit(c.Request().Context(), h.db.Write, h.now(), a, models.ActionLoginRefused, a.Email, r.code, detail); err != nil {
+	if _, err := models.AppendAudit(c.Request().Context(), h.db.Write, models.AuditEntry{At: h.now(), Actor: a, Action: models.ActionLoginRefused, Target: a.Email, Reason: r.code, Detail: detail}); err != nil {
 		return err
 	}
 	h.metrics.logins.WithLabelValues(r.code).Inc()
@@ -331,7 +342,7 @@ func (h *Handler) stepUpPage(c echo.Context) error {
 	if u, err := c.Request().URL.Parse(back); err == nil && u.Host == c.Request().Host {
 		back = u.RequestURI()
 	}
-	return h.render(c, http.StatusUnauthorized, views.StepUp(h.chrome(c, "Confirm it is you"), safeReturnTo(back), h.opts.StepUpWindow))
+	return h.render(c, http.StatusUnauthorized, views.StepUp(h.chrome(c, "Confirm it is you"), safeReturnTo(back), h.stepUpWindow))
 }
 
 func (h *Handler) logoutPage(c echo.Context) error {
@@ -340,7 +351,7 @@ func (h *Handler) logoutPage(c echo.Context) error {
 
 func (h *Handler) logout(c echo.Context) error {
 	v := viewerOf(c)
-	hash := models.TokenHash(h.opts.SessionKey, mustCookie(c, h.sessionCookieName()))
+	hash := models.TokenHash(h.sessionKey, mustCookie(c, h.sessionCookieName()))
 	if err := models.Logout(c.Request().Context(), h.db.Write, h.now(), h.actor(c), hash); err != nil {
 		return err
 	}

@@ -25,8 +25,8 @@ func (h *Handler) renderBreakglassList(c echo.Context, status int, form views.Br
 		return err
 	}
 	view := views.BreakglassListView{
-		Form: form, Errors: errs, Window: h.opts.BreakglassWindow,
-		Fresh: h.now().Sub(viewerOf(c).Session.AuthAt) <= h.opts.StepUpWindow,
+		Form: form, Errors: errs, Window: h.breakglassWindow,
+		Fresh: h.now().Sub(viewerOf(c).Session.AuthAt) <= h.stepUpWindow,
 	}
 	for _, u := range uses {
 		view.Rows = append(view.Rows, h.breakglassRow(u))
@@ -72,10 +72,10 @@ func (h *Handler) breakglassOpen(c echo.Context) error {
 		}
 	}
 	v := viewerOf(c)
-	post := models.Post{Outbox: h.opts.Outbox, Letters: h.letters, Names: map[string]string{ws.Slug: ws.Name}}
+	post := models.Post{Outbox: h.outbox, Letters: h.letters, Names: map[string]string{ws.Slug: ws.Name}}
 	b, err := models.OpenBreakglass(ctx, h.db.Write, h.act(c), post, models.NewBreakglass{
 		Workspace: ws.Slug, OpenerID: v.Staff.ID, Incident: form.Incident, Justification: form.Justification,
-		Window: h.opts.BreakglassWindow, AgreementVersion: h.opts.AgreementVersion, Owners: owners,
+		Window: h.breakglassWindow, AgreementVersion: h.agreement, Owners: owners,
 	})
 	errs := breakglassErrors(err)
 	if unknown {
@@ -92,30 +92,13 @@ func (h *Handler) breakglassOpen(c echo.Context) error {
 	return c.Redirect(http.StatusSeeOther, fmt.Sprintf("/breakglass/%d?done=opened", b.ID))
 }
 
-// breakglassErrors collects the form messages of every BreakglassInvalid
-// in err (a refusal may name several fields).
+// breakglassErrors is the form's messages when err refused form values.
 func breakglassErrors(err error) views.Errors {
-	errs := views.Errors{}
-	var walk func(error)
-	walk = func(e error) {
-		if inv, ok := e.(models.BreakglassInvalid); ok {
-			errs[inv.Field] = inv.Message
-		}
-		switch u := e.(type) {
-		case interface{ Unwrap() error }:
-			if next := u.Unwrap(); next != nil {
-				walk(next)
-			}
-		case interface{ Unwrap() []error }:
-			for _, next := range u.Unwrap() {
-				walk(next)
-			}
-		}
+	var fe models.FieldErrors
+	if errors.As(err, &fe) {
+		return views.Errors(fe)
 	}
-	if err != nil {
-		walk(err)
-	}
-	return errs
+	return nil
 }
 
 func breakglassID(c echo.Context) (int64, error) {

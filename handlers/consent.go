@@ -98,7 +98,7 @@ func (h *Handler) consentDecide(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	_, err = models.DecideConsent(ctx, h.db.Write, now, post, in, h.opts.AgreementVersion)
+	_, err = models.DecideConsent(ctx, h.db.Write, now, post, in, h.agreement)
 	switch {
 	case err == nil:
 		return c.Redirect(http.StatusSeeOther, "/consent/"+token)
@@ -147,7 +147,7 @@ func (h *Handler) consentPage(c echo.Context, v models.ConsentView) (views.Conse
 		return views.ConsentView{}, err
 	}
 	page := views.ConsentView{
-		Token: c.Param("token"), Company: h.opts.Company, Workspace: mr.Workspace, Name: mr.Name, Recipient: v.Link.Recipient,
+		Token: c.Param("token"), Company: h.company, Workspace: mr.Workspace, Name: mr.Name, Recipient: v.Link.Recipient,
 		Grantee: mr.Grantee, GranteeTier: mr.GranteeTier, Requester: mr.Requester, Reason: mr.Reason, Ticket: mr.Ticket,
 		Scope: mr.Scope, Unmask: mr.Unmask, Duration: mr.Duration,
 		CanDecide: v.CanDecide(now), CanRevoke: v.CanRevoke(now),

@@ -17,10 +17,10 @@ func (h *Handler) dashboard(c echo.Context) error {
 	ctx := c.Request().Context()
 	page := views.DashboardView{
 		Name: v.Staff.Name, Tier: string(v.Staff.Tier),
-		AgreementMissing: !v.Staff.AgreementCurrent(h.opts.AgreementVersion),
-		AgreementVersion: h.opts.AgreementVersion,
+		AgreementMissing: !v.Staff.AgreementCurrent(h.agreement),
+		AgreementVersion: h.agreement,
 		SignedInAt:       v.Session.CreatedAt,
-		ExpiresAt:        v.Session.CreatedAt.Add(h.opts.Sessions.Absolute),
+		ExpiresAt:        v.Session.CreatedAt.Add(h.sessions.Absolute),
 		WorkspaceCount:   -1,
 	}
 	for _, p := range policy.All {
@@ -36,7 +36,7 @@ func (h *Handler) dashboard(c echo.Context) error {
 		page.WorkspaceCount = n
 	}
 	if h.allowed(v, policy.StaffManage) {
-		counts, err := models.CountStaff(ctx, h.db.Read, h.opts.AgreementVersion)
+		counts, err := models.CountStaff(ctx, h.db.Read, h.agreement)
 		if err != nil {
 			return err
 		}
@@ -56,7 +56,7 @@ func (h *Handler) dashboard(c echo.Context) error {
 		}
 	}
 	if h.allowed(v, policy.RetentionManage) {
-		all, err := models.ListRetention(ctx, h.db.Read, h.product, h.now(), h.opts.Retention)
+		all, err := models.ListRetention(ctx, h.db.Read, h.product, h.now(), h.retention)
 		if err != nil {
 			return err
 		}
@@ -102,13 +102,13 @@ func (h *Handler) dashboardRequests(c echo.Context, page *views.DashboardView) e
 			}
 			switch {
 			case g.Live(now) && now.Add(models.ExpiryWarning).After(g.EndsAt):
-				rr.StatusNote = "access ends soon, at " + minuteUTC(&g.EndsAt)
+				rr.StatusNote, rr.StatusAt = "access ends soon, at", &g.EndsAt
 			case g.Live(now):
-				rr.StatusNote = "access open until " + minuteUTC(&g.EndsAt)
+				rr.StatusNote, rr.StatusAt = "access open until", &g.EndsAt
 			case g.EndedAt != nil:
 				rr.StatusNote = "access ended: " + g.EndedWhy
 			default:
-				rr.StatusNote = "access ended at " + minuteUTC(&g.EndsAt)
+				rr.StatusNote, rr.StatusAt = "access ended at", &g.EndsAt
 			}
 		}
 		page.Mine = append(page.Mine, rr)

@@ -28,9 +28,9 @@ func (h *Handler) deletionRequestCreate(c echo.Context) error {
 		return err
 	}
 	form := views.DeletionForm{Note: strings.TrimSpace(c.FormValue("note"))}
-	post := models.Post{Outbox: h.opts.Outbox, Letters: h.letters}
+	post := models.Post{Outbox: h.outbox, Letters: h.letters}
 	_, err = models.CreateDeletionRequest(ctx, h.db.Write, h.product, h.act(c), post,
-		models.NewDeletionRequest{Slug: w.Slug, Requester: viewerOf(c).Staff, Note: form.Note, Valid: h.opts.Retention.DeletionRequestValid})
+		models.NewDeletionRequest{Slug: w.Slug, Requester: viewerOf(c).Staff, Note: form.Note, Valid: h.retention.DeletionRequestValid})
 	var fe models.FieldErrors
 	switch {
 	case errors.As(err, &fe):
@@ -120,8 +120,9 @@ func (h *Handler) deletionDecide(c echo.Context) error {
 	return err
 }
 
+// deletionStatusWords word where a deletion request stands; a pending
+// one the page words itself, with its deadline.
 var deletionStatusWords = map[models.DeletionStatus]string{
-	models.DeletionPending:   "Waiting for the owners' confirmation.",
 	models.DeletionConfirmed: "Confirmed. The workspace will be deleted by our administrators; until then you can still cancel.",
 	models.DeletionCancelled: "Cancelled. Nothing will be deleted.",
 	models.DeletionExpired:   "Expired without enough confirmations. Nothing will be deleted.",
@@ -135,8 +136,8 @@ func (h *Handler) renderDeletion(c echo.Context, status int, v models.DeletionLi
 		return err
 	}
 	page := views.DeletionView{
-		Token: c.Param("token"), Company: h.opts.Company, Workspace: w.Slug, Name: w.Name, Recipient: v.Link.Recipient,
-		Note: v.Request.Note, Created: minuteUTC(&v.Request.CreatedAt), Expires: minuteUTC(&v.Request.ExpiresAt),
+		Token: c.Param("token"), Company: h.company, Workspace: w.Slug, Name: w.Name, Recipient: v.Link.Recipient,
+		Note: v.Request.Note, Created: v.Request.CreatedAt, Expires: v.Request.ExpiresAt,
 		Status: deletionStatusWords[v.Request.StatusAt(now)], Got: v.Confirmed(),
 		Needed:  v.Request.NeededConfirmations,
 		Members: w.MemberCount, ConfirmedByYou: v.Link.ConfirmedAt != nil,
@@ -146,12 +147,9 @@ func (h *Handler) renderDeletion(c echo.Context, status int, v models.DeletionLi
 		// As ConfirmDeletion will count them: by the members there are now.
 		page.Needed = max(page.Needed, models.NeededConfirmations(w.MemberCount))
 	}
-	if page.Status == deletionStatusWords[models.DeletionPending] {
-		page.Status = "Waiting for the owners' confirmation until " + page.Expires + "."
-	}
 	for _, l := range v.Links {
 		if l.ConfirmedAt != nil {
-			page.Confirmed = append(page.Confirmed, views.DeletionLinkRow{Recipient: l.Recipient, ConfirmedAt: minuteUTC(l.ConfirmedAt)})
+			page.Confirmed = append(page.Confirmed, views.DeletionLinkRow{Recipient: l.Recipient, ConfirmedAt: l.ConfirmedAt})
 		}
 	}
 	ch := h.consentChrome(c)

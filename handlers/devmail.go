@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
-	"time"
 
 	"gatehouse/models"
 	"gatehouse/views"
@@ -18,7 +17,7 @@ import (
 
 // devMailList shows the newest mails, whatever their state.
 func (h *Handler) devMailList(c echo.Context) error {
-	mails, err := h.opts.Outbox.List(c.Request().Context(), h.db.Read, 200)
+	mails, err := h.outbox.List(c.Request().Context(), h.db.Read, 200)
 	if err != nil {
 		return err
 	}
@@ -35,19 +34,16 @@ func (h *Handler) devMailShow(c echo.Context) error {
 	if err != nil || id <= 0 {
 		return fmt.Errorf("mail id %q: %w", c.Param("id"), models.ErrNotFound)
 	}
-	m, err := h.opts.Outbox.Get(c.Request().Context(), h.db.Read, id)
+	m, err := h.outbox.Get(c.Request().Context(), h.db.Read, id)
 	if err != nil {
 		return err
 	}
 	v := views.DevMailMessage{
-		DevMailRow: devMailRow(m), Workspace: m.Workspace, NextAttempt: devTime(m.NextAttemptAt),
+		DevMailRow: devMailRow(m), Workspace: m.Workspace, NextAttempt: m.NextAttemptAt, Sent: m.SentAt,
 		Text: m.Text, HTML: m.HTML, Unreadable: m.Unreadable,
 	}
 	if m.RequestID != nil {
 		v.RequestID = strconv.FormatInt(*m.RequestID, 10)
-	}
-	if m.SentAt != nil {
-		v.Sent = devTime(*m.SentAt)
 	}
 	return h.render(c, http.StatusOK, views.DevMailShow(h.chrome(c, m.Subject), v))
 }
@@ -55,8 +51,6 @@ func (h *Handler) devMailShow(c echo.Context) error {
 func devMailRow(m models.OutboxMail) views.DevMailRow {
 	return views.DevMailRow{
 		ID: m.ID, Kind: m.Kind, To: m.To, Subject: m.Subject, Status: m.Status,
-		Attempts: m.Attempts, Created: devTime(m.CreatedAt), LastError: m.LastError,
+		Attempts: m.Attempts, Created: m.CreatedAt, LastError: m.LastError,
 	}
 }
-
-func devTime(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") }

@@ -27,12 +27,14 @@ type OIDC struct {
 	Issuer       string
 	ClientID     string
 	ClientSecret string
-	// HTTPClient talks to the provider (discovery, keys, token endpoint).
+	// HTTPClient talks to the provider (discovery, keys, token
+	// endpoint); give it a timeout.
 	HTTPClient *http.Client
 }
 
 // Options are everything a Handler needs; cmd/gatehouse fills them from
-// the configuration.
+// the configuration. Every setting must have its value: the defaults are
+// applied where the configuration is read (models' Default* values).
 type Options struct {
 	DB      *models.DB
 	Product *gorm.DB // the product database (workspace registry), read-only
@@ -42,13 +44,10 @@ type Options struct {
 	// PostgreSQL).
 	ProductDB  *models.DB
 	TenantsDir string
-	// Retention is the data-retention policy; zero takes
-	// models.DefaultRetentionPolicy.
+	// Retention is the data-retention policy.
 	Retention models.RetentionPolicy
-	// Tenants is the customer data; handlers reach it only through the
-	// models.TenantData that New builds on it.
-	Tenants *tenantdb.Reader
-	Catalog *policy.Catalog
+	Tenants   *tenantdb.Reader
+	Catalog   *policy.Catalog
 	// Audit appends view events with group commit; data pages write their
 	// event through it before showing anything.
 	Audit *models.AuditWriter
@@ -67,44 +66,129 @@ type Options struct {
 	AgreementVersion string   // the current confidentiality agreement
 	Sessions         models.SessionLimits
 	StepUpWindow     time.Duration // how recent a login tier changes and offboarding need
-	BreakglassWindow time.Duration // how long a break-glass stays open; 1h when zero
-	// Requests are the access-request rules; zero fields take
-	// models.DefaultRequestPolicy's values.
+	BreakglassWindow time.Duration // how long a break-glass stays open
+	// Requests are the access-request rules; their agreement version is
+	// AgreementVersion.
 	Requests       models.RequestPolicy
 	Company        string // the company's name as customers read it in mails and on the consent page
 	TrustedProxies []netip.Prefix
 	MetricsToken   string // when set, /metrics needs "Authorization: Bearer <token>"
 
-	// Dev mounts DevIdP at /dev/oidc and enables POST /dev/login.
-	Dev    bool
-	DevIdP http.Handler
+	// Dev mounts DevIdP at /dev/oidc and enables POST /dev/login, which
+	// offers DemoStaff on the sign-in page.
+	Dev       bool
+	DevIdP    http.Handler
+	DemoStaff []DemoStaff
 }
 
-// Handler holds the dependencies of every handler.
+// DemoStaff is a person the development sign-in page offers; its fields
+// are those of models/demo's StaffMember, so that one converts to it.
+type DemoStaff struct {
+	Email       string
+	Name        string
+	Tier        models.Tier
+	Status      models.Status
+	NoAgreement bool // has not signed the confidentiality agreement
+}
+
+// Handler holds the dependencies and settings of every handler.
 type Handler struct {
-	db       *models.DB
-	product  *gorm.DB
-	data     *models.TenantData // the one way to customer data
-	catalog  *policy.Catalog
-	audit    *models.AuditWriter
-	enforcer *policy.Enforcer
-	log      *slog.Logger
-	now      func() time.Time
-	opts     Options
-	oidc     *oidcClient
-	metrics  *metrics
-	letters  letters.Letters
-	https    bool
+	db         *models.DB
+	product    *gorm.DB
+	productDB  *models.DB
+	tenantsDir string
+	data       *models.TenantData // the one way to customer data
+	catalog    *policy.Catalog
+	audit      *models.AuditWriter
+	outbox     *models.Outbox
+	enforcer   *policy.Enforcer
+	log        *slog.Logger
+	now        func() time.Time
+	registry   *prometheus.Registry
+	metrics    *metrics
+	oidc       *oidcClient
+	letters    letters.Letters
+
+	baseURL          *url.URL
+	https            bool
+	allowedDomains   []string
+	sessionKey       []byte
+	agreement        string
+	sessions         models.SessionLimits
+	stepUpWindow     time.Duration
+	breakglassWindow time.Duration
+	requests         models.RequestPolicy
+	retention        models.RetentionPolicy
+	company          string
+	trustedProxies   []netip.Prefix
+	metricsToken     string
+	dev              bool
+	devIdP           http.Handler
+	demoStaff        []DemoStaff
 
 	consentLimit *failureLimiter // failures on /consent per client address
 }
 
 // New checks the options and builds a Handler.
 func New(o Options) (*Handler, error) {
+	o.Requests.AgreementVersion = o.AgreementVersion
+	if err := o.check(); err != nil {
+		return nil, err
+	}
+	m, err := newMetrics(o.Metrics)
+	if err != nil {
+		return nil, fmt.Errorf("handlers: metrics: %w", err)
+	}
+	h := &Handler{
+		db:               o.DB,
+		product:          o.Product,
+		productDB:        o.ProductDB,
+		tenantsDir:       o.TenantsDir,
+		catalog:          o.Catalog,
+		audit:            o.Audit,
+		outbox:           o.Outbox,
+		enforcer:         o.Enforcer,
+		log:              o.Logger,
+		now:              o.Now,
+		registry:         o.Metrics,
+		metrics:          m,
+		oidc:             &oidcClient{cfg: o.OIDC, redirectURL: o.BaseURL.JoinPath("/auth/callback").String()},
+		baseURL:          o.BaseURL,
+		https:            o.BaseURL.Scheme == "https",
+		allowedDomains:   o.AllowedDomains,
+		sessionKey:       o.SessionKey,
+		agreement:        o.AgreementVersion,
+		sessions:         o.Sessions,
+		stepUpWindow:     o.StepUpWindow,
+		breakglassWindow: o.BreakglassWindow,
+		requests:         o.Requests,
+		retention:        o.Retention,
+		company:          o.Company,
+		trustedProxies:   o.TrustedProxies,
+		metricsToken:     o.MetricsToken,
+		dev:              o.Dev,
+		devIdP:           o.DevIdP,
+		demoStaff:        o.DemoStaff,
+		letters:          letters.New(o.Company, o.BaseURL, o.Now),
+		consentLimit:     newFailureLimiter(20, 10*time.Minute),
+	}
+	h.data = models.NewTenantData(models.TenantDataConfig{
+		DB:      o.DB,
+		Product: o.Product,
+		Tenants: o.Tenants,
+		Catalog: o.Catalog,
+		Audit:   o.Audit,
+		Now:     o.Now,
+	})
+	return h, nil
+}
+
+// check names every missing or unusable option at once.
+func (o Options) check() error {
 	var errs []error
 	if o.DB == nil || o.Product == nil || o.ProductDB == nil || o.Tenants == nil || o.Catalog == nil || o.Audit == nil || o.Outbox == nil ||
-		o.Enforcer == nil || o.Logger == nil || o.Now == nil || o.BaseURL == nil || o.Metrics == nil {
-		errs = append(errs, errors.New("handlers: DB, Product, ProductDB, Tenants, Catalog, Audit, Outbox, Enforcer, Logger, Now, BaseURL and Metrics are required"))
+		o.Enforcer == nil || o.Logger == nil || o.Now == nil || o.BaseURL == nil || o.Metrics == nil || o.OIDC.HTTPClient == nil {
+		errs = append(errs, errors.New("handlers: DB, Product, ProductDB, Tenants, Catalog, Audit, Outbox, Enforcer, Logger, Now, BaseURL, Metrics and OIDC.HTTPClient are required"))
 	}
 	if o.BaseURL != nil && ((o.BaseURL.Scheme != "http" && o.BaseURL.Scheme != "https") || o.BaseURL.Host == "" || strings.Trim(o.BaseURL.Path, "/") != "") {
 		errs = append(errs, errors.New("handlers: base URL must be http(s)://host[:port] with no path"))
@@ -118,61 +202,23 @@ func New(o Options) (*Handler, error) {
 	if len(o.AllowedDomains) == 0 {
 		errs = append(errs, errors.New("handlers: no allowed domains"))
 	}
-	if o.Retention == (models.RetentionPolicy{}) {
-		o.Retention = models.DefaultRetentionPolicy()
-	}
 	if err := o.Retention.Check(); err != nil {
 		errs = append(errs, fmt.Errorf("handlers: %w", err))
 	}
 	if o.ProductDB != nil && o.ProductDB.Dialect == models.SQLite && o.TenantsDir == "" {
 		errs = append(errs, errors.New("handlers: a SQLite product database needs TenantsDir"))
 	}
-	if err := errors.Join(errs...); err != nil {
-		return nil, err
+	if o.Sessions.Idle <= 0 || o.Sessions.Absolute <= 0 || o.StepUpWindow <= 0 {
+		errs = append(errs, errors.New("handlers: Sessions and StepUpWindow are required (models.DefaultSessionLimits, models.DefaultStepUpWindow)"))
 	}
-	if o.Sessions.Idle == 0 {
-		o.Sessions.Idle = 30 * time.Minute
+	if o.BreakglassWindow <= 0 || o.BreakglassWindow > models.BreakglassMaxWindow {
+		errs = append(errs, errors.New("handlers: BreakglassWindow must be positive and at most 24h (models.DefaultBreakglassWindow)"))
 	}
-	if o.Sessions.Absolute == 0 {
-		o.Sessions.Absolute = 12 * time.Hour
-	}
-	if o.StepUpWindow == 0 {
-		o.StepUpWindow = 15 * time.Minute
-	}
-	if o.BreakglassWindow == 0 {
-		o.BreakglassWindow = time.Hour
-	}
-	def := models.DefaultRequestPolicy(o.AgreementVersion)
-	o.Requests.AgreementVersion = o.AgreementVersion
-	if o.Requests.Ticket == nil {
-		o.Requests.Ticket = def.Ticket
-	}
-	if o.Requests.MaxDuration == 0 {
-		o.Requests.MaxDuration = def.MaxDuration
-	}
-	if o.Requests.PendingFor == 0 {
-		o.Requests.PendingFor = def.PendingFor
-	}
-	if o.Requests.ConsentFor == 0 {
-		o.Requests.ConsentFor = def.ConsentFor
+	if r := o.Requests; r.Ticket == nil || r.MaxDuration <= 0 || r.PendingFor <= 0 || r.ConsentFor <= 0 {
+		errs = append(errs, errors.New("handlers: Requests needs every rule (models.DefaultRequestPolicy)"))
 	}
 	if o.Company == "" {
-		o.Company = "Gatehouse"
+		errs = append(errs, errors.New("handlers: Company is required (models.DefaultCompany)"))
 	}
-	if o.OIDC.HTTPClient == nil {
-		o.OIDC.HTTPClient = &http.Client{Timeout: 10 * time.Second}
-	}
-	m, err := newMetrics(o.Metrics)
-	if err != nil {
-		return nil, fmt.Errorf("handlers: metrics: %w", err)
-	}
-	h := &Handler{
-		db: o.DB, product: o.Product, catalog: o.Catalog, audit: o.Audit, enforcer: o.Enforcer, log: o.Logger, now: o.Now,
-		opts: o, metrics: m, https: o.BaseURL.Scheme == "https", letters: letters.New(o.Company, o.BaseURL, o.Now),
-		consentLimit: newFailureLimiter(20, 10*time.Minute),
-	}
-	h.data = models.NewTenantData(models.TenantDataConfig{DB: o.DB, Product: o.Product, Tenants: o.Tenants,
-		Catalog: o.Catalog, Audit: o.Audit, Now: o.Now})
-	h.oidc = &oidcClient{cfg: o.OIDC, redirectURL: o.BaseURL.JoinPath("/auth/callback").String()}
-	return h, nil
+	return errors.Join(errs...)
 }

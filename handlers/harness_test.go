@@ -76,6 +76,15 @@ type testPortal struct {
 
 // devUsers are the identities the test identity provider knows: the demo
 // staff, plus accounts for negative tests.
+// demoStaff is the demo staff as the sign-in page of --dev offers them.
+func demoStaff() []DemoStaff {
+	var out []DemoStaff
+	for _, m := range demo.Staff {
+		out = append(out, DemoStaff(m))
+	}
+	return out
+}
+
 func devUsers() []devidp.User {
 	var users []devidp.User
 	for _, m := range demo.Staff {
@@ -144,9 +153,16 @@ func startPortal(t testing.TB, db *models.DB, slugs []string, change ...func(*Op
 	p.opts = Options{
 		DB: db, Product: product.Read, ProductDB: product, TenantsDir: tenantsDir, Tenants: tenants, Catalog: catalog, Audit: aw, Outbox: outbox, Enforcer: enf, Logger: slog.New(slog.NewJSONHandler(p.logs, nil)),
 		Now: p.clock.Now, Metrics: prometheus.NewRegistry(), BaseURL: base,
-		OIDC:           OIDC{Issuer: issuer, ClientID: "gatehouse-test", ClientSecret: "test-secret"},
+		OIDC:           OIDC{Issuer: issuer, ClientID: "gatehouse-test", ClientSecret: "test-secret", HTTPClient: &http.Client{Timeout: 10 * time.Second}},
 		AllowedDomains: []string{demo.Domain}, SessionKey: []byte("test-session-key-of-at-least-32-bytes!"),
-		AgreementVersion: demo.AgreementVersion, Dev: true, DevIdP: idp,
+		AgreementVersion: demo.AgreementVersion, Dev: true, DevIdP: idp, DemoStaff: demoStaff(),
+		// The defaults production's configuration applies.
+		Sessions:         models.DefaultSessionLimits(),
+		StepUpWindow:     models.DefaultStepUpWindow,
+		BreakglassWindow: models.DefaultBreakglassWindow,
+		Requests:         models.DefaultRequestPolicy(demo.AgreementVersion),
+		Retention:        models.DefaultRetentionPolicy(),
+		Company:          models.DefaultCompany,
 	}
 	for _, c := range change {
 		c(&p.opts)

@@ -31,13 +31,13 @@ func (h *Handler) readyz(c echo.Context) error {
 }
 
 func (h *Handler) metricsPage(c echo.Context) error {
-	if t := h.opts.MetricsToken; t != "" {
+	if t := h.metricsToken; t != "" {
 		got := strings.TrimPrefix(c.Request().Header.Get("Authorization"), "Bearer ")
 		if subtle.ConstantTimeCompare([]byte(got), []byte(t)) != 1 {
 			return echo.NewHTTPError(http.StatusUnauthorized, "metrics need a bearer token")
 		}
 	}
-	promhttp.HandlerFor(h.opts.Metrics, promhttp.HandlerOpts{}).ServeHTTP(c.Response(), c.Request())
+	promhttp.HandlerFor(h.registry, promhttp.HandlerOpts{}).ServeHTTP(c.Response(), c.Request())
 	return nil
 }
 

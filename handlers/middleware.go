@@ -106,7 +106,7 @@ func (h *Handler) observe(next echo.HandlerFunc) echo.HandlerFunc {
 
 func (h *Handler) securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 	formAction := "'self'"
-	if u, err := url.Parse(h.opts.OIDC.Issuer); err == nil && u.Host != "" && u.Host != h.opts.BaseURL.Host {
+	if u, err := url.Parse(h.oidc.cfg.Issuer); err == nil && u.Host != "" && u.Host != h.baseURL.Host {
 		// The login form's redirect continues to the identity provider, and
 		// browsers apply form-action to redirects.
 		formAction += " " + u.Scheme + "://" + u.Host
@@ -135,8 +135,8 @@ func (h *Handler) securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 func (h *Handler) crossOrigin(next echo.HandlerFunc) echo.HandlerFunc {
 	cop := http.NewCrossOriginProtection()
 	// The portal's own origin, for proxies that rewrite the Host header.
-	if err := cop.AddTrustedOrigin(h.opts.BaseURL.Scheme + "://" + h.opts.BaseURL.Host); err != nil {
-		panic(fmt.Sprintf("base URL %s is not an origin: %v", h.opts.BaseURL, err))
+	if err := cop.AddTrustedOrigin(h.baseURL.Scheme + "://" + h.baseURL.Host); err != nil {
+		panic(fmt.Sprintf("base URL %s is not an origin: %v", h.baseURL, err))
 	}
 	return func(c echo.Context) error {
 		if err := cop.Check(c.Request()); err != nil {
@@ -156,7 +156,7 @@ func (h *Handler) loadSession(next echo.HandlerFunc) echo.HandlerFunc {
 			return next(c)
 		}
 		ctx := c.Request().Context()
-		hash := models.TokenHash(h.opts.SessionKey, ck.Value)
+		hash := models.TokenHash(h.sessionKey, ck.Value)
 		sess, staff, err := models.SessionByHash(ctx, h.db.Read, hash)
 		now := h.now()
 		switch {
@@ -165,7 +165,7 @@ func (h *Handler) loadSession(next echo.HandlerFunc) echo.HandlerFunc {
 			return next(c)
 		case err != nil:
 			return fmt.Errorf("load session: %w", err)
-		case !sess.Live(now, h.opts.Sessions) || staff.Status != models.StatusActive:
+		case !sess.Live(now, h.sessions) || staff.Status != models.StatusActive:
 			h.clearSessionCookie(c)
 			return next(c)
 		}
@@ -190,7 +190,7 @@ func (h *Handler) allowed(v *viewer, p policy.Permission) bool {
 	if v == nil || v.Staff.Status != models.StatusActive {
 		return false
 	}
-	if p != policy.PortalEnter && !v.Staff.AgreementCurrent(h.opts.AgreementVersion) {
+	if p != policy.PortalEnter && !v.Staff.AgreementCurrent(h.agreement) {
 		return false
 	}
 	return h.enforcer.Allowed(string(v.Staff.Tier), p)
@@ -214,7 +214,7 @@ func (h *Handler) authorize(p policy.Permission, fresh bool) echo.MiddlewareFunc
 				h.log.Warn("permission denied", "request_id", requestIDOf(c), "staff", v.Staff.Email, "tier", v.Staff.Tier, "permission", p.String())
 				return fmt.Errorf("%s needs %s: %w", c.Path(), p, policy.ErrDenied)
 			}
-			if fresh && h.now().Sub(v.Session.AuthAt) > h.opts.StepUpWindow {
+			if fresh && h.now().Sub(v.Session.AuthAt) > h.stepUpWindow {
 				return h.stepUpPage(c)
 			}
 			return next(c)

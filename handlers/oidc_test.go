@@ -362,7 +362,7 @@ func TestOIDCDefectiveIDTokens(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, db *models.DB) {
 		idp := newHostileIdP(t)
 		p := newPortal(t, db, func(o *Options) {
-			o.OIDC = OIDC{Issuer: idp.URL, ClientID: hostileClientID, ClientSecret: hostileSecret}
+			o.OIDC.Issuer, o.OIDC.ClientID, o.OIDC.ClientSecret = idp.URL, hostileClientID, hostileSecret
 		})
 		// reason is the audited refusal code; detail, when set, a part
 		// of the verifier's error that shows which check refused.
@@ -574,7 +574,7 @@ func TestLoginCodeInjection(t *testing.T) {
 					idp = newHostileIdP(t)
 					start, form = "/login", url.Values{}
 					change = append(change, func(o *Options) {
-						o.OIDC = OIDC{Issuer: idp.URL, ClientID: hostileClientID, ClientSecret: hostileSecret}
+						o.OIDC.Issuer, o.OIDC.ClientID, o.OIDC.ClientSecret = idp.URL, hostileClientID, hostileSecret
 					})
 				}
 				p := newPortal(t, db, change...)

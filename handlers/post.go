@@ -15,7 +15,7 @@ func (h *Handler) act(c echo.Context) models.Act { return models.Act{Now: h.now(
 // outbox, the letters, and the workspaces' names, read now because the
 // change's transaction never reads the product database.
 func (h *Handler) post(ctx context.Context, slugs ...string) (models.Post, error) {
-	p := models.Post{Outbox: h.opts.Outbox, Letters: h.letters, Names: map[string]string{}}
+	p := models.Post{Outbox: h.outbox, Letters: h.letters, Names: map[string]string{}}
 	for _, slug := range slugs {
 		ws, err := models.FindWorkspace(ctx, h.product, slug)
 		if err != nil {

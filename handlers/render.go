@@ -37,14 +37,14 @@ var navigation = []struct {
 // chrome is what every page's layout needs: the title, the signed-in
 // person and the navigation they may use.
 func (h *Handler) chrome(c echo.Context, title string) views.Chrome {
-	ch := views.Chrome{Title: title, CSS: static.Path("app.css"), Dev: h.opts.Dev, Path: c.Request().URL.Path}
+	ch := views.Chrome{Title: title, CSS: static.Path("app.css"), Dev: h.dev, Path: c.Request().URL.Path}
 	v := viewerOf(c)
 	if v == nil {
 		return ch
 	}
 	ch.Viewer = &views.Viewer{
 		Name: v.Staff.Name, Email: v.Staff.Email, Tier: string(v.Staff.Tier),
-		AgreementMissing: !v.Staff.AgreementCurrent(h.opts.AgreementVersion),
+		AgreementMissing: !v.Staff.AgreementCurrent(h.agreement),
 	}
 	for _, n := range navigation {
 		if h.allowed(v, n.perm) {
@@ -61,6 +61,7 @@ var errorPages = map[int][2]string{
 	http.StatusForbidden:           {"Not allowed", "Your tier does not allow this, or your confidentiality agreement is not on record. Nothing was changed."},
 	http.StatusNotFound:            {"Not found", "There is nothing at this address."},
 	http.StatusMethodNotAllowed:    {"Not allowed", "This address does not accept that kind of request."},
+	http.StatusConflict:            {"Conflict", "This conflicts with the record's current state. Nothing was changed."},
 	http.StatusUnprocessableEntity: {"Please check the form", "Some of what was sent could not be accepted. Nothing was changed."},
 	http.StatusTooManyRequests:     {"Too many attempts", "Please wait a minute and try again."},
 	http.StatusServiceUnavailable:  {"Unavailable", "Gatehouse cannot serve this right now. Nothing was shown or changed. Please try again shortly."},
@@ -72,7 +73,8 @@ const noGrantMessage = "None of your grants covers this page: access may have ex
 
 // handleError is the one place errors become responses: not found → 404,
 // denied or no grant → 403, an access the audit log could not record →
-// 503, HTTP errors keep their code, anything else → 500 with a generic
+// 503, HTTP errors keep their code, a conflict → 409 with its message,
+// refused form values → 422, anything else → 500 with a generic
 // page and the detail in the log.
 func (h *Handler) handleError(err error, c echo.Context) {
 	if c.Response().Committed {
@@ -81,7 +83,11 @@ func (h *Handler) handleError(err error, c echo.Context) {
 	}
 	status := http.StatusInternalServerError
 	msg := ""
-	var he *echo.HTTPError
+	var (
+		he *echo.HTTPError
+		ce *models.ConflictError
+		fe models.FieldErrors
+	)
 	switch {
 	case errors.Is(err, models.ErrUnaudited):
 		status = http.StatusServiceUnavailable
@@ -96,6 +102,12 @@ func (h *Handler) handleError(err error, c echo.Context) {
 		if s, ok := he.Message.(string); ok && status < 500 {
 			msg = s
 		}
+	case errors.As(err, &ce):
+		status, msg = http.StatusConflict, ce.Message
+	case errors.Is(err, models.ErrConflict):
+		status = http.StatusConflict
+	case errors.As(err, &fe):
+		status, msg = http.StatusUnprocessableEntity, fe[""]
 	}
 	if status >= 500 {
 		h.log.Error("request failed", "request_id", requestIDOf(c), "path", c.Path(), "error", err)
@@ -118,4 +130,14 @@ func (h *Handler) handleError(err error, c echo.Context) {
 	if err := h.render(c, status, views.ErrorPage(h.chrome(c, text[0]), status, text[0], text[1])); err != nil {
 		h.log.Error("render error page", "request_id", requestIDOf(c), "error", err)
 	}
+}
+
+// conflictText is the sentence a conflict carries for people, or a
+// general one when it carries none.
+func conflictText(err error) string {
+	var ce *models.ConflictError
+	if errors.As(err, &ce) {
+		return ce.Message
+	}
+	return "This change conflicts with the record's current state."
 }

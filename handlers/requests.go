@@ -2,12 +2,10 @@ package handlers
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"gatehouse/letters"
@@ -64,130 +62,6 @@ func (h *Handler) staffNames(c echo.Context) func(int64) string {
 	}
 }
 
-func (h *Handler) requestNew(c echo.Context) error {
-	f := views.RequestForm{Workspace: strings.TrimSpace(c.QueryParam("workspace")), Duration: "2h"}
-	if v := viewerOf(c); v.Staff.Tier == models.TierSenior {
-		f.Grantee = v.Staff.Email
-	}
-	return h.renderRequestForm(c, http.StatusOK, f)
-}
-
-func (h *Handler) renderRequestForm(c echo.Context, status int, f views.RequestForm) error {
-	ctx := c.Request().Context()
-	pol := h.opts.Requests
-	for _, d := range models.DurationPresets {
-		if d <= pol.MaxDuration {
-			f.Durations = append(f.Durations, views.Option{Value: models.FormatDuration(d), Label: letters.DurationWords(d)})
-		}
-	}
-	if !slices.ContainsFunc(f.Durations, func(o views.Option) bool { return o.Value == models.FormatDuration(pol.MaxDuration) }) {
-		f.Durations = append(f.Durations, views.Option{Value: models.FormatDuration(pol.MaxDuration), Label: letters.DurationWords(pol.MaxDuration) + " (the most allowed)"})
-	}
-	f.MaxDuration = letters.DurationWords(pol.MaxDuration)
-	f.TicketHint = "like SUP-1234"
-	seniors, err := models.Grantees(ctx, h.db.Read, h.opts.AgreementVersion)
-	if err != nil {
-		return err
-	}
-	for _, s := range seniors {
-		f.Grantees = append(f.Grantees, views.Option{Value: s.Email, Label: fmt.Sprintf("%s (%s)", s.Name, s.Tier)})
-	}
-	for _, t := range h.catalog.Tables() {
-		if !t.Restricted {
-			f.Tables = append(f.Tables, views.Option{Value: t.Name, Label: t.Name})
-		}
-	}
-	if f.Workspace != "" {
-		if ws, err := models.FindWorkspace(ctx, h.product, f.Workspace); err == nil {
-			f.WorkspaceName = ws.Name
-		}
-	}
-	return h.render(c, status, views.RequestNew(h.chrome(c, "New access request"), f))
-}
-
-func (h *Handler) requestCreate(c echo.Context) error {
-	ctx := c.Request().Context()
-	form, err := c.FormParams()
-	if err != nil {
-		return echo.NewHTTPError(http.StatusBadRequest, "The form could not be read.")
-	}
-	f := views.RequestForm{
-		Workspace: strings.TrimSpace(form.Get("workspace")), Reason: form.Get("reason"), Ticket: strings.TrimSpace(form.Get("ticket")),
-		Duration: strings.TrimSpace(form.Get("duration")), Grantee: strings.TrimSpace(form.Get("grantee")),
-		Scope: form["scope"], Records: strings.TrimSpace(form.Get("records")), Unmask: form.Get("unmask") == "on", Errors: views.Errors{},
-	}
-	n := models.NewRequest{Requester: viewerOf(c).Staff, Reason: f.Reason, Ticket: f.Ticket, Unmask: f.Unmask}
-	if ws, err := models.FindLiveWorkspace(ctx, h.product, f.Workspace); err == nil {
-		n.Workspace = ws.Slug
-	} else if !errors.Is(err, models.ErrNotFound) {
-		return err
-	}
-	if n.Duration, err = models.ParseDuration(f.Duration); err != nil {
-		f.Errors["duration"] = "Choose how long the access should last, like 2h."
-	}
-	if f.Grantee != "" {
-		if email, err := models.NormalizeEmail(f.Grantee); err == nil {
-			if s, err := models.FindStaffByEmail(ctx, h.db.Read, email); err == nil {
-				n.Grantee = s
-			} else if !errors.Is(err, models.ErrNotFound) {
-				return err
-			}
-		}
-	}
-	if n.Grantee.ID == 0 && viewerOf(c).Staff.Tier == models.TierSenior && f.Grantee == "" {
-		n.Grantee = viewerOf(c).Staff
-	}
-	if len(f.Scope) > 0 {
-		n.Scope.Tables = map[string][]int64{}
-		for _, t := range f.Scope {
-			table, ok := h.catalog.Table(t)
-			switch {
-			case !ok:
-				f.Errors["scope"] = fmt.Sprintf("There is no table %q.", clip(t))
-			case table.Restricted:
-				f.Errors["scope"] = fmt.Sprintf("%s is restricted: nobody may see it, whatever the grant.", t)
-			default:
-				n.Scope.Tables[t] = nil
-			}
-		}
-	}
-	if f.Records != "" {
-		ids, err := parseRecordIDs(f.Records)
-		switch {
-		case err != nil:
-			f.Errors["records"] = err.Error()
-		case len(f.Scope) == 0:
-			f.Errors["records"] = "Choose the tables these records belong to."
-		default:
-			for t := range n.Scope.Tables {
-				n.Scope.Tables[t] = ids
-			}
-		}
-	}
-	if f.Grantee != "" && n.Grantee.ID == 0 {
-		f.Errors["grantee"] = "There is no staff member " + clip(f.Grantee) + "."
-	}
-	for k, v := range models.ValidateRequest(h.opts.Requests, n) {
-		if k == "requester" {
-			k = ""
-		}
-		if _, ok := f.Errors[k]; !ok {
-			f.Errors[k] = v
-		}
-	}
-	if n.Workspace == "" {
-		f.Errors["workspace"] = "There is no workspace " + strconv.Quote(clip(f.Workspace)) + "."
-	}
-	if len(f.Errors) > 0 {
-		return h.renderRequestForm(c, http.StatusUnprocessableEntity, f)
-	}
-	r, err := models.CreateRequest(ctx, h.db.Write, h.now(), h.actor(c), h.opts.Requests, n)
-	if err != nil {
-		return err
-	}
-	return c.Redirect(http.StatusSeeOther, fmt.Sprintf("/requests/%d", r.ID))
-}
-
 func (h *Handler) requestShow(c echo.Context) error {
 	return h.renderRequest(c, http.StatusOK, "", nil)
 }
@@ -217,17 +91,15 @@ func (h *Handler) renderRequest(c echo.Context, status int, note string, errs vi
 		ID: r.ID, Workspace: r.Workspace, Name: mr.Name,
 		Requester: mr.Requester, Grantee: mr.Grantee + " (" + mr.GranteeTier + ")",
 		Reason: r.Reason, Ticket: r.Ticket, Scope: mr.Scope, Unmask: r.Unmask, Duration: mr.Duration,
-		Status: string(st), Created: minuteUTC(&r.CreatedAt), Note: note, Errors: errs,
+		Status: string(st), Created: r.CreatedAt, Note: note, Errors: errs,
 		CanApprove: st == models.RequestPending && h.allowed(v, policy.RequestApprove) && v.Staff.ID != r.RequesterID && v.Staff.ID != r.GranteeID,
 		CanCancel:  st == models.RequestPending && v.Staff.ID == r.RequesterID,
 	}
 	switch st {
 	case models.RequestPending:
-		view.Expires = minuteUTC(&r.ExpiresAt)
-		view.StatusNote = "Waiting for a senior who is neither the requester nor the grantee. Expires " + view.Expires + "."
+		view.Expires = &r.ExpiresAt
 	case models.RequestApproved:
-		view.Expires = minuteUTC(r.ConsentDeadline)
-		view.StatusNote = "Approved; waiting for the customer's consent until " + view.Expires + "."
+		view.Expires = r.ConsentDeadline
 	}
 	if r.DecidedByID != nil {
 		verb := "Approved"
@@ -242,23 +114,20 @@ func (h *Handler) renderRequest(c echo.Context, status int, note string, errs vi
 		if err != nil {
 			return err
 		}
-		view.GrantID, view.GrantLive, view.GrantEnds = g.ID, g.Live(now), minuteUTC(&g.EndsAt)
+		view.GrantID, view.GrantLive, view.GrantEnds = g.ID, g.Live(now), g.EndsAt
 		switch {
 		case g.EndedAt != nil:
-			view.GrantEnded = minuteUTC(g.EndedAt) + " (" + g.EndedWhy + ")"
+			view.GrantEndedAt, view.GrantEndedWhy = *g.EndedAt, g.EndedWhy
 		case !g.Live(now):
-			view.GrantEnded = minuteUTC(&g.EndsAt) + " (expired)"
+			view.GrantEndedAt, view.GrantEndedWhy = g.EndsAt, "expired"
 		}
 		view.CanDone = view.GrantLive && v.Staff.ID == r.GranteeID
 		view.CanRevoke = view.GrantLive && h.allowed(v, policy.GrantRevoke)
 		if view.Viewed, err = h.viewedRows(c.Request().Context(), g); err != nil {
 			return err
 		}
-		if view.GrantLive {
-			view.StatusNote = "Access is open until " + view.GrantEnds + "."
-		} else {
+		if !view.GrantLive {
 			view.Status = "ended"
-			view.StatusNote = "Access has ended: " + view.GrantEnded + "."
 		}
 	}
 	events, err := models.RequestTimeline(ctx, h.db.Read, r.ID)
@@ -266,7 +135,7 @@ func (h *Handler) renderRequest(c echo.Context, status int, note string, errs vi
 		return err
 	}
 	for _, e := range events {
-		view.Timeline = append(view.Timeline, views.TimelineEntry{At: minuteUTC(&e.At), Actor: e.Actor, What: timelineWhat(e.Action), Note: e.Reason})
+		view.Timeline = append(view.Timeline, views.TimelineEntry{At: e.At, Actor: e.Actor, What: timelineWhat(e.Action), Note: e.Reason})
 	}
 	return h.render(c, status, views.RequestShow(h.chrome(c, fmt.Sprintf("Request %d", r.ID)), view))
 }
@@ -314,129 +183,6 @@ func (h *Handler) viewedRows(ctx context.Context, g models.Grant) ([]views.Viewe
 func requestRow(r models.AccessRequest, names func(int64) string, now time.Time) views.RequestRow {
 	return views.RequestRow{
 		ID: r.ID, Workspace: r.Workspace, Requester: names(r.RequesterID), Grantee: names(r.GranteeID),
-		Ticket: r.Ticket, Status: string(r.StatusAt(now)), Duration: models.FormatDuration(r.Duration()), Created: minuteUTC(&r.CreatedAt),
+		Ticket: r.Ticket, Status: string(r.StatusAt(now)), Duration: models.FormatDuration(r.Duration()), Created: r.CreatedAt,
 	}
-}
-
-// requestID parses :id, or answers 404.
-func requestID(c echo.Context) (int64, error) {
-	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
-	if err != nil || id <= 0 {
-		return 0, fmt.Errorf("request %q: %w", clip(c.Param("id")), models.ErrNotFound)
-	}
-	return id, nil
-}
-
-func (h *Handler) requestApprove(c echo.Context) error { return h.requestDecide(c, true) }
-func (h *Handler) requestDeny(c echo.Context) error    { return h.requestDecide(c, false) }
-
-func (h *Handler) requestDecide(c echo.Context, approve bool) error {
-	ctx := c.Request().Context()
-	id, err := requestID(c)
-	if err != nil {
-		return err
-	}
-	note := c.FormValue("note")
-	r, err := models.FindRequest(ctx, h.db.Read, id)
-	if err != nil {
-		return err
-	}
-	d := models.Decision{Request: id, Approve: approve, Approver: viewerOf(c).Staff, Note: note}
-	if approve {
-		if d.Owners, err = models.Owners(ctx, h.product, r.Workspace); err != nil {
-			return err
-		}
-	}
-	post, err := h.post(ctx, r.Workspace)
-	if err != nil {
-		return err
-	}
-	_, err = models.DecideRequest(ctx, h.db.Write, h.act(c), post, h.opts.Requests, d)
-	return h.afterRequestAction(c, id, note, err)
-}
-
-// afterRequestAction answers a request form: 303 back to the request, or
-// its page again with what went wrong.
-func (h *Handler) afterRequestAction(c echo.Context, id int64, note string, err error) error {
-	var fe models.FieldErrors
-	switch {
-	case err == nil:
-		return c.Redirect(http.StatusSeeOther, fmt.Sprintf("/requests/%d", id))
-	case errors.As(err, &fe):
-		return h.renderRequest(c, http.StatusUnprocessableEntity, note, views.Errors(fe))
-	case errors.Is(err, models.ErrTwoPerson):
-		return fmt.Errorf("%w: %w", policy.ErrDenied, echo.NewHTTPError(http.StatusForbidden, "A request is decided by a senior who is neither its requester nor its grantee."))
-	case errors.Is(err, models.ErrConflict):
-		return h.renderRequest(c, http.StatusConflict, note, views.Errors{"": conflictMessage(err)})
-	}
-	return err
-}
-
-func (h *Handler) requestCancel(c echo.Context) error {
-	id, err := requestID(c)
-	if err != nil {
-		return err
-	}
-	note := c.FormValue("note")
-	ctx := c.Request().Context()
-	r, err := models.FindRequest(ctx, h.db.Read, id)
-	if err != nil {
-		return err
-	}
-	post, err := h.post(ctx, r.Workspace)
-	if err != nil {
-		return err
-	}
-	_, err = models.CancelRequest(ctx, h.db.Write, h.act(c), post, models.Cancellation{Request: id, Requester: viewerOf(c).Staff, Note: note})
-	return h.afterRequestAction(c, id, note, err)
-}
-
-func (h *Handler) requestDone(c echo.Context) error {
-	ctx := c.Request().Context()
-	id, err := requestID(c)
-	if err != nil {
-		return err
-	}
-	r, err := models.FindRequest(ctx, h.db.Read, id)
-	if err != nil {
-		return err
-	}
-	if r.GranteeID != viewerOf(c).Staff.ID {
-		return fmt.Errorf("%w: only the grantee closes their own access", policy.ErrDenied)
-	}
-	note := strings.TrimSpace(c.FormValue("note"))
-	if note == "" {
-		note = "done"
-	}
-	_, err = models.EndRequestGrant(ctx, h.db.Write, h.act(c), id, clip(note), models.ActionGrantDone)
-	return h.afterRequestAction(c, id, note, err)
-}
-
-func (h *Handler) requestRevoke(c echo.Context) error {
-	id, err := requestID(c)
-	if err != nil {
-		return err
-	}
-	note := strings.TrimSpace(c.FormValue("note"))
-	if err := models.CheckReason(note, 10); err != nil {
-		return h.renderRequest(c, http.StatusUnprocessableEntity, note, views.Errors{"note": "Say why you revoke this access (at least 10 characters)."})
-	}
-	_, err = models.EndRequestGrant(c.Request().Context(), h.db.Write, h.act(c), id, note, models.ActionGrantRevoked)
-	return h.afterRequestAction(c, id, note, err)
-}
-
-// parseRecordIDs reads "12, 15,40" into ids: at most 200, each positive.
-func parseRecordIDs(s string) ([]int64, error) {
-	var ids []int64
-	for _, part := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' }) {
-		id, err := strconv.ParseInt(part, 10, 64)
-		if err != nil || id <= 0 {
-			return nil, invalid(fmt.Sprintf("%q is not a record id: use numbers separated by commas.", clip(part)))
-		}
-		ids = append(ids, id)
-	}
-	if len(ids) == 0 || len(ids) > 200 {
-		return nil, invalid("Give between 1 and 200 record ids.")
-	}
-	return ids, nil
 }

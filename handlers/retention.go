@@ -49,24 +49,22 @@ func retentionStatusView(st models.RetentionStatus) views.RetentionStatusView {
 		Next: nextWords[st.Next], Due: st.Due, Held: st.Hold != nil,
 	}
 	if st.Next != models.NextNone {
-		v.NextAt = dateUTC(&st.NextAt)
-		v.NextWhen = "on " + v.NextAt
+		v.NextAt = st.NextAt
 	}
 	if r := st.Request; r != nil && r.Status == models.DeletionPending && st.Next == models.NextNone {
-		v.Next, v.NextAt = "Owners' confirmations", dateUTC(&r.ExpiresAt)
-		v.NextWhen = "by " + v.NextAt
+		v.Next, v.NextAt, v.NextBy = "Owners' confirmations", r.ExpiresAt, true
 	}
 	if !st.DeleteAt.IsZero() {
-		v.DeleteAt = dateUTC(&st.DeleteAt)
+		v.DeleteAt = &st.DeleteAt
 	}
 	for _, s := range st.Steps {
-		v.Steps = append(v.Steps, views.RetentionStepRow{Name: s.Name, Due: dateUTC(&s.Due), Done: dateUTC(s.Done)})
+		v.Steps = append(v.Steps, views.RetentionStepRow{Name: s.Name, Due: s.Due, Done: s.Done})
 	}
 	return v
 }
 
 func (h *Handler) retentionPolicyView() views.RetentionPolicyView {
-	p := h.opts.Retention
+	p := h.retention
 	return views.RetentionPolicyView{
 		CancelledKeep: int(p.CancelledKeep / models.Day), FreeNotice: int(p.FreeNotice / models.Day), FreeMark: int(p.FreeMark / models.Day),
 		FreeDelete: int(p.FreeDelete / models.Day), RequestValid: int(p.DeletionRequestValid / models.Day),
@@ -85,7 +83,7 @@ func (h *Handler) retentionQueue(c echo.Context) error {
 	if state != "" && state != "all" && !slices.Contains(models.RetentionStates(), models.RetentionState(state)) {
 		return echo.NewHTTPError(http.StatusUnprocessableEntity, "Choose a retention state from the list.")
 	}
-	all, err := models.ListRetention(ctx, h.db.Read, h.product, h.now(), h.opts.Retention)
+	all, err := models.ListRetention(ctx, h.db.Read, h.product, h.now(), h.retention)
 	if err != nil {
 		return err
 	}
@@ -109,7 +107,8 @@ func (h *Handler) retentionQueue(c echo.Context) error {
 		if d := order(a.Retention.State) - order(b.Retention.State); d != 0 {
 			return d
 		}
-		return strings.Compare(a.Retention.NextAt, b.Retention.NextAt)
+		// By day: rows due the same day keep the states' order.
+		return strings.Compare(views.Day(&a.Retention.NextAt), views.Day(&b.Retention.NextAt))
 	})
 	holds, err := models.ListHolds(ctx, h.db.Read, "", false)
 	if err != nil {
@@ -123,8 +122,8 @@ func (h *Handler) retentionQueue(c echo.Context) error {
 
 func holdRow(hd models.LegalHold) views.HoldRow {
 	return views.HoldRow{
-		ID: hd.ID, Slug: hd.Slug, Reference: hd.Reference, Reason: hd.Reason, PlacedBy: hd.PlacedBy, PlacedAt: minuteUTC(&hd.PlacedAt),
-		LiftedBy: hd.LiftedBy, LiftedAt: minuteUTC(hd.LiftedAt), LiftReason: hd.LiftReason, Live: hd.Live(),
+		ID: hd.ID, Slug: hd.Slug, Reference: hd.Reference, Reason: hd.Reason, PlacedBy: hd.PlacedBy, PlacedAt: hd.PlacedAt,
+		LiftedBy: hd.LiftedBy, LiftedAt: hd.LiftedAt, LiftReason: hd.LiftReason, Live: hd.Live(),
 	}
 }
 
@@ -145,19 +144,19 @@ func (h *Handler) renderRetention(c echo.Context, status int, view views.Retenti
 	if err != nil {
 		return err
 	}
-	st, err := models.WorkspaceRetention(ctx, h.db.Read, h.product, now, h.opts.Retention, w.Slug)
+	st, err := models.WorkspaceRetention(ctx, h.db.Read, h.product, now, h.retention, w.Slug)
 	if err != nil {
 		return err
 	}
 	view.Workspace, view.Policy, view.Status = workspaceRow(w), h.retentionPolicyView(), retentionStatusView(st)
 	view.CanDelete = models.RefuseDeletion(w, st) == nil
-	view.Fresh = now.Sub(viewerOf(c).Session.AuthAt) <= h.opts.StepUpWindow
+	view.Fresh = now.Sub(viewerOf(c).Session.AuthAt) <= h.stepUpWindow
 	schema, err := tenantdb.SchemaName(w.Slug)
 	if err != nil {
 		return err
 	}
 	view.Location = "schema " + schema
-	if h.opts.ProductDB.Dialect == models.SQLite {
+	if h.productDB.Dialect == models.SQLite {
 		view.Location = "file " + schema + ".db"
 	}
 	holds, err := models.ListHolds(ctx, h.db.Read, w.Slug, true)
@@ -180,7 +179,7 @@ func (h *Handler) renderRetention(c echo.Context, status int, view views.Retenti
 			return fmt.Errorf("deletion report of %s: %w", w.Slug, err)
 		}
 		r := &views.DeletionReportView{
-			Engine: string(rep.Engine), Location: rep.Location, DeletedAt: minuteUTC(&rep.DeletedAt), DeletedBy: rep.DeletedBy, Rule: rep.Rule,
+			Engine: string(rep.Engine), Location: rep.Location, DeletedAt: rep.DeletedAt, DeletedBy: rep.DeletedBy, Rule: rep.Rule,
 			Missing: rep.Missing, CountsUnknown: rep.CountsUnknown, Files: rep.Files,
 		}
 		if rep.RequestID != nil {
@@ -197,7 +196,7 @@ func (h *Handler) renderRetention(c echo.Context, status int, view views.Retenti
 		return err
 	}
 	for _, e := range events {
-		view.Events = append(view.Events, views.EventRow{At: minuteUTC(&e.At), Actor: e.Actor, Action: string(e.Action), Reason: e.Reason, Detail: e.Detail})
+		view.Events = append(view.Events, views.EventRow{At: e.At, Actor: e.Actor, Action: string(e.Action), Reason: e.Reason, Detail: e.Detail})
 	}
 	return h.render(c, status, views.RetentionPage(h.chrome(c, "Retention of "+w.Name), view))
 }
@@ -215,14 +214,14 @@ func (h *Handler) deletionRequestRows(c echo.Context, slug string) ([]views.Dele
 	for _, r := range reqs {
 		row := views.DeletionRequestRow{
 			ID: r.ID, Slug: r.Slug, Status: string(r.StatusAt(now)), Note: r.Note, RequestedBy: names(r.RequestedBy),
-			Created: minuteUTC(&r.CreatedAt), Expires: minuteUTC(&r.ExpiresAt), Confirmed: minuteUTC(r.ConfirmedAt), Needed: r.NeededConfirmations,
+			Created: r.CreatedAt, Expires: r.ExpiresAt, Confirmed: r.ConfirmedAt, Needed: r.NeededConfirmations,
 		}
 		links, err := models.DeletionLinks(ctx, h.db.Read, r.ID)
 		if err != nil {
 			return nil, err
 		}
 		for _, l := range links {
-			row.Links = append(row.Links, views.DeletionLinkRow{Recipient: l.Recipient, ConfirmedAt: minuteUTC(l.ConfirmedAt)})
+			row.Links = append(row.Links, views.DeletionLinkRow{Recipient: l.Recipient, ConfirmedAt: l.ConfirmedAt})
 			if l.ConfirmedAt != nil {
 				row.Got++
 			}
@@ -300,7 +299,7 @@ func (h *Handler) workspaceDelete(c echo.Context) error {
 	// and the deletion unrecorded until the retention job settles it.
 	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Minute)
 	defer cancel()
-	_, err = models.DeleteWorkspace(dctx, h.db, h.opts.ProductDB, h.opts.TenantsDir, h.now(), h.actor(c), w.Slug, h.opts.Retention)
+	_, err = models.DeleteWorkspace(dctx, h.db, h.productDB, h.tenantsDir, h.now(), h.actor(c), w.Slug, h.retention)
 	if err == nil {
 		h.data.Forget(w)
 	}

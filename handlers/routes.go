@@ -84,8 +84,8 @@ func (h *Handler) routes() []route {
 		{get, "/breakglass/:id", policy.BreakglassUse, false, h.breakglassShow},
 		{post, "/breakglass/:id/review", policy.BreakglassUse, false, h.breakglassReview},
 	}
-	if h.opts.Dev {
-		dev := echo.WrapHandler(h.opts.DevIdP)
+	if h.dev {
+		dev := echo.WrapHandler(h.devIdP)
 		rs = append(rs,
 			route{post, "/dev/login", policy.Public, false, h.devLogin},
 			route{get, "/dev/oidc/*", policy.Public, false, dev},
@@ -110,7 +110,7 @@ func (h *Handler) echoFor(rs []route) (*echo.Echo, error) {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = h.handleError
-	e.IPExtractor = ipExtractor(h.opts.TrustedProxies)
+	e.IPExtractor = ipExtractor(h.trustedProxies)
 	e.Use(h.requestContext, h.observe, h.recoverPanic, h.securityHeaders, h.limitBody, h.crossOrigin, h.loadSession)
 	seen := map[string]bool{}
 	for _, r := range rs {

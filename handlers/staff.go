@@ -30,7 +30,7 @@ func (h *Handler) renderStaffList(c echo.Context, status int, form views.StaffFo
 	}
 	view := views.StaffListView{
 		Query: q, Total: total, Page: page, PageSize: staffPageSize, Form: form, Errors: errs,
-		Agreement: h.opts.AgreementVersion,
+		Agreement: h.agreement,
 	}
 	for _, s := range rows {
 		view.Rows = append(view.Rows, staffRow(s))
@@ -39,14 +39,16 @@ func (h *Handler) renderStaffList(c echo.Context, status int, form views.StaffFo
 }
 
 func staffRow(s models.Staff) views.StaffRow {
-	r := views.StaffRow{ID: s.ID, Email: s.Email, Name: s.Name, Tier: string(s.Tier), Status: string(s.Status), Agreement: s.AgreementVersion}
-	if s.AgreementSignedAt != nil {
-		r.AgreementSigned = s.AgreementSignedAt.Format(time.DateOnly)
+	return views.StaffRow{
+		ID:              s.ID,
+		Email:           s.Email,
+		Name:            s.Name,
+		Tier:            string(s.Tier),
+		Status:          string(s.Status),
+		Agreement:       s.AgreementVersion,
+		AgreementSigned: s.AgreementSignedAt,
+		Training:        s.TrainingAt,
 	}
-	if s.TrainingAt != nil {
-		r.Training = s.TrainingAt.Format(time.DateOnly)
-	}
-	return r
 }
 
 func (h *Handler) staffCreate(c echo.Context) error {
@@ -57,7 +59,7 @@ func (h *Handler) staffCreate(c echo.Context) error {
 	case err != nil:
 		errs["email"] = "Enter an email address."
 	case !h.allowedDomain(email):
-		errs["email"] = "Staff must have an address at " + strings.Join(h.opts.AllowedDomains, " or ") + "."
+		errs["email"] = "Staff must have an address at " + strings.Join(h.allowedDomains, " or ") + "."
 	}
 	if form.Name == "" || len(form.Name) > 200 {
 		errs["name"] = "Enter the person's name."
@@ -80,7 +82,7 @@ func (h *Handler) staffCreate(c echo.Context) error {
 }
 
 func (h *Handler) allowedDomain(email string) bool {
-	for _, d := range h.opts.AllowedDomains {
+	for _, d := range h.allowedDomains {
 		if domainOf(email) == d {
 			return true
 		}
@@ -131,12 +133,12 @@ func (h *Handler) renderStaff(c echo.Context, status int, id int64, errs views.E
 	}
 	view := views.StaffView{
 		Staff: staffRow(s), LiveSessions: live, Errors: errs, Done: c.QueryParam("done"),
-		Self: self, Fresh: h.now().Sub(v.Session.AuthAt) <= h.opts.StepUpWindow,
-		Agreement: h.opts.AgreementVersion, Today: h.now().Format(time.DateOnly),
+		Self: self, Fresh: h.now().Sub(v.Session.AuthAt) <= h.stepUpWindow,
+		Agreement: h.agreement, Today: h.now(),
 	}
 	for _, e := range events {
 		view.Events = append(view.Events, views.EventRow{
-			At: e.At.Format("2006-01-02 15:04 UTC"), Actor: e.Actor, Action: string(e.Action), Reason: e.Reason, Detail: e.Detail,
+			At: e.At, Actor: e.Actor, Action: string(e.Action), Reason: e.Reason, Detail: e.Detail,
 		})
 	}
 	return h.render(c, status, views.StaffPage(h.chrome(c, s.Name), view))
@@ -154,12 +156,12 @@ func (h *Handler) staffChange(c echo.Context, done string, change func(id int64,
 		return h.renderStaff(c, http.StatusUnprocessableEntity, id, views.Errors{"": "You cannot change your own access. Ask another sysadmin."})
 	}
 	field, err := change(id, h.actor(c))
-	var inv invalid
+	var fe models.FieldErrors
 	switch {
-	case errors.As(err, &inv):
-		return h.renderStaff(c, http.StatusUnprocessableEntity, id, views.Errors{field: string(inv)})
+	case errors.As(err, &fe):
+		return h.renderStaff(c, http.StatusUnprocessableEntity, id, views.Errors(fe))
 	case errors.Is(err, models.ErrConflict):
-		return h.renderStaff(c, http.StatusUnprocessableEntity, id, views.Errors{field: conflictMessage(err)})
+		return h.renderStaff(c, http.StatusUnprocessableEntity, id, views.Errors{field: conflictText(err)})
 	case err != nil:
 		return err
 	}
@@ -178,36 +180,15 @@ func formShown(form string, status models.Status) bool {
 	return false
 }
 
-// invalid is a form value that cannot be accepted; its text is shown.
-type invalid string
-
-func (e invalid) Error() string { return string(e) }
-
-func conflictMessage(err error) string {
-	msg := err.Error()
-	if i := strings.LastIndex(msg, ": "+models.ErrConflict.Error()); i >= 0 {
-		msg = msg[:i]
-	}
-	if j := strings.LastIndex(msg, ": "); j >= 0 {
-		msg = msg[j+2:]
-	}
-	if msg == "" {
-		return "This change conflicts with the record's current state."
-	}
-	if first, _, _ := strings.Cut(msg, " "); !strings.Contains(first, "@") {
-		// An email address keeps its case at the start of a sentence.
-		msg = strings.ToUpper(msg[:1]) + msg[1:]
-	}
-	return msg + "."
-}
-
-func (h *Handler) formDate(c echo.Context, name string) (time.Time, error) {
+// formDate reads the date input name of the form whose messages are
+// keyed field.
+func (h *Handler) formDate(c echo.Context, field, name string) (time.Time, error) {
 	d, err := time.Parse(time.DateOnly, strings.TrimSpace(c.FormValue(name)))
 	if err != nil {
-		return time.Time{}, invalid("Enter a date as YYYY-MM-DD.")
+		return time.Time{}, models.Invalid(field, "Enter a date as YYYY-MM-DD.")
 	}
 	if d.After(h.now()) {
-		return time.Time{}, invalid("The date cannot be in the future.")
+		return time.Time{}, models.Invalid(field, "The date cannot be in the future.")
 	}
 	return d, nil
 }
@@ -216,7 +197,7 @@ func (h *Handler) staffTier(c echo.Context) error {
 	return h.staffChange(c, "tier", func(id int64, by models.Actor) (string, error) {
 		t := models.Tier(c.FormValue("tier"))
 		if !models.ValidTier(t) {
-			return "tier", invalid("Choose a tier.")
+			return "tier", models.Invalid("tier", "Choose a tier.")
 		}
 		return "tier", models.SetTier(c.Request().Context(), h.db.Write, h.now(), by, id, t)
 	})
@@ -226,9 +207,9 @@ func (h *Handler) staffAgreement(c echo.Context) error {
 	return h.staffChange(c, "agreement", func(id int64, by models.Actor) (string, error) {
 		version := strings.TrimSpace(c.FormValue("version"))
 		if version == "" || len(version) > 64 {
-			return "agreement", invalid("Enter the agreement version.")
+			return "agreement", models.Invalid("agreement", "Enter the agreement version.")
 		}
-		d, err := h.formDate(c, "signed")
+		d, err := h.formDate(c, "agreement", "signed")
 		if err != nil {
 			return "agreement", err
 		}
@@ -238,7 +219,7 @@ func (h *Handler) staffAgreement(c echo.Context) error {
 
 func (h *Handler) staffTraining(c echo.Context) error {
 	return h.staffChange(c, "training", func(id int64, by models.Actor) (string, error) {
-		d, err := h.formDate(c, "completed")
+		d, err := h.formDate(c, "training", "completed")
 		if err != nil {
 			return "training", err
 		}
@@ -246,17 +227,18 @@ func (h *Handler) staffTraining(c echo.Context) error {
 	})
 }
 
-func formReason(c echo.Context) (string, error) {
+// formReason reads the reason of the form whose messages are keyed field.
+func formReason(c echo.Context, field string) (string, error) {
 	r := strings.TrimSpace(c.FormValue("reason"))
 	if len(r) < 5 || len(r) > 500 {
-		return "", invalid("Give a reason (5 to 500 characters).")
+		return "", models.Invalid(field, "Give a reason (5 to 500 characters).")
 	}
 	return r, nil
 }
 
 func (h *Handler) staffSuspend(c echo.Context) error {
 	return h.staffChange(c, "suspended", func(id int64, by models.Actor) (string, error) {
-		r, err := formReason(c)
+		r, err := formReason(c, "suspend")
 		if err != nil {
 			return "suspend", err
 		}
@@ -266,7 +248,7 @@ func (h *Handler) staffSuspend(c echo.Context) error {
 
 func (h *Handler) staffReactivate(c echo.Context) error {
 	return h.staffChange(c, "reactivated", func(id int64, by models.Actor) (string, error) {
-		r, err := formReason(c)
+		r, err := formReason(c, "reactivate")
 		if err != nil {
 			return "reactivate", err
 		}
@@ -276,7 +258,7 @@ func (h *Handler) staffReactivate(c echo.Context) error {
 
 func (h *Handler) staffOffboard(c echo.Context) error {
 	return h.staffChange(c, "offboarded", func(id int64, by models.Actor) (string, error) {
-		r, err := formReason(c)
+		r, err := formReason(c, "offboard")
 		if err != nil {
 			return "offboard", err
 		}
@@ -285,7 +267,7 @@ func (h *Handler) staffOffboard(c echo.Context) error {
 			return "offboard", err
 		}
 		if !strings.EqualFold(strings.TrimSpace(c.FormValue("confirm")), s.Email) {
-			return "offboard", invalid("Type the person's email address to confirm. Offboarding is final.")
+			return "offboard", models.Invalid("offboard", "Type the person's email address to confirm. Offboarding is final.")
 		}
 		return "offboard", models.Offboard(c.Request().Context(), h.db.Write, h.now(), by, id, r)
 	})

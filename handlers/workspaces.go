@@ -83,7 +83,7 @@ func (h *Handler) renderWorkspace(c echo.Context, status int, form views.Deletio
 // sysadmins; others see that a hold applies.
 func (h *Handler) workspaceRetention(c echo.Context, w models.Workspace, form views.DeletionForm, errs views.Errors) (views.WorkspaceRetentionView, error) {
 	v := viewerOf(c)
-	st, err := models.WorkspaceRetention(c.Request().Context(), h.db.Read, h.product, h.now(), h.opts.Retention, w.Slug)
+	st, err := models.WorkspaceRetention(c.Request().Context(), h.db.Read, h.product, h.now(), h.retention, w.Slug)
 	if err != nil {
 		return views.WorkspaceRetentionView{}, err
 	}
@@ -136,7 +136,7 @@ func (h *Handler) grantRows(ctx context.Context, grants []models.Grant) ([]views
 		}
 		r := views.GrantRow{
 			ID: g.ID, Grantee: names[g.GranteeID], Scope: scopeText(g), Unmask: g.Unmask,
-			Window: minuteUTC(&g.StartsAt) + " – " + minuteUTC(&g.EndsAt), EndedBy: g.EndedBy, EndedWhy: g.EndedWhy,
+			StartsAt: g.StartsAt, EndsAt: g.EndsAt, EndedBy: g.EndedBy, EndedWhy: g.EndedWhy,
 		}
 		switch {
 		case g.EndedAt != nil:
@@ -164,21 +164,14 @@ func scopeText(g models.Grant) string {
 func workspaceRow(w models.Workspace) views.WorkspaceRow {
 	return views.WorkspaceRow{
 		Slug: w.Slug, Name: w.Name, Plan: w.Plan, Status: w.Status, Members: w.MemberCount,
-		LastLogin: minuteUTC(w.LastLoginAt), Subscription: w.SubscriptionState, Renewal: dateUTC(w.RenewalDate),
-		Created: dateUTC(&w.CreatedAt), CancelledAt: dateUTC(w.CancelledAt),
+		LastLogin: w.LastLoginAt, Subscription: w.SubscriptionState, Renewal: w.RenewalDate,
+		Created: w.CreatedAt, CancelledAt: w.CancelledAt,
 	}
 }
 
-func minuteUTC(t *time.Time) string {
-	if t == nil {
-		return ""
-	}
-	return t.UTC().Format("2006-01-02 15:04 UTC")
-}
+// minuteUTC and dateUTC write times for the view models that still take
+// strings (the mails, the consent page's sentences, the data pages, the
+// viewed rows that mails share); the layouts are the views'.
+func minuteUTC(t *time.Time) string { return views.Minute(t) }
 
-func dateUTC(t *time.Time) string {
-	if t == nil {
-		return ""
-	}
-	return t.UTC().Format(time.DateOnly)
-}
+func dateUTC(t *time.Time) string { return views.Day(t) }

@@ -97,15 +97,6 @@ type AuditEvent struct {
 // TableName is the audit table's name.
 func (AuditEvent) TableName() string { return "audit_events" }
 
-// Audit appends an event by actor. detail, when not nil, is stored as JSON.
-// Call it inside the transaction that makes the change it records (as its
-// last statement: it holds the chain head's lock until the commit); given
-// a plain connection it makes a transaction of its own.
-func Audit(ctx context.Context, tx *gorm.DB, now time.Time, a Actor, action Action, target, reason string, detail any) error {
-	_, err := AppendAudit(ctx, tx, AuditEntry{At: now, Actor: a, Action: action, Target: target, Reason: reason, Detail: detail})
-	return err
-}
-
 // AuditFilter selects audit events; zero fields match everything.
 type AuditFilter struct {
 	Actor  string

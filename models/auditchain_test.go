@@ -57,7 +57,7 @@ func TestAuditCallersBuildAChain(t *testing.T) {
 		}
 		// A plain connection, as handlers' refused logins pass it.
 		at := time.Date(2026, 11, 2, 9, 0, 1, 123456789, time.UTC)
-		if err := models.Audit(ctx, db.Write, at, sys, models.ActionLoginRefused, "x@example.com", "unknown", map[string]any{"a": 1}); err != nil {
+		if _, err := models.AppendAudit(ctx, db.Write, models.AuditEntry{At: at, Actor: sys, Action: models.ActionLoginRefused, Target: "x@example.com", Reason: "unknown", Detail: map[string]any{"a": 1}}); err != nil {
 			t.Fatal(err)
 		}
 		grant := int64(42)
@@ -136,12 +136,13 @@ func TestCanonicalEncodingAsDocumented(t *testing.T) {
 // fast).
 func TestAuditChainConcurrentWriters(t *testing.T) {
 	const writers = 16
-	perWriter := map[string]int{"Audit": 250, "AuditWriter": 2000}
+	perWriter := map[string]int{"AppendAudit": 250, "AuditWriter": 2000}
 	dbtest.Each(t, func(t *testing.T, db *models.DB) {
 		ctx := context.Background()
 		appendVia := map[string]func(i int) (int64, error){
-			"Audit": func(i int) (int64, error) {
-				return 0, models.Audit(ctx, db.Write, t0, sys, models.ActionLogout, strconv.Itoa(i), "", nil)
+			"AppendAudit": func(i int) (int64, error) {
+				ev, err := models.AppendAudit(ctx, db.Write, models.AuditEntry{At: t0, Actor: sys, Action: models.ActionLogout, Target: strconv.Itoa(i)})
+				return ev.Seq, err
 			},
 		}
 		w := models.NewAuditWriter(db, 0)
@@ -151,7 +152,7 @@ func TestAuditChainConcurrentWriters(t *testing.T) {
 			return ev.Seq, err
 		}
 		var total int64
-		for _, name := range []string{"Audit", "AuditWriter"} {
+		for _, name := range []string{"AppendAudit", "AuditWriter"} {
 			start, each := total, perWriter[name]
 			seqs := make([]int64, writers*each)
 			var wg sync.WaitGroup
@@ -218,7 +219,7 @@ func TestAuditChainTwoProcesses(t *testing.T) {
 				for j := range each {
 					var err error
 					if g%2 == 0 {
-						err = models.Audit(ctx, db.Write, t0, sys, models.ActionLogout, fmt.Sprintf("p%d-%d-%d", p, g, j), "", nil)
+						_, err = models.AppendAudit(ctx, db.Write, models.AuditEntry{At: t0, Actor: sys, Action: models.ActionLogout, Target: fmt.Sprintf("p%d-%d-%d", p, g, j)})
 					} else {
 						_, err = w.Append(ctx, models.AuditEntry{At: t0, Actor: sys, Action: models.ActionLogout, Target: fmt.Sprintf("p%d-%d-%d", p, g, j)})
 					}
@@ -310,7 +311,7 @@ func TestAuditTriggersRefuseRewrites(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, db *models.DB) {
 		ctx := context.Background()
 		for i := range 3 {
-			if err := models.Audit(ctx, db.Write, t0, sys, models.ActionLogout, strconv.Itoa(i), "", nil); err != nil {
+			if _, err := models.AppendAudit(ctx, db.Write, models.AuditEntry{At: t0, Actor: sys, Action: models.ActionLogout, Target: strconv.Itoa(i)}); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -404,7 +405,7 @@ func TestLegacyEventsAreSealed(t *testing.T) {
 			if want := []string{"3c", "2b", "1a"}; !reflect.DeepEqual(targets, want) {
 				t.Errorf("sealed events (seq and target) = %q, want %q", targets, want)
 			}
-			if err := models.Audit(ctx, db.Write, t0, sys, models.ActionLogout, "d", "", nil); err != nil {
+			if _, err := models.AppendAudit(ctx, db.Write, models.AuditEntry{At: t0, Actor: sys, Action: models.ActionLogout, Target: "d"}); err != nil {
 				t.Fatal(err)
 			}
 			wantVerified(t, db, 4)
@@ -464,7 +465,7 @@ func TestPortalRoleCannotRewriteAudit(t *testing.T) {
 	}
 	defer portal.Close()
 	for i := range 3 {
-		if err := models.Audit(ctx, portal.Write, t0, sys, models.ActionLogout, strconv.Itoa(i), "", nil); err != nil {
+		if _, err := models.AppendAudit(ctx, portal.Write, models.AuditEntry{At: t0, Actor: sys, Action: models.ActionLogout, Target: strconv.Itoa(i)}); err != nil {
 			t.Fatalf("the portal role cannot append: %v", err)
 		}
 	}

@@ -2,7 +2,6 @@ package models
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"runtime"
 	"sync"
@@ -10,9 +9,6 @@ import (
 
 	"gorm.io/gorm"
 )
-
-// ErrAuditWriterClosed is returned by Append after Close.
-var ErrAuditWriterClosed = errors.New("audit writer closed")
 
 // AuditWriter appends events that are not part of another transaction —
 // above all views of tenant data — with group commit: one goroutine takes

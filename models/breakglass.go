@@ -12,25 +12,12 @@ import (
 	"gorm.io/gorm/clause"
 )
 
-// ErrBreakglassRefused is returned (wrapped) when the person may not open
-// or review a break-glass: not an active sysadmin with the current
-// agreement, or reviewing their own.
-var ErrBreakglassRefused = errors.New("break-glass refused")
-
 // BreakglassMaxWindow is the longest a break-glass may stay open.
 const BreakglassMaxWindow = 24 * time.Hour
 
 // incidentPattern is what an incident reference looks like: a ticket or
 // incident id such as INC-2041 or ops/2026-07-01.1.
 var incidentPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._/-]{1,63}$`)
-
-// BreakglassInvalid is a value of a break-glass form that cannot be
-// accepted: the field it concerns and a message for the person.
-type BreakglassInvalid struct {
-	Field, Message string
-}
-
-func (e BreakglassInvalid) Error() string { return e.Field + ": " + e.Message }
 
 // Breakglass is one sysadmin's emergency access to one workspace: a grant
 // of the whole workspace from OpenedAt to EndsAt, with the incident it was
@@ -85,23 +72,23 @@ type NewBreakglass struct {
 // OpenBreakglass opens a break-glass in one transaction: the break-glass
 // row, its grant, a mail to every owner and every other active sysadmin
 // (through the outbox), and the breakglass.opened audit event. A refusal
-// writes nothing. Refusals are a BreakglassInvalid (a form value) or
+// writes nothing. Refusals are FieldErrors (form values) or
 // ErrBreakglassRefused (the opener may not).
 func OpenBreakglass(ctx context.Context, db *gorm.DB, act Act, post Post, in NewBreakglass) (Breakglass, error) {
 	now := act.Now
 	in.Incident, in.Justification = strings.TrimSpace(in.Incident), strings.TrimSpace(in.Justification)
-	var errs []error
+	errs := FieldErrors{}
 	if in.Workspace == "" {
-		errs = append(errs, BreakglassInvalid{"workspace", "Enter the workspace's slug."})
+		errs["workspace"] = "Enter the workspace's slug."
 	}
 	if !incidentPattern.MatchString(in.Incident) {
-		errs = append(errs, BreakglassInvalid{"incident", "Enter the incident reference, e.g. INC-2041 (letters, digits, . _ / -; 2 to 64 characters)."})
+		errs["incident"] = "Enter the incident reference, e.g. INC-2041 (letters, digits, . _ / -; 2 to 64 characters)."
 	}
 	if err := CheckReason(in.Justification, 20); err != nil {
-		errs = append(errs, BreakglassInvalid{"justification", "Say in a real sentence (at least 20 characters) why the incident needs this workspace's data."})
+		errs["justification"] = "Say in a real sentence (at least 20 characters) why the incident needs this workspace's data."
 	}
-	if err := errors.Join(errs...); err != nil {
-		return Breakglass{}, fmt.Errorf("open break-glass: %w", err)
+	if len(errs) > 0 {
+		return Breakglass{}, fmt.Errorf("open break-glass: %w", errs)
 	}
 	if in.Window <= 0 || in.Window > BreakglassMaxWindow || post.Letters == nil || post.Outbox == nil {
 		return Breakglass{}, errors.New("open break-glass: a window of up to 24h, letters and an outbox are required")
@@ -204,7 +191,7 @@ func ReviewBreakglass(ctx context.Context, db *gorm.DB, act Act, id, reviewerID 
 	now := act.Now
 	note = strings.TrimSpace(note)
 	if err := CheckReason(note, 10); err != nil {
-		return fmt.Errorf("review break-glass %d: %w", id, BreakglassInvalid{"note", "Say in a sentence (at least 10 characters) what you checked and concluded."})
+		return fmt.Errorf("review break-glass %d: %w", id, Invalid("note", "Say in a sentence (at least 10 characters) what you checked and concluded."))
 	}
 	err := db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		if _, err := lockActiveSysadmin(tx, reviewerID); err != nil {

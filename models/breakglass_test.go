@@ -96,7 +96,7 @@ func TestBreakglassOpenRefusals(t *testing.T) {
 			name    string
 			opener  string
 			change  func(*models.NewBreakglass)
-			field   string // a BreakglassInvalid for this field, or
+			field   string // a FieldErrors message for this field, or
 			refused bool   // ErrBreakglassRefused
 		}{
 			{"senior", "sara.senior", nil, "", true},
@@ -123,14 +123,14 @@ func TestBreakglassOpenRefusals(t *testing.T) {
 				}
 				before := f.counts(t)
 				_, err := models.OpenBreakglass(ctx, db.Write, models.Act{Now: t0, By: actorOf(f.staff[tt.opener])}, f.post(), in)
-				var inv models.BreakglassInvalid
+				var inv models.FieldErrors
 				switch {
 				case err == nil:
 					t.Fatal("opened, want refused")
 				case tt.refused && !errors.Is(err, models.ErrBreakglassRefused):
 					t.Errorf("err = %v, want ErrBreakglassRefused", err)
-				case !tt.refused && (!errors.As(err, &inv) || inv.Field != tt.field):
-					t.Errorf("err = %v, want BreakglassInvalid on %s", err, tt.field)
+				case !tt.refused && (!errors.As(err, &inv) || inv[tt.field] == ""):
+					t.Errorf("err = %v, want FieldErrors on %s", err, tt.field)
 				}
 				if after := f.counts(t); after != before {
 					t.Errorf("refusal wrote rows (breakglass, grants, mail, audit): %v → %v", before, after)
@@ -222,15 +222,15 @@ func TestBreakglassReview(t *testing.T) {
 		}{
 			{"by the opener", ada, note, models.ErrBreakglassRefused},
 			{"by a senior", sara, note, models.ErrBreakglassRefused},
-			{"without a note", otto, "  ", models.BreakglassInvalid{Field: "note"}},
-			{"with a word", otto, "fine fine fine", models.BreakglassInvalid{Field: "note"}},
+			{"without a note", otto, "  ", models.Invalid("note", "")},
+			{"with a word", otto, "fine fine fine", models.Invalid("note", "")},
 		}
 		for _, tt := range refusals {
 			before := f.counts(t)
 			err := models.ReviewBreakglass(ctx, db.Write, models.Act{Now: later, By: actorOf(tt.reviewer)}, b.ID, tt.reviewer.ID, tt.note)
-			var inv models.BreakglassInvalid
-			if _, invalid := tt.want.(models.BreakglassInvalid); invalid {
-				if !errors.As(err, &inv) || inv.Field != "note" {
+			var inv models.FieldErrors
+			if _, invalid := tt.want.(models.FieldErrors); invalid {
+				if !errors.As(err, &inv) || inv["note"] == "" {
 					t.Errorf("review %s: err = %v, want a message on the note", tt.name, err)
 				}
 			} else if !errors.Is(err, tt.want) {

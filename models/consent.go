@@ -57,10 +57,6 @@ type Consent struct {
 // TableName is the consents table's name.
 func (Consent) TableName() string { return "consents" }
 
-// ErrBadToken is returned (wrapped) for a consent token that is unknown,
-// altered or no longer valid. It says nothing more, on purpose.
-var ErrBadToken = errors.New("this link is not valid")
-
 // ConsentHistory is how long after a grant ends its owners may still open
 // the link to see what was viewed.
 const ConsentHistory = 30 * 24 * time.Hour
@@ -211,10 +207,6 @@ type ConsentInput struct {
 	IP        string
 	UserAgent string
 }
-
-// ErrConsentChanged is returned when the page the customer decided on no
-// longer matches the request (they must look again).
-var ErrConsentChanged = errors.New("the request changed since this page was shown")
 
 // DecideConsent records a customer's decision. Of concurrent decisions on
 // one request exactly one wins; the others get ErrConflict. A grant

@@ -37,9 +37,6 @@ const (
 	Postgres = tenantdb.Postgres
 )
 
-// ErrNotFound is returned (wrapped) when a looked-up row does not exist.
-var ErrNotFound = errors.New("not found")
-
 // DB is the portal's own database. On SQLite, Write is a single connection
 // (one writer; many writers on many connections starve each other) and Read
 // a pool of read-only connections; on PostgreSQL both are the same pool.

@@ -12,10 +12,6 @@ import (
 	"gorm.io/gorm"
 )
 
-// ErrNotDue is returned (wrapped, with ErrConflict) when a workspace's
-// deletion is not due.
-var ErrNotDue = errors.New("the workspace's deletion is not due")
-
 // TableRows is one table a deletion removed and how many rows it held.
 type TableRows = tenantdb.TableRows
 

@@ -33,10 +33,6 @@ func (h LegalHold) Live() bool { return h.LiftedAt == nil }
 // Target is how the audit log names the hold.
 func (h LegalHold) Target() string { return "legal_hold/" + strconv.FormatInt(h.ID, 10) }
 
-// ErrHeld is returned (wrapped, with ErrConflict) when a legal hold stops
-// a deletion.
-var ErrHeld = errors.New("the workspace is under a legal hold")
-
 // PlaceHold places a legal hold on slug, audited; reference (a case or
 // ticket) and reason are required and come back as FieldErrors. The
 // caller checks that slug is in the registry and that by may do this.

@@ -38,11 +38,6 @@ const (
 	MailFailed = "failed"
 )
 
-// ErrMailRejected is wrapped by a MailSender's error when the mail server
-// refused the mail for good (a 5xx reply): retrying cannot help, so the
-// worker marks the mail failed at once.
-var ErrMailRejected = errors.New("mail rejected permanently")
-
 // Outbox seals mail bodies on their way into the mail_outbox table and
 // opens them on their way out. The key is derived from the portal's
 // session key, so a database dump alone does not reveal the consent links

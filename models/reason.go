@@ -7,10 +7,6 @@ import (
 	"unicode/utf8"
 )
 
-// ErrWeakReason is returned (wrapped) when a justification is not a real
-// sentence.
-var ErrWeakReason = errors.New("say in a real sentence why")
-
 // CheckReason checks that s reads as a sentence: at least min characters
 // once trimmed, at most 2,000, at least three words with letters in them,
 // and not one word repeated. It guards the reasons customers and auditors

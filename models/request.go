@@ -77,26 +77,6 @@ type RequestPolicy struct {
 	AgreementVersion string
 }
 
-// DefaultRequestPolicy is the policy's defaults.
-func DefaultRequestPolicy(agreement string) RequestPolicy {
-	return RequestPolicy{
-		Ticket:      regexp.MustCompile(`^[A-Z][A-Z0-9]{1,9}-[0-9]{1,8}$`),
-		MaxDuration: 72 * time.Hour, PendingFor: 24 * time.Hour, ConsentFor: 72 * time.Hour,
-		AgreementVersion: agreement,
-	}
-}
-
-// FieldErrors are a form's problems, field name → message. A refused
-// request is one of these, and nothing was written.
-type FieldErrors map[string]string
-
-func (e FieldErrors) Error() string {
-	var parts []string
-	for k, v := range e {
-		parts = append(parts, k+": "+v)
-	}
-	return "invalid: " + strings.Join(parts, "; ")
-}
 
 // NewRequest is what the request form asks.
 type NewRequest struct {
@@ -248,10 +228,6 @@ type Decision struct {
 	Owners   []string // the workspace's owners, who are asked for consent on approval
 }
 
-// ErrTwoPerson is returned (wrapped) when the requester or the grantee
-// tries to approve or deny their own request.
-var ErrTwoPerson = errors.New("a request is decided by a senior who is neither its requester nor its grantee")
-
 // DecideRequest approves or denies a pending request. Of concurrent
 // decisions and cancellations exactly one changes it; the others get
 // ErrConflict. An approval sends each owner a consent link through the
@@ -292,7 +268,7 @@ func DecideRequest(ctx context.Context, db *gorm.DB, act Act, post Post, pol Req
 				return err
 			}
 			if why := CanBeGrantee(grantee, pol.AgreementVersion); why != "" {
-				return fmt.Errorf("%s: %w", why, ErrConflict)
+				return &ConflictError{Message: why}
 			}
 		}
 		set := map[string]any{"status": status, "decided_by_id": d.Approver.ID, "decided_at": now.UTC(), "decision_note": d.Note, "updated_at": now.UTC()}
@@ -306,7 +282,7 @@ func DecideRequest(ctx context.Context, db *gorm.DB, act Act, post Post, pol Req
 			return fmt.Errorf("decide request %d: %w", id, res.Error)
 		}
 		if res.RowsAffected != 1 {
-			return fmt.Errorf("request %d is %s: %w", id, r.displayStatus(now), ErrConflict)
+			return conflictf("Request %d is %s.", id, r.displayStatus(now))
 		}
 		if r, err = FindRequest(ctx, tx, id); err != nil {
 			return err
@@ -364,7 +340,7 @@ func CancelRequest(ctx context.Context, db *gorm.DB, act Act, post Post, c Cance
 			return fmt.Errorf("cancel request %d: %w", id, res.Error)
 		}
 		if res.RowsAffected != 1 {
-			return fmt.Errorf("request %d is %s: %w", id, r.displayStatus(now), ErrConflict)
+			return conflictf("Request %d is %s.", id, r.displayStatus(now))
 		}
 		r.Status = RequestCancelled
 		if _, err := AppendAudit(ctx, tx, AuditEntry{At: now, Actor: act.By, Action: ActionRequestCancelled, Workspace: r.Workspace, Target: r.Target(), Reason: strings.TrimSpace(c.Note)}); err != nil {
@@ -386,7 +362,7 @@ func EndRequestGrant(ctx context.Context, db *gorm.DB, act Act, id int64, why st
 			return err
 		}
 		if r.Status != RequestGranted || r.GrantID == nil {
-			return fmt.Errorf("request %d is %s: %w", id, r.displayStatus(now), ErrConflict)
+			return conflictf("Request %d is %s.", id, r.displayStatus(now))
 		}
 		return endGrant(ctx, tx, act, *r.GrantID, why, action)
 	})
@@ -402,7 +378,7 @@ func endGrant(ctx context.Context, tx *gorm.DB, act Act, id int64, why string, a
 		return fmt.Errorf("end grant %d: %w", id, res.Error)
 	}
 	if res.RowsAffected == 0 {
-		return fmt.Errorf("grant %d has already ended: %w", id, ErrConflict)
+		return conflictf("Grant %d has already ended.", id)
 	}
 	var g Grant
 	if err := tx.Where("id = ?", id).Take(&g).Error; err != nil {

@@ -107,7 +107,8 @@ type RetentionStatus struct {
 	Request     *DeletionRequest // the customer's live deletion request
 }
 
-func day(t time.Time) string { return t.UTC().Format("2006-01-02") }
+// day writes t's UTC date, as explanations and audit details state days.
+func day(t time.Time) string { return t.UTC().Format(time.DateOnly) }
 
 func days(d time.Duration) int { return int(d / Day) }
 

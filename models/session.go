@@ -17,9 +17,6 @@ import (
 	"gorm.io/gorm"
 )
 
-// ErrNoSession is returned when a session token names no live session.
-var ErrNoSession = errors.New("no live session")
-
 // Session is a signed-in browser. The token itself is never stored: the
 // row is keyed by an HMAC of it under the portal's session key.
 type Session struct {
@@ -106,7 +103,8 @@ func Login(ctx context.Context, db *gorm.DB, now time.Time, by Actor, in LoginIn
 		if err := tx.Create(&s).Error; err != nil {
 			return fmt.Errorf("create session: %w", err)
 		}
-		return Audit(ctx, tx, now, by, ActionLoginSucceeded, in.Staff.Email, "", map[string]any{"step_up": in.StepUp, "subject": in.Subject})
+		_, err := AppendAudit(ctx, tx, AuditEntry{At: now, Actor: by, Action: ActionLoginSucceeded, Target: in.Staff.Email, Detail: map[string]any{"step_up": in.StepUp, "subject": in.Subject}})
+		return err
 	})
 }
 
@@ -194,7 +192,8 @@ func Logout(ctx context.Context, db *gorm.DB, now time.Time, by Actor, hash stri
 		if res.RowsAffected == 0 {
 			return nil
 		}
-		return Audit(ctx, tx, now, by, ActionLogout, by.Email, "", nil)
+		_, err := AppendAudit(ctx, tx, AuditEntry{At: now, Actor: by, Action: ActionLogout, Target: by.Email})
+		return err
 	})
 }
 

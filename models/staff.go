@@ -34,10 +34,6 @@ const (
 	StatusOffboarded Status = "offboarded"
 )
 
-// ErrConflict is returned (wrapped) when a change collides with existing
-// data or with the current state (a duplicate email, offboarding twice).
-var ErrConflict = errors.New("conflict")
-
 // Staff is a person who may sign in to the portal.
 type Staff struct {
 	ID                int64 `gorm:"primaryKey"`
@@ -103,18 +99,19 @@ func CreateStaff(ctx context.Context, db *gorm.DB, now time.Time, by Actor, s St
 			return err
 		}
 		if n > 0 {
-			return fmt.Errorf("staff %s already exists: %w", email, ErrConflict)
+			return conflictf("Staff %s already exists.", email)
 		}
 		if err := tx.Create(&s).Error; err != nil {
 			if errors.Is(err, gorm.ErrDuplicatedKey) {
 				// Added concurrently since the count above.
-				return fmt.Errorf("staff %s already exists: %w", email, ErrConflict)
+				return conflictf("Staff %s already exists.", email)
 			}
 			return err
 		}
-		return Audit(ctx, tx, now, by, ActionStaffCreated, email, "", map[string]any{
+		_, err := AppendAudit(ctx, tx, AuditEntry{At: now, Actor: by, Action: ActionStaffCreated, Target: email, Detail: map[string]any{
 			"after": map[string]any{"name": s.Name, "tier": s.Tier, "status": s.Status},
-		})
+		}})
+		return err
 	})
 	if err != nil {
 		return Staff{}, fmt.Errorf("create staff: %w", err)
@@ -198,7 +195,8 @@ func changeStaff(ctx context.Context, db *gorm.DB, now time.Time, by Actor, id i
 		if err := tx.Save(&s).Error; err != nil {
 			return err
 		}
-		return Audit(ctx, tx, now, by, action, s.Email, reason, map[string]any{"before": before, "after": s.auditView()})
+		_, err := AppendAudit(ctx, tx, AuditEntry{At: now, Actor: by, Action: action, Target: s.Email, Reason: reason, Detail: map[string]any{"before": before, "after": s.auditView()}})
+		return err
 	})
 }
 
@@ -215,7 +213,7 @@ func (s Staff) auditView() map[string]any {
 
 func mustBeActive(s *Staff) error {
 	if s.Status == StatusOffboarded {
-		return fmt.Errorf("%s is offboarded: %w", s.Email, ErrConflict)
+		return conflictf("%s is offboarded.", s.Email)
 	}
 	return nil
 }
@@ -230,7 +228,7 @@ func SetTier(ctx context.Context, db *gorm.DB, now time.Time, by Actor, id int64
 			return err
 		}
 		if s.Tier == tier {
-			return fmt.Errorf("%s is already %s: %w", s.Email, tier, ErrConflict)
+			return conflictf("%s is already %s.", s.Email, tier)
 		}
 		s.Tier = tier
 		return nil
@@ -271,7 +269,7 @@ func RecordTraining(ctx context.Context, db *gorm.DB, now time.Time, by Actor, i
 func Suspend(ctx context.Context, db *gorm.DB, now time.Time, by Actor, id int64, reason string) error {
 	return changeStaff(ctx, db, now, by, id, ActionStaffSuspended, reason, func(tx *gorm.DB, s *Staff) error {
 		if s.Status != StatusActive {
-			return fmt.Errorf("%s is %s, not active: %w", s.Email, s.Status, ErrConflict)
+			return conflictf("%s is %s, not active.", s.Email, s.Status)
 		}
 		s.Status = StatusSuspended
 		if err := endStaffGrants(ctx, tx, now, by, s.ID, "grantee suspended"); err != nil {
@@ -285,7 +283,7 @@ func Suspend(ctx context.Context, db *gorm.DB, now time.Time, by Actor, id int64
 func Reactivate(ctx context.Context, db *gorm.DB, now time.Time, by Actor, id int64, reason string) error {
 	return changeStaff(ctx, db, now, by, id, ActionStaffReactivated, reason, func(_ *gorm.DB, s *Staff) error {
 		if s.Status != StatusSuspended {
-			return fmt.Errorf("%s is %s, not suspended: %w", s.Email, s.Status, ErrConflict)
+			return conflictf("%s is %s, not suspended.", s.Email, s.Status)
 		}
 		s.Status = StatusActive
 		return nil
@@ -297,7 +295,7 @@ func Reactivate(ctx context.Context, db *gorm.DB, now time.Time, by Actor, id in
 func Offboard(ctx context.Context, db *gorm.DB, now time.Time, by Actor, id int64, reason string) error {
 	return changeStaff(ctx, db, now, by, id, ActionStaffOffboarded, reason, func(tx *gorm.DB, s *Staff) error {
 		if s.Status == StatusOffboarded {
-			return fmt.Errorf("%s is already offboarded: %w", s.Email, ErrConflict)
+			return conflictf("%s is already offboarded.", s.Email)
 		}
 		t := now.UTC()
 		s.Status, s.OffboardedAt = StatusOffboarded, &t

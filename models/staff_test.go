@@ -90,7 +90,7 @@ func TestStaffLifecycle(t *testing.T) {
 func TestAuditIsAppendOnly(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, db *models.DB) {
 		ctx := context.Background()
-		if err := models.Audit(ctx, db.Write, t0, sys, models.ActionLogout, "x", "", nil); err != nil {
+		if _, err := models.AppendAudit(ctx, db.Write, models.AuditEntry{At: t0, Actor: sys, Action: models.ActionLogout, Target: "x"}); err != nil {
 			t.Fatal(err)
 		}
 		if err := db.Write.Exec("UPDATE audit_events SET actor = 'someone else'").Error; err == nil {

@@ -3,15 +3,17 @@ package views
 import (
 	"fmt"
 	"net/url"
+	"time"
 )
 
 // WorkspaceRow is one workspace's general information: meta only.
 type WorkspaceRow struct {
 	Slug, Name, Plan, Status string
 	Members                  int
-	LastLogin                string // "" when nobody ever logged in
-	Subscription, Renewal    string
-	Created, CancelledAt     string
+	LastLogin                *time.Time // nil when nobody ever logged in
+	Subscription             string
+	Renewal, CancelledAt     *time.Time
+	Created                  time.Time
 }
 
 // WorkspaceListView is the workspace search.
@@ -28,7 +30,8 @@ type GrantRow struct {
 	ID             int64
 	Grantee, Scope string
 	Unmask         bool
-	Window         string
+	StartsAt       time.Time
+	EndsAt         time.Time
 	State          string // live, scheduled, expired or ended
 	EndedBy        string
 	EndedWhy       string

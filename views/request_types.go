@@ -1,14 +1,18 @@
 package views
 
+import "time"
+
 // RequestRow is one access request in a list.
 type RequestRow struct {
 	ID                 int64
 	Workspace, Name    string // slug and workspace name
 	Requester, Grantee string // names
 	Ticket, Status     string
-	Duration, Created  string
-	StatusNote         string // e.g. "grant ends 14:30 UTC", "expires in 3h"
-	NeedsYou           bool   // the viewer may approve it
+	Duration           string
+	Created            time.Time
+	StatusNote         string     // e.g. "grant ends 14:30 UTC", "expires in 3h"
+	StatusAt           *time.Time // when set, the time that ends StatusNote
+	NeedsYou           bool       // the viewer may approve it
 }
 
 // RequestListView is /requests: the viewer's own requests, those waiting
@@ -47,26 +51,30 @@ type RequestForm struct {
 
 // TimelineEntry is one state change of a request, from the audit log.
 type TimelineEntry struct {
-	At, Actor, What, Note string
+	At                time.Time
+	Actor, What, Note string
 }
 
 // RequestView is /requests/{id}.
 type RequestView struct {
-	ID                    int64
-	Workspace, Name       string
-	Requester, Grantee    string // "Name (tier)"
-	Reason, Ticket        string
-	Scope                 string // in plain words
-	Unmask                bool
-	Duration              string
-	Status, StatusNote    string
-	Created, Expires      string
-	DecidedBy, Decision   string // "" until decided
-	GrantID               int64
-	GrantLive             bool
-	GrantEnds, GrantEnded string
-	Timeline              []TimelineEntry
-	Viewed                []ViewedRow // what was viewed under the grant
+	ID                  int64
+	Workspace, Name     string
+	Requester, Grantee  string // "Name (tier)"
+	Reason, Ticket      string
+	Scope               string // in plain words
+	Unmask              bool
+	Duration            string
+	Status              string // "ended" once its grant has ended
+	Created             time.Time
+	Expires             *time.Time // while pending or approved: until when it waits
+	DecidedBy, Decision string     // "" until decided
+	GrantID             int64
+	GrantLive           bool
+	GrantEnds           time.Time
+	GrantEndedAt        time.Time // once the grant is not live: when it ended,
+	GrantEndedWhy       string    // and why
+	Timeline            []TimelineEntry
+	Viewed              []ViewedRow // what was viewed under the grant
 
 	CanApprove, CanCancel, CanDone, CanRevoke bool
 	Note                                      string // the decision form's note
@@ -136,4 +144,32 @@ type ViewSummaryMailView struct {
 	From, Until        string
 	Origin             string // "access request 12 (ticket SUP-1234)" or "emergency access (incident INC-7)"
 	Viewed             []ViewedRow
+}
+
+// statusNote says where a request stands, with its dates.
+func statusNote(v RequestView) string {
+	switch {
+	case v.GrantID != 0 && v.GrantLive:
+		return "Access is open until " + when(v.GrantEnds) + "."
+	case v.GrantID != 0:
+		return "Access has ended: " + grantEnded(v) + "."
+	case v.Status == "pending" && v.Expires != nil:
+		return "Waiting for a senior who is neither the requester nor the grantee. Expires " + Minute(v.Expires) + "."
+	case v.Status == "approved" && v.Expires != nil:
+		return "Approved; waiting for the customer's consent until " + Minute(v.Expires) + "."
+	}
+	return ""
+}
+
+// grantEnded says when and why a request's grant ended.
+func grantEnded(v RequestView) string {
+	return when(v.GrantEndedAt) + " (" + v.GrantEndedWhy + ")"
+}
+
+// rowStatusNote is a list row's status note with its time.
+func rowStatusNote(r RequestRow) string {
+	if r.StatusAt == nil {
+		return r.StatusNote
+	}
+	return r.StatusNote + " " + Minute(r.StatusAt)
 }

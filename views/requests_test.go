@@ -5,6 +5,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/PuerkitoBio/goquery"
 	"github.com/a-h/templ"
@@ -36,7 +37,7 @@ func TestRequestShowActions(t *testing.T) {
 	base := RequestView{
 		ID: 7, Workspace: "acme", Name: "Acme", Requester: "Sam Support (support)", Grantee: "Sara Senior (senior)",
 		Reason: evilReason, Ticket: "SUP-1234", Scope: "the whole workspace", Duration: "2 hours",
-		Status: "pending", Created: "2026-01-02 10:00 UTC",
+		Status: "pending", Created: time.Date(2026, 1, 2, 10, 0, 0, 0, time.UTC),
 	}
 	tests := []struct {
 		name                              string
@@ -117,10 +118,10 @@ func TestRequestShowGrantAndEmptyStates(t *testing.T) {
 		}
 	}
 
-	v.GrantID, v.GrantLive, v.GrantEnds = 9, true, "2026-01-02 12:00 UTC"
+	v.GrantID, v.GrantLive, v.GrantEnds = 9, true, time.Date(2026, 1, 2, 12, 0, 0, 0, time.UTC)
 	v.Timeline = []TimelineEntry{
-		{At: "10:00", Actor: "Sam Support", What: "created"},
-		{At: "10:05", Actor: "Sean Senior", What: "approved", Note: "ok <b>fine</b>"},
+		{At: time.Date(2026, 1, 2, 10, 0, 0, 0, time.UTC), Actor: "Sam Support", What: "created"},
+		{At: time.Date(2026, 1, 2, 10, 5, 0, 0, time.UTC), Actor: "Sean Senior", What: "approved", Note: "ok <b>fine</b>"},
 	}
 	v.Viewed = []ViewedRow{{At: "11:00", Who: "Sara Senior", Table: "members", Records: "1,2,3,5"}}
 	doc = render(t, RequestShow(staffChrome, v))
@@ -139,7 +140,7 @@ func TestRequestShowGrantAndEmptyStates(t *testing.T) {
 		t.Errorf("viewed rows = %d %q, want one with records 1–3, 5", rows.Length(), rows.Text())
 	}
 
-	v.GrantLive, v.GrantEnded = false, "Ended by the customer."
+	v.GrantLive, v.GrantEndedWhy = false, "Ended by the customer."
 	doc = render(t, RequestShow(staffChrome, v))
 	if byTestID(doc, "read-data").Length() != 0 {
 		t.Error("ended grant still links to the data")

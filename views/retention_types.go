@@ -1,5 +1,7 @@
 package views
 
+import "time"
+
 // RetentionPolicyView is the retention policy's numbers, in days, as the
 // pages state them.
 type RetentionPolicyView struct {
@@ -13,18 +15,20 @@ type RetentionStatusView struct {
 	StateText   string // the state in words
 	Rule        string
 	Explanation string
-	Next        string // the next action in words; "" when none is planned
-	NextAt      string // its date
-	NextWhen    string // "on <date>", or "by <date>" for a deadline
-	Due         bool   // the next action is due now
-	DeleteAt    string // when deletion is or will be due; "" when none is planned
+	Next        string     // the next action in words; "" when none is planned
+	NextAt      time.Time  // its date
+	NextBy      bool       // NextAt is a deadline ("by <date>", not "on <date>")
+	Due         bool       // the next action is due now
+	DeleteAt    *time.Time // when deletion is or will be due; nil when none is planned
 	Steps       []RetentionStepRow
 	Held        bool
 }
 
 // RetentionStepRow is one dated step of a lifecycle.
 type RetentionStepRow struct {
-	Name, Due, Done string
+	Name string
+	Due  time.Time
+	Done *time.Time
 }
 
 // RetentionRow is one workspace in the retention queue.
@@ -53,11 +57,13 @@ type RetentionQueueView struct {
 
 // HoldRow is one legal hold.
 type HoldRow struct {
-	ID                             int64
-	Slug, Reference, Reason        string
-	PlacedBy, PlacedAt             string
-	LiftedBy, LiftedAt, LiftReason string
-	Live                           bool
+	ID                      int64
+	Slug, Reference, Reason string
+	PlacedBy                string
+	PlacedAt                time.Time
+	LiftedBy, LiftReason    string
+	LiftedAt                *time.Time
+	Live                    bool
 }
 
 // DeletionRequestRow is one customer deletion request and who of the
@@ -65,14 +71,16 @@ type HoldRow struct {
 type DeletionRequestRow struct {
 	ID                              int64
 	Slug, Status, Note, RequestedBy string
-	Created, Expires, Confirmed     string
+	Created, Expires                time.Time
+	Confirmed                       *time.Time
 	Needed, Got                     int
 	Links                           []DeletionLinkRow
 }
 
 // DeletionLinkRow is one owner's confirmation link (never its token).
 type DeletionLinkRow struct {
-	Recipient, ConfirmedAt string
+	Recipient   string
+	ConfirmedAt *time.Time
 }
 
 // TableRowsView is one table a deletion removed.
@@ -84,12 +92,13 @@ type TableRowsView struct {
 // DeletionReportView is what a deletion removed: where, the tables and
 // their row counts, never the data.
 type DeletionReportView struct {
-	Engine, Location, DeletedAt, DeletedBy, Rule string
-	Missing, CountsUnknown                       bool
-	Tables                                       []TableRowsView
-	Files                                        []string
-	RequestID                                    int64
-	EndedGrants, ClosedRequests                  string // ids, comma-separated
+	Engine, Location, DeletedBy, Rule string
+	DeletedAt                         time.Time
+	Missing, CountsUnknown            bool
+	Tables                            []TableRowsView
+	Files                             []string
+	RequestID                         int64
+	EndedGrants, ClosedRequests       string // ids, comma-separated
 }
 
 // HoldForm is the place-hold form's values.
@@ -127,8 +136,9 @@ type DeletionForm struct {
 // confirmation mail.
 type DeletionView struct {
 	Token, Company, Workspace, Name, Recipient string
-	Note, Created, Expires                     string
-	Status                                     string // where it stands, in words
+	Note                                       string
+	Created, Expires                           time.Time
+	Status                                     string // where it stands, in words; "" while waiting for the owners
 	Needed, Got                                int
 	Confirmed                                  []DeletionLinkRow // owners who confirmed
 	Members                                    int
@@ -166,4 +176,21 @@ type WorkspaceRetentionView struct {
 	Form        DeletionForm
 	Errors      Errors
 	Done        string
+}
+
+// nextWhen dates the next action: "on <date>", or "by <date>" for a
+// deadline.
+func nextWhen(s RetentionStatusView) string {
+	if s.NextBy {
+		return "by " + date(s.NextAt)
+	}
+	return "on " + date(s.NextAt)
+}
+
+// deletionStatus is where a deletion request stands, in words.
+func deletionStatus(v DeletionView) string {
+	if v.Status == "" {
+		return "Waiting for the owners' confirmation until " + when(v.Expires) + "."
+	}
+	return v.Status
 }

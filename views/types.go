@@ -76,10 +76,10 @@ type StaffCounts struct {
 
 // StaffRow is one staff member in a list.
 type StaffRow struct {
-	ID                         int64
-	Email, Name, Tier, Status  string
-	Agreement, AgreementSigned string
-	Training                   string
+	ID                        int64
+	Email, Name, Tier, Status string
+	Agreement                 string
+	AgreementSigned, Training *time.Time
 }
 
 // StaffForm is the add-staff form's values.
@@ -109,12 +109,13 @@ type StaffView struct {
 	Self         bool   // the viewer is looking at their own record
 	Fresh        bool   // the viewer signed in recently enough for step-up actions
 	Agreement    string // current agreement version
-	Today        string
+	Today        time.Time
 }
 
 // EventRow is one audit event in a list.
 type EventRow struct {
-	At, Actor, Action, Reason, Detail string
+	At                            time.Time
+	Actor, Action, Reason, Detail string
 }
 
 // Tiers are the staff tiers in the order forms offer them.

@@ -11,8 +11,6 @@ func urlQueryEscape(s string) string { return url.QueryEscape(s) }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 
-func when(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") }
-
 func current(ch Chrome, href string) bool {
 	if href == "/" {
 		return ch.Path == "/"

@@ -2,17 +2,13 @@ package main
 
 import (
 	"crypto/ed25519"
-	"crypto/rand"
-	"encoding/base64"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/netip"
 	"net/url"
-	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -59,6 +55,11 @@ type Config struct {
 	Requests models.RequestPolicy
 	// Company is the company's name as customers read it.
 	Company string
+	// Sessions and StepUpWindow are the session limits and how recent a
+	// sign-in sensitive changes need; not settable, but defaulted here
+	// with the rest.
+	Sessions     models.SessionLimits
+	StepUpWindow time.Duration
 	// Retention is the data-retention policy's numbers.
 	Retention models.RetentionPolicy
 }
@@ -88,7 +89,8 @@ const devAgreementVersion = "2026-1"
 // loadConfig parses flags and environment, reporting every problem it
 // finds at once as a configError. With a configError it also returns what
 // it could parse, so that serve can add what a production start lacks
-// (checkProduction) and name every problem in one refusal.
+// (checkProduction) and name every problem in one refusal. Every setting
+// left out takes its default here (models' Default* values).
 func loadConfig(name string, args, environ []string, stderr io.Writer) (Config, error) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -99,6 +101,42 @@ func loadConfig(name string, args, environ []string, stderr io.Writer) (Config, 
 	if fs.NArg() > 0 {
 		return Config{}, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
+	env, problems := gatehouseSettings(environ)
+	c := Config{
+		Dev:                *dev,
+		Addr:               env["GATEHOUSE_ADDR"],
+		DatabaseURL:        env["GATEHOUSE_DATABASE_URL"],
+		ProductDatabaseURL: env["GATEHOUSE_PRODUCT_DB_URL"],
+		OIDCIssuer:         env["GATEHOUSE_OIDC_ISSUER"],
+		OIDCClientID:       env["GATEHOUSE_OIDC_CLIENT_ID"],
+		OIDCClientSecret:   env["GATEHOUSE_OIDC_CLIENT_SECRET"],
+		SessionKey:         []byte(env["GATEHOUSE_SESSION_KEY"]),
+		AgreementVersion:   env["GATEHOUSE_AGREEMENT_VERSION"],
+		MetricsToken:       env["GATEHOUSE_METRICS_TOKEN"],
+		Sessions:           models.DefaultSessionLimits(),
+		StepUpWindow:       models.DefaultStepUpWindow,
+	}
+	problems = append(problems, c.parseAccess(env)...)
+	problems = append(problems, c.parseAudit(env)...)
+	problems = append(problems, c.parseRequests(env)...)
+	problems = append(problems, c.parseRetention(env)...)
+	problems = append(problems, c.parseMail(env)...)
+	if c.Dev {
+		problems = append(problems, c.devDefaults(env)...)
+	} else {
+		problems = append(problems, c.productionDefaults(env)...)
+	}
+	// The request rules use the agreement --dev may only now have set.
+	c.Requests.AgreementVersion = c.AgreementVersion
+	if len(problems) > 0 {
+		return c, configError(problems)
+	}
+	return c, nil
+}
+
+// gatehouseSettings picks the GATEHOUSE_* variables out of environ,
+// naming each one that is not a setting.
+func gatehouseSettings(environ []string) (map[string]string, []string) {
 	env := map[string]string{}
 	var problems []string
 	for _, kv := range environ {
@@ -112,13 +150,13 @@ func loadConfig(name string, args, environ []string, stderr io.Writer) (Config, 
 		}
 		env[k] = strings.TrimSpace(v)
 	}
-	c := Config{
-		Dev: *dev, Addr: env["GATEHOUSE_ADDR"], DatabaseURL: env["GATEHOUSE_DATABASE_URL"],
-		ProductDatabaseURL: env["GATEHOUSE_PRODUCT_DB_URL"], OIDCIssuer: env["GATEHOUSE_OIDC_ISSUER"],
-		OIDCClientID: env["GATEHOUSE_OIDC_CLIENT_ID"], OIDCClientSecret: env["GATEHOUSE_OIDC_CLIENT_SECRET"],
-		SessionKey: []byte(env["GATEHOUSE_SESSION_KEY"]), AgreementVersion: env["GATEHOUSE_AGREEMENT_VERSION"],
-		MetricsToken: env["GATEHOUSE_METRICS_TOKEN"],
-	}
+	return env, problems
+}
+
+// parseAccess reads who may sign in and from where: the allowed domains,
+// the trusted proxies, and the log level.
+func (c *Config) parseAccess(env map[string]string) []string {
+	var problems []string
 	for _, d := range strings.Split(env["GATEHOUSE_ALLOWED_DOMAINS"], ",") {
 		if d = strings.ToLower(strings.TrimSpace(d)); d != "" {
 			c.AllowedDomains = append(c.AllowedDomains, d)
@@ -140,6 +178,12 @@ func loadConfig(name string, args, environ []string, stderr io.Writer) (Config, 
 			problems = append(problems, "GATEHOUSE_LOG_LEVEL must be debug, info, warn or error")
 		}
 	}
+	return problems
+}
+
+// parseAudit reads the audit signing key and where the audit stream goes.
+func (c *Config) parseAudit(env map[string]string) []string {
+	var problems []string
 	if raw := env["GATEHOUSE_AUDIT_SIGNING_KEY"]; raw != "" {
 		key, err := models.ParseSigningKey(raw)
 		if err != nil {
@@ -155,7 +199,14 @@ func loadConfig(name string, args, environ []string, stderr io.Writer) (Config, 
 	default:
 		problems = append(problems, fmt.Sprintf("GATEHOUSE_AUDIT_STREAM=%s: want stdout, file:/absolute/path, or nothing", s))
 	}
-	c.BreakglassWindow = time.Hour
+	return problems
+}
+
+// parseRequests reads the break-glass window and the access-request
+// rules, each defaulting to models' values.
+func (c *Config) parseRequests(env map[string]string) []string {
+	var problems []string
+	c.BreakglassWindow = models.DefaultBreakglassWindow
 	if raw := env["GATEHOUSE_BREAKGLASS_WINDOW"]; raw != "" {
 		d, err := time.ParseDuration(raw)
 		if err != nil || d < 5*time.Minute || d > 24*time.Hour {
@@ -192,47 +243,53 @@ func loadConfig(name string, args, environ []string, stderr io.Writer) (Config, 
 		}
 		*d.to = v
 	}
-	problems = append(problems, c.parseRetention(env)...)
+	return problems
+}
+
+// parseMail reads the company's name and the SMTP server.
+func (c *Config) parseMail(env map[string]string) []string {
 	c.Company = strings.TrimSpace(env["GATEHOUSE_COMPANY_NAME"])
 	if c.Company == "" {
-		c.Company = "Gatehouse"
+		c.Company = models.DefaultCompany
 	}
 	c.SMTP = mailer.Config{
-		Host: env["GATEHOUSE_SMTP_HOST"], Username: env["GATEHOUSE_SMTP_USERNAME"], Password: env["GATEHOUSE_SMTP_PASSWORD"],
-		From: env["GATEHOUSE_SMTP_FROM"], TLS: strings.ToLower(env["GATEHOUSE_SMTP_TLS"]),
+		Host:     env["GATEHOUSE_SMTP_HOST"],
+		Username: env["GATEHOUSE_SMTP_USERNAME"],
+		Password: env["GATEHOUSE_SMTP_PASSWORD"],
+		From:     env["GATEHOUSE_SMTP_FROM"],
+		TLS:      strings.ToLower(env["GATEHOUSE_SMTP_TLS"]),
 	}
 	if raw := env["GATEHOUSE_SMTP_PORT"]; raw != "" {
 		port, err := strconv.Atoi(raw)
 		if err != nil || port < 1 || port > 65535 {
-			problems = append(problems, fmt.Sprintf("GATEHOUSE_SMTP_PORT=%s: want a port number (587 for STARTTLS, 465 for TLS)", raw))
+			return []string{fmt.Sprintf("GATEHOUSE_SMTP_PORT=%s: want a port number (587 for STARTTLS, 465 for TLS)", raw)}
+		}
+		c.SMTP.Port = port
+	}
+	return nil
+}
+
+// productionDefaults refuses the development-only settings and fills the
+// address and base URL of a production start.
+func (c *Config) productionDefaults(env map[string]string) []string {
+	var problems []string
+	for _, k := range devOnly {
+		if _, ok := env[k]; ok {
+			problems = append(problems, k+" is a development setting and is refused without --dev")
+		}
+	}
+	if c.Addr == "" {
+		c.Addr = ":8080"
+	}
+	if raw := env["GATEHOUSE_BASE_URL"]; raw != "" {
+		u, err := url.Parse(raw)
+		if err != nil || u.Host == "" {
+			problems = append(problems, "GATEHOUSE_BASE_URL is not a URL")
 		} else {
-			c.SMTP.Port = port
+			c.BaseURL = u
 		}
 	}
-	if c.Dev {
-		problems = append(problems, c.devDefaults(env)...)
-	} else {
-		for _, k := range devOnly {
-			if _, ok := env[k]; ok {
-				problems = append(problems, k+" is a development setting and is refused without --dev")
-			}
-		}
-		if c.Addr == "" {
-			c.Addr = ":8080"
-		}
-		if raw := env["GATEHOUSE_BASE_URL"]; raw != "" {
-			u, err := url.Parse(raw)
-			if err != nil || u.Host == "" {
-				problems = append(problems, "GATEHOUSE_BASE_URL is not a URL")
-			} else {
-				c.BaseURL = u
-			}
-		}
-	}
-	if len(problems) > 0 {
-		return c, configError(problems)
-	}
-	return c, nil
+	return problems
 }
 
 // parseRetention reads the retention policy's numbers (whole days), each
@@ -267,50 +324,6 @@ func (c *Config) parseRetention(env map[string]string) []string {
 		}
 	}
 	return problems
-}
-
-// devDefaults fills what --dev provides itself: the address, the data
-// directory with its SQLite files, a session key kept in that directory,
-// and the built-in identity provider (set up in serve).
-func (c *Config) devDefaults(env map[string]string) []string {
-	if c.Addr == "" {
-		c.Addr = "127.0.0.1:8080"
-	}
-	c.DataDir = env["GATEHOUSE_DATA_DIR"]
-	if c.DataDir == "" {
-		c.DataDir = ".gatehouse"
-	}
-	if c.DatabaseURL == "" {
-		c.DatabaseURL = filepath.Join(c.DataDir, "portal.db")
-	}
-	if c.ProductDatabaseURL == "" {
-		c.ProductDatabaseURL = filepath.Join(c.DataDir, "product.db")
-	}
-	host, port, err := net.SplitHostPort(c.Addr)
-	if err != nil {
-		return []string{"GATEHOUSE_ADDR must be host:port"}
-	}
-	// --dev signs anyone in as any demo staff member without a password;
-	// it must not be reachable from other machines.
-	if ip, err := netip.ParseAddr(host); host != "localhost" && (err != nil || !ip.IsLoopback()) {
-		return []string{fmt.Sprintf("GATEHOUSE_ADDR=%s: --dev listens only on a loopback address (127.0.0.1, ::1 or localhost), as its demo sign-in needs no password", c.Addr)}
-	}
-	c.BaseURL = &url.URL{Scheme: "http", Host: net.JoinHostPort(host, port)}
-	if raw := env["GATEHOUSE_BASE_URL"]; raw != "" {
-		u, err := url.Parse(raw)
-		if err != nil || u.Host == "" {
-			return []string{"GATEHOUSE_BASE_URL is not a URL"}
-		}
-		c.BaseURL = u
-	}
-	c.OIDCIssuer = c.BaseURL.JoinPath("/dev/oidc").String()
-	c.OIDCClientID = "gatehouse-dev"
-	c.OIDCClientSecret = rand.Text()
-	c.AllowedDomains = []string{"example.com"}
-	if c.AgreementVersion == "" {
-		c.AgreementVersion = devAgreementVersion
-	}
-	return nil
 }
 
 // checkProduction names every setting a production start lacks or has
@@ -400,46 +413,4 @@ func settingOf(problem string) string {
 		return problem
 	}
 	return problem[:end]
-}
-
-// devSessionKey reads the development session key from the data
-// directory, creating it on first start so sessions survive restarts.
-func devSessionKey(dir string) ([]byte, error) {
-	path := filepath.Join(dir, "session.key")
-	key, err := os.ReadFile(path)
-	if err == nil && len(key) >= 32 {
-		return key, nil
-	}
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return nil, err
-	}
-	key = []byte(rand.Text() + rand.Text())
-	if err := os.WriteFile(path, key, 0o600); err != nil {
-		return nil, fmt.Errorf("write dev session key: %w", err)
-	}
-	return key, nil
-}
-
-// devAuditKey reads the development audit signing key from the data
-// directory, creating it (0600) on first use so checkpoints written before
-// a restart still verify after it.
-func devAuditKey(dir string) (ed25519.PrivateKey, error) {
-	path := filepath.Join(dir, "audit-signing.key")
-	raw, err := os.ReadFile(path)
-	if err == nil {
-		key, err := models.ParseSigningKey(string(raw))
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", path, err)
-		}
-		return key, nil
-	}
-	if !errors.Is(err, os.ErrNotExist) {
-		return nil, err
-	}
-	seed := make([]byte, ed25519.SeedSize)
-	rand.Read(seed)
-	if err := os.WriteFile(path, []byte(base64.StdEncoding.EncodeToString(seed)+"\n"), 0o600); err != nil {
-		return nil, fmt.Errorf("write dev audit signing key: %w", err)
-	}
-	return ed25519.NewKeyFromSeed(seed), nil
 }

@@ -22,11 +22,11 @@ const Domain = "example.com"
 
 // StaffMember is one demo staff member.
 type StaffMember struct {
-	Email   string
-	Name    string
-	Tier    models.Tier
-	Status  models.Status
-	NoAgree bool // has not signed the confidentiality agreement
+	Email       string
+	Name        string
+	Tier        models.Tier
+	Status      models.Status
+	NoAgreement bool // has not signed the confidentiality agreement
 }
 
 // Staff are the demo staff, in the order the login page lists them.
@@ -38,7 +38,7 @@ var Staff = []StaffMember{
 	{Email: "otto.sysadmin@example.com", Name: "Otto Sysadmin", Tier: models.TierSysadmin},
 	{Email: "aud.auditor@example.com", Name: "Aud Auditor", Tier: models.TierAuditor},
 	{Email: "eve.engineer@example.com", Name: "Eve Engineer", Tier: models.TierEngineer},
-	{Email: "nina.newhire@example.com", Name: "Nina Newhire", Tier: models.TierSenior, NoAgree: true},
+	{Email: "nina.newhire@example.com", Name: "Nina Newhire", Tier: models.TierSenior, NoAgreement: true},
 	{Email: "lee.leaver@example.com", Name: "Lee Leaver", Tier: models.TierSupport, Status: models.StatusOffboarded},
 }
 
@@ -53,7 +53,7 @@ func SeedStaff(ctx context.Context, db *models.DB, now time.Time) error {
 		if err != nil {
 			return err
 		}
-		if !m.NoAgree {
+		if !m.NoAgreement {
 			signed := now.AddDate(0, -2, 0)
 			if err := models.RecordAgreement(ctx, db.Write, now, by, s.ID, AgreementVersion, signed); err != nil {
 				return err

@@ -1,0 +1,113 @@
+package main
+
+import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"net/url"
+	"os"
+	"path/filepath"
+
+	"gatehouse/handlers"
+	"gatehouse/models"
+	"gatehouse/models/demo"
+)
+
+// devDefaults fills what --dev provides itself: the address, the data
+// directory with its SQLite files, a session key kept in that directory,
+// and the built-in identity provider (set up in serve).
+func (c *Config) devDefaults(env map[string]string) []string {
+	if c.Addr == "" {
+		c.Addr = "127.0.0.1:8080"
+	}
+	c.DataDir = env["GATEHOUSE_DATA_DIR"]
+	if c.DataDir == "" {
+		c.DataDir = ".gatehouse"
+	}
+	if c.DatabaseURL == "" {
+		c.DatabaseURL = filepath.Join(c.DataDir, "portal.db")
+	}
+	if c.ProductDatabaseURL == "" {
+		c.ProductDatabaseURL = filepath.Join(c.DataDir, "product.db")
+	}
+	host, port, err := net.SplitHostPort(c.Addr)
+	if err != nil {
+		return []string{"GATEHOUSE_ADDR must be host:port"}
+	}
+	// --dev signs anyone in as any demo staff member without a password;
+	// it must not be reachable from other machines.
+	if ip, err := netip.ParseAddr(host); host != "localhost" && (err != nil || !ip.IsLoopback()) {
+		return []string{fmt.Sprintf("GATEHOUSE_ADDR=%s: --dev listens only on a loopback address (127.0.0.1, ::1 or localhost), as its demo sign-in needs no password", c.Addr)}
+	}
+	c.BaseURL = &url.URL{Scheme: "http", Host: net.JoinHostPort(host, port)}
+	if raw := env["GATEHOUSE_BASE_URL"]; raw != "" {
+		u, err := url.Parse(raw)
+		if err != nil || u.Host == "" {
+			return []string{"GATEHOUSE_BASE_URL is not a URL"}
+		}
+		c.BaseURL = u
+	}
+	c.OIDCIssuer = c.BaseURL.JoinPath("/dev/oidc").String()
+	c.OIDCClientID = "gatehouse-dev"
+	c.OIDCClientSecret = rand.Text()
+	c.AllowedDomains = []string{"example.com"}
+	if c.AgreementVersion == "" {
+		c.AgreementVersion = devAgreementVersion
+	}
+	return nil
+}
+
+// devSessionKey reads the development session key from the data
+// directory, creating it on first start so sessions survive restarts.
+func devSessionKey(dir string) ([]byte, error) {
+	path := filepath.Join(dir, "session.key")
+	key, err := os.ReadFile(path)
+	if err == nil && len(key) >= 32 {
+		return key, nil
+	}
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	key = []byte(rand.Text() + rand.Text())
+	if err := os.WriteFile(path, key, 0o600); err != nil {
+		return nil, fmt.Errorf("write dev session key: %w", err)
+	}
+	return key, nil
+}
+
+// devAuditKey reads the development audit signing key from the data
+// directory, creating it (0600) on first use so checkpoints written before
+// a restart still verify after it.
+func devAuditKey(dir string) (ed25519.PrivateKey, error) {
+	path := filepath.Join(dir, "audit-signing.key")
+	raw, err := os.ReadFile(path)
+	if err == nil {
+		key, err := models.ParseSigningKey(string(raw))
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		return key, nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	seed := make([]byte, ed25519.SeedSize)
+	rand.Read(seed)
+	if err := os.WriteFile(path, []byte(base64.StdEncoding.EncodeToString(seed)+"\n"), 0o600); err != nil {
+		return nil, fmt.Errorf("write dev audit signing key: %w", err)
+	}
+	return ed25519.NewKeyFromSeed(seed), nil
+}
+
+// demoStaff is the demo staff as the sign-in page of --dev offers them.
+func demoStaff() []handlers.DemoStaff {
+	var out []handlers.DemoStaff
+	for _, m := range demo.Staff {
+		out = append(out, handlers.DemoStaff(m))
+	}
+	return out
+}

@@ -1,0 +1,195 @@
+package handlers
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"gatehouse/models"
+	"gatehouse/views"
+
+	"github.com/labstack/echo/v4"
+)
+
+func (h *Handler) requestNew(c echo.Context) error {
+	f := views.RequestForm{Workspace: strings.TrimSpace(c.QueryParam("workspace")), Duration: "2h"}
+	if v := viewerOf(c); v.Staff.Tier == models.TierSenior {
+		f.Grantee = v.Staff.Email
+	}
+	return h.renderRequestForm(c, http.StatusOK, f)
+}
+
+func (h *Handler) renderRequestForm(c echo.Context, status int, f views.RequestForm) error {
+	ctx := c.Request().Context()
+	pol := h.requests
+	for _, d := range models.DurationPresets {
+		if d <= pol.MaxDuration {
+			f.Durations = append(f.Durations, views.Option{Value: models.FormatDuration(d), Label: humanDuration(d)})
+		}
+	}
+	if !slices.ContainsFunc(f.Durations, func(o views.Option) bool { return o.Value == models.FormatDuration(pol.MaxDuration) }) {
+		f.Durations = append(f.Durations, views.Option{Value: models.FormatDuration(pol.MaxDuration), Label: humanDuration(pol.MaxDuration) + " (the most allowed)"})
+	}
+	f.MaxDuration = humanDuration(pol.MaxDuration)
+	f.TicketHint = "like SUP-1234"
+	seniors, err := models.Grantees(ctx, h.db.Read, h.agreement)
+	if err != nil {
+		return err
+	}
+	for _, s := range seniors {
+		f.Grantees = append(f.Grantees, views.Option{Value: s.Email, Label: fmt.Sprintf("%s (%s)", s.Name, s.Tier)})
+	}
+	for _, t := range h.catalog.Tables() {
+		if !t.Restricted {
+			f.Tables = append(f.Tables, views.Option{Value: t.Name, Label: t.Name})
+		}
+	}
+	if f.Workspace != "" {
+		if ws, err := models.FindWorkspace(ctx, h.product, f.Workspace); err == nil {
+			f.WorkspaceName = ws.Name
+		}
+	}
+	return h.render(c, status, views.RequestNew(h.chrome(c, "New access request"), f))
+}
+
+// requestCreate stores a new access request: 303 to it, or the form
+// again with every message (422).
+func (h *Handler) requestCreate(c echo.Context) error {
+	ctx := c.Request().Context()
+	form, err := c.FormParams()
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, "The form could not be read.")
+	}
+	f := views.RequestForm{
+		Workspace: strings.TrimSpace(form.Get("workspace")),
+		Reason:    form.Get("reason"),
+		Ticket:    strings.TrimSpace(form.Get("ticket")),
+		Duration:  strings.TrimSpace(form.Get("duration")),
+		Grantee:   strings.TrimSpace(form.Get("grantee")),
+		Scope:     form["scope"],
+		Records:   strings.TrimSpace(form.Get("records")),
+		Unmask:    form.Get("unmask") == "on",
+		Errors:    views.Errors{},
+	}
+	n := models.NewRequest{Requester: viewerOf(c).Staff, Reason: f.Reason, Ticket: f.Ticket, Unmask: f.Unmask}
+	if ws, err := models.FindLiveWorkspace(ctx, h.product, f.Workspace); err == nil {
+		n.Workspace = ws.Slug
+	} else if !errors.Is(err, models.ErrNotFound) {
+		return err
+	}
+	if n.Duration, err = models.ParseDuration(f.Duration); err != nil {
+		f.Errors["duration"] = "Choose how long the access should last, like 2h."
+	}
+	if n.Grantee, err = h.requestGrantee(c, f.Grantee); err != nil {
+		return err
+	}
+	n.Scope = h.requestScope(&f)
+	if f.Grantee != "" && n.Grantee.ID == 0 {
+		f.Errors["grantee"] = "There is no staff member " + clip(f.Grantee) + "."
+	}
+	for k, v := range models.ValidateRequest(h.requests, n) {
+		if k == "requester" {
+			k = ""
+		}
+		if _, ok := f.Errors[k]; !ok {
+			f.Errors[k] = v
+		}
+	}
+	if n.Workspace == "" {
+		f.Errors["workspace"] = "There is no workspace " + strconv.Quote(clip(f.Workspace)) + "."
+	}
+	if len(f.Errors) > 0 {
+		return h.renderRequestForm(c, http.StatusUnprocessableEntity, f)
+	}
+	r, err := models.CreateRequest(ctx, h.db.Write, h.now(), h.actor(c), h.requests, n)
+	if err != nil {
+		return err
+	}
+	return c.Redirect(http.StatusSeeOther, fmt.Sprintf("/requests/%d", r.ID))
+}
+
+// requestGrantee finds the staff member the form names; a senior who
+// names nobody asks for themselves. Zero when there is no such person.
+func (h *Handler) requestGrantee(c echo.Context, named string) (models.Staff, error) {
+	if named == "" {
+		if v := viewerOf(c); v.Staff.Tier == models.TierSenior {
+			return v.Staff, nil
+		}
+		return models.Staff{}, nil
+	}
+	email, err := models.NormalizeEmail(named)
+	if err != nil {
+		return models.Staff{}, nil
+	}
+	s, err := models.FindStaffByEmail(c.Request().Context(), h.db.Read, email)
+	if errors.Is(err, models.ErrNotFound) {
+		return models.Staff{}, nil
+	}
+	return s, err
+}
+
+// requestScope reads the tables and record ids the form asks for, adding
+// the form's messages to f.Errors.
+func (h *Handler) requestScope(f *views.RequestForm) models.GrantScope {
+	var scope models.GrantScope
+	if len(f.Scope) > 0 {
+		scope.Tables = map[string][]int64{}
+		for _, t := range f.Scope {
+			table, ok := h.catalog.Table(t)
+			switch {
+			case !ok:
+				f.Errors["scope"] = fmt.Sprintf("There is no table %q.", clip(t))
+			case table.Restricted:
+				f.Errors["scope"] = fmt.Sprintf("%s is restricted: nobody may see it, whatever the grant.", t)
+			default:
+				scope.Tables[t] = nil
+			}
+		}
+	}
+	if f.Records == "" {
+		return scope
+	}
+	ids, msg := parseRecordIDs(f.Records)
+	switch {
+	case msg != "":
+		f.Errors["records"] = msg
+	case len(f.Scope) == 0:
+		f.Errors["records"] = "Choose the tables these records belong to."
+	default:
+		for t := range scope.Tables {
+			scope.Tables[t] = ids
+		}
+	}
+	return scope
+}
+
+func humanDuration(d time.Duration) string {
+	switch {
+	case d%time.Hour == 0 && d == time.Hour:
+		return "1 hour"
+	case d%time.Hour == 0:
+		return fmt.Sprintf("%d hours", d/time.Hour)
+	default:
+		return fmt.Sprintf("%d minutes", d/time.Minute)
+	}
+}
+
+// parseRecordIDs reads "12, 15,40" into ids: at most 200, each positive.
+// What is wrong comes back as the form's message.
+func parseRecordIDs(s string) (ids []int64, msg string) {
+	for _, part := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' }) {
+		id, err := strconv.ParseInt(part, 10, 64)
+		if err != nil || id <= 0 {
+			return nil, fmt.Sprintf("%q is not a record id: use numbers separated by commas.", clip(part))
+		}
+		ids = append(ids, id)
+	}
+	if len(ids) == 0 || len(ids) > 200 {
+		return nil, "Give between 1 and 200 record ids."
+	}
+	return ids, ""
+}
