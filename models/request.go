@@ -77,7 +77,6 @@ type RequestPolicy struct {
 	AgreementVersion string
 }
 
-
 // NewRequest is what the request form asks.
 type NewRequest struct {
 	Workspace string // a slug the caller found in the registry
