@@ -88,7 +88,7 @@ func BenchmarkDataPageParts(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			grant, _, err := models.GrantFor(ctx, db.Read, p.clock.Now(), sara.ID, "acme", "members", 0)
+			grant, _, err := models.GrantFor(ctx, db.Read, p.clock.Now(), models.GrantQuery{StaffID: sara.ID, Workspace: "acme", Table: "members", Record: 0})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -116,7 +116,7 @@ func BenchmarkDataPageParts(b *testing.B) {
 				{"session+staff", func() error { _, _, err := models.SessionByHash(ctx, db.Read, hash); return err }},
 				{"workspace", func() error { _, err := models.FindWorkspace(ctx, p.h.product, "acme"); return err }},
 				{"grant", func() error {
-					_, _, err := models.GrantFor(ctx, db.Read, p.clock.Now(), sara.ID, "acme", "members", 0)
+					_, _, err := models.GrantFor(ctx, db.Read, p.clock.Now(), models.GrantQuery{StaffID: sara.ID, Workspace: "acme", Table: "members", Record: 0})
 					return err
 				}},
 				{"tenant-50-rows", func() error { _, err := p.opts.Tenants.Rows(ctx, q); return err }},

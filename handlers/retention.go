@@ -240,7 +240,7 @@ func (h *Handler) holdPlace(c echo.Context) error {
 		return err
 	}
 	form := views.HoldForm{Reference: strings.TrimSpace(c.FormValue("reference")), Reason: strings.TrimSpace(c.FormValue("reason"))}
-	_, err = models.PlaceHold(ctx, h.db.Write, h.now(), h.actor(c), w.Slug, form.Reference, form.Reason)
+	_, err = models.PlaceHold(ctx, h.db.Write, h.act(c), w.Slug, form.Reference, form.Reason)
 	var fe models.FieldErrors
 	switch {
 	case errors.As(err, &fe):
@@ -266,7 +266,7 @@ func (h *Handler) holdLift(c echo.Context) error {
 		return fmt.Errorf("hold %q: %w", c.Param("id"), models.ErrNotFound)
 	}
 	reason := strings.TrimSpace(c.FormValue("reason"))
-	_, err = models.LiftHold(ctx, h.db.Write, h.now(), h.actor(c), w.Slug, id, reason)
+	_, err = models.LiftHold(ctx, h.db.Write, h.act(c), w.Slug, id, reason)
 	var fe models.FieldErrors
 	switch {
 	case errors.As(err, &fe):
@@ -299,7 +299,7 @@ func (h *Handler) workspaceDelete(c echo.Context) error {
 	// and the deletion unrecorded until the retention job settles it.
 	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Minute)
 	defer cancel()
-	_, err = models.DeleteWorkspace(dctx, h.db, h.productDB, h.tenantsDir, h.now(), h.actor(c), w.Slug, h.retention)
+	_, err = models.DeleteWorkspace(dctx, models.Stores{Portal: h.db, Product: h.productDB, TenantsDir: h.tenantsDir}, h.act(c), w.Slug, h.retention)
 	if err == nil {
 		h.data.Forget(w)
 	}

@@ -168,7 +168,7 @@ func TestHoldStopsDeletion(t *testing.T) {
 		if _, body := p.get(ada, "/retention/nakatomi"); strings.Contains(body, `data-testid="delete-form"`) {
 			t.Error("the page offers deletion while a hold is in force")
 		}
-		if _, err := models.DeleteWorkspace(ctx, db, p.opts.ProductDB, p.opts.TenantsDir, p.clock.Now(), models.Actor{Email: "test"}, "nakatomi", p.opts.Retention); !errors.Is(err, models.ErrHeld) {
+		if _, err := models.DeleteWorkspace(ctx, models.Stores{Portal: db, Product: p.opts.ProductDB, TenantsDir: p.opts.TenantsDir}, models.Act{Now: p.clock.Now(), By: models.Actor{Email: "test"}}, "nakatomi", p.opts.Retention); !errors.Is(err, models.ErrHeld) {
 			t.Errorf("DeleteWorkspace under a hold: %v, want ErrHeld", err)
 		}
 

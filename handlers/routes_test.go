@@ -251,7 +251,7 @@ func (p *testPortal) signInPrincipals() signedIn {
 	if err != nil {
 		p.t.Fatal(err)
 	}
-	if err := models.RecordAgreement(ctx, p.db.Write, p.clock.Now(), by, old.ID, "2025-1", p.clock.Now().AddDate(-1, 0, 0)); err != nil {
+	if err := models.RecordAgreement(ctx, p.db.Write, models.Act{Now: p.clock.Now(), By: by}, old.ID, "2025-1", p.clock.Now().AddDate(-1, 0, 0)); err != nil {
 		p.t.Fatal(err)
 	}
 	cookies := signedIn{}
@@ -262,10 +262,10 @@ func (p *testPortal) signInPrincipals() signedIn {
 		}
 		cookies[pr.name] = p.sessionCookie(p.login(pr.email))
 	}
-	if err := models.Suspend(ctx, p.db.Write, p.clock.Now(), by, p.idOf("sean.senior@example.com"), "matrix test"); err != nil {
+	if err := models.Suspend(ctx, p.db.Write, models.Act{Now: p.clock.Now(), By: by}, p.idOf("sean.senior@example.com"), "matrix test"); err != nil {
 		p.t.Fatal(err)
 	}
-	if err := models.Offboard(ctx, p.db.Write, p.clock.Now(), by, p.idOf("otto.sysadmin@example.com"), "matrix test"); err != nil {
+	if err := models.Offboard(ctx, p.db.Write, models.Act{Now: p.clock.Now(), By: by}, p.idOf("otto.sysadmin@example.com"), "matrix test"); err != nil {
 		p.t.Fatal(err)
 	}
 	return cookies
@@ -573,7 +573,7 @@ func TestCrossSitePOSTsRefused(t *testing.T) {
 		checkTableMatchesRoutes(t, registered, table)
 		cookie := p.sessionCookie(p.login("ada.sysadmin@example.com"))
 		// The reactivation form needs someone suspended.
-		if err := models.Suspend(context.Background(), db.Write, p.clock.Now(), models.Actor{Email: "test"}, p.idOf("sean.senior@example.com"), "cross-site test"); err != nil {
+		if err := models.Suspend(context.Background(), db.Write, models.Act{Now: p.clock.Now(), By: models.Actor{Email: "test"}}, p.idOf("sean.senior@example.com"), "cross-site test"); err != nil {
 			t.Fatal(err)
 		}
 		// The reveal form needs a grant covering its record.

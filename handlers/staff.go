@@ -199,7 +199,7 @@ func (h *Handler) staffTier(c echo.Context) error {
 		if !models.ValidTier(t) {
 			return "tier", models.Invalid("tier", "Choose a tier.")
 		}
-		return "tier", models.SetTier(c.Request().Context(), h.db.Write, h.now(), by, id, t)
+		return "tier", models.SetTier(c.Request().Context(), h.db.Write, models.Act{Now: h.now(), By: by}, id, t)
 	})
 }
 
@@ -213,7 +213,7 @@ func (h *Handler) staffAgreement(c echo.Context) error {
 		if err != nil {
 			return "agreement", err
 		}
-		return "agreement", models.RecordAgreement(c.Request().Context(), h.db.Write, h.now(), by, id, version, d)
+		return "agreement", models.RecordAgreement(c.Request().Context(), h.db.Write, models.Act{Now: h.now(), By: by}, id, version, d)
 	})
 }
 
@@ -223,7 +223,7 @@ func (h *Handler) staffTraining(c echo.Context) error {
 		if err != nil {
 			return "training", err
 		}
-		return "training", models.RecordTraining(c.Request().Context(), h.db.Write, h.now(), by, id, d)
+		return "training", models.RecordTraining(c.Request().Context(), h.db.Write, models.Act{Now: h.now(), By: by}, id, d)
 	})
 }
 
@@ -242,7 +242,7 @@ func (h *Handler) staffSuspend(c echo.Context) error {
 		if err != nil {
 			return "suspend", err
 		}
-		return "suspend", models.Suspend(c.Request().Context(), h.db.Write, h.now(), by, id, r)
+		return "suspend", models.Suspend(c.Request().Context(), h.db.Write, models.Act{Now: h.now(), By: by}, id, r)
 	})
 }
 
@@ -252,7 +252,7 @@ func (h *Handler) staffReactivate(c echo.Context) error {
 		if err != nil {
 			return "reactivate", err
 		}
-		return "reactivate", models.Reactivate(c.Request().Context(), h.db.Write, h.now(), by, id, r)
+		return "reactivate", models.Reactivate(c.Request().Context(), h.db.Write, models.Act{Now: h.now(), By: by}, id, r)
 	})
 }
 
@@ -269,6 +269,6 @@ func (h *Handler) staffOffboard(c echo.Context) error {
 		if !strings.EqualFold(strings.TrimSpace(c.FormValue("confirm")), s.Email) {
 			return "offboard", models.Invalid("offboard", "Type the person's email address to confirm. Offboarding is final.")
 		}
-		return "offboard", models.Offboard(c.Request().Context(), h.db.Write, h.now(), by, id, r)
+		return "offboard", models.Offboard(c.Request().Context(), h.db.Write, models.Act{Now: h.now(), By: by}, id, r)
 	})
 }

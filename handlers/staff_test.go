@@ -475,7 +475,7 @@ var stepUpActions = []struct {
 // suspendSean puts sean.senior in the suspended state reactivate needs.
 func suspendSean(t *testing.T, p *testPortal) {
 	t.Helper()
-	if err := models.Suspend(context.Background(), p.db.Write, p.clock.Now(), models.Actor{Email: "test"}, p.staff("sean.senior@example.com").ID, "on leave"); err != nil {
+	if err := models.Suspend(context.Background(), p.db.Write, models.Act{Now: p.clock.Now(), By: models.Actor{Email: "test"}}, p.staff("sean.senior@example.com").ID, "on leave"); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -624,7 +624,7 @@ func TestStaffChangeRacingOffboarding(t *testing.T) {
 
 	// Another replica is in the middle of offboarding Eve.
 	tx := db.Write.Begin()
-	if err := models.Offboard(ctx, tx, p.clock.Now(), models.Actor{Email: "otto.sysadmin@example.com"}, eve.ID, "left the company"); err != nil {
+	if err := models.Offboard(ctx, tx, models.Act{Now: p.clock.Now(), By: models.Actor{Email: "otto.sysadmin@example.com"}}, eve.ID, "left the company"); err != nil {
 		tx.Rollback()
 		t.Fatal(err)
 	}

@@ -52,7 +52,7 @@ func TestAuditCallersBuildAChain(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := models.SetTier(ctx, db.Write, t0.Add(time.Second), sys, s.ID, models.TierSenior); err != nil {
+		if err := models.SetTier(ctx, db.Write, models.Act{Now: t0.Add(time.Second), By: sys}, s.ID, models.TierSenior); err != nil {
 			t.Fatal(err)
 		}
 		// A plain connection, as handlers' refused logins pass it.

@@ -112,7 +112,7 @@ func TestBreakglassOpenRefusals(t *testing.T) {
 			{"incident markup", "ada.sysadmin", func(n *models.NewBreakglass) { n.Incident = "<b>x</b>" }, "incident", false},
 			{"no workspace", "ada.sysadmin", func(n *models.NewBreakglass) { n.Workspace = "" }, "workspace", false},
 		}
-		if err := models.Offboard(ctx, db.Write, t0, sys, f.staff["otto.sysadmin"].ID, "left"); err != nil {
+		if err := models.Offboard(ctx, db.Write, models.Act{Now: t0, By: sys}, f.staff["otto.sysadmin"].ID, "left"); err != nil {
 			t.Fatal(err)
 		}
 		for _, tt := range tests {
@@ -154,7 +154,7 @@ func TestBreakglassOpen(t *testing.T) {
 			t.Errorf("rows (breakglass, grants, mail, audit) %v → %v, want +1 +1 +3 +1", before, after)
 		}
 		// The grant: the whole workspace, unmasked, for exactly the window.
-		g, scope, err := models.GrantFor(ctx, db.Read, t0, ada.ID, "acme", "documents", 0)
+		g, scope, err := models.GrantFor(ctx, db.Read, t0, models.GrantQuery{StaffID: ada.ID, Workspace: "acme", Table: "documents", Record: 0})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -164,10 +164,10 @@ func TestBreakglassOpen(t *testing.T) {
 		if !scope.Whole() || !g.Unmask || !g.EndsAt.Equal(t0.Add(time.Hour)) || !b.EndsAt.Equal(g.EndsAt) {
 			t.Errorf("grant %+v: want the whole workspace, unmasked, until %s", g, t0.Add(time.Hour))
 		}
-		if _, _, err := models.GrantFor(ctx, db.Read, t0.Add(time.Hour), ada.ID, "acme", "documents", 0); !errors.Is(err, models.ErrNoGrant) {
+		if _, _, err := models.GrantFor(ctx, db.Read, t0.Add(time.Hour), models.GrantQuery{StaffID: ada.ID, Workspace: "acme", Table: "documents", Record: 0}); !errors.Is(err, models.ErrNoGrant) {
 			t.Errorf("grant at the end of the window: err = %v, want ErrNoGrant", err)
 		}
-		if _, _, err := models.GrantFor(ctx, db.Read, t0, ada.ID, "globex", "documents", 0); !errors.Is(err, models.ErrNoGrant) {
+		if _, _, err := models.GrantFor(ctx, db.Read, t0, models.GrantQuery{StaffID: ada.ID, Workspace: "globex", Table: "documents", Record: 0}); !errors.Is(err, models.ErrNoGrant) {
 			t.Errorf("grant on another workspace: err = %v, want ErrNoGrant", err)
 		}
 		// Mail: each owner, and every other active sysadmin, not the opener.

@@ -38,6 +38,15 @@ type DeletionReport struct {
 	ClosedRequests []int64 `json:"closed_requests,omitempty"`
 }
 
+// Stores are the databases a workspace deletion works on: the portal's,
+// the product's (registry and workspace schemas), and the directory of
+// the product's SQLite workspace files ("" on PostgreSQL).
+type Stores struct {
+	Portal     *DB
+	Product    *DB
+	TenantsDir string
+}
+
 // DeleteWorkspace deletes workspace slug's data for good, as by: only
 // when EvaluateRetention says its deletion is due and no legal hold
 // exists. On PostgreSQL it counts the rows of each table of the schema
@@ -65,7 +74,8 @@ type DeletionReport struct {
 // there is recorded as workspace.deletion_stopped, data gone as
 // workspace.deleted; if even that cannot be written, SettleDeletions (the
 // retention job) does it later.
-func DeleteWorkspace(ctx context.Context, db, product *DB, tenantsDir string, now time.Time, by Actor, slug string, p RetentionPolicy) (DeletionReport, error) {
+func DeleteWorkspace(ctx context.Context, at Stores, act Act, slug string, p RetentionPolicy) (DeletionReport, error) {
+	db, product, tenantsDir, now, by := at.Portal, at.Product, at.TenantsDir, act.Now, act.By
 	if _, err := tenantdb.SchemaName(slug); err != nil {
 		return DeletionReport{}, err
 	}
@@ -87,7 +97,7 @@ func DeleteWorkspace(ctx context.Context, db, product *DB, tenantsDir string, no
 	if err := startDeletion(ctx, db.Write, now, by, slug, st); err != nil {
 		return DeletionReport{}, err
 	}
-	rep, err := deleteWorkspace(ctx, db, product, tenantsDir, now, by, slug, p)
+	rep, err := deleteWorkspace(ctx, at, act, slug, p)
 	if err == nil {
 		return rep, nil
 	}
@@ -98,7 +108,7 @@ func DeleteWorkspace(ctx context.Context, db, product *DB, tenantsDir string, no
 	if errors.Is(err, ErrConflict) {
 		serr = stopDeletion(ctx, db.Write, now, by, slug, "the deletion was refused: "+err.Error())
 	} else {
-		_, serr = settleDeletion(ctx, db, product, tenantsDir, now, by, slug, why)
+		_, serr = settleDeletion(ctx, at, act, slug, why)
 	}
 	if serr != nil {
 		err = errors.Join(err, fmt.Errorf("recording the failed deletion: %w (the retention job will record it)", serr))
@@ -143,7 +153,8 @@ func startDeletion(ctx context.Context, db *gorm.DB, now time.Time, by Actor, sl
 }
 
 // deleteWorkspace is DeleteWorkspace's third step.
-func deleteWorkspace(ctx context.Context, db, product *DB, tenantsDir string, now time.Time, by Actor, slug string, p RetentionPolicy) (DeletionReport, error) {
+func deleteWorkspace(ctx context.Context, at Stores, act Act, slug string, p RetentionPolicy) (DeletionReport, error) {
+	db, product, now, by := at.Portal, at.Product, act.Now, act.By
 	tx := db.Write.WithContext(ctx).Begin()
 	if tx.Error != nil {
 		return DeletionReport{}, tx.Error
@@ -189,7 +200,7 @@ func deleteWorkspace(ctx context.Context, db, product *DB, tenantsDir string, no
 	if st.Request != nil && st.Request.Status == DeletionConfirmed {
 		rep.RequestID = &st.Request.ID
 	}
-	store := tenantStore(product, ptx, tenantsDir)
+	store := tenantStore(product, ptx, at.TenantsDir)
 	if err := countAndDropSchema(ctx, store, slug, &rep); err != nil {
 		return DeletionReport{}, err
 	}

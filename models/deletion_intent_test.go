@@ -67,7 +67,7 @@ func TestDeletionRecordsIntent(t *testing.T) {
 		p := models.DefaultRetentionPolicy()
 		product, dir := retentionStores(t, db, "soylent", "tyrell", "vandelay", "acme")
 
-		if _, err := models.DeleteWorkspace(ctx, db, product, dir, demoNow, deleter, "soylent", p); err != nil {
+		if _, err := models.DeleteWorkspace(ctx, models.Stores{Portal: db, Product: product, TenantsDir: dir}, models.Act{Now: demoNow, By: deleter}, "soylent", p); err != nil {
 			t.Fatal(err)
 		}
 		started, deleted := auditOf(t, db, "soylent", models.ActionWorkspaceDeletionStarted), auditOf(t, db, "soylent", models.ActionWorkspaceDeleted)
@@ -91,7 +91,7 @@ func TestDeletionRecordsIntent(t *testing.T) {
 			untrigger = []string{"DROP TRIGGER test_no_deleted ON audit_events", "DROP FUNCTION test_no_deleted()"}
 		}
 		execAll(t, db, trigger...)
-		if _, err := models.DeleteWorkspace(ctx, db, product, dir, later, deleter, "tyrell", p); err == nil || !strings.Contains(err.Error(), "refused by test") {
+		if _, err := models.DeleteWorkspace(ctx, models.Stores{Portal: db, Product: product, TenantsDir: dir}, models.Act{Now: later, By: deleter}, "tyrell", p); err == nil || !strings.Contains(err.Error(), "refused by test") {
 			t.Errorf("deletion with its record refused: %v, want the refusal", err)
 		}
 		if !tenantExists(t, product, dir, "tyrell") || registryStatus(t, product, "tyrell") != "cancelled" {
@@ -105,13 +105,13 @@ func TestDeletionRecordsIntent(t *testing.T) {
 			t.Errorf("tyrell's record after the stopped deletion: %+v", rec)
 		}
 		execAll(t, db, untrigger...)
-		if _, err := models.DeleteWorkspace(ctx, db, product, dir, later, deleter, "tyrell", p); err != nil || tenantExists(t, product, dir, "tyrell") {
+		if _, err := models.DeleteWorkspace(ctx, models.Stores{Portal: db, Product: product, TenantsDir: dir}, models.Act{Now: later, By: deleter}, "tyrell", p); err != nil || tenantExists(t, product, dir, "tyrell") {
 			t.Errorf("deleting tyrell once the record can be written: %v", err)
 		}
 
 		// A deletion under way blocks a second one.
 		markStarted(t, db, "vandelay", demoNow.Add(61*models.Day))
-		if _, err := models.DeleteWorkspace(ctx, db, product, dir, demoNow.Add(61*models.Day), deleter, "vandelay", p); !strings.Contains(errString(err), "already under way") {
+		if _, err := models.DeleteWorkspace(ctx, models.Stores{Portal: db, Product: product, TenantsDir: dir}, models.Act{Now: demoNow.Add(61*models.Day), By: deleter}, "vandelay", p); !strings.Contains(errString(err), "already under way") {
 			t.Errorf("a second deletion while one is under way: %v, want a conflict", err)
 		}
 
@@ -119,10 +119,10 @@ func TestDeletionRecordsIntent(t *testing.T) {
 		// once the deletion is ten minutes old.
 		removeData(t, product, dir, "vandelay")
 		at := demoNow.Add(61 * models.Day)
-		if n, err := models.SettleDeletions(ctx, db, product, dir, at.Add(5*time.Minute)); err != nil || n != 0 {
+		if n, err := models.SettleDeletions(ctx, models.Stores{Portal: db, Product: product, TenantsDir: dir}, at.Add(5*time.Minute)); err != nil || n != 0 {
 			t.Errorf("settling a 5-minute-old deletion: %d, %v; want it left alone", n, err)
 		}
-		if n, err := models.SettleDeletions(ctx, db, product, dir, at.Add(11*time.Minute)); err != nil || n != 1 {
+		if n, err := models.SettleDeletions(ctx, models.Stores{Portal: db, Product: product, TenantsDir: dir}, at.Add(11*time.Minute)); err != nil || n != 1 {
 			t.Fatalf("settling an 11-minute-old deletion: %d, %v; want 1", n, err)
 		}
 		if registryStatus(t, product, "vandelay") != "deleted" {
@@ -136,23 +136,23 @@ func TestDeletionRecordsIntent(t *testing.T) {
 
 		// Interrupted before anything went: settled as stopped.
 		markStarted(t, db, "acme", at)
-		if n, err := models.SettleDeletions(ctx, db, product, dir, at.Add(time.Hour)); err != nil || n != 1 {
+		if n, err := models.SettleDeletions(ctx, models.Stores{Portal: db, Product: product, TenantsDir: dir}, at.Add(time.Hour)); err != nil || n != 1 {
 			t.Fatalf("settling acme: %d, %v", n, err)
 		}
 		if !tenantExists(t, product, dir, "acme") || registryStatus(t, product, "acme") != "active" || len(auditOf(t, db, "acme", models.ActionWorkspaceDeletionStopped)) != 1 {
 			t.Error("an interrupted deletion that removed nothing was not recorded as stopped, or touched acme")
 		}
-		if n, _ := models.SettleDeletions(ctx, db, product, dir, at.Add(2*time.Hour)); n != 0 {
+		if n, _ := models.SettleDeletions(ctx, models.Stores{Portal: db, Product: product, TenantsDir: dir}, at.Add(2*time.Hour)); n != 0 {
 			t.Errorf("a second settling run settled %d, want 0", n)
 		}
 
 		// Interrupted, the data missing, and a legal hold placed since:
 		// the hold wins, and the registry entry is left alone.
 		markStarted(t, db, "kwik-e", at) // never had data here
-		if _, err := models.PlaceHold(ctx, db.Write, at, deleter, "kwik-e", "CASE-12", "Counsel asked us to keep everything we hold."); err != nil {
+		if _, err := models.PlaceHold(ctx, db.Write, models.Act{Now: at, By: deleter}, "kwik-e", "CASE-12", "Counsel asked us to keep everything we hold."); err != nil {
 			t.Fatal(err)
 		}
-		if n, err := models.SettleDeletions(ctx, db, product, dir, at.Add(3*time.Hour)); err != nil || n != 1 {
+		if n, err := models.SettleDeletions(ctx, models.Stores{Portal: db, Product: product, TenantsDir: dir}, at.Add(3*time.Hour)); err != nil || n != 1 {
 			t.Fatalf("settling kwik-e: %d, %v", n, err)
 		}
 		if registryStatus(t, product, "kwik-e") != "cancelled" || len(auditOf(t, db, "kwik-e", models.ActionWorkspaceDeleted)) != 0 ||
@@ -184,7 +184,7 @@ func TestDeletionPortalCommitFails(t *testing.T) {
 		`CREATE FUNCTION test_late_refusal() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN IF NEW.action = 'workspace.deleted' THEN RAISE EXCEPTION 'commit refused by test'; END IF; RETURN NULL; END $$`,
 		`CREATE CONSTRAINT TRIGGER test_late_refusal AFTER INSERT ON audit_events DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION test_late_refusal()`)
 	p := models.DefaultRetentionPolicy()
-	_, err := models.DeleteWorkspace(ctx, db, product, "", demoNow, deleter, "soylent", p)
+	_, err := models.DeleteWorkspace(ctx, models.Stores{Portal: db, Product: product, TenantsDir: ""}, models.Act{Now: demoNow, By: deleter}, "soylent", p)
 	if err == nil || !strings.Contains(err.Error(), "was deleted, but recording it failed") || !strings.Contains(err.Error(), "retention job") {
 		t.Errorf("deletion with the portal's commit refused: %v", err)
 	}
@@ -195,7 +195,7 @@ func TestDeletionPortalCommitFails(t *testing.T) {
 		t.Error("want the intent in the log and no deletion yet")
 	}
 	execAll(t, db, "DROP TRIGGER test_late_refusal ON audit_events", "DROP FUNCTION test_late_refusal()")
-	if n, err := models.SettleDeletions(ctx, db, product, "", demoNow.Add(11*time.Minute)); err != nil || n != 1 {
+	if n, err := models.SettleDeletions(ctx, models.Stores{Portal: db, Product: product, TenantsDir: ""}, demoNow.Add(11*time.Minute)); err != nil || n != 1 {
 		t.Fatalf("settle: %d, %v", n, err)
 	}
 	if len(auditOf(t, db, "soylent", models.ActionWorkspaceDeleted)) != 1 || registryStatus(t, product, "soylent") != "deleted" {

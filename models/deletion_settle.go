@@ -22,7 +22,8 @@ const deletionSettleAfter = 10 * time.Minute
 // counts were not taken). why goes in the event. It reports whether it
 // recorded a deletion; a deletion not marked started (or settled
 // meanwhile) is left alone.
-func settleDeletion(ctx context.Context, db, product *DB, tenantsDir string, now time.Time, by Actor, slug, why string) (bool, error) {
+func settleDeletion(ctx context.Context, at Stores, act Act, slug, why string) (bool, error) {
+	db, product, tenantsDir, now, by := at.Portal, at.Product, at.TenantsDir, act.Now, act.By
 	store := tenantStore(product, product.Read.WithContext(ctx), tenantsDir)
 	gone, err := store.Gone(ctx, slug)
 	if err != nil {
@@ -72,9 +73,9 @@ func settleDeletion(ctx context.Context, db, product *DB, tenantsDir string, now
 // portal stopped, or its database failed, in the middle of one): see
 // settleDeletion. It returns how many it settled, as deleted or as
 // stopped; one that fails does not keep the others from being settled.
-func SettleDeletions(ctx context.Context, db, product *DB, tenantsDir string, now time.Time) (int, error) {
+func SettleDeletions(ctx context.Context, at Stores, now time.Time) (int, error) {
 	var stale []RetentionRecord
-	if err := db.Read.WithContext(ctx).Where("deleted_at IS NULL AND deletion_started_at IS NOT NULL AND deletion_started_at < ?",
+	if err := at.Portal.Read.WithContext(ctx).Where("deleted_at IS NULL AND deletion_started_at IS NOT NULL AND deletion_started_at < ?",
 		now.Add(-deletionSettleAfter).UTC()).Find(&stale).Error; err != nil {
 		return 0, fmt.Errorf("started deletions: %w", err)
 	}
@@ -82,7 +83,7 @@ func SettleDeletions(ctx context.Context, db, product *DB, tenantsDir string, no
 	var errs []error
 	for _, r := range stale {
 		why := fmt.Sprintf("the deletion started at %s did not finish; settled by the retention job", r.DeletionStartedAt.UTC().Format(time.RFC3339))
-		if _, err := settleDeletion(ctx, db, product, tenantsDir, now, SystemActor, r.Slug, why); err != nil {
+		if _, err := settleDeletion(ctx, at, Act{Now: now, By: SystemActor}, r.Slug, why); err != nil {
 			errs = append(errs, fmt.Errorf("settle deletion of %s: %w", r.Slug, err))
 			continue
 		}

@@ -70,7 +70,7 @@ func TestDeletionOfDueWorkspace(t *testing.T) {
 
 		// vandelay was cancelled 30 days ago: not due, refused, nothing written.
 		before := portalWrites(t, db)
-		_, err := models.DeleteWorkspace(ctx, db, product, dir, demoNow, deleter, "vandelay", p)
+		_, err := models.DeleteWorkspace(ctx, models.Stores{Portal: db, Product: product, TenantsDir: dir}, models.Act{Now: demoNow, By: deleter}, "vandelay", p)
 		if !errors.Is(err, models.ErrNotDue) || !errors.Is(err, models.ErrConflict) {
 			t.Errorf("deleting vandelay: %v, want ErrNotDue", err)
 		}
@@ -80,12 +80,12 @@ func TestDeletionOfDueWorkspace(t *testing.T) {
 		if !tenantExists(t, product, dir, "vandelay") || registryStatus(t, product, "vandelay") != "cancelled" {
 			t.Error("a refused deletion touched vandelay's data or registry entry")
 		}
-		if _, err := models.DeleteWorkspace(ctx, db, product, dir, demoNow, deleter, "nope", p); !errors.Is(err, models.ErrNotFound) {
+		if _, err := models.DeleteWorkspace(ctx, models.Stores{Portal: db, Product: product, TenantsDir: dir}, models.Act{Now: demoNow, By: deleter}, "nope", p); !errors.Is(err, models.ErrNotFound) {
 			t.Errorf("deleting an unknown workspace: %v, want ErrNotFound", err)
 		}
 
 		// soylent was cancelled 95 days ago: due.
-		rep, err := models.DeleteWorkspace(ctx, db, product, dir, demoNow, deleter, "soylent", p)
+		rep, err := models.DeleteWorkspace(ctx, models.Stores{Portal: db, Product: product, TenantsDir: dir}, models.Act{Now: demoNow, By: deleter}, "soylent", p)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -132,10 +132,10 @@ func TestDeletionOfDueWorkspace(t *testing.T) {
 		}
 
 		// Once deleted, there is nothing left to delete or hold.
-		if _, err := models.DeleteWorkspace(ctx, db, product, dir, demoNow, deleter, "soylent", p); !errors.Is(err, models.ErrNotDue) {
+		if _, err := models.DeleteWorkspace(ctx, models.Stores{Portal: db, Product: product, TenantsDir: dir}, models.Act{Now: demoNow, By: deleter}, "soylent", p); !errors.Is(err, models.ErrNotDue) {
 			t.Errorf("second deletion: %v, want ErrNotDue", err)
 		}
-		if _, err := models.PlaceHold(ctx, db.Write, demoNow, deleter, "soylent", "CASE-9", "Counsel asked us to keep everything."); !errors.Is(err, models.ErrConflict) {
+		if _, err := models.PlaceHold(ctx, db.Write, models.Act{Now: demoNow, By: deleter}, "soylent", "CASE-9", "Counsel asked us to keep everything."); !errors.Is(err, models.ErrConflict) {
 			t.Errorf("hold on a deleted workspace: %v, want ErrConflict", err)
 		}
 		st, err := models.WorkspaceRetention(ctx, db.Read, product.Read, demoNow, p, "soylent")
@@ -181,7 +181,7 @@ func TestHeldWorkspaceSurvivesEveryDeletionPath(t *testing.T) {
 		}
 		holds := map[string]models.LegalHold{}
 		for _, slug := range []string{"soylent", "monsters", "prestige"} {
-			if holds[slug], err = models.PlaceHold(ctx, db.Write, demoNow, deleter, slug, "CASE-"+slug, "Counsel asked us to keep everything."); err != nil {
+			if holds[slug], err = models.PlaceHold(ctx, db.Write, models.Act{Now: demoNow, By: deleter}, slug, "CASE-"+slug, "Counsel asked us to keep everything."); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -198,7 +198,7 @@ func TestHeldWorkspaceSurvivesEveryDeletionPath(t *testing.T) {
 		}
 		before := portalWrites(t, db)
 		for _, slug := range []string{"soylent", "monsters", "prestige"} {
-			_, err := models.DeleteWorkspace(ctx, db, product, dir, demoNow, deleter, slug, p)
+			_, err := models.DeleteWorkspace(ctx, models.Stores{Portal: db, Product: product, TenantsDir: dir}, models.Act{Now: demoNow, By: deleter}, slug, p)
 			if !errors.Is(err, models.ErrHeld) || !errors.Is(err, models.ErrConflict) {
 				t.Errorf("deleting held %s: %v, want ErrHeld", slug, err)
 			}
@@ -206,7 +206,7 @@ func TestHeldWorkspaceSurvivesEveryDeletionPath(t *testing.T) {
 				t.Errorf("held %s lost its data", slug)
 			}
 		}
-		if _, err := models.DeleteWorkspace(ctx, db, product, dir, later, deleter, "monsters", p); !errors.Is(err, models.ErrHeld) {
+		if _, err := models.DeleteWorkspace(ctx, models.Stores{Portal: db, Product: product, TenantsDir: dir}, models.Act{Now: later, By: deleter}, "monsters", p); !errors.Is(err, models.ErrHeld) {
 			t.Errorf("deleting held monsters later: %v, want ErrHeld", err)
 		}
 		if after := portalWrites(t, db); after != before {
@@ -214,10 +214,10 @@ func TestHeldWorkspaceSurvivesEveryDeletionPath(t *testing.T) {
 		}
 
 		// Lifting the hold is what lets the deletion happen.
-		if _, err := models.LiftHold(ctx, db.Write, demoNow, deleter, "prestige", holds["prestige"].ID, "The case was settled last week."); err != nil {
+		if _, err := models.LiftHold(ctx, db.Write, models.Act{Now: demoNow, By: deleter}, "prestige", holds["prestige"].ID, "The case was settled last week."); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := models.DeleteWorkspace(ctx, db, product, dir, demoNow, deleter, "prestige", p); err != nil {
+		if _, err := models.DeleteWorkspace(ctx, models.Stores{Portal: db, Product: product, TenantsDir: dir}, models.Act{Now: demoNow, By: deleter}, "prestige", p); err != nil {
 			t.Fatal(err)
 		}
 		if tenantExists(t, product, dir, "prestige") {
@@ -239,10 +239,10 @@ func TestHoldRacesDeletion(t *testing.T) {
 		var wg sync.WaitGroup
 		var delErr, holdErr error
 		wg.Go(func() {
-			_, delErr = models.DeleteWorkspace(ctx, db, product, dir, demoNow, deleter, "soylent", models.DefaultRetentionPolicy())
+			_, delErr = models.DeleteWorkspace(ctx, models.Stores{Portal: db, Product: product, TenantsDir: dir}, models.Act{Now: demoNow, By: deleter}, "soylent", models.DefaultRetentionPolicy())
 		})
 		wg.Go(func() {
-			_, holdErr = models.PlaceHold(ctx, db.Write, demoNow, deleter, "soylent", "CASE-1", "Counsel asked us to keep everything.")
+			_, holdErr = models.PlaceHold(ctx, db.Write, models.Act{Now: demoNow, By: deleter}, "soylent", "CASE-1", "Counsel asked us to keep everything.")
 		})
 		wg.Wait()
 		exists := tenantExists(t, product, dir, "soylent")
@@ -311,7 +311,7 @@ func TestDeletionRequests(t *testing.T) {
 			t.Errorf("the same link twice: %v, want ErrConflict", err)
 		}
 		// One owner's confirmation deletes nothing.
-		if _, err := models.DeleteWorkspace(ctx, db, product, dir, demoNow, deleter, "acme", p); !errors.Is(err, models.ErrNotDue) {
+		if _, err := models.DeleteWorkspace(ctx, models.Stores{Portal: db, Product: product, TenantsDir: dir}, models.Act{Now: demoNow, By: deleter}, "acme", p); !errors.Is(err, models.ErrNotDue) {
 			t.Errorf("deleting acme with one confirmation: %v, want ErrNotDue", err)
 		}
 		if !tenantExists(t, product, dir, "acme") {
@@ -332,7 +332,7 @@ func TestDeletionRequests(t *testing.T) {
 		if st.State != models.RetentionDeletionDue || !st.Due {
 			t.Errorf("acme is %s (%s), want deletion_due", st.State, st.Explanation)
 		}
-		rep, err := models.DeleteWorkspace(ctx, db, product, dir, demoNow.Add(2*time.Hour), deleter, "acme", p)
+		rep, err := models.DeleteWorkspace(ctx, models.Stores{Portal: db, Product: product, TenantsDir: dir}, models.Act{Now: demoNow.Add(2*time.Hour), By: deleter}, "acme", p)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -428,23 +428,23 @@ func TestDeletionSeparateProduct(t *testing.T) {
 	ctx := context.Background()
 	product := separateProduct(t, "soylent", "vandelay")
 	p := models.DefaultRetentionPolicy()
-	if _, err := models.PlaceHold(ctx, db.Write, demoNow, deleter, "soylent", "CASE-3", "Counsel asked us to keep everything."); err != nil {
+	if _, err := models.PlaceHold(ctx, db.Write, models.Act{Now: demoNow, By: deleter}, "soylent", "CASE-3", "Counsel asked us to keep everything."); err != nil {
 		t.Fatal(err)
 	}
 	hold, _ := models.ListHolds(ctx, db.Read, "soylent", false)
-	if _, err := models.DeleteWorkspace(ctx, db, product, "", demoNow, deleter, "soylent", p); !errors.Is(err, models.ErrHeld) {
+	if _, err := models.DeleteWorkspace(ctx, models.Stores{Portal: db, Product: product, TenantsDir: ""}, models.Act{Now: demoNow, By: deleter}, "soylent", p); !errors.Is(err, models.ErrHeld) {
 		t.Errorf("held: %v, want ErrHeld", err)
 	}
-	if _, err := models.DeleteWorkspace(ctx, db, product, "", demoNow, deleter, "vandelay", p); !errors.Is(err, models.ErrNotDue) {
+	if _, err := models.DeleteWorkspace(ctx, models.Stores{Portal: db, Product: product, TenantsDir: ""}, models.Act{Now: demoNow, By: deleter}, "vandelay", p); !errors.Is(err, models.ErrNotDue) {
 		t.Errorf("not due: %v, want ErrNotDue", err)
 	}
-	if _, err := models.LiftHold(ctx, db.Write, demoNow, deleter, "soylent", hold[0].ID, "The case was settled last week."); err != nil {
+	if _, err := models.LiftHold(ctx, db.Write, models.Act{Now: demoNow, By: deleter}, "soylent", hold[0].ID, "The case was settled last week."); err != nil {
 		t.Fatal(err)
 	}
 	if !tenantExists(t, product, "", "soylent") {
 		t.Fatal("soylent's schema is gone before its deletion")
 	}
-	if _, err := models.DeleteWorkspace(ctx, db, product, "", demoNow, deleter, "soylent", p); err != nil {
+	if _, err := models.DeleteWorkspace(ctx, models.Stores{Portal: db, Product: product, TenantsDir: ""}, models.Act{Now: demoNow, By: deleter}, "soylent", p); err != nil {
 		t.Fatal(err)
 	}
 	if tenantExists(t, product, "", "soylent") || !tenantExists(t, product, "", "vandelay") || registryStatus(t, product, "soylent") != "deleted" {

@@ -177,11 +177,19 @@ func liveGrantRows(ctx context.Context, db *gorm.DB, staffID int64, workspace st
 	return all, rows.Err()
 }
 
-// GrantFor returns a live grant of staffID covering table (and, when
-// id > 0, that record) of workspace, preferring one that unmasks. It
-// returns ErrNoGrant when none does.
-func GrantFor(ctx context.Context, db *gorm.DB, now time.Time, staffID int64, workspace, table string, id int64) (Grant, GrantScope, error) {
-	grants, err := LiveGrants(ctx, db, now, staffID, workspace)
+// GrantQuery asks for a grant of one staff member covering a table of a
+// workspace and, when Record > 0, that record.
+type GrantQuery struct {
+	StaffID   int64
+	Workspace string
+	Table     string
+	Record    int64
+}
+
+// GrantFor returns a live grant covering q at now, preferring one that
+// unmasks. It returns ErrNoGrant when none does.
+func GrantFor(ctx context.Context, db *gorm.DB, now time.Time, q GrantQuery) (Grant, GrantScope, error) {
+	grants, err := LiveGrants(ctx, db, now, q.StaffID, q.Workspace)
 	if err != nil {
 		return Grant{}, GrantScope{}, err
 	}
@@ -192,16 +200,16 @@ func GrantFor(ctx context.Context, db *gorm.DB, now time.Time, staffID int64, wo
 		if err != nil {
 			return Grant{}, GrantScope{}, err
 		}
-		ok := s.CoversTable(table)
-		if id > 0 {
-			ok = s.Covers(table, id)
+		ok := s.CoversTable(q.Table)
+		if q.Record > 0 {
+			ok = s.Covers(q.Table, q.Record)
 		}
 		if ok && (found == nil || (!found.Unmask && grants[i].Unmask)) {
 			found, scope = &grants[i], s
 		}
 	}
 	if found == nil {
-		return Grant{}, GrantScope{}, fmt.Errorf("%s.%s for staff %d: %w", workspace, table, staffID, ErrNoGrant)
+		return Grant{}, GrantScope{}, fmt.Errorf("%s.%s for staff %d: %w", q.Workspace, q.Table, q.StaffID, ErrNoGrant)
 	}
 	return *found, scope, nil
 }
@@ -238,9 +246,9 @@ func EndGrant(ctx context.Context, db *gorm.DB, now time.Time, by Actor, id int6
 
 // endStaffGrants ends every live grant of a staff member (offboarding,
 // suspension), inside the caller's transaction.
-func endStaffGrants(ctx context.Context, tx *gorm.DB, now time.Time, by Actor, staffID int64, why string) error {
-	return tx.WithContext(ctx).Model(&Grant{}).Where("grantee_id = ? AND ended_at IS NULL AND ends_at > ?", staffID, now.UTC()).
-		Updates(map[string]any{"ended_at": now.UTC(), "ended_by": by.Email, "ended_why": why}).Error
+func endStaffGrants(ctx context.Context, tx *gorm.DB, act Act, staffID int64, why string) error {
+	return tx.WithContext(ctx).Model(&Grant{}).Where("grantee_id = ? AND ended_at IS NULL AND ends_at > ?", staffID, act.Now.UTC()).
+		Updates(map[string]any{"ended_at": act.Now.UTC(), "ended_by": act.By.Email, "ended_why": why}).Error
 }
 
 // FindGrant returns grant id, or a wrapped ErrNotFound.

@@ -78,7 +78,7 @@ func TestGrantLifecycle(t *testing.T) {
 			{"other grantee", t0.Add(time.Hour), other.ID, "acme", "members", 2, false},
 		}
 		for _, c := range cases {
-			_, _, err := models.GrantFor(ctx, db.Read, c.at, c.staff, c.workspace, c.table, c.id)
+			_, _, err := models.GrantFor(ctx, db.Read, c.at, models.GrantQuery{StaffID: c.staff, Workspace: c.workspace, Table: c.table, Record: c.id})
 			if got := err == nil; got != c.want {
 				t.Errorf("%s: granted = %v (%v), want %v", c.name, got, err, c.want)
 			}
@@ -89,7 +89,7 @@ func TestGrantLifecycle(t *testing.T) {
 		if err := models.EndGrant(ctx, db.Write, t0.Add(time.Minute), sys, g.ID, "revoked by the customer"); err != nil {
 			t.Fatal(err)
 		}
-		if _, _, err := models.GrantFor(ctx, db.Read, t0.Add(2*time.Minute), sara.ID, "acme", "members", 5); !errors.Is(err, models.ErrNoGrant) {
+		if _, _, err := models.GrantFor(ctx, db.Read, t0.Add(2*time.Minute), models.GrantQuery{StaffID: sara.ID, Workspace: "acme", Table: "members", Record: 5}); !errors.Is(err, models.ErrNoGrant) {
 			t.Errorf("after revocation: %v, want ErrNoGrant", err)
 		}
 		if err := models.EndGrant(ctx, db.Write, t0.Add(time.Minute), sys, g.ID, "again"); !errors.Is(err, models.ErrConflict) {
@@ -98,8 +98,8 @@ func TestGrantLifecycle(t *testing.T) {
 
 		// Offboarding and suspension end every live grant at once.
 		for _, end := range []func(id int64) error{
-			func(id int64) error { return models.Suspend(ctx, db.Write, t0, sys, id, "investigation") },
-			func(id int64) error { return models.Offboard(ctx, db.Write, t0, sys, id, "left") },
+			func(id int64) error { return models.Suspend(ctx, db.Write, models.Act{Now: t0, By: sys}, id, "investigation") },
+			func(id int64) error { return models.Offboard(ctx, db.Write, models.Act{Now: t0, By: sys}, id, "left") },
 		} {
 			s, err := models.CreateStaff(ctx, db.Write, t0, sys, models.Staff{Email: "x" + time.Now().Format("150405.000000") + "@example.com", Name: "X", Tier: models.TierSenior})
 			if err != nil {
@@ -108,13 +108,13 @@ func TestGrantLifecycle(t *testing.T) {
 			if _, err := models.CreateGrant(ctx, db.Write, t0, models.NewGrant{Workspace: "acme", GranteeID: s.ID, StartsAt: t0, Duration: time.Hour}); err != nil {
 				t.Fatal(err)
 			}
-			if _, _, err := models.GrantFor(ctx, db.Read, t0.Add(time.Minute), s.ID, "acme", "projects", 1); err != nil {
+			if _, _, err := models.GrantFor(ctx, db.Read, t0.Add(time.Minute), models.GrantQuery{StaffID: s.ID, Workspace: "acme", Table: "projects", Record: 1}); err != nil {
 				t.Fatalf("whole-workspace grant: %v", err)
 			}
 			if err := end(s.ID); err != nil {
 				t.Fatal(err)
 			}
-			if _, _, err := models.GrantFor(ctx, db.Read, t0.Add(time.Minute), s.ID, "acme", "projects", 1); !errors.Is(err, models.ErrNoGrant) {
+			if _, _, err := models.GrantFor(ctx, db.Read, t0.Add(time.Minute), models.GrantQuery{StaffID: s.ID, Workspace: "acme", Table: "projects", Record: 1}); !errors.Is(err, models.ErrNoGrant) {
 				t.Errorf("grant after suspension/offboarding: %v, want ErrNoGrant", err)
 			}
 		}

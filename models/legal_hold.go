@@ -36,7 +36,7 @@ func (h LegalHold) Target() string { return "legal_hold/" + strconv.FormatInt(h.
 // PlaceHold places a legal hold on slug, audited; reference (a case or
 // ticket) and reason are required and come back as FieldErrors. The
 // caller checks that slug is in the registry and that by may do this.
-func PlaceHold(ctx context.Context, db *gorm.DB, now time.Time, by Actor, slug, reference, reason string) (LegalHold, error) {
+func PlaceHold(ctx context.Context, db *gorm.DB, act Act, slug, reference, reason string) (LegalHold, error) {
 	reference, reason = strings.TrimSpace(reference), strings.TrimSpace(reason)
 	errs := FieldErrors{}
 	if reference == "" || len(reference) > 100 || strings.ContainsAny(reference, "\r\n") {
@@ -51,9 +51,9 @@ func PlaceHold(ctx context.Context, db *gorm.DB, now time.Time, by Actor, slug, 
 	if len(errs) > 0 {
 		return LegalHold{}, errs
 	}
-	h := LegalHold{Slug: slug, Reference: reference, Reason: reason, PlacedBy: by.Email, PlacedAt: now.UTC()}
+	h := LegalHold{Slug: slug, Reference: reference, Reason: reason, PlacedBy: act.By.Email, PlacedAt: act.Now.UTC()}
 	err := db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		rec, err := lockRetention(ctx, tx, slug, now)
+		rec, err := lockRetention(ctx, tx, slug, act.Now)
 		if err != nil {
 			return err
 		}
@@ -63,7 +63,7 @@ func PlaceHold(ctx context.Context, db *gorm.DB, now time.Time, by Actor, slug, 
 		if err := tx.Create(&h).Error; err != nil {
 			return fmt.Errorf("place hold: %w", err)
 		}
-		_, err = AppendAudit(ctx, tx, AuditEntry{At: now, Actor: by, Action: ActionLegalHoldPlaced, Workspace: slug, Target: h.Target(), Reason: reason,
+		_, err = AppendAudit(ctx, tx, AuditEntry{At: act.Now, Actor: act.By, Action: ActionLegalHoldPlaced, Workspace: slug, Target: h.Target(), Reason: reason,
 			Detail: map[string]any{"reference": reference}})
 		return err
 	})
@@ -75,18 +75,18 @@ func PlaceHold(ctx context.Context, db *gorm.DB, now time.Time, by Actor, slug, 
 
 // LiftHold lifts hold id of workspace slug, audited; reason is required.
 // Lifting a hold that is not in force is ErrConflict.
-func LiftHold(ctx context.Context, db *gorm.DB, now time.Time, by Actor, slug string, id int64, reason string) (LegalHold, error) {
+func LiftHold(ctx context.Context, db *gorm.DB, act Act, slug string, id int64, reason string) (LegalHold, error) {
 	reason = strings.TrimSpace(reason)
 	if err := CheckReason(reason, 10); err != nil {
 		return LegalHold{}, FieldErrors{"reason": "Say in a sentence why the hold can end."}
 	}
 	var h LegalHold
 	err := db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		if _, err := lockRetention(ctx, tx, slug, now); err != nil {
+		if _, err := lockRetention(ctx, tx, slug, act.Now); err != nil {
 			return err
 		}
 		u := tx.Model(&LegalHold{}).Where("id = ? AND slug = ? AND lifted_at IS NULL", id, slug).
-			Updates(map[string]any{"lifted_by": by.Email, "lifted_at": now.UTC(), "lift_reason": reason})
+			Updates(map[string]any{"lifted_by": act.By.Email, "lifted_at": act.Now.UTC(), "lift_reason": reason})
 		if u.Error != nil {
 			return fmt.Errorf("lift hold %d: %w", id, u.Error)
 		}
@@ -98,7 +98,7 @@ func LiftHold(ctx context.Context, db *gorm.DB, now time.Time, by Actor, slug st
 		if u.RowsAffected == 0 {
 			return fmt.Errorf("hold %d was already lifted: %w", id, ErrConflict)
 		}
-		_, err := AppendAudit(ctx, tx, AuditEntry{At: now, Actor: by, Action: ActionLegalHoldLifted, Workspace: slug, Target: h.Target(), Reason: reason,
+		_, err := AppendAudit(ctx, tx, AuditEntry{At: act.Now, Actor: act.By, Action: ActionLegalHoldLifted, Workspace: slug, Target: h.Target(), Reason: reason,
 			Detail: map[string]any{"reference": h.Reference}})
 		return err
 	})

@@ -70,7 +70,7 @@ func (w *workflow) staff(tier models.Tier) models.Staff {
 	if err != nil {
 		w.t.Fatal(err)
 	}
-	if err := models.RecordAgreement(w.ctx, w.db.Write, w.now, w.sys, s.ID, agreement, w.now); err != nil {
+	if err := models.RecordAgreement(w.ctx, w.db.Write, models.Act{Now: w.now, By: w.sys}, s.ID, agreement, w.now); err != nil {
 		w.t.Fatal(err)
 	}
 	s, err = models.FindStaff(w.ctx, w.db.Read, s.ID)
@@ -91,7 +91,7 @@ func (w *workflow) canRead(grantee int64, ws string) bool {
 	if s.Status != models.StatusActive || !s.AgreementCurrent(agreement) {
 		return false
 	}
-	_, _, err = models.GrantFor(w.ctx, w.db.Read, w.now, grantee, ws, "members", 0)
+	_, _, err = models.GrantFor(w.ctx, w.db.Read, w.now, models.GrantQuery{StaffID: grantee, Workspace: ws, Table: "members", Record: 0})
 	if err != nil && !errors.Is(err, models.ErrNoGrant) {
 		w.t.Fatal(err)
 	}
@@ -233,7 +233,7 @@ func stateMachine(t *testing.T, db *models.DB, seed uint64, k, n int) {
 					if grantee.Status != models.StatusActive {
 						continue
 					}
-					if err := models.Offboard(w.ctx, db.Write, w.now, w.sys, grantee.ID, "left"); err != nil {
+					if err := models.Offboard(w.ctx, db.Write, models.Act{Now: w.now, By: w.sys}, grantee.ID, "left"); err != nil {
 						t.Fatal(err)
 					}
 					grantee.Status = models.StatusOffboarded

@@ -38,7 +38,7 @@ type RetentionJob struct {
 // finishing deletions a sysadmin started.
 func (j *RetentionJob) RunOnce(ctx context.Context) (RetentionRun, error) {
 	log := cmp.Or(j.Logger, slog.Default())
-	if n, err := SettleDeletions(ctx, j.DB, j.Product, j.TenantsDir, j.Now()); err != nil {
+	if n, err := SettleDeletions(ctx, Stores{Portal: j.DB, Product: j.Product, TenantsDir: j.TenantsDir}, j.Now()); err != nil {
 		log.Error("retention: settle deletions", "error", err)
 	} else if n > 0 {
 		log.Warn("retention: settled deletions that had not finished", "settled", n)

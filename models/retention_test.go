@@ -304,7 +304,7 @@ func TestRetentionRunSkipsHeld(t *testing.T) {
 		product, _ := retentionStores(t, db)
 		ob := newOutbox(t)
 		sys := models.Actor{Email: "ada.sysadmin@example.com", Tier: "sysadmin"}
-		h, err := models.PlaceHold(ctx, db.Write, demoNow, sys, "dunder", "CASE-7", "Counsel asked us to keep everything.")
+		h, err := models.PlaceHold(ctx, db.Write, models.Act{Now: demoNow, By: sys}, "dunder", "CASE-7", "Counsel asked us to keep everything.")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -315,7 +315,7 @@ func TestRetentionRunSkipsHeld(t *testing.T) {
 		if m["dunder michael@dunder.example"] != 0 || m["monsters mike@monsters.example"] != 1 {
 			t.Errorf("notices %v: want none for held dunder, one for monsters", m)
 		}
-		if _, err := models.LiftHold(ctx, db.Write, demoNow, sys, "dunder", h.ID, "The case was settled last week."); err != nil {
+		if _, err := models.LiftHold(ctx, db.Write, models.Act{Now: demoNow, By: sys}, "dunder", h.ID, "The case was settled last week."); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := models.RunRetention(ctx, db.Write, product.Read, demoNow, models.DefaultRetentionPolicy(), models.Post{Outbox: ob, Letters: &retentionLetters{}}); err != nil {
@@ -332,13 +332,13 @@ func TestLegalHolds(t *testing.T) {
 		ctx := context.Background()
 		sys := models.Actor{Email: "ada.sysadmin@example.com", Tier: "sysadmin"}
 		var fe models.FieldErrors
-		if _, err := models.PlaceHold(ctx, db.Write, demoNow, sys, "acme", " ", "Counsel asked us to keep everything."); !errors.As(err, &fe) || fe["reference"] == "" {
+		if _, err := models.PlaceHold(ctx, db.Write, models.Act{Now: demoNow, By: sys}, "acme", " ", "Counsel asked us to keep everything."); !errors.As(err, &fe) || fe["reference"] == "" {
 			t.Errorf("hold without reference: %v, want a reference error", err)
 		}
-		if _, err := models.PlaceHold(ctx, db.Write, demoNow, sys, "acme", "CASE-1", "keep"); !errors.As(err, &fe) || fe["reason"] == "" {
+		if _, err := models.PlaceHold(ctx, db.Write, models.Act{Now: demoNow, By: sys}, "acme", "CASE-1", "keep"); !errors.As(err, &fe) || fe["reason"] == "" {
 			t.Errorf("hold without a reason: %v, want a reason error", err)
 		}
-		h, err := models.PlaceHold(ctx, db.Write, demoNow, sys, "acme", "CASE-1", "Counsel asked us to keep everything.")
+		h, err := models.PlaceHold(ctx, db.Write, models.Act{Now: demoNow, By: sys}, "acme", "CASE-1", "Counsel asked us to keep everything.")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -346,13 +346,13 @@ func TestLegalHolds(t *testing.T) {
 		if err != nil || len(live) != 1 || live[0].Reference != "CASE-1" || live[0].PlacedBy != sys.Email {
 			t.Fatalf("live holds %+v, %v", live, err)
 		}
-		if _, err := models.LiftHold(ctx, db.Write, demoNow, sys, "globex", h.ID, "The case was settled last week."); !errors.Is(err, models.ErrNotFound) {
+		if _, err := models.LiftHold(ctx, db.Write, models.Act{Now: demoNow, By: sys}, "globex", h.ID, "The case was settled last week."); !errors.Is(err, models.ErrNotFound) {
 			t.Errorf("lift through another workspace: %v, want ErrNotFound", err)
 		}
-		if _, err := models.LiftHold(ctx, db.Write, demoNow, sys, "acme", h.ID, "The case was settled last week."); err != nil {
+		if _, err := models.LiftHold(ctx, db.Write, models.Act{Now: demoNow, By: sys}, "acme", h.ID, "The case was settled last week."); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := models.LiftHold(ctx, db.Write, demoNow, sys, "acme", h.ID, "The case was settled last week."); !errors.Is(err, models.ErrConflict) {
+		if _, err := models.LiftHold(ctx, db.Write, models.Act{Now: demoNow, By: sys}, "acme", h.ID, "The case was settled last week."); !errors.Is(err, models.ErrConflict) {
 			t.Errorf("second lift: %v, want ErrConflict", err)
 		}
 		live, _ = models.ListHolds(ctx, db.Read, "acme", false)

@@ -174,16 +174,24 @@ func escapeLike(s string) string {
 
 // changeStaff loads staff id inside a transaction, lets change mutate it,
 // saves it, and audits action with the before and after states.
-func changeStaff(ctx context.Context, db *gorm.DB, now time.Time, by Actor, id int64, action Action, reason string, change func(tx *gorm.DB, s *Staff) error) error {
+// staffChange names a change to one staff member, as its audit event
+// records it.
+type staffChange struct {
+	ID     int64
+	Action Action
+	Reason string
+}
+
+func changeStaff(ctx context.Context, db *gorm.DB, act Act, c staffChange, change func(tx *gorm.DB, s *Staff) error) error {
 	return db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		var s Staff
 		// FOR UPDATE (PostgreSQL; SQLite has one writer anyway): without
 		// it, two changes racing on another replica each save the whole
 		// row from a stale read, and a tier change could bring an
 		// offboarded person back to active.
-		if err := tx.Clauses(clause.Locking{Strength: "UPDATE"}).Where("id = ?", id).Take(&s).Error; err != nil {
+		if err := tx.Clauses(clause.Locking{Strength: "UPDATE"}).Where("id = ?", c.ID).Take(&s).Error; err != nil {
 			if errors.Is(err, gorm.ErrRecordNotFound) {
-				return fmt.Errorf("staff %d: %w", id, ErrNotFound)
+				return fmt.Errorf("staff %d: %w", c.ID, ErrNotFound)
 			}
 			return err
 		}
@@ -191,11 +199,18 @@ func changeStaff(ctx context.Context, db *gorm.DB, now time.Time, by Actor, id i
 		if err := change(tx, &s); err != nil {
 			return err
 		}
-		s.UpdatedAt = now.UTC()
+		s.UpdatedAt = act.Now.UTC()
 		if err := tx.Save(&s).Error; err != nil {
 			return err
 		}
-		_, err := AppendAudit(ctx, tx, AuditEntry{At: now, Actor: by, Action: action, Target: s.Email, Reason: reason, Detail: map[string]any{"before": before, "after": s.auditView()}})
+		_, err := AppendAudit(ctx, tx, AuditEntry{
+			At:     act.Now,
+			Actor:  act.By,
+			Action: c.Action,
+			Target: s.Email,
+			Reason: c.Reason,
+			Detail: map[string]any{"before": before, "after": s.auditView()},
+		})
 		return err
 	})
 }
@@ -219,11 +234,11 @@ func mustBeActive(s *Staff) error {
 }
 
 // SetTier changes a staff member's tier.
-func SetTier(ctx context.Context, db *gorm.DB, now time.Time, by Actor, id int64, tier Tier) error {
+func SetTier(ctx context.Context, db *gorm.DB, act Act, id int64, tier Tier) error {
 	if !ValidTier(tier) {
 		return fmt.Errorf("unknown tier %q", tier)
 	}
-	return changeStaff(ctx, db, now, by, id, ActionStaffTierChanged, "", func(_ *gorm.DB, s *Staff) error {
+	return changeStaff(ctx, db, act, staffChange{ID: id, Action: ActionStaffTierChanged}, func(_ *gorm.DB, s *Staff) error {
 		if err := mustBeActive(s); err != nil {
 			return err
 		}
@@ -237,12 +252,12 @@ func SetTier(ctx context.Context, db *gorm.DB, now time.Time, by Actor, id int64
 
 // RecordAgreement records that a staff member signed a version of the
 // confidentiality agreement on a date.
-func RecordAgreement(ctx context.Context, db *gorm.DB, now time.Time, by Actor, id int64, version string, signed time.Time) error {
+func RecordAgreement(ctx context.Context, db *gorm.DB, act Act, id int64, version string, signed time.Time) error {
 	version = strings.TrimSpace(version)
 	if version == "" || len(version) > 64 {
 		return fmt.Errorf("agreement version is required")
 	}
-	return changeStaff(ctx, db, now, by, id, ActionStaffAgreementRecorded, "", func(_ *gorm.DB, s *Staff) error {
+	return changeStaff(ctx, db, act, staffChange{ID: id, Action: ActionStaffAgreementRecorded}, func(_ *gorm.DB, s *Staff) error {
 		if err := mustBeActive(s); err != nil {
 			return err
 		}
@@ -253,8 +268,8 @@ func RecordAgreement(ctx context.Context, db *gorm.DB, now time.Time, by Actor, 
 }
 
 // RecordTraining records the date a staff member completed security training.
-func RecordTraining(ctx context.Context, db *gorm.DB, now time.Time, by Actor, id int64, done time.Time) error {
-	return changeStaff(ctx, db, now, by, id, ActionStaffTrainingRecorded, "", func(_ *gorm.DB, s *Staff) error {
+func RecordTraining(ctx context.Context, db *gorm.DB, act Act, id int64, done time.Time) error {
+	return changeStaff(ctx, db, act, staffChange{ID: id, Action: ActionStaffTrainingRecorded}, func(_ *gorm.DB, s *Staff) error {
 		if err := mustBeActive(s); err != nil {
 			return err
 		}
@@ -266,22 +281,22 @@ func RecordTraining(ctx context.Context, db *gorm.DB, now time.Time, by Actor, i
 
 // Suspend stops a staff member from using the portal until reactivated,
 // ending every session at once.
-func Suspend(ctx context.Context, db *gorm.DB, now time.Time, by Actor, id int64, reason string) error {
-	return changeStaff(ctx, db, now, by, id, ActionStaffSuspended, reason, func(tx *gorm.DB, s *Staff) error {
+func Suspend(ctx context.Context, db *gorm.DB, act Act, id int64, reason string) error {
+	return changeStaff(ctx, db, act, staffChange{ID: id, Action: ActionStaffSuspended, Reason: reason}, func(tx *gorm.DB, s *Staff) error {
 		if s.Status != StatusActive {
 			return conflictf("%s is %s, not active.", s.Email, s.Status)
 		}
 		s.Status = StatusSuspended
-		if err := endStaffGrants(ctx, tx, now, by, s.ID, "grantee suspended"); err != nil {
+		if err := endStaffGrants(ctx, tx, act, s.ID, "grantee suspended"); err != nil {
 			return err
 		}
-		return endStaffSessions(ctx, tx, now, s.ID, "suspended")
+		return endStaffSessions(ctx, tx, act.Now, s.ID, "suspended")
 	})
 }
 
 // Reactivate lets a suspended staff member sign in again.
-func Reactivate(ctx context.Context, db *gorm.DB, now time.Time, by Actor, id int64, reason string) error {
-	return changeStaff(ctx, db, now, by, id, ActionStaffReactivated, reason, func(_ *gorm.DB, s *Staff) error {
+func Reactivate(ctx context.Context, db *gorm.DB, act Act, id int64, reason string) error {
+	return changeStaff(ctx, db, act, staffChange{ID: id, Action: ActionStaffReactivated, Reason: reason}, func(_ *gorm.DB, s *Staff) error {
 		if s.Status != StatusSuspended {
 			return conflictf("%s is %s, not suspended.", s.Email, s.Status)
 		}
@@ -292,17 +307,17 @@ func Reactivate(ctx context.Context, db *gorm.DB, now time.Time, by Actor, id in
 
 // Offboard ends a staff member's sessions at once and refuses every later
 // login. It is final.
-func Offboard(ctx context.Context, db *gorm.DB, now time.Time, by Actor, id int64, reason string) error {
-	return changeStaff(ctx, db, now, by, id, ActionStaffOffboarded, reason, func(tx *gorm.DB, s *Staff) error {
+func Offboard(ctx context.Context, db *gorm.DB, act Act, id int64, reason string) error {
+	return changeStaff(ctx, db, act, staffChange{ID: id, Action: ActionStaffOffboarded, Reason: reason}, func(tx *gorm.DB, s *Staff) error {
 		if s.Status == StatusOffboarded {
 			return conflictf("%s is already offboarded.", s.Email)
 		}
-		t := now.UTC()
+		t := act.Now.UTC()
 		s.Status, s.OffboardedAt = StatusOffboarded, &t
-		if err := endStaffGrants(ctx, tx, now, by, s.ID, "grantee offboarded"); err != nil {
+		if err := endStaffGrants(ctx, tx, act, s.ID, "grantee offboarded"); err != nil {
 			return err
 		}
-		return endStaffSessions(ctx, tx, now, s.ID, "offboarded")
+		return endStaffSessions(ctx, tx, act.Now, s.ID, "offboarded")
 	})
 }
 

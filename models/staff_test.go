@@ -28,13 +28,13 @@ func TestStaffLifecycle(t *testing.T) {
 		if _, err := models.CreateStaff(ctx, db.Write, t0, sys, models.Staff{Email: "new.person@example.com", Name: "Again", Tier: models.TierSupport}); !errors.Is(err, models.ErrConflict) {
 			t.Fatalf("duplicate email: got %v, want ErrConflict", err)
 		}
-		if err := models.SetTier(ctx, db.Write, t0, sys, s.ID, models.TierSenior); err != nil {
+		if err := models.SetTier(ctx, db.Write, models.Act{Now: t0, By: sys}, s.ID, models.TierSenior); err != nil {
 			t.Fatal(err)
 		}
-		if err := models.SetTier(ctx, db.Write, t0, sys, s.ID, "root"); err == nil {
+		if err := models.SetTier(ctx, db.Write, models.Act{Now: t0, By: sys}, s.ID, "root"); err == nil {
 			t.Fatal("unknown tier accepted")
 		}
-		if err := models.RecordAgreement(ctx, db.Write, t0, sys, s.ID, "2026-1", t0); err != nil {
+		if err := models.RecordAgreement(ctx, db.Write, models.Act{Now: t0, By: sys}, s.ID, "2026-1", t0); err != nil {
 			t.Fatal(err)
 		}
 		got, err := models.FindStaff(ctx, db.Read, s.ID)
@@ -48,7 +48,7 @@ func TestStaffLifecycle(t *testing.T) {
 		if err := models.Login(ctx, db.Write, t0, models.Actor{Email: s.Email}, models.LoginInput{Staff: got, Issuer: "iss", Subject: "sub-1", SessionHash: hash, AuthAt: t0}); err != nil {
 			t.Fatal(err)
 		}
-		if err := models.Offboard(ctx, db.Write, t0.Add(time.Minute), sys, s.ID, "left the company"); err != nil {
+		if err := models.Offboard(ctx, db.Write, models.Act{Now: t0.Add(time.Minute), By: sys}, s.ID, "left the company"); err != nil {
 			t.Fatal(err)
 		}
 		sess, st, err := models.SessionByHash(ctx, db.Read, hash)
@@ -58,10 +58,10 @@ func TestStaffLifecycle(t *testing.T) {
 		if sess.EndedAt == nil || sess.EndReason != "offboarded" || st.Status != models.StatusOffboarded {
 			t.Fatalf("after offboarding: session %+v staff %+v", sess, st)
 		}
-		if err := models.Offboard(ctx, db.Write, t0, sys, s.ID, ""); !errors.Is(err, models.ErrConflict) {
+		if err := models.Offboard(ctx, db.Write, models.Act{Now: t0, By: sys}, s.ID, ""); !errors.Is(err, models.ErrConflict) {
 			t.Fatalf("second offboarding: got %v, want ErrConflict", err)
 		}
-		if err := models.SetTier(ctx, db.Write, t0, sys, s.ID, models.TierSupport); !errors.Is(err, models.ErrConflict) {
+		if err := models.SetTier(ctx, db.Write, models.Act{Now: t0, By: sys}, s.ID, models.TierSupport); !errors.Is(err, models.ErrConflict) {
 			t.Fatalf("tier change after offboarding: got %v, want ErrConflict", err)
 		}
 		evs, err := models.ListAudit(ctx, db.Read, models.AuditFilter{Target: s.Email})

@@ -211,7 +211,7 @@ func (d *TenantData) open(ctx context.Context, now time.Time, v Viewer, r DataRe
 		return a, d.refuse(ctx, now, v, r, "table not shown", fmt.Errorf("table %q: %w", r.Table, ErrNotFound))
 	}
 	a.columns = slices.DeleteFunc(a.table.Visible(), func(c policy.Column) bool { return c.Name == "id" })
-	a.grant, a.scope, err = GrantFor(ctx, d.db.Read, now, v.StaffID, a.ws.Slug, a.table.Name, a.id)
+	a.grant, a.scope, err = GrantFor(ctx, d.db.Read, now, GrantQuery{StaffID: v.StaffID, Workspace: a.ws.Slug, Table: a.table.Name, Record: a.id})
 	if err != nil {
 		if !errors.Is(err, ErrNoGrant) {
 			// As before this API: a grant that cannot be read is no grant.

@@ -383,7 +383,7 @@ func TestRunStaffCLIRefusals(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := models.Offboard(ctx, db.Write, now, by, lee.ID, "left"); err != nil {
+	if err := models.Offboard(ctx, db.Write, models.Act{Now: now, By: by}, lee.ID, "left"); err != nil {
 		t.Fatal(err)
 	}
 	auditBefore := countRows(t, db, "audit_events")

@@ -61,7 +61,7 @@ func staffCommand(ctx context.Context, args, env []string, stdout io.Writer) err
 			return err
 		}
 		if *agreement != "" {
-			if err := models.RecordAgreement(ctx, db.Write, now, by, s.ID, *agreement, now); err != nil {
+			if err := models.RecordAgreement(ctx, db.Write, models.Act{Now: now, By: by}, s.ID, *agreement, now); err != nil {
 				return err
 			}
 		}
@@ -75,7 +75,7 @@ func staffCommand(ctx context.Context, args, env []string, stdout io.Writer) err
 		if err != nil {
 			return err
 		}
-		if err := models.Offboard(ctx, db.Write, now, by, s.ID, *reason); err != nil {
+		if err := models.Offboard(ctx, db.Write, models.Act{Now: now, By: by}, s.ID, *reason); err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "offboarded %s: sessions ended, sign-in refused from now on\n", s.Email)

@@ -55,15 +55,15 @@ func SeedStaff(ctx context.Context, db *models.DB, now time.Time) error {
 		}
 		if !m.NoAgreement {
 			signed := now.AddDate(0, -2, 0)
-			if err := models.RecordAgreement(ctx, db.Write, now, by, s.ID, AgreementVersion, signed); err != nil {
+			if err := models.RecordAgreement(ctx, db.Write, models.Act{Now: now, By: by}, s.ID, AgreementVersion, signed); err != nil {
 				return err
 			}
-			if err := models.RecordTraining(ctx, db.Write, now, by, s.ID, signed); err != nil {
+			if err := models.RecordTraining(ctx, db.Write, models.Act{Now: now, By: by}, s.ID, signed); err != nil {
 				return err
 			}
 		}
 		if m.Status == models.StatusOffboarded {
-			if err := models.Offboard(ctx, db.Write, now, by, s.ID, "left the company (demo)"); err != nil {
+			if err := models.Offboard(ctx, db.Write, models.Act{Now: now, By: by}, s.ID, "left the company (demo)"); err != nil {
 				return err
 			}
 		}
