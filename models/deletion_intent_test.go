@@ -111,7 +111,7 @@ func TestDeletionRecordsIntent(t *testing.T) {
 
 		// A deletion under way blocks a second one.
 		markStarted(t, db, "vandelay", demoNow.Add(61*models.Day))
-		if _, err := models.DeleteWorkspace(ctx, models.Stores{Portal: db, Product: product, TenantsDir: dir}, models.Act{Now: demoNow.Add(61*models.Day), By: deleter}, "vandelay", p); !strings.Contains(errString(err), "already under way") {
+		if _, err := models.DeleteWorkspace(ctx, models.Stores{Portal: db, Product: product, TenantsDir: dir}, models.Act{Now: demoNow.Add(61 * models.Day), By: deleter}, "vandelay", p); !strings.Contains(errString(err), "already under way") {
 			t.Errorf("a second deletion while one is under way: %v, want a conflict", err)
 		}
 

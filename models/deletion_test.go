@@ -332,7 +332,7 @@ func TestDeletionRequests(t *testing.T) {
 		if st.State != models.RetentionDeletionDue || !st.Due {
 			t.Errorf("acme is %s (%s), want deletion_due", st.State, st.Explanation)
 		}
-		rep, err := models.DeleteWorkspace(ctx, models.Stores{Portal: db, Product: product, TenantsDir: dir}, models.Act{Now: demoNow.Add(2*time.Hour), By: deleter}, "acme", p)
+		rep, err := models.DeleteWorkspace(ctx, models.Stores{Portal: db, Product: product, TenantsDir: dir}, models.Act{Now: demoNow.Add(2 * time.Hour), By: deleter}, "acme", p)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -98,7 +98,9 @@ func TestGrantLifecycle(t *testing.T) {
 
 		// Offboarding and suspension end every live grant at once.
 		for _, end := range []func(id int64) error{
-			func(id int64) error { return models.Suspend(ctx, db.Write, models.Act{Now: t0, By: sys}, id, "investigation") },
+			func(id int64) error {
+				return models.Suspend(ctx, db.Write, models.Act{Now: t0, By: sys}, id, "investigation")
+			},
 			func(id int64) error { return models.Offboard(ctx, db.Write, models.Act{Now: t0, By: sys}, id, "left") },
 		} {
 			s, err := models.CreateStaff(ctx, db.Write, t0, sys, models.Staff{Email: "x" + time.Now().Format("150405.000000") + "@example.com", Name: "X", Tier: models.TierSenior})

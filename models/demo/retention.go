@@ -63,7 +63,7 @@ func SeedRetention(ctx context.Context, db *models.DB, product *gorm.DB, now tim
 		return err
 	}
 	by := models.Actor{Email: "ada.sysadmin@" + Domain, Tier: string(models.TierSysadmin)}
-	_, err = models.PlaceHold(ctx, db.Write, models.Act{Now: now.Add(-20*models.Day), By: by}, retentionHold.slug, retentionHold.reference, retentionHold.reason)
+	_, err = models.PlaceHold(ctx, db.Write, models.Act{Now: now.Add(-20 * models.Day), By: by}, retentionHold.slug, retentionHold.reference, retentionHold.reason)
 	if errors.Is(err, models.ErrConflict) {
 		return nil // deleted already
 	}
@@ -108,6 +108,6 @@ func SeedDeletedWorkspace(ctx context.Context, db, product *models.DB, tenantsDi
 		return err
 	}
 	by := models.Actor{Email: "ada.sysadmin@" + Domain, Tier: string(models.TierSysadmin)}
-	_, err = models.DeleteWorkspace(ctx, models.Stores{Portal: db, Product: product, TenantsDir: tenantsDir}, models.Act{Now: now.Add(-3*models.Day), By: by}, demoDeleted, p)
+	_, err = models.DeleteWorkspace(ctx, models.Stores{Portal: db, Product: product, TenantsDir: tenantsDir}, models.Act{Now: now.Add(-3 * models.Day), By: by}, demoDeleted, p)
 	return err
 }
