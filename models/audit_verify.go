@@ -33,97 +33,129 @@ func VerifyChain(next func() (AuditEvent, bool, error), from, want *ChainHead) (
 	// Each event's hash depends only on the event and its own prev_hash,
 	// so chunks are hashed in parallel (while the next chunk is read) and
 	// then checked in order.
-	const maxChunk = 4096
-	chunk := 256 // growing: a short walk, or an early break, reads little ahead
-	workers := runtime.GOMAXPROCS(0)
-	hashers := make([]chainHasher, workers)
-	var bufs [2][]AuditEvent
-	var oks [2][]bool
-	ended := false
-	read := func(dst []AuditEvent) ([]AuditEvent, error) {
-		for len(dst) < chunk {
-			ev, ok, err := next()
-			if err != nil || !ok {
-				ended = true
-				return dst, err
-			}
-			dst = append(dst, ev)
-		}
-		return dst, nil
-	}
-	hashAll := func(evs []AuditEvent, ok []bool) *sync.WaitGroup {
-		var wg sync.WaitGroup
-		per := (len(evs) + workers - 1) / workers
-		if len(evs) < 256 {
-			per = len(evs)
-		}
-		for w := 0; w*per < len(evs); w++ {
-			part, h := evs[w*per:min(len(evs), (w+1)*per)], &hashers[w]
-			okPart := ok[w*per:]
-			wg.Go(func() {
-				for j := range part {
-					okPart[j] = h.matches(&part[j])
-				}
-			})
-		}
-		return &wg
-	}
+	r := newChunkReader(next)
 	start := ChainHead{Hash: GenesisHash}
 	if from != nil {
 		start = *from
 	}
 	res := VerifyResult{Seq: start.Seq, Head: start.Hash}
 	idx := 0
-	readChunk := func(i int) ([]AuditEvent, error) {
-		if cap(bufs[i]) < chunk {
-			bufs[i], oks[i] = make([]AuditEvent, 0, chunk), make([]bool, chunk)
-		}
-		evs, err := read(bufs[i][:0])
-		if chunk < maxChunk {
-			chunk *= 2
-		}
-		return evs, err
-	}
-	cur, readErr := readChunk(idx)
-	hashing := hashAll(cur, oks[idx])
+	cur, readErr := r.readChunk(idx)
+	hashing := r.hashAll(cur, r.oks[idx])
 	for len(cur) > 0 {
 		var ahead []AuditEvent
-		if !ended {
-			ahead, readErr = readChunk(1 - idx)
+		if !r.ended {
+			ahead, readErr = r.readChunk(1 - idx)
 		}
 		hashing.Wait()
-		for i := range cur {
-			ev := &cur[i]
-			expected := res.Seq + 1
-			switch {
-			case ev.Seq > expected:
-				return res.broken(expected, fmt.Sprintf("expected seq %d, found %d: events missing or out of order", expected, ev.Seq)), nil
-			case ev.Seq < expected:
-				return res.broken(ev.Seq, fmt.Sprintf("expected seq %d, found %d: duplicate or out of order", expected, ev.Seq)), nil
-			case ev.PrevHash != res.Head:
-				return res.broken(ev.Seq, "prev_hash is not the hash of the event before"), nil
-			case !oks[idx][i]:
-				return res.broken(ev.Seq, "hash does not match the event's contents"), nil
-			}
-			res.Count++
-			res.Seq, res.Head = ev.Seq, ev.Hash
+		if !res.link(cur, r.oks[idx]) {
+			return res, nil
 		}
 		idx = 1 - idx
 		cur = ahead
-		hashing = hashAll(cur, oks[idx])
+		hashing = r.hashAll(cur, r.oks[idx])
 	}
 	hashing.Wait()
 	if readErr != nil {
 		return res, readErr
 	}
-	if want != nil && (want.Seq != res.Seq || want.Hash != res.Head) {
-		if want.Seq > res.Seq {
-			return res.broken(res.Seq+1, fmt.Sprintf("chain ends at seq %d but its head is at seq %d: events missing", res.Seq, want.Seq)), nil
-		}
-		return res.broken(min(want.Seq+1, res.Seq), fmt.Sprintf("chain ends at seq %d (hash %.12s…) but its head is seq %d (hash %.12s…)", res.Seq, res.Head, want.Seq, want.Hash)), nil
+	return res.end(want), nil
+}
+
+// chunkReader reads events in growing chunks, double-buffered, and hashes
+// a chunk on every core.
+type chunkReader struct {
+	next    func() (AuditEvent, bool, error)
+	chunk   int // growing: a short walk, or an early break, reads little ahead
+	ended   bool
+	hashers []chainHasher
+	bufs    [2][]AuditEvent
+	oks     [2][]bool
+}
+
+const maxVerifyChunk = 4096
+
+func newChunkReader(next func() (AuditEvent, bool, error)) *chunkReader {
+	return &chunkReader{next: next, chunk: 256, hashers: make([]chainHasher, runtime.GOMAXPROCS(0))}
+}
+
+// readChunk fills buffer i with the next chunk of events.
+func (r *chunkReader) readChunk(i int) ([]AuditEvent, error) {
+	if cap(r.bufs[i]) < r.chunk {
+		r.bufs[i], r.oks[i] = make([]AuditEvent, 0, r.chunk), make([]bool, r.chunk)
 	}
-	res.OK = true
-	return res, nil
+	dst := r.bufs[i][:0]
+	var err error
+	for len(dst) < r.chunk {
+		ev, ok, nerr := r.next()
+		if nerr != nil || !ok {
+			r.ended, err = true, nerr
+			break
+		}
+		dst = append(dst, ev)
+	}
+	if r.chunk < maxVerifyChunk {
+		r.chunk *= 2
+	}
+	return dst, err
+}
+
+// hashAll sets ok[j] to whether evs[j]'s hash matches its contents, in
+// parallel; wait on the result before reading ok.
+func (r *chunkReader) hashAll(evs []AuditEvent, ok []bool) *sync.WaitGroup {
+	var wg sync.WaitGroup
+	workers := len(r.hashers)
+	per := (len(evs) + workers - 1) / workers
+	if len(evs) < 256 {
+		per = len(evs)
+	}
+	for w := 0; w*per < len(evs); w++ {
+		part, h := evs[w*per:min(len(evs), (w+1)*per)], &r.hashers[w]
+		okPart := ok[w*per:]
+		wg.Go(func() {
+			for j := range part {
+				okPart[j] = h.matches(&part[j])
+			}
+		})
+	}
+	return &wg
+}
+
+// link checks that evs (whose hashes are ok) run on from r, advancing
+// it; false at the first broken link, which r then describes.
+func (r *VerifyResult) link(evs []AuditEvent, ok []bool) bool {
+	for i := range evs {
+		ev := &evs[i]
+		expected := r.Seq + 1
+		switch {
+		case ev.Seq > expected:
+			*r = r.broken(expected, fmt.Sprintf("expected seq %d, found %d: events missing or out of order", expected, ev.Seq))
+		case ev.Seq < expected:
+			*r = r.broken(ev.Seq, fmt.Sprintf("expected seq %d, found %d: duplicate or out of order", expected, ev.Seq))
+		case ev.PrevHash != r.Head:
+			*r = r.broken(ev.Seq, "prev_hash is not the hash of the event before")
+		case !ok[i]:
+			*r = r.broken(ev.Seq, "hash does not match the event's contents")
+		default:
+			r.Count++
+			r.Seq, r.Head = ev.Seq, ev.Hash
+			continue
+		}
+		return false
+	}
+	return true
+}
+
+// end checks that the walk ended at want (when not nil).
+func (r VerifyResult) end(want *ChainHead) VerifyResult {
+	if want != nil && (want.Seq != r.Seq || want.Hash != r.Head) {
+		if want.Seq > r.Seq {
+			return r.broken(r.Seq+1, fmt.Sprintf("chain ends at seq %d but its head is at seq %d: events missing", r.Seq, want.Seq))
+		}
+		return r.broken(min(want.Seq+1, r.Seq), fmt.Sprintf("chain ends at seq %d (hash %.12s…) but its head is seq %d (hash %.12s…)", r.Seq, r.Head, want.Seq, want.Hash))
+	}
+	r.OK = true
+	return r
 }
 
 func (r VerifyResult) broken(seq int64, problem string) VerifyResult {
