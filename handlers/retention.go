@@ -309,18 +309,11 @@ func (h *Handler) workspaceDelete(c echo.Context) error {
 	case errors.Is(err, models.ErrNotDue):
 		return h.renderRetention(c, http.StatusConflict, views.RetentionPageView{Errors: views.Errors{"": "This workspace's deletion is not due. Nothing was deleted."}})
 	case errors.Is(err, models.ErrConflict):
-		return h.renderRetention(c, http.StatusConflict, views.RetentionPageView{Errors: views.Errors{"": "This workspace cannot be deleted from here: " + conflictReason(err) + " Nothing was deleted."}})
+		return h.renderRetention(c, http.StatusConflict, views.RetentionPageView{Errors: views.Errors{"": "This workspace cannot be deleted from here: " + conflictText(err) + " Nothing was deleted."}})
 	case err != nil:
 		return err
 	}
 	return c.Redirect(http.StatusSeeOther, retentionHref(w.Slug)+"?done=deleted")
-}
-
-// conflictReason is the first part of a conflict's message, which the
-// models word for people ("acme lives on its own database server; …").
-func conflictReason(err error) string {
-	msg, _, _ := strings.Cut(err.Error(), ": ")
-	return msg + "."
 }
 
 func retentionHref(slug string) string { return "/retention/" + url.PathEscape(slug) }

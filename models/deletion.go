@@ -124,7 +124,7 @@ func RefuseDeletion(w Workspace, st RetentionStatus) error {
 	case st.Next != NextDelete || !st.Due:
 		return fmt.Errorf("%s is %s: %w: %w", w.Slug, st.State, ErrNotDue, ErrConflict)
 	case w.DSN != "":
-		return fmt.Errorf("%s lives on its own database server; delete it there: %w", w.Slug, ErrConflict)
+		return conflictf("%s lives on its own database server; delete it there.", w.Slug)
 	}
 	return nil
 }
@@ -144,7 +144,7 @@ func startDeletion(ctx context.Context, db *gorm.DB, now time.Time, by Actor, sl
 			return fmt.Errorf("start deletion of %s: %w", slug, u.Error)
 		}
 		if u.RowsAffected == 0 {
-			return fmt.Errorf("a deletion of %s is already under way: %w", slug, ErrConflict)
+			return conflictf("a deletion of %s is already under way.", slug)
 		}
 		_, err := AppendAudit(ctx, tx, AuditEntry{At: now, Actor: by, Action: ActionWorkspaceDeletionStarted, Workspace: slug,
 			Target: "retention/" + slug, Reason: st.Explanation, Detail: map[string]any{"rule": st.Rule}})
@@ -296,7 +296,7 @@ func recordDeletion(ctx context.Context, tx *gorm.DB, now time.Time, by Actor, r
 			return fmt.Errorf("deletion request: %w", u.Error)
 		}
 		if u.RowsAffected != 1 {
-			return fmt.Errorf("the customer's deletion request %d was cancelled meanwhile: %w", *rep.RequestID, ErrConflict)
+			return conflictf("the customer's deletion request %d was cancelled meanwhile.", *rep.RequestID)
 		}
 	}
 	body, err := json.Marshal(rep)
@@ -309,7 +309,7 @@ func recordDeletion(ctx context.Context, tx *gorm.DB, now time.Time, by Actor, r
 		return fmt.Errorf("retention: %w", u.Error)
 	}
 	if u.RowsAffected != 1 {
-		return fmt.Errorf("%s was recorded deleted meanwhile: %w", rep.Slug, ErrConflict)
+		return conflictf("%s was recorded deleted meanwhile.", rep.Slug)
 	}
 	_, err = AppendAudit(ctx, tx, AuditEntry{At: now, Actor: by, Action: ActionWorkspaceDeleted, Workspace: rep.Slug, Target: "retention/" + rep.Slug,
 		Reason: why, Detail: rep})

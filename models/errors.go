@@ -30,6 +30,12 @@ var (
 	// ErrWeakReason is a justification that is not a real sentence.
 	ErrWeakReason = errors.New("say in a real sentence why")
 
+	// ErrNoGrant is a data request that no live grant covers (403).
+	ErrNoGrant = errors.New("no live grant covers this")
+	// ErrUnaudited is a data request whose audit event could not be
+	// committed: nothing was shown (503).
+	ErrUnaudited = errors.New("the access could not be recorded")
+
 	// ErrNotDue is a workspace's deletion that is not due (wrapped with
 	// ErrConflict).
 	ErrNotDue = errors.New("the workspace's deletion is not due")

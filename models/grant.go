@@ -12,9 +12,6 @@ import (
 	"gorm.io/gorm"
 )
 
-// ErrNoGrant is returned (wrapped) when nobody granted the access asked for.
-var ErrNoGrant = errors.New("no live grant covers this")
-
 // GrantScope is what a grant covers in its workspace. A nil Tables map is
 // the whole workspace (every catalogued, non-restricted table); a table
 // mapped to nil is the whole table, to ids only those records.

@@ -15,10 +15,6 @@ import (
 	"gorm.io/gorm"
 )
 
-// ErrUnaudited is returned (wrapped) when the audit event of a data
-// request could not be committed: nothing was shown.
-var ErrUnaudited = errors.New("the access could not be recorded")
-
 // dataPageSize is how many rows a table page shows.
 const dataPageSize = 50
 
