@@ -103,9 +103,3 @@ func viewCells(cells []models.DataCell) []views.DataCell {
 	}
 	return out
 }
-
-// clip is models.Clip, for the handlers that echo a request's values.
-func clip(s string) string { return models.Clip(s) }
-
-// grantOrigin is models.Grant.Origin, for the view-summary mail.
-func grantOrigin(g models.Grant) string { return g.Origin() }

@@ -18,7 +18,7 @@ import (
 func requestID(c echo.Context) (int64, error) {
 	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
 	if err != nil || id <= 0 {
-		return 0, fmt.Errorf("request %q: %w", clip(c.Param("id")), models.ErrNotFound)
+		return 0, fmt.Errorf("request %q: %w", models.Clip(c.Param("id")), models.ErrNotFound)
 	}
 	return id, nil
 }
@@ -104,7 +104,7 @@ func (h *Handler) requestDone(c echo.Context) error {
 	if note == "" {
 		note = "done"
 	}
-	_, err = models.EndRequestGrant(ctx, h.db.Write, h.act(c), id, clip(note), models.ActionGrantDone)
+	_, err = models.EndRequestGrant(ctx, h.db.Write, h.act(c), id, models.Clip(note), models.ActionGrantDone)
 	return h.afterRequestAction(c, id, note, err)
 }
 

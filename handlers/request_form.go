@@ -89,7 +89,7 @@ func (h *Handler) requestCreate(c echo.Context) error {
 	}
 	n.Scope = h.requestScope(&f)
 	if f.Grantee != "" && n.Grantee.ID == 0 {
-		f.Errors["grantee"] = "There is no staff member " + clip(f.Grantee) + "."
+		f.Errors["grantee"] = "There is no staff member " + models.Clip(f.Grantee) + "."
 	}
 	for k, v := range models.ValidateRequest(h.requests, n) {
 		if k == "requester" {
@@ -100,7 +100,7 @@ func (h *Handler) requestCreate(c echo.Context) error {
 		}
 	}
 	if n.Workspace == "" {
-		f.Errors["workspace"] = "There is no workspace " + strconv.Quote(clip(f.Workspace)) + "."
+		f.Errors["workspace"] = "There is no workspace " + strconv.Quote(models.Clip(f.Workspace)) + "."
 	}
 	if len(f.Errors) > 0 {
 		return h.renderRequestForm(c, http.StatusUnprocessableEntity, f)
@@ -142,7 +142,7 @@ func (h *Handler) requestScope(f *views.RequestForm) models.GrantScope {
 			table, ok := h.catalog.Table(t)
 			switch {
 			case !ok:
-				f.Errors["scope"] = fmt.Sprintf("There is no table %q.", clip(t))
+				f.Errors["scope"] = fmt.Sprintf("There is no table %q.", models.Clip(t))
 			case table.Restricted:
 				f.Errors["scope"] = fmt.Sprintf("%s is restricted: nobody may see it, whatever the grant.", t)
 			default:
@@ -184,7 +184,7 @@ func parseRecordIDs(s string) (ids []int64, msg string) {
 	for _, part := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' }) {
 		id, err := strconv.ParseInt(part, 10, 64)
 		if err != nil || id <= 0 {
-			return nil, fmt.Sprintf("%q is not a record id: use numbers separated by commas.", clip(part))
+			return nil, fmt.Sprintf("%q is not a record id: use numbers separated by commas.", models.Clip(part))
 		}
 		ids = append(ids, id)
 	}

@@ -71,7 +71,7 @@ func (h *Handler) renderRequest(c echo.Context, status int, note string, errs vi
 	ctx := c.Request().Context()
 	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
 	if err != nil {
-		return fmt.Errorf("request %q: %w", clip(c.Param("id")), models.ErrNotFound)
+		return fmt.Errorf("request %q: %w", models.Clip(c.Param("id")), models.ErrNotFound)
 	}
 	r, err := models.FindRequest(ctx, h.db.Read, id)
 	if err != nil {

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"gorm.io/gorm"
 )
@@ -26,23 +25,6 @@ type AuditEntry struct {
 	Target       string
 	Reason       string
 	Detail       any // stored as JSON when not nil
-}
-
-// auditText makes a free-text field storable and bounded: valid UTF-8,
-// no NUL (which PostgreSQL text refuses), at most max bytes cut at a
-// character boundary. What a client sends (a user agent, a reason) must
-// never make the audit insert fail, nor grow the append-only log without
-// bound.
-func auditText(s string, max int) string {
-	s = strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "\uFFFD")
-	if len(s) <= max {
-		return s
-	}
-	cut := max
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + "…"
 }
 
 // event validates e and makes the row it becomes, without its chain fields.

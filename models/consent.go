@@ -249,7 +249,7 @@ func (d *consentCall) who() Actor {
 func (d *consentCall) record() (Consent, error) {
 	c := Consent{
 		RequestID: d.v.Request.ID, LinkID: d.v.Link.ID, Recipient: d.v.Link.Recipient, Decision: d.in.Decision, DecidedAt: d.now.UTC(),
-		IP: d.in.IP, UserAgent: truncate(d.in.UserAgent, 512), ShownHash: d.in.PageHash,
+		IP: d.in.IP, UserAgent: clip(d.in.UserAgent, 512), ShownHash: d.in.PageHash,
 	}
 	if err := d.tx.Create(&c).Error; err != nil {
 		return c, fmt.Errorf("record consent: %w", err)

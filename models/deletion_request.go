@@ -341,7 +341,7 @@ func ConfirmDeletion(ctx context.Context, db *gorm.DB, now time.Time, token, ip 
 			return fmt.Errorf("deletion request %d is %s: %w", v.Request.ID, v.Request.StatusAt(now), ErrConflict)
 		}
 		u := tx.Model(&DeletionLink{}).Where("id = ? AND confirmed_at IS NULL", v.Link.ID).
-			Updates(map[string]any{"confirmed_at": now.UTC(), "ip": truncate(ip, 64)})
+			Updates(map[string]any{"confirmed_at": now.UTC(), "ip": clip(ip, 64)})
 		if u.Error != nil {
 			return fmt.Errorf("confirm deletion: %w", u.Error)
 		}

@@ -12,7 +12,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"gorm.io/gorm"
 )
@@ -98,7 +97,7 @@ func Login(ctx context.Context, db *gorm.DB, now time.Time, by Actor, in LoginIn
 		}
 		s := Session{
 			IDHash: in.SessionHash, StaffID: in.Staff.ID, CreatedAt: now.UTC(), LastSeenAt: now.UTC(),
-			AuthAt: in.AuthAt.UTC(), IP: by.IP, UserAgent: truncate(by.UserAgent, 512),
+			AuthAt: in.AuthAt.UTC(), IP: by.IP, UserAgent: clip(by.UserAgent, 512),
 		}
 		if err := tx.Create(&s).Error; err != nil {
 			return fmt.Errorf("create session: %w", err)
@@ -208,17 +207,6 @@ func CountLiveSessions(ctx context.Context, db *gorm.DB, staffID int64) (int64, 
 func endStaffSessions(ctx context.Context, tx *gorm.DB, now time.Time, staffID int64, reason string) error {
 	return tx.WithContext(ctx).Model(&Session{}).Where("staff_id = ? AND ended_at IS NULL", staffID).
 		Updates(map[string]any{"ended_at": now.UTC(), "end_reason": reason}).Error
-}
-
-func truncate(s string, n int) string {
-	s = strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "\uFFFD")
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
 }
 
 // LoginFlow is a login in progress: the secrets of one authorization

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"gatehouse/models/tenantdb"
@@ -160,16 +159,6 @@ func (d *TenantData) ReadRecord(ctx context.Context, v Viewer, r DataRequest) (D
 // deletion: an open SQLite handle would keep the removed file's space.
 func (d *TenantData) Forget(w Workspace) {
 	d.tenants.Forget(tenantdb.Workspace{Slug: w.Slug, DSN: w.DSN})
-}
-
-// Clip bounds a value a request named (a path segment, a note) before it
-// is recorded or shown back, and keeps it text both databases store
-// (valid UTF-8, no NUL).
-func Clip(s string) string {
-	if len(s) > 64 {
-		s = s[:64]
-	}
-	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "\uFFFD")
 }
 
 // access is what a data request may read: the workspace, the catalogued
