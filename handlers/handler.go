@@ -86,7 +86,7 @@ type Options struct {
 type DemoStaff struct {
 	Email       string
 	Name        string
-	Tier        models.Tier
+	Tier        policy.Tier
 	Status      models.Status
 	NoAgreement bool // has not signed the confidentiality agreement
 }

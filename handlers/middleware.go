@@ -193,7 +193,7 @@ func (h *Handler) allowed(v *viewer, p policy.Permission) bool {
 	if p != policy.PortalEnter && !v.Staff.AgreementCurrent(h.agreement) {
 		return false
 	}
-	return h.enforcer.Allowed(string(v.Staff.Tier), p)
+	return h.enforcer.Allowed(v.Staff.Tier, p)
 }
 
 // authorize is the per-route guard: deny by default.

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"gatehouse/models"
+	"gatehouse/policy"
 	"gatehouse/views"
 
 	"github.com/labstack/echo/v4"
@@ -17,7 +18,7 @@ import (
 
 func (h *Handler) requestNew(c echo.Context) error {
 	f := views.RequestForm{Workspace: strings.TrimSpace(c.QueryParam("workspace")), Duration: "2h"}
-	if v := viewerOf(c); v.Staff.Tier == models.TierSenior {
+	if v := viewerOf(c); v.Staff.Tier == policy.TierSenior {
 		f.Grantee = v.Staff.Email
 	}
 	return h.renderRequestForm(c, http.StatusOK, f)
@@ -116,7 +117,7 @@ func (h *Handler) requestCreate(c echo.Context) error {
 // names nobody asks for themselves. Zero when there is no such person.
 func (h *Handler) requestGrantee(c echo.Context, named string) (models.Staff, error) {
 	if named == "" {
-		if v := viewerOf(c); v.Staff.Tier == models.TierSenior {
+		if v := viewerOf(c); v.Staff.Tier == policy.TierSenior {
 			return v.Staff, nil
 		}
 		return models.Staff{}, nil

@@ -247,7 +247,7 @@ func (p *testPortal) signInPrincipals() signedIn {
 	by := models.Actor{Email: "test", Tier: "system"}
 	// The identity provider knows stranger@example.com; the portal gets a
 	// sysadmin record for it whose agreement is an outdated version.
-	old, err := models.CreateStaff(ctx, p.db.Write, p.clock.Now(), by, models.Staff{Email: "stranger@example.com", Name: "Old Agreement", Tier: models.TierSysadmin})
+	old, err := models.CreateStaff(ctx, p.db.Write, p.clock.Now(), by, models.Staff{Email: "stranger@example.com", Name: "Old Agreement", Tier: policy.TierSysadmin})
 	if err != nil {
 		p.t.Fatal(err)
 	}

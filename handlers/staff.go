@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"gatehouse/models"
+	"gatehouse/policy"
 	"gatehouse/views"
 
 	"github.com/labstack/echo/v4"
@@ -17,7 +18,7 @@ import (
 const staffPageSize = 50
 
 func (h *Handler) staffList(c echo.Context) error {
-	return h.renderStaffList(c, http.StatusOK, views.StaffForm{Tier: string(models.TierSupport)}, nil)
+	return h.renderStaffList(c, http.StatusOK, views.StaffForm{Tier: string(policy.TierSupport)}, nil)
 }
 
 func (h *Handler) renderStaffList(c echo.Context, status int, form views.StaffForm, errs views.Errors) error {
@@ -64,14 +65,14 @@ func (h *Handler) staffCreate(c echo.Context) error {
 	if form.Name == "" || len(form.Name) > 200 {
 		errs["name"] = "Enter the person's name."
 	}
-	if !models.ValidTier(models.Tier(form.Tier)) {
+	if !policy.Tier(form.Tier).Valid() {
 		errs["tier"] = "Choose a tier."
 	}
 	if len(errs) > 0 {
 		return h.renderStaffList(c, http.StatusUnprocessableEntity, form, errs)
 	}
 	s, err := models.CreateStaff(c.Request().Context(), h.db.Write, h.now(), h.actor(c),
-		models.Staff{Email: email, Name: form.Name, Tier: models.Tier(form.Tier)})
+		models.Staff{Email: email, Name: form.Name, Tier: policy.Tier(form.Tier)})
 	if errors.Is(err, models.ErrConflict) {
 		return h.renderStaffList(c, http.StatusUnprocessableEntity, form, views.Errors{"email": "A staff member with this address exists already."})
 	}
@@ -195,8 +196,8 @@ func (h *Handler) formDate(c echo.Context, field, name string) (time.Time, error
 
 func (h *Handler) staffTier(c echo.Context) error {
 	return h.staffChange(c, "tier", func(id int64, by models.Actor) (string, error) {
-		t := models.Tier(c.FormValue("tier"))
-		if !models.ValidTier(t) {
+		t := policy.Tier(c.FormValue("tier"))
+		if !t.Valid() {
 			return "tier", models.Invalid("tier", "Choose a tier.")
 		}
 		return "tier", models.SetTier(c.Request().Context(), h.db.Write, models.Act{Now: h.now(), By: by}, id, t)

@@ -13,6 +13,7 @@ import (
 
 	"gatehouse/models"
 	"gatehouse/models/dbtest"
+	"gatehouse/policy"
 
 	"gorm.io/gorm"
 )
@@ -117,7 +118,7 @@ func TestStaffAdd(t *testing.T) {
 			t.Errorf("Location = %q, want %q", res.Header.Get("Location"), want)
 		}
 		got := []any{s.Email, s.Name, s.Tier, s.Status, s.AgreementVersion, s.AgreementSignedAt, s.OIDCSubject}
-		want := []any{"new.person@example.com", "New Person", models.TierSupport, models.StatusActive, "", (*time.Time)(nil), (*string)(nil)}
+		want := []any{"new.person@example.com", "New Person", policy.TierSupport, models.StatusActive, "", (*time.Time)(nil), (*string)(nil)}
 		if !reflect.DeepEqual(got, want) {
 			t.Errorf("new staff (email, name, tier, status, agreement, signed, subject) = %v, want %v", got, want)
 		}
@@ -231,7 +232,7 @@ func TestStaffChanges(t *testing.T) {
 		today := p.clock.Now().UTC().Format(time.DateOnly)
 		tomorrow := p.clock.Now().UTC().AddDate(0, 0, 1).Format(time.DateOnly)
 		lastWeek := p.clock.Now().UTC().AddDate(0, 0, -7).Format(time.DateOnly)
-		is := func(tier models.Tier, status models.Status) func(models.Staff) error {
+		is := func(tier policy.Tier, status models.Status) func(models.Staff) error {
 			return func(s models.Staff) error {
 				if s.Tier != tier || s.Status != status {
 					return fmt.Errorf("tier %s status %s, want %s %s", s.Tier, s.Status, tier, status)
@@ -243,7 +244,7 @@ func TestStaffChanges(t *testing.T) {
 			{name: "tier unknown", action: "tier", form: url.Values{"tier": {"root"}}, errorKey: "tier", message: "Choose a tier."},
 			{name: "tier same", action: "tier", form: url.Values{"tier": {"engineer"}}, errorKey: "tier", message: "is already engineer"},
 			{name: "tier", action: "tier", form: url.Values{"tier": {"senior"}}, done: "tier", audit: models.ActionStaffTierChanged,
-				check:  is(models.TierSenior, models.StatusActive),
+				check:  is(policy.TierSenior, models.StatusActive),
 				before: map[string]any{"tier": "engineer", "status": "active"}, after: map[string]any{"tier": "senior", "status": "active"}},
 			{name: "agreement in the future", action: "agreement", form: url.Values{"version": {"2026-2"}, "signed": {tomorrow}}, errorKey: "agreement", message: "The date cannot be in the future."},
 			{name: "agreement bad date", action: "agreement", form: url.Values{"version": {"2026-2"}, "signed": {"31/12/2025"}}, errorKey: "agreement", message: "Enter a date as YYYY-MM-DD."},
@@ -270,12 +271,12 @@ func TestStaffChanges(t *testing.T) {
 			{name: "suspend without reason", action: "suspend", form: url.Values{}, errorKey: "suspend", message: "Give a reason (5 to 500 characters)."},
 			{name: "suspend with a too short reason", action: "suspend", form: url.Values{"reason": {" x "}}, errorKey: "suspend", message: "Give a reason (5 to 500 characters)."},
 			{name: "suspend", action: "suspend", form: url.Values{"reason": {"laptop stolen"}}, done: "suspended", audit: models.ActionStaffSuspended,
-				check: is(models.TierSenior, models.StatusSuspended), reasonLog: "laptop stolen",
+				check: is(policy.TierSenior, models.StatusSuspended), reasonLog: "laptop stolen",
 				before: map[string]any{"status": "active"}, after: map[string]any{"status": "suspended"}},
 			{name: "suspend again", action: "suspend", form: url.Values{"reason": {"laptop stolen"}}, errorKey: "", message: "is suspended, not active"},
 			{name: "reactivate without reason", action: "reactivate", form: url.Values{"reason": {""}}, errorKey: "reactivate", message: "Give a reason (5 to 500 characters)."},
 			{name: "reactivate", action: "reactivate", form: url.Values{"reason": {"laptop recovered"}}, done: "reactivated", audit: models.ActionStaffReactivated,
-				check: is(models.TierSenior, models.StatusActive), reasonLog: "laptop recovered",
+				check: is(policy.TierSenior, models.StatusActive), reasonLog: "laptop recovered",
 				before: map[string]any{"status": "suspended"}, after: map[string]any{"status": "active"}},
 			{name: "offboard without reason", action: "offboard", form: url.Values{"confirm": {"eve.engineer@example.com"}}, errorKey: "offboard", message: "Give a reason (5 to 500 characters)."},
 			{name: "offboard without confirmation", action: "offboard", form: url.Values{"reason": {"left the company"}}, errorKey: "offboard", message: "Type the person&#39;s email address to confirm."},
@@ -647,7 +648,7 @@ func TestStaffChangeRacingOffboarding(t *testing.T) {
 		t.Errorf("racing tier change = %d, want 422 (offboarded)", a.status)
 	}
 	got := p.staff(eve.Email)
-	if got.Status != models.StatusOffboarded || got.OffboardedAt == nil || got.Tier != models.TierEngineer {
+	if got.Status != models.StatusOffboarded || got.OffboardedAt == nil || got.Tier != policy.TierEngineer {
 		t.Errorf("after the race eve is %s/%s (offboarded_at %v), want offboarded engineer", got.Status, got.Tier, got.OffboardedAt)
 	}
 }
@@ -662,7 +663,7 @@ func TestStaffAddRacingDuplicate(t *testing.T) {
 
 	tx := db.Write.Begin()
 	if _, err := models.CreateStaff(ctx, tx, p.clock.Now(), models.Actor{Email: "otto.sysadmin@example.com"},
-		models.Staff{Email: "twin@example.com", Name: "First Twin", Tier: models.TierSupport}); err != nil {
+		models.Staff{Email: "twin@example.com", Name: "First Twin", Tier: policy.TierSupport}); err != nil {
 		tx.Rollback()
 		t.Fatal(err)
 	}
@@ -683,7 +684,7 @@ func TestStaffAddRacingDuplicate(t *testing.T) {
 	if a.status != http.StatusUnprocessableEntity || !strings.Contains(a.body, "A staff member with this address exists already.") {
 		t.Errorf("racing duplicate add = %d, want 422 with the duplicate message", a.status)
 	}
-	if got := p.staff("twin@example.com"); got.Name != "First Twin" || got.Tier != models.TierSupport {
+	if got := p.staff("twin@example.com"); got.Name != "First Twin" || got.Tier != policy.TierSupport {
 		t.Errorf("twin = %s (%s), want the first add kept", got.Name, got.Tier)
 	}
 	if n := p.count("audit_events", "target = ?", "twin@example.com"); n != 1 {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"gatehouse/models"
+	"gatehouse/policy"
 	"gatehouse/views"
 
 	"gorm.io/gorm"
@@ -190,11 +191,11 @@ func DurationWords(d time.Duration) string {
 	}
 }
 
-func tierWords(t models.Tier) string {
+func tierWords(t policy.Tier) string {
 	switch t {
-	case models.TierSenior:
+	case policy.TierSenior:
 		return "senior engineer"
-	case models.TierSysadmin:
+	case policy.TierSysadmin:
 		return "system administrator"
 	}
 	return string(t)

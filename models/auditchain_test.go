@@ -17,6 +17,7 @@ import (
 
 	"gatehouse/models"
 	"gatehouse/models/dbtest"
+	"gatehouse/policy"
 )
 
 // wantVerified fails t unless the chain in db verifies with n events.
@@ -48,11 +49,11 @@ func TestAuditCallersBuildAChain(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, db *models.DB) {
 		ctx := context.Background()
 		wantVerified(t, db, 0)
-		s, err := models.CreateStaff(ctx, db.Write, t0, sys, models.Staff{Email: "chain@example.com", Name: "Chain", Tier: models.TierSupport})
+		s, err := models.CreateStaff(ctx, db.Write, t0, sys, models.Staff{Email: "chain@example.com", Name: "Chain", Tier: policy.TierSupport})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := models.SetTier(ctx, db.Write, models.Act{Now: t0.Add(time.Second), By: sys}, s.ID, models.TierSenior); err != nil {
+		if err := models.SetTier(ctx, db.Write, models.Act{Now: t0.Add(time.Second), By: sys}, s.ID, policy.TierSenior); err != nil {
 			t.Fatal(err)
 		}
 		// A plain connection, as handlers' refused logins pass it.

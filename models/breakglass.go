@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"gatehouse/policy"
 	"regexp"
 	"strings"
 	"time"
@@ -152,7 +153,7 @@ func OpenBreakglass(ctx context.Context, db *gorm.DB, act Act, post Post, in New
 // asking for a review to every active sysadmin but its opener.
 func breakglassNotices(tx *gorm.DB, b Breakglass, opener Staff, name string, owners []string) ([]BreakglassNotice, error) {
 	var sysadmins []string
-	err := tx.Model(&Staff{}).Where("tier = ? AND status = ? AND id <> ?", TierSysadmin, StatusActive, opener.ID).
+	err := tx.Model(&Staff{}).Where("tier = ? AND status = ? AND id <> ?", policy.TierSysadmin, StatusActive, opener.ID).
 		Order("email").Pluck("email", &sysadmins).Error
 	if err != nil {
 		return nil, err
@@ -178,7 +179,7 @@ func lockActiveSysadmin(tx *gorm.DB, id int64) (Staff, error) {
 	if err != nil {
 		return Staff{}, err
 	}
-	if s.Tier != TierSysadmin || s.Status != StatusActive {
+	if s.Tier != policy.TierSysadmin || s.Status != StatusActive {
 		return Staff{}, fmt.Errorf("%s is not an active sysadmin: %w", s.Email, ErrBreakglassRefused)
 	}
 	return s, nil

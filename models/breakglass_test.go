@@ -12,6 +12,7 @@ import (
 	"gatehouse/models"
 	"gatehouse/models/dbtest"
 	"gatehouse/models/demo"
+	"gatehouse/policy"
 
 	"gorm.io/gorm"
 )
@@ -278,7 +279,7 @@ func TestBreakglassConcurrentReview(t *testing.T) {
 		f := newBGFixture(t, db)
 		ctx := context.Background()
 		ada, otto := f.staff["ada.sysadmin"], f.staff["otto.sysadmin"]
-		third, err := models.CreateStaff(ctx, db.Write, t0, sys, models.Staff{Email: "tess.sysadmin@example.com", Name: "Tess", Tier: models.TierSysadmin})
+		third, err := models.CreateStaff(ctx, db.Write, t0, sys, models.Staff{Email: "tess.sysadmin@example.com", Name: "Tess", Tier: policy.TierSysadmin})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"gatehouse/policy"
 	"time"
 
 	"gorm.io/gorm"
@@ -112,7 +113,7 @@ func notifyStaff(ctx context.Context, tx *gorm.DB, now time.Time, post Post, r A
 
 // reportRequest alerts every active sysadmin that a customer reported r.
 func reportRequest(ctx context.Context, tx *gorm.DB, now time.Time, post Post, r AccessRequest) error {
-	admins, err := ActiveStaffOfTier(ctx, tx, TierSysadmin)
+	admins, err := ActiveStaffOfTier(ctx, tx, policy.TierSysadmin)
 	if err != nil {
 		return err
 	}

@@ -14,6 +14,7 @@ import (
 	"gatehouse/models/dbtest"
 	"gatehouse/models/demo"
 	"gatehouse/models/tenantdb"
+	"gatehouse/policy"
 )
 
 var deleter = models.Actor{Email: "ada.sysadmin@example.com", Tier: "sysadmin"}
@@ -258,7 +259,7 @@ func TestHoldRacesDeletion(t *testing.T) {
 func retentionStaff(t *testing.T, db *models.DB) models.Staff {
 	t.Helper()
 	s, err := models.CreateStaff(context.Background(), db.Write, demoNow, models.Actor{Email: "test", Tier: "system"},
-		models.Staff{Email: "sam.support@example.com", Name: "Sam Support", Tier: models.TierSupport})
+		models.Staff{Email: "sam.support@example.com", Name: "Sam Support", Tier: policy.TierSupport})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 
 	"gatehouse/models"
 	"gatehouse/models/dbtest"
+	"gatehouse/policy"
 )
 
 func TestGrantScope(t *testing.T) {
@@ -38,11 +39,11 @@ func TestGrantScope(t *testing.T) {
 func TestGrantLifecycle(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, db *models.DB) {
 		ctx := context.Background()
-		sara, err := models.CreateStaff(ctx, db.Write, t0, sys, models.Staff{Email: "sara@example.com", Name: "Sara", Tier: models.TierSenior})
+		sara, err := models.CreateStaff(ctx, db.Write, t0, sys, models.Staff{Email: "sara@example.com", Name: "Sara", Tier: policy.TierSenior})
 		if err != nil {
 			t.Fatal(err)
 		}
-		other, err := models.CreateStaff(ctx, db.Write, t0, sys, models.Staff{Email: "sean@example.com", Name: "Sean", Tier: models.TierSenior})
+		other, err := models.CreateStaff(ctx, db.Write, t0, sys, models.Staff{Email: "sean@example.com", Name: "Sean", Tier: policy.TierSenior})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -103,7 +104,7 @@ func TestGrantLifecycle(t *testing.T) {
 			},
 			func(id int64) error { return models.Offboard(ctx, db.Write, models.Act{Now: t0, By: sys}, id, "left") },
 		} {
-			s, err := models.CreateStaff(ctx, db.Write, t0, sys, models.Staff{Email: "x" + time.Now().Format("150405.000000") + "@example.com", Name: "X", Tier: models.TierSenior})
+			s, err := models.CreateStaff(ctx, db.Write, t0, sys, models.Staff{Email: "x" + time.Now().Format("150405.000000") + "@example.com", Name: "X", Tier: policy.TierSenior})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"gatehouse/policy"
 	"regexp"
 	"strconv"
 	"strings"
@@ -98,7 +99,7 @@ func CanBeGrantee(s Staff, agreement string) string {
 		return s.Email + " has left the company."
 	case s.Status != StatusActive:
 		return s.Email + " is " + string(s.Status) + "."
-	case s.Tier != TierSenior && s.Tier != TierSysadmin:
+	case s.Tier != policy.TierSenior && s.Tier != policy.TierSysadmin:
 		return s.Email + " is not a senior engineer; only seniors read customer data."
 	case !s.AgreementCurrent(agreement):
 		return s.Email + " has not signed the current confidentiality agreement."
@@ -238,7 +239,7 @@ func DecideRequest(ctx context.Context, db *gorm.DB, act Act, post Post, pol Req
 	if len([]rune(d.Note)) < 5 || len(d.Note) > 2000 {
 		errs["note"] = "Add a short note (at least 5 characters) for the record."
 	}
-	if d.Approver.Status != StatusActive || (d.Approver.Tier != TierSenior && d.Approver.Tier != TierSysadmin) || !d.Approver.AgreementCurrent(pol.AgreementVersion) {
+	if d.Approver.Status != StatusActive || (d.Approver.Tier != policy.TierSenior && d.Approver.Tier != policy.TierSysadmin) || !d.Approver.AgreementCurrent(pol.AgreementVersion) {
 		return AccessRequest{}, fmt.Errorf("%s may not decide requests: %w", d.Approver.Email, ErrTwoPerson)
 	}
 	if d.Approve && len(d.Owners) == 0 {
@@ -395,7 +396,7 @@ func endGrant(ctx context.Context, tx *gorm.DB, act Act, id int64, why string, a
 // and sysadmins with the current agreement, by name.
 func Grantees(ctx context.Context, db *gorm.DB, agreement string) ([]Staff, error) {
 	var out []Staff
-	err := db.WithContext(ctx).Where("status = ? AND tier IN ? AND agreement_version = ?", StatusActive, []Tier{TierSenior, TierSysadmin}, agreement).
+	err := db.WithContext(ctx).Where("status = ? AND tier IN ? AND agreement_version = ?", StatusActive, []policy.Tier{policy.TierSenior, policy.TierSysadmin}, agreement).
 		Order("name").Limit(500).Find(&out).Error
 	if err != nil {
 		return nil, fmt.Errorf("grantees: %w", err)

@@ -14,6 +14,7 @@ import (
 
 	"gatehouse/models"
 	"gatehouse/models/dbtest"
+	"gatehouse/policy"
 
 	"gorm.io/gorm"
 )
@@ -63,7 +64,7 @@ func newWorkflow(t *testing.T, db *models.DB) *workflow {
 }
 
 // staff creates an active staff member of tier with the current agreement.
-func (w *workflow) staff(tier models.Tier) models.Staff {
+func (w *workflow) staff(tier policy.Tier) models.Staff {
 	w.t.Helper()
 	w.n++
 	s, err := models.CreateStaff(w.ctx, w.db.Write, w.now, w.sys, models.Staff{Email: fmt.Sprintf("%ss%d@example.com", w.prefix, w.n), Name: fmt.Sprintf("Staff %d", w.n), Tier: tier})
@@ -149,12 +150,12 @@ func stateMachine(t *testing.T, db *models.DB, seed uint64, k, n int) {
 		w.prefix = fmt.Sprintf("w%d-", k)
 		rng := rand.New(rand.NewPCG(seed, uint64(k)))
 		l := capture{w: w}
-		requester, approver := w.staff(models.TierSupport), w.staff(models.TierSenior)
-		grantee := w.staff(models.TierSenior)
+		requester, approver := w.staff(policy.TierSupport), w.staff(policy.TierSenior)
+		grantee := w.staff(policy.TierSenior)
 		for i := range n {
 			ws := fmt.Sprintf("w%d-ws%d", k, i)
 			if grantee.Status != models.StatusActive || !grantee.AgreementCurrent(agreement) {
-				grantee = w.staff(models.TierSenior)
+				grantee = w.staff(policy.TierSenior)
 			}
 			o := oracle{}
 			r, err := models.CreateRequest(w.ctx, db.Write, w.now, w.sys, w.pol, models.NewRequest{
@@ -290,8 +291,8 @@ func check(t *testing.T, run int, trail []string, err error, ok bool) {
 func TestDecisionRaces(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, db *models.DB) {
 		w := newWorkflow(t, db)
-		requester, grantee := w.staff(models.TierSupport), w.staff(models.TierSenior)
-		approvers := []models.Staff{w.staff(models.TierSenior), w.staff(models.TierSenior), w.staff(models.TierSysadmin)}
+		requester, grantee := w.staff(policy.TierSupport), w.staff(policy.TierSenior)
+		approvers := []models.Staff{w.staff(policy.TierSenior), w.staff(policy.TierSenior), w.staff(policy.TierSysadmin)}
 		for run := range 10 {
 			r, err := models.CreateRequest(w.ctx, db.Write, w.now, w.sys, w.pol, models.NewRequest{
 				Workspace: "acme", Requester: requester, Grantee: grantee, Reason: "Customer reports that exports fail since Monday.",

@@ -4,24 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"gatehouse/policy"
 	"net/mail"
 	"strings"
 	"time"
 
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
-)
-
-// Tier is a staff member's access tier; policy.csv says what each may do.
-type Tier string
-
-// The tiers.
-const (
-	TierEngineer Tier = "engineer"
-	TierSupport  Tier = "support"
-	TierSenior   Tier = "senior"
-	TierSysadmin Tier = "sysadmin"
-	TierAuditor  Tier = "auditor"
 )
 
 // Status is where a staff member is in their lifecycle.
@@ -39,7 +28,7 @@ type Staff struct {
 	ID                int64 `gorm:"primaryKey"`
 	Email             string
 	Name              string
-	Tier              Tier
+	Tier              policy.Tier
 	Status            Status
 	OIDCIssuer        *string `gorm:"column:oidc_issuer"`
 	OIDCSubject       *string `gorm:"column:oidc_subject"`
@@ -70,22 +59,13 @@ func NormalizeEmail(s string) (string, error) {
 	return s, nil
 }
 
-// ValidTier reports whether t is a known tier.
-func ValidTier(t Tier) bool {
-	switch t {
-	case TierEngineer, TierSupport, TierSenior, TierSysadmin, TierAuditor:
-		return true
-	}
-	return false
-}
-
 // CreateStaff adds an active staff member and audits it.
 func CreateStaff(ctx context.Context, db *gorm.DB, now time.Time, by Actor, s Staff) (Staff, error) {
 	email, err := NormalizeEmail(s.Email)
 	if err != nil {
 		return Staff{}, err
 	}
-	if strings.TrimSpace(s.Name) == "" || !ValidTier(s.Tier) {
+	if strings.TrimSpace(s.Name) == "" || !s.Tier.Valid() {
 		return Staff{}, fmt.Errorf("create staff: name and a valid tier are required")
 	}
 	s.Email, s.Name = email, strings.TrimSpace(s.Name)
@@ -234,8 +214,8 @@ func mustBeActive(s *Staff) error {
 }
 
 // SetTier changes a staff member's tier.
-func SetTier(ctx context.Context, db *gorm.DB, act Act, id int64, tier Tier) error {
-	if !ValidTier(tier) {
+func SetTier(ctx context.Context, db *gorm.DB, act Act, id int64, tier policy.Tier) error {
+	if !tier.Valid() {
 		return fmt.Errorf("unknown tier %q", tier)
 	}
 	return changeStaff(ctx, db, act, staffChange{ID: id, Action: ActionStaffTierChanged}, func(_ *gorm.DB, s *Staff) error {
@@ -359,7 +339,7 @@ func CountStaff(ctx context.Context, db *gorm.DB, agreementVersion string) (Staf
 }
 
 // ActiveStaffOfTier returns the active staff of tier, by name.
-func ActiveStaffOfTier(ctx context.Context, db *gorm.DB, tier Tier) ([]Staff, error) {
+func ActiveStaffOfTier(ctx context.Context, db *gorm.DB, tier policy.Tier) ([]Staff, error) {
 	var out []Staff
 	if err := db.WithContext(ctx).Where("status = ? AND tier = ?", StatusActive, tier).Order("name").Limit(1000).Find(&out).Error; err != nil {
 		return nil, fmt.Errorf("staff of tier %s: %w", tier, err)

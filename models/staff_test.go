@@ -8,6 +8,7 @@ import (
 
 	"gatehouse/models"
 	"gatehouse/models/dbtest"
+	"gatehouse/policy"
 )
 
 var (
@@ -18,17 +19,17 @@ var (
 func TestStaffLifecycle(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, db *models.DB) {
 		ctx := context.Background()
-		s, err := models.CreateStaff(ctx, db.Write, t0, sys, models.Staff{Email: " New.Person@Example.com ", Name: "New Person", Tier: models.TierSupport})
+		s, err := models.CreateStaff(ctx, db.Write, t0, sys, models.Staff{Email: " New.Person@Example.com ", Name: "New Person", Tier: policy.TierSupport})
 		if err != nil {
 			t.Fatal(err)
 		}
 		if s.Email != "new.person@example.com" || s.Status != models.StatusActive {
 			t.Fatalf("created %+v", s)
 		}
-		if _, err := models.CreateStaff(ctx, db.Write, t0, sys, models.Staff{Email: "new.person@example.com", Name: "Again", Tier: models.TierSupport}); !errors.Is(err, models.ErrConflict) {
+		if _, err := models.CreateStaff(ctx, db.Write, t0, sys, models.Staff{Email: "new.person@example.com", Name: "Again", Tier: policy.TierSupport}); !errors.Is(err, models.ErrConflict) {
 			t.Fatalf("duplicate email: got %v, want ErrConflict", err)
 		}
-		if err := models.SetTier(ctx, db.Write, models.Act{Now: t0, By: sys}, s.ID, models.TierSenior); err != nil {
+		if err := models.SetTier(ctx, db.Write, models.Act{Now: t0, By: sys}, s.ID, policy.TierSenior); err != nil {
 			t.Fatal(err)
 		}
 		if err := models.SetTier(ctx, db.Write, models.Act{Now: t0, By: sys}, s.ID, "root"); err == nil {
@@ -41,7 +42,7 @@ func TestStaffLifecycle(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got.Tier != models.TierSenior || !got.AgreementCurrent("2026-1") || got.AgreementCurrent("2027-1") {
+		if got.Tier != policy.TierSenior || !got.AgreementCurrent("2026-1") || got.AgreementCurrent("2027-1") {
 			t.Fatalf("after changes: %+v", got)
 		}
 		hash := models.TokenHash([]byte("k"), models.NewToken())
@@ -61,7 +62,7 @@ func TestStaffLifecycle(t *testing.T) {
 		if err := models.Offboard(ctx, db.Write, models.Act{Now: t0, By: sys}, s.ID, ""); !errors.Is(err, models.ErrConflict) {
 			t.Fatalf("second offboarding: got %v, want ErrConflict", err)
 		}
-		if err := models.SetTier(ctx, db.Write, models.Act{Now: t0, By: sys}, s.ID, models.TierSupport); !errors.Is(err, models.ErrConflict) {
+		if err := models.SetTier(ctx, db.Write, models.Act{Now: t0, By: sys}, s.ID, policy.TierSupport); !errors.Is(err, models.ErrConflict) {
 			t.Fatalf("tier change after offboarding: got %v, want ErrConflict", err)
 		}
 		evs, err := models.ListAudit(ctx, db.Read, models.AuditFilter{Target: s.Email})

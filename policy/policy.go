@@ -90,7 +90,7 @@ func New() (*Enforcer, error) {
 		return nil, fmt.Errorf("policy: %w", err)
 	}
 	for _, r := range rules {
-		if len(r) != 3 || !IsTier(r[0]) || !known[Permission{r[1], r[2]}] {
+		if len(r) != 3 || !Tier(r[0]).Valid() || !known[Permission{r[1], r[2]}] {
 			return nil, fmt.Errorf("policy.csv: unknown rule %v", r)
 		}
 	}
@@ -99,26 +99,13 @@ func New() (*Enforcer, error) {
 
 // Allowed reports whether tier holds permission p. Unknown tiers, errors
 // and the zero permission are all refusals.
-func (e *Enforcer) Allowed(tier string, p Permission) bool {
+func (e *Enforcer) Allowed(tier Tier, p Permission) bool {
 	if p == Public {
 		return true
 	}
-	if !IsTier(tier) || p.IsZero() {
+	if !tier.Valid() || p.IsZero() {
 		return false
 	}
-	ok, err := e.e.Enforce(tier, p.Object, p.Action)
+	ok, err := e.e.Enforce(string(tier), p.Object, p.Action)
 	return err == nil && ok
-}
-
-// Tiers are the staff tiers, lowest first.
-var Tiers = []string{"engineer", "support", "senior", "sysadmin", "auditor"}
-
-// IsTier reports whether s is one of Tiers.
-func IsTier(s string) bool {
-	for _, t := range Tiers {
-		if t == s {
-			return true
-		}
-	}
-	return false
 }

@@ -8,7 +8,7 @@ func TestAllowed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	yes := map[string][]Permission{
+	yes := map[Tier][]Permission{
 		"engineer": {PortalEnter},
 		"support":  {PortalEnter, WorkspaceMetaRead, RequestRead, RequestCreate, DeletionRequest},
 		"senior":   {PortalEnter, WorkspaceMetaRead, RequestRead, RequestCreate, DeletionRequest, RequestApprove, TenantDataRead},

@@ -118,9 +118,6 @@ type EventRow struct {
 	Actor, Action, Reason, Detail string
 }
 
-// Tiers are the staff tiers in the order forms offer them.
-var Tiers = []string{"engineer", "support", "senior", "sysadmin", "auditor"}
-
 func pageHref(query string, page int) string {
 	return fmt.Sprintf("?q=%s&page=%d", urlQueryEscape(query), page)
 }

@@ -20,6 +20,7 @@ import (
 
 	"gatehouse/models"
 	"gatehouse/models/dbtest"
+	"gatehouse/policy"
 )
 
 // syncBuffer is an io.Writer the running command and the test share.
@@ -379,7 +380,7 @@ func TestRunStaffCLIRefusals(t *testing.T) {
 	defer db.Close()
 	by := models.Actor{Email: "test"}
 	now := time.Now()
-	lee, err := models.CreateStaff(ctx, db.Write, now, by, models.Staff{Email: "lee.leaver@example.com", Name: "Lee Leaver", Tier: models.TierSupport})
+	lee, err := models.CreateStaff(ctx, db.Write, now, by, models.Staff{Email: "lee.leaver@example.com", Name: "Lee Leaver", Tier: policy.TierSupport})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -438,7 +439,7 @@ func TestRunStaffAdd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.Tier != models.TierSysadmin || s.Status != models.StatusActive || !s.AgreementCurrent("2026-1") {
+	if s.Tier != policy.TierSysadmin || s.Status != models.StatusActive || !s.AgreementCurrent("2026-1") {
 		t.Errorf("added staff = %+v, want an active sysadmin with agreement 2026-1", s)
 	}
 	if n := countRows(t, db, "audit_events", "target = ?", "root.admin@example.com"); n != 2 {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"gatehouse/models"
+	"gatehouse/policy"
 )
 
 // staffCommand operates on staff records from the command line: adding the
@@ -56,7 +57,7 @@ func staffCommand(ctx context.Context, args, env []string, stdout io.Writer) err
 	now := time.Now()
 	switch verb {
 	case "add":
-		s, err := models.CreateStaff(ctx, db.Write, now, by, models.Staff{Email: email, Name: *name, Tier: models.Tier(*tier)})
+		s, err := models.CreateStaff(ctx, db.Write, now, by, models.Staff{Email: email, Name: *name, Tier: policy.Tier(*tier)})
 		if err != nil {
 			return err
 		}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"gatehouse/models"
+	"gatehouse/policy"
 
 	"gorm.io/gorm"
 )
@@ -24,22 +25,22 @@ const Domain = "example.com"
 type StaffMember struct {
 	Email       string
 	Name        string
-	Tier        models.Tier
+	Tier        policy.Tier
 	Status      models.Status
 	NoAgreement bool // has not signed the confidentiality agreement
 }
 
 // Staff are the demo staff, in the order the login page lists them.
 var Staff = []StaffMember{
-	{Email: "sam.support@example.com", Name: "Sam Support", Tier: models.TierSupport},
-	{Email: "sara.senior@example.com", Name: "Sara Senior", Tier: models.TierSenior},
-	{Email: "sean.senior@example.com", Name: "Sean Senior", Tier: models.TierSenior},
-	{Email: "ada.sysadmin@example.com", Name: "Ada Sysadmin", Tier: models.TierSysadmin},
-	{Email: "otto.sysadmin@example.com", Name: "Otto Sysadmin", Tier: models.TierSysadmin},
-	{Email: "aud.auditor@example.com", Name: "Aud Auditor", Tier: models.TierAuditor},
-	{Email: "eve.engineer@example.com", Name: "Eve Engineer", Tier: models.TierEngineer},
-	{Email: "nina.newhire@example.com", Name: "Nina Newhire", Tier: models.TierSenior, NoAgreement: true},
-	{Email: "lee.leaver@example.com", Name: "Lee Leaver", Tier: models.TierSupport, Status: models.StatusOffboarded},
+	{Email: "sam.support@example.com", Name: "Sam Support", Tier: policy.TierSupport},
+	{Email: "sara.senior@example.com", Name: "Sara Senior", Tier: policy.TierSenior},
+	{Email: "sean.senior@example.com", Name: "Sean Senior", Tier: policy.TierSenior},
+	{Email: "ada.sysadmin@example.com", Name: "Ada Sysadmin", Tier: policy.TierSysadmin},
+	{Email: "otto.sysadmin@example.com", Name: "Otto Sysadmin", Tier: policy.TierSysadmin},
+	{Email: "aud.auditor@example.com", Name: "Aud Auditor", Tier: policy.TierAuditor},
+	{Email: "eve.engineer@example.com", Name: "Eve Engineer", Tier: policy.TierEngineer},
+	{Email: "nina.newhire@example.com", Name: "Nina Newhire", Tier: policy.TierSenior, NoAgreement: true},
+	{Email: "lee.leaver@example.com", Name: "Lee Leaver", Tier: policy.TierSupport, Status: models.StatusOffboarded},
 }
 
 // SeedStaff adds the demo staff that do not exist yet.

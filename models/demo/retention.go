@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"gatehouse/models"
+	"gatehouse/policy"
 
 	"gorm.io/gorm"
 )
@@ -62,7 +63,7 @@ func SeedRetention(ctx context.Context, db *models.DB, product *gorm.DB, now tim
 	if err != nil || len(holds) > 0 {
 		return err
 	}
-	by := models.Actor{Email: "ada.sysadmin@" + Domain, Tier: string(models.TierSysadmin)}
+	by := models.Actor{Email: "ada.sysadmin@" + Domain, Tier: string(policy.TierSysadmin)}
 	_, err = models.PlaceHold(ctx, db.Write, models.Act{Now: now.Add(-20 * models.Day), By: by}, retentionHold.slug, retentionHold.reference, retentionHold.reason)
 	if errors.Is(err, models.ErrConflict) {
 		return nil // deleted already
@@ -107,7 +108,7 @@ func SeedDeletedWorkspace(ctx context.Context, db, product *models.DB, tenantsDi
 	if err != nil || rec.DeletedAt != nil {
 		return err
 	}
-	by := models.Actor{Email: "ada.sysadmin@" + Domain, Tier: string(models.TierSysadmin)}
+	by := models.Actor{Email: "ada.sysadmin@" + Domain, Tier: string(policy.TierSysadmin)}
 	_, err = models.DeleteWorkspace(ctx, models.Stores{Portal: db, Product: product, TenantsDir: tenantsDir}, models.Act{Now: now.Add(-3 * models.Day), By: by}, demoDeleted, p)
 	return err
 }
