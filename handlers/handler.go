@@ -15,7 +15,6 @@ import (
 
 	"gatehouse/letters"
 	"gatehouse/models"
-	"gatehouse/models/tenantdb"
 	"gatehouse/policy"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -46,7 +45,7 @@ type Options struct {
 	TenantsDir string
 	// Retention is the data-retention policy.
 	Retention models.RetentionPolicy
-	Tenants   *tenantdb.Reader
+	Tenants   *models.TenantReader
 	Catalog   *policy.Catalog
 	// Audit appends view events with group commit; data pages write their
 	// event through it before showing anything.

@@ -20,7 +20,6 @@ import (
 	"gatehouse/models"
 	"gatehouse/models/dbtest"
 	"gatehouse/models/demo"
-	"gatehouse/models/tenantdb"
 	"gatehouse/policy"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -192,7 +191,7 @@ func (p *testPortal) sweeper() *models.Sweeper {
 // productStores makes the product database (registry and demo tenant
 // data) on the same engine as the portal's: PostgreSQL schemas next to a
 // PostgreSQL portal, SQLite files next to a SQLite one.
-func productStores(t testing.TB, db *models.DB, slugs []string, now time.Time) (*models.DB, *tenantdb.Reader, string) {
+func productStores(t testing.TB, db *models.DB, slugs []string, now time.Time) (*models.DB, *models.TenantReader, string) {
 	t.Helper()
 	ctx := context.Background()
 	dialect := db.Dialect
@@ -213,10 +212,10 @@ func productStores(t testing.TB, db *models.DB, slugs []string, now time.Time) (
 	if err := demo.SeedProduct(ctx, product.Write, now); err != nil {
 		t.Fatal(err)
 	}
-	cfg := tenantdb.Config{Dialect: dialect, PostgresURL: url}
+	cfg := models.TenantStorage{Dialect: dialect, PostgresURL: url}
 	target := demo.TenantTarget{Postgres: product.Write}
 	if dialect == models.SQLite {
-		cfg = tenantdb.Config{Dialect: dialect, SQLiteDir: filepath.Join(filepath.Dir(url), "tenants")}
+		cfg = models.TenantStorage{Dialect: dialect, SQLiteDir: filepath.Join(filepath.Dir(url), "tenants")}
 		target = demo.TenantTarget{SQLiteDir: cfg.SQLiteDir}
 		if err := os.MkdirAll(cfg.SQLiteDir, 0o700); err != nil {
 			t.Fatal(err)
@@ -225,7 +224,7 @@ func productStores(t testing.TB, db *models.DB, slugs []string, now time.Time) (
 	if err := demo.SeedTenants(ctx, target, slugs, now); err != nil {
 		t.Fatal(err)
 	}
-	tenants, err := tenantdb.Open(ctx, cfg)
+	tenants, err := models.OpenTenantReader(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,7 +16,6 @@ import (
 	"gatehouse/models"
 	"gatehouse/models/dbtest"
 	"gatehouse/models/demo"
-	"gatehouse/models/tenantdb"
 )
 
 // retentionPortal is a portal with the demo's retention history and legal
@@ -34,7 +33,7 @@ func retentionPortal(t *testing.T, db *models.DB) *testPortal {
 // PostgreSQL schema) is still there.
 func (p *testPortal) dataExists(slug string) bool {
 	p.t.Helper()
-	schema, err := tenantdb.SchemaName(slug)
+	schema, err := models.TenantSchema(slug)
 	if err != nil {
 		p.t.Fatal(err)
 	}

@@ -14,7 +14,7 @@ import (
 	"strings"
 	"time"
 
-	"gatehouse/models/tenantdb"
+	"gatehouse/models/internal/tenantdb"
 
 	"github.com/glebarez/sqlite"
 	"github.com/pressly/goose/v3"

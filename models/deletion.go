@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"time"
 
-	"gatehouse/models/tenantdb"
+	"gatehouse/models/internal/tenantdb"
 
 	"gorm.io/gorm"
 )

@@ -11,7 +11,6 @@ import (
 
 	"gatehouse/models"
 	"gatehouse/models/dbtest"
-	"gatehouse/models/tenantdb"
 )
 
 // auditOf returns the events of action on workspace, oldest first.
@@ -40,7 +39,7 @@ func execAll(t *testing.T, db *models.DB, stmts ...string) {
 // a deletion that got that far before the portal stopped would have.
 func removeData(t *testing.T, product *models.DB, dir, slug string) {
 	t.Helper()
-	schema, _ := tenantdb.SchemaName(slug)
+	schema, _ := models.TenantSchema(slug)
 	if product.Dialect == models.Postgres {
 		execAll(t, product, "DROP SCHEMA "+schema+" CASCADE")
 		return

@@ -13,7 +13,6 @@ import (
 	"gatehouse/models"
 	"gatehouse/models/dbtest"
 	"gatehouse/models/demo"
-	"gatehouse/models/tenantdb"
 	"gatehouse/policy"
 )
 
@@ -23,7 +22,7 @@ var deleter = models.Actor{Email: "ada.sysadmin@example.com", Tier: "sysadmin"}
 // information_schema.schemata) or file (SQLite) exists.
 func tenantExists(t *testing.T, product *models.DB, dir, slug string) bool {
 	t.Helper()
-	schema, err := tenantdb.SchemaName(slug)
+	schema, err := models.TenantSchema(slug)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,7 +8,7 @@ import (
 	"strconv"
 	"time"
 
-	"gatehouse/models/tenantdb"
+	"gatehouse/models/internal/tenantdb"
 	"gatehouse/policy"
 
 	"gorm.io/gorm"
@@ -34,11 +34,11 @@ type TenantData struct {
 
 // TenantDataConfig is what a TenantData reads from and writes to.
 type TenantDataConfig struct {
-	DB      *DB              // grants and reveals
-	Product *gorm.DB         // the workspace registry
-	Tenants *tenantdb.Reader // the customer data
-	Catalog *policy.Catalog  // which tables and columns may be shown, and how
-	Audit   *AuditWriter     // where views and refusals are recorded
+	DB      *DB             // grants and reveals
+	Product *gorm.DB        // the workspace registry
+	Tenants *TenantReader   // the customer data
+	Catalog *policy.Catalog // which tables and columns may be shown, and how
+	Audit   *AuditWriter    // where views and refusals are recorded
 	Now     func() time.Time
 }
 
@@ -47,7 +47,7 @@ func NewTenantData(c TenantDataConfig) *TenantData {
 	return &TenantData{
 		db:      c.DB,
 		product: c.Product,
-		tenants: c.Tenants,
+		tenants: c.Tenants.r,
 		catalog: c.Catalog,
 		audit:   c.Audit,
 		now:     c.Now,

@@ -11,7 +11,6 @@ import (
 	"gatehouse/models"
 	"gatehouse/models/dbtest"
 	"gatehouse/models/demo"
-	"gatehouse/models/tenantdb"
 	"gatehouse/policy"
 )
 
@@ -29,11 +28,11 @@ func newDataFixture(t *testing.T, db *models.DB) *dataFixture {
 	t.Helper()
 	ctx := context.Background()
 	product, dir := retentionStores(t, db, "acme", "globex")
-	cfg := tenantdb.Config{Dialect: tenantdb.Postgres, PostgresURL: dbtest.URL(db)}
+	cfg := models.TenantStorage{Dialect: models.Postgres, PostgresURL: dbtest.URL(db)}
 	if db.Dialect == models.SQLite {
-		cfg = tenantdb.Config{Dialect: tenantdb.SQLite, SQLiteDir: dir}
+		cfg = models.TenantStorage{Dialect: models.SQLite, SQLiteDir: dir}
 	}
-	tenants, err := tenantdb.Open(ctx, cfg)
+	tenants, err := models.OpenTenantReader(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

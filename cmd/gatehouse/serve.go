@@ -19,7 +19,6 @@ import (
 	"gatehouse/letters"
 	"gatehouse/models"
 	"gatehouse/models/demo"
-	"gatehouse/models/tenantdb"
 	"gatehouse/policy"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -174,12 +173,12 @@ func (s *server) listen(ctx context.Context, h *handlers.Handler) error {
 
 // stores are the databases the portal works with.
 type stores struct {
-	db         *models.DB          // the portal's own database
-	product    *models.DB          // the product's database: the workspace registry
-	tenantsDir string              // SQLite: where each workspace's file lives
-	tenants    *tenantdb.Reader    // customer data, one schema or file per workspace
-	catalog    *policy.Catalog     // what of customer data may be shown
-	audit      *models.AuditWriter // group-committing appender for view events
+	db         *models.DB           // the portal's own database
+	product    *models.DB           // the product's database: the workspace registry
+	tenantsDir string               // SQLite: where each workspace's file lives
+	tenants    *models.TenantReader // customer data, one schema or file per workspace
+	catalog    *policy.Catalog      // what of customer data may be shown
+	audit      *models.AuditWriter  // group-committing appender for view events
 }
 
 func (s *stores) Close() error {
@@ -223,7 +222,7 @@ func openStores(ctx context.Context, cfg Config) (_ *stores, err error) {
 	if s.product, err = models.Open(ctx, cfg.ProductDatabaseURL); err != nil {
 		return nil, fmt.Errorf("product database: %w", err)
 	}
-	tcfg := tenantdb.Config{Dialect: s.product.Dialect, PostgresURL: cfg.ProductDatabaseURL}
+	tcfg := models.TenantStorage{Dialect: s.product.Dialect, PostgresURL: cfg.ProductDatabaseURL}
 	if s.product.Dialect == models.SQLite {
 		tcfg.PostgresURL = ""
 		tcfg.SQLiteDir = filepath.Join(filepath.Dir(strings.TrimPrefix(cfg.ProductDatabaseURL, "sqlite:")), "tenants")
@@ -260,7 +259,7 @@ func openStores(ctx context.Context, cfg Config) (_ *stores, err error) {
 		}
 	}
 	s.tenantsDir = tcfg.SQLiteDir
-	if s.tenants, err = tenantdb.Open(ctx, tcfg); err != nil {
+	if s.tenants, err = models.OpenTenantReader(ctx, tcfg); err != nil {
 		return nil, fmt.Errorf("tenant data: %w", err)
 	}
 	if s.catalog, err = policy.LoadCatalog(); err != nil {
@@ -283,8 +282,8 @@ func checkCatalog(ctx context.Context, s *stores) error {
 		return err
 	}
 	for _, w := range ws {
-		tables, err := s.tenants.Tables(ctx, tenantdb.Workspace{Slug: w.Slug})
-		if errors.Is(err, tenantdb.ErrNotFound) {
+		tables, err := s.tenants.Tables(ctx, w)
+		if errors.Is(err, models.ErrNotFound) {
 			continue
 		}
 		if err != nil {

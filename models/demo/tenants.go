@@ -13,7 +13,7 @@ import (
 	"strings"
 	"time"
 
-	"gatehouse/models/tenantdb"
+	"gatehouse/models/internal/tenantdb"
 
 	"github.com/glebarez/sqlite"
 	"gorm.io/gorm"

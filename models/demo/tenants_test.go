@@ -13,7 +13,7 @@ import (
 	"gatehouse/models"
 	"gatehouse/models/dbtest"
 	"gatehouse/models/demo"
-	"gatehouse/models/tenantdb"
+	"gatehouse/models/internal/tenantdb"
 )
 
 var now = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)

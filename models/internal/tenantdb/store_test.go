@@ -10,7 +10,7 @@ import (
 	"testing"
 
 	"gatehouse/models/demo"
-	"gatehouse/models/tenantdb"
+	"gatehouse/models/internal/tenantdb"
 )
 
 // store returns b's Store: a connection to its server, or its directory.

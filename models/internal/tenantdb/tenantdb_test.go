@@ -15,7 +15,7 @@ import (
 	"gatehouse/models"
 	"gatehouse/models/dbtest"
 	"gatehouse/models/demo"
-	"gatehouse/models/tenantdb"
+	"gatehouse/models/internal/tenantdb"
 
 	"github.com/jackc/pgx/v5/pgconn"
 )
