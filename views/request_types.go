@@ -84,7 +84,8 @@ type RequestView struct {
 // ViewedRow is one view of tenant data under a grant, as staff and the
 // customer see it.
 type ViewedRow struct {
-	At, Who, Table, Records string
+	At                  time.Time
+	Who, Table, Records string
 }
 
 // ConsentView is the customer's page behind an emailed link.
@@ -124,7 +125,7 @@ type ConsentMailView struct {
 	Company, Recipient string
 	Request            MailRequest
 	Link               string
-	ValidUntil         string
+	ValidUntil         *time.Time // the request's consent deadline
 }
 
 // RequestUpdateMailView tells staff what happened to a request.
@@ -141,7 +142,7 @@ type ViewSummaryMailView struct {
 	Company, Recipient string
 	Workspace, Name    string
 	Grantee            string
-	From, Until        string
+	From, Until        time.Time
 	Origin             string // "access request 12 (ticket SUP-1234)" or "emergency access (incident INC-7)"
 	Viewed             []ViewedRow
 }

@@ -123,7 +123,7 @@ func TestRequestShowGrantAndEmptyStates(t *testing.T) {
 		{At: time.Date(2026, 1, 2, 10, 0, 0, 0, time.UTC), Actor: "Sam Support", What: "created"},
 		{At: time.Date(2026, 1, 2, 10, 5, 0, 0, time.UTC), Actor: "Sean Senior", What: "approved", Note: "ok <b>fine</b>"},
 	}
-	v.Viewed = []ViewedRow{{At: "11:00", Who: "Sara Senior", Table: "members", Records: "1,2,3,5"}}
+	v.Viewed = []ViewedRow{{At: time.Date(2026, 1, 2, 11, 0, 0, 0, time.UTC), Who: "Sara Senior", Table: "members", Records: "1,2,3,5"}}
 	doc = render(t, RequestShow(staffChrome, v))
 	if href, _ := byTestID(doc, "read-data").Attr("href"); href != "/workspaces/acme" {
 		t.Errorf("read-data href = %q, want /workspaces/acme", href)
@@ -339,7 +339,7 @@ func TestConsentPage(t *testing.T) {
 
 func TestConsentPageViewedAndError(t *testing.T) {
 	v := ConsentView{Token: "t", Company: "C", Name: "Acme", Error: "That did not work.", Decided: "Granted by owner@acme.example at 10:00 UTC.",
-		Viewed: []ViewedRow{{At: "10:30", Who: "Sara Senior", Table: "members", Records: "4"}}}
+		Viewed: []ViewedRow{{At: time.Date(2026, 1, 2, 10, 30, 0, 0, time.UTC), Who: "Sara Senior", Table: "members", Records: "4"}}}
 	doc := render(t, ConsentPage(Chrome{CSS: "/static/app.css"}, v))
 	if got := byTestID(doc, "consent-error").Text(); got != v.Error {
 		t.Errorf("error = %q", got)
@@ -367,8 +367,9 @@ func TestConsentInvalid(t *testing.T) {
 }
 
 func TestConsentMail(t *testing.T) {
+	until := time.Date(2026, 1, 5, 10, 0, 0, 0, time.UTC)
 	v := ConsentMailView{
-		Company: "Gatehouse Demo", Recipient: "owner@acme.example", ValidUntil: "2026-01-05 10:00 UTC",
+		Company: "Gatehouse Demo", Recipient: "owner@acme.example", ValidUntil: &until,
 		Link: "http://127.0.0.1:8080/consent/Zm9vYmFyYmF6cXV4Zm9vYmFyYmF6cXV4Zm9vYmFyYmF6cXV4Zm9vYmFyYmF6cXV4",
 		Request: MailRequest{ID: 7, Workspace: "acme", Name: "Acme", Grantee: "Sara Senior", GranteeTier: "senior",
 			Requester: "Sam Support", Reason: evilReason, Ticket: "SUP-1234", Scope: "the tables members and projects", Unmask: true, Duration: "2 hours"},
@@ -420,7 +421,7 @@ func TestRequestUpdateAndSummaryMails(t *testing.T) {
 		t.Errorf("update text part:\n%s", plain)
 	}
 
-	s := ViewSummaryMailView{Company: "Gatehouse Demo", Workspace: "acme", Name: "Acme", Grantee: "Sara Senior", From: "10:00", Until: "12:00",
+	s := ViewSummaryMailView{Company: "Gatehouse Demo", Workspace: "acme", Name: "Acme", Grantee: "Sara Senior", From: time.Date(2026, 1, 2, 10, 0, 0, 0, time.UTC), Until: time.Date(2026, 1, 2, 12, 0, 0, 0, time.UTC),
 		Origin: "access request 7 (ticket SUP-1)"}
 	doc = render(t, ViewSummaryMail(s))
 	if !strings.Contains(doc.Text(), "Nothing was viewed.") {
@@ -429,7 +430,7 @@ func TestRequestUpdateAndSummaryMails(t *testing.T) {
 	if !strings.Contains(ViewSummaryMailText(s), "Nothing was viewed.") {
 		t.Error("summary text without views does not say so")
 	}
-	s.Viewed = []ViewedRow{{At: "10:30", Who: "Sara Senior", Table: "members", Records: "1,2,3"}}
+	s.Viewed = []ViewedRow{{At: time.Date(2026, 1, 2, 10, 30, 0, 0, time.UTC), Who: "Sara Senior", Table: "members", Records: "1,2,3"}}
 	doc = render(t, ViewSummaryMail(s))
 	if got := doc.Find("table").Last().Find("tr").Length(); got != 2 {
 		t.Errorf("summary table rows = %d, want header and one", got)
