@@ -100,12 +100,21 @@ type ConsentView struct {
 	Scope                string
 	Unmask               bool
 	Duration             string
-	Status               string // plain words: "waiting for your decision", "granted until …", …
+	RequestStatus        string    // the request's state: "refused", "reported", "expired", …
+	Granted, GrantLive   bool      // access was granted; it is still open
+	GrantEnds            time.Time // when the grant ends
+	DecideBy             time.Time // until when the link's owner may decide
 	ShownHash            string
 	CanDecide, CanRevoke bool
-	Decided              string // who decided what and when, when decided
+	Decided              *ConsentDecided // nil until decided
 	Viewed               []ViewedRow
 	Error                string
+}
+
+// ConsentDecided is who decided on a consent link, what, and when.
+type ConsentDecided struct {
+	By, Decision string // the owner's address; grant, deny or report
+	At           time.Time
 }
 
 // MailRequest is the facts a request mail states.
@@ -173,4 +182,31 @@ func rowStatusNote(r RequestRow) string {
 		return r.StatusNote
 	}
 	return r.StatusNote + " " + Minute(r.StatusAt)
+}
+
+// consentStatus says in plain words where a request stands for the
+// customer.
+func consentStatus(v ConsentView) string {
+	switch {
+	case v.Granted && v.GrantLive:
+		return "Access is open until " + when(v.GrantEnds) + ". You can revoke it at any time."
+	case v.Granted:
+		return "Access has ended."
+	case v.CanDecide:
+		return "Waiting for your decision until " + when(v.DecideBy) + "."
+	}
+	switch v.RequestStatus {
+	case "refused":
+		return "Access was refused."
+	case "reported":
+		return "Access was refused and the request reported as suspicious."
+	case "expired":
+		return "This request expired without a decision."
+	}
+	return "This request can no longer be decided."
+}
+
+// decidedText says who decided what and when.
+func decidedText(d ConsentDecided) string {
+	return d.By + " chose to " + d.Decision + " on " + when(d.At) + "."
 }

@@ -252,7 +252,7 @@ func TestConsentPage(t *testing.T) {
 	base := ConsentView{
 		Token: "tok123", Company: "Gatehouse Demo", Workspace: "acme", Name: "Acme", Recipient: "owner@acme.example",
 		Grantee: "Sara Senior", GranteeTier: "senior", Requester: "Sam Support", Reason: evilReason, Ticket: "SUP-1234",
-		Scope: "the whole workspace", Unmask: true, Duration: "2 hours", Status: "waiting for your decision", ShownHash: "abc123",
+		Scope: "the whole workspace", Unmask: true, Duration: "2 hours", RequestStatus: "approved", DecideBy: time.Date(2026, 1, 5, 10, 0, 0, 0, time.UTC), ShownHash: "abc123",
 	}
 	tests := []struct {
 		name           string
@@ -338,14 +338,15 @@ func TestConsentPage(t *testing.T) {
 }
 
 func TestConsentPageViewedAndError(t *testing.T) {
-	v := ConsentView{Token: "t", Company: "C", Name: "Acme", Error: "That did not work.", Decided: "Granted by owner@acme.example at 10:00 UTC.",
-		Viewed: []ViewedRow{{At: time.Date(2026, 1, 2, 10, 30, 0, 0, time.UTC), Who: "Sara Senior", Table: "members", Records: "4"}}}
+	v := ConsentView{Token: "t", Company: "C", Name: "Acme", Error: "That did not work.",
+		Decided: &ConsentDecided{By: "owner@acme.example", Decision: "grant", At: time.Date(2026, 1, 2, 10, 0, 0, 0, time.UTC)},
+		Viewed:  []ViewedRow{{At: time.Date(2026, 1, 2, 10, 30, 0, 0, time.UTC), Who: "Sara Senior", Table: "members", Records: "4"}}}
 	doc := render(t, ConsentPage(Chrome{CSS: "/static/app.css"}, v))
 	if got := byTestID(doc, "consent-error").Text(); got != v.Error {
 		t.Errorf("error = %q", got)
 	}
-	if got := byTestID(doc, "consent-decided").Text(); got != v.Decided {
-		t.Errorf("decided = %q", got)
+	if got, want := byTestID(doc, "consent-decided").Text(), "owner@acme.example chose to grant on 2026-01-02 10:00 UTC."; got != want {
+		t.Errorf("decided = %q, want %q", got, want)
 	}
 	rows := byTestID(doc, "consent-viewed").Find("tbody tr")
 	if rows.Length() != 1 || !strings.Contains(rows.Text(), "Sara Senior") || !strings.Contains(rows.Text(), "members") {
