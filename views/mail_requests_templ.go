@@ -122,7 +122,7 @@ func ConsentMail(v ConsentMailView) templ.Component {
 				return templ_7745c5c3_Err
 			}
 			var templ_7745c5c3_Var8 string
-			templ_7745c5c3_Var8, templ_7745c5c3_Err = templ.JoinStringErrs(Minute(v.ValidUntil))
+			templ_7745c5c3_Var8, templ_7745c5c3_Err = templ.JoinStringErrs(minute(v.ValidUntil))
 			if templ_7745c5c3_Err != nil {
 				return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/mail_requests.templ`, Line: 12, Col: 51}
 			}

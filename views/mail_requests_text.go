@@ -9,7 +9,7 @@ func ConsentMailText(v ConsentMailView) string {
 	b.requestFacts(v.Request, true)
 	b.line("To see the request and grant, deny or report it, open this page:")
 	b.link(v.Link)
-	b.para("The link is valid until " + Minute(v.ValidUntil) + " and was sent to you (" + v.Recipient +
+	b.para("The link is valid until " + minute(v.ValidUntil) + " and was sent to you (" + v.Recipient +
 		") alone; please do not forward it. Opening the page decides nothing.")
 	b.para("If you did not expect this, use \"Report as suspicious\" on that page: it denies the request and alerts " +
 		companyOrOur(v.Company) + " security administrators.")

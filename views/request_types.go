@@ -164,9 +164,9 @@ func statusNote(v RequestView) string {
 	case v.GrantID != 0:
 		return "Access has ended: " + grantEnded(v) + "."
 	case v.Status == "pending" && v.Expires != nil:
-		return "Waiting for a senior who is neither the requester nor the grantee. Expires " + Minute(v.Expires) + "."
+		return "Waiting for a senior who is neither the requester nor the grantee. Expires " + minute(v.Expires) + "."
 	case v.Status == "approved" && v.Expires != nil:
-		return "Approved; waiting for the customer's consent until " + Minute(v.Expires) + "."
+		return "Approved; waiting for the customer's consent until " + minute(v.Expires) + "."
 	}
 	return ""
 }
@@ -181,7 +181,7 @@ func rowStatusNote(r RequestRow) string {
 	if r.StatusAt == nil {
 		return r.StatusNote
 	}
-	return r.StatusNote + " " + Minute(r.StatusAt)
+	return r.StatusNote + " " + minute(r.StatusAt)
 }
 
 // consentStatus says in plain words where a request stands for the

@@ -1224,7 +1224,7 @@ func RequestShow(ch Chrome, v RequestView) templ.Component {
 					return templ_7745c5c3_Err
 				}
 				var templ_7745c5c3_Var62 string
-				templ_7745c5c3_Var62, templ_7745c5c3_Err = templ.JoinStringErrs(Minute(v.Expires))
+				templ_7745c5c3_Var62, templ_7745c5c3_Err = templ.JoinStringErrs(minute(v.Expires))
 				if templ_7745c5c3_Err != nil {
 					return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/requests.templ`, Line: 214, Col: 29}
 				}
