@@ -10,7 +10,7 @@ type RequestRow struct {
 	Ticket, Status     string
 	Duration           string
 	Created            time.Time
-	StatusNote         string     // e.g. "grant ends 14:30 UTC", "expires in 3h"
+	StatusNote         string     // e.g. "access open until"; StatusAt, if set, follows it
 	StatusAt           *time.Time // when set, the time that ends StatusNote
 	NeedsYou           bool       // the viewer may approve it
 }
