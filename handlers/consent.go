@@ -158,24 +158,12 @@ func (h *Handler) consentPage(c echo.Context, v models.ConsentView) (views.Conse
 		fmt.Fprintf(sum, "%d:%s\n", len(s), s)
 	}
 	page.ShownHash = hex.EncodeToString(sum.Sum(nil))
-	switch st := v.Request.StatusAt(now); {
-	case v.Grant != nil && v.Grant.Live(now):
-		page.Status = "Access is open until " + minuteUTC(&v.Grant.EndsAt) + ". You can revoke it at any time."
-	case v.Grant != nil:
-		page.Status = "Access has ended."
-	case page.CanDecide:
-		page.Status = "Waiting for your decision until " + minuteUTC(&v.Link.ExpiresAt) + "."
-	default:
-		page.Status = map[models.RequestStatus]string{
-			models.RequestRefused: "Access was refused.", models.RequestReported: "Access was refused and the request reported as suspicious.",
-			models.RequestExpired: "This request expired without a decision.",
-		}[st]
-		if page.Status == "" {
-			page.Status = "This request can no longer be decided."
-		}
+	page.RequestStatus, page.DecideBy = string(v.Request.StatusAt(now)), v.Link.ExpiresAt
+	if g := v.Grant; g != nil {
+		page.Granted, page.GrantLive, page.GrantEnds = true, g.Live(now), g.EndsAt
 	}
 	if d := v.Decision; d != nil {
-		page.Decided = fmt.Sprintf("%s chose to %s on %s.", d.Recipient, d.Decision, minuteUTC(&d.DecidedAt))
+		page.Decided = &views.ConsentDecided{By: d.Recipient, Decision: string(d.Decision), At: d.DecidedAt}
 	}
 	if v.Grant != nil {
 		if page.Viewed, err = h.viewedRows(ctx, *v.Grant); err != nil {

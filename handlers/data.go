@@ -39,7 +39,7 @@ func (h *Handler) dataTable(c echo.Context) error {
 		Rows:      make([]views.DataRow, 0, len(page.Rows)),
 		Next:      page.Next,
 		GrantID:   g.ID,
-		GrantEnds: minuteUTC(&g.EndsAt),
+		GrantEnds: g.EndsAt,
 		Unmask:    g.Unmask,
 	}
 	for _, r := range page.Rows {
@@ -60,7 +60,7 @@ func (h *Handler) renderRecord(c echo.Context, status int, view views.DataRecord
 	}
 	ws := rec.Workspace
 	view.Slug, view.Name, view.Table, view.ID = ws.Slug, ws.Name, rec.Table, rec.Row.ID
-	view.GrantID, view.GrantEnds = rec.Grant.ID, minuteUTC(&rec.Grant.EndsAt)
+	view.GrantID, view.GrantEnds = rec.Grant.ID, rec.Grant.EndsAt
 	view.Columns, view.Cells = viewColumns(rec.Columns), viewCells(rec.Row.Cells)
 	return h.render(c, status, views.DataRecord(h.chrome(c, fmt.Sprintf("%s · %s %d", ws.Name, rec.Table, rec.Row.ID)), view))
 }

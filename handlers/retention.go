@@ -106,8 +106,9 @@ func (h *Handler) retentionQueue(c echo.Context) error {
 		if d := order(a.Retention.State) - order(b.Retention.State); d != 0 {
 			return d
 		}
-		// By day: rows due the same day keep the states' order.
-		return strings.Compare(views.Day(&a.Retention.NextAt), views.Day(&b.Retention.NextAt))
+		// By UTC day (Truncate counts from midnight UTC): rows due the
+		// same day keep the states' order.
+		return a.Retention.NextAt.Truncate(models.Day).Compare(b.Retention.NextAt.Truncate(models.Day))
 	})
 	holds, err := models.ListHolds(ctx, h.db.Read, "", false)
 	if err != nil {

@@ -6,7 +6,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	"gatehouse/letters"
 	"gatehouse/models"
@@ -168,10 +167,3 @@ func workspaceRow(w models.Workspace) views.WorkspaceRow {
 		Created: w.CreatedAt, CancelledAt: w.CancelledAt,
 	}
 }
-
-// minuteUTC and dateUTC write times for the view models that still take
-// strings (the mails, the consent page's sentences, the data pages, the
-// viewed rows that mails share); the layouts are the views'.
-func minuteUTC(t *time.Time) string { return views.Minute(t) }
-
-func dateUTC(t *time.Time) string { return views.Day(t) }

@@ -62,14 +62,3 @@ func mail(ctx context.Context, kind, subject, text string, html templ.Component)
 
 // link is the absolute URL of path.
 func (l Letters) link(path ...string) string { return l.base.JoinPath(path...).String() }
-
-// minute writes a moment as mails show it; "" for none.
-func minute(t *time.Time) string {
-	if t == nil {
-		return ""
-	}
-	return t.UTC().Format("2006-01-02 15:04 UTC")
-}
-
-// date writes a day as mails show it.
-func date(t time.Time) string { return t.UTC().Format(time.DateOnly) }

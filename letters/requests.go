@@ -22,7 +22,7 @@ func (l Letters) consentRequest(ctx context.Context, tx *gorm.DB, n models.Conse
 	}
 	v := views.ConsentMailView{
 		Company: l.company, Recipient: n.Owner, Request: mr,
-		Link: l.link("/consent/", n.Token), ValidUntil: minute(n.Request.ConsentDeadline),
+		Link: l.link("/consent/", n.Token), ValidUntil: n.Request.ConsentDeadline,
 	}
 	return mail(ctx, "consent.request", fmt.Sprintf("%s asks to see data in your workspace %s", l.company, mr.Name),
 		views.ConsentMailText(v), views.ConsentMail(v))
@@ -93,7 +93,7 @@ func (l Letters) viewSummary(ctx context.Context, tx *gorm.DB, n models.ViewSumm
 	}
 	v := views.ViewSummaryMailView{
 		Company: l.company, Recipient: n.Owner, Workspace: g.Workspace, Name: n.Name,
-		Grantee: grantee.Name + " (" + tierWords(grantee.Tier) + ")", From: minute(&g.StartsAt), Until: minute(&end),
+		Grantee: grantee.Name + " (" + tierWords(grantee.Tier) + ")", From: g.StartsAt, Until: end,
 		Origin: origin(ctx, tx, g), Viewed: ViewedRows(n.Viewed),
 	}
 	return mail(ctx, "grant.summary", fmt.Sprintf("What %s staff viewed in %s", l.company, n.Name),
@@ -149,7 +149,7 @@ func ViewedRows(evs []models.AuditEvent) []views.ViewedRow {
 		if e.Action == models.ActionFieldRevealed {
 			records += " (revealed a field)"
 		}
-		out = append(out, views.ViewedRow{At: minute(&e.At), Who: e.Actor, Table: e.Table, Records: records})
+		out = append(out, views.ViewedRow{At: e.At, Who: e.Actor, Table: e.Table, Records: records})
 	}
 	return out
 }

@@ -14,7 +14,7 @@ func (l Letters) retentionNotice(ctx context.Context, n models.RetentionNotice) 
 	w, st := n.Workspace, n.Status
 	v := views.RetentionNoticeMailView{
 		Company: l.company, Workspace: w.Slug, Name: w.Name, Recipient: n.Owner, Second: st.Next == models.NextMark,
-		IdleSince: date(st.Since), DeleteOn: date(st.DeleteAt), IdleDays: int(l.now().Sub(st.Since) / models.Day),
+		IdleSince: st.Since, DeleteOn: st.DeleteAt, IdleDays: int(l.now().Sub(st.Since) / models.Day),
 	}
 	kind := "retention.notice"
 	if v.Second {
@@ -28,7 +28,7 @@ func (l Letters) deletionLink(ctx context.Context, n models.DeletionLinkNotice) 
 	w, r := n.Workspace, n.Request
 	v := views.DeletionConfirmationMailView{
 		Company: l.company, Workspace: w.Slug, Name: w.Name, Recipient: n.Owner, Note: r.Note,
-		Link: l.link("/deletion/", n.Token), Expires: minute(&r.ExpiresAt), Needed: r.NeededConfirmations,
+		Link: l.link("/deletion/", n.Token), Expires: r.ExpiresAt, Needed: r.NeededConfirmations,
 	}
 	return mail(ctx, "deletion.confirm", fmt.Sprintf("Confirm the deletion of your workspace %s", w.Name),
 		views.DeletionConfirmationMailText(v), views.DeletionConfirmationMail(v))

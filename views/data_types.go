@@ -78,7 +78,7 @@ type DataTableView struct {
 	Rows              []DataRow
 	Next              int64 // the after= of the next page; 0 when none
 	GrantID           int64
-	GrantEnds         string
+	GrantEnds         time.Time
 	Unmask            bool
 }
 
@@ -89,7 +89,7 @@ type DataRecordView struct {
 	Columns           []DataColumn
 	Cells             []DataCell
 	GrantID           int64
-	GrantEnds         string
+	GrantEnds         time.Time
 	Errors            Errors
 	Field, Reason     string // the reveal form's values after a failed POST
 }

@@ -9,7 +9,7 @@ func ConsentMailText(v ConsentMailView) string {
 	b.requestFacts(v.Request, true)
 	b.line("To see the request and grant, deny or report it, open this page:")
 	b.link(v.Link)
-	b.para("The link is valid until " + v.ValidUntil + " and was sent to you (" + v.Recipient +
+	b.para("The link is valid until " + minute(v.ValidUntil) + " and was sent to you (" + v.Recipient +
 		") alone; please do not forward it. Opening the page decides nothing.")
 	b.para("If you did not expect this, use \"Report as suspicious\" on that page: it denies the request and alerts " +
 		companyOrOur(v.Company) + " security administrators.")
@@ -41,15 +41,15 @@ func ViewSummaryMailText(v ViewSummaryMailView) string {
 	b.facts([][2]string{
 		{"Who", v.Grantee},
 		{"Access", v.Origin},
-		{"From", v.From},
-		{"Until", v.Until},
+		{"From", when(v.From)},
+		{"Until", when(v.Until)},
 	})
 	if len(v.Viewed) == 0 {
 		b.para("Nothing was viewed.")
 	} else {
 		b.line("Viewed:")
 		for _, r := range v.Viewed {
-			b.item(r.Who + " viewed " + r.Table + " (" + recordsText(r.Records) + ") at " + r.At)
+			b.item(r.Who + " viewed " + r.Table + " (" + recordsText(r.Records) + ") at " + when(r.At))
 		}
 		b.sb.WriteString("\n")
 	}

@@ -74,9 +74,9 @@ func RetentionNoticeMail(m RetentionNoticeMailView) templ.Component {
 				return templ_7745c5c3_Err
 			}
 			var templ_7745c5c3_Var5 string
-			templ_7745c5c3_Var5, templ_7745c5c3_Err = templ.JoinStringErrs(m.IdleSince)
+			templ_7745c5c3_Var5, templ_7745c5c3_Err = templ.JoinStringErrs(date(m.IdleSince))
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/mail_retention.templ`, Line: 8, Col: 114}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/mail_retention.templ`, Line: 8, Col: 120}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var5))
 			if templ_7745c5c3_Err != nil {
@@ -89,7 +89,7 @@ func RetentionNoticeMail(m RetentionNoticeMailView) templ.Component {
 			var templ_7745c5c3_Var6 string
 			templ_7745c5c3_Var6, templ_7745c5c3_Err = templ.JoinStringErrs(itoa(int64(m.IdleDays)))
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/mail_retention.templ`, Line: 8, Col: 143}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/mail_retention.templ`, Line: 8, Col: 149}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var6))
 			if templ_7745c5c3_Err != nil {
@@ -105,9 +105,9 @@ func RetentionNoticeMail(m RetentionNoticeMailView) templ.Component {
 					return templ_7745c5c3_Err
 				}
 				var templ_7745c5c3_Var7 string
-				templ_7745c5c3_Var7, templ_7745c5c3_Err = templ.JoinStringErrs(m.DeleteOn)
+				templ_7745c5c3_Var7, templ_7745c5c3_Err = templ.JoinStringErrs(date(m.DeleteOn))
 				if templ_7745c5c3_Err != nil {
-					return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/mail_retention.templ`, Line: 10, Col: 136}
+					return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/mail_retention.templ`, Line: 10, Col: 142}
 				}
 				_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var7))
 				if templ_7745c5c3_Err != nil {
@@ -136,9 +136,9 @@ func RetentionNoticeMail(m RetentionNoticeMailView) templ.Component {
 					return templ_7745c5c3_Err
 				}
 				var templ_7745c5c3_Var9 string
-				templ_7745c5c3_Var9, templ_7745c5c3_Err = templ.JoinStringErrs(m.DeleteOn)
+				templ_7745c5c3_Var9, templ_7745c5c3_Err = templ.JoinStringErrs(date(m.DeleteOn))
 				if templ_7745c5c3_Err != nil {
-					return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/mail_retention.templ`, Line: 12, Col: 182}
+					return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/mail_retention.templ`, Line: 12, Col: 188}
 				}
 				_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var9))
 				if templ_7745c5c3_Err != nil {
@@ -268,9 +268,9 @@ func DeletionConfirmationMail(m DeletionConfirmationMailView) templ.Component {
 				return templ_7745c5c3_Err
 			}
 			var templ_7745c5c3_Var17 string
-			templ_7745c5c3_Var17, templ_7745c5c3_Err = templ.JoinStringErrs(m.Expires)
+			templ_7745c5c3_Var17, templ_7745c5c3_Err = templ.JoinStringErrs(when(m.Expires))
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/mail_retention.templ`, Line: 28, Col: 55}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/mail_retention.templ`, Line: 28, Col: 61}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var17))
 			if templ_7745c5c3_Err != nil {

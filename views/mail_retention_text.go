@@ -6,14 +6,14 @@ import "strconv"
 func RetentionNoticeMailText(m RetentionNoticeMailView) string {
 	var b textMail
 	b.para("Hello,")
-	b.para("Nobody has signed in to your free workspace " + m.Name + " (" + m.Workspace + ") since " + m.IdleSince +
+	b.para("Nobody has signed in to your free workspace " + m.Name + " (" + m.Workspace + ") since " + date(m.IdleSince) +
 		" (" + strconv.Itoa(m.IdleDays) + " days).")
 	if m.Second {
-		b.para("It is now marked for deletion. Unless someone signs in, its data becomes due for deletion on " + m.DeleteOn +
+		b.para("It is now marked for deletion. Unless someone signs in, its data becomes due for deletion on " + date(m.DeleteOn) +
 			" and is then deleted for good.")
 	} else {
 		b.para("Under " + companyOrOur(m.Company) + " data retention policy, an unused free workspace is deleted. Unless someone signs in, " +
-			"its data becomes due for deletion on " + m.DeleteOn + "; you will get a second notice before then.")
+			"its data becomes due for deletion on " + date(m.DeleteOn) + "; you will get a second notice before then.")
 	}
 	b.para("To keep it, sign in to the workspace once. That resets the clock; you need do nothing else.")
 	b.para("If you no longer need it, you can ignore this message.")
@@ -29,7 +29,7 @@ func DeletionConfirmationMailText(m DeletionConfirmationMailView) string {
 	b.facts([][2]string{
 		{"As you asked", m.Note},
 		{"Confirmations needed", confirmationsText(m.Needed)},
-		{"Valid until", m.Expires},
+		{"Valid until", when(m.Expires)},
 	})
 	b.line("To confirm or cancel it, open:")
 	b.link(m.Link)

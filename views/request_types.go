@@ -10,7 +10,7 @@ type RequestRow struct {
 	Ticket, Status     string
 	Duration           string
 	Created            time.Time
-	StatusNote         string     // e.g. "grant ends 14:30 UTC", "expires in 3h"
+	StatusNote         string     // e.g. "access open until"; StatusAt, if set, follows it
 	StatusAt           *time.Time // when set, the time that ends StatusNote
 	NeedsYou           bool       // the viewer may approve it
 }
@@ -84,7 +84,8 @@ type RequestView struct {
 // ViewedRow is one view of tenant data under a grant, as staff and the
 // customer see it.
 type ViewedRow struct {
-	At, Who, Table, Records string
+	At                  time.Time
+	Who, Table, Records string
 }
 
 // ConsentView is the customer's page behind an emailed link.
@@ -99,12 +100,21 @@ type ConsentView struct {
 	Scope                string
 	Unmask               bool
 	Duration             string
-	Status               string // plain words: "waiting for your decision", "granted until …", …
+	RequestStatus        string    // the request's state: "refused", "reported", "expired", …
+	Granted, GrantLive   bool      // access was granted; it is still open
+	GrantEnds            time.Time // when the grant ends
+	DecideBy             time.Time // until when the link's owner may decide
 	ShownHash            string
 	CanDecide, CanRevoke bool
-	Decided              string // who decided what and when, when decided
+	Decided              *ConsentDecided // nil until decided
 	Viewed               []ViewedRow
 	Error                string
+}
+
+// ConsentDecided is who decided on a consent link, what, and when.
+type ConsentDecided struct {
+	By, Decision string // the owner's address; grant, deny or report
+	At           time.Time
 }
 
 // MailRequest is the facts a request mail states.
@@ -124,7 +134,7 @@ type ConsentMailView struct {
 	Company, Recipient string
 	Request            MailRequest
 	Link               string
-	ValidUntil         string
+	ValidUntil         *time.Time // the request's consent deadline
 }
 
 // RequestUpdateMailView tells staff what happened to a request.
@@ -141,7 +151,7 @@ type ViewSummaryMailView struct {
 	Company, Recipient string
 	Workspace, Name    string
 	Grantee            string
-	From, Until        string
+	From, Until        time.Time
 	Origin             string // "access request 12 (ticket SUP-1234)" or "emergency access (incident INC-7)"
 	Viewed             []ViewedRow
 }
@@ -154,9 +164,9 @@ func statusNote(v RequestView) string {
 	case v.GrantID != 0:
 		return "Access has ended: " + grantEnded(v) + "."
 	case v.Status == "pending" && v.Expires != nil:
-		return "Waiting for a senior who is neither the requester nor the grantee. Expires " + Minute(v.Expires) + "."
+		return "Waiting for a senior who is neither the requester nor the grantee. Expires " + minute(v.Expires) + "."
 	case v.Status == "approved" && v.Expires != nil:
-		return "Approved; waiting for the customer's consent until " + Minute(v.Expires) + "."
+		return "Approved; waiting for the customer's consent until " + minute(v.Expires) + "."
 	}
 	return ""
 }
@@ -171,5 +181,32 @@ func rowStatusNote(r RequestRow) string {
 	if r.StatusAt == nil {
 		return r.StatusNote
 	}
-	return r.StatusNote + " " + Minute(r.StatusAt)
+	return r.StatusNote + " " + minute(r.StatusAt)
+}
+
+// consentStatus says in plain words where a request stands for the
+// customer.
+func consentStatus(v ConsentView) string {
+	switch {
+	case v.Granted && v.GrantLive:
+		return "Access is open until " + when(v.GrantEnds) + ". You can revoke it at any time."
+	case v.Granted:
+		return "Access has ended."
+	case v.CanDecide:
+		return "Waiting for your decision until " + when(v.DecideBy) + "."
+	}
+	switch v.RequestStatus {
+	case "refused":
+		return "Access was refused."
+	case "reported":
+		return "Access was refused and the request reported as suspicious."
+	case "expired":
+		return "This request expired without a decision."
+	}
+	return "This request can no longer be decided."
+}
+
+// decidedText says who decided what and when.
+func decidedText(d ConsentDecided) string {
+	return d.By + " chose to " + d.Decision + " on " + when(d.At) + "."
 }

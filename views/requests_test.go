@@ -123,7 +123,7 @@ func TestRequestShowGrantAndEmptyStates(t *testing.T) {
 		{At: time.Date(2026, 1, 2, 10, 0, 0, 0, time.UTC), Actor: "Sam Support", What: "created"},
 		{At: time.Date(2026, 1, 2, 10, 5, 0, 0, time.UTC), Actor: "Sean Senior", What: "approved", Note: "ok <b>fine</b>"},
 	}
-	v.Viewed = []ViewedRow{{At: "11:00", Who: "Sara Senior", Table: "members", Records: "1,2,3,5"}}
+	v.Viewed = []ViewedRow{{At: time.Date(2026, 1, 2, 11, 0, 0, 0, time.UTC), Who: "Sara Senior", Table: "members", Records: "1,2,3,5"}}
 	doc = render(t, RequestShow(staffChrome, v))
 	if href, _ := byTestID(doc, "read-data").Attr("href"); href != "/workspaces/acme" {
 		t.Errorf("read-data href = %q, want /workspaces/acme", href)
@@ -248,127 +248,10 @@ func TestRequestNewForm(t *testing.T) {
 	}
 }
 
-func TestConsentPage(t *testing.T) {
-	base := ConsentView{
-		Token: "tok123", Company: "Gatehouse Demo", Workspace: "acme", Name: "Acme", Recipient: "owner@acme.example",
-		Grantee: "Sara Senior", GranteeTier: "senior", Requester: "Sam Support", Reason: evilReason, Ticket: "SUP-1234",
-		Scope: "the whole workspace", Unmask: true, Duration: "2 hours", Status: "waiting for your decision", ShownHash: "abc123",
-	}
-	tests := []struct {
-		name           string
-		decide, revoke bool
-		wantDecide     bool
-		wantRevoke     bool
-	}{
-		{name: "decided, ended"},
-		{name: "undecided", decide: true, wantDecide: true},
-		{name: "granted", revoke: true, wantRevoke: true},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			v := base
-			v.CanDecide, v.CanRevoke = tt.decide, tt.revoke
-			doc := render(t, ConsentPage(Chrome{Title: "Consent", CSS: "/static/app.css"}, v))
-			for _, d := range []string{"grant", "deny", "report"} {
-				b := byTestID(doc, "consent-"+d)
-				if got := b.Length() == 1; got != tt.wantDecide {
-					t.Errorf("%s button shown = %v, want %v", d, got, tt.wantDecide)
-					continue
-				}
-				if tt.wantDecide && (b.AttrOr("name", "") != "decision" || b.AttrOr("value", "") != d) {
-					t.Errorf("%s button posts %s=%s", d, b.AttrOr("name", ""), b.AttrOr("value", ""))
-				}
-			}
-			r := byTestID(doc, "consent-revoke")
-			if got := r.Length() == 1; got != tt.wantRevoke {
-				t.Errorf("revoke shown = %v, want %v", got, tt.wantRevoke)
-			}
-			if tt.wantRevoke && r.AttrOr("value", "") != "revoke" {
-				t.Errorf("revoke value = %q", r.AttrOr("value", ""))
-			}
-			forms := doc.Find("form")
-			want := 0
-			if tt.wantDecide {
-				want++
-			}
-			if tt.wantRevoke {
-				want++
-			}
-			if forms.Length() != want {
-				t.Errorf("forms = %d, want %d", forms.Length(), want)
-			}
-			forms.Each(func(_ int, f *goquery.Selection) {
-				if f.AttrOr("method", "") != "post" || f.AttrOr("action", "") != "/consent/tok123" {
-					t.Errorf("form %s %s, want post /consent/tok123", f.AttrOr("method", ""), f.AttrOr("action", ""))
-				}
-				if got := f.Find(`input[type="hidden"][name="shown"]`).AttrOr("value", ""); got != "abc123" {
-					t.Errorf("hidden shown = %q, want abc123", got)
-				}
-			})
-			if doc.Find("script").Length() != 0 {
-				t.Error("customer page has a script element; the reason was not escaped")
-			}
-			if got := byTestID(doc, "consent-reason").Text(); got != evilReason {
-				t.Errorf("reason = %q", got)
-			}
-			if byTestID(doc, "nav").Length() != 0 || byTestID(doc, "viewer").Length() != 0 {
-				t.Error("customer page shows staff navigation")
-			}
-			if got := byTestID(doc, "consent-title").Text(); !strings.Contains(got, "Gatehouse Demo staff ask to see data in your workspace Acme") {
-				t.Errorf("title = %q", got)
-			}
-			if !strings.Contains(byTestID(doc, "consent-unmask").Text(), "unmasked") {
-				t.Error("page does not say personal fields are unmasked")
-			}
-			if byTestID(doc, "consent-viewed-empty").Text() != "Nothing has been viewed yet." {
-				t.Error("no viewed empty state")
-			}
-			if byTestID(doc, "consent-error").Length() != 0 {
-				t.Error("error shown without an error")
-			}
-			// Nothing may be loaded from elsewhere.
-			doc.Find("[src], link[href]").Each(func(_ int, s *goquery.Selection) {
-				u := s.AttrOr("src", s.AttrOr("href", ""))
-				if !strings.HasPrefix(u, "/") || strings.HasPrefix(u, "//") {
-					t.Errorf("resource %q is not local", u)
-				}
-			})
-		})
-	}
-}
-
-func TestConsentPageViewedAndError(t *testing.T) {
-	v := ConsentView{Token: "t", Company: "C", Name: "Acme", Error: "That did not work.", Decided: "Granted by owner@acme.example at 10:00 UTC.",
-		Viewed: []ViewedRow{{At: "10:30", Who: "Sara Senior", Table: "members", Records: "4"}}}
-	doc := render(t, ConsentPage(Chrome{CSS: "/static/app.css"}, v))
-	if got := byTestID(doc, "consent-error").Text(); got != v.Error {
-		t.Errorf("error = %q", got)
-	}
-	if got := byTestID(doc, "consent-decided").Text(); got != v.Decided {
-		t.Errorf("decided = %q", got)
-	}
-	rows := byTestID(doc, "consent-viewed").Find("tbody tr")
-	if rows.Length() != 1 || !strings.Contains(rows.Text(), "Sara Senior") || !strings.Contains(rows.Text(), "members") {
-		t.Errorf("viewed = %q", rows.Text())
-	}
-	if byTestID(doc, "consent-viewed-empty").Length() != 0 {
-		t.Error("empty state shown with rows")
-	}
-}
-
-func TestConsentInvalid(t *testing.T) {
-	doc := render(t, ConsentInvalid(Chrome{CSS: "/static/app.css", Title: "Not valid"}))
-	if got := byTestID(doc, "consent-invalid").Find("h1").Text(); got != "This link is not valid" {
-		t.Errorf("heading = %q", got)
-	}
-	if doc.Find("form").Length() != 0 {
-		t.Error("invalid page has a form")
-	}
-}
-
 func TestConsentMail(t *testing.T) {
+	until := time.Date(2026, 1, 5, 10, 0, 0, 0, time.UTC)
 	v := ConsentMailView{
-		Company: "Gatehouse Demo", Recipient: "owner@acme.example", ValidUntil: "2026-01-05 10:00 UTC",
+		Company: "Gatehouse Demo", Recipient: "owner@acme.example", ValidUntil: &until,
 		Link: "http://127.0.0.1:8080/consent/Zm9vYmFyYmF6cXV4Zm9vYmFyYmF6cXV4Zm9vYmFyYmF6cXV4Zm9vYmFyYmF6cXV4",
 		Request: MailRequest{ID: 7, Workspace: "acme", Name: "Acme", Grantee: "Sara Senior", GranteeTier: "senior",
 			Requester: "Sam Support", Reason: evilReason, Ticket: "SUP-1234", Scope: "the tables members and projects", Unmask: true, Duration: "2 hours"},
@@ -420,7 +303,7 @@ func TestRequestUpdateAndSummaryMails(t *testing.T) {
 		t.Errorf("update text part:\n%s", plain)
 	}
 
-	s := ViewSummaryMailView{Company: "Gatehouse Demo", Workspace: "acme", Name: "Acme", Grantee: "Sara Senior", From: "10:00", Until: "12:00",
+	s := ViewSummaryMailView{Company: "Gatehouse Demo", Workspace: "acme", Name: "Acme", Grantee: "Sara Senior", From: time.Date(2026, 1, 2, 10, 0, 0, 0, time.UTC), Until: time.Date(2026, 1, 2, 12, 0, 0, 0, time.UTC),
 		Origin: "access request 7 (ticket SUP-1)"}
 	doc = render(t, ViewSummaryMail(s))
 	if !strings.Contains(doc.Text(), "Nothing was viewed.") {
@@ -429,7 +312,7 @@ func TestRequestUpdateAndSummaryMails(t *testing.T) {
 	if !strings.Contains(ViewSummaryMailText(s), "Nothing was viewed.") {
 		t.Error("summary text without views does not say so")
 	}
-	s.Viewed = []ViewedRow{{At: "10:30", Who: "Sara Senior", Table: "members", Records: "1,2,3"}}
+	s.Viewed = []ViewedRow{{At: time.Date(2026, 1, 2, 10, 30, 0, 0, time.UTC), Who: "Sara Senior", Table: "members", Records: "1,2,3"}}
 	doc = render(t, ViewSummaryMail(s))
 	if got := doc.Find("table").Last().Find("tr").Length(); got != 2 {
 		t.Errorf("summary table rows = %d, want header and one", got)

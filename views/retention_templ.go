@@ -300,7 +300,7 @@ func RetentionQueue(ch Chrome, v RetentionQueueView) templ.Component {
 						return templ_7745c5c3_Err
 					}
 					var templ_7745c5c3_Var20 string
-					templ_7745c5c3_Var20, templ_7745c5c3_Err = templ.JoinStringErrs(orDash(Day(r.Retention.DeleteAt)))
+					templ_7745c5c3_Var20, templ_7745c5c3_Err = templ.JoinStringErrs(orDash(day(r.Retention.DeleteAt)))
 					if templ_7745c5c3_Err != nil {
 						return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/retention.templ`, Line: 45, Col: 62}
 					}
@@ -784,7 +784,7 @@ func RetentionStatus(s RetentionStatusView) templ.Component {
 					return templ_7745c5c3_Err
 				}
 				var templ_7745c5c3_Var47 string
-				templ_7745c5c3_Var47, templ_7745c5c3_Err = templ.JoinStringErrs(orDash(Day(st.Done)))
+				templ_7745c5c3_Var47, templ_7745c5c3_Err = templ.JoinStringErrs(orDash(day(st.Done)))
 				if templ_7745c5c3_Err != nil {
 					return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/retention.templ`, Line: 112, Col: 47}
 				}
@@ -1008,7 +1008,7 @@ func RetentionPage(ch Chrome, v RetentionPageView) templ.Component {
 				return templ_7745c5c3_Err
 			}
 			var templ_7745c5c3_Var61 string
-			templ_7745c5c3_Var61, templ_7745c5c3_Err = templ.JoinStringErrs(orDash(Minute(v.Workspace.LastLogin)))
+			templ_7745c5c3_Var61, templ_7745c5c3_Err = templ.JoinStringErrs(orDash(minute(v.Workspace.LastLogin)))
 			if templ_7745c5c3_Err != nil {
 				return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/retention.templ`, Line: 137, Col: 65}
 			}
@@ -1021,7 +1021,7 @@ func RetentionPage(ch Chrome, v RetentionPageView) templ.Component {
 				return templ_7745c5c3_Err
 			}
 			var templ_7745c5c3_Var62 string
-			templ_7745c5c3_Var62, templ_7745c5c3_Err = templ.JoinStringErrs(orDash(Day(v.Workspace.CancelledAt)))
+			templ_7745c5c3_Var62, templ_7745c5c3_Err = templ.JoinStringErrs(orDash(day(v.Workspace.CancelledAt)))
 			if templ_7745c5c3_Err != nil {
 				return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/retention.templ`, Line: 138, Col: 63}
 			}
@@ -1323,7 +1323,7 @@ func RetentionPage(ch Chrome, v RetentionPageView) templ.Component {
 							return templ_7745c5c3_Err
 						}
 						var templ_7745c5c3_Var79 string
-						templ_7745c5c3_Var79, templ_7745c5c3_Err = templ.JoinStringErrs(Minute(h.LiftedAt))
+						templ_7745c5c3_Var79, templ_7745c5c3_Err = templ.JoinStringErrs(minute(h.LiftedAt))
 						if templ_7745c5c3_Err != nil {
 							return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/retention.templ`, Line: 188, Col: 69}
 						}
@@ -1660,7 +1660,7 @@ func DeletionRequests(rows []DeletionRequestRow) templ.Component {
 							return templ_7745c5c3_Err
 						}
 						var templ_7745c5c3_Var97 string
-						templ_7745c5c3_Var97, templ_7745c5c3_Err = templ.JoinStringErrs(Minute(l.ConfirmedAt))
+						templ_7745c5c3_Var97, templ_7745c5c3_Err = templ.JoinStringErrs(minute(l.ConfirmedAt))
 						if templ_7745c5c3_Err != nil {
 							return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/retention.templ`, Line: 249, Col: 44}
 						}

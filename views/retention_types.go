@@ -152,14 +152,15 @@ type DeletionView struct {
 type RetentionNoticeMailView struct {
 	Company, Workspace, Name, Recipient string
 	Second                              bool // the second notice: marked for deletion
-	IdleSince, DeleteOn                 string
+	IdleSince, DeleteOn                 time.Time
 	IdleDays                            int
 }
 
 // DeletionConfirmationMailView asks an owner to confirm a deletion request.
 type DeletionConfirmationMailView struct {
 	Company, Workspace, Name, Recipient string
-	Note, Link, Expires                 string
+	Note, Link                          string
+	Expires                             time.Time
 	Needed                              int
 }
 

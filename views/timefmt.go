@@ -12,12 +12,11 @@ const (
 	dayLayout    = time.DateOnly
 )
 
-// Minute writes t in UTC to the minute ("2026-11-02 09:00 UTC"); nil is
-// "". Exported for the handlers that still build mail text from strings.
-func Minute(t *time.Time) string { return format(t, minuteLayout) }
+// minute writes t in UTC to the minute ("2026-11-02 09:00 UTC"); nil is "".
+func minute(t *time.Time) string { return format(t, minuteLayout) }
 
-// Day writes t's date in UTC ("2026-11-02"); nil is "".
-func Day(t *time.Time) string { return format(t, dayLayout) }
+// day writes t's date in UTC ("2026-11-02"); nil is "".
+func day(t *time.Time) string { return format(t, dayLayout) }
 
 func format(t *time.Time, layout string) string {
 	if t == nil {
@@ -26,9 +25,9 @@ func format(t *time.Time, layout string) string {
 	return t.UTC().Format(layout)
 }
 
-func when(t time.Time) string { return Minute(&t) }
+func when(t time.Time) string { return minute(&t) }
 
-func date(t time.Time) string { return Day(&t) }
+func date(t time.Time) string { return day(&t) }
 
 // second is a time to the second, for the dev mailbox.
 func second(t time.Time) string { return format(&t, secondLayout) }
