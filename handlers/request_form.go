@@ -7,8 +7,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
+	"gatehouse/letters"
 	"gatehouse/models"
 	"gatehouse/policy"
 	"gatehouse/views"
@@ -29,13 +29,13 @@ func (h *Handler) renderRequestForm(c echo.Context, status int, f views.RequestF
 	pol := h.requests
 	for _, d := range models.DurationPresets {
 		if d <= pol.MaxDuration {
-			f.Durations = append(f.Durations, views.Option{Value: models.FormatDuration(d), Label: humanDuration(d)})
+			f.Durations = append(f.Durations, views.Option{Value: models.FormatDuration(d), Label: letters.DurationWords(d)})
 		}
 	}
 	if !slices.ContainsFunc(f.Durations, func(o views.Option) bool { return o.Value == models.FormatDuration(pol.MaxDuration) }) {
-		f.Durations = append(f.Durations, views.Option{Value: models.FormatDuration(pol.MaxDuration), Label: humanDuration(pol.MaxDuration) + " (the most allowed)"})
+		f.Durations = append(f.Durations, views.Option{Value: models.FormatDuration(pol.MaxDuration), Label: letters.DurationWords(pol.MaxDuration) + " (the most allowed)"})
 	}
-	f.MaxDuration = humanDuration(pol.MaxDuration)
+	f.MaxDuration = letters.DurationWords(pol.MaxDuration)
 	f.TicketHint = "like SUP-1234"
 	seniors, err := models.Grantees(ctx, h.db.Read, h.agreement)
 	if err != nil {
@@ -166,17 +166,6 @@ func (h *Handler) requestScope(f *views.RequestForm) models.GrantScope {
 		}
 	}
 	return scope
-}
-
-func humanDuration(d time.Duration) string {
-	switch {
-	case d%time.Hour == 0 && d == time.Hour:
-		return "1 hour"
-	case d%time.Hour == 0:
-		return fmt.Sprintf("%d hours", d/time.Hour)
-	default:
-		return fmt.Sprintf("%d minutes", d/time.Minute)
-	}
 }
 
 // parseRecordIDs reads "12, 15,40" into ids: at most 200, each positive.
