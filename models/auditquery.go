@@ -258,10 +258,11 @@ var AuditCSVHeader = []string{
 	"breakglass_id", "target", "reason", "detail", "ip", "user_agent", "request_id", "prev_hash", "hash",
 }
 
-// CSVRow is ev as a CSV export row, in AuditCSVHeader's order. The
-// exported row keeps the stored values exactly, so the chain can be
-// re-verified from it; whoever opens it in a spreadsheet should beware of
-// cells starting with "=".
+// CSVRow is ev as a CSV export row, in AuditCSVHeader's order. Audit
+// values come from users and attackers (a reason, a user agent, a failed
+// sign-in's error), and spreadsheets run a cell starting with =, +, -, @,
+// tab or carriage return as a formula, so each such cell gets a leading
+// "'" (CSVCell). JSON Lines is the exact export, to re-verify the chain.
 func (ev AuditEvent) CSVRow() []string {
 	opt := func(p *int64) string {
 		if p == nil {
@@ -269,11 +270,26 @@ func (ev AuditEvent) CSVRow() []string {
 		}
 		return strconv.FormatInt(*p, 10)
 	}
-	return []string{
+	row := []string{
 		strconv.FormatInt(ev.Seq, 10), ev.At.UTC().Format(time.RFC3339Nano), ev.Actor, ev.ActorTier, string(ev.Action),
 		ev.Workspace, ev.Table, ev.RecordIDs, opt(ev.GrantID), opt(ev.BreakglassID), ev.Target, ev.Reason,
 		ev.Detail, ev.IP, ev.UserAgent, ev.RequestID, ev.PrevHash, ev.Hash,
 	}
+	for i, v := range row {
+		row[i] = CSVCell(v)
+	}
+	return row
+}
+
+// CSVCell is v as a CSV export writes it: with a leading "'" when v starts
+// with a character a spreadsheet reads as the start of a formula (=, +,
+// -, @, tab, carriage return), or with "'" itself, so that removing one
+// leading "'" from a cell that has one always gives the stored value.
+func CSVCell(v string) string {
+	if v != "" && strings.ContainsRune("=+-@\t\r'", rune(v[0])) {
+		return "'" + v
+	}
+	return v
 }
 
 // WriteAuditExport writes events to w as "csv" (with a header row) or

