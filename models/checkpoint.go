@@ -1,7 +1,6 @@
 package models
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/ed25519"
@@ -101,23 +100,16 @@ func (c Checkpoint) Verify(pub ed25519.PublicKey) error {
 // (other lines, such as events, are skipped; so are the other fields of a
 // JSON log line carrying a checkpoint).
 func ReadLastCheckpoint(r io.Reader) (Checkpoint, error) {
-	br := bufio.NewReader(r)
 	var last Checkpoint
 	found := false
-	for {
-		line, err := br.ReadBytes('\n')
-		if bytes.Contains(line, []byte(`"checkpoint"`)) {
-			var c Checkpoint
-			if json.Unmarshal(line, &c) == nil && c.Type == "checkpoint" {
-				last, found = c, true
-			}
+	err := scanStream(r, func(c Checkpoint) error {
+		if c.Type == "checkpoint" {
+			last, found = c, true
 		}
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return Checkpoint{}, fmt.Errorf("read checkpoints: %w", err)
-		}
+		return nil
+	})
+	if err != nil {
+		return Checkpoint{}, err
 	}
 	if !found {
 		return Checkpoint{}, errors.New("no checkpoint line found")
@@ -157,6 +149,10 @@ func VerifyAgainstCheckpoint(ctx context.Context, db *DB, cp Checkpoint, pub ed2
 	}
 	return res, nil
 }
+
+// DefaultCheckpointEvery is how often a running portal signs a checkpoint
+// of the audit chain (it also signs one when it stops).
+const DefaultCheckpointEvery = 5 * time.Minute
 
 // AuditShipper copies the audit log to a stream for a SIEM: each event
 // once, in seq order, as a JSON line {"type":"event",…}, and signed

@@ -23,18 +23,7 @@ func testKey(b byte) ed25519.PrivateKey {
 // attacker with database superuser rights would.
 func disableAuditGuards(t *testing.T, db *models.DB) {
 	t.Helper()
-	stmts := []string{
-		"DROP TRIGGER IF EXISTS audit_events_no_update", "DROP TRIGGER IF EXISTS audit_events_no_delete",
-		"DROP TRIGGER IF EXISTS audit_head_forward", "DROP TRIGGER IF EXISTS audit_head_no_delete",
-	}
-	if db.Dialect == models.Postgres {
-		stmts = []string{"ALTER TABLE audit_events DISABLE TRIGGER USER", "ALTER TABLE audit_head DISABLE TRIGGER USER"}
-	}
-	for _, s := range stmts {
-		if err := db.Write.Exec(s).Error; err != nil {
-			t.Fatalf("%s: %v", s, err)
-		}
-	}
+	dbtest.DisableAuditGuards(t, db)
 }
 
 func appendN(t *testing.T, db *models.DB, n int) []models.AuditEvent {

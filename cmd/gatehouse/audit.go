@@ -28,7 +28,7 @@ func auditCommand(ctx context.Context, args, env []string, stdout, stderr io.Wri
 	fs := flag.NewFlagSet("audit "+verb, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	dev := fs.Bool("dev", false, "use the development database under ./.gatehouse")
-	checkpoint := fs.String("checkpoint", "", "verify: an audit stream file; its last checkpoint must still be in the chain")
+	checkpoint := fs.String("checkpoint", "", "verify: an audit stream file; its last checkpoint must still be in the chain, and each of its events in the database")
 	publicKey := fs.String("public-key", "", "verify: base64 ed25519 public key of the checkpoints (default: derived from GATEHOUSE_AUDIT_SIGNING_KEY)")
 	format := fs.String("format", "", "export: csv or jsonl")
 	workspace := fs.String("workspace", "", "export: only events of this workspace")
@@ -90,49 +90,42 @@ func auditCommand(ctx context.Context, args, env []string, stdout, stderr io.Wri
 	return auditExport(ctx, db, q, *format, stdout)
 }
 
-func auditVerify(ctx context.Context, cfg Config, db *models.DB, checkpointFile, publicKey string, stdout io.Writer) error {
-	var (
-		res models.VerifyResult
-		cp  models.Checkpoint
-		err error
-	)
-	if checkpointFile == "" {
-		res, err = models.VerifyAudit(ctx, db)
-	} else {
-		var pub ed25519.PublicKey
-		if pub, err = checkpointKey(cfg, publicKey); err != nil {
+// auditVerify walks the chain; with a stream file it also holds the
+// chain against the file's last checkpoint and its every event, and names
+// the first seq at which any of them fails.
+func auditVerify(ctx context.Context, cfg Config, db *models.DB, streamFile, publicKey string, stdout io.Writer) error {
+	if streamFile == "" {
+		res, err := models.VerifyAudit(ctx, db)
+		if err != nil {
 			return err
 		}
-		if cp, err = readCheckpoint(checkpointFile); err != nil {
-			return err
+		if !res.OK {
+			return fmt.Errorf("audit chain broken at seq %d: %s (%d events before it verify)", res.BrokenSeq, res.Problem, res.Count)
 		}
-		res, err = models.VerifyAgainstCheckpoint(ctx, db, cp, pub)
+		fmt.Fprintf(stdout, "audit chain OK: %d events, head seq %d, hash %s\n", res.Count, res.Seq, res.Head)
+		return nil
 	}
+	pub, err := checkpointKey(cfg, publicKey)
 	if err != nil {
 		return err
 	}
-	if !res.OK {
-		return fmt.Errorf("audit chain broken at seq %d: %s (%d events before it verify)", res.BrokenSeq, res.Problem, res.Count)
-	}
-	fmt.Fprintf(stdout, "audit chain OK: %d events, head seq %d, hash %s\n", res.Count, res.Seq, res.Head)
-	if checkpointFile != "" {
-		fmt.Fprintf(stdout, "checkpoint of %s at seq %d (key %s) is in the chain\n", cp.At.Format(time.RFC3339), cp.Seq, cp.KeyID)
-	}
-	return nil
-}
-
-// readCheckpoint returns the last checkpoint in an audit stream file.
-func readCheckpoint(path string) (models.Checkpoint, error) {
-	f, err := os.Open(path)
+	f, err := os.Open(streamFile)
 	if err != nil {
-		return models.Checkpoint{}, err
+		return err
 	}
 	defer f.Close()
-	cp, err := models.ReadLastCheckpoint(f)
+	sr, err := models.VerifyStream(ctx, db, f, pub)
 	if err != nil {
-		return models.Checkpoint{}, fmt.Errorf("%s: %w", path, err)
+		return fmt.Errorf("%s: %w", streamFile, err)
 	}
-	return cp, nil
+	if seq, problem := sr.First(); seq != 0 {
+		return fmt.Errorf("audit chain broken at seq %d: %s (%d events verify in the chain, %d streamed events compared)", seq, problem, sr.Chain.Count, sr.Events)
+	}
+	res, cp := sr.Chain, sr.Checkpoint
+	fmt.Fprintf(stdout, "audit chain OK: %d events, head seq %d, hash %s\n", res.Count, res.Seq, res.Head)
+	fmt.Fprintf(stdout, "checkpoint of %s at seq %d (key %s) is in the chain\n", cp.At.Format(time.RFC3339), cp.Seq, cp.KeyID)
+	fmt.Fprintf(stdout, "%d streamed events match the database\n", sr.Events)
+	return nil
 }
 
 // checkpointKey is the public key checkpoints are verified with: the one

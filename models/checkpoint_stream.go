@@ -1,0 +1,180 @@
+package models
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+
+	"gorm.io/gorm"
+)
+
+// StreamResult is what VerifyStream found.
+type StreamResult struct {
+	Chain      VerifyResult // the chain, walked and held against the last checkpoint
+	Checkpoint Checkpoint   // the stream's last checkpoint
+	Events     int64        // event lines compared with the database
+	DiffSeq    int64        // the lowest seq whose streamed event the database does not hold as streamed; 0 when none
+	Difference string       // when DiffSeq > 0: how it differs
+}
+
+// First returns the lowest seq at which the chain, the checkpoint or the
+// stream fails, and why; 0 and "" when all of them hold.
+func (r StreamResult) First() (int64, string) {
+	if r.DiffSeq > 0 && (r.Chain.OK || r.DiffSeq < r.Chain.BrokenSeq) {
+		return r.DiffSeq, r.Difference
+	}
+	if !r.Chain.OK {
+		return r.Chain.BrokenSeq, r.Chain.Problem
+	}
+	return 0, ""
+}
+
+// VerifyStream reads an audit stream once. Its last checkpoint is held
+// against the chain as by VerifyAgainstCheckpoint; every event line's seq
+// and hash are compared with the database, so events rewritten (the chain
+// recomputed from them on) or removed after the last checkpoint are found
+// as long as the stream holds them. The file is read line by line and
+// compared in batches of seqs, so its size does not matter.
+func VerifyStream(ctx context.Context, db *DB, r io.Reader, pub ed25519.PublicKey) (StreamResult, error) {
+	var res StreamResult
+	found := false
+	cmp := streamComparer{db: db.Read.WithContext(ctx)}
+	err := scanStream(r, func(line Checkpoint) error {
+		if line.Type == "checkpoint" {
+			res.Checkpoint, found = line, true
+			return nil
+		}
+		return cmp.add(line.Seq, line.Hash)
+	})
+	if err == nil {
+		err = cmp.flush()
+	}
+	if err != nil {
+		return StreamResult{}, err
+	}
+	if !found {
+		return StreamResult{}, errors.New("no checkpoint line found")
+	}
+	res.Events, res.DiffSeq, res.Difference = cmp.compared, cmp.diffSeq, cmp.diff
+	if res.Chain, err = VerifyAgainstCheckpoint(ctx, db, res.Checkpoint, pub); err != nil {
+		return StreamResult{}, err
+	}
+	return res, nil
+}
+
+// maxStreamLine bounds one line of a stream in memory; an event is a few
+// KB, so a longer line is not one the portal wrote.
+const maxStreamLine = 16 << 20
+
+// scanStream calls fn with each checkpoint and event line of an audit
+// stream, read as a Checkpoint (which holds an event's seq and hash too).
+// Other lines, such as a log's or one cut short by a crash, are skipped,
+// and so are event lines without a seq, which the portal never writes.
+func scanStream(r io.Reader, fn func(Checkpoint) error) error {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 64<<10), maxStreamLine)
+	for n := 1; sc.Scan(); n++ {
+		line := sc.Bytes()
+		if !bytes.Contains(line, []byte(`"checkpoint"`)) && !bytes.Contains(line, []byte(`"event"`)) {
+			continue
+		}
+		var c Checkpoint
+		if json.Unmarshal(line, &c) != nil || (c.Type != "checkpoint" && (c.Type != "event" || c.Seq < 1)) {
+			continue
+		}
+		if err := fn(c); err != nil {
+			return err
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("read audit stream: %w", err)
+	}
+	return nil
+}
+
+// streamBatch is how many streamed events are compared per query.
+const streamBatch = 500
+
+// streamEvent is an event line's seq and hash.
+type streamEvent struct {
+	seq  int64
+	hash string
+}
+
+// streamComparer compares streamed events with the database a batch at a
+// time, keeping the lowest seq that differs.
+type streamComparer struct {
+	db       *gorm.DB
+	batch    []streamEvent
+	compared int64
+	diffSeq  int64
+	diff     string
+}
+
+func (c *streamComparer) add(seq int64, hash string) error {
+	c.batch = append(c.batch, streamEvent{seq: seq, hash: hash})
+	if len(c.batch) < streamBatch {
+		return nil
+	}
+	return c.flush()
+}
+
+// flush compares the batch with the database. A seq may come more than
+// once (several replicas each ship every event); each line is compared.
+func (c *streamComparer) flush() error {
+	if len(c.batch) == 0 {
+		return nil
+	}
+	seqs := make([]int64, 0, len(c.batch))
+	for _, e := range c.batch {
+		seqs = append(seqs, e.seq)
+	}
+	slices.Sort(seqs)
+	stored, err := c.hashes(slices.Compact(seqs))
+	if err != nil {
+		return err
+	}
+	for _, e := range c.batch {
+		c.compared++
+		if c.diffSeq != 0 && e.seq >= c.diffSeq {
+			continue
+		}
+		switch hash, ok := stored[e.seq]; {
+		case !ok:
+			c.diffSeq = e.seq
+			c.diff = fmt.Sprintf("the stream holds event %d, the database does not: events were removed", e.seq)
+		case hash != e.hash:
+			c.diffSeq = e.seq
+			c.diff = fmt.Sprintf("the stream's event %d has hash %.12s…, the database's %.12s…: the event was rewritten after it was streamed", e.seq, e.hash, hash)
+		}
+	}
+	c.batch = c.batch[:0]
+	return nil
+}
+
+// hashes returns the stored hash of each of seqs the database holds.
+func (c *streamComparer) hashes(seqs []int64) (map[int64]string, error) {
+	rows, err := c.db.Table("audit_events").Select("seq, hash").Where("seq IN ?", seqs).Rows()
+	if err != nil {
+		return nil, fmt.Errorf("read audit events: %w", err)
+	}
+	defer rows.Close()
+	stored := make(map[int64]string, len(seqs))
+	for rows.Next() {
+		var e streamEvent
+		if err := rows.Scan(&e.seq, &e.hash); err != nil {
+			return nil, fmt.Errorf("read audit events: %w", err)
+		}
+		stored[e.seq] = e.hash
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read audit events: %w", err)
+	}
+	return stored, nil
+}
