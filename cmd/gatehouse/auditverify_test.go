@@ -5,6 +5,8 @@ import (
 	"context"
 	"crypto/ed25519"
 	"encoding/base64"
+	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -73,4 +75,27 @@ func TestRunAuditVerifyStream(t *testing.T) {
 			t.Errorf("verify --checkpoint after rewriting seq 13 on = %v, want seq 13 named as rewritten", err)
 		}
 	})
+}
+
+// TestAuditShipperSignsAtTheConfiguredInterval: serve's shipper signs a
+// checkpoint every GATEHOUSE_AUDIT_CHECKPOINT_EVERY (5 minutes unless set).
+func TestAuditShipperSignsAtTheConfiguredInterval(t *testing.T) {
+	db := dbtest.SQLite(t)
+	for _, tt := range []struct{ set, want string }{{"", "5m0s"}, {"90s", "1m30s"}} {
+		env := productionEnv()
+		if tt.set != "" {
+			env["GATEHOUSE_AUDIT_CHECKPOINT_EVERY"] = tt.set
+		}
+		cfg, err := loadConfig("serve", nil, environ(env), io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, err := newAuditShipper(context.Background(), cfg, db, io.Discard, slog.New(slog.DiscardHandler))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := a.every.String(); got != tt.want {
+			t.Errorf("GATEHOUSE_AUDIT_CHECKPOINT_EVERY=%q: the shipper signs every %s, want %s", tt.set, got, tt.want)
+		}
+	}
 }

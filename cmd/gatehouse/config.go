@@ -44,6 +44,9 @@ type Config struct {
 	// AuditStream is where every audit event and checkpoint is written as
 	// a JSON line: "stdout", "file:/path", or "" for nowhere.
 	AuditStream string
+	// AuditCheckpointEvery is how often the running portal signs a
+	// checkpoint of the chain's head (and it signs one when it stops).
+	AuditCheckpointEvery time.Duration
 	// SMTP is the mail server the outbox sends through (not used with
 	// --dev, whose mail stays in the dev mailbox).
 	SMTP mailer.Config
@@ -71,7 +74,7 @@ var settings = []string{
 	"GATEHOUSE_BASE_URL", "GATEHOUSE_OIDC_ISSUER", "GATEHOUSE_OIDC_CLIENT_ID", "GATEHOUSE_OIDC_CLIENT_SECRET",
 	"GATEHOUSE_ALLOWED_DOMAINS", "GATEHOUSE_SESSION_KEY", "GATEHOUSE_AGREEMENT_VERSION",
 	"GATEHOUSE_TRUSTED_PROXIES", "GATEHOUSE_METRICS_TOKEN", "GATEHOUSE_LOG_LEVEL",
-	"GATEHOUSE_AUDIT_SIGNING_KEY", "GATEHOUSE_AUDIT_STREAM",
+	"GATEHOUSE_AUDIT_SIGNING_KEY", "GATEHOUSE_AUDIT_STREAM", "GATEHOUSE_AUDIT_CHECKPOINT_EVERY",
 	"GATEHOUSE_SMTP_HOST", "GATEHOUSE_SMTP_PORT", "GATEHOUSE_SMTP_USERNAME", "GATEHOUSE_SMTP_PASSWORD",
 	"GATEHOUSE_SMTP_FROM", "GATEHOUSE_SMTP_TLS",
 	"GATEHOUSE_TICKET_PATTERN", "GATEHOUSE_REQUEST_MAX_DURATION", "GATEHOUSE_REQUEST_PENDING_FOR", "GATEHOUSE_CONSENT_VALID_FOR",
@@ -181,7 +184,8 @@ func (c *Config) parseAccess(env map[string]string) []string {
 	return problems
 }
 
-// parseAudit reads the audit signing key and where the audit stream goes.
+// parseAudit reads the audit signing key, where the audit stream goes and
+// how often a checkpoint is signed.
 func (c *Config) parseAudit(env map[string]string) []string {
 	var problems []string
 	if raw := env["GATEHOUSE_AUDIT_SIGNING_KEY"]; raw != "" {
@@ -198,6 +202,15 @@ func (c *Config) parseAudit(env map[string]string) []string {
 		c.AuditStream = s
 	default:
 		problems = append(problems, fmt.Sprintf("GATEHOUSE_AUDIT_STREAM=%s: want stdout, file:/absolute/path, or nothing", s))
+	}
+	c.AuditCheckpointEvery = models.DefaultCheckpointEvery
+	if raw := env["GATEHOUSE_AUDIT_CHECKPOINT_EVERY"]; raw != "" {
+		d, err := time.ParseDuration(raw)
+		if err != nil || d < time.Minute || d > 24*time.Hour {
+			problems = append(problems, fmt.Sprintf("GATEHOUSE_AUDIT_CHECKPOINT_EVERY=%s: want a duration from 1m to 24h, e.g. 5m", raw))
+		} else {
+			c.AuditCheckpointEvery = d
+		}
 	}
 	return problems
 }

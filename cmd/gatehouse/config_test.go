@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"gatehouse/models"
 )
@@ -93,6 +94,9 @@ func TestConfigProductionRefusesEachUnsafeSetting(t *testing.T) {
 		{"audit signing key not base64", func(e map[string]string) { e["GATEHOUSE_AUDIT_SIGNING_KEY"] = "not base64!" }, "GATEHOUSE_AUDIT_SIGNING_KEY: want the base64"},
 		{"audit stream relative file", func(e map[string]string) { e["GATEHOUSE_AUDIT_STREAM"] = "file:audit.log" }, "GATEHOUSE_AUDIT_STREAM=file:audit.log: want stdout"},
 		{"audit stream unknown", func(e map[string]string) { e["GATEHOUSE_AUDIT_STREAM"] = "syslog" }, "GATEHOUSE_AUDIT_STREAM=syslog: want stdout"},
+		{"checkpoint interval not a duration", func(e map[string]string) { e["GATEHOUSE_AUDIT_CHECKPOINT_EVERY"] = "5 min" }, "GATEHOUSE_AUDIT_CHECKPOINT_EVERY=5 min: want a duration from 1m to 24h"},
+		{"checkpoint interval too short", func(e map[string]string) { e["GATEHOUSE_AUDIT_CHECKPOINT_EVERY"] = "59s" }, "GATEHOUSE_AUDIT_CHECKPOINT_EVERY=59s: want a duration from 1m to 24h"},
+		{"checkpoint interval too long", func(e map[string]string) { e["GATEHOUSE_AUDIT_CHECKPOINT_EVERY"] = "25h" }, "GATEHOUSE_AUDIT_CHECKPOINT_EVERY=25h: want a duration from 1m to 24h"},
 		{"break-glass window not a duration", func(e map[string]string) { e["GATEHOUSE_BREAKGLASS_WINDOW"] = "1 hour" }, "GATEHOUSE_BREAKGLASS_WINDOW=1 hour: want a duration from 5m to 24h"},
 		{"break-glass window too short", func(e map[string]string) { e["GATEHOUSE_BREAKGLASS_WINDOW"] = "4m" }, "GATEHOUSE_BREAKGLASS_WINDOW=4m: want a duration from 5m to 24h"},
 		{"break-glass window too long", func(e map[string]string) { e["GATEHOUSE_BREAKGLASS_WINDOW"] = "25h" }, "GATEHOUSE_BREAKGLASS_WINDOW=25h: want a duration from 5m to 24h"},
@@ -349,6 +353,16 @@ func TestConfigAuditSettings(t *testing.T) {
 	}
 	if cfg.AuditStream != "file:/var/log/gatehouse/audit.jsonl" {
 		t.Errorf("AuditStream = %q, want file:/var/log/gatehouse/audit.jsonl", cfg.AuditStream)
+	}
+	if cfg.AuditCheckpointEvery != 5*time.Minute {
+		t.Errorf("AuditCheckpointEvery = %v by default, want 5m", cfg.AuditCheckpointEvery)
+	}
+	for _, every := range []string{"1m", "90m", "24h"} {
+		env["GATEHOUSE_AUDIT_CHECKPOINT_EVERY"] = every
+		cfg, err := loadConfig("serve", nil, environ(env), io.Discard)
+		if want, _ := time.ParseDuration(every); err != nil || cfg.AuditCheckpointEvery != want {
+			t.Errorf("GATEHOUSE_AUDIT_CHECKPOINT_EVERY=%s: AuditCheckpointEvery = %v (%v), want %v", every, cfg.AuditCheckpointEvery, err, want)
+		}
 	}
 
 	// --dev keeps one key per data directory, private to its owner.

@@ -26,7 +26,8 @@ const usage = `usage:
   gatehouse staff add EMAIL --name NAME --tier TIER [--agreement VERSION]
   gatehouse staff offboard EMAIL [--reason TEXT]
   gatehouse audit verify [--dev] [--checkpoint FILE [--public-key BASE64]]
-                                  walk the audit chain; exit non-zero naming the first broken seq
+                                  walk the audit chain (and hold it against the stream FILE's last
+                                  checkpoint and every event); exit non-zero naming the first broken seq
   gatehouse audit export --format csv|jsonl [--workspace SLUG] [--since TIME] [--dev]
                                   write the audit log to stdout (the export is itself audited)
 Configuration comes from GATEHOUSE_* environment variables; see README.md.`

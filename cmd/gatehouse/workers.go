@@ -115,13 +115,14 @@ func newMailWorker(cfg Config, db *models.DB, outbox *models.Outbox, reg prometh
 }
 
 // auditShipper copies audit events to the configured stream every second
-// and signs checkpoints of the chain head every hour; when it stops it
-// ships the last events, writes the final checkpoint and closes the
-// stream's file.
+// and signs checkpoints of the chain head every GATEHOUSE_AUDIT_CHECKPOINT_EVERY;
+// when it stops it ships the last events, writes the final checkpoint and
+// closes the stream's file.
 type auditShipper struct {
-	s    *models.AuditShipper
-	file *os.File // nil when the stream is stdout
-	log  *slog.Logger
+	s     *models.AuditShipper
+	every time.Duration // between checkpoints
+	file  *os.File      // nil when the stream is stdout
+	log   *slog.Logger
 }
 
 // newAuditShipper returns the shipper the configuration asks for, or nil
@@ -150,12 +151,12 @@ func newAuditShipper(ctx context.Context, cfg Config, db *models.DB, stdout io.W
 		}
 		return nil, err
 	}
-	return &auditShipper{s: s, file: file, log: log}, nil
+	return &auditShipper{s: s, every: cfg.AuditCheckpointEvery, file: file, log: log}, nil
 }
 
 // Run ships until ctx ends, then writes the final checkpoint.
 func (a *auditShipper) Run(ctx context.Context) error {
-	ship, checkpoint := time.NewTicker(time.Second), time.NewTicker(time.Hour)
+	ship, checkpoint := time.NewTicker(time.Second), time.NewTicker(a.every)
 	defer ship.Stop()
 	defer checkpoint.Stop()
 	err := a.s.Run(ctx, ship.C, checkpoint.C)
