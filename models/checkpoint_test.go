@@ -143,20 +143,7 @@ func TestCheckpointDetectsRewrittenChain(t *testing.T) {
 	cp := models.SignCheckpoint(key, models.ChainHead{Seq: 5, Hash: evs[4].Hash}, time.Now())
 	// Rewrite the whole chain consistently from event 3 on: it verifies
 	// alone, but no longer holds the signed hash.
-	disableAuditGuards(t, db)
-	prev := evs[1].Hash
-	for _, ev := range evs[2:] {
-		ev.Actor = "someone.else@example.com"
-		ev.PrevHash = prev
-		ev.Hash = models.ChainHash(prev, ev)
-		if err := db.Write.Exec("UPDATE audit_events SET actor = ?, prev_hash = ?, hash = ? WHERE seq = ?", ev.Actor, ev.PrevHash, ev.Hash, ev.Seq).Error; err != nil {
-			t.Fatal(err)
-		}
-		prev = ev.Hash
-	}
-	if err := db.Write.Exec("UPDATE audit_head SET hash = ?", prev).Error; err != nil {
-		t.Fatal(err)
-	}
+	dbtest.RewriteAudit(t, db, evs, 2)
 	res, err := models.VerifyAgainstCheckpoint(ctx, db, cp, key.Public().(ed25519.PublicKey))
 	if err != nil {
 		t.Fatal(err)
