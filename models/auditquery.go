@@ -262,7 +262,7 @@ var AuditCSVHeader = []string{
 // values come from users and attackers (a reason, a user agent, a failed
 // sign-in's error), and spreadsheets run a cell starting with =, +, -, @,
 // tab or carriage return as a formula, so each such cell gets a leading
-// "'" (CSVCell). JSON Lines is the exact export, to re-verify the chain.
+// "'" (csvCell). JSON Lines is the exact export, to re-verify the chain.
 func (ev AuditEvent) CSVRow() []string {
 	opt := func(p *int64) string {
 		if p == nil {
@@ -276,16 +276,16 @@ func (ev AuditEvent) CSVRow() []string {
 		ev.Detail, ev.IP, ev.UserAgent, ev.RequestID, ev.PrevHash, ev.Hash,
 	}
 	for i, v := range row {
-		row[i] = CSVCell(v)
+		row[i] = csvCell(v)
 	}
 	return row
 }
 
-// CSVCell is v as a CSV export writes it: with a leading "'" when v starts
+// csvCell is v as a CSV export writes it: with a leading "'" when v starts
 // with a character a spreadsheet reads as the start of a formula (=, +,
 // -, @, tab, carriage return), or with "'" itself, so that removing one
 // leading "'" from a cell that has one always gives the stored value.
-func CSVCell(v string) string {
+func csvCell(v string) string {
 	if v != "" && strings.ContainsRune("=+-@\t\r'", rune(v[0])) {
 		return "'" + v
 	}

@@ -68,8 +68,8 @@ func VerifyStream(ctx context.Context, db *DB, r io.Reader, pub ed25519.PublicKe
 	return res, nil
 }
 
-// maxStreamLine bounds one line of a stream in memory; an event is a few
-// KB, so a longer line is not one the portal wrote.
+// maxStreamLine bounds one line of a stream in memory: far beyond any
+// event the portal writes (a request's headers are at most 1 MB).
 const maxStreamLine = 16 << 20
 
 // scanStream calls fn with each checkpoint and event line of an audit
@@ -79,7 +79,9 @@ const maxStreamLine = 16 << 20
 func scanStream(r io.Reader, fn func(Checkpoint) error) error {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 64<<10), maxStreamLine)
-	for n := 1; sc.Scan(); n++ {
+	n := 0 // lines read
+	for sc.Scan() {
+		n++
 		line := sc.Bytes()
 		if !bytes.Contains(line, []byte(`"checkpoint"`)) && !bytes.Contains(line, []byte(`"event"`)) {
 			continue
@@ -92,13 +94,16 @@ func scanStream(r io.Reader, fn func(Checkpoint) error) error {
 			return err
 		}
 	}
-	if err := sc.Err(); err != nil {
+	if err := sc.Err(); errors.Is(err, bufio.ErrTooLong) {
+		return fmt.Errorf("read audit stream: line %d is longer than %d MiB, not a line the portal wrote", n+1, maxStreamLine>>20)
+	} else if err != nil {
 		return fmt.Errorf("read audit stream: %w", err)
 	}
 	return nil
 }
 
-// streamBatch is how many streamed events are compared per query.
+// streamBatch is how many streamed events are compared per query: few
+// enough seqs for SQLite's oldest limit of 999 bound parameters.
 const streamBatch = 500
 
 // streamEvent is an event line's seq and hash.

@@ -86,6 +86,13 @@ func TestVerifyStreamFindsStreamDifferences(t *testing.T) {
 			t.Errorf("every event streamed twice = %+v, want OK with 24 events compared", res)
 		}
 
+		// A log line and a last line cut short by a crash are not events.
+		cut := append([]byte(`{"time":"2026-03-01T12:00:00Z","level":"INFO","msg":"event"}`+"\n"), stream...)
+		cut = append(cut, stream[:bytes.IndexByte(stream, '\n')/2]...)
+		if res := verifyStream(t, db, cut); !res.Chain.OK || res.DiffSeq != 0 || res.Events != 12 {
+			t.Errorf("stream with a log line and a cut last line = %+v, want OK with 12 events compared", res)
+		}
+
 		edited := bytes.Replace(stream, []byte(evs[4].Hash), []byte(flipHex(evs[4].Hash)), 1)
 		if seq, problem := verifyStream(t, db, edited).First(); seq != 5 || !strings.Contains(problem, "event 5 has hash") {
 			t.Errorf("stream with event 5's hash changed: first problem %d %q, want seq 5", seq, problem)
@@ -105,4 +112,11 @@ func TestVerifyStreamFindsStreamDifferences(t *testing.T) {
 			t.Errorf("rows after the checkpoint cut: %+v, first problem %d %q; want the chain OK and seq 11 missing", res.Chain, seq, problem)
 		}
 	})
+}
+
+func TestStreamLineTooLong(t *testing.T) {
+	stream := `{"type":"event","detail":"` + strings.Repeat("x", 17<<20) + `"}` + "\n"
+	if _, err := models.ReadLastCheckpoint(strings.NewReader(stream)); err == nil || !strings.Contains(err.Error(), "line 1 is longer than 16 MiB") {
+		t.Errorf("a 17 MiB line: %v, want it refused by number", err)
+	}
 }
