@@ -114,7 +114,7 @@ func TestVerifyStreamFindsStreamDifferences(t *testing.T) {
 	})
 }
 
-func TestStreamLineTooLong(t *testing.T) {
+func TestCheckpointStreamLineTooLong(t *testing.T) {
 	stream := `{"type":"event","detail":"` + strings.Repeat("x", 17<<20) + `"}` + "\n"
 	if _, err := models.ReadLastCheckpoint(strings.NewReader(stream)); err == nil || !strings.Contains(err.Error(), "line 1 is longer than 16 MiB") {
 		t.Errorf("a 17 MiB line: %v, want it refused by number", err)
