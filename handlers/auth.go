@@ -232,11 +232,8 @@ func (h *Handler) verifyCallback(c echo.Context) (verifiedLogin, *refusal) {
 		// for step-up until long after the person last authenticated.
 		return r("auth_time_invalid", "The identity token's sign-in time is not plausible.")
 	}
-	authAt := now
-	if cl.AuthTime != 0 && time.Unix(cl.AuthTime, 0).Before(now) {
-		authAt = time.Unix(cl.AuthTime, 0)
-	}
-	if flow.StepUp && (cl.AuthTime == 0 || authAt.Before(flow.CreatedAt.Add(-clockSkew))) {
+	authAt := authTimeOf(cl, now)
+	if flow.StepUp && !authenticatedSince(authAt, flow.CreatedAt) {
 		return r("step_up_not_fresh", "The identity provider did not ask you to sign in again. Please try again.")
 	}
 	staff, rr := h.matchStaff(ctx, idt.Issuer, idt.Subject, email)
@@ -254,7 +251,28 @@ func (h *Handler) verifyCallback(c echo.Context) (verifiedLogin, *refusal) {
 	return out, nil
 }
 
-// matchStaff finds the active staff record for a verified identity: by
+// authTimeOf is when the ID token says the person authenticated, at most
+// now; zero when it does not say, so the session never counts as fresh.
+func authTimeOf(cl idClaims, now time.Time) time.Time {
+	if cl.AuthTime == 0 {
+		return time.Time{}
+	}
+	return minTime(time.Unix(cl.AuthTime, 0), now)
+}
+
+// authenticatedSince reports whether authAt is not before start. auth_time
+// has whole seconds, so start is cut to its second: a sign-in in the same
+// second as the step-up began counts.
+func authenticatedSince(authAt, start time.Time) bool {
+	return !authAt.IsZero() && !authAt.Before(start.Truncate(time.Second))
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
 
 // exchangeCode trades the callback's code for the identity token and
 // verifies its signature, audience and expiry.
@@ -285,6 +303,7 @@ func (h *Handler) exchangeCode(c echo.Context, flow models.LoginFlow) (*oidc.IDT
 	return idt, cl, nil
 }
 
+// matchStaff finds the active staff record for a verified identity: by
 // (issuer, subject) once linked, by email only on the first login.
 func (h *Handler) matchStaff(ctx context.Context, issuer, subject, email string) (models.Staff, *refusal) {
 	s, err := models.FindStaffBySubject(ctx, h.db.Read, issuer, subject)
