@@ -201,7 +201,9 @@ func (l *failureLimiter) blocked(key string, now time.Time) bool {
 	return f != nil && now.Sub(f.start) < l.window && f.n >= l.limit
 }
 
-func (l *failureLimiter) fail(key string, now time.Time) {
+// fail counts a failure and reports whether it is the one that reaches
+// the limit (once per window), for a caller that records that moment.
+func (l *failureLimiter) fail(key string, now time.Time) (reached bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	f := l.seen[key]
@@ -215,11 +217,12 @@ func (l *failureLimiter) fail(key string, now time.Time) {
 			if len(l.seen) >= l.maxKeys {
 				// Still full of live windows: do not grow; this address
 				// goes uncounted rather than another being forgotten.
-				return
+				return false
 			}
 		}
 		f = &failures{start: now}
 		l.seen[key] = f
 	}
 	f.n++
+	return f.n == l.limit
 }

@@ -126,6 +126,7 @@ type Handler struct {
 	demoStaff        []DemoStaff
 
 	consentLimit *failureLimiter // failures on /consent per client address
+	loginLimit   *failureLimiter // failed sign-ins (/auth/callback) per client address
 }
 
 // New checks the options and builds a Handler.
@@ -170,6 +171,7 @@ func New(o Options) (*Handler, error) {
 		demoStaff:        o.DemoStaff,
 		letters:          letters.New(o.Company, o.BaseURL, o.Now),
 		consentLimit:     newFailureLimiter(20, 10*time.Minute),
+		loginLimit:       newFailureLimiter(20, 10*time.Minute),
 	}
 	h.data = models.NewTenantData(models.TenantDataConfig{
 		DB:      o.DB,
