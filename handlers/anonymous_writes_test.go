@@ -98,3 +98,47 @@ func TestCallbackFloodIsBounded(t *testing.T) {
 		}
 	})
 }
+
+// TestLinkViewsBounded reloads a valid consent link and a valid deletion
+// link 60 times each from one address: every view is shown, and at most
+// the allowance of views is recorded.
+func TestLinkViewsBounded(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *models.DB) {
+		p := newPortal(t, db)
+		_, consent := p.grantedRequest()
+		sam := noRedirect(p.login("sam.support@example.com"))
+		note := "SUP-88: the owner asked by email on 2026-12-01 to delete the workspace."
+		if res, _ := p.post(sam, "/workspaces/acme/deletion-requests", url.Values{"note": {note}}); res.StatusCode != http.StatusSeeOther {
+			t.Fatalf("record deletion request = %d, want 303", res.StatusCode)
+		}
+		deletion := p.deletionToken("owner@acme.example")
+		limit := int64(p.h.shownLimit.limit)
+		for _, link := range []struct {
+			path   string
+			action models.Action
+		}{
+			{"/consent/" + consent, models.ActionConsentShown},
+			{"/deletion/" + deletion, models.ActionDeletionShown},
+		} {
+			c := p.client()
+			before, shown := p.count("audit_events", ""), p.count("audit_events", "action = ?", link.action)
+			// Every view so far came from this test's one address.
+			spent := p.count("audit_events", "action IN ?", []models.Action{models.ActionConsentShown, models.ActionDeletionShown})
+			for i := range 60 {
+				if res, _ := p.get(c, link.path); res.StatusCode != http.StatusOK {
+					t.Fatalf("view %d of %s = %d, want 200", i, link.action, res.StatusCode)
+				}
+			}
+			// The allowance is per address, for both pages together: the
+			// consent page's views spend it all, the deletion page's
+			// record none.
+			want := max(0, limit-spent)
+			if n := p.count("audit_events", "action = ?", link.action) - shown; n != want {
+				t.Errorf("%s events recorded by 60 views = %d, want %d", link.action, n, want)
+			}
+			if n := p.count("audit_events", "") - before; n > limit {
+				t.Errorf("events appended by 60 views = %d, want at most %d", n, limit)
+			}
+		}
+	})
+}
