@@ -48,6 +48,22 @@ func (p *testPortal) stepUp(c *http.Client) (*http.Response, string) {
 	return p.post(c, "/login", url.Values{"step_up": {"1"}, "return_to": {"/"}})
 }
 
+// wantStepUpRefused runs a step-up in c and checks it is refused as not
+// fresh (and recorded), and that the session still is not fresh.
+func (p *testPortal) wantStepUpRefused(t *testing.T, c *http.Client) {
+	t.Helper()
+	res, body := p.stepUp(c)
+	if res.StatusCode != http.StatusForbidden || !strings.Contains(body, `data-testid="login-refused"`) {
+		t.Errorf("step-up ended at %s with %d, want the refusal", res.Request.URL, res.StatusCode)
+	}
+	if n := p.count("audit_events", "action = ? AND reason = ?", models.ActionLoginRefused, "step_up_not_fresh"); n != 1 {
+		t.Errorf("step_up_not_fresh refusals = %d, want 1", n)
+	}
+	if asked, status := p.tierChange(c); !asked {
+		t.Errorf("tier change after the refused step-up = %d, want 401", status)
+	}
+}
+
 const ada = "ada.sysadmin@example.com"
 
 func TestFreshSignInWithoutAuthTime(t *testing.T) {
@@ -61,16 +77,7 @@ func TestFreshSignInWithoutAuthTime(t *testing.T) {
 			t.Errorf("eve changed tier without a fresh sign-in")
 		}
 		// Nor does a step-up answered without auth_time make it fresh.
-		res, body := p.stepUp(c)
-		if res.StatusCode != http.StatusForbidden || !strings.Contains(body, `data-testid="login-refused"`) {
-			t.Errorf("step-up without auth_time ended at %s with %d, want the refusal", res.Request.URL, res.StatusCode)
-		}
-		if n := p.count("audit_events", "action = ? AND reason = ?", models.ActionLoginRefused, "step_up_not_fresh"); n != 1 {
-			t.Errorf("step_up_not_fresh refusals = %d, want 1", n)
-		}
-		if asked, status := p.tierChange(c); !asked {
-			t.Errorf("tier change after a step-up without auth_time = %d, want 401", status)
-		}
+		p.wantStepUpRefused(t, c)
 	})
 }
 
@@ -83,16 +90,7 @@ func TestFreshStepUpAuthTimeBeforeStart(t *testing.T) {
 		if asked, status := p.tierChange(c); !asked {
 			t.Fatalf("tier change with a 16-minute-old sign-in = %d, want 401", status)
 		}
-		res, body := p.stepUp(c)
-		if res.StatusCode != http.StatusForbidden || !strings.Contains(body, `data-testid="login-refused"`) {
-			t.Errorf("step-up answered with an auth_time before it began ended at %s with %d, want the refusal", res.Request.URL, res.StatusCode)
-		}
-		if n := p.count("audit_events", "action = ? AND reason = ?", models.ActionLoginRefused, "step_up_not_fresh"); n != 1 {
-			t.Errorf("step_up_not_fresh refusals = %d, want 1", n)
-		}
-		if asked, status := p.tierChange(c); !asked {
-			t.Errorf("tier change after the refused step-up = %d, want 401", status)
-		}
+		p.wantStepUpRefused(t, c)
 	})
 }
 
@@ -103,6 +101,11 @@ func TestFreshStepUp(t *testing.T) {
 		c := staleSession(t, p, ada, 16*time.Minute)
 		if asked, status := p.tierChange(c); !asked {
 			t.Fatalf("tier change with a 16-minute-old sign-in = %d, want 401", status)
+		}
+		// The step-up asks the provider for a new authentication.
+		res, _ := p.post(noRedirect(c), "/login", url.Values{"step_up": {"1"}})
+		if loc, err := res.Location(); err != nil || loc.Query().Get("prompt") != "login" || loc.Query().Get("max_age") != "0" {
+			t.Errorf("step-up goes to %v (%v), want prompt=login and max_age=0", loc, err)
 		}
 		began := p.clock.Now().UTC()
 		since := p.count("sessions", "ended_at IS NULL AND auth_at >= ?", began) // the first login's
