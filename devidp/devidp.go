@@ -27,6 +27,11 @@ type User struct {
 	EmailVerified bool
 	Name          string
 	HostedDomain  string // the "hd" claim; empty means the claim is omitted
+	// For negative tests: a provider that omits auth_time, or answers
+	// from a sign-in older than the login (as from an old session, even
+	// when asked to authenticate again).
+	OmitAuthTime bool
+	AuthAge      time.Duration // auth_time is this long before the login
 }
 
 // Config describes the one client (the portal) and the users.
@@ -152,7 +157,7 @@ func (p *idp) submitLogin(w http.ResponseWriter, r *http.Request) {
 // complete marks the auth request as signed in now and hands it back to op,
 // which issues the code and redirects to the client.
 func (p *idp) complete(w http.ResponseWriter, r *http.Request, id string, u User) {
-	if err := p.store.completeLogin(id, u.Subject); err != nil {
+	if err := p.store.completeLogin(id, u); err != nil {
 		p.fail(w, "This sign-in request is unknown, expired or already used. Start again from the portal.")
 		return
 	}

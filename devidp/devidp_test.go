@@ -20,6 +20,9 @@ import (
 var (
 	alice = User{Subject: "u-alice", Email: "alice@example.com", EmailVerified: true, Name: "Alice Admin", HostedDomain: "example.com"}
 	mal   = User{Subject: "u-mal", Email: "mal@gmail.test", EmailVerified: false, Name: "Mal Unverified"}
+	// For the portal's negative tests: no auth_time, or an old one.
+	nora = User{Subject: "u-nora", Email: "nora@example.com", EmailVerified: true, Name: "Nora NoAuthTime", HostedDomain: "example.com", OmitAuthTime: true}
+	olga = User{Subject: "u-olga", Email: "olga@example.com", EmailVerified: true, Name: "Olga Old", HostedDomain: "example.com", AuthAge: 20 * time.Minute}
 )
 
 // clock is a settable clock, safe for the handler's goroutines.
@@ -50,7 +53,7 @@ func start(t *testing.T) *env {
 		ClientID:     "portal",
 		ClientSecret: "s3cret",
 		RedirectURIs: []string{e.redirect},
-		Users:        []User{alice, mal},
+		Users:        []User{alice, mal, nora, olga},
 	}, e.clock.now)
 	if err != nil {
 		t.Fatalf("newHandler: %v", err)
@@ -232,6 +235,28 @@ func TestFreshAuthTimeOnPromptLogin(t *testing.T) {
 	_, second := e.exchange(t, e.loginWithHint(t, f, alice.Email, oauth2.SetAuthURLParam("prompt", "login")), f)
 	if second.AuthTime-first.AuthTime < 3600-2 {
 		t.Errorf("auth_time after prompt=login = %d, want about an hour after %d", second.AuthTime, first.AuthTime)
+	}
+}
+
+// The negative-test users keep their auth_time as set up, even when asked
+// to authenticate again: they stand for a provider that does not.
+func TestAuthTimeAsSetUp(t *testing.T) {
+	e := start(t)
+	for _, tc := range []struct {
+		user User
+		want int64
+	}{
+		{nora, 0},
+		{olga, e.clock.now().Add(-20 * time.Minute).Unix()},
+	} {
+		t.Run(tc.user.Email, func(t *testing.T) {
+			f := newFlow()
+			code := e.loginWithHint(t, f, tc.user.Email, oauth2.SetAuthURLParam("prompt", "login"), oauth2.SetAuthURLParam("max_age", "0"))
+			_, c := e.exchange(t, code, f)
+			if c.AuthTime != tc.want && (tc.want == 0 || !e.clock.within(c.AuthTime, tc.want)) {
+				t.Errorf("auth_time = %d, want %d", c.AuthTime, tc.want)
+			}
+		})
 	}
 }
 

@@ -119,16 +119,21 @@ func (s *storage) pendingRequest(id string) (*authRequest, error) {
 	return r, nil
 }
 
-// completeLogin signs the user in for one auth request, now. A request whose
+// completeLogin signs the user in for one auth request, now: there are no
+// sessions here, so every login is a new authentication and auth_time is
+// its time (unless the user is set up to say otherwise). A request whose
 // code was already issued cannot be signed in again.
-func (s *storage) completeLogin(id, subject string) error {
+func (s *storage) completeLogin(id string, u User) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	r, ok := s.requests[id]
 	if !ok || r.expired(s.now()) || r.code != "" {
 		return errNotFound
 	}
-	r.subject, r.authTime, r.done = subject, s.now(), true
+	r.subject, r.authTime, r.done = u.Subject, s.now().Add(-u.AuthAge), true
+	if u.OmitAuthTime {
+		r.authTime = time.Time{} // op leaves out a zero auth_time
+	}
 	return nil
 }
 

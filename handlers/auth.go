@@ -134,7 +134,13 @@ type refusal struct {
 	message string
 	email   string
 	err     error
+	detail  map[string]any // more for the audit event
 }
+
+// early reports whether the refusal came before the identity provider was
+// asked anything (no state, or one this portal does not know): anyone can
+// make those at no cost, so they are counted, not each recorded.
+func (r *refusal) early() bool { return r.code == "state_mismatch" || r.code == "state_unknown" }
 
 func refuse(code, message string) *refusal { return &refusal{code: code, message: message} }
 
@@ -142,6 +148,12 @@ func refuse(code, message string) *refusal { return &refusal{code: code, message
 // protocol sends the browser back with a GET): it consumes the login flow
 // and, if every check passes, starts a session.
 func (h *Handler) authCallback(c echo.Context) error {
+	if h.loginLimit.blocked(c.RealIP(), h.now()) {
+		// Decided before anything is read or written: a flood of failed
+		// sign-ins from one address costs the audit log nothing more.
+		h.metrics.logins.WithLabelValues("rate_limited").Inc()
+		return echo.NewHTTPError(http.StatusTooManyRequests)
+	}
 	in, r := h.verifyCallback(c)
 	if r != nil {
 		return h.refuseLogin(c, r)
@@ -204,7 +216,10 @@ func (h *Handler) verifyCallback(c echo.Context) (verifiedLogin, *refusal) {
 		return verifiedLogin{}, refuse("flow_expired", "This sign-in took too long and has expired. Please start again.")
 	}
 	if e := c.QueryParam("error"); e != "" {
-		return verifiedLogin{}, &refusal{code: "provider_error", message: "The identity provider did not sign you in.", err: errors.New(e)}
+		// The text is the browser's to choose: the code is cut short for
+		// the log, and the audit log bounds the description.
+		return verifiedLogin{}, &refusal{code: "provider_error", message: "The identity provider did not sign you in.", err: errors.New(models.Clip(e)),
+			detail: map[string]any{"error_description": c.QueryParam("error_description")}}
 	}
 	idt, cl, rr := h.exchangeCode(c, flow)
 	if rr != nil {
@@ -232,11 +247,8 @@ func (h *Handler) verifyCallback(c echo.Context) (verifiedLogin, *refusal) {
 		// for step-up until long after the person last authenticated.
 		return r("auth_time_invalid", "The identity token's sign-in time is not plausible.")
 	}
-	authAt := now
-	if cl.AuthTime != 0 && time.Unix(cl.AuthTime, 0).Before(now) {
-		authAt = time.Unix(cl.AuthTime, 0)
-	}
-	if flow.StepUp && (cl.AuthTime == 0 || authAt.Before(flow.CreatedAt.Add(-clockSkew))) {
+	authAt := authTimeOf(cl, now)
+	if flow.StepUp && !authenticatedSince(authAt, flow.CreatedAt) {
 		return r("step_up_not_fresh", "The identity provider did not ask you to sign in again. Please try again.")
 	}
 	staff, rr := h.matchStaff(ctx, idt.Issuer, idt.Subject, email)
@@ -254,7 +266,28 @@ func (h *Handler) verifyCallback(c echo.Context) (verifiedLogin, *refusal) {
 	return out, nil
 }
 
-// matchStaff finds the active staff record for a verified identity: by
+// authTimeOf is when the ID token says the person authenticated, at most
+// now; zero when it does not say, so the session never counts as fresh.
+func authTimeOf(cl idClaims, now time.Time) time.Time {
+	if cl.AuthTime == 0 {
+		return time.Time{}
+	}
+	return minTime(time.Unix(cl.AuthTime, 0), now)
+}
+
+// authenticatedSince reports whether authAt is not before start. auth_time
+// has whole seconds, so start is cut to its second: a sign-in in the same
+// second as the step-up began counts.
+func authenticatedSince(authAt, start time.Time) bool {
+	return !authAt.IsZero() && !authAt.Before(start.Truncate(time.Second))
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
 
 // exchangeCode trades the callback's code for the identity token and
 // verifies its signature, audience and expiry.
@@ -285,6 +318,7 @@ func (h *Handler) exchangeCode(c echo.Context, flow models.LoginFlow) (*oidc.IDT
 	return idt, cl, nil
 }
 
+// matchStaff finds the active staff record for a verified identity: by
 // (issuer, subject) once linked, by email only on the first login.
 func (h *Handler) matchStaff(ctx context.Context, issuer, subject, email string) (models.Staff, *refusal) {
 	s, err := models.FindStaffBySubject(ctx, h.db.Read, issuer, subject)
@@ -317,21 +351,37 @@ func (h *Handler) loginActor(c echo.Context, s models.Staff) models.Actor {
 	return a
 }
 
-// refuseLogin audits a refused login and shows why; no session is made.
+// refuseLogin shows why a login was refused; no session is made. Every
+// refusal counts against the client address (429 once it has too many)
+// and in the metrics. It is audited unless it came before the provider
+// was asked; the one that uses up the address's allowance always is, with
+// the count, so each address writes at most one event per window for the
+// refusals not recorded one by one.
 func (h *Handler) refuseLogin(c echo.Context, r *refusal) error {
+	h.metrics.logins.WithLabelValues(r.code).Inc()
 	a := h.actor(c)
 	if r.email != "" {
 		a.Email = r.email
 	}
 	detail := map[string]any{"reason": r.code}
+	for k, v := range r.detail {
+		detail[k] = v
+	}
 	if r.err != nil {
 		detail["error"] = r.err.Error()
 		h.log.Warn("login refused", "request_id", requestIDOf(c), "reason", r.code, "error", r.err)
 	}
-	if _, err := models.AppendAudit(c.Request().Context(), h.db.Write, models.AuditEntry{At: h.now(), Actor: a, Action: models.ActionLoginRefused, Target: a.Email, Reason: r.code, Detail: detail}); err != nil {
-		return err
+	reached := h.loginLimit.fail(a.IP, h.now())
+	if reached {
+		detail["failures"], detail["window"] = h.loginLimit.limit, h.loginLimit.window.String()
+		h.log.Warn("sign-ins refused from one address: 429 until its window ends", "request_id", requestIDOf(c), "ip", a.IP)
 	}
-	h.metrics.logins.WithLabelValues(r.code).Inc()
+	if reached || !r.early() {
+		ev := models.AuditEntry{At: h.now(), Actor: a, Action: models.ActionLoginRefused, Target: a.Email, Reason: r.code, Detail: detail}
+		if _, err := models.AppendAudit(c.Request().Context(), h.db.Write, ev); err != nil {
+			return err
+		}
+	}
 	return h.render(c, http.StatusForbidden, views.LoginRefused(h.chrome(c, "Sign-in refused"), r.message))
 }
 

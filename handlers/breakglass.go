@@ -26,7 +26,7 @@ func (h *Handler) renderBreakglassList(c echo.Context, status int, form views.Br
 	}
 	view := views.BreakglassListView{
 		Form: form, Errors: errs, Window: h.breakglassWindow,
-		Fresh: h.now().Sub(viewerOf(c).Session.AuthAt) <= h.stepUpWindow,
+		Fresh: viewerOf(c).Session.SignedInWithin(h.now(), h.stepUpWindow),
 	}
 	for _, u := range uses {
 		view.Rows = append(view.Rows, h.breakglassRow(u))

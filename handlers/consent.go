@@ -19,8 +19,9 @@ import (
 )
 
 // The customer's consent page. It needs no login: the link's token is the
-// credential. GET and HEAD only show (and record that the page was
-// shown); every decision is a POST from the page. Failures — unknown,
+// credential. GET and HEAD only show (and a GET records that the page was
+// shown, up to shownLimit per address); every decision is a POST from the
+// page. Failures — unknown,
 // altered or expired tokens, bad forms — count against the client
 // address, which is refused with 429 once it has too many.
 
@@ -46,7 +47,7 @@ func (h *Handler) consentShow(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if c.Request().Method == http.MethodGet {
+	if c.Request().Method == http.MethodGet && h.shownLimit.allow(ip, h.now()) {
 		if err := models.AuditConsentShown(ctx, h.db.Write, h.now(), v, ip, c.Request().UserAgent()); err != nil {
 			return err
 		}
@@ -201,7 +202,19 @@ func (l *failureLimiter) blocked(key string, now time.Time) bool {
 	return f != nil && now.Sub(f.start) < l.window && f.n >= l.limit
 }
 
-func (l *failureLimiter) fail(key string, now time.Time) {
+// allow counts one use of key's allowance and reports whether any was
+// left: for what is no failure but must stay bounded per address.
+func (l *failureLimiter) allow(key string, now time.Time) bool {
+	if l.blocked(key, now) {
+		return false
+	}
+	l.fail(key, now)
+	return true
+}
+
+// fail counts a failure and reports whether it is the one that reaches
+// the limit (once per window), for a caller that records that moment.
+func (l *failureLimiter) fail(key string, now time.Time) (reached bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	f := l.seen[key]
@@ -215,11 +228,12 @@ func (l *failureLimiter) fail(key string, now time.Time) {
 			if len(l.seen) >= l.maxKeys {
 				// Still full of live windows: do not grow; this address
 				// goes uncounted rather than another being forgotten.
-				return
+				return false
 			}
 		}
 		f = &failures{start: now}
 		l.seen[key] = f
 	}
 	f.n++
+	return f.n == l.limit
 }

@@ -56,7 +56,7 @@ func (h *Handler) deletionShow(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if c.Request().Method == http.MethodGet {
+	if c.Request().Method == http.MethodGet && h.shownLimit.allow(ip, now) {
 		if err := models.AuditDeletionShown(ctx, h.db.Write, now, v, ip, c.Request().UserAgent()); err != nil {
 			return err
 		}

@@ -126,6 +126,11 @@ type Handler struct {
 	demoStaff        []DemoStaff
 
 	consentLimit *failureLimiter // failures on /consent per client address
+	loginLimit   *failureLimiter // failed sign-ins (/auth/callback) per client address
+	// shownLimit bounds the consent.shown and deletion.shown events one
+	// client address records: a valid link must not let its holder append
+	// rows without end by reloading. Past it the page still shows.
+	shownLimit *failureLimiter
 }
 
 // New checks the options and builds a Handler.
@@ -170,6 +175,8 @@ func New(o Options) (*Handler, error) {
 		demoStaff:        o.DemoStaff,
 		letters:          letters.New(o.Company, o.BaseURL, o.Now),
 		consentLimit:     newFailureLimiter(20, 10*time.Minute),
+		loginLimit:       newFailureLimiter(20, 10*time.Minute),
+		shownLimit:       newFailureLimiter(20, 10*time.Minute),
 	}
 	h.data = models.NewTenantData(models.TenantDataConfig{
 		DB:      o.DB,

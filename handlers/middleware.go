@@ -214,7 +214,7 @@ func (h *Handler) authorize(p policy.Permission, fresh bool) echo.MiddlewareFunc
 				h.log.Warn("permission denied", "request_id", requestIDOf(c), "staff", v.Staff.Email, "tier", v.Staff.Tier, "permission", p.String())
 				return fmt.Errorf("%s needs %s: %w", c.Path(), p, policy.ErrDenied)
 			}
-			if fresh && h.now().Sub(v.Session.AuthAt) > h.stepUpWindow {
+			if fresh && !v.Session.SignedInWithin(h.now(), h.stepUpWindow) {
 				return h.stepUpPage(c)
 			}
 			return next(c)

@@ -494,7 +494,7 @@ func TestLoginStateChecks(t *testing.T) {
 			a := p.browser()
 			cb := p.untilCallback(a, "/dev/login", sam)
 			res, body := p.get(a.Client, withQuery(t, cb, "state", models.NewToken()))
-			p.wantRefused(t, a, res, body, "state_mismatch")
+			p.wantEarlyRefusal(t, a, res, body, "state_mismatch")
 			if n := p.count("sessions", ""); n != 0 {
 				t.Errorf("sessions = %d, want 0", n)
 			}
@@ -509,12 +509,12 @@ func TestLoginStateChecks(t *testing.T) {
 				t.Errorf("first callback set %d session cookies, want 1", n)
 			}
 			res, body := p.get(a.Client, cb)
-			p.wantRefused(t, a, res, body, "state_mismatch")
+			p.wantEarlyRefusal(t, a, res, body, "state_mismatch")
 			// Even with the login cookie put back, the flow is spent.
 			u, _ := url.Parse(cb)
 			a.Jar.SetCookies(res.Request.URL, []*http.Cookie{{Name: p.h.loginCookieName(), Value: u.Query().Get("state"), Path: "/"}})
 			res, body = p.get(a.Client, cb)
-			p.wantRefused(t, a, res, body, "state_unknown")
+			p.wantEarlyRefusal(t, a, res, body, "state_unknown")
 			if n := p.count("sessions", ""); n != 1 {
 				t.Errorf("sessions = %d, want 1", n)
 			}
@@ -523,10 +523,10 @@ func TestLoginStateChecks(t *testing.T) {
 			a, b, c := p.browser(), p.browser(), p.browser()
 			cb := p.untilCallback(a, "/dev/login", sam)
 			res, body := p.get(b.Client, cb)
-			p.wantRefused(t, b, res, body, "state_mismatch")
+			p.wantEarlyRefusal(t, b, res, body, "state_mismatch")
 			p.untilCallback(c, "/dev/login", url.Values{"email": {"ada.sysadmin@example.com"}})
 			res, body = p.get(c.Client, cb)
-			p.wantRefused(t, c, res, body, "state_mismatch")
+			p.wantEarlyRefusal(t, c, res, body, "state_mismatch")
 			if n := p.count("sessions", ""); n != 0 {
 				t.Errorf("sessions = %d, want 0", n)
 			}

@@ -150,7 +150,7 @@ func (h *Handler) renderRetention(c echo.Context, status int, view views.Retenti
 	}
 	view.Workspace, view.Policy, view.Status = workspaceRow(w), h.retentionPolicyView(), retentionStatusView(st)
 	view.CanDelete = models.RefuseDeletion(w, st) == nil
-	view.Fresh = now.Sub(viewerOf(c).Session.AuthAt) <= h.stepUpWindow
+	view.Fresh = viewerOf(c).Session.SignedInWithin(now, h.stepUpWindow)
 	schema, err := models.TenantSchema(w.Slug)
 	if err != nil {
 		return err

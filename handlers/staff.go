@@ -134,7 +134,7 @@ func (h *Handler) renderStaff(c echo.Context, status int, id int64, errs views.E
 	}
 	view := views.StaffView{
 		Staff: staffRow(s), LiveSessions: live, Errors: errs, Done: c.QueryParam("done"),
-		Self: self, Fresh: h.now().Sub(v.Session.AuthAt) <= h.stepUpWindow,
+		Self: self, Fresh: v.Session.SignedInWithin(h.now(), h.stepUpWindow),
 		Agreement: h.agreement, Today: h.now(),
 	}
 	for _, e := range events {

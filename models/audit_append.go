@@ -1,6 +1,7 @@
 package models
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -44,20 +45,79 @@ func (e AuditEntry) event() (AuditEvent, error) {
 		// PostgreSQL keeps microseconds; truncating here makes the hash
 		// computed before the insert match the row read back.
 		At:    e.At.UTC().Truncate(time.Microsecond),
-		Actor: e.Actor.Email, ActorTier: e.Actor.Tier, Action: e.Action,
-		Workspace: e.Workspace, Table: e.Table, RecordIDs: strings.Join(e.RecordIDs, ","),
+		Actor: auditText(e.Actor.Email, 320), ActorTier: auditText(e.Actor.Tier, 64), Action: e.Action,
+		Workspace: auditText(e.Workspace, 128), Table: auditText(e.Table, 128), RecordIDs: strings.Join(e.RecordIDs, ","),
 		GrantID: e.GrantID, BreakglassID: e.BreakglassID,
 		Target: auditText(e.Target, 512), Reason: auditText(e.Reason, 4000),
 		IP: auditText(e.Actor.IP, 64), UserAgent: auditText(e.Actor.UserAgent, 512), RequestID: auditText(e.Actor.RequestID, 128),
 	}
 	if e.Detail != nil {
-		b, err := json.Marshal(e.Detail)
+		d, err := detailJSON(e.Detail)
 		if err != nil {
 			return AuditEvent{}, fmt.Errorf("audit %s detail: %w", e.Action, err)
 		}
-		ev.Detail = string(b)
+		ev.Detail = d
 	}
 	return ev, nil
+}
+
+// maxDetailText bounds each string in an event's detail (keys too), so no
+// caller can put unbounded text, such as a provider's error message, in
+// the log: that many bytes of text, and twice that once encoded.
+const maxDetailText = 1024
+
+// detailJSON encodes a detail with every string in it bounded by
+// auditText. A detail whose whole encoding is within the bound holds no
+// longer string and is kept as encoded (the common case costs nothing);
+// a longer one is decoded, clipped and encoded again.
+func detailJSON(d any) (string, error) {
+	b, err := json.Marshal(d)
+	if err != nil || len(b) <= maxDetailText {
+		return string(b), err
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber() // numbers stay exactly as written
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return "", err
+	}
+	b, err = json.Marshal(clipStrings(v))
+	return string(b), err
+}
+
+// clipDetailText bounds s to maxDetailText bytes, and cuts further while
+// its JSON encoding (where "<" or a control character takes six bytes)
+// is over twice that.
+func clipDetailText(s string) string {
+	t := auditText(s, maxDetailText)
+	for n := maxDetailText / 2; n > 0 && encodedLen(t) > 2*maxDetailText; n /= 2 {
+		t = auditText(s, n)
+	}
+	return t
+}
+
+func encodedLen(s string) int {
+	b, _ := json.Marshal(s) // a string always encodes
+	return len(b)
+}
+
+// clipStrings bounds every string of a decoded JSON value, in place.
+func clipStrings(v any) any {
+	switch x := v.(type) {
+	case string:
+		return clipDetailText(x)
+	case []any:
+		for i := range x {
+			x[i] = clipStrings(x[i])
+		}
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		for k, e := range x {
+			out[clipDetailText(k)] = clipStrings(e)
+		}
+		return out
+	}
+	return v
 }
 
 // ChainHead is a point of the chain: the newest event's seq and hash

@@ -23,7 +23,7 @@ type Session struct {
 	StaffID    int64
 	CreatedAt  time.Time
 	LastSeenAt time.Time
-	AuthAt     time.Time // when the person last authenticated at the identity provider
+	AuthAt     time.Time // when the person last authenticated at the identity provider; zero when it did not say
 	EndedAt    *time.Time
 	EndReason  string
 	IP         string `gorm:"column:ip"`
@@ -44,6 +44,13 @@ func (s Session) Live(now time.Time, l SessionLimits) bool {
 	return s.EndedAt == nil &&
 		now.Before(s.LastSeenAt.Add(l.Idle)) &&
 		now.Before(s.CreatedAt.Add(l.Absolute))
+}
+
+// SignedInWithin reports whether the person authenticated at the identity
+// provider within window before now. A session whose ID token had no
+// auth_time never counts: the portal cannot know how old that sign-in is.
+func (s Session) SignedInWithin(now time.Time, window time.Duration) bool {
+	return !s.AuthAt.IsZero() && now.Sub(s.AuthAt) <= window
 }
 
 // NewToken returns 256 random bits, URL-safe encoded.
@@ -69,7 +76,7 @@ type LoginInput struct {
 	Issuer      string
 	Subject     string
 	SessionHash string    // hash of the new session's token
-	AuthAt      time.Time // auth_time from the ID token, or now
+	AuthAt      time.Time // auth_time from the ID token; zero when it had none
 	Replaces    string    // hash of the browser's previous session, ended now; may be empty
 	StepUp      bool
 }
@@ -219,6 +226,8 @@ type LoginFlow struct {
 	ReturnTo  string
 	StepUp    bool
 	LoginHint string
+	// CreatedAt is when the flow, and so a step-up, began: a step-up
+	// accepts only an auth_time from then on.
 	CreatedAt time.Time
 }
 
