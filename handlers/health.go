@@ -19,13 +19,23 @@ func (h *Handler) healthz(c echo.Context) error {
 	return c.String(http.StatusOK, "ok\n")
 }
 
-// readyz says whether the portal can serve: its database answers.
+// readyz says whether the portal can serve: its database and the product
+// database (the workspace registry every page of customer data needs)
+// answer.
 func (h *Handler) readyz(c echo.Context) error {
 	ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
 	defer cancel()
 	if err := h.db.Ping(ctx); err != nil {
 		h.log.Error("readiness: database", "error", err)
 		return c.String(http.StatusServiceUnavailable, "database unreachable\n")
+	}
+	product, err := h.product.DB()
+	if err == nil {
+		err = product.PingContext(ctx)
+	}
+	if err != nil {
+		h.log.Error("readiness: product database", "error", err)
+		return c.String(http.StatusServiceUnavailable, "product database unreachable\n")
 	}
 	return c.String(http.StatusOK, "ready\n")
 }

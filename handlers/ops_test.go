@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"context"
 	"net/http"
 	"regexp"
 	"strings"
@@ -9,6 +10,8 @@ import (
 	"gatehouse/models"
 	"gatehouse/models/dbtest"
 	"gatehouse/static"
+
+	"gorm.io/gorm"
 )
 
 func TestSecurityHeadersOnEveryResponse(t *testing.T) {
@@ -106,6 +109,43 @@ func TestMetricsToken(t *testing.T) {
 	if res.StatusCode != http.StatusOK || !strings.Contains(body, "gatehouse_http_requests_total") {
 		t.Errorf("/metrics with token = %d", res.StatusCode)
 	}
+}
+
+// /readyz answers 503 when the product database is unreachable though
+// the portal's own one answers: without the registry no customer data can
+// be read.
+func TestReadyzChecksProductDatabase(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *models.DB) {
+		var product *gorm.DB
+		p := newPortal(t, db, func(o *Options) {
+			// On PostgreSQL the harness's product database is the portal's
+			// pool; a pool of its own can be closed alone.
+			if db.Dialect == models.Postgres {
+				other, err := models.Open(context.Background(), dbtest.URL(db))
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { other.Close() })
+				o.Product = other.Read
+			}
+			product = o.Product
+		})
+		c := p.client()
+		if res, body := p.get(c, "/readyz"); res.StatusCode != http.StatusOK || body != "ready\n" {
+			t.Fatalf("/readyz = %d %q, want 200 \"ready\\n\"", res.StatusCode, body)
+		}
+		sqlDB, err := product.DB()
+		if err != nil {
+			t.Fatal(err)
+		}
+		sqlDB.Close()
+		if res, body := p.get(c, "/readyz"); res.StatusCode != http.StatusServiceUnavailable || body != "product database unreachable\n" {
+			t.Errorf("/readyz with the product database closed = %d %q, want 503 \"product database unreachable\\n\"", res.StatusCode, body)
+		}
+		if err := p.opts.DB.Ping(context.Background()); err != nil {
+			t.Errorf("the portal's database is closed too (%v): the test must close the product database alone", err)
+		}
+	})
 }
 
 func TestErrorPagesShowNoInternals(t *testing.T) {
