@@ -295,11 +295,9 @@ func (c *Config) productionDefaults(env map[string]string) []string {
 		c.Addr = ":8080"
 	}
 	if raw := env["GATEHOUSE_BASE_URL"]; raw != "" {
-		u, err := url.Parse(raw)
-		if err != nil || u.Host == "" {
-			problems = append(problems, "GATEHOUSE_BASE_URL is not a URL")
-		} else {
-			c.BaseURL = u
+		var problem string
+		if c.BaseURL, problem = parseBaseURL(raw); problem != "" {
+			problems = append(problems, problem)
 		}
 	}
 	return problems

@@ -79,6 +79,8 @@ func TestConfigProductionRefusesEachUnsafeSetting(t *testing.T) {
 		{"base URL http", func(e map[string]string) { e["GATEHOUSE_BASE_URL"] = "http://gatehouse.example.com" }, "GATEHOUSE_BASE_URL must be https://"},
 		{"base URL missing", func(e map[string]string) { delete(e, "GATEHOUSE_BASE_URL") }, "GATEHOUSE_BASE_URL is missing"},
 		{"base URL not a URL", func(e map[string]string) { e["GATEHOUSE_BASE_URL"] = "gatehouse.example.com" }, "GATEHOUSE_BASE_URL is not a URL"},
+		{"base URL with a path", func(e map[string]string) { e["GATEHOUSE_BASE_URL"] = "https://example.com/gatehouse" }, "GATEHOUSE_BASE_URL must be scheme://host[:port] with no path"},
+		{"base URL with a query", func(e map[string]string) { e["GATEHOUSE_BASE_URL"] = "https://gatehouse.example.com/?x=1" }, "GATEHOUSE_BASE_URL must be scheme://host[:port] with no path"},
 		{"dev-only data dir", func(e map[string]string) { e["GATEHOUSE_DATA_DIR"] = "/var/lib/gatehouse" }, "GATEHOUSE_DATA_DIR is a development setting"},
 		{"unknown setting", func(e map[string]string) { e["GATEHOUSE_FOO"] = "bar" }, "GATEHOUSE_FOO is not a Gatehouse setting"},
 		{"misspelt setting", func(e map[string]string) { e["GATEHOUSE_SESION_KEY"] = strings.Repeat("k", 48) }, "GATEHOUSE_SESION_KEY is not a Gatehouse setting"},
@@ -153,6 +155,7 @@ func TestConfigProductionAccepted(t *testing.T) {
 			e["GATEHOUSE_SMTP_HOST"], e["GATEHOUSE_SMTP_TLS"], e["GATEHOUSE_SMTP_PORT"] = "127.0.0.1", "none", "25"
 		}},
 		{"audit stream to a file", func(e map[string]string) { e["GATEHOUSE_AUDIT_STREAM"] = "file:/var/log/gatehouse/audit.jsonl" }},
+		{"base URL with a trailing slash", func(e map[string]string) { e["GATEHOUSE_BASE_URL"] = "https://gatehouse.example.com/" }},
 		{"audit signing key in URL base64 without padding", func(e map[string]string) {
 			e["GATEHOUSE_AUDIT_SIGNING_KEY"] = base64.RawURLEncoding.EncodeToString([]byte(strings.Repeat("s", 32)))
 		}},
@@ -293,6 +296,7 @@ func TestConfigDevRefusals(t *testing.T) {
 		{"unknown setting with --dev", []string{"--dev"}, map[string]string{"GATEHOUSE_FOO": "1"}, "GATEHOUSE_FOO is not a Gatehouse setting"},
 		{"address without port", []string{"--dev"}, map[string]string{"GATEHOUSE_ADDR": "localhost"}, "GATEHOUSE_ADDR must be host:port"},
 		{"base URL not a URL", []string{"--dev"}, map[string]string{"GATEHOUSE_BASE_URL": "localhost"}, "GATEHOUSE_BASE_URL is not a URL"},
+		{"base URL with a path", []string{"--dev"}, map[string]string{"GATEHOUSE_BASE_URL": "http://127.0.0.1:8080/gatehouse"}, "GATEHOUSE_BASE_URL must be scheme://host[:port] with no path"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
