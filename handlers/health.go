@@ -41,14 +41,40 @@ func (h *Handler) readyz(c echo.Context) error {
 }
 
 func (h *Handler) metricsPage(c echo.Context) error {
-	if t := h.metricsToken; t != "" {
-		got := strings.TrimPrefix(c.Request().Header.Get("Authorization"), "Bearer ")
-		if subtle.ConstantTimeCompare([]byte(got), []byte(t)) != 1 {
-			return echo.NewHTTPError(http.StatusUnauthorized, "metrics need a bearer token")
-		}
+	if h.metricsElsewhere {
+		return echo.ErrNotFound
+	}
+	if !h.metricsAllowed(c.Request()) {
+		return echo.NewHTTPError(http.StatusUnauthorized, "metrics need a bearer token")
 	}
 	promhttp.HandlerFor(h.registry, promhttp.HandlerOpts{}).ServeHTTP(c.Response(), c.Request())
 	return nil
+}
+
+// MetricsHandler serves GET /metrics alone, for the listener of
+// Options.MetricsElsewhere. A token, when one is set, is asked for there
+// too.
+func (h *Handler) MetricsHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
+		if !h.metricsAllowed(r) {
+			http.Error(w, "metrics need a bearer token", http.StatusUnauthorized)
+			return
+		}
+		promhttp.HandlerFor(h.registry, promhttp.HandlerOpts{}).ServeHTTP(w, r)
+	})
+	return mux
+}
+
+// metricsAllowed says whether r may read the metrics: with no token set,
+// whoever reaches the listener may.
+func (h *Handler) metricsAllowed(r *http.Request) bool {
+	t := h.metricsToken
+	if t == "" {
+		return true
+	}
+	got := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
+	return subtle.ConstantTimeCompare([]byte(got), []byte(t)) == 1
 }
 
 // staticFile serves embedded assets under content-hashed names, cached for

@@ -3,6 +3,7 @@ package handlers
 import (
 	"context"
 	"net/http"
+	"net/http/httptest"
 	"regexp"
 	"strings"
 	"testing"
@@ -146,6 +147,41 @@ func TestReadyzChecksProductDatabase(t *testing.T) {
 			t.Errorf("the portal's database is closed too (%v): the test must close the product database alone", err)
 		}
 	})
+}
+
+// With MetricsElsewhere the portal's router does not serve /metrics;
+// MetricsHandler does, and asks for the token when one is set.
+func TestMetricsElsewhere(t *testing.T) {
+	p := newPortal(t, dbtest.SQLite(t), func(o *Options) { o.MetricsElsewhere = true })
+	if res, _ := p.get(p.client(), "/metrics"); res.StatusCode != http.StatusNotFound {
+		t.Errorf("/metrics on the portal's router = %d, want 404", res.StatusCode)
+	}
+	rec := httptest.NewRecorder()
+	p.h.MetricsHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), "gatehouse_http_requests_total") {
+		t.Errorf("MetricsHandler /metrics = %d, want 200 with gatehouse_http_requests_total", rec.Code)
+	}
+	for _, path := range []string{"/readyz", "/", "/login"} {
+		rec := httptest.NewRecorder()
+		p.h.MetricsHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+		if rec.Code != http.StatusNotFound {
+			t.Errorf("MetricsHandler %s = %d, want 404: it serves /metrics alone", path, rec.Code)
+		}
+	}
+
+	p = newPortal(t, dbtest.SQLite(t), func(o *Options) { o.MetricsElsewhere, o.MetricsToken = true, "s3cret-metrics-token" })
+	rec = httptest.NewRecorder()
+	p.h.MetricsHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	if rec.Code != http.StatusUnauthorized {
+		t.Errorf("MetricsHandler /metrics without the set token = %d, want 401", rec.Code)
+	}
+	req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
+	req.Header.Set("Authorization", "Bearer s3cret-metrics-token")
+	rec = httptest.NewRecorder()
+	p.h.MetricsHandler().ServeHTTP(rec, req)
+	if rec.Code != http.StatusOK {
+		t.Errorf("MetricsHandler /metrics with the token = %d, want 200", rec.Code)
+	}
 }
 
 func TestErrorPagesShowNoInternals(t *testing.T) {

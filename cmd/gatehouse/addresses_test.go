@@ -4,11 +4,14 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // --dev's demo sign-in needs no password, so nothing may point other
@@ -24,6 +27,22 @@ func TestDevRefusesNonLoopbackBaseURL(t *testing.T) {
 		if _, err := loadConfig("serve", []string{"--dev"}, environ(map[string]string{"GATEHOUSE_BASE_URL": base}), io.Discard); err != nil {
 			t.Errorf("--dev with GATEHOUSE_BASE_URL=%s refused: %v", base, err)
 		}
+	}
+}
+
+// --dev needs neither a metrics token nor a metrics address; with a
+// loopback one it takes it.
+func TestConfigDevMetrics(t *testing.T) {
+	cfg, err := serveConfig([]string{"--dev"}, environ(map[string]string{"GATEHOUSE_DATA_DIR": t.TempDir()}), io.Discard)
+	if err != nil {
+		t.Fatalf("serve --dev without a metrics token: %v", err)
+	}
+	if cfg.MetricsToken != "" || cfg.MetricsAddr != "" {
+		t.Errorf("--dev metrics token %q, address %q; want neither", cfg.MetricsToken, cfg.MetricsAddr)
+	}
+	env := map[string]string{"GATEHOUSE_DATA_DIR": t.TempDir(), "GATEHOUSE_METRICS_ADDR": "127.0.0.1:9091"}
+	if cfg, err = serveConfig([]string{"--dev"}, environ(env), io.Discard); err != nil || cfg.MetricsAddr != "127.0.0.1:9091" {
+		t.Errorf("serve --dev with GATEHOUSE_METRICS_ADDR: MetricsAddr %q, %v; want 127.0.0.1:9091", cfg.MetricsAddr, err)
 	}
 }
 
@@ -55,4 +74,37 @@ func TestServeRefusesBaseURLPathBeforeDatabases(t *testing.T) {
 			t.Errorf("serve --dev refused with %q, want the base URL named", got)
 		}
 	})
+}
+
+// With GATEHOUSE_METRICS_ADDR, /metrics is served on that listener alone:
+// the portal's own listener answers 404 for it.
+func TestRunServeMetricsListener(t *testing.T) {
+	metricsAddr := freeAddr(t)
+	s := startDev(t, "GATEHOUSE_METRICS_ADDR="+metricsAddr)
+	c := &http.Client{Timeout: 10 * time.Second}
+	if res, _ := s.get(c, "/metrics"); res.StatusCode != http.StatusNotFound {
+		t.Errorf("/metrics on the portal's listener = %d, want 404", res.StatusCode)
+	}
+	res, err := c.Get("http://" + metricsAddr + "/metrics")
+	if err != nil {
+		t.Fatalf("/metrics on the metrics listener: %v", err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK || !strings.Contains(string(body), "gatehouse_http_requests_total") {
+		t.Errorf("/metrics on the metrics listener = %d, want 200 with gatehouse_http_requests_total:\n%.2000s", res.StatusCode, body)
+	}
+	if res, err = c.Get("http://" + metricsAddr + "/readyz"); err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusNotFound {
+		t.Errorf("/readyz on the metrics listener = %d, want 404: it serves /metrics alone", res.StatusCode)
+	}
+	if err := s.shutdown(); err != nil {
+		t.Errorf("run after shutdown = %v, want nil", err)
+	}
+	if _, err := net.DialTimeout("tcp", metricsAddr, time.Second); err == nil {
+		t.Error("metrics listener still accepting after shutdown")
+	}
 }
