@@ -72,6 +72,9 @@ type Options struct {
 	Company        string // the company's name as customers read it in mails and on the consent page
 	TrustedProxies []netip.Prefix
 	MetricsToken   string // when set, /metrics needs "Authorization: Bearer <token>"
+	// MetricsElsewhere: /metrics is served by MetricsHandler on a listener
+	// of its own, and Echo's answers 404.
+	MetricsElsewhere bool
 
 	// Dev mounts DevIdP at /dev/oidc and enables POST /dev/login, which
 	// offers DemoStaff on the sign-in page.
@@ -121,6 +124,7 @@ type Handler struct {
 	company          string
 	trustedProxies   []netip.Prefix
 	metricsToken     string
+	metricsElsewhere bool
 	dev              bool
 	devIdP           http.Handler
 	demoStaff        []DemoStaff
@@ -170,6 +174,7 @@ func New(o Options) (*Handler, error) {
 		company:          o.Company,
 		trustedProxies:   o.TrustedProxies,
 		metricsToken:     o.MetricsToken,
+		metricsElsewhere: o.MetricsElsewhere,
 		dev:              o.Dev,
 		devIdP:           o.DevIdP,
 		demoStaff:        o.DemoStaff,

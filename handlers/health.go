@@ -19,7 +19,9 @@ func (h *Handler) healthz(c echo.Context) error {
 	return c.String(http.StatusOK, "ok\n")
 }
 
-// readyz says whether the portal can serve: its database answers.
+// readyz says whether the portal can serve: its database and the product
+// database (the workspace registry every page of customer data needs)
+// answer.
 func (h *Handler) readyz(c echo.Context) error {
 	ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
 	defer cancel()
@@ -27,18 +29,52 @@ func (h *Handler) readyz(c echo.Context) error {
 		h.log.Error("readiness: database", "error", err)
 		return c.String(http.StatusServiceUnavailable, "database unreachable\n")
 	}
+	product, err := h.product.DB()
+	if err == nil {
+		err = product.PingContext(ctx)
+	}
+	if err != nil {
+		h.log.Error("readiness: product database", "error", err)
+		return c.String(http.StatusServiceUnavailable, "product database unreachable\n")
+	}
 	return c.String(http.StatusOK, "ready\n")
 }
 
 func (h *Handler) metricsPage(c echo.Context) error {
-	if t := h.metricsToken; t != "" {
-		got := strings.TrimPrefix(c.Request().Header.Get("Authorization"), "Bearer ")
-		if subtle.ConstantTimeCompare([]byte(got), []byte(t)) != 1 {
-			return echo.NewHTTPError(http.StatusUnauthorized, "metrics need a bearer token")
-		}
+	if h.metricsElsewhere {
+		return echo.ErrNotFound
+	}
+	if !h.metricsAllowed(c.Request()) {
+		return echo.NewHTTPError(http.StatusUnauthorized, "metrics need a bearer token")
 	}
 	promhttp.HandlerFor(h.registry, promhttp.HandlerOpts{}).ServeHTTP(c.Response(), c.Request())
 	return nil
+}
+
+// MetricsHandler serves GET /metrics alone, for the listener of
+// Options.MetricsElsewhere. A token, when one is set, is asked for there
+// too.
+func (h *Handler) MetricsHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
+		if !h.metricsAllowed(r) {
+			http.Error(w, "metrics need a bearer token", http.StatusUnauthorized)
+			return
+		}
+		promhttp.HandlerFor(h.registry, promhttp.HandlerOpts{}).ServeHTTP(w, r)
+	})
+	return mux
+}
+
+// metricsAllowed says whether r may read the metrics: with no token set,
+// whoever reaches the listener may.
+func (h *Handler) metricsAllowed(r *http.Request) bool {
+	t := h.metricsToken
+	if t == "" {
+		return true
+	}
+	got := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
+	return subtle.ConstantTimeCompare([]byte(got), []byte(t)) == 1
 }
 
 // staticFile serves embedded assets under content-hashed names, cached for

@@ -1,7 +1,9 @@
 package handlers
 
 import (
+	"context"
 	"net/http"
+	"net/http/httptest"
 	"regexp"
 	"strings"
 	"testing"
@@ -9,6 +11,8 @@ import (
 	"gatehouse/models"
 	"gatehouse/models/dbtest"
 	"gatehouse/static"
+
+	"gorm.io/gorm"
 )
 
 func TestSecurityHeadersOnEveryResponse(t *testing.T) {
@@ -105,6 +109,78 @@ func TestMetricsToken(t *testing.T) {
 	res, body := p.do(c, http.MethodGet, "/metrics", nil, http.Header{"Authorization": {"Bearer s3cret-metrics-token"}})
 	if res.StatusCode != http.StatusOK || !strings.Contains(body, "gatehouse_http_requests_total") {
 		t.Errorf("/metrics with token = %d", res.StatusCode)
+	}
+}
+
+// /readyz answers 503 when the product database is unreachable though
+// the portal's own one answers: without the registry no customer data can
+// be read.
+func TestReadyzChecksProductDatabase(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *models.DB) {
+		var product *gorm.DB
+		p := newPortal(t, db, func(o *Options) {
+			// On PostgreSQL the harness's product database is the portal's
+			// pool; a pool of its own can be closed alone.
+			if db.Dialect == models.Postgres {
+				other, err := models.Open(context.Background(), dbtest.URL(db))
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { other.Close() })
+				o.Product = other.Read
+			}
+			product = o.Product
+		})
+		c := p.client()
+		if res, body := p.get(c, "/readyz"); res.StatusCode != http.StatusOK || body != "ready\n" {
+			t.Fatalf("/readyz = %d %q, want 200 \"ready\\n\"", res.StatusCode, body)
+		}
+		sqlDB, err := product.DB()
+		if err != nil {
+			t.Fatal(err)
+		}
+		sqlDB.Close()
+		if res, body := p.get(c, "/readyz"); res.StatusCode != http.StatusServiceUnavailable || body != "product database unreachable\n" {
+			t.Errorf("/readyz with the product database closed = %d %q, want 503 \"product database unreachable\\n\"", res.StatusCode, body)
+		}
+		if err := p.opts.DB.Ping(context.Background()); err != nil {
+			t.Errorf("the portal's database is closed too (%v): the test must close the product database alone", err)
+		}
+	})
+}
+
+// With MetricsElsewhere the portal's router does not serve /metrics;
+// MetricsHandler does, and asks for the token when one is set.
+func TestMetricsElsewhere(t *testing.T) {
+	p := newPortal(t, dbtest.SQLite(t), func(o *Options) { o.MetricsElsewhere = true })
+	if res, _ := p.get(p.client(), "/metrics"); res.StatusCode != http.StatusNotFound {
+		t.Errorf("/metrics on the portal's router = %d, want 404", res.StatusCode)
+	}
+	rec := httptest.NewRecorder()
+	p.h.MetricsHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), "gatehouse_http_requests_total") {
+		t.Errorf("MetricsHandler /metrics = %d, want 200 with gatehouse_http_requests_total", rec.Code)
+	}
+	for _, path := range []string{"/readyz", "/", "/login"} {
+		rec := httptest.NewRecorder()
+		p.h.MetricsHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+		if rec.Code != http.StatusNotFound {
+			t.Errorf("MetricsHandler %s = %d, want 404: it serves /metrics alone", path, rec.Code)
+		}
+	}
+
+	p = newPortal(t, dbtest.SQLite(t), func(o *Options) { o.MetricsElsewhere, o.MetricsToken = true, "s3cret-metrics-token" })
+	rec = httptest.NewRecorder()
+	p.h.MetricsHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	if rec.Code != http.StatusUnauthorized {
+		t.Errorf("MetricsHandler /metrics without the set token = %d, want 401", rec.Code)
+	}
+	req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
+	req.Header.Set("Authorization", "Bearer s3cret-metrics-token")
+	rec = httptest.NewRecorder()
+	p.h.MetricsHandler().ServeHTTP(rec, req)
+	if rec.Code != http.StatusOK {
+		t.Errorf("MetricsHandler /metrics with the token = %d, want 200", rec.Code)
 	}
 }
 

@@ -37,7 +37,10 @@ type Config struct {
 	AgreementVersion   string
 	TrustedProxies     []netip.Prefix
 	MetricsToken       string
-	LogLevel           slog.Level
+	// MetricsAddr, a loopback address, serves /metrics alone; the main
+	// listener then does not.
+	MetricsAddr string
+	LogLevel    slog.Level
 	// AuditSigningKey signs the audit chain's checkpoints; --dev keeps
 	// one in the data directory.
 	AuditSigningKey ed25519.PrivateKey
@@ -73,7 +76,7 @@ var settings = []string{
 	"GATEHOUSE_ADDR", "GATEHOUSE_DATA_DIR", "GATEHOUSE_DATABASE_URL", "GATEHOUSE_PRODUCT_DB_URL",
 	"GATEHOUSE_BASE_URL", "GATEHOUSE_OIDC_ISSUER", "GATEHOUSE_OIDC_CLIENT_ID", "GATEHOUSE_OIDC_CLIENT_SECRET",
 	"GATEHOUSE_ALLOWED_DOMAINS", "GATEHOUSE_SESSION_KEY", "GATEHOUSE_AGREEMENT_VERSION",
-	"GATEHOUSE_TRUSTED_PROXIES", "GATEHOUSE_METRICS_TOKEN", "GATEHOUSE_LOG_LEVEL",
+	"GATEHOUSE_TRUSTED_PROXIES", "GATEHOUSE_METRICS_TOKEN", "GATEHOUSE_METRICS_ADDR", "GATEHOUSE_LOG_LEVEL",
 	"GATEHOUSE_AUDIT_SIGNING_KEY", "GATEHOUSE_AUDIT_STREAM", "GATEHOUSE_AUDIT_CHECKPOINT_EVERY",
 	"GATEHOUSE_SMTP_HOST", "GATEHOUSE_SMTP_PORT", "GATEHOUSE_SMTP_USERNAME", "GATEHOUSE_SMTP_PASSWORD",
 	"GATEHOUSE_SMTP_FROM", "GATEHOUSE_SMTP_TLS",
@@ -120,6 +123,7 @@ func loadConfig(name string, args, environ []string, stderr io.Writer) (Config, 
 		StepUpWindow:       models.DefaultStepUpWindow,
 	}
 	problems = append(problems, c.parseAccess(env)...)
+	problems = append(problems, c.parseMetrics(env)...)
 	problems = append(problems, c.parseAudit(env)...)
 	problems = append(problems, c.parseRequests(env)...)
 	problems = append(problems, c.parseRetention(env)...)
@@ -295,11 +299,9 @@ func (c *Config) productionDefaults(env map[string]string) []string {
 		c.Addr = ":8080"
 	}
 	if raw := env["GATEHOUSE_BASE_URL"]; raw != "" {
-		u, err := url.Parse(raw)
-		if err != nil || u.Host == "" {
-			problems = append(problems, "GATEHOUSE_BASE_URL is not a URL")
-		} else {
-			c.BaseURL = u
+		var problem string
+		if c.BaseURL, problem = parseBaseURL(raw); problem != "" {
+			problems = append(problems, problem)
 		}
 	}
 	return problems
@@ -382,6 +384,7 @@ func (c Config) checkProduction() error {
 		p = append(p, "GATEHOUSE_AUDIT_SIGNING_KEY is missing (signs the audit log's checkpoints; generate one with: openssl rand -base64 32)")
 	}
 	p = append(p, c.SMTP.Check()...)
+	p = append(p, c.checkMetrics()...)
 	if len(p) > 0 {
 		return configError(p)
 	}

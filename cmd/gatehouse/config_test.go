@@ -19,7 +19,9 @@ import (
 )
 
 // productionEnv is a complete, valid production environment. Each
-// refusal test breaks exactly one thing in it.
+// refusal test breaks exactly one thing in it. (It has a metrics token
+// since production refuses to start without one or a loopback metrics
+// address.)
 func productionEnv() map[string]string {
 	return map[string]string{
 		"GATEHOUSE_BASE_URL":           "https://gatehouse.example.com",
@@ -34,6 +36,7 @@ func productionEnv() map[string]string {
 		"GATEHOUSE_AUDIT_SIGNING_KEY":  base64.StdEncoding.EncodeToString([]byte(strings.Repeat("s", 32))),
 		"GATEHOUSE_SMTP_HOST":          "smtp.example.com",
 		"GATEHOUSE_SMTP_FROM":          "Gatehouse <gatehouse@example.com>",
+		"GATEHOUSE_METRICS_TOKEN":      strings.Repeat("m", 32),
 	}
 }
 
@@ -79,6 +82,14 @@ func TestConfigProductionRefusesEachUnsafeSetting(t *testing.T) {
 		{"base URL http", func(e map[string]string) { e["GATEHOUSE_BASE_URL"] = "http://gatehouse.example.com" }, "GATEHOUSE_BASE_URL must be https://"},
 		{"base URL missing", func(e map[string]string) { delete(e, "GATEHOUSE_BASE_URL") }, "GATEHOUSE_BASE_URL is missing"},
 		{"base URL not a URL", func(e map[string]string) { e["GATEHOUSE_BASE_URL"] = "gatehouse.example.com" }, "GATEHOUSE_BASE_URL is not a URL"},
+		{"base URL with a path", func(e map[string]string) { e["GATEHOUSE_BASE_URL"] = "https://example.com/gatehouse" }, "GATEHOUSE_BASE_URL must be scheme://host[:port] with no path"},
+		{"base URL with a query", func(e map[string]string) { e["GATEHOUSE_BASE_URL"] = "https://gatehouse.example.com/?x=1" }, "GATEHOUSE_BASE_URL must be scheme://host[:port] with no path"},
+		{"metrics token missing", func(e map[string]string) { delete(e, "GATEHOUSE_METRICS_TOKEN") }, "GATEHOUSE_METRICS_TOKEN is missing"},
+		{"metrics address on every interface", func(e map[string]string) { e["GATEHOUSE_METRICS_ADDR"] = ":9090" }, "GATEHOUSE_METRICS_ADDR must be a loopback host:port"},
+		{"metrics address on 0.0.0.0", func(e map[string]string) { e["GATEHOUSE_METRICS_ADDR"] = "0.0.0.0:9090" }, "GATEHOUSE_METRICS_ADDR must be a loopback host:port"},
+		{"metrics address on another machine's name", func(e map[string]string) { e["GATEHOUSE_METRICS_ADDR"] = "metrics.example.com:9090" }, "GATEHOUSE_METRICS_ADDR must be a loopback host:port"},
+		{"metrics address without port", func(e map[string]string) { e["GATEHOUSE_METRICS_ADDR"] = "127.0.0.1" }, "GATEHOUSE_METRICS_ADDR must be a loopback host:port"},
+		{"metrics address on another machine", func(e map[string]string) { e["GATEHOUSE_METRICS_ADDR"] = "192.0.2.10:9090" }, "GATEHOUSE_METRICS_ADDR must be a loopback host:port"},
 		{"dev-only data dir", func(e map[string]string) { e["GATEHOUSE_DATA_DIR"] = "/var/lib/gatehouse" }, "GATEHOUSE_DATA_DIR is a development setting"},
 		{"unknown setting", func(e map[string]string) { e["GATEHOUSE_FOO"] = "bar" }, "GATEHOUSE_FOO is not a Gatehouse setting"},
 		{"misspelt setting", func(e map[string]string) { e["GATEHOUSE_SESION_KEY"] = strings.Repeat("k", 48) }, "GATEHOUSE_SESION_KEY is not a Gatehouse setting"},
@@ -153,6 +164,16 @@ func TestConfigProductionAccepted(t *testing.T) {
 			e["GATEHOUSE_SMTP_HOST"], e["GATEHOUSE_SMTP_TLS"], e["GATEHOUSE_SMTP_PORT"] = "127.0.0.1", "none", "25"
 		}},
 		{"audit stream to a file", func(e map[string]string) { e["GATEHOUSE_AUDIT_STREAM"] = "file:/var/log/gatehouse/audit.jsonl" }},
+		{"base URL with a trailing slash", func(e map[string]string) { e["GATEHOUSE_BASE_URL"] = "https://gatehouse.example.com/" }},
+		{"metrics on a loopback address, without token", func(e map[string]string) {
+			delete(e, "GATEHOUSE_METRICS_TOKEN")
+			e["GATEHOUSE_METRICS_ADDR"] = "127.0.0.1:9090"
+		}},
+		{"metrics on ::1 with a token", func(e map[string]string) { e["GATEHOUSE_METRICS_ADDR"] = "[::1]:9090" }},
+		{"metrics on localhost", func(e map[string]string) {
+			delete(e, "GATEHOUSE_METRICS_TOKEN")
+			e["GATEHOUSE_METRICS_ADDR"] = "localhost:9090"
+		}},
 		{"audit signing key in URL base64 without padding", func(e map[string]string) {
 			e["GATEHOUSE_AUDIT_SIGNING_KEY"] = base64.RawURLEncoding.EncodeToString([]byte(strings.Repeat("s", 32)))
 		}},
@@ -293,6 +314,8 @@ func TestConfigDevRefusals(t *testing.T) {
 		{"unknown setting with --dev", []string{"--dev"}, map[string]string{"GATEHOUSE_FOO": "1"}, "GATEHOUSE_FOO is not a Gatehouse setting"},
 		{"address without port", []string{"--dev"}, map[string]string{"GATEHOUSE_ADDR": "localhost"}, "GATEHOUSE_ADDR must be host:port"},
 		{"base URL not a URL", []string{"--dev"}, map[string]string{"GATEHOUSE_BASE_URL": "localhost"}, "GATEHOUSE_BASE_URL is not a URL"},
+		{"base URL with a path", []string{"--dev"}, map[string]string{"GATEHOUSE_BASE_URL": "http://127.0.0.1:8080/gatehouse"}, "GATEHOUSE_BASE_URL must be scheme://host[:port] with no path"},
+		{"metrics address not loopback", []string{"--dev"}, map[string]string{"GATEHOUSE_METRICS_ADDR": "0.0.0.0:9090"}, "GATEHOUSE_METRICS_ADDR must be a loopback host:port"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

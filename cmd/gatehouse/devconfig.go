@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -39,15 +38,19 @@ func (c *Config) devDefaults(env map[string]string) []string {
 		return []string{"GATEHOUSE_ADDR must be host:port"}
 	}
 	// --dev signs anyone in as any demo staff member without a password;
-	// it must not be reachable from other machines.
-	if ip, err := netip.ParseAddr(host); host != "localhost" && (err != nil || !ip.IsLoopback()) {
+	// it must not be reachable from other machines, neither directly nor
+	// through a proxy that a public base URL would point at.
+	if !isLoopbackHost(host) {
 		return []string{fmt.Sprintf("GATEHOUSE_ADDR=%s: --dev listens only on a loopback address (127.0.0.1, ::1 or localhost), as its demo sign-in needs no password", c.Addr)}
 	}
 	c.BaseURL = &url.URL{Scheme: "http", Host: net.JoinHostPort(host, port)}
 	if raw := env["GATEHOUSE_BASE_URL"]; raw != "" {
-		u, err := url.Parse(raw)
-		if err != nil || u.Host == "" {
-			return []string{"GATEHOUSE_BASE_URL is not a URL"}
+		u, problem := parseBaseURL(raw)
+		if problem != "" {
+			return []string{problem}
+		}
+		if !isLoopbackHost(u.Hostname()) {
+			return []string{fmt.Sprintf("GATEHOUSE_BASE_URL=%s: --dev is reached only at a loopback address (127.0.0.1, ::1 or localhost), as its demo sign-in needs no password", raw)}
 		}
 		c.BaseURL = u
 	}

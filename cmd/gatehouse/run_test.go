@@ -67,12 +67,13 @@ type devServer struct {
 }
 
 // startDev runs `serve --dev` on a free port with its data in a temporary
-// directory and waits until /healthz answers.
-func startDev(t *testing.T) *devServer {
+// directory, and with the settings of env, and waits until /healthz
+// answers.
+func startDev(t *testing.T, env ...string) *devServer {
 	t.Helper()
 	s := &devServer{t: t, addr: freeAddr(t), dataDir: t.TempDir(), stdout: &syncBuffer{}, stderr: &syncBuffer{}, done: make(chan error, 1)}
 	s.base = "http://" + s.addr
-	s.env = []string{"GATEHOUSE_ADDR=" + s.addr, "GATEHOUSE_DATA_DIR=" + s.dataDir}
+	s.env = append([]string{"GATEHOUSE_ADDR=" + s.addr, "GATEHOUSE_DATA_DIR=" + s.dataDir}, env...)
 	ctx, cancel := context.WithCancel(context.Background())
 	s.stop = cancel
 	go func() { s.done <- run(ctx, []string{"serve", "--dev"}, s.env, s.stdout, s.stderr) }()

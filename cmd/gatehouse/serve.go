@@ -105,7 +105,7 @@ func (s *server) handler(outbox *models.Outbox) (*handlers.Handler, error) {
 	opts := handlers.Options{
 		DB: st.db, Product: st.product.Read, ProductDB: st.product, TenantsDir: st.tenantsDir, Tenants: st.tenants, Catalog: st.catalog, Audit: st.audit, Logger: s.log, Now: time.Now, Metrics: s.metrics,
 		BaseURL: cfg.BaseURL, AllowedDomains: cfg.AllowedDomains, SessionKey: cfg.SessionKey,
-		AgreementVersion: cfg.AgreementVersion, TrustedProxies: cfg.TrustedProxies, MetricsToken: cfg.MetricsToken, BreakglassWindow: cfg.BreakglassWindow,
+		AgreementVersion: cfg.AgreementVersion, TrustedProxies: cfg.TrustedProxies, MetricsToken: cfg.MetricsToken, MetricsElsewhere: cfg.MetricsAddr != "", BreakglassWindow: cfg.BreakglassWindow,
 		Requests: cfg.Requests, Company: cfg.Company, Retention: cfg.Retention, Outbox: outbox, Sessions: cfg.Sessions, StepUpWindow: cfg.StepUpWindow,
 		OIDC: handlers.OIDC{Issuer: cfg.OIDCIssuer, ClientID: cfg.OIDCClientID, ClientSecret: cfg.OIDCClientSecret, HTTPClient: &http.Client{Timeout: 10 * time.Second}},
 		Dev:  cfg.Dev,
@@ -130,45 +130,86 @@ func (s *server) handler(outbox *models.Outbox) (*handlers.Handler, error) {
 // in flight finish, then the workers stop, the audit shipper last with
 // its final checkpoint.
 func (s *server) listen(ctx context.Context, h *handlers.Handler) error {
-	e, err := h.Echo()
+	servers, err := s.listeners(h)
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", s.cfg.Addr)
-	if err != nil {
-		return err
-	}
-	srv := &http.Server{
-		Handler: e, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
-		WriteTimeout: 60 * time.Second, IdleTimeout: 2 * time.Minute,
-		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
-	}
-	s.log.Info("listening", "addr", ln.Addr().String(), "base_url", s.cfg.BaseURL.String(), "dev", s.cfg.Dev)
+	s.log.Info("listening", "addr", servers[0].ln.Addr().String(), "metrics_addr", s.cfg.MetricsAddr, "base_url", s.cfg.BaseURL.String(), "dev", s.cfg.Dev)
 	if s.cfg.Dev {
 		fmt.Fprintf(s.stdout, "\nGatehouse (development mode) is running at %s\nOpen it and pick a demo staff member to sign in. Press Ctrl-C to stop.\n\n", s.cfg.BaseURL)
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	errc := make(chan error, len(servers))
+	for _, l := range servers {
+		go func() { errc <- l.srv.Serve(l.ln) }()
+	}
 	select {
 	case err := <-errc:
+		for _, l := range servers {
+			l.srv.Close()
+		}
 		return err
 	case <-ctx.Done():
 	}
 	s.log.Info("shutting down")
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil {
-		return fmt.Errorf("shutdown: %w", err)
+	var stuck []error
+	for _, l := range servers {
+		if err := l.srv.Shutdown(shutdownCtx); err != nil {
+			stuck = append(stuck, fmt.Errorf("shutdown: %w", err))
+		}
+	}
+	if len(stuck) > 0 {
+		return errors.Join(stuck...)
 	}
 	// Every request has finished; the workers' last steps (the mail
 	// worker's last send among them) are recorded before the final
 	// checkpoint, which covers their events.
 	s.workers.stop()
-	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
-		return err
+	for range servers {
+		if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
 	}
 	s.log.Info("stopped")
 	return nil
+}
+
+// listener is one HTTP server and the socket it serves.
+type listener struct {
+	srv *http.Server
+	ln  net.Listener
+}
+
+// listeners opens the portal's listener and, with GATEHOUSE_METRICS_ADDR,
+// the one serving /metrics alone; both are bound before either serves, so
+// an address in use refuses the start.
+func (s *server) listeners(h *handlers.Handler) ([]listener, error) {
+	e, err := h.Echo()
+	if err != nil {
+		return nil, err
+	}
+	serve := []http.Handler{e}
+	addrs := []string{s.cfg.Addr}
+	if s.cfg.MetricsAddr != "" {
+		serve, addrs = append(serve, h.MetricsHandler()), append(addrs, s.cfg.MetricsAddr)
+	}
+	var out []listener
+	for i, addr := range addrs {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			for _, l := range out {
+				l.ln.Close()
+			}
+			return nil, err
+		}
+		out = append(out, listener{ln: ln, srv: &http.Server{
+			Handler: serve[i], ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+			WriteTimeout: 60 * time.Second, IdleTimeout: 2 * time.Minute,
+			ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		}})
+	}
+	return out, nil
 }
 
 // stores are the databases the portal works with.
