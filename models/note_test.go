@@ -63,12 +63,15 @@ func portalState(t *testing.T, db *models.DB) string {
 	return b.String()
 }
 
+// noteCall is a note-taking function, ready but for the note.
+type noteCall func(note string) error
+
 // noteCase is one note-taking model function: prepare makes what it acts
-// on and returns the call with the note; field is where its message goes.
+// on and returns the call; field is where its message goes.
 type noteCase struct {
 	name    string
 	field   string
-	prepare func() func(note string) error
+	prepare func() noteCall
 }
 
 // TestNotesRefuseHiddenCharacters: every model function that takes free
@@ -77,7 +80,7 @@ type noteCase struct {
 // with a plain note then succeeds, so the refusal was the note's.
 func TestNotesRefuseHiddenCharacters(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, db *models.DB) {
-		for _, c := range noteCases(t, db) {
+		for _, c := range newNoteFixture(t, db).cases() {
 			call := c.prepare()
 			for kind, note := range badNotes {
 				before := portalState(t, db)
@@ -97,116 +100,155 @@ func TestNotesRefuseHiddenCharacters(t *testing.T) {
 	})
 }
 
-// noteCases builds the fixtures of every note-taking function on db.
-func noteCases(t *testing.T, db *models.DB) []noteCase {
-	ctx := context.Background()
-	f := newDataFixture(t, db)
-	w := newWorkflow(t, db)
-	w.prefix, w.now = "note-", demoNow
-	act := models.Act{Now: demoNow, By: w.sys}
-	requester, approver, grantee := w.staff(policy.TierSupport), w.staff(policy.TierSenior), w.staff(policy.TierSenior)
-	bg := newBGFixture(t, db)
-	owners := []string{"owner@acme.example", "admin@acme.example"}
-	sara := f.viewer("sara.senior@example.com")
-	n := 0
-	pending := func() models.AccessRequest {
-		n++
-		r, err := models.CreateRequest(ctx, db.Write, w.now, w.sys, w.pol, models.NewRequest{
-			Workspace: fmt.Sprintf("note-ws%d", n), Requester: requester, Grantee: grantee,
-			Reason: "Customer reports that exports fail since Monday.", Ticket: fmt.Sprintf("SUP-%d", n), Duration: time.Hour,
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return r
+// noteFixture is what the note-taking functions act on: the demo staff,
+// registry and tenants, and a request workflow's own staff.
+type noteFixture struct {
+	t                            *testing.T
+	ctx                          context.Context
+	db                           *models.DB
+	data                         *dataFixture
+	w                            *workflow
+	bg                           bgFixture
+	act                          models.Act
+	requester, approver, grantee models.Staff
+	n                            int // requests made, for unique workspaces and tickets
+}
+
+func newNoteFixture(t *testing.T, db *models.DB) *noteFixture {
+	t.Helper()
+	f := &noteFixture{t: t, ctx: context.Background(), db: db, data: newDataFixture(t, db), w: newWorkflow(t, db), bg: newBGFixture(t, db)}
+	f.w.prefix, f.w.now = "note-", demoNow
+	f.act = models.Act{Now: demoNow, By: f.w.sys}
+	f.requester, f.approver, f.grantee = f.w.staff(policy.TierSupport), f.w.staff(policy.TierSenior), f.w.staff(policy.TierSenior)
+	return f
+}
+
+// cases are every note-taking model function.
+func (f *noteFixture) cases() []noteCase {
+	cases := []noteCase{
+		{"approve", "note", f.decide(true)},
+		{"deny", "note", f.decide(false)},
+		{"cancel", "note", f.cancel},
+		{"I'm done", "note", f.end(models.ActionGrantDone)},
+		{"revoke", "note", f.end(models.ActionGrantRevoked)},
+		{"break-glass justification", "justification", func() noteCall {
+			return func(note string) error { _, err := f.openBreakglass(note); return err }
+		}},
+		{"break-glass review", "note", f.reviewBreakglass},
+		{"reveal", "reason", f.reveal},
+		{"suspend", "reason", f.staffChange(models.Suspend, false)},
+		{"reactivate", "reason", f.staffChange(models.Reactivate, true)},
+		{"offboard", "reason", f.staffChange(models.Offboard, false)},
 	}
-	decide := func(approve bool) func() func(string) error {
-		return func() func(string) error {
-			r := pending()
-			return func(note string) error {
-				_, err := models.DecideRequest(ctx, db.Write, act, models.Post{Outbox: w.ob, Letters: plainLetters{}}, w.pol,
-					models.Decision{Request: r.ID, Approve: approve, Approver: approver, Note: note, Owners: owners})
-				return err
+	return append(cases, f.retentionCases()...)
+}
+
+// pending makes a pending request.
+func (f *noteFixture) pending() models.AccessRequest {
+	f.t.Helper()
+	f.n++
+	r, err := models.CreateRequest(f.ctx, f.db.Write, f.w.now, f.w.sys, f.w.pol, models.NewRequest{
+		Workspace: fmt.Sprintf("note-ws%d", f.n), Requester: f.requester, Grantee: f.grantee,
+		Reason: "Customer reports that exports fail since Monday.", Ticket: fmt.Sprintf("SUP-%d", f.n), Duration: time.Hour,
+	})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return r
+}
+
+func (f *noteFixture) decide(approve bool) func() noteCall {
+	return func() noteCall {
+		r := f.pending()
+		return func(note string) error {
+			_, err := models.DecideRequest(f.ctx, f.db.Write, f.act, models.Post{Outbox: f.w.ob, Letters: plainLetters{}}, f.w.pol,
+				models.Decision{Request: r.ID, Approve: approve, Approver: f.approver, Note: note, Owners: []string{"owner@acme.example"}})
+			return err
+		}
+	}
+}
+
+func (f *noteFixture) cancel() noteCall {
+	r := f.pending()
+	return func(note string) error {
+		_, err := models.CancelRequest(f.ctx, f.db.Write, f.act, models.Post{Outbox: f.w.ob, Letters: plainLetters{}},
+			models.Cancellation{Request: r.ID, Requester: f.requester, Note: note})
+		return err
+	}
+}
+
+func (f *noteFixture) end(action models.Action) func() noteCall {
+	return func() noteCall {
+		r := f.w.granted(f.pending(), f.approver)
+		return func(note string) error {
+			_, err := models.EndRequestGrant(f.ctx, f.db.Write, f.act, r.ID, note, action)
+			return err
+		}
+	}
+}
+
+func (f *noteFixture) openBreakglass(justification string) (models.Breakglass, error) {
+	in := f.bg.input("ada.sysadmin")
+	in.Justification = justification
+	return models.OpenBreakglass(f.ctx, f.db.Write, models.Act{Now: demoNow, By: actorOf(f.bg.staff["ada.sysadmin"])}, f.bg.post(), in)
+}
+
+func (f *noteFixture) reviewBreakglass() noteCall {
+	b, err := f.openBreakglass(goodNote)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	otto := f.bg.staff["otto.sysadmin"]
+	return func(note string) error {
+		return models.ReviewBreakglass(f.ctx, f.db.Write, models.Act{Now: demoNow, By: actorOf(otto)}, b.ID, otto.ID, note)
+	}
+}
+
+func (f *noteFixture) reveal() noteCall {
+	sara := f.data.viewer("sara.senior@example.com")
+	f.data.grant(sara, "acme", models.GrantScope{Tables: map[string][]int64{"members": {1}}}, false)
+	return func(note string) error {
+		_, err := f.data.data.RevealField(f.ctx, sara, models.DataRequest{Slug: "acme", Table: "members", Record: "1"}, "email", note)
+		return err
+	}
+}
+
+// staffChange is change on a new engineer, suspended first if suspended.
+func (f *noteFixture) staffChange(change func(context.Context, *gorm.DB, models.Act, int64, string) error, suspended bool) func() noteCall {
+	return func() noteCall {
+		s := f.w.staff(policy.TierEngineer)
+		if suspended {
+			if err := models.Suspend(f.ctx, f.db.Write, f.act, s.ID, "On leave for a month."); err != nil {
+				f.t.Fatal(err)
 			}
 		}
+		return func(note string) error { return change(f.ctx, f.db.Write, f.act, s.ID, note) }
 	}
-	end := func(action models.Action) func() func(string) error {
-		return func() func(string) error {
-			r := w.granted(pending(), approver)
-			return func(note string) error {
-				_, err := models.EndRequestGrant(ctx, db.Write, act, r.ID, note, action)
-				return err
-			}
-		}
-	}
-	openBG := func(justification string) (models.Breakglass, error) {
-		in := bg.input("ada.sysadmin")
-		in.Justification = justification
-		return models.OpenBreakglass(ctx, db.Write, models.Act{Now: demoNow, By: actorOf(bg.staff["ada.sysadmin"])}, bg.post(), in)
-	}
-	staffChange := func(change func(context.Context, models.Act, int64, string) error, suspended bool) func() func(string) error {
-		return func() func(string) error {
-			s := w.staff(policy.TierEngineer)
-			if suspended {
-				if err := models.Suspend(ctx, db.Write, act, s.ID, "On leave for a month."); err != nil {
-					t.Fatal(err)
-				}
-			}
-			return func(note string) error { return change(ctx, act, s.ID, note) }
-		}
-	}
-	onDB := func(fn func(context.Context, *gorm.DB, models.Act, int64, string) error) func(context.Context, models.Act, int64, string) error {
-		return func(ctx context.Context, act models.Act, id int64, note string) error { return fn(ctx, db.Write, act, id, note) }
-	}
+}
+
+// retentionCases are the legal holds and the deletion request.
+func (f *noteFixture) retentionCases() []noteCase {
 	return []noteCase{
-		{"approve", "note", decide(true)},
-		{"deny", "note", decide(false)},
-		{"cancel", "note", func() func(string) error {
-			r := pending()
+		{"legal hold", "reason", func() noteCall {
 			return func(note string) error {
-				_, err := models.CancelRequest(ctx, db.Write, act, models.Post{Outbox: w.ob, Letters: plainLetters{}},
-					models.Cancellation{Request: r.ID, Requester: requester, Note: note})
+				_, err := models.PlaceHold(f.ctx, f.db.Write, f.act, "globex", "CASE-7", note)
 				return err
 			}
 		}},
-		{"I'm done", "note", end(models.ActionGrantDone)},
-		{"revoke", "note", end(models.ActionGrantRevoked)},
-		{"break-glass justification", "justification", func() func(string) error {
-			return func(note string) error { _, err := openBG(note); return err }
-		}},
-		{"break-glass review", "note", func() func(string) error {
-			b, err := openBG(goodNote)
+		{"legal hold lift", "reason", func() noteCall {
+			h, err := models.PlaceHold(f.ctx, f.db.Write, f.act, "globex", "CASE-8", goodNote)
 			if err != nil {
-				t.Fatal(err)
+				f.t.Fatal(err)
 			}
 			return func(note string) error {
-				return models.ReviewBreakglass(ctx, db.Write, models.Act{Now: demoNow, By: actorOf(bg.staff["otto.sysadmin"])}, b.ID, bg.staff["otto.sysadmin"].ID, note)
-			}
-		}},
-		{"reveal", "reason", func() func(string) error {
-			f.grant(sara, "acme", models.GrantScope{Tables: map[string][]int64{"members": {1}}}, false)
-			return func(note string) error {
-				_, err := f.data.RevealField(ctx, sara, models.DataRequest{Slug: "acme", Table: "members", Record: "1"}, "email", note)
+				_, err := models.LiftHold(f.ctx, f.db.Write, f.act, "globex", h.ID, note)
 				return err
 			}
 		}},
-		{"suspend", "reason", staffChange(onDB(models.Suspend), false)},
-		{"reactivate", "reason", staffChange(onDB(models.Reactivate), true)},
-		{"offboard", "reason", staffChange(onDB(models.Offboard), false)},
-		{"legal hold", "reason", func() func(string) error {
-			return func(note string) error { _, err := models.PlaceHold(ctx, db.Write, act, "globex", "CASE-7", note); return err }
-		}},
-		{"legal hold lift", "reason", func() func(string) error {
-			h, err := models.PlaceHold(ctx, db.Write, act, "globex", "CASE-8", goodNote)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return func(note string) error { _, err := models.LiftHold(ctx, db.Write, act, "globex", h.ID, note); return err }
-		}},
-		{"deletion request", "note", func() func(string) error {
+		{"deletion request", "note", func() noteCall {
 			return func(note string) error {
-				_, err := models.CreateDeletionRequest(ctx, db.Write, f.product.Read, act, models.Post{Outbox: w.ob, Letters: &retentionLetters{}},
-					models.NewDeletionRequest{Slug: "acme", Requester: requester, Note: note, Valid: models.DefaultRetentionPolicy().DeletionRequestValid})
+				_, err := models.CreateDeletionRequest(f.ctx, f.db.Write, f.data.product.Read, f.act, models.Post{Outbox: f.w.ob, Letters: &retentionLetters{}},
+					models.NewDeletionRequest{Slug: "acme", Requester: f.requester, Note: note, Valid: models.DefaultRetentionPolicy().DeletionRequestValid})
 				return err
 			}
 		}},
