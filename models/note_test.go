@@ -40,27 +40,34 @@ func portalState(t *testing.T, db *models.DB) string {
 	t.Helper()
 	var b strings.Builder
 	for _, table := range portalTables {
-		rows, err := db.Read.Raw("SELECT * FROM " + table + " ORDER BY 1").Rows()
-		if err != nil {
-			t.Fatal(err)
-		}
-		cols, _ := rows.Columns()
-		fmt.Fprintf(&b, "%s:", table)
-		for rows.Next() {
-			vals := make([]any, len(cols))
-			ptrs := make([]any, len(cols))
-			for i := range vals {
-				ptrs[i] = &vals[i]
-			}
-			if err := rows.Scan(ptrs...); err != nil {
-				t.Fatal(err)
-			}
-			fmt.Fprintf(&b, " %v", vals)
-		}
-		rows.Close()
-		b.WriteString("\n")
+		_, rows := rawRows(t, db, "SELECT * FROM "+table+" ORDER BY 1")
+		fmt.Fprintf(&b, "%s: %v\n", table, rows)
 	}
 	return b.String()
+}
+
+// rawRows reads every row query returns, each value as the driver gives
+// it (gorm's Scan cannot take some blobs into a map).
+func rawRows(t *testing.T, db *models.DB, query string) (cols []string, out [][]any) {
+	t.Helper()
+	rows, err := db.Read.Raw(query).Rows()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	cols, _ = rows.Columns()
+	for rows.Next() {
+		vals := make([]any, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, vals)
+	}
+	return cols, out
 }
 
 // noteCall is a note-taking function, ready but for the note.

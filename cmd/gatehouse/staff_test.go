@@ -16,17 +16,8 @@ import (
 // models' note check like the web form, so a reason with a bidi override
 // is refused and nothing changes.
 func TestRunStaffOffboardReasonChecked(t *testing.T) {
-	dir := t.TempDir()
 	ctx := context.Background()
-	env := []string{"GATEHOUSE_DATA_DIR=" + dir}
-	if err := run(ctx, []string{"migrate", "--dev"}, env, io.Discard, io.Discard); err != nil {
-		t.Fatal(err)
-	}
-	db, err := models.Open(ctx, filepath.Join(dir, "portal.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	env, db := migratedDev(t)
 	ria, err := models.CreateStaff(ctx, db.Write, time.Now(), models.Actor{Email: "test"}, models.Staff{Email: "ria.active@example.com", Name: "Ria Active", Tier: policy.TierSupport})
 	if err != nil {
 		t.Fatal(err)
@@ -42,4 +33,22 @@ func TestRunStaffOffboardReasonChecked(t *testing.T) {
 	if n := countRows(t, db, "audit_events"); n != auditBefore {
 		t.Errorf("audit events after a refused offboarding = %d, want %d", n, auditBefore)
 	}
+}
+
+// migratedDev migrates a --dev data directory of its own and opens its
+// portal database; it returns the environment naming the directory.
+func migratedDev(t *testing.T) ([]string, *models.DB) {
+	t.Helper()
+	dir := t.TempDir()
+	ctx := context.Background()
+	env := []string{"GATEHOUSE_DATA_DIR=" + dir}
+	if err := run(ctx, []string{"migrate", "--dev"}, env, io.Discard, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	db, err := models.Open(ctx, filepath.Join(dir, "portal.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return env, db
 }
