@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
-	"strings"
 
 	"gatehouse/models"
 	"gatehouse/policy"
@@ -100,11 +99,8 @@ func (h *Handler) requestDone(c echo.Context) error {
 	if r.GranteeID != viewerOf(c).Staff.ID {
 		return fmt.Errorf("%w: only the grantee closes their own access", policy.ErrDenied)
 	}
-	note := strings.TrimSpace(c.FormValue("note"))
-	if note == "" {
-		note = "done"
-	}
-	_, err = models.EndRequestGrant(ctx, h.db.Write, h.act(c), id, models.Clip(note), models.ActionGrantDone)
+	note := c.FormValue("note")
+	_, err = models.EndRequestGrant(ctx, h.db.Write, h.act(c), id, note, models.ActionGrantDone)
 	return h.afterRequestAction(c, id, note, err)
 }
 
@@ -113,10 +109,7 @@ func (h *Handler) requestRevoke(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	note := strings.TrimSpace(c.FormValue("note"))
-	if err := models.CheckReason(note, 10); err != nil {
-		return h.renderRequest(c, http.StatusUnprocessableEntity, note, views.Errors{"note": "Say why you revoke this access (at least 10 characters)."})
-	}
+	note := c.FormValue("note")
 	_, err = models.EndRequestGrant(c.Request().Context(), h.db.Write, h.act(c), id, note, models.ActionGrantRevoked)
 	return h.afterRequestAction(c, id, note, err)
 }

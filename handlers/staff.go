@@ -160,13 +160,26 @@ func (h *Handler) staffChange(c echo.Context, done string, change func(id int64,
 	var fe models.FieldErrors
 	switch {
 	case errors.As(err, &fe):
-		return h.renderStaff(c, http.StatusUnprocessableEntity, id, views.Errors(fe))
+		return h.renderStaff(c, http.StatusUnprocessableEntity, id, formErrors(fe, field))
 	case errors.Is(err, models.ErrConflict):
 		return h.renderStaff(c, http.StatusUnprocessableEntity, id, views.Errors{field: conflictText(err)})
 	case err != nil:
 		return err
 	}
 	return c.Redirect(http.StatusSeeOther, fmt.Sprintf("/staff/%d?done=%s", id, done))
+}
+
+// formErrors keys the models' "reason" message to the form it came from,
+// where the page shows it.
+func formErrors(fe models.FieldErrors, form string) views.Errors {
+	errs := views.Errors{}
+	for k, m := range fe {
+		if k == "reason" {
+			k = form
+		}
+		errs[k] = m
+	}
+	return errs
 }
 
 // formShown reports whether the staff page (views.StaffPage) shows the

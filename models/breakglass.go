@@ -86,7 +86,7 @@ func OpenBreakglass(ctx context.Context, db *gorm.DB, act Act, post Post, in New
 		errs["incident"] = "Enter the incident reference, e.g. INC-2041 (letters, digits, . _ / -; 2 to 64 characters)."
 	}
 	if err := CheckReason(in.Justification, 20); err != nil {
-		errs["justification"] = "Say in a real sentence (at least 20 characters) why the incident needs this workspace's data."
+		errs["justification"] = noteMessage(err, "Say in a real sentence (at least 20 characters) why the incident needs this workspace's data.")
 	}
 	if len(errs) > 0 {
 		return Breakglass{}, fmt.Errorf("open break-glass: %w", errs)
@@ -192,7 +192,7 @@ func ReviewBreakglass(ctx context.Context, db *gorm.DB, act Act, id, reviewerID 
 	now := act.Now
 	note = strings.TrimSpace(note)
 	if err := CheckReason(note, 10); err != nil {
-		return fmt.Errorf("review break-glass %d: %w", id, Invalid("note", "Say in a sentence (at least 10 characters) what you checked and concluded."))
+		return fmt.Errorf("review break-glass %d: %w", id, Invalid("note", noteMessage(err, "Say in a sentence (at least 10 characters) what you checked and concluded.")))
 	}
 	err := db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		if _, err := lockActiveSysadmin(tx, reviewerID); err != nil {

@@ -165,7 +165,7 @@ func CreateDeletionRequest(ctx context.Context, db, product *gorm.DB, act Act, p
 func deletionTarget(ctx context.Context, product *gorm.DB, n NewDeletionRequest) (Workspace, []string, error) {
 	errs := FieldErrors{}
 	if err := CheckReason(n.Note, 10); err != nil {
-		errs["note"] = "Say how and when the customer asked for the deletion (e.g. the ticket)."
+		errs["note"] = noteMessage(err, "Say how and when the customer asked for the deletion (e.g. the ticket).")
 	}
 	w, err := FindWorkspace(ctx, product, n.Slug)
 	if errors.Is(err, ErrNotFound) {

@@ -43,7 +43,7 @@ func PlaceHold(ctx context.Context, db *gorm.DB, act Act, slug, reference, reaso
 		errs["reference"] = "Give the legal case or ticket reference (one line, at most 100 characters)."
 	}
 	if err := CheckReason(reason, 10); err != nil {
-		errs["reason"] = "Say in a sentence why the data must be kept."
+		errs["reason"] = noteMessage(err, "Say in a sentence why the data must be kept.")
 	}
 	if slug == "" {
 		errs["workspace"] = "Choose a workspace."
@@ -78,7 +78,7 @@ func PlaceHold(ctx context.Context, db *gorm.DB, act Act, slug, reference, reaso
 func LiftHold(ctx context.Context, db *gorm.DB, act Act, slug string, id int64, reason string) (LegalHold, error) {
 	reason = strings.TrimSpace(reason)
 	if err := CheckReason(reason, 10); err != nil {
-		return LegalHold{}, FieldErrors{"reason": "Say in a sentence why the hold can end."}
+		return LegalHold{}, FieldErrors{"reason": noteMessage(err, "Say in a sentence why the hold can end.")}
 	}
 	var h LegalHold
 	err := db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {

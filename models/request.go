@@ -120,7 +120,7 @@ func ValidateRequest(pol RequestPolicy, n NewRequest) FieldErrors {
 		errs["workspace"] = "Choose a workspace that exists."
 	}
 	if err := CheckReason(n.Reason, 20); err != nil {
-		errs["reason"] = "Say in a real sentence (at least 20 characters) why you need this access."
+		errs["reason"] = noteMessage(err, "Say in a real sentence (at least 20 characters) why you need this access.")
 	}
 	ticket := strings.TrimSpace(n.Ticket)
 	if pol.Ticket != nil && !pol.Ticket.MatchString(ticket) || len(ticket) > 64 {
@@ -236,8 +236,8 @@ func DecideRequest(ctx context.Context, db *gorm.DB, act Act, post Post, pol Req
 	now, id := act.Now, d.Request
 	d.Note = strings.TrimSpace(d.Note)
 	errs := FieldErrors{}
-	if len([]rune(d.Note)) < 5 || len(d.Note) > 2000 {
-		errs["note"] = "Add a short note (at least 5 characters) for the record."
+	if err := CheckNote(d.Note, 5); err != nil {
+		errs["note"] = noteMessage(err, "Add a short note (at least 5 characters) for the record.")
 	}
 	if d.Approver.Status != StatusActive || (d.Approver.Tier != policy.TierSenior && d.Approver.Tier != policy.TierSysadmin) || !d.Approver.AgreementCurrent(pol.AgreementVersion) {
 		return AccessRequest{}, fmt.Errorf("%s may not decide requests: %w", d.Approver.Email, ErrTwoPerson)
@@ -325,6 +325,10 @@ type Cancellation struct {
 // CancelRequest lets the requester withdraw a pending request.
 func CancelRequest(ctx context.Context, db *gorm.DB, act Act, post Post, c Cancellation) (AccessRequest, error) {
 	now, id, requester := act.Now, c.Request, c.Requester
+	c.Note = strings.TrimSpace(c.Note)
+	if err := CheckNote(c.Note, 0); err != nil {
+		return AccessRequest{}, Invalid("note", noteMessage(err, "Say briefly why you withdraw the request."))
+	}
 	var r AccessRequest
 	err := db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		var err error
@@ -343,7 +347,7 @@ func CancelRequest(ctx context.Context, db *gorm.DB, act Act, post Post, c Cance
 			return conflictf("Request %d is %s.", id, r.displayStatus(now))
 		}
 		r.Status = RequestCancelled
-		if _, err := AppendAudit(ctx, tx, AuditEntry{At: now, Actor: act.By, Action: ActionRequestCancelled, Workspace: r.Workspace, Target: r.Target(), Reason: strings.TrimSpace(c.Note)}); err != nil {
+		if _, err := AppendAudit(ctx, tx, AuditEntry{At: now, Actor: act.By, Action: ActionRequestCancelled, Workspace: r.Workspace, Target: r.Target(), Reason: c.Note}); err != nil {
 			return err
 		}
 		return notifyStaff(ctx, tx, now, post, r, string(RequestCancelled))
@@ -352,11 +356,17 @@ func CancelRequest(ctx context.Context, db *gorm.DB, act Act, post Post, c Cance
 }
 
 // EndRequestGrant ends the live grant of a granted request: the grantee
-// pressing "done" (why "done") or a sysadmin revoking it.
+// pressing "done" (ActionGrantDone; a note is optional, why "done" without
+// one) or a sysadmin revoking it (ActionGrantRevoked; a sentence why is
+// required). A note that fails its check is FieldErrors on "note".
 func EndRequestGrant(ctx context.Context, db *gorm.DB, act Act, id int64, why string, action Action) (AccessRequest, error) {
 	now := act.Now
+	why, err := endNote(why, action)
+	if err != nil {
+		return AccessRequest{}, err
+	}
 	var r AccessRequest
-	err := db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err = db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		var err error
 		if r, err = FindRequest(ctx, tx, id); err != nil {
 			return err
@@ -367,6 +377,25 @@ func EndRequestGrant(ctx context.Context, db *gorm.DB, act Act, id int64, why st
 		return endGrant(ctx, tx, act, *r.GrantID, why, action)
 	})
 	return r, err
+}
+
+// endNote checks the note of an ended grant: a revocation says why in a
+// sentence; "I'm done" may say what was done, and says "done" otherwise.
+func endNote(why string, action Action) (string, error) {
+	why = strings.TrimSpace(why)
+	if action == ActionGrantRevoked {
+		if err := CheckReason(why, 10); err != nil {
+			return "", Invalid("note", noteMessage(err, "Say why you revoke this access (at least 10 characters)."))
+		}
+		return why, nil
+	}
+	if err := CheckNote(why, 0); err != nil {
+		return "", Invalid("note", noteMessage(err, "Say briefly what you did."))
+	}
+	if why == "" {
+		why = "done"
+	}
+	return why, nil
 }
 
 // endGrant ends a live grant inside tx and audits it with action.

@@ -36,8 +36,8 @@ func (Reveal) TableName() string { return "reveals" }
 // has passed, and records data.revealed with reason in the same
 // transaction: the field is never unmasked without its event. The
 // request is refused as by ReadRecord; a field that is not a personal
-// column of the table, or a reason shorter than a sentence, is
-// FieldErrors, and nothing is written.
+// column of the table, or a reason that fails CheckNote (at least 10
+// characters), is FieldErrors, and nothing is written.
 func (d *TenantData) RevealField(ctx context.Context, v Viewer, r DataRequest, field, reason string) (Reveal, error) {
 	now, reason := d.now(), strings.TrimSpace(reason)
 	a, err := d.open(ctx, now, v, r, true)
@@ -48,8 +48,8 @@ func (d *TenantData) RevealField(ctx context.Context, v Viewer, r DataRequest, f
 	if !slices.Contains(a.columns, policy.Column{Name: field, Class: policy.Personal}) {
 		errs["field"] = "Only a personal field of this table can be revealed."
 	}
-	if len([]rune(reason)) < 10 || len(reason) > 1000 {
-		errs["reason"] = "Say in a sentence why you need to see this field (at least 10 characters)."
+	if err := CheckNote(reason, 10); err != nil {
+		errs["reason"] = noteMessage(err, "Say in a sentence why you need to see this field (at least 10 characters).")
 	}
 	if len(errs) > 0 {
 		return Reveal{}, errs

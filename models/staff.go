@@ -152,8 +152,6 @@ func escapeLike(s string) string {
 	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
 }
 
-// changeStaff loads staff id inside a transaction, lets change mutate it,
-// saves it, and audits action with the before and after states.
 // staffChange names a change to one staff member, as its audit event
 // records it.
 type staffChange struct {
@@ -162,7 +160,16 @@ type staffChange struct {
 	Reason string
 }
 
+// changeStaff loads staff id inside a transaction, lets change mutate it,
+// saves it, and audits action with the before and after states. A reason
+// is optional here (the web form requires one; the CLI has a default),
+// but one that fails CheckNote is FieldErrors on "reason" and nothing is
+// written.
 func changeStaff(ctx context.Context, db *gorm.DB, act Act, c staffChange, change func(tx *gorm.DB, s *Staff) error) error {
+	c.Reason = strings.TrimSpace(c.Reason)
+	if err := CheckNote(c.Reason, 0); err != nil {
+		return Invalid("reason", noteMessage(err, "Give a reason."))
+	}
 	return db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		var s Staff
 		// FOR UPDATE (PostgreSQL; SQLite has one writer anyway): without

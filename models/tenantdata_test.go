@@ -17,11 +17,12 @@ import (
 // dataFixture is the data API over demo tenants acme and globex, with the
 // demo staff and a clock the test moves.
 type dataFixture struct {
-	t     *testing.T
-	db    *models.DB
-	data  *models.TenantData
-	audit *models.AuditWriter
-	now   time.Time
+	t       *testing.T
+	db      *models.DB
+	product *models.DB // the demo registry
+	data    *models.TenantData
+	audit   *models.AuditWriter
+	now     time.Time
 }
 
 func newDataFixture(t *testing.T, db *models.DB) *dataFixture {
@@ -44,7 +45,7 @@ func newDataFixture(t *testing.T, db *models.DB) *dataFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &dataFixture{t: t, db: db, audit: models.NewAuditWriter(db, 0), now: demoNow}
+	f := &dataFixture{t: t, db: db, product: product, audit: models.NewAuditWriter(db, 0), now: demoNow}
 	t.Cleanup(func() { f.audit.Close() })
 	f.data = models.NewTenantData(models.TenantDataConfig{
 		DB:      db,

@@ -368,17 +368,8 @@ func TestRunStaffOffboard(t *testing.T) {
 }
 
 func TestRunStaffCLIRefusals(t *testing.T) {
-	dir := t.TempDir()
 	ctx := context.Background()
-	env := []string{"GATEHOUSE_DATA_DIR=" + dir}
-	if err := run(ctx, []string{"migrate", "--dev"}, env, io.Discard, io.Discard); err != nil {
-		t.Fatal(err)
-	}
-	db, err := models.Open(ctx, filepath.Join(dir, "portal.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	env, db := migratedDev(t)
 	by := models.Actor{Email: "test"}
 	now := time.Now()
 	lee, err := models.CreateStaff(ctx, db.Write, now, by, models.Staff{Email: "lee.leaver@example.com", Name: "Lee Leaver", Tier: policy.TierSupport})
