@@ -431,6 +431,7 @@ func (h *Handler) cookiePrefix() string {
 }
 
 func (h *Handler) cookie(name, value string, maxAge int) *http.Cookie {
+	// #nosec G124 -- Secure follows the base URL's scheme: production refuses a non-https base URL, and --dev serves plain http on loopback only
 	return &http.Cookie{Name: name, Value: value, Path: "/", MaxAge: maxAge, HttpOnly: true, Secure: h.https, SameSite: http.SameSiteLaxMode}
 }
 

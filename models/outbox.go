@@ -93,6 +93,7 @@ func (o *Outbox) seal(kind, to, subject string, p mailParts) ([]byte, error) {
 	out := make([]byte, 1+o.aead.NonceSize(), 1+o.aead.NonceSize()+len(plain)+o.aead.Overhead())
 	out[0] = sealVersion
 	rand.Read(out[1:])
+	// #nosec G407 -- the nonce is out[1:], filled from crypto/rand just above; out is only its backing buffer
 	return o.aead.Seal(out, out[1:], plain, additionalData(kind, to, subject)), nil
 }
 
