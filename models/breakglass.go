@@ -169,7 +169,7 @@ func breakglassNotices(tx *gorm.DB, b Breakglass, opener Staff, name string, own
 }
 
 // lockActiveSysadmin loads staff id under a row lock and checks that it
-// is an active sysadmin.
+// is an active sysadmin, the tier that may use break-glass.
 func lockActiveSysadmin(tx *gorm.DB, id int64) (Staff, error) {
 	var s Staff
 	err := tx.Clauses(clause.Locking{Strength: "UPDATE"}).Where("id = ?", id).Take(&s).Error
@@ -179,7 +179,7 @@ func lockActiveSysadmin(tx *gorm.DB, id int64) (Staff, error) {
 	if err != nil {
 		return Staff{}, err
 	}
-	if s.Tier != policy.TierSysadmin || s.Status != StatusActive {
+	if !s.Tier.MayBreakGlass() || s.Status != StatusActive {
 		return Staff{}, fmt.Errorf("%s is not an active sysadmin: %w", s.Email, ErrBreakglassRefused)
 	}
 	return s, nil

@@ -241,11 +241,63 @@ func EndGrant(ctx context.Context, db *gorm.DB, now time.Time, by Actor, id int6
 	})
 }
 
-// endStaffGrants ends every live grant of a staff member (offboarding,
-// suspension), inside the caller's transaction.
-func endStaffGrants(ctx context.Context, tx *gorm.DB, act Act, staffID int64, why string) error {
-	return tx.WithContext(ctx).Model(&Grant{}).Where("grantee_id = ? AND ended_at IS NULL AND ends_at > ?", staffID, act.Now.UTC()).
-		Updates(map[string]any{"ended_at": act.Now.UTC(), "ended_by": act.By.Email, "ended_why": why}).Error
+// mayHold reports whether s, as they are now, could obtain g: only an
+// active staff member whose tier may hold that kind of grant.
+func (s Staff) mayHold(g Grant) bool {
+	switch {
+	case s.Status != StatusActive:
+		return false
+	case g.BreakglassID != nil:
+		return s.Tier.MayBreakGlass()
+	}
+	return s.Tier.MayHoldGrant()
+}
+
+// endGrantsBeyond ends, inside the caller's transaction, every grant of s
+// not yet over that s, as changed (demoted, suspended, offboarded), could
+// not have obtained, with one grant.ended event each so that every
+// grant's history says how it ended. The caller holds s's row lock, so no
+// new grant for s appears meanwhile. The sweep later tells the owners and
+// sends them what was viewed, as for any grant that ends.
+func endGrantsBeyond(ctx context.Context, tx *gorm.DB, act Act, s Staff, why string) error {
+	var grants []Grant
+	err := tx.WithContext(ctx).Where("grantee_id = ? AND ended_at IS NULL AND ends_at > ?", s.ID, act.Now.UTC()).
+		Order("id").Find(&grants).Error
+	if err != nil {
+		return fmt.Errorf("grants of staff %d: %w", s.ID, err)
+	}
+	for _, g := range grants {
+		if s.mayHold(g) {
+			continue
+		}
+		res := tx.Model(&Grant{}).Where("id = ? AND ended_at IS NULL", g.ID).
+			Updates(map[string]any{"ended_at": act.Now.UTC(), "ended_by": act.By.Email, "ended_why": why})
+		if res.Error != nil {
+			return fmt.Errorf("end grant %d: %w", g.ID, res.Error)
+		}
+		if res.RowsAffected == 0 {
+			continue // ended meanwhile by someone else, who audited it
+		}
+		target := ""
+		if g.RequestID != nil {
+			target = RequestTarget(*g.RequestID)
+		}
+		_, err := AppendAudit(ctx, tx, AuditEntry{
+			At:           act.Now,
+			Actor:        act.By,
+			Action:       ActionGrantEnded,
+			Workspace:    g.Workspace,
+			GrantID:      &g.ID,
+			BreakglassID: g.BreakglassID,
+			Target:       target,
+			Reason:       why,
+			Detail:       map[string]any{"grantee": s.Email, "tier": s.Tier, "status": s.Status},
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // FindGrant returns grant id, or a wrapped ErrNotFound.

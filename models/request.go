@@ -99,7 +99,7 @@ func CanBeGrantee(s Staff, agreement string) string {
 		return s.Email + " has left the company."
 	case s.Status != StatusActive:
 		return s.Email + " is " + string(s.Status) + "."
-	case s.Tier != policy.TierSenior && s.Tier != policy.TierSysadmin:
+	case !s.Tier.MayHoldGrant():
 		return s.Email + " is not a senior engineer; only seniors read customer data."
 	case !s.AgreementCurrent(agreement):
 		return s.Email + " has not signed the current confidentiality agreement."
@@ -425,7 +425,7 @@ func endGrant(ctx context.Context, tx *gorm.DB, act Act, id int64, why string, a
 // and sysadmins with the current agreement, by name.
 func Grantees(ctx context.Context, db *gorm.DB, agreement string) ([]Staff, error) {
 	var out []Staff
-	err := db.WithContext(ctx).Where("status = ? AND tier IN ? AND agreement_version = ?", StatusActive, []policy.Tier{policy.TierSenior, policy.TierSysadmin}, agreement).
+	err := db.WithContext(ctx).Where("status = ? AND tier IN ? AND agreement_version = ?", StatusActive, policy.GranteeTiers(), agreement).
 		Order("name").Limit(500).Find(&out).Error
 	if err != nil {
 		return nil, fmt.Errorf("grantees: %w", err)

@@ -220,20 +220,23 @@ func mustBeActive(s *Staff) error {
 	return nil
 }
 
-// SetTier changes a staff member's tier.
+// SetTier changes a staff member's tier. A demotion ends, in the same
+// transaction, every grant and break-glass the new tier could not have
+// obtained; a promotion revives nothing.
 func SetTier(ctx context.Context, db *gorm.DB, act Act, id int64, tier policy.Tier) error {
 	if !tier.Valid() {
 		return fmt.Errorf("unknown tier %q", tier)
 	}
-	return changeStaff(ctx, db, act, staffChange{ID: id, Action: ActionStaffTierChanged}, func(_ *gorm.DB, s *Staff) error {
+	return changeStaff(ctx, db, act, staffChange{ID: id, Action: ActionStaffTierChanged}, func(tx *gorm.DB, s *Staff) error {
 		if err := mustBeActive(s); err != nil {
 			return err
 		}
 		if s.Tier == tier {
 			return conflictf("%s is already %s.", s.Email, tier)
 		}
+		why := fmt.Sprintf("grantee's tier changed from %s to %s", s.Tier, tier)
 		s.Tier = tier
-		return nil
+		return endGrantsBeyond(ctx, tx, act, *s, why)
 	})
 }
 
@@ -274,7 +277,7 @@ func Suspend(ctx context.Context, db *gorm.DB, act Act, id int64, reason string)
 			return conflictf("%s is %s, not active.", s.Email, s.Status)
 		}
 		s.Status = StatusSuspended
-		if err := endStaffGrants(ctx, tx, act, s.ID, "grantee suspended"); err != nil {
+		if err := endGrantsBeyond(ctx, tx, act, *s, "grantee suspended"); err != nil {
 			return err
 		}
 		return endStaffSessions(ctx, tx, act.Now, s.ID, "suspended")
@@ -301,7 +304,7 @@ func Offboard(ctx context.Context, db *gorm.DB, act Act, id int64, reason string
 		}
 		t := act.Now.UTC()
 		s.Status, s.OffboardedAt = StatusOffboarded, &t
-		if err := endStaffGrants(ctx, tx, act, s.ID, "grantee offboarded"); err != nil {
+		if err := endGrantsBeyond(ctx, tx, act, *s, "grantee offboarded"); err != nil {
 			return err
 		}
 		return endStaffSessions(ctx, tx, act.Now, s.ID, "offboarded")

@@ -19,3 +19,24 @@ var Tiers = []Tier{TierEngineer, TierSupport, TierSenior, TierSysadmin, TierAudi
 
 // Valid reports whether t is one of Tiers.
 func (t Tier) Valid() bool { return slices.Contains(Tiers, t) }
+
+// MayHoldGrant reports whether a staff member of tier t may be the grantee
+// of an access request's grant, masked or unmasked: only those who may read
+// tenant data (seniors and sysadmins). Asking for a grant, checking a
+// grantee, listing grantees and ending grants on a tier change all use it.
+func (t Tier) MayHoldGrant() bool { return t == TierSenior || t == TierSysadmin }
+
+// MayBreakGlass reports whether a staff member of tier t may open a
+// break-glass, and so hold a break-glass grant: sysadmins only.
+func (t Tier) MayBreakGlass() bool { return t == TierSysadmin }
+
+// GranteeTiers are the tiers that may hold a grant (see MayHoldGrant).
+func GranteeTiers() []Tier {
+	var out []Tier
+	for _, t := range Tiers {
+		if t.MayHoldGrant() {
+			out = append(out, t)
+		}
+	}
+	return out
+}
