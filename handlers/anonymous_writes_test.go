@@ -112,6 +112,8 @@ func TestLinkViewsBounded(t *testing.T) {
 			t.Fatalf("record deletion request = %d, want 303", res.StatusCode)
 		}
 		deletion := p.deletionToken("owner@acme.example")
+		p.openBG(p.login("ada.sysadmin@example.com"), "globex")
+		emergency := p.breakglassToken("owner@globex.example")
 		limit := int64(p.h.shownLimit.limit)
 		for _, link := range []struct {
 			path   string
@@ -119,11 +121,12 @@ func TestLinkViewsBounded(t *testing.T) {
 		}{
 			{"/consent/" + consent, models.ActionConsentShown},
 			{"/deletion/" + deletion, models.ActionDeletionShown},
+			{"/emergency/" + emergency, models.ActionBreakglassLinkShown},
 		} {
 			c := p.client()
 			before, shown := p.count("audit_events", ""), p.count("audit_events", "action = ?", link.action)
 			// Every view so far came from this test's one address.
-			spent := p.count("audit_events", "action IN ?", []models.Action{models.ActionConsentShown, models.ActionDeletionShown})
+			spent := p.count("audit_events", "action IN ?", []models.Action{models.ActionConsentShown, models.ActionDeletionShown, models.ActionBreakglassLinkShown})
 			for i := range 60 {
 				if res, _ := p.get(c, link.path); res.StatusCode != http.StatusOK {
 					t.Fatalf("view %d of %s = %d, want 200", i, link.action, res.StatusCode)

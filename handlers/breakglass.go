@@ -130,11 +130,13 @@ func (h *Handler) renderBreakglass(c echo.Context, status int, id int64, view vi
 	}
 	if u.Grant != nil {
 		view.GrantID = u.Grant.ID
-		if u.Grant.EndedAt != nil {
-			view.GrantEnded = "ended early: " + u.Grant.EndedWhy
+		if g := u.Grant; g.EndedAt != nil && g.EndedAt.Before(g.EndsAt) {
+			view.GrantEnded = "ended early by " + g.EndedBy + ": " + g.EndedWhy
 		}
 	}
 	view.IsOpener = u.OpenerID == v.Staff.ID
+	// The opener ("I'm done") or any other sysadmin, while it is open.
+	view.CanEnd = view.Row.Open
 	// The route needs breakglass:use, which only sysadmins hold.
 	view.CanReview = !view.IsOpener && !u.Reviewed()
 	if view.IsOpener && view.Row.Open {
@@ -167,4 +169,38 @@ func (h *Handler) breakglassReview(c echo.Context) error {
 		return err
 	}
 	return c.Redirect(http.StatusSeeOther, fmt.Sprintf("/breakglass/%d?done=reviewed", id))
+}
+
+// breakglassEnd ends an open break-glass early: its opener ("I'm done",
+// a note optional) or another sysadmin (a note required). 303 back to the
+// page; 422 for a bad note; 403 for anyone but an active sysadmin; 409
+// when it has already ended. Only the first of racing ends wins.
+func (h *Handler) breakglassEnd(c echo.Context) error {
+	ctx := c.Request().Context()
+	id, err := breakglassID(c)
+	if err != nil {
+		return err
+	}
+	u, err := models.FindBreakglass(ctx, h.db.Read, id)
+	if err != nil {
+		return err
+	}
+	post, err := h.post(ctx, u.Workspace)
+	if err != nil && !errors.Is(err, models.ErrNotFound) {
+		return err
+	}
+	note := c.FormValue("note")
+	err = models.EndBreakglass(ctx, h.db.Write, h.act(c), post, id, viewerOf(c).Staff.ID, note)
+	if errs := breakglassErrors(err); len(errs) > 0 {
+		return h.renderBreakglass(c, http.StatusUnprocessableEntity, id, views.BreakglassView{Errors: views.Errors{"end_note": errs["note"]}, EndNote: note})
+	}
+	switch {
+	case errors.Is(err, models.ErrBreakglassRefused):
+		return echo.NewHTTPError(http.StatusForbidden, "Only an active sysadmin can end a break-glass. Nothing was changed.").SetInternal(err)
+	case errors.Is(err, models.ErrConflict):
+		return echo.NewHTTPError(http.StatusConflict, conflictText(err)).SetInternal(err)
+	case err != nil:
+		return err
+	}
+	return c.Redirect(http.StatusSeeOther, fmt.Sprintf("/breakglass/%d?done=ended", id))
 }

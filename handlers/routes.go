@@ -83,6 +83,12 @@ func (h *Handler) routes() []route {
 		{post, "/breakglass", policy.BreakglassUse, true, h.breakglassOpen},
 		{get, "/breakglass/:id", policy.BreakglassUse, false, h.breakglassShow},
 		{post, "/breakglass/:id/review", policy.BreakglassUse, false, h.breakglassReview},
+		{post, "/breakglass/:id/end", policy.BreakglassUse, false, h.breakglassEnd},
+
+		// A workspace owner's link from the break-glass mail.
+		{get, "/emergency/:token", policy.Public, false, h.breakglassLinkShow},
+		{http.MethodHead, "/emergency/:token", policy.Public, false, h.breakglassLinkShow},
+		{post, "/emergency/:token", policy.Public, false, h.breakglassLinkEnd},
 	}
 	if h.dev {
 		dev := echo.WrapHandler(h.devIdP)

@@ -149,6 +149,8 @@ func routeTable() map[string]routeCase {
 		"POST /breakglass":            {path: "/breakglass", form: form("workspace", "acme", "incident", "INC-1", "justification", reason+" for the incident"), writes: true, want: staffPOST},
 		"GET /breakglass/:id":         {path: "/breakglass/1", want: staffGET},
 		"POST /breakglass/:id/review": {path: "/breakglass/1/review", form: form("note", reason), writes: true, want: staffPOST},
+		// Break-glass 2 is the one POST /breakglass opens, as Ada: she ends her own.
+		"POST /breakglass/:id/end": {path: "/breakglass/2/end", form: form("note", reason), writes: true, want: staffPOST},
 
 		"GET /requests":              {path: "/requests", want: wsGET},
 		"GET /requests/new":          {path: "/requests/new", want: wsGET},
@@ -167,6 +169,11 @@ func routeTable() map[string]routeCase {
 		"GET /deletion/:token":  {path: "/deletion/" + strings.Repeat("A", 43), want: public},
 		"HEAD /deletion/:token": {path: "/deletion/" + strings.Repeat("A", 43), want: public},
 		"POST /deletion/:token": {path: "/deletion/" + strings.Repeat("A", 43), form: form("decision", "confirm"), want: public},
+
+		// The owner's link from a break-glass mail, likewise.
+		"GET /emergency/:token":  {path: "/emergency/" + strings.Repeat("A", 43), want: public},
+		"HEAD /emergency/:token": {path: "/emergency/" + strings.Repeat("A", 43), want: public},
+		"POST /emergency/:token": {path: "/emergency/" + strings.Repeat("A", 43), form: form("note", reason), want: public},
 
 		// Development only (the test portal runs with Dev): the demo login
 		// and the in-process identity provider, which keeps its state in

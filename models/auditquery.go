@@ -33,6 +33,7 @@ var auditActions = []Action{
 	ActionConsentShown, ActionConsentGranted, ActionConsentDenied, ActionConsentReported,
 	ActionGrantRevoked, ActionGrantDone, ActionGrantExpired,
 	ActionBreakglassOpened, ActionBreakglassReviewed,
+	ActionBreakglassEnded, ActionBreakglassLinkShown,
 	ActionMailSent, ActionMailFailed,
 	ActionRetentionNoticed, ActionRetentionMarked, ActionLegalHoldPlaced, ActionLegalHoldLifted,
 	ActionDeletionRequested, ActionDeletionShown, ActionDeletionConfirmed, ActionDeletionCancelled, ActionDeletionExpired,

@@ -71,8 +71,9 @@ type NewBreakglass struct {
 }
 
 // OpenBreakglass opens a break-glass in one transaction: the break-glass
-// row, its grant, a mail to every owner and every other active sysadmin
-// (through the outbox), and the breakglass.opened audit event. A refusal
+// row, its grant, a mail to every owner (with a link of their own to see
+// what is viewed and end it) and every other active sysadmin (through the
+// outbox), and the breakglass.opened audit event. A refusal
 // writes nothing. Refusals are FieldErrors (form values) or
 // ErrBreakglassRefused (the opener may not).
 func OpenBreakglass(ctx context.Context, db *gorm.DB, act Act, post Post, in NewBreakglass) (Breakglass, error) {
@@ -131,6 +132,12 @@ func OpenBreakglass(ctx context.Context, db *gorm.DB, act Act, post Post, in New
 		}
 		var told []string
 		for _, n := range notices {
+			if !n.Sysadmin {
+				// Each owner's own link, to see what is viewed and end it.
+				if n.Token, err = createBreakglassLink(ctx, tx, now, b, n.To); err != nil {
+					return err
+				}
+			}
 			if err := post.send(ctx, tx, now, n); err != nil {
 				return err
 			}

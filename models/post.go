@@ -94,13 +94,17 @@ type ViewSummaryNotice struct {
 }
 
 // BreakglassNotice tells one recipient of an opened break-glass; sysadmin
-// recipients are asked to review it.
+// recipients are asked to review it, owners get the link with Token to
+// see what was viewed and end it. With Ended set, it tells the opener
+// that someone else ended their break-glass.
 type BreakglassNotice struct {
 	Breakglass Breakglass
 	Name       string // the workspace's name
 	Opener     Staff
 	To         string
 	Sysadmin   bool
+	Token      string            // an owner's link token
+	Ended      *BreakglassEnding // who ended it early, and why
 }
 
 // RetentionNotice tells an owner that an unused workspace will be deleted

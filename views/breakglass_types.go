@@ -39,8 +39,10 @@ type BreakglassView struct {
 	Tables        []string
 	CanReview     bool // the viewer is a sysadmin other than the opener and it is unreviewed
 	IsOpener      bool
+	CanEnd        bool   // it is open and the viewer (a sysadmin) may end it
 	Note          string // the review form's value
-	Errors        Errors
+	EndNote       string // the end form's value
+	Errors        Errors // "note" for the review form, "end_note" for the end form
 	Done          string
 }
 
@@ -54,4 +56,36 @@ type BreakglassMailView struct {
 	Window                   time.Duration
 	Incident, Justification  string
 	ReviewURL                string
+	EndURL                   string // an owner's link to see what was viewed and end the access
+}
+
+// BreakglassEndedMailView tells the opener of a break-glass that someone
+// else ended it early.
+type BreakglassEndedMailView struct {
+	Workspace, WorkspaceName string
+	Incident                 string
+	OpenedAt, EndedAt        time.Time
+	EndedBy                  string // who ended it: a sysadmin or the workspace's owner, named
+	Note                     string
+	PageURL                  string
+}
+
+// BreakglassLinkView is what a workspace owner sees behind the link in
+// their break-glass mail: the access, what was viewed under it, and the
+// button to end it while it is open.
+type BreakglassLinkView struct {
+	Token                   string
+	Company                 string
+	Workspace, Name         string
+	Recipient               string
+	Opener, OpenerTier      string
+	Incident, Justification string
+	OpenedAt, EndsAt        time.Time
+	Open                    bool
+	EndedAt                 time.Time // when it ended early (zero: it did not)
+	EndedBy, EndedWhy       string
+	Viewed                  []ViewedRow
+	Note                    string // the end form's value
+	Errors                  Errors
+	Problem                 string // why the last POST changed nothing
 }
