@@ -171,7 +171,11 @@ func ViewedRows(v models.GrantViewed, reveals []models.RevealSeen) []views.Viewe
 		if n := t.MoreRecords(); n > 0 {
 			records += fmt.Sprintf(" and %d more", n)
 		}
-		records += fmt.Sprintf(" (%d views)", t.Views)
+		if t.Views == 1 {
+			records += " (1 view)"
+		} else {
+			records += fmt.Sprintf(" (%d views)", t.Views)
+		}
 		out = append(out, views.ViewedRow{At: t.Last, Who: t.Who, Table: t.Table, Records: records})
 	}
 	for _, r := range reveals {
