@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -45,6 +46,9 @@ func (h *Handler) consentShow(c echo.Context) error {
 		return h.render(c, http.StatusNotFound, views.ConsentInvalid(h.consentChrome(c)))
 	}
 	if err != nil {
+		return err
+	}
+	if _, err := consentViewedPaging(c); err != nil {
 		return err
 	}
 	if c.Request().Method == http.MethodGet && h.shownLimit.allow(ip, h.now()) {
@@ -167,11 +171,80 @@ func (h *Handler) consentPage(c echo.Context, v models.ConsentView) (views.Conse
 		page.Decided = &views.ConsentDecided{By: d.Recipient, Decision: string(d.Decision), At: d.DecidedAt}
 	}
 	if v.Grant != nil {
-		if page.Viewed, err = h.viewedRows(ctx, *v.Grant); err != nil {
+		if page.Viewed, err = h.consentViewed(c, *v.Grant); err != nil {
 			return views.ConsentView{}, err
 		}
 	}
 	return page, nil
+}
+
+// The consent page pages through what was viewed: ?table=T&page=N shows
+// the N-th page of table T's record ids, ?reveals=N the N-th page of the
+// revealed fields. Totals and the per-table rows are always complete.
+const (
+	viewedIDsPage     = 500
+	viewedRevealsPage = 50
+	viewedMaxPage     = 1_000_000
+)
+
+// viewedPaging is the consent page's place in what was viewed.
+type viewedPaging struct {
+	table         string // "" for no table's records
+	page, reveals int    // from 1
+}
+
+// consentViewedPaging reads the consent page's paging through what was
+// viewed; a page that is not a number from 1 is a 400.
+func consentViewedPaging(c echo.Context) (viewedPaging, error) {
+	p := viewedPaging{table: c.QueryParam("table"), page: 1, reveals: 1}
+	for _, q := range []struct {
+		name string
+		to   *int
+	}{{"page", &p.page}, {"reveals", &p.reveals}} {
+		s := c.QueryParam(q.name)
+		if s == "" {
+			continue
+		}
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > viewedMaxPage {
+			return p, echo.NewHTTPError(http.StatusBadRequest, "The page number in the link is not valid; open the link from the mail again.")
+		}
+		*q.to = n
+	}
+	if len(p.table) > 200 {
+		return p, echo.NewHTTPError(http.StatusBadRequest, "The table name in the link is not valid; open the link from the mail again.")
+	}
+	return p, nil
+}
+
+// consentViewed is what was viewed under g, at the page's place in it.
+func (h *Handler) consentViewed(c echo.Context, g models.Grant) (views.ViewedSummary, error) {
+	ctx := c.Request().Context()
+	p, err := consentViewedPaging(c)
+	if err != nil {
+		return views.ViewedSummary{}, err
+	}
+	all, err := models.ViewedUnder(ctx, h.db.Read, g.Workspace, g.ID)
+	if err != nil {
+		return views.ViewedSummary{}, err
+	}
+	offset := (p.reveals - 1) * viewedRevealsPage
+	reveals, err := models.RevealsUnder(ctx, h.db.Read, g.Workspace, g.ID, offset, viewedRevealsPage)
+	if err != nil {
+		return views.ViewedSummary{}, err
+	}
+	out := letters.Viewed(all, reveals, offset+1)
+	out.RevealsPage = p.reveals
+	if p.table != "" {
+		t, _ := all.Table(p.table)
+		from := min((p.page-1)*viewedIDsPage, len(t.Records))
+		to := min(from+viewedIDsPage, len(t.Records))
+		out.Detail = &views.ViewedDetail{
+			Table: p.table, Records: strings.Join(t.Records[from:to], ","),
+			From: from + 1, To: to, Of: len(t.Records), Page: p.page, HasNext: to < len(t.Records),
+		}
+	}
+	return out, nil
 }
 
 // failureLimiter counts failures per client address in a fixed window

@@ -170,13 +170,19 @@ func timelineWhat(a models.Action) string {
 	return string(a)
 }
 
-// viewedRows lists what was viewed under g, from the audit log.
+// viewedRows lists what was viewed under g, from the audit log: every
+// table (its first record ids, with complete counts) and the first
+// reveals.
 func (h *Handler) viewedRows(ctx context.Context, g models.Grant) ([]views.ViewedRow, error) {
-	evs, err := models.GrantViews(ctx, h.db.Read, g.Workspace, g.ID, 1000)
+	v, err := models.ViewedUnder(ctx, h.db.Read, g.Workspace, g.ID)
 	if err != nil {
 		return nil, err
 	}
-	return letters.ViewedRows(evs), nil
+	reveals, err := models.RevealsUnder(ctx, h.db.Read, g.Workspace, g.ID, 0, models.SummaryReveals)
+	if err != nil {
+		return nil, err
+	}
+	return letters.ViewedRows(v, reveals), nil
 }
 
 // requestRow is a request as lists show it, with its state at now.

@@ -94,7 +94,7 @@ func (l Letters) viewSummary(ctx context.Context, tx *gorm.DB, n models.ViewSumm
 	v := views.ViewSummaryMailView{
 		Company: l.company, Recipient: n.Owner, Workspace: g.Workspace, Name: n.Name,
 		Grantee: grantee.Name + " (" + tierWords(grantee.Tier) + ")", From: g.StartsAt, Until: end,
-		Origin: origin(ctx, tx, g), Viewed: ViewedRows(n.Viewed),
+		Origin: origin(ctx, tx, g), Viewed: Viewed(n.Viewed, n.Reveals, 1),
 	}
 	return mail(ctx, "grant.summary", fmt.Sprintf("What %s staff viewed in %s", l.company, n.Name),
 		views.ViewSummaryMailText(v), views.ViewSummaryMail(v))
@@ -137,19 +137,49 @@ func RequestFacts(ctx context.Context, db *gorm.DB, r models.AccessRequest, name
 	}, nil
 }
 
-// ViewedRows shows views and reveals of tenant data as staff pages, the
-// consent page and the owners' summary mail list them.
-func ViewedRows(evs []models.AuditEvent) []views.ViewedRow {
-	out := make([]views.ViewedRow, 0, len(evs))
-	for _, e := range evs {
+// SummaryIDs is how many record ids of each table a summary lists before
+// "and K more"; its counts are always complete.
+const SummaryIDs = 50
+
+// Viewed shows what was viewed under a grant as the consent page and the
+// owners' summary mail list it: every table with its first SummaryIDs
+// record ids, and reveals, the reveals from position revealsFrom (from 1).
+func Viewed(v models.GrantViewed, reveals []models.RevealSeen, revealsFrom int) views.ViewedSummary {
+	out := views.ViewedSummary{Views: v.Views, Reveals: v.Reveals, Records: v.Records(), RevealsFrom: revealsFrom}
+	for _, t := range v.Tables {
+		out.Tables = append(out.Tables, views.ViewedTable{
+			Table: t.Table, Who: strings.Join(t.Actors, ", "), Records: strings.Join(t.Records[:min(len(t.Records), SummaryIDs)], ","),
+			RecordCount: len(t.Records), Views: t.Views, Listings: t.Listings, Reveals: t.Reveals, First: t.First, Last: t.Last,
+		})
+	}
+	for _, r := range reveals {
+		out.RevealRows = append(out.RevealRows, views.RevealRow{At: r.At, Who: r.Actor, Table: r.Table, Record: r.Record, Field: r.Field, Reason: r.Reason})
+	}
+	return out
+}
+
+// ViewedRows shows what was viewed under a grant as staff pages list it:
+// one row per table, at its last view, with its first SummaryIDs record
+// ids, then one row per reveal of reveals.
+func ViewedRows(v models.GrantViewed, reveals []models.RevealSeen) []views.ViewedRow {
+	var out []views.ViewedRow
+	for _, t := range Viewed(v, nil, 1).Tables {
 		records := "none"
-		if e.RecordIDs != "" {
-			records = views.CompactIDs(e.RecordIDs)
+		if t.Records != "" {
+			records = views.CompactIDs(t.Records)
 		}
-		if e.Action == models.ActionFieldRevealed {
-			records += " (revealed a field)"
+		if n := t.MoreRecords(); n > 0 {
+			records += fmt.Sprintf(" and %d more", n)
 		}
-		out = append(out, views.ViewedRow{At: e.At, Who: e.Actor, Table: e.Table, Records: records})
+		if t.Views == 1 {
+			records += " (1 view)"
+		} else {
+			records += fmt.Sprintf(" (%d views)", t.Views)
+		}
+		out = append(out, views.ViewedRow{At: t.Last, Who: t.Who, Table: t.Table, Records: records})
+	}
+	for _, r := range reveals {
+		out = append(out, views.ViewedRow{At: r.At, Who: r.Actor, Table: r.Table, Records: r.Record + " (revealed " + r.Field + ": " + r.Reason + ")"})
 	}
 	return out
 }

@@ -367,18 +367,6 @@ func AuditConsentShown(ctx context.Context, db *gorm.DB, now time.Time, v Consen
 	return err
 }
 
-// GrantViews returns the views and reveals of tenant data made under
-// grant id of workspace, oldest first, at most limit.
-func GrantViews(ctx context.Context, db *gorm.DB, workspace string, id int64, limit int) ([]AuditEvent, error) {
-	var out []AuditEvent
-	err := db.WithContext(ctx).Where("grant_id = ? AND workspace = ? AND action IN ?", id, workspace, []Action{ActionDataViewed, ActionFieldRevealed}).
-		Order("seq").Limit(limit).Find(&out).Error
-	if err != nil {
-		return nil, fmt.Errorf("views under grant %d: %w", id, err)
-	}
-	return out, nil
-}
-
 // RequestTimeline returns the audit events of request id, oldest first.
 func RequestTimeline(ctx context.Context, db *gorm.DB, id int64) ([]AuditEvent, error) {
 	var out []AuditEvent

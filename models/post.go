@@ -87,10 +87,11 @@ type RequestReportedNotice struct {
 // ViewSummaryNotice tells an owner what was viewed under a grant that has
 // ended.
 type ViewSummaryNotice struct {
-	Grant  Grant
-	Name   string // the workspace's name
-	Owner  string
-	Viewed []AuditEvent
+	Grant   Grant
+	Name    string // the workspace's name
+	Owner   string
+	Viewed  GrantViewed
+	Reveals []RevealSeen // the first SummaryReveals of Viewed.Reveals
 }
 
 // BreakglassNotice tells one recipient of an opened break-glass; sysadmin

@@ -31,7 +31,7 @@ func (plainLetters) Letter(_ context.Context, _ *gorm.DB, n models.Notice) (mode
 	case models.RequestReportedNotice:
 		return models.Mail{Kind: "request.reported", Subject: fmt.Sprintf("Request %d reported", n.Request.ID), Text: "reported"}, nil
 	case models.ViewSummaryNotice:
-		return models.Mail{Kind: "grant.summary", Subject: fmt.Sprintf("Grant %d", n.Grant.ID), Text: strconv.Itoa(len(n.Viewed)) + " views"}, nil
+		return models.Mail{Kind: "grant.summary", Subject: fmt.Sprintf("Grant %d", n.Grant.ID), Text: strconv.FormatInt(n.Viewed.Views, 10) + " views"}, nil
 	}
 	return models.Mail{}, fmt.Errorf("no letter for %T", n)
 }

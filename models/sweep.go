@@ -202,12 +202,16 @@ func (sw sweep) closeGrant(ctx context.Context, tx *gorm.DB, g endedGrant) (bool
 			return false, err
 		}
 	}
-	viewed, err := GrantViews(ctx, tx, g.Workspace, g.ID, 1000)
+	viewed, err := ViewedUnder(ctx, tx, g.Workspace, g.ID)
+	if err != nil {
+		return false, err
+	}
+	reveals, err := RevealsUnder(ctx, tx, g.Workspace, g.ID, 0, SummaryReveals)
 	if err != nil {
 		return false, err
 	}
 	for _, owner := range g.owners {
-		n := ViewSummaryNotice{Grant: g.Grant, Name: sw.post.name(g.Workspace), Owner: owner, Viewed: viewed}
+		n := ViewSummaryNotice{Grant: g.Grant, Name: sw.post.name(g.Workspace), Owner: owner, Viewed: viewed, Reveals: reveals}
 		if err := sw.post.send(ctx, tx, sw.now, n); err != nil {
 			return false, err
 		}

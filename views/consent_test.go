@@ -125,7 +125,8 @@ func TestConsentPage(t *testing.T) {
 func TestConsentPageViewedAndError(t *testing.T) {
 	v := ConsentView{Token: "t", Company: "C", Name: "Acme", Error: "That did not work.",
 		Decided: &ConsentDecided{By: "owner@acme.example", Decision: "grant", At: time.Date(2026, 1, 2, 10, 0, 0, 0, time.UTC)},
-		Viewed:  []ViewedRow{{At: time.Date(2026, 1, 2, 10, 30, 0, 0, time.UTC), Who: "Sara Senior", Table: "members", Records: "4"}}}
+		Viewed: ViewedSummary{Views: 1, Records: 1, Tables: []ViewedTable{{Table: "members", Who: "Sara Senior", Records: "4", RecordCount: 1, Views: 1,
+			First: time.Date(2026, 1, 2, 10, 30, 0, 0, time.UTC), Last: time.Date(2026, 1, 2, 10, 30, 0, 0, time.UTC)}}}}
 	doc := render(t, ConsentPage(Chrome{CSS: "/static/app.css"}, v))
 	if got := byTestID(doc, "consent-error").Text(); got != v.Error {
 		t.Errorf("error = %q", got)

@@ -44,14 +44,26 @@ func ViewSummaryMailText(v ViewSummaryMailView) string {
 		{"From", when(v.From)},
 		{"Until", when(v.Until)},
 	})
-	if len(v.Viewed) == 0 {
+	if v.Viewed.Views == 0 && v.Viewed.Reveals == 0 {
 		b.para("Nothing was viewed.")
 	} else {
+		b.para(viewedTotals(v.Viewed))
 		b.line("Viewed:")
-		for _, r := range v.Viewed {
-			b.item(r.Who + " viewed " + r.Table + " (" + recordsText(r.Records) + ") at " + when(r.At))
+		for _, t := range v.Viewed.Tables {
+			b.item(t.Who + " viewed " + t.Table + " (" + recordsText(t.Records) + moreRecordsText(t) + "): " +
+				viewsText(t) + ", first " + when(t.First) + ", last " + when(t.Last))
 		}
 		b.sb.WriteString("\n")
+		if len(v.Viewed.RevealRows) > 0 {
+			b.line("Fields revealed:")
+			for _, r := range v.Viewed.RevealRows {
+				b.item(r.Who + " revealed " + r.Table + " record " + r.Record + " field " + r.Field + " at " + when(r.At) + ", giving the reason: " + r.Reason)
+			}
+			if n := v.Viewed.MoreReveals(); n > 0 {
+				b.item("and " + plural(n, "more field", "more fields"))
+			}
+			b.sb.WriteString("\n")
+		}
 	}
 	b.para("If anything here looks wrong, reply to this message or contact our support.")
 	return b.String()

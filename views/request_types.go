@@ -107,7 +107,7 @@ type ConsentView struct {
 	ShownHash            string
 	CanDecide, CanRevoke bool
 	Decided              *ConsentDecided // nil until decided
-	Viewed               []ViewedRow
+	Viewed               ViewedSummary
 	Error                string
 }
 
@@ -153,7 +153,7 @@ type ViewSummaryMailView struct {
 	Grantee            string
 	From, Until        time.Time
 	Origin             string // "access request 12 (ticket SUP-1234)" or "emergency access (incident INC-7)"
-	Viewed             []ViewedRow
+	Viewed             ViewedSummary
 }
 
 // statusNote says where a request stands, with its dates.

@@ -312,7 +312,8 @@ func TestRequestUpdateAndSummaryMails(t *testing.T) {
 	if !strings.Contains(ViewSummaryMailText(s), "Nothing was viewed.") {
 		t.Error("summary text without views does not say so")
 	}
-	s.Viewed = []ViewedRow{{At: time.Date(2026, 1, 2, 10, 30, 0, 0, time.UTC), Who: "Sara Senior", Table: "members", Records: "1,2,3"}}
+	s.Viewed = ViewedSummary{Views: 1, Records: 3, Tables: []ViewedTable{{Table: "members", Who: "Sara Senior", Records: "1,2,3", RecordCount: 3, Views: 1,
+		First: time.Date(2026, 1, 2, 10, 30, 0, 0, time.UTC), Last: time.Date(2026, 1, 2, 10, 30, 0, 0, time.UTC)}}}
 	doc = render(t, ViewSummaryMail(s))
 	if got := doc.Find("table").Last().Find("tr").Length(); got != 2 {
 		t.Errorf("summary table rows = %d, want header and one", got)
