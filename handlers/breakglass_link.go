@@ -32,6 +32,9 @@ func (h *Handler) breakglassLinkShow(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	if _, err := linkViewedPaging(c); err != nil {
+		return err
+	}
 	if c.Request().Method == http.MethodGet && h.shownLimit.allow(ip, now) {
 		if err := models.AuditBreakglassLinkShown(ctx, h.db.Write, now, v, ip, c.Request().UserAgent()); err != nil {
 			return err
@@ -111,7 +114,7 @@ func (h *Handler) renderBreakglassLink(c echo.Context, status int, v models.Brea
 		if g.EndedAt != nil && g.EndedAt.Before(g.EndsAt) {
 			page.EndedAt, page.EndedBy, page.EndedWhy = *g.EndedAt, g.EndedBy, g.EndedWhy
 		}
-		if page.Viewed, err = h.viewedRows(ctx, *g); err != nil {
+		if page.Viewed, err = h.linkViewed(c, *g); err != nil {
 			return err
 		}
 	}

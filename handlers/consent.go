@@ -48,7 +48,7 @@ func (h *Handler) consentShow(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if _, err := consentViewedPaging(c); err != nil {
+	if _, err := linkViewedPaging(c); err != nil {
 		return err
 	}
 	if c.Request().Method == http.MethodGet && h.shownLimit.allow(ip, h.now()) {
@@ -171,7 +171,7 @@ func (h *Handler) consentPage(c echo.Context, v models.ConsentView) (views.Conse
 		page.Decided = &views.ConsentDecided{By: d.Recipient, Decision: string(d.Decision), At: d.DecidedAt}
 	}
 	if v.Grant != nil {
-		if page.Viewed, err = h.consentViewed(c, *v.Grant); err != nil {
+		if page.Viewed, err = h.linkViewed(c, *v.Grant); err != nil {
 			return views.ConsentView{}, err
 		}
 	}
@@ -193,9 +193,9 @@ type viewedPaging struct {
 	page, reveals int    // from 1
 }
 
-// consentViewedPaging reads the consent page's paging through what was
+// linkViewedPaging reads a customer link page's paging through what was
 // viewed; a page that is not a number from 1 is a 400.
-func consentViewedPaging(c echo.Context) (viewedPaging, error) {
+func linkViewedPaging(c echo.Context) (viewedPaging, error) {
 	p := viewedPaging{table: c.QueryParam("table"), page: 1, reveals: 1}
 	for _, q := range []struct {
 		name string
@@ -217,10 +217,10 @@ func consentViewedPaging(c echo.Context) (viewedPaging, error) {
 	return p, nil
 }
 
-// consentViewed is what was viewed under g, at the page's place in it.
-func (h *Handler) consentViewed(c echo.Context, g models.Grant) (views.ViewedSummary, error) {
+// linkViewed is what was viewed under g, at the customer link page's place in it.
+func (h *Handler) linkViewed(c echo.Context, g models.Grant) (views.ViewedSummary, error) {
 	ctx := c.Request().Context()
-	p, err := consentViewedPaging(c)
+	p, err := linkViewedPaging(c)
 	if err != nil {
 		return views.ViewedSummary{}, err
 	}

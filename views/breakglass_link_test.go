@@ -14,7 +14,8 @@ func TestBreakglassLinkPage(t *testing.T) {
 		Token: "tok/123", Company: "Gatehouse Demo", Workspace: "acme", Name: "Acme", Recipient: "owner@acme.example",
 		Opener: "Ada Sysadmin", OpenerTier: "sysadmin", Incident: "INC-2041", Justification: evilReason,
 		OpenedAt: opened, EndsAt: opened.Add(time.Hour),
-		Viewed: []ViewedRow{{At: opened.Add(time.Minute), Who: "ada.sysadmin@example.com", Table: "members", Records: "1,2"}},
+		Viewed: ViewedSummary{Views: 1, Records: 2, Tables: []ViewedTable{{Table: "members", Who: "ada.sysadmin@example.com", Records: "1,2", RecordCount: 2, Views: 1,
+			First: opened.Add(time.Minute), Last: opened.Add(time.Minute)}}},
 	}
 	tests := []struct {
 		name       string

@@ -1289,7 +1289,7 @@ func BreakglassLinkPage(ch Chrome, v BreakglassLinkView) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = viewedTable(v.Viewed, "bglink-viewed", "Nothing has been viewed yet.").Render(ctx, templ_7745c5c3_Buffer)
+			templ_7745c5c3_Err = viewedSummary(v.Viewed, "/emergency/"+url.PathEscape(v.Token), "bglink-viewed").Render(ctx, templ_7745c5c3_Buffer)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}

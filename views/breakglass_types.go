@@ -84,7 +84,7 @@ type BreakglassLinkView struct {
 	Open                    bool
 	EndedAt                 time.Time // when it ended early (zero: it did not)
 	EndedBy, EndedWhy       string
-	Viewed                  []ViewedRow
+	Viewed                  ViewedSummary
 	Note                    string // the end form's value
 	Errors                  Errors
 	Problem                 string // why the last POST changed nothing

@@ -520,7 +520,7 @@ func ConsentPage(ch Chrome, v ConsentView) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = consentViewed(v.Viewed, v.Token).Render(ctx, templ_7745c5c3_Buffer)
+			templ_7745c5c3_Err = viewedSummary(v.Viewed, "/consent/"+url.PathEscape(v.Token), "consent-viewed").Render(ctx, templ_7745c5c3_Buffer)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}

@@ -37,7 +37,7 @@ func TestViewedBounded(t *testing.T) {
 	if href, _ := doc.Find(`#viewed-reveals a[rel="next"]`).Attr("href"); href != "/consent/tok?reveals=2#viewed-reveals" {
 		t.Errorf("next reveals link = %q", href)
 	}
-	if got := byTestID(doc, "consent-reveals").Text(); !strings.Contains(got, "email") || !strings.Contains(got, "Checking the address on file.") {
+	if got := byTestID(doc, "consent-viewed-reveals").Text(); !strings.Contains(got, "email") || !strings.Contains(got, "Checking the address on file.") {
 		t.Errorf("reveals = %q", got)
 	}
 

@@ -102,13 +102,13 @@ func plural(n int64, one, many string) string {
 	return fmt.Sprintf("%d %s", n, many)
 }
 
-// viewedRecordsHref is the consent page with page of table's records.
-func viewedRecordsHref(token, table string, page int) templ.SafeURL {
-	q := url.Values{"table": {table}, "page": {fmt.Sprint(page)}}
-	return templ.SafeURL("/consent/" + url.PathEscape(token) + "?" + q.Encode() + "#viewed-records")
+// viewedRecordsHref is the link page at path with page n of table's records.
+func viewedRecordsHref(path, table string, n int) templ.SafeURL {
+	q := url.Values{"table": {table}, "page": {fmt.Sprint(n)}}
+	return templ.SafeURL(path + "?" + q.Encode() + "#viewed-records")
 }
 
-// viewedRevealsHref is the consent page with page of the reveals.
-func viewedRevealsHref(token string, page int) templ.SafeURL {
-	return templ.SafeURL(fmt.Sprintf("/consent/%s?reveals=%d#viewed-reveals", url.PathEscape(token), page))
+// viewedRevealsHref is the link page at path with page n of the reveals.
+func viewedRevealsHref(path string, n int) templ.SafeURL {
+	return templ.SafeURL(fmt.Sprintf("%s?reveals=%d#viewed-reveals", path, n))
 }
