@@ -154,12 +154,12 @@ func (h *Handler) consentPage(c echo.Context, v models.ConsentView) (views.Conse
 	page := views.ConsentView{
 		Token: c.Param("token"), Company: h.company, Workspace: mr.Workspace, Name: mr.Name, Recipient: v.Link.Recipient,
 		Grantee: mr.Grantee, GranteeTier: mr.GranteeTier, Requester: mr.Requester, Reason: mr.Reason, Ticket: mr.Ticket,
-		Scope: mr.Scope, Unmask: mr.Unmask, Duration: mr.Duration,
+		Scope: mr.Scope, Mode: mr.Mode, Duration: mr.Duration,
 		CanDecide: v.CanDecide(now), CanRevoke: v.CanRevoke(now),
 	}
 	sum := sha256.New()
 	for _, s := range []string{strconv.FormatInt(v.Request.ID, 10), page.Company, page.Workspace, page.Name, page.Grantee, page.GranteeTier,
-		page.Requester, page.Reason, page.Ticket, page.Scope, strconv.FormatBool(page.Unmask), page.Duration} {
+		page.Requester, page.Reason, page.Ticket, page.Scope, page.Mode, page.Duration} {
 		fmt.Fprintf(sum, "%d:%s\n", len(s), s)
 	}
 	page.ShownHash = hex.EncodeToString(sum.Sum(nil))

@@ -71,8 +71,11 @@ var errorPages = map[int][2]string{
 // noGrantMessage answers a data request no live grant covers.
 const noGrantMessage = "None of your grants covers this page: access may have expired, been revoked or closed, or never covered it. Nothing was shown."
 
+// revealRefusedMessage answers a reveal the customer did not consent to.
+const revealRefusedMessage = "The customer did not consent to revealing single fields under this access. Nothing was revealed."
+
 // handleError is the one place errors become responses: not found → 404,
-// denied or no grant → 403, an access the audit log could not record →
+// denied, no grant or a reveal not consented to → 403, an access the audit log could not record →
 // 503, HTTP errors keep their code, a conflict → 409 with its message,
 // refused form values → 422, anything else → 500 with a generic
 // page and the detail in the log.
@@ -95,6 +98,8 @@ func (h *Handler) handleError(err error, c echo.Context) {
 		status = http.StatusNotFound
 	case errors.Is(err, models.ErrNoGrant):
 		status, msg = http.StatusForbidden, noGrantMessage
+	case errors.Is(err, models.ErrRevealRefused):
+		status, msg = http.StatusForbidden, revealRefusedMessage
 	case errors.Is(err, policy.ErrDenied):
 		status = http.StatusForbidden
 	case errors.As(err, &he):

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -17,7 +18,7 @@ import (
 )
 
 func (h *Handler) requestNew(c echo.Context) error {
-	f := views.RequestForm{Workspace: strings.TrimSpace(c.QueryParam("workspace")), Duration: "2h"}
+	f := views.RequestForm{Workspace: strings.TrimSpace(c.QueryParam("workspace")), Duration: "2h", Mode: string(models.ModeMasked)}
 	if v := viewerOf(c); v.Staff.Tier == policy.TierSenior {
 		f.Grantee = v.Staff.Email
 	}
@@ -73,10 +74,10 @@ func (h *Handler) requestCreate(c echo.Context) error {
 		Grantee:   strings.TrimSpace(form.Get("grantee")),
 		Scope:     form["scope"],
 		Records:   strings.TrimSpace(form.Get("records")),
-		Unmask:    form.Get("unmask") == "on",
 		Errors:    views.Errors{},
 	}
-	n := models.NewRequest{Requester: viewerOf(c).Staff, Reason: f.Reason, Ticket: f.Ticket, Unmask: f.Unmask}
+	n := models.NewRequest{Requester: viewerOf(c).Staff, Reason: f.Reason, Ticket: f.Ticket}
+	n.Mode = requestMode(form, &f)
 	if ws, err := models.FindLiveWorkspace(ctx, h.product, f.Workspace); err == nil {
 		n.Workspace = ws.Slug
 	} else if !errors.Is(err, models.ErrNotFound) {
@@ -111,6 +112,34 @@ func (h *Handler) requestCreate(c echo.Context) error {
 		return err
 	}
 	return c.Redirect(http.StatusSeeOther, fmt.Sprintf("/requests/%d", r.ID))
+}
+
+// requestMode reads the access mode the form asks for: `mode` (masked,
+// reveal or unmasked), or, for forms made before modes, `unmask` = "on"
+// alone, which meant unmasked. A missing, repeated or unknown mode, or one
+// that contradicts `unmask`, is the form's message on "mode"; the form
+// then shows what was sent, or nothing chosen.
+func requestMode(form url.Values, f *views.RequestForm) models.AccessMode {
+	modes, unmask := form["mode"], form.Get("unmask") == "on"
+	switch {
+	case len(modes) == 0 && unmask:
+		f.Mode = string(models.ModeUnmasked)
+		return models.ModeUnmasked
+	case len(modes) != 1:
+		f.Errors["mode"] = models.ModeMessage
+		return ""
+	}
+	m := models.AccessMode(strings.TrimSpace(modes[0]))
+	switch {
+	case !m.Valid():
+		f.Errors["mode"] = models.ModeMessage
+		return ""
+	case unmask && !m.Unmasks():
+		f.Errors["mode"] = "The form asks for personal fields both unmasked and " + string(m) + ": choose one."
+		return ""
+	}
+	f.Mode = string(m)
+	return m
 }
 
 // requestGrantee finds the staff member the form names; a senior who

@@ -90,7 +90,7 @@ func (h *Handler) renderRequest(c echo.Context, status int, note string, errs vi
 	view := views.RequestView{
 		ID: r.ID, Workspace: r.Workspace, Name: mr.Name,
 		Requester: mr.Requester, Grantee: mr.Grantee + " (" + mr.GranteeTier + ")",
-		Reason: r.Reason, Ticket: r.Ticket, Scope: mr.Scope, Unmask: r.Unmask, Duration: mr.Duration,
+		Reason: r.Reason, Ticket: r.Ticket, Scope: mr.Scope, Mode: mr.Mode, Duration: mr.Duration,
 		Status: string(st), Created: r.CreatedAt, Note: note, Errors: errs,
 		CanApprove: st == models.RequestPending && h.allowed(v, policy.RequestApprove) && v.Staff.ID != r.RequesterID && v.Staff.ID != r.GranteeID,
 		CanCancel:  st == models.RequestPending && v.Staff.ID == r.RequesterID,

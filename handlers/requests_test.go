@@ -50,7 +50,7 @@ func shownHash(t *testing.T, body string) string {
 func requestForm(ws, grantee string) url.Values {
 	return url.Values{
 		"workspace": {ws}, "reason": {"Customer reports that the invoice export fails for every project."},
-		"ticket": {"SUP-1234"}, "duration": {"2h"}, "grantee": {grantee},
+		"ticket": {"SUP-1234"}, "duration": {"2h"}, "grantee": {grantee}, "mode": {"masked"},
 	}
 }
 

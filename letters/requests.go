@@ -132,7 +132,7 @@ func RequestFacts(ctx context.Context, db *gorm.DB, r models.AccessRequest, name
 	return views.MailRequest{
 		ID: r.ID, Workspace: r.Workspace, Name: name,
 		Grantee: grantee.Name, GranteeTier: tierWords(grantee.Tier), Requester: requester.Name,
-		Reason: r.Reason, Ticket: r.Ticket, Scope: ScopeWords(scope), Unmask: r.Unmask,
+		Reason: r.Reason, Ticket: r.Ticket, Scope: ScopeWords(scope), Mode: string(r.Mode),
 		Duration: DurationWords(r.Duration()),
 	}, nil
 }

@@ -344,7 +344,7 @@ func (d *consentCall) grant(ctx context.Context) (Grant, error) {
 		return Grant{}, err
 	}
 	g, err := CreateGrant(ctx, d.tx, d.now, NewGrant{
-		Workspace: r.Workspace, GranteeID: r.GranteeID, Scope: scope, Unmask: r.Unmask,
+		Workspace: r.Workspace, GranteeID: r.GranteeID, Scope: scope, Mode: r.Mode,
 		StartsAt: d.now, Duration: r.Duration(), RequestID: &r.ID,
 	})
 	if err != nil {

@@ -32,6 +32,9 @@ var (
 
 	// ErrNoGrant is a data request that no live grant covers (403).
 	ErrNoGrant = errors.New("no live grant covers this")
+	// ErrRevealRefused is a reveal under a grant whose customer did not
+	// consent to single reveals (its mode is not ModeReveal) (403).
+	ErrRevealRefused = errors.New("the customer did not consent to revealing single fields under this access")
 	// ErrUnaudited is a data request whose audit event could not be
 	// committed: nothing was shown (503).
 	ErrUnaudited = errors.New("the access could not be recorded")

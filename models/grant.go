@@ -83,8 +83,9 @@ type Grant struct {
 	ID           int64 `gorm:"primaryKey"`
 	Workspace    string
 	GranteeID    int64
-	ScopeJSON    string `gorm:"column:scope"`
-	Unmask       bool   // personal fields may be shown unmasked
+	ScopeJSON    string     `gorm:"column:scope"`
+	Mode         AccessMode `gorm:"column:access_mode"` // what the customer consented to
+	Unmask       bool       // personal fields are shown unmasked: Mode == ModeUnmasked
 	StartsAt     time.Time
 	EndsAt       time.Time
 	EndedAt      *time.Time
@@ -111,7 +112,8 @@ type NewGrant struct {
 	Workspace    string
 	GranteeID    int64
 	Scope        GrantScope
-	Unmask       bool
+	Mode         AccessMode // when empty, legacyMode(Unmask)
+	Unmask       bool       // only read when Mode is empty
 	StartsAt     time.Time
 	Duration     time.Duration
 	RequestID    *int64
@@ -124,12 +126,18 @@ func CreateGrant(ctx context.Context, tx *gorm.DB, now time.Time, n NewGrant) (G
 	if n.Workspace == "" || n.GranteeID == 0 || n.Duration <= 0 {
 		return Grant{}, errors.New("create grant: workspace, grantee and a positive duration are required")
 	}
+	if n.Mode == "" {
+		n.Mode = legacyMode(n.Unmask)
+	}
+	if !n.Mode.Valid() || (n.Unmask && !n.Mode.Unmasks()) {
+		return Grant{}, fmt.Errorf("create grant: access mode %q (unmask %t) is not a mode", n.Mode, n.Unmask)
+	}
 	scope, err := n.Scope.encode()
 	if err != nil {
 		return Grant{}, err
 	}
 	g := Grant{
-		Workspace: n.Workspace, GranteeID: n.GranteeID, ScopeJSON: scope, Unmask: n.Unmask,
+		Workspace: n.Workspace, GranteeID: n.GranteeID, ScopeJSON: scope, Mode: n.Mode, Unmask: n.Mode.Unmasks(),
 		StartsAt: n.StartsAt.UTC(), EndsAt: n.StartsAt.Add(n.Duration).UTC(),
 		RequestID: n.RequestID, BreakglassID: n.BreakglassID, CreatedAt: now.UTC(),
 	}
@@ -184,7 +192,7 @@ type GrantQuery struct {
 }
 
 // GrantFor returns a live grant covering q at now, preferring one that
-// unmasks. It returns ErrNoGrant when none does.
+// shows the most (unmasked, then reveal, then masked). It returns ErrNoGrant when none does.
 func GrantFor(ctx context.Context, db *gorm.DB, now time.Time, q GrantQuery) (Grant, GrantScope, error) {
 	grants, err := LiveGrants(ctx, db, now, q.StaffID, q.Workspace)
 	if err != nil {
@@ -201,7 +209,7 @@ func GrantFor(ctx context.Context, db *gorm.DB, now time.Time, q GrantQuery) (Gr
 		if q.Record > 0 {
 			ok = s.Covers(q.Table, q.Record)
 		}
-		if ok && (found == nil || (!found.Unmask && grants[i].Unmask)) {
+		if ok && (found == nil || grants[i].Mode.rank() > found.Mode.rank()) {
 			found, scope = &grants[i], s
 		}
 	}

@@ -38,8 +38,9 @@ type AccessRequest struct {
 	GranteeID       int64
 	Reason          string
 	Ticket          string
-	ScopeJSON       string `gorm:"column:scope"`
-	Unmask          bool
+	ScopeJSON       string     `gorm:"column:scope"`
+	Mode            AccessMode `gorm:"column:access_mode"` // what the customer is asked to consent to
+	Unmask          bool       // Mode == ModeUnmasked, kept for the unmask column
 	DurationSeconds int64
 	Status          RequestStatus
 	CreatedAt       time.Time
@@ -86,7 +87,7 @@ type NewRequest struct {
 	Reason    string
 	Ticket    string
 	Scope     GrantScope
-	Unmask    bool
+	Mode      AccessMode // ModeMasked when empty, the narrowest
 	Duration  time.Duration
 }
 
@@ -135,6 +136,9 @@ func ValidateRequest(pol RequestPolicy, n NewRequest) FieldErrors {
 	if _, err := n.Scope.encode(); err != nil {
 		errs["scope"] = "The scope could not be read."
 	}
+	if n.Mode != "" && !n.Mode.Valid() {
+		errs["mode"] = ModeMessage
+	}
 	if len(errs) == 0 {
 		return nil
 	}
@@ -148,13 +152,16 @@ func CreateRequest(ctx context.Context, db *gorm.DB, now time.Time, by Actor, po
 		return AccessRequest{}, errs
 	}
 	n.Reason, n.Ticket = strings.TrimSpace(n.Reason), strings.TrimSpace(n.Ticket)
+	if n.Mode == "" {
+		n.Mode = ModeMasked
+	}
 	scope, err := n.Scope.encode()
 	if err != nil {
 		return AccessRequest{}, err
 	}
 	r := AccessRequest{
 		Workspace: n.Workspace, RequesterID: n.Requester.ID, GranteeID: n.Grantee.ID,
-		Reason: n.Reason, Ticket: n.Ticket, ScopeJSON: scope, Unmask: n.Unmask,
+		Reason: n.Reason, Ticket: n.Ticket, ScopeJSON: scope, Mode: n.Mode, Unmask: n.Mode.Unmasks(),
 		DurationSeconds: int64(n.Duration / time.Second), Status: RequestPending,
 		CreatedAt: now.UTC(), ExpiresAt: now.Add(pol.PendingFor).UTC(), UpdatedAt: now.UTC(),
 	}
@@ -164,7 +171,7 @@ func CreateRequest(ctx context.Context, db *gorm.DB, now time.Time, by Actor, po
 		}
 		_, err := AppendAudit(ctx, tx, AuditEntry{
 			At: now, Actor: by, Action: ActionRequestCreated, Workspace: r.Workspace, Target: r.Target(), Reason: r.Reason,
-			Detail: map[string]any{"ticket": r.Ticket, "grantee": n.Grantee.Email, "scope": scope, "unmask": r.Unmask, "duration": FormatDuration(n.Duration)},
+			Detail: map[string]any{"ticket": r.Ticket, "grantee": n.Grantee.Email, "scope": scope, "mode": r.Mode, "unmask": r.Unmask, "duration": FormatDuration(n.Duration)},
 		})
 		return err
 	})

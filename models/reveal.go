@@ -2,6 +2,7 @@ package models
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -35,13 +36,36 @@ func (Reveal) TableName() string { return "reveals" }
 // RevealField unmasks field of record r.Record for v until RevealWindow
 // has passed, and records data.revealed with reason in the same
 // transaction: the field is never unmasked without its event. The
-// request is refused as by ReadRecord; a field that is not a personal
-// column of the table, or a reason that fails CheckNote (at least 10
-// characters), is FieldErrors, and nothing is written.
+// request is refused as by ReadRecord; it is also refused, and the
+// refusal recorded (data.refused), when the grant's mode is not
+// ModeReveal (ErrRevealRefused) or the record does not exist in the
+// customer's data (ErrNotFound). A field that is not a personal column of
+// the table, or a reason that fails CheckNote (at least 10 characters),
+// is FieldErrors. A refused reveal writes nothing but its refusal.
 func (d *TenantData) RevealField(ctx context.Context, v Viewer, r DataRequest, field, reason string) (Reveal, error) {
 	now, reason := d.now(), strings.TrimSpace(reason)
 	a, err := d.open(ctx, now, v, r, true)
 	if err != nil {
+		return Reveal{}, err
+	}
+	if !a.grant.Mode.Reveals() {
+		// open chose the grant that shows the most; another live grant
+		// covering the record may be the one consenting to reveals.
+		g, err := d.revealGrant(ctx, now, v, a)
+		if err != nil {
+			return Reveal{}, d.refuse(ctx, now, v, r, "reveals not consented", err)
+		}
+		a.grant = g
+	}
+	// The grant covers the record's id; the record must also exist. Only
+	// its id is read (no column), so nothing of the customer's data is
+	// seen before the reveal's event is committed.
+	q := a.query(0)
+	if _, err := d.tenants.Row(ctx, q.Workspace, q.Table, nil, a.id); err != nil {
+		err = storageError(err)
+		if errors.Is(err, ErrNotFound) {
+			return Reveal{}, d.refuse(ctx, now, v, r, "no such record", err)
+		}
 		return Reveal{}, err
 	}
 	errs := FieldErrors{}
@@ -86,6 +110,27 @@ func (d *TenantData) RevealField(ctx context.Context, v Viewer, r DataRequest, f
 		return Reveal{}, fmt.Errorf("reveal %s.%s %d %s: %w", rv.Workspace, rv.Table, rv.RecordID, field, err)
 	}
 	return rv, nil
+}
+
+// revealGrant finds a live grant of v covering a's record whose customer
+// consented to single reveals (ModeReveal), read at now; ErrRevealRefused
+// when there is none. A break-glass grant is unmasked: it shows every
+// personal field, so it never needs, nor allows, a reveal.
+func (d *TenantData) revealGrant(ctx context.Context, now time.Time, v Viewer, a access) (Grant, error) {
+	grants, err := LiveGrants(ctx, d.db.Read, now, v.StaffID, a.ws.Slug)
+	if err != nil {
+		return Grant{}, fmt.Errorf("%w: %w", ErrRevealRefused, err)
+	}
+	for _, g := range grants {
+		s, err := g.Scope()
+		if err != nil {
+			return Grant{}, fmt.Errorf("%w: %w", ErrRevealRefused, err)
+		}
+		if g.Mode.Reveals() && s.Covers(a.table.Name, a.id) {
+			return g, nil
+		}
+	}
+	return Grant{}, fmt.Errorf("%s.%s %d for staff %d: no grant allows a reveal: %w", a.ws.Slug, a.table.Name, a.id, v.StaffID, ErrRevealRefused)
 }
 
 // revealed returns the fields of a's record that v revealed under a's

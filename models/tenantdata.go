@@ -282,7 +282,7 @@ func (a access) query(after int64) tenantdb.Query {
 func (a access) mask(r tenantdb.Row, revealed []string) DataRow {
 	out := DataRow{ID: r.ID, Cells: make([]DataCell, len(r.Values))}
 	for i, col := range a.columns {
-		if col.Class == policy.Personal && !a.grant.Unmask && !slices.Contains(revealed, col.Name) {
+		if col.Class == policy.Personal && !a.grant.Mode.Unmasks() && !slices.Contains(revealed, col.Name) {
 			out.Cells[i] = DataCell{Masked: true}
 			continue
 		}

@@ -37,7 +37,7 @@ func TestConsentPage(t *testing.T) {
 	base := ConsentView{
 		Token: "tok123", Company: "Gatehouse Demo", Workspace: "acme", Name: "Acme", Recipient: "owner@acme.example",
 		Grantee: "Sara Senior", GranteeTier: "senior", Requester: "Sam Support", Reason: evilReason, Ticket: "SUP-1234",
-		Scope: "the whole workspace", Unmask: true, Duration: "2 hours", RequestStatus: "approved", DecideBy: time.Date(2026, 1, 5, 10, 0, 0, 0, time.UTC), ShownHash: "abc123",
+		Scope: "the whole workspace", Mode: "unmasked", Duration: "2 hours", RequestStatus: "approved", DecideBy: time.Date(2026, 1, 5, 10, 0, 0, 0, time.UTC), ShownHash: "abc123",
 	}
 	tests := []struct {
 		name           string
@@ -102,7 +102,7 @@ func TestConsentPage(t *testing.T) {
 			if got := byTestID(doc, "consent-title").Text(); !strings.Contains(got, "Gatehouse Demo staff ask to see data in your workspace Acme") {
 				t.Errorf("title = %q", got)
 			}
-			if !strings.Contains(byTestID(doc, "consent-unmask").Text(), "unmasked") {
+			if !strings.Contains(byTestID(doc, "consent-mode").Text(), "unmasked") {
 				t.Error("page does not say personal fields are unmasked")
 			}
 			if byTestID(doc, "consent-viewed-empty").Text() != "Nothing has been viewed yet." {

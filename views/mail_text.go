@@ -79,7 +79,7 @@ func (m *textMail) requestFacts(r MailRequest, forOwner bool) {
 		[2]string{"Why", r.Reason},
 		[2]string{"Ticket", r.Ticket},
 		[2]string{"What", r.Scope + ", read-only"},
-		[2]string{"Personal fields", unmaskText(r.Unmask)},
+		[2]string{"Personal fields", mailModeText(r.Mode, forOwner)},
 		[2]string{"For how long", r.Duration + ", starting when access is granted"},
 	)
 	m.facts(rows)
@@ -129,11 +129,13 @@ func tierSuffix(tier string) string {
 	return " (" + tier + ")"
 }
 
-func unmaskText(unmask bool) string {
-	if unmask {
-		return "shown unmasked (names, email addresses and other personal fields in full)"
+// mailModeText says what a request's access mode allows: to the
+// customer exactly (ModeWords), to staff in short.
+func mailModeText(mode string, forOwner bool) string {
+	if forOwner {
+		return ModeWords(mode)
 	}
-	return "masked (names, email addresses and other personal fields stay hidden)"
+	return modeLabel(mode)
 }
 
 // idsText is a comma-separated list of record ids with runs shortened

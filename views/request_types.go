@@ -40,7 +40,7 @@ type RequestForm struct {
 	Grantee                  string   // staff email
 	Scope                    []string // chosen tables; none = whole workspace
 	Records                  string   // record ids within the chosen tables, comma-separated; "" = all
-	Unmask                   bool
+	Mode                     string   // the access mode: masked, reveal or unmasked; "" = none chosen
 	Durations                []Option // presets up to the maximum
 	Grantees                 []Option // seniors with a current agreement
 	Tables                   []Option // catalogued, non-restricted tables
@@ -62,7 +62,7 @@ type RequestView struct {
 	Requester, Grantee  string // "Name (tier)"
 	Reason, Ticket      string
 	Scope               string // in plain words
-	Unmask              bool
+	Mode                string // the access mode: masked, reveal or unmasked
 	Duration            string
 	Status              string // "ended" once its grant has ended
 	Created             time.Time
@@ -98,7 +98,7 @@ type ConsentView struct {
 	Requester            string
 	Reason, Ticket       string
 	Scope                string
-	Unmask               bool
+	Mode                 string // the access mode: masked, reveal or unmasked
 	Duration             string
 	RequestStatus        string    // the request's state: "refused", "reported", "expired", …
 	Granted, GrantLive   bool      // access was granted; it is still open
@@ -125,7 +125,7 @@ type MailRequest struct {
 	Requester            string
 	Reason, Ticket       string
 	Scope                string
-	Unmask               bool
+	Mode                 string // the access mode: masked, reveal or unmasked
 	Duration             string
 }
 
@@ -154,6 +154,41 @@ type ViewSummaryMailView struct {
 	From, Until        time.Time
 	Origin             string // "access request 12 (ticket SUP-1234)" or "emergency access (incident INC-7)"
 	Viewed             ViewedSummary
+}
+
+// ModeOptions are the request form's access modes, narrowest first, in
+// plain words.
+var ModeOptions = []Option{
+	{Value: "masked", Label: "Masked, no reveals: personal fields stay hidden and no field can be revealed."},
+	{Value: "reveal", Label: "Masked, single reveals: a single field may be revealed, each time with a reason the customer sees."},
+	{Value: "unmasked", Label: "Unmasked: names, email addresses and other personal fields are shown in full."},
+}
+
+// ModeWords tells the customer exactly what an access mode allows. An
+// unknown mode promises nothing it cannot keep.
+func ModeWords(mode string) string {
+	switch mode {
+	case "masked":
+		return "Personal fields stay hidden; no field can be revealed."
+	case "reveal":
+		return "Personal fields stay hidden; a single field may be revealed, each time with a recorded reason you will see."
+	case "unmasked":
+		return "Personal fields are shown unmasked."
+	}
+	return "Not stated; ask us before you decide."
+}
+
+// modeLabel is an access mode in short words for staff.
+func modeLabel(mode string) string {
+	switch mode {
+	case "masked":
+		return "masked, no reveals"
+	case "reveal":
+		return "masked, single fields may be revealed with a recorded reason"
+	case "unmasked":
+		return "unmasked"
+	}
+	return "unknown (" + mode + ")"
 }
 
 // statusNote says where a request stands, with its dates.

@@ -195,7 +195,7 @@ func TestRequestListRows(t *testing.T) {
 func TestRequestNewForm(t *testing.T) {
 	f := RequestForm{
 		Workspace: "acme", Reason: evilReason, Ticket: "SUP-9", Duration: "8h", Grantee: "sean.senior@example.com",
-		Scope: []string{"projects"}, Unmask: true,
+		Scope: []string{"projects"}, Mode: "unmasked",
 		Durations:  []Option{{"30m", "30 minutes"}, {"2h", "2 hours"}, {"8h", "8 hours"}},
 		Grantees:   []Option{{"sara.senior@example.com", "Sara Senior"}, {"sean.senior@example.com", "Sean Senior"}},
 		Tables:     []Option{{"members", "members"}, {"projects", "projects"}},
@@ -214,7 +214,7 @@ func TestRequestNewForm(t *testing.T) {
 		{`select[name="duration"] option[selected]`, "value", "8h"},
 		{`select[name="grantee"] option[selected]`, "value", "sean.senior@example.com"},
 		{`input[name="scope"][checked]`, "value", "projects"},
-		{`input[name="unmask"][checked]`, "value", "on"},
+		{`input[name="mode"][checked]`, "value", "unmasked"},
 	}
 	for _, c := range checks {
 		s := form.Find(c.sel)
@@ -254,7 +254,7 @@ func TestConsentMail(t *testing.T) {
 		Company: "Gatehouse Demo", Recipient: "owner@acme.example", ValidUntil: &until,
 		Link: "http://127.0.0.1:8080/consent/Zm9vYmFyYmF6cXV4Zm9vYmFyYmF6cXV4Zm9vYmFyYmF6cXV4Zm9vYmFyYmF6cXV4",
 		Request: MailRequest{ID: 7, Workspace: "acme", Name: "Acme", Grantee: "Sara Senior", GranteeTier: "senior",
-			Requester: "Sam Support", Reason: evilReason, Ticket: "SUP-1234", Scope: "the tables members and projects", Unmask: true, Duration: "2 hours"},
+			Requester: "Sam Support", Reason: evilReason, Ticket: "SUP-1234", Scope: "the tables members and projects", Mode: "unmasked", Duration: "2 hours"},
 	}
 	doc := render(t, ConsentMail(v))
 	links := doc.Find("a")
