@@ -60,7 +60,7 @@ func (h *Handler) renderRecord(c echo.Context, status int, view views.DataRecord
 	}
 	ws := rec.Workspace
 	view.Slug, view.Name, view.Table, view.ID = ws.Slug, ws.Name, rec.Table, rec.Row.ID
-	view.GrantID, view.GrantEnds = rec.Grant.ID, rec.Grant.EndsAt
+	view.GrantID, view.GrantEnds, view.Revealable = rec.Grant.ID, rec.Grant.EndsAt, rec.Grant.Mode.Reveals()
 	view.Columns, view.Cells = viewColumns(rec.Columns), viewCells(rec.Row.Cells)
 	return h.render(c, status, views.DataRecord(h.chrome(c, fmt.Sprintf("%s · %s %d", ws.Name, rec.Table, rec.Row.ID)), view))
 }

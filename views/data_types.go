@@ -90,8 +90,21 @@ type DataRecordView struct {
 	Cells             []DataCell
 	GrantID           int64
 	GrantEnds         time.Time
-	Errors            Errors
-	Field, Reason     string // the reveal form's values after a failed POST
+	// Revealable is whether the grant lets a single masked field be
+	// revealed; the customer consented to that, or not.
+	Revealable    bool
+	Errors        Errors
+	Field, Reason string // the reveal form's values after a failed POST
+}
+
+// anyMasked reports whether a cell of the record is masked.
+func (v DataRecordView) anyMasked() bool {
+	for _, c := range v.Cells {
+		if c.Masked {
+			return true
+		}
+	}
+	return false
 }
 
 func workspaceHref(slug string) string { return "/workspaces/" + url.PathEscape(slug) }
