@@ -75,7 +75,7 @@ func (h *Handler) breakglassOpen(c echo.Context) error {
 	post := models.Post{Outbox: h.outbox, Letters: h.letters, Names: map[string]string{ws.Slug: ws.Name}}
 	b, err := models.OpenBreakglass(ctx, h.db.Write, h.act(c), post, models.NewBreakglass{
 		Workspace: ws.Slug, OpenerID: v.Staff.ID, Incident: form.Incident, Justification: form.Justification,
-		Window: h.breakglassWindow, AgreementVersion: h.agreement, Owners: owners,
+		Window: h.breakglassWindow, Clearance: h.clearance, Owners: owners,
 	})
 	errs := breakglassErrors(err)
 	if unknown {
@@ -85,7 +85,7 @@ func (h *Handler) breakglassOpen(c echo.Context) error {
 	case len(errs) > 0:
 		return h.renderBreakglassList(c, http.StatusUnprocessableEntity, form, errs)
 	case errors.Is(err, models.ErrBreakglassRefused):
-		return echo.NewHTTPError(http.StatusForbidden, "Only an active sysadmin with the current confidentiality agreement can open break-glass. Nothing was opened.").SetInternal(err)
+		return echo.NewHTTPError(http.StatusForbidden, "Only an active sysadmin with the current confidentiality agreement and security training that has not lapsed can open break-glass. Nothing was opened.").SetInternal(err)
 	case err != nil:
 		return err
 	}

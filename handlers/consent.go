@@ -103,7 +103,7 @@ func (h *Handler) consentDecide(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	_, err = models.DecideConsent(ctx, h.db.Write, now, post, in, h.agreement)
+	_, err = models.DecideConsent(ctx, h.db.Write, now, post, in, h.clearance)
 	switch {
 	case err == nil:
 		return c.Redirect(http.StatusSeeOther, "/consent/"+token)

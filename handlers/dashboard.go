@@ -19,6 +19,7 @@ func (h *Handler) dashboard(c echo.Context) error {
 		Name: v.Staff.Name, Tier: string(v.Staff.Tier),
 		AgreementMissing: !v.Staff.AgreementCurrent(h.agreement),
 		AgreementVersion: h.agreement,
+		Training:         h.trainingStatus(v.Staff),
 		SignedInAt:       v.Session.CreatedAt,
 		ExpiresAt:        v.Session.CreatedAt.Add(h.sessions.Absolute),
 		WorkspaceCount:   -1,
@@ -36,7 +37,7 @@ func (h *Handler) dashboard(c echo.Context) error {
 		page.WorkspaceCount = n
 	}
 	if h.allowed(v, policy.StaffManage) {
-		counts, err := models.CountStaff(ctx, h.db.Read, h.agreement)
+		counts, err := models.CountStaff(ctx, h.db.Read, h.clearance, h.now())
 		if err != nil {
 			return err
 		}

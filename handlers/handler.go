@@ -66,8 +66,10 @@ type Options struct {
 	Sessions         models.SessionLimits
 	StepUpWindow     time.Duration // how recent a login tier changes and offboarding need
 	BreakglassWindow time.Duration // how long a break-glass stays open
-	// Requests are the access-request rules; their agreement version is
-	// AgreementVersion.
+	// Requests are the access-request rules. Their clearance's agreement
+	// is AgreementVersion; its TrainingValidFor is how long security
+	// training counts, for requests and for every other touch of
+	// customer data.
 	Requests       models.RequestPolicy
 	Company        string // the company's name as customers read it in mails and on the consent page
 	TrustedProxies []netip.Prefix
@@ -116,6 +118,7 @@ type Handler struct {
 	allowedDomains   []string
 	sessionKey       []byte
 	agreement        string
+	clearance        models.Clearance // what touching customer data needs
 	sessions         models.SessionLimits
 	stepUpWindow     time.Duration
 	breakglassWindow time.Duration
@@ -139,7 +142,7 @@ type Handler struct {
 
 // New checks the options and builds a Handler.
 func New(o Options) (*Handler, error) {
-	o.Requests.AgreementVersion = o.AgreementVersion
+	o.Requests.Clearance.Agreement = o.AgreementVersion
 	if err := o.check(); err != nil {
 		return nil, err
 	}
@@ -166,6 +169,7 @@ func New(o Options) (*Handler, error) {
 		allowedDomains:   o.AllowedDomains,
 		sessionKey:       o.SessionKey,
 		agreement:        o.AgreementVersion,
+		clearance:        o.Requests.Clearance,
 		sessions:         o.Sessions,
 		stepUpWindow:     o.StepUpWindow,
 		breakglassWindow: o.BreakglassWindow,
@@ -190,6 +194,8 @@ func New(o Options) (*Handler, error) {
 		Catalog: o.Catalog,
 		Audit:   o.Audit,
 		Now:     o.Now,
+
+		Clearance: o.Requests.Clearance,
 	})
 	return h, nil
 }
@@ -225,7 +231,7 @@ func (o Options) check() error {
 	if o.BreakglassWindow <= 0 || o.BreakglassWindow > models.BreakglassMaxWindow {
 		errs = append(errs, errors.New("handlers: BreakglassWindow must be positive and at most 24h (models.DefaultBreakglassWindow)"))
 	}
-	if r := o.Requests; r.Ticket == nil || r.MaxDuration <= 0 || r.PendingFor <= 0 || r.ConsentFor <= 0 {
+	if r := o.Requests; r.Ticket == nil || r.MaxDuration <= 0 || r.PendingFor <= 0 || r.ConsentFor <= 0 || r.Clearance.TrainingValidFor <= 0 {
 		errs = append(errs, errors.New("handlers: Requests needs every rule (models.DefaultRequestPolicy)"))
 	}
 	if o.Company == "" {

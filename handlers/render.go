@@ -74,8 +74,12 @@ const noGrantMessage = "None of your grants covers this page: access may have ex
 // revealRefusedMessage answers a reveal the customer did not consent to.
 const revealRefusedMessage = "The customer did not consent to revealing single fields under this access. Nothing was revealed."
 
+// notClearedMessage answers someone without the current agreement or
+// security training who tries to touch customer data.
+const notClearedMessage = "Touching customer data needs the current confidentiality agreement and security training that has not lapsed. Your dashboard says when yours expires. Nothing was shown or changed."
+
 // handleError is the one place errors become responses: not found → 404,
-// denied, no grant or a reveal not consented to → 403, an access the audit log could not record →
+// denied, no grant, not cleared or a reveal not consented to → 403, an access the audit log could not record →
 // 503, HTTP errors keep their code, a conflict → 409 with its message,
 // refused form values → 422, anything else → 500 with a generic
 // page and the detail in the log.
@@ -100,6 +104,8 @@ func (h *Handler) handleError(err error, c echo.Context) {
 		status, msg = http.StatusForbidden, noGrantMessage
 	case errors.Is(err, models.ErrRevealRefused):
 		status, msg = http.StatusForbidden, revealRefusedMessage
+	case errors.Is(err, models.ErrNotCleared):
+		status, msg = http.StatusForbidden, notClearedMessage
 	case errors.Is(err, policy.ErrDenied):
 		status = http.StatusForbidden
 	case errors.As(err, &he):

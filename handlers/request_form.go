@@ -38,7 +38,7 @@ func (h *Handler) renderRequestForm(c echo.Context, status int, f views.RequestF
 	}
 	f.MaxDuration = letters.DurationWords(pol.MaxDuration)
 	f.TicketHint = "like SUP-1234"
-	seniors, err := models.Grantees(ctx, h.db.Read, h.agreement)
+	seniors, err := models.Grantees(ctx, h.db.Read, h.clearance, h.now())
 	if err != nil {
 		return err
 	}
@@ -93,7 +93,7 @@ func (h *Handler) requestCreate(c echo.Context) error {
 	if f.Grantee != "" && n.Grantee.ID == 0 {
 		f.Errors["grantee"] = "There is no staff member " + models.Clip(f.Grantee) + "."
 	}
-	for k, v := range models.ValidateRequest(h.requests, n) {
+	for k, v := range models.ValidateRequest(h.requests, h.now(), n) {
 		if k == "requester" {
 			k = ""
 		}

@@ -256,7 +256,7 @@ func TestConsentTokens(t *testing.T) {
 				continue
 			}
 			if _, err := models.DecideConsent(ctx, p.db.Write, p.clock.Now(), post,
-				models.ConsentInput{Token: bad, Decision: models.ConsentGrant, ShownHash: "x", PageHash: "x"}, demo.AgreementVersion); err == nil {
+				models.ConsentInput{Token: bad, Decision: models.ConsentGrant, ShownHash: "x", PageHash: "x"}, models.DefaultClearance(demo.AgreementVersion)); err == nil {
 				accepted++
 			}
 		}

@@ -34,12 +34,19 @@ func (h *Handler) renderStaffList(c echo.Context, status int, form views.StaffFo
 		Agreement: h.agreement,
 	}
 	for _, s := range rows {
-		view.Rows = append(view.Rows, staffRow(s))
+		view.Rows = append(view.Rows, h.staffRow(s))
+	}
+	due, err := models.TrainingDue(c.Request().Context(), h.db.Read, h.clearance, h.now(), models.TrainingDueWithin)
+	if err != nil {
+		return err
+	}
+	for _, s := range due {
+		view.TrainingDue = append(view.TrainingDue, h.staffRow(s))
 	}
 	return h.render(c, status, views.StaffList(h.chrome(c, "Staff"), view))
 }
 
-func staffRow(s models.Staff) views.StaffRow {
+func (h *Handler) staffRow(s models.Staff) views.StaffRow {
 	return views.StaffRow{
 		ID:              s.ID,
 		Email:           s.Email,
@@ -48,8 +55,19 @@ func staffRow(s models.Staff) views.StaffRow {
 		Status:          string(s.Status),
 		Agreement:       s.AgreementVersion,
 		AgreementSigned: s.AgreementSignedAt,
-		Training:        s.TrainingAt,
+		Training:        h.trainingStatus(s),
 	}
+}
+
+// trainingStatus is where s's security training stands now.
+func (h *Handler) trainingStatus(s models.Staff) views.TrainingStatus {
+	now := h.now()
+	t := views.TrainingStatus{Done: s.TrainingAt, Lapsed: !h.clearance.TrainingCurrent(s, now)}
+	if until, ok := h.clearance.TrainingExpires(s); ok {
+		t.Until = &until
+		t.DueSoon = !t.Lapsed && until.Sub(now) <= models.TrainingDueWithin
+	}
+	return t
 }
 
 func (h *Handler) staffCreate(c echo.Context) error {
@@ -133,7 +151,7 @@ func (h *Handler) renderStaff(c echo.Context, status int, id int64, errs views.E
 		}
 	}
 	view := views.StaffView{
-		Staff: staffRow(s), LiveSessions: live, Errors: errs, Done: c.QueryParam("done"),
+		Staff: h.staffRow(s), LiveSessions: live, Errors: errs, Done: c.QueryParam("done"),
 		Self: self, Fresh: v.Session.SignedInWithin(h.now(), h.stepUpWindow),
 		Agreement: h.agreement, Today: h.now(),
 	}

@@ -61,13 +61,13 @@ func (u BreakglassUse) Open(now time.Time) bool {
 // NewBreakglass describes a break-glass to open. The caller checks the
 // workspace in the product registry and passes its owners (see Owners).
 type NewBreakglass struct {
-	Workspace        string
-	OpenerID         int64
-	Incident         string
-	Justification    string
-	Window           time.Duration
-	AgreementVersion string   // the current confidentiality agreement
-	Owners           []string // the workspace's owners, who are told at once
+	Workspace     string
+	OpenerID      int64
+	Incident      string
+	Justification string
+	Window        time.Duration
+	Clearance     Clearance // what the opener must hold
+	Owners        []string  // the workspace's owners, who are told at once
 }
 
 // OpenBreakglass opens a break-glass in one transaction: the break-glass
@@ -106,8 +106,8 @@ func OpenBreakglass(ctx context.Context, db *gorm.DB, act Act, post Post, in New
 		if err != nil {
 			return err
 		}
-		if !opener.AgreementCurrent(in.AgreementVersion) {
-			return fmt.Errorf("%s has not signed the current agreement: %w", opener.Email, ErrBreakglassRefused)
+		if why := in.Clearance.Lacking(opener, now); why != "" {
+			return fmt.Errorf("%s %s: %w", opener.Email, strings.TrimSuffix(why, "."), ErrBreakglassRefused)
 		}
 		if err := tx.Create(&b).Error; err != nil {
 			return err

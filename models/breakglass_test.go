@@ -68,7 +68,7 @@ func (f bgFixture) input(opener string) models.NewBreakglass {
 	return models.NewBreakglass{
 		Workspace: "acme", OpenerID: f.staff[opener].ID, Incident: "INC-2041",
 		Justification: "Customer data corruption after the 02:00 migration, checking the affected projects.",
-		Window:        time.Hour, AgreementVersion: demo.AgreementVersion,
+		Window:        time.Hour, Clearance: models.DefaultClearance(demo.AgreementVersion),
 		Owners: []string{"owner@acme.example", "admin@acme.example"},
 	}
 }
@@ -104,7 +104,9 @@ func TestBreakglassOpenRefusals(t *testing.T) {
 			{"support", "sam.support", nil, "", true},
 			{"auditor", "aud.auditor", nil, "", true},
 			{"offboarded sysadmin", "otto.sysadmin", nil, "", true},
-			{"outdated agreement", "ada.sysadmin", func(n *models.NewBreakglass) { n.AgreementVersion = "2027-1" }, "", true},
+			{"outdated agreement", "ada.sysadmin", func(n *models.NewBreakglass) { n.Clearance.Agreement = "2027-1" }, "", true},
+			// The demo staff's training is two months old.
+			{"training lapsed", "ada.sysadmin", func(n *models.NewBreakglass) { n.Clearance.TrainingValidFor = 30 * models.Day }, "", true},
 			{"no justification", "ada.sysadmin", func(n *models.NewBreakglass) { n.Justification = "" }, "justification", false},
 			{"short justification", "ada.sysadmin", func(n *models.NewBreakglass) { n.Justification = "need to look" }, "justification", false},
 			{"repeated word", "ada.sysadmin", func(n *models.NewBreakglass) { n.Justification = "urgent urgent urgent urgent urgent" }, "justification", false},

@@ -211,9 +211,9 @@ type ConsentInput struct {
 
 // DecideConsent records a customer's decision. Of concurrent decisions on
 // one request exactly one wins; the others get ErrConflict. A grant
-// creates the grant, running from now, for a grantee who signed
-// agreement; a report denies and alerts the sysadmins.
-func DecideConsent(ctx context.Context, db *gorm.DB, now time.Time, post Post, in ConsentInput, agreement string) (ConsentView, error) {
+// creates the grant, running from now, for a grantee cleared by cl at
+// now; a report denies and alerts the sysadmins.
+func DecideConsent(ctx context.Context, db *gorm.DB, now time.Time, post Post, in ConsentInput, cl Clearance) (ConsentView, error) {
 	d := consentCall{now: now, post: post, in: in}
 	err := db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		var err error
@@ -227,7 +227,7 @@ func DecideConsent(ctx context.Context, db *gorm.DB, now time.Time, post Post, i
 		if in.Decision == ConsentRevoke {
 			return d.revoke(ctx)
 		}
-		return d.decide(ctx, agreement)
+		return d.decide(ctx, cl)
 	})
 	return d.v, err
 }
@@ -273,7 +273,7 @@ func (d *consentCall) revoke(ctx context.Context) error {
 }
 
 // decide grants, denies or reports the approved request.
-func (d *consentCall) decide(ctx context.Context, agreement string) error {
+func (d *consentCall) decide(ctx context.Context, cl Clearance) error {
 	status, action := RequestGranted, ActionConsentGranted
 	switch d.in.Decision {
 	case ConsentGrant:
@@ -297,7 +297,7 @@ func (d *consentCall) decide(ctx context.Context, agreement string) error {
 		if err != nil {
 			return err
 		}
-		if why := CanBeGrantee(grantee, agreement); why != "" {
+		if why := CanBeGrantee(grantee, cl, d.now); why != "" {
 			return fmt.Errorf("%s: %w", why, ErrConflict)
 		}
 	}

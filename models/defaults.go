@@ -26,13 +26,14 @@ func DefaultSessionLimits() SessionLimits {
 }
 
 // DefaultRequestPolicy is the access-request policy's defaults for the
-// confidentiality agreement version agreement.
+// confidentiality agreement version agreement and training that counts for
+// DefaultTrainingValidFor.
 func DefaultRequestPolicy(agreement string) RequestPolicy {
 	return RequestPolicy{
-		Ticket:           regexp.MustCompile(`^[A-Z][A-Z0-9]{1,9}-[0-9]{1,8}$`),
-		MaxDuration:      72 * time.Hour,
-		PendingFor:       24 * time.Hour,
-		ConsentFor:       72 * time.Hour,
-		AgreementVersion: agreement,
+		Ticket:      regexp.MustCompile(`^[A-Z][A-Z0-9]{1,9}-[0-9]{1,8}$`),
+		MaxDuration: 72 * time.Hour,
+		PendingFor:  24 * time.Hour,
+		ConsentFor:  72 * time.Hour,
+		Clearance:   DefaultClearance(agreement),
 	}
 }

@@ -32,6 +32,9 @@ var (
 
 	// ErrNoGrant is a data request that no live grant covers (403).
 	ErrNoGrant = errors.New("no live grant covers this")
+	// ErrNotCleared is a staff member who is not active or lacks the
+	// current agreement or security training asking for tenant data (403).
+	ErrNotCleared = errors.New("not cleared for customer data: the current confidentiality agreement and security training are required")
 	// ErrRevealRefused is a reveal under a grant whose customer did not
 	// consent to single reveals (its mode is not ModeReveal) (403).
 	ErrRevealRefused = errors.New("the customer did not consent to revealing single fields under this access")

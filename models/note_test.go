@@ -273,7 +273,7 @@ func (w *workflow) granted(r models.AccessRequest, approver models.Staff) models
 		w.t.Fatal(err)
 	}
 	if _, err := models.DecideConsent(w.ctx, w.db.Write, w.now, models.Post{Outbox: w.ob, Letters: l},
-		models.ConsentInput{Token: w.lastLink, Decision: models.ConsentGrant, ShownHash: "h", PageHash: "h"}, agreement); err != nil {
+		models.ConsentInput{Token: w.lastLink, Decision: models.ConsentGrant, ShownHash: "h", PageHash: "h"}, models.DefaultClearance(agreement)); err != nil {
 		w.t.Fatal(err)
 	}
 	return r

@@ -72,11 +72,11 @@ func RequestTarget(id int64) string { return "request/" + strconv.FormatInt(id, 
 
 // RequestPolicy is the company's configurable rules for requests.
 type RequestPolicy struct {
-	Ticket           *regexp.Regexp // a ticket reference's format
-	MaxDuration      time.Duration  // the longest grant a request may ask for
-	PendingFor       time.Duration  // how long a request waits for approval
-	ConsentFor       time.Duration  // how long a consent link stays valid for a decision
-	AgreementVersion string
+	Ticket      *regexp.Regexp // a ticket reference's format
+	MaxDuration time.Duration  // the longest grant a request may ask for
+	PendingFor  time.Duration  // how long a request waits for approval
+	ConsentFor  time.Duration  // how long a consent link stays valid for a decision
+	Clearance   Clearance      // what requester, approver and grantee must hold
 }
 
 // NewRequest is what the request form asks.
@@ -91,8 +91,8 @@ type NewRequest struct {
 	Duration  time.Duration
 }
 
-// CanBeGrantee reports why s cannot receive a grant now, or "".
-func CanBeGrantee(s Staff, agreement string) string {
+// CanBeGrantee reports why s cannot receive a grant at now, or "".
+func CanBeGrantee(s Staff, cl Clearance, now time.Time) string {
 	switch {
 	case s.ID == 0:
 		return "Name the senior who will do the work."
@@ -102,19 +102,22 @@ func CanBeGrantee(s Staff, agreement string) string {
 		return s.Email + " is " + string(s.Status) + "."
 	case !s.Tier.MayHoldGrant():
 		return s.Email + " is not a senior engineer; only seniors read customer data."
-	case !s.AgreementCurrent(agreement):
-		return s.Email + " has not signed the current confidentiality agreement."
+	case !cl.Cleared(s, now):
+		return s.Email + " " + cl.Lacking(s, now)
 	}
 	return ""
 }
 
-// ValidateRequest returns what is wrong with n, or nil.
-func ValidateRequest(pol RequestPolicy, n NewRequest) FieldErrors {
+// ValidateRequest returns what is wrong with n made at now, or nil.
+func ValidateRequest(pol RequestPolicy, now time.Time, n NewRequest) FieldErrors {
 	errs := FieldErrors{}
-	if n.Requester.Status != StatusActive || !n.Requester.AgreementCurrent(pol.AgreementVersion) {
+	switch {
+	case n.Requester.Status != StatusActive || !n.Requester.AgreementCurrent(pol.Clearance.Agreement):
 		errs["requester"] = "You need to sign the current confidentiality agreement before asking for access."
+	case !pol.Clearance.TrainingCurrent(n.Requester, now):
+		errs["requester"] = "Your security training is not current; complete it before asking for access."
 	}
-	if why := CanBeGrantee(n.Grantee, pol.AgreementVersion); why != "" {
+	if why := CanBeGrantee(n.Grantee, pol.Clearance, now); why != "" {
 		errs["grantee"] = why
 	}
 	if n.Workspace == "" {
@@ -148,7 +151,7 @@ func ValidateRequest(pol RequestPolicy, n NewRequest) FieldErrors {
 // CreateRequest validates n and stores it as pending, audited. Problems
 // come back as FieldErrors and nothing is written.
 func CreateRequest(ctx context.Context, db *gorm.DB, now time.Time, by Actor, pol RequestPolicy, n NewRequest) (AccessRequest, error) {
-	if errs := ValidateRequest(pol, n); errs != nil {
+	if errs := ValidateRequest(pol, now, n); errs != nil {
 		return AccessRequest{}, errs
 	}
 	n.Reason, n.Ticket = strings.TrimSpace(n.Reason), strings.TrimSpace(n.Ticket)
@@ -246,8 +249,11 @@ func DecideRequest(ctx context.Context, db *gorm.DB, act Act, post Post, pol Req
 	if err := CheckNote(d.Note, 5); err != nil {
 		errs["note"] = noteMessage(err, "Add a short note (at least 5 characters) for the record.")
 	}
-	if d.Approver.Status != StatusActive || (d.Approver.Tier != policy.TierSenior && d.Approver.Tier != policy.TierSysadmin) || !d.Approver.AgreementCurrent(pol.AgreementVersion) {
+	if d.Approver.Status != StatusActive || (d.Approver.Tier != policy.TierSenior && d.Approver.Tier != policy.TierSysadmin) {
 		return AccessRequest{}, fmt.Errorf("%s may not decide requests: %w", d.Approver.Email, ErrTwoPerson)
+	}
+	if why := pol.Clearance.Lacking(d.Approver, now); why != "" {
+		return AccessRequest{}, fmt.Errorf("%s %s: %w", d.Approver.Email, strings.TrimSuffix(why, "."), ErrNotCleared)
 	}
 	if d.Approve && len(d.Owners) == 0 {
 		errs["note"] = "The workspace has no owner to ask for consent."
@@ -274,7 +280,7 @@ func DecideRequest(ctx context.Context, db *gorm.DB, act Act, post Post, pol Req
 			if err != nil {
 				return err
 			}
-			if why := CanBeGrantee(grantee, pol.AgreementVersion); why != "" {
+			if why := CanBeGrantee(grantee, pol.Clearance, now); why != "" {
 				return &ConflictError{Message: why}
 			}
 		}
@@ -428,12 +434,12 @@ func endGrant(ctx context.Context, tx *gorm.DB, act Act, id int64, why string, a
 	return err
 }
 
-// Grantees returns the staff who may receive a grant now: active seniors
-// and sysadmins with the current agreement, by name.
-func Grantees(ctx context.Context, db *gorm.DB, agreement string) ([]Staff, error) {
+// Grantees returns the staff who may receive a grant at now: active
+// seniors and sysadmins cleared by cl, by name.
+func Grantees(ctx context.Context, db *gorm.DB, cl Clearance, now time.Time) ([]Staff, error) {
 	var out []Staff
-	err := db.WithContext(ctx).Where("status = ? AND tier IN ? AND agreement_version = ?", StatusActive, policy.GranteeTiers(), agreement).
-		Order("name").Limit(500).Find(&out).Error
+	q := db.WithContext(ctx).Where("status = ? AND tier IN ? AND agreement_version = ? AND agreement_signed_at IS NOT NULL", StatusActive, policy.GranteeTiers(), cl.Agreement)
+	err := cl.trainedSince(q, now).Order("name").Limit(500).Find(&out).Error
 	if err != nil {
 		return nil, fmt.Errorf("grantees: %w", err)
 	}

@@ -63,7 +63,8 @@ func newWorkflow(t *testing.T, db *models.DB) *workflow {
 	}
 }
 
-// staff creates an active staff member of tier with the current agreement.
+// staff creates an active staff member of tier with the current agreement
+// and security training completed a month ago.
 func (w *workflow) staff(tier policy.Tier) models.Staff {
 	w.t.Helper()
 	w.n++
@@ -74,6 +75,9 @@ func (w *workflow) staff(tier policy.Tier) models.Staff {
 	if err := models.RecordAgreement(w.ctx, w.db.Write, models.Act{Now: w.now, By: w.sys}, s.ID, agreement, w.now); err != nil {
 		w.t.Fatal(err)
 	}
+	if err := models.RecordTraining(w.ctx, w.db.Write, models.Act{Now: w.now, By: w.sys}, s.ID, w.now.AddDate(0, -1, 0)); err != nil {
+		w.t.Fatal(err)
+	}
 	s, err = models.FindStaff(w.ctx, w.db.Read, s.ID)
 	if err != nil {
 		w.t.Fatal(err)
@@ -82,14 +86,14 @@ func (w *workflow) staff(tier policy.Tier) models.Staff {
 }
 
 // canRead is the data pages' decision, without HTTP: an active grantee
-// with the current agreement and a live grant covering the table.
+// cleared (agreement and training) and a live grant covering the table.
 func (w *workflow) canRead(grantee int64, ws string) bool {
 	w.t.Helper()
 	s, err := models.FindStaff(w.ctx, w.db.Read, grantee)
 	if err != nil {
 		w.t.Fatal(err)
 	}
-	if s.Status != models.StatusActive || !s.AgreementCurrent(agreement) {
+	if s.Status != models.StatusActive || !w.pol.Clearance.Cleared(s, w.now) {
 		return false
 	}
 	_, _, err = models.GrantFor(w.ctx, w.db.Read, w.now, models.GrantQuery{StaffID: grantee, Workspace: ws, Table: "members", Record: 0})
@@ -206,7 +210,7 @@ func stateMachine(t *testing.T, db *models.DB, seed uint64, k, n int) {
 						continue
 					}
 					d := map[string]models.ConsentDecision{"grant": models.ConsentGrant, "refuse": models.ConsentDeny, "report": models.ConsentReport}[op]
-					_, err := models.DecideConsent(w.ctx, db.Write, w.now, models.Post{Outbox: w.ob, Letters: l}, models.ConsentInput{Token: token, Decision: d, ShownHash: "h", PageHash: "h"}, agreement)
+					_, err := models.DecideConsent(w.ctx, db.Write, w.now, models.Post{Outbox: w.ob, Letters: l}, models.ConsentInput{Token: token, Decision: d, ShownHash: "h", PageHash: "h"}, models.DefaultClearance(agreement))
 					ok := o.state == "approved" && w.now.Before(o.consentUntil) && (op != "grant" || grantee.Status == models.StatusActive)
 					check(t, i, trail, err, ok)
 					if ok {
@@ -217,7 +221,7 @@ func stateMachine(t *testing.T, db *models.DB, seed uint64, k, n int) {
 					if token == "" {
 						continue
 					}
-					_, err := models.DecideConsent(w.ctx, db.Write, w.now, models.Post{Outbox: w.ob, Letters: l}, models.ConsentInput{Token: token, Decision: models.ConsentRevoke, ShownHash: "h", PageHash: "h"}, agreement)
+					_, err := models.DecideConsent(w.ctx, db.Write, w.now, models.Post{Outbox: w.ob, Letters: l}, models.ConsentInput{Token: token, Decision: models.ConsentRevoke, ShownHash: "h", PageHash: "h"}, models.DefaultClearance(agreement))
 					ok := o.live(w.now)
 					check(t, i, trail, err, ok)
 					if ok {

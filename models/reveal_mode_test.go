@@ -44,7 +44,7 @@ func TestAccessModePersisted(t *testing.T) {
 					models.Decision{Request: r.ID, Approve: true, Approver: approver, Note: "Looks legitimate.", Owners: []string{"owner@example.com"}}); err != nil {
 					t.Fatal(err)
 				}
-				if _, err := models.DecideConsent(w.ctx, db.Write, w.now, post, models.ConsentInput{Token: w.lastLink, Decision: models.ConsentGrant, ShownHash: "h", PageHash: "h"}, agreement); err != nil {
+				if _, err := models.DecideConsent(w.ctx, db.Write, w.now, post, models.ConsentInput{Token: w.lastLink, Decision: models.ConsentGrant, ShownHash: "h", PageHash: "h"}, models.DefaultClearance(agreement)); err != nil {
 					t.Fatal(err)
 				}
 				if r, err = models.FindRequest(w.ctx, db.Read, r.ID); err != nil || r.GrantID == nil {

@@ -316,11 +316,14 @@ type StaffCounts struct {
 	Active, Suspended, Offboarded int64
 	// WithoutAgreement counts active staff without the current agreement.
 	WithoutAgreement int64
+	// TrainingLapsed counts active staff whose training does not count
+	// (lapsed or never recorded).
+	TrainingLapsed int64
 }
 
-// CountStaff counts staff by status, and the active ones who have not
-// signed the current agreement.
-func CountStaff(ctx context.Context, db *gorm.DB, agreementVersion string) (StaffCounts, error) {
+// CountStaff counts staff by status, and the active ones who lack the
+// current agreement or training that counts at now.
+func CountStaff(ctx context.Context, db *gorm.DB, cl Clearance, now time.Time) (StaffCounts, error) {
 	var rows []struct {
 		Status Status
 		N      int64
@@ -340,8 +343,13 @@ func CountStaff(ctx context.Context, db *gorm.DB, agreementVersion string) (Staf
 		}
 	}
 	err := db.WithContext(ctx).Model(&Staff{}).
-		Where("status = ? AND (agreement_version <> ? OR agreement_signed_at IS NULL)", StatusActive, agreementVersion).
+		Where("status = ? AND (agreement_version <> ? OR agreement_signed_at IS NULL)", StatusActive, cl.Agreement).
 		Count(&c.WithoutAgreement).Error
+	if err == nil {
+		err = db.WithContext(ctx).Model(&Staff{}).
+			Where("status = ? AND (training_at IS NULL OR training_at <= ?)", StatusActive, now.Add(-cl.TrainingValidFor).UTC()).
+			Count(&c.TrainingLapsed).Error
+	}
 	if err != nil {
 		return StaffCounts{}, fmt.Errorf("count staff: %w", err)
 	}

@@ -21,15 +21,17 @@ const dataPageSize = 50
 // live workspace, finds the viewer's live grant covering what is asked,
 // reads, commits the view's audit event and masks what the grant does not
 // unmask, in that order, so no caller can do it in another; every refusal
-// is recorded (data.refused) before it is returned. It is safe for
-// concurrent use.
+// is recorded (data.refused) before it is returned. Only an active staff
+// member cleared at the time of the read (Clearance) reads anything. It is
+// safe for concurrent use.
 type TenantData struct {
-	db      *DB
-	product *gorm.DB
-	tenants *tenantdb.Reader
-	catalog *policy.Catalog
-	audit   *AuditWriter
-	now     func() time.Time
+	db        *DB
+	clearance Clearance
+	product   *gorm.DB
+	tenants   *tenantdb.Reader
+	catalog   *policy.Catalog
+	audit     *AuditWriter
+	now       func() time.Time
 }
 
 // TenantDataConfig is what a TenantData reads from and writes to.
@@ -40,17 +42,20 @@ type TenantDataConfig struct {
 	Catalog *policy.Catalog // which tables and columns may be shown, and how
 	Audit   *AuditWriter    // where views and refusals are recorded
 	Now     func() time.Time
+	// Clearance is what a viewer must hold at the time of each read.
+	Clearance Clearance
 }
 
 // NewTenantData returns the data-reading API over c.
 func NewTenantData(c TenantDataConfig) *TenantData {
 	return &TenantData{
-		db:      c.DB,
-		product: c.Product,
-		tenants: c.Tenants.r,
-		catalog: c.Catalog,
-		audit:   c.Audit,
-		now:     c.Now,
+		db:        c.DB,
+		clearance: c.Clearance,
+		product:   c.Product,
+		tenants:   c.Tenants.r,
+		catalog:   c.Catalog,
+		audit:     c.Audit,
+		now:       c.Now,
 	}
 }
 
@@ -175,11 +180,18 @@ type access struct {
 
 // open resolves r's workspace, table and record and finds v's live grant
 // covering them, read from the database at now. Every refusal is recorded
-// before it is returned: ErrNotFound for an unknown workspace or record
-// id, or a table not catalogued or restricted; ErrNoGrant when no grant
-// covers it.
+// before it is returned: ErrNotCleared for a viewer who is not active and
+// cleared; ErrNotFound for an unknown workspace or record id, or a table
+// not catalogued or restricted; ErrNoGrant when no grant covers it.
 func (d *TenantData) open(ctx context.Context, now time.Time, v Viewer, r DataRequest, withID bool) (access, error) {
 	var a access
+	staff, err := FindStaff(ctx, d.db.Read, v.StaffID)
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return a, err
+	}
+	if err != nil || staff.Status != StatusActive || !d.clearance.Cleared(staff, now) {
+		return a, d.refuse(ctx, now, v, r, "not cleared", fmt.Errorf("staff %d: %w", v.StaffID, ErrNotCleared))
+	}
 	if withID {
 		id, err := strconv.ParseInt(r.Record, 10, 64)
 		if err != nil || id <= 0 {
@@ -187,7 +199,6 @@ func (d *TenantData) open(ctx context.Context, now time.Time, v Viewer, r DataRe
 		}
 		a.id = id
 	}
-	var err error
 	if a.ws, err = FindLiveWorkspace(ctx, d.product, r.Slug); err != nil {
 		return a, d.refuse(ctx, now, v, r, "no such workspace", err)
 	}

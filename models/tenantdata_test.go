@@ -54,6 +54,8 @@ func newDataFixture(t *testing.T, db *models.DB) *dataFixture {
 		Catalog: catalog,
 		Audit:   f.audit,
 		Now:     func() time.Time { return f.now },
+
+		Clearance: models.DefaultClearance(demo.AgreementVersion),
 	})
 	return f
 }

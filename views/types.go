@@ -50,6 +50,7 @@ type DashboardView struct {
 	Name, Tier       string
 	AgreementMissing bool
 	AgreementVersion string
+	Training         TrainingStatus
 	SignedInAt       time.Time
 	ExpiresAt        time.Time
 	Can              []string     // permissions held, as "object:action"
@@ -72,6 +73,15 @@ type DashboardView struct {
 type StaffCounts struct {
 	Active, Suspended, Offboarded int64
 	WithoutAgreement              int64
+	TrainingLapsed                int64
+}
+
+// TrainingStatus is where a person's security training stands.
+type TrainingStatus struct {
+	Done    *time.Time // completed on; nil when none is on record
+	Until   *time.Time // counts until; nil when none is on record
+	Lapsed  bool       // does not count now (lapsed or none on record)
+	DueSoon bool       // counts now but lapses within 30 days
 }
 
 // StaffRow is one staff member in a list.
@@ -79,7 +89,8 @@ type StaffRow struct {
 	ID                        int64
 	Email, Name, Tier, Status string
 	Agreement                 string
-	AgreementSigned, Training *time.Time
+	AgreementSigned           *time.Time
+	Training                  TrainingStatus
 }
 
 // StaffForm is the add-staff form's values.
@@ -97,6 +108,9 @@ type StaffListView struct {
 	Form      StaffForm
 	Errors    Errors
 	Agreement string // current agreement version
+	// TrainingDue are the active staff whose training lapses within 30
+	// days, has lapsed or was never recorded.
+	TrainingDue []StaffRow
 }
 
 // StaffView is one staff member's page.

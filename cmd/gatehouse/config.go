@@ -82,7 +82,7 @@ var settings = []string{
 	"GATEHOUSE_SMTP_FROM", "GATEHOUSE_SMTP_TLS",
 	"GATEHOUSE_TICKET_PATTERN", "GATEHOUSE_REQUEST_MAX_DURATION", "GATEHOUSE_REQUEST_PENDING_FOR", "GATEHOUSE_CONSENT_VALID_FOR",
 	"GATEHOUSE_COMPANY_NAME",
-	"GATEHOUSE_BREAKGLASS_WINDOW",
+	"GATEHOUSE_BREAKGLASS_WINDOW", "GATEHOUSE_TRAINING_VALID_FOR",
 	"GATEHOUSE_RETENTION_CANCELLED_DAYS", "GATEHOUSE_RETENTION_FREE_NOTICE_DAYS", "GATEHOUSE_RETENTION_FREE_MARK_DAYS",
 	"GATEHOUSE_RETENTION_FREE_DELETE_DAYS", "GATEHOUSE_DELETION_REQUEST_VALID_DAYS",
 }
@@ -134,7 +134,7 @@ func loadConfig(name string, args, environ []string, stderr io.Writer) (Config, 
 		problems = append(problems, c.productionDefaults(env)...)
 	}
 	// The request rules use the agreement --dev may only now have set.
-	c.Requests.AgreementVersion = c.AgreementVersion
+	c.Requests.Clearance.Agreement = c.AgreementVersion
 	if len(problems) > 0 {
 		return c, configError(problems)
 	}
@@ -260,7 +260,25 @@ func (c *Config) parseRequests(env map[string]string) []string {
 		}
 		*d.to = v
 	}
+	if raw := env["GATEHOUSE_TRAINING_VALID_FOR"]; raw != "" {
+		d, ok := parseDays(raw)
+		if !ok || d < models.Day || d > 3*365*models.Day {
+			problems = append(problems, fmt.Sprintf("GATEHOUSE_TRAINING_VALID_FOR=%s: want a number of days from 1d to 1095d, e.g. 365d", raw))
+		} else {
+			c.Requests.Clearance.TrainingValidFor = d
+		}
+	}
 	return problems
+}
+
+// parseDays reads a whole number of days written like 365d.
+func parseDays(raw string) (time.Duration, bool) {
+	digits, ok := strings.CutSuffix(raw, "d")
+	n, err := strconv.Atoi(digits)
+	if !ok || err != nil || n < 0 || n > 100000 {
+		return 0, false
+	}
+	return time.Duration(n) * models.Day, true
 }
 
 // parseMail reads the company's name and the SMTP server.

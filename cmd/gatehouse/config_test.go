@@ -111,6 +111,10 @@ func TestConfigProductionRefusesEachUnsafeSetting(t *testing.T) {
 		{"break-glass window not a duration", func(e map[string]string) { e["GATEHOUSE_BREAKGLASS_WINDOW"] = "1 hour" }, "GATEHOUSE_BREAKGLASS_WINDOW=1 hour: want a duration from 5m to 24h"},
 		{"break-glass window too short", func(e map[string]string) { e["GATEHOUSE_BREAKGLASS_WINDOW"] = "4m" }, "GATEHOUSE_BREAKGLASS_WINDOW=4m: want a duration from 5m to 24h"},
 		{"break-glass window too long", func(e map[string]string) { e["GATEHOUSE_BREAKGLASS_WINDOW"] = "25h" }, "GATEHOUSE_BREAKGLASS_WINDOW=25h: want a duration from 5m to 24h"},
+		{"training validity in hours", func(e map[string]string) { e["GATEHOUSE_TRAINING_VALID_FOR"] = "8760h" }, "GATEHOUSE_TRAINING_VALID_FOR=8760h: want a number of days from 1d to 1095d"},
+		{"training validity of no days", func(e map[string]string) { e["GATEHOUSE_TRAINING_VALID_FOR"] = "0d" }, "GATEHOUSE_TRAINING_VALID_FOR=0d: want a number of days"},
+		{"training validity over three years", func(e map[string]string) { e["GATEHOUSE_TRAINING_VALID_FOR"] = "1096d" }, "GATEHOUSE_TRAINING_VALID_FOR=1096d: want a number of days"},
+		{"training validity negative", func(e map[string]string) { e["GATEHOUSE_TRAINING_VALID_FOR"] = "-5d" }, "GATEHOUSE_TRAINING_VALID_FOR=-5d: want a number of days"},
 		{"retention days not a number", func(e map[string]string) { e["GATEHOUSE_RETENTION_CANCELLED_DAYS"] = "90d" }, "GATEHOUSE_RETENTION_CANCELLED_DAYS=90d: want a whole number of days"},
 		{"retention days zero", func(e map[string]string) { e["GATEHOUSE_DELETION_REQUEST_VALID_DAYS"] = "0" }, "GATEHOUSE_DELETION_REQUEST_VALID_DAYS=0: want a whole number of days from 1 to 3650"},
 		{"retention steps out of order", func(e map[string]string) { e["GATEHOUSE_RETENTION_FREE_MARK_DAYS"] = "300" }, "must grow in that order"},
@@ -193,6 +197,24 @@ func TestConfigProductionAccepted(t *testing.T) {
 				t.Error("Dev = true without --dev")
 			}
 		})
+	}
+}
+
+// TestConfigTrainingValidFor: training counts 365 days unless set, and
+// the setting reaches the clearance every check uses.
+func TestConfigTrainingValidFor(t *testing.T) {
+	for raw, want := range map[string]time.Duration{"": 365 * models.Day, "1d": models.Day, "90d": 90 * models.Day, "1095d": 1095 * models.Day} {
+		env := productionEnv()
+		if raw != "" {
+			env["GATEHOUSE_TRAINING_VALID_FOR"] = raw
+		}
+		cfg, err := loadConfig("serve", nil, environ(env), io.Discard)
+		if err != nil {
+			t.Fatalf("GATEHOUSE_TRAINING_VALID_FOR=%q: %v", raw, err)
+		}
+		if got := cfg.Requests.Clearance; got.TrainingValidFor != want || got.Agreement != env["GATEHOUSE_AGREEMENT_VERSION"] {
+			t.Errorf("GATEHOUSE_TRAINING_VALID_FOR=%q: clearance %+v, want training valid for %v and agreement %q", raw, got, want, env["GATEHOUSE_AGREEMENT_VERSION"])
+		}
 	}
 }
 

@@ -23,7 +23,7 @@ func main() {
 const usage = `usage:
   gatehouse serve [--dev]         start the portal (--dev: embedded SQLite, demo data, built-in identity provider)
   gatehouse migrate [--dev]       apply database migrations and exit
-  gatehouse staff add EMAIL --name NAME --tier TIER [--agreement VERSION]
+  gatehouse staff add EMAIL --name NAME --tier TIER [--agreement VERSION] [--trained DATE]
   gatehouse staff offboard EMAIL [--reason TEXT]
   gatehouse audit verify [--dev] [--checkpoint FILE [--public-key BASE64]]
                                   walk the audit chain (and hold it against the stream FILE's last

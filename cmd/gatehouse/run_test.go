@@ -418,7 +418,10 @@ func TestRunStaffAdd(t *testing.T) {
 	ctx := context.Background()
 	env := []string{"GATEHOUSE_DATA_DIR=" + dir}
 	var out bytes.Buffer
-	err := run(ctx, []string{"staff", "add", "Root.Admin@Example.com", "--dev", "--name", "Root Admin", "--tier", "sysadmin", "--agreement", "2026-1"}, env, &out, io.Discard)
+	if err := run(ctx, []string{"staff", "add", "x@example.com", "--dev", "--name", "X", "--tier", "sysadmin", "--trained", "2999-01-01"}, env, io.Discard, io.Discard); err == nil || !strings.Contains(err.Error(), "--trained") {
+		t.Errorf("training completed in the future: %v, want it refused", err)
+	}
+	err := run(ctx, []string{"staff", "add", "Root.Admin@Example.com", "--dev", "--name", "Root Admin", "--tier", "sysadmin", "--agreement", "2026-1", "--trained", time.Now().UTC().Format(time.DateOnly)}, env, &out, io.Discard)
 	if err != nil {
 		t.Fatalf("staff add: %v", err)
 	}
@@ -434,8 +437,14 @@ func TestRunStaffAdd(t *testing.T) {
 	if s.Tier != policy.TierSysadmin || s.Status != models.StatusActive || !s.AgreementCurrent("2026-1") {
 		t.Errorf("added staff = %+v, want an active sysadmin with agreement 2026-1", s)
 	}
-	if n := countRows(t, db, "audit_events", "target = ?", "root.admin@example.com"); n != 2 {
-		t.Errorf("audit events for the new staff member = %d, want 2 (created, agreement)", n)
+	if !models.DefaultClearance("2026-1").Cleared(s, time.Now()) {
+		t.Errorf("added staff training = %v, want training that counts today", s.TrainingAt)
+	}
+	if _, err := models.FindStaffByEmail(ctx, db.Read, "x@example.com"); !errors.Is(err, models.ErrNotFound) {
+		t.Errorf("a refused add created its staff member: %v", err)
+	}
+	if n := countRows(t, db, "audit_events", "target = ?", "root.admin@example.com"); n != 3 {
+		t.Errorf("audit events for the new staff member = %d, want 3 (created, agreement, training)", n)
 	}
 	if err := run(ctx, []string{"staff", "add", "root.admin@example.com", "--dev", "--name", "Again", "--tier", "support"}, env, io.Discard, io.Discard); !errors.Is(err, models.ErrConflict) {
 		t.Errorf("adding the same address again: %v, want a conflict", err)

@@ -17,7 +17,7 @@ import (
 // first sysadmin of a new installation, and offboarding a leaver at once.
 func staffCommand(ctx context.Context, args, env []string, stdout io.Writer) error {
 	if len(args) < 2 {
-		return errors.New("usage: gatehouse staff add EMAIL --name NAME --tier TIER [--agreement VERSION] | gatehouse staff offboard EMAIL [--reason TEXT]")
+		return errors.New("usage: gatehouse staff add EMAIL --name NAME --tier TIER [--agreement VERSION] [--trained DATE] | gatehouse staff offboard EMAIL [--reason TEXT]")
 	}
 	verb, email := args[0], args[1]
 	if verb != "add" && verb != "offboard" {
@@ -29,6 +29,7 @@ func staffCommand(ctx context.Context, args, env []string, stdout io.Writer) err
 	name := fs.String("name", "", "the person's name (add)")
 	tier := fs.String("tier", "", "engineer, support, senior, sysadmin or auditor (add)")
 	agreement := fs.String("agreement", "", "confidentiality agreement version signed today (add)")
+	trained := fs.String("trained", "", "the date security training was completed, YYYY-MM-DD (add)")
 	reason := fs.String("reason", "offboarded from the command line", "why (offboard)")
 	if err := fs.Parse(args[2:]); err != nil {
 		return err
@@ -36,6 +37,14 @@ func staffCommand(ctx context.Context, args, env []string, stdout io.Writer) err
 	if fs.NArg() > 0 {
 		// e.g. an unquoted --reason: refuse rather than record half of it.
 		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	var trainedOn time.Time
+	if *trained != "" {
+		d, err := time.Parse(time.DateOnly, *trained)
+		if err != nil || d.After(time.Now()) {
+			return fmt.Errorf("--trained %q: want the date training was completed, like 2026-11-30, not in the future", *trained)
+		}
+		trainedOn = d
 	}
 	var cfgArgs []string
 	if *dev {
@@ -63,6 +72,11 @@ func staffCommand(ctx context.Context, args, env []string, stdout io.Writer) err
 		}
 		if *agreement != "" {
 			if err := models.RecordAgreement(ctx, db.Write, models.Act{Now: now, By: by}, s.ID, *agreement, now); err != nil {
+				return err
+			}
+		}
+		if !trainedOn.IsZero() {
+			if err := models.RecordTraining(ctx, db.Write, models.Act{Now: now, By: by}, s.ID, trainedOn); err != nil {
 				return err
 			}
 		}
