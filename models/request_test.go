@@ -85,6 +85,22 @@ func (w *workflow) staff(tier policy.Tier) models.Staff {
 	return s
 }
 
+// keepTrained records training for s today when it would lapse within
+// 60 days, and reloads s.
+func (w *workflow) keepTrained(s *models.Staff) {
+	w.t.Helper()
+	if until, ok := w.pol.Clearance.TrainingExpires(*s); ok && until.Sub(w.now) > 60*models.Day {
+		return
+	}
+	if err := models.RecordTraining(w.ctx, w.db.Write, models.Act{Now: w.now, By: w.sys}, s.ID, w.now); err != nil {
+		w.t.Fatal(err)
+	}
+	var err error
+	if *s, err = models.FindStaff(w.ctx, w.db.Read, s.ID); err != nil {
+		w.t.Fatal(err)
+	}
+}
+
 // canRead is the data pages' decision, without HTTP: an active grantee
 // cleared (agreement and training) and a live grant covering the table.
 func (w *workflow) canRead(grantee int64, ws string) bool {
@@ -160,6 +176,11 @@ func stateMachine(t *testing.T, db *models.DB, seed uint64, k, n int) {
 			ws := fmt.Sprintf("w%d-ws%d", k, i)
 			if grantee.Status != models.StatusActive || !grantee.AgreementCurrent(agreement) {
 				grantee = w.staff(policy.TierSenior)
+			}
+			// The clock runs on for months: training is renewed before it
+			// could lapse within a sequence (lapsing is tested on its own).
+			for _, s := range []*models.Staff{&requester, &approver, &grantee} {
+				w.keepTrained(s)
 			}
 			o := oracle{}
 			r, err := models.CreateRequest(w.ctx, db.Write, w.now, w.sys, w.pol, models.NewRequest{
