@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"net/http"
+	"slices"
 
 	"gatehouse/models"
 	"gatehouse/policy"
@@ -74,43 +75,36 @@ func (h *Handler) dashboard(c echo.Context) error {
 // decision and the viewer's own requests with where each stands.
 func (h *Handler) dashboardRequests(c echo.Context, page *views.DashboardView) error {
 	ctx, v, now := c.Request().Context(), viewerOf(c), h.now()
-	names := h.staffNames(c)
-	row := func(r models.AccessRequest) views.RequestRow { return requestRow(r, names, now) }
 	if h.allowed(v, policy.RequestApprove) {
-		pending, _, err := models.ListRequests(ctx, h.db.Read, models.RequestFilter{Status: models.RequestPending, Limit: 50})
+		pending, _, err := models.ListRequests(ctx, h.db.Read, models.RequestFilter{Status: models.RequestPending, Now: now, Limit: 50})
 		if err != nil {
 			return err
 		}
-		for _, r := range pending {
-			if r.RequesterID != v.Staff.ID && r.GranteeID != v.Staff.ID && r.StatusAt(now) == models.RequestPending {
-				page.ToDecide = append(page.ToDecide, row(r))
-			}
+		pending = slices.DeleteFunc(pending, func(r models.RequestListing) bool {
+			return r.RequesterID == v.Staff.ID || r.GranteeID == v.Staff.ID || r.StatusAt(now) != models.RequestPending
+		})
+		if page.ToDecide, err = h.requestRows(c, pending); err != nil {
+			return err
 		}
 	}
 	if !h.allowed(v, policy.RequestRead) {
 		return nil
 	}
-	mine, _, err := models.ListRequests(ctx, h.db.Read, models.RequestFilter{StaffID: v.Staff.ID, Limit: 10})
+	mine, _, err := models.ListRequests(ctx, h.db.Read, models.RequestFilter{StaffID: v.Staff.ID, Now: now, Limit: 10})
 	if err != nil {
 		return err
 	}
-	for _, r := range mine {
-		rr := row(r)
-		if r.GrantID != nil {
-			g, err := models.FindGrant(ctx, h.db.Read, *r.GrantID)
-			if err != nil {
-				return err
-			}
-			switch {
-			case g.Live(now) && now.Add(models.ExpiryWarning).After(g.EndsAt):
-				rr.StatusNote, rr.StatusAt = "access ends soon, at", &g.EndsAt
-			case g.Live(now):
-				rr.StatusNote, rr.StatusAt = "access open until", &g.EndsAt
-			case g.EndedAt != nil:
-				rr.StatusNote = "access ended: " + g.EndedWhy
-			default:
-				rr.StatusNote, rr.StatusAt = "access ended at", &g.EndsAt
-			}
+	rows, err := h.requestRows(c, mine)
+	if err != nil {
+		return err
+	}
+	for i, rr := range rows {
+		g := mine[i].Grant()
+		switch {
+		case g.Live(now) && now.Add(models.ExpiryWarning).After(g.EndsAt):
+			rr.StatusNote, rr.StatusAt = "access ends soon, at", &g.EndsAt
+		case g.Live(now):
+			rr.StatusNote, rr.StatusAt = "access open until", &g.EndsAt
 		}
 		page.Mine = append(page.Mine, rr)
 	}

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"gatehouse/letters"
 	"gatehouse/models"
@@ -53,6 +54,14 @@ func (h *Handler) renderRequestForm(c echo.Context, status int, f views.RequestF
 	if f.Workspace != "" {
 		if ws, err := models.FindWorkspace(ctx, h.product, f.Workspace); err == nil {
 			f.WorkspaceName = ws.Name
+			if _, ok := f.Errors["workspace"]; !ok && ws.Status == models.WorkspaceDeleted {
+				if f.Errors == nil {
+					f.Errors = views.Errors{}
+				}
+				if f.Errors["workspace"], err = h.deletedMessage(c, ws); err != nil {
+					return err
+				}
+			}
 		}
 	}
 	return h.render(c, status, views.RequestNew(h.chrome(c, "New access request"), f))
@@ -78,9 +87,16 @@ func (h *Handler) requestCreate(c echo.Context) error {
 	}
 	n := models.NewRequest{Requester: viewerOf(c).Staff, Reason: f.Reason, Ticket: f.Ticket}
 	n.Mode = requestMode(form, &f)
-	if ws, err := models.FindLiveWorkspace(ctx, h.product, f.Workspace); err == nil {
+	ws, err := models.FindWorkspace(ctx, h.product, f.Workspace)
+	deleted := err == nil && ws.Status == models.WorkspaceDeleted
+	switch {
+	case deleted:
+		if f.Errors["workspace"], err = h.deletedMessage(c, ws); err != nil {
+			return err
+		}
+	case err == nil:
 		n.Workspace = ws.Slug
-	} else if !errors.Is(err, models.ErrNotFound) {
+	case !errors.Is(err, models.ErrNotFound):
 		return err
 	}
 	if n.Duration, err = models.ParseDuration(f.Duration); err != nil {
@@ -101,7 +117,7 @@ func (h *Handler) requestCreate(c echo.Context) error {
 			f.Errors[k] = v
 		}
 	}
-	if n.Workspace == "" {
+	if n.Workspace == "" && !deleted {
 		f.Errors["workspace"] = "There is no workspace " + strconv.Quote(models.Clip(f.Workspace)) + "."
 	}
 	if len(f.Errors) > 0 {
@@ -112,6 +128,16 @@ func (h *Handler) requestCreate(c echo.Context) error {
 		return err
 	}
 	return c.Redirect(http.StatusSeeOther, fmt.Sprintf("/requests/%d", r.ID))
+}
+
+// deletedMessage tells why nobody may ask for access to deleted
+// workspace w.
+func (h *Handler) deletedMessage(c echo.Context, w models.Workspace) (string, error) {
+	at, err := h.deletedAt(c.Request().Context(), w)
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("%s (%s) was deleted on %s. Its data is gone; nobody can ask for access to it.", w.Name, w.Slug, at.UTC().Format(time.DateOnly)), nil
 }
 
 // requestMode reads the access mode the form asks for: `mode` (masked,

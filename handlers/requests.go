@@ -18,7 +18,7 @@ import (
 
 const requestPageSize = 50
 
-var requestStatuses = []string{"pending", "approved", "granted", "denied", "cancelled", "expired", "refused", "reported"}
+var requestStatuses = []string{"pending", "approved", "granted", "ended", "denied", "cancelled", "expired", "refused", "reported"}
 
 func (h *Handler) requestList(c echo.Context) error {
 	ctx := c.Request().Context()
@@ -28,16 +28,19 @@ func (h *Handler) requestList(c echo.Context) error {
 	}
 	page, _ := strconv.Atoi(c.QueryParam("page"))
 	page = max(page, 1)
-	rs, total, err := models.ListRequests(ctx, h.db.Read, models.RequestFilter{Status: models.RequestStatus(status), Limit: requestPageSize, Offset: (page - 1) * requestPageSize})
+	now := h.now()
+	rs, total, err := models.ListRequests(ctx, h.db.Read, models.RequestFilter{Status: models.RequestStatus(status), Now: now, Limit: requestPageSize, Offset: (page - 1) * requestPageSize})
 	if err != nil {
 		return err
 	}
 	v := viewerOf(c)
 	view := views.RequestListView{Status: status, Statuses: requestStatuses, Total: total, Page: page, PageSize: requestPageSize, CanCreate: h.allowed(v, policy.RequestCreate)}
-	names := h.staffNames(c)
-	now := h.now()
-	for _, r := range rs {
-		row := requestRow(r, names, now)
+	rows, err := h.requestRows(c, rs)
+	if err != nil {
+		return err
+	}
+	for i, row := range rows {
+		r := rs[i]
 		row.NeedsYou = row.Status == string(models.RequestPending) && h.allowed(v, policy.RequestApprove) && v.Staff.ID != r.RequesterID && v.Staff.ID != r.GranteeID
 		view.Rows = append(view.Rows, row)
 	}
@@ -110,24 +113,17 @@ func (h *Handler) renderRequest(c echo.Context, status int, note string, errs vi
 		view.Decision = fmt.Sprintf("%s (“%s”)", verb, r.DecisionNote)
 	}
 	if r.GrantID != nil {
-		g, err := models.FindGrant(ctx, h.db.Read, *r.GrantID)
+		gl, err := models.FindGrantEnding(ctx, h.db.Read, *r.GrantID)
 		if err != nil {
 			return err
 		}
+		g := gl.Grant
 		view.GrantID, view.GrantLive, view.GrantEnds = g.ID, g.Live(now), g.EndsAt
-		switch {
-		case g.EndedAt != nil:
-			view.GrantEndedAt, view.GrantEndedWhy = *g.EndedAt, g.EndedWhy
-		case !g.Live(now):
-			view.GrantEndedAt, view.GrantEndedWhy = g.EndsAt, "expired"
-		}
+		view.Status, view.End = string(models.RequestStatusWith(r, gl, now)), endView(gl.Ending(now))
 		view.CanDone = view.GrantLive && v.Staff.ID == r.GranteeID
 		view.CanRevoke = view.GrantLive && h.allowed(v, policy.GrantRevoke)
 		if view.Viewed, err = h.viewedRows(c.Request().Context(), g); err != nil {
 			return err
-		}
-		if !view.GrantLive {
-			view.Status = "ended"
 		}
 	}
 	events, err := models.RequestTimeline(ctx, h.db.Read, r.ID)
@@ -185,10 +181,43 @@ func (h *Handler) viewedRows(ctx context.Context, g models.Grant) ([]views.Viewe
 	return letters.ViewedRows(v, reveals), nil
 }
 
+// requestRows are requests as lists show them, with their state now and
+// their workspaces' names.
+func (h *Handler) requestRows(c echo.Context, rs []models.RequestListing) ([]views.RequestRow, error) {
+	slugs := make([]string, 0, len(rs))
+	for _, r := range rs {
+		if !slices.Contains(slugs, r.Workspace) {
+			slugs = append(slugs, r.Workspace)
+		}
+	}
+	wsNames, err := models.WorkspaceNamesOf(c.Request().Context(), h.product, slugs)
+	if err != nil {
+		return nil, err
+	}
+	names, now := h.staffNames(c), h.now()
+	out := make([]views.RequestRow, 0, len(rs))
+	for _, r := range rs {
+		row := requestRow(r, names, now)
+		row.Name = wsNames[r.Workspace]
+		out = append(out, row)
+	}
+	return out, nil
+}
+
 // requestRow is a request as lists show it, with its state at now.
-func requestRow(r models.AccessRequest, names func(int64) string, now time.Time) views.RequestRow {
+func requestRow(r models.RequestListing, names func(int64) string, now time.Time) views.RequestRow {
 	return views.RequestRow{
 		ID: r.ID, Workspace: r.Workspace, Requester: names(r.RequesterID), Grantee: names(r.GranteeID),
 		Ticket: r.Ticket, Status: string(r.StatusAt(now)), Duration: models.FormatDuration(r.Duration()), Created: r.CreatedAt,
+		End: endView(r.Ending(now)),
 	}
+}
+
+// endView is a grant's ending as the pages show it; nil while it has not
+// ended.
+func endView(e models.GrantEnding) *views.GrantEndView {
+	if !e.Ended() {
+		return nil
+	}
+	return &views.GrantEndView{How: string(e.How), At: e.At, By: e.By, Note: e.Note}
 }

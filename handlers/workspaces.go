@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"gatehouse/letters"
 	"gatehouse/models"
@@ -48,7 +49,7 @@ func (h *Handler) renderWorkspace(c echo.Context, status int, form views.Deletio
 	if err != nil {
 		return err
 	}
-	grants, err := models.ListGrants(ctx, h.db.Read, w.Slug, 100)
+	grants, err := models.ListGrantEndings(ctx, h.db.Read, w.Slug, 100)
 	if err != nil {
 		return err
 	}
@@ -56,15 +57,19 @@ func (h *Handler) renderWorkspace(c echo.Context, status int, form views.Deletio
 	if view.Grants, err = h.grantRows(ctx, grants); err != nil {
 		return err
 	}
-	rs, _, err := models.ListRequests(ctx, h.db.Read, models.RequestFilter{Workspace: w.Slug, Limit: 20})
+	rs, _, err := models.ListRequests(ctx, h.db.Read, models.RequestFilter{Workspace: w.Slug, Now: h.now(), Limit: 20})
 	if err != nil {
 		return err
 	}
-	names := h.staffNames(c)
-	for _, r := range rs {
-		view.Requests = append(view.Requests, requestRow(r, names, h.now()))
+	if view.Requests, err = h.requestRows(c, rs); err != nil {
+		return err
 	}
 	view.CanRequest = h.allowed(viewerOf(c), policy.RequestCreate)
+	if w.Status == models.WorkspaceDeleted {
+		if view.DeletedAt, err = h.deletedAt(ctx, w); err != nil {
+			return err
+		}
+	}
 	if v := viewerOf(c); h.allowed(v, policy.TenantDataRead) {
 		if view.Tables, err = h.grantedTables(ctx, v.Staff.ID, w.Slug); err != nil {
 			return err
@@ -121,11 +126,30 @@ func (h *Handler) grantedTables(ctx context.Context, staffID int64, workspace st
 	return out, nil
 }
 
-func (h *Handler) grantRows(ctx context.Context, grants []models.Grant) ([]views.GrantRow, error) {
+// deletedAt is when deleted workspace w was deleted: retention's record
+// of it, or, for one the registry marks deleted without it, its last
+// change we know of (never zero, so the page still says it was deleted).
+func (h *Handler) deletedAt(ctx context.Context, w models.Workspace) (*time.Time, error) {
+	rec, err := models.FindRetentionRecord(ctx, h.db.Read, w.Slug)
+	if err != nil {
+		return nil, err
+	}
+	if rec.DeletedAt != nil {
+		return rec.DeletedAt, nil
+	}
+	t := rec.UpdatedAt
+	if t.IsZero() {
+		t = w.CreatedAt
+	}
+	return &t, nil
+}
+
+func (h *Handler) grantRows(ctx context.Context, grants []models.GrantListing) ([]views.GrantRow, error) {
 	names := map[int64]string{}
 	now := h.now()
 	var out []views.GrantRow
-	for _, g := range grants {
+	for _, gl := range grants {
+		g := gl.Grant
 		if _, ok := names[g.GranteeID]; !ok {
 			s, err := models.FindStaff(ctx, h.db.Read, g.GranteeID)
 			if err != nil {
@@ -135,17 +159,15 @@ func (h *Handler) grantRows(ctx context.Context, grants []models.Grant) ([]views
 		}
 		r := views.GrantRow{
 			ID: g.ID, Grantee: names[g.GranteeID], Scope: scopeText(g), Unmask: g.Unmask,
-			StartsAt: g.StartsAt, EndsAt: g.EndsAt, EndedBy: g.EndedBy, EndedWhy: g.EndedWhy,
+			StartsAt: g.StartsAt, EndsAt: g.EndsAt, End: endView(gl.Ending(now)),
 		}
 		switch {
-		case g.EndedAt != nil:
+		case r.End != nil:
 			r.State = "ended"
 		case g.Live(now):
 			r.State = "live"
-		case now.Before(g.StartsAt):
-			r.State = "scheduled"
 		default:
-			r.State = "expired"
+			r.State = "scheduled"
 		}
 		out = append(out, r)
 	}

@@ -268,7 +268,7 @@ func recordDeletion(ctx context.Context, tx *gorm.DB, now time.Time, by Actor, r
 	if len(live) > 0 {
 		rep.EndedGrants = live
 		if err := tx.Model(&Grant{}).Where("id IN ? AND ended_at IS NULL", live).
-			Updates(map[string]any{"ended_at": now.UTC(), "ended_by": by.Email, "ended_why": "the workspace was deleted"}).Error; err != nil {
+			Updates(map[string]any{"ended_at": now.UTC(), "ended_by": by.Email, "ended_why": endWhyWorkspaceDeleted}).Error; err != nil {
 			return fmt.Errorf("end grants: %w", err)
 		}
 	}

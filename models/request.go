@@ -28,6 +28,10 @@ const (
 	RequestGranted   RequestStatus = "granted"   // the customer consented; see the grant
 	RequestRefused   RequestStatus = "refused"   // the customer denied
 	RequestReported  RequestStatus = "reported"  // the customer reported it as suspicious
+
+	// RequestEnded is never stored: it is a granted request whose grant
+	// has ended, as lists and their filter say (see RequestListing).
+	RequestEnded RequestStatus = "ended"
 )
 
 // AccessRequest asks for a grant on one workspace for one grantee.
@@ -195,25 +199,35 @@ func FindRequest(ctx context.Context, db *gorm.DB, id int64) (AccessRequest, err
 }
 
 // RequestFilter selects requests; zero fields match everything.
+// RequestGranted matches requests whose grant is live at Now, RequestEnded
+// those whose grant has ended by then.
 type RequestFilter struct {
 	Workspace string
 	Status    RequestStatus
 	StaffID   int64 // requester or grantee
+	Now       time.Time
 	Limit     int
 	Offset    int
 }
 
-// ListRequests returns matching requests, newest first, and how many match.
-func ListRequests(ctx context.Context, db *gorm.DB, f RequestFilter) ([]AccessRequest, int64, error) {
-	q := db.WithContext(ctx).Model(&AccessRequest{})
+// ListRequests returns matching requests, newest first, each with its
+// grant's window and ending in the same query, and how many match.
+func ListRequests(ctx context.Context, db *gorm.DB, f RequestFilter) ([]RequestListing, int64, error) {
+	q := db.WithContext(ctx).Model(&AccessRequest{}).Joins("LEFT JOIN grants g ON g.id = access_requests.grant_id")
 	if f.Workspace != "" {
-		q = q.Where("workspace = ?", f.Workspace)
+		q = q.Where("access_requests.workspace = ?", f.Workspace)
 	}
-	if f.Status != "" {
-		q = q.Where("status = ?", f.Status)
+	switch f.Status {
+	case "":
+	case RequestGranted:
+		q = q.Where("access_requests.status = ? AND g.ended_at IS NULL AND g.ends_at > ?", RequestGranted, f.Now.UTC())
+	case RequestEnded:
+		q = q.Where("access_requests.status = ? AND (g.ended_at IS NOT NULL OR g.ends_at <= ?)", RequestGranted, f.Now.UTC())
+	default:
+		q = q.Where("access_requests.status = ?", f.Status)
 	}
 	if f.StaffID != 0 {
-		q = q.Where("(requester_id = ? OR grantee_id = ?)", f.StaffID, f.StaffID)
+		q = q.Where("(access_requests.requester_id = ? OR access_requests.grantee_id = ?)", f.StaffID, f.StaffID)
 	}
 	var n int64
 	if err := q.Count(&n).Error; err != nil {
@@ -222,8 +236,8 @@ func ListRequests(ctx context.Context, db *gorm.DB, f RequestFilter) ([]AccessRe
 	if f.Limit <= 0 {
 		f.Limit = 50
 	}
-	var out []AccessRequest
-	if err := q.Order("id DESC").Limit(f.Limit).Offset(f.Offset).Find(&out).Error; err != nil {
+	var out []RequestListing
+	if err := q.Joins(endEventJoin, endActions).Select(requestListingColumns).Order("access_requests.id DESC").Limit(f.Limit).Offset(f.Offset).Find(&out).Error; err != nil {
 		return nil, 0, fmt.Errorf("list requests: %w", err)
 	}
 	return out, n, nil

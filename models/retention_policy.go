@@ -141,7 +141,14 @@ func EvaluateRetention(w Workspace, rec RetentionRecord, holds []LegalHold, req 
 		}
 		return st
 	}
-	st := lifecycle(w, rec, now, p)
+	var hold *LegalHold
+	for _, h := range holds {
+		if h.Slug == w.Slug && h.Live() {
+			hold = &h
+			break
+		}
+	}
+	st := lifecycle(w, rec, now, p, hold)
 	st.Slug, st.Name, st.Plan = w.Slug, w.Name, w.Plan
 	if req != nil && req.Slug == w.Slug {
 		switch req.StatusAt(now) {
@@ -154,8 +161,8 @@ func EvaluateRetention(w Workspace, rec RetentionRecord, holds []LegalHold, req 
 			}
 			st.State, st.Next, st.NextAt, st.DeleteAt = RetentionDeletionDue, NextDelete, at, at
 			st.Rule = "A customer's confirmed deletion request makes the workspace due for deletion."
-			st.Explanation = fmt.Sprintf("The customer asked for deletion (request #%d of %s); it was confirmed on %s by %s. Deletion is due and waits for a sysadmin's confirmation.",
-				r.ID, day(r.CreatedAt), day(at), plural(r.NeededConfirmations, "owner", "two different owners"))
+			st.Explanation = fmt.Sprintf("The customer asked for deletion (request #%d of %s); it was confirmed on %s by %s. %s.",
+				r.ID, day(r.CreatedAt), day(at), plural(r.NeededConfirmations, "owner", "two different owners"), dueWaits(hold))
 			st.Steps = append(st.Steps, RetentionStep{Name: "Deletion requested", Due: r.CreatedAt, Done: &r.CreatedAt},
 				RetentionStep{Name: "Confirmed by the owners", Due: at, Done: &at})
 		case DeletionPending:
@@ -164,16 +171,18 @@ func EvaluateRetention(w Workspace, rec RetentionRecord, holds []LegalHold, req 
 			if st.State != RetentionDeletionDue {
 				st.State = RetentionDeletionRequested
 			}
+			rest := st.Explanation
+			if st.Next == NextNone {
+				// The rule plans nothing, but the request does.
+				rest = "If they confirm it, deletion becomes due."
+			}
 			st.Explanation = fmt.Sprintf("The customer asked for deletion on %s (request #%d); it needs %s confirmation by %s, or it expires. ",
-				day(r.CreatedAt), r.ID, plural(r.NeededConfirmations, "an owner's", "two different owners'"), day(r.ExpiresAt)) + st.Explanation
+				day(r.CreatedAt), r.ID, plural(r.NeededConfirmations, "an owner's", "two different owners'"), day(r.ExpiresAt)) + rest
 		}
 	}
-	for _, h := range holds {
-		if h.Slug != w.Slug || !h.Live() {
-			continue
-		}
+	if h := hold; h != nil {
 		without := st.Explanation
-		st.State, st.Hold = RetentionHeld, &h
+		st.State, st.Hold = RetentionHeld, h
 		st.Next, st.NextAt, st.Due = NextNone, time.Time{}, false
 		st.Rule = "A legal hold stops every notice and deletion of the workspace until it is lifted."
 		st.Explanation = fmt.Sprintf("Legal hold %s (%s), placed by %s on %s: nothing is due while it lasts. Without the hold: %s",
@@ -184,6 +193,15 @@ func EvaluateRetention(w Workspace, rec RetentionRecord, holds []LegalHold, req 
 	return st
 }
 
+// dueWaits says what a deletion that is due waits for: a sysadmin's
+// confirmation, or, under hold, the hold's end.
+func dueWaits(hold *LegalHold) string {
+	if hold != nil {
+		return "Deletion would be due, but legal hold " + hold.Reference + " holds it"
+	}
+	return "Deletion is due and waits for a sysadmin's confirmation"
+}
+
 func plural(n int, one, two string) string {
 	if n > 1 {
 		return two
@@ -191,9 +209,9 @@ func plural(n int, one, two string) string {
 	return one
 }
 
-// lifecycle applies the cancelled or free rule, ignoring holds and
-// requests.
-func lifecycle(w Workspace, rec RetentionRecord, now time.Time, p RetentionPolicy) RetentionStatus {
+// lifecycle applies the cancelled or free rule, ignoring requests; hold,
+// when not nil, only changes what a due deletion is said to wait for.
+func lifecycle(w Workspace, rec RetentionRecord, now time.Time, p RetentionPolicy, hold *LegalHold) RetentionStatus {
 	var st RetentionStatus
 	switch {
 	case w.Status == WorkspaceCancelled:
@@ -213,11 +231,11 @@ func lifecycle(w Workspace, rec RetentionRecord, now time.Time, p RetentionPolic
 			return st
 		}
 		st.State = RetentionDeletionDue
-		st.Explanation = fmt.Sprintf("Paid workspace (plan %s) cancelled on %s (%d days ago); the %d days its data is kept ended on %s. Deletion is due and waits for a sysadmin's confirmation.",
-			w.Plan, day(c), days(now.Sub(c)), days(p.CancelledKeep), day(due))
+		st.Explanation = fmt.Sprintf("Paid workspace (plan %s) cancelled on %s (%d days ago); the %d days its data is kept ended on %s. %s.",
+			w.Plan, day(c), days(now.Sub(c)), days(p.CancelledKeep), day(due), dueWaits(hold))
 		return st
 	case isFree(w):
-		return freeLifecycle(w, rec, now, p)
+		return freeLifecycle(w, rec, now, p, hold)
 	}
 	st.State = RetentionActive
 	st.Rule = "A paid workspace is kept while its subscription runs."
@@ -230,7 +248,7 @@ func lifecycle(w Workspace, rec RetentionRecord, now time.Time, p RetentionPolic
 	return st
 }
 
-func freeLifecycle(w Workspace, rec RetentionRecord, now time.Time, p RetentionPolicy) RetentionStatus {
+func freeLifecycle(w Workspace, rec RetentionRecord, now time.Time, p RetentionPolicy, hold *LegalHold) RetentionStatus {
 	st := RetentionStatus{Rule: fmt.Sprintf("A free workspace nobody logs in to gets a notice at day %d, is marked for deletion with a second notice at day %d, and is due for deletion at day %d after the last login; a login resets the clock.",
 		days(p.FreeNotice), days(p.FreeMark), days(p.FreeDelete))}
 	since, idle := w.CreatedAt, "nobody has logged in since it was created on "+day(w.CreatedAt)
@@ -297,7 +315,7 @@ func freeLifecycle(w Workspace, rec RetentionRecord, now time.Time, p RetentionP
 		st.State, st.Next, st.NextAt = RetentionMarked, NextDelete, deleteAt
 	default:
 		st.State, st.Next, st.NextAt = RetentionDeletionDue, NextDelete, deleteAt
-		tail = ". Deletion is due and waits for a sysadmin's confirmation" + tail
+		tail = ". " + dueWaits(hold) + tail
 	}
 	st.Explanation = head + plan + tail
 	return st

@@ -117,3 +117,20 @@ func WorkspaceNames(ctx context.Context, product *gorm.DB) (map[string]string, e
 	}
 	return out, nil
 }
+
+// WorkspaceNamesOf returns the names of the workspaces slugs, by slug, in
+// one query; a slug the registry does not know is left out.
+func WorkspaceNamesOf(ctx context.Context, product *gorm.DB, slugs []string) (map[string]string, error) {
+	out := make(map[string]string, len(slugs))
+	if len(slugs) == 0 {
+		return out, nil
+	}
+	var rows []Workspace
+	if err := product.WithContext(ctx).Select("slug", "name").Where("slug IN ?", slugs).Find(&rows).Error; err != nil {
+		return nil, fmt.Errorf("workspace names: %w", err)
+	}
+	for _, w := range rows {
+		out[w.Slug] = w.Name
+	}
+	return out, nil
+}

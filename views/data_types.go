@@ -32,9 +32,8 @@ type GrantRow struct {
 	Unmask         bool
 	StartsAt       time.Time
 	EndsAt         time.Time
-	State          string // live, scheduled, expired or ended
-	EndedBy        string
-	EndedWhy       string
+	State          string        // live, scheduled or ended
+	End            *GrantEndView // set once it has ended
 }
 
 // WorkspaceView is one workspace's page.
@@ -49,6 +48,9 @@ type WorkspaceView struct {
 	Requests []RequestRow
 	// CanRequest shows the "Ask for access" link.
 	CanRequest bool
+	// DeletedAt is set when the workspace was deleted: nobody may ask
+	// for access to it any more.
+	DeletedAt *time.Time
 	// Retention is where the workspace stands under the retention policy.
 	Retention WorkspaceRetentionView
 }

@@ -13,6 +13,17 @@ type RequestRow struct {
 	StatusNote         string     // e.g. "access open until"; StatusAt, if set, follows it
 	StatusAt           *time.Time // when set, the time that ends StatusNote
 	NeedsYou           bool       // the viewer may approve it
+	End                *GrantEndView // set once its grant has ended (Status "ended")
+}
+
+// GrantEndView is how a grant ended: how (a models.GrantEnd: expired,
+// done, revoked, customer_revoked, offboarded, suspended, demoted,
+// workspace_deleted, closed, ended), when, by whom and their note.
+type GrantEndView struct {
+	How  string
+	At   time.Time
+	By   string // "" when its time ran out
+	Note string
 }
 
 // RequestListView is /requests: the viewer's own requests, those waiting
@@ -71,8 +82,7 @@ type RequestView struct {
 	GrantID             int64
 	GrantLive           bool
 	GrantEnds           time.Time
-	GrantEndedAt        time.Time // once the grant is not live: when it ended,
-	GrantEndedWhy       string    // and why
+	End                 *GrantEndView // set once the grant has ended
 	Timeline            []TimelineEntry
 	Viewed              []ViewedRow // what was viewed under the grant
 
@@ -196,8 +206,8 @@ func statusNote(v RequestView) string {
 	switch {
 	case v.GrantID != 0 && v.GrantLive:
 		return "Access is open until " + when(v.GrantEnds) + "."
-	case v.GrantID != 0:
-		return "Access has ended: " + grantEnded(v) + "."
+	case v.End != nil:
+		return "Access has ended: " + endSentence(*v.End)
 	case v.Status == "pending" && v.Expires != nil:
 		return "Waiting for a senior who is neither the requester nor the grantee. Expires " + minute(v.Expires) + "."
 	case v.Status == "approved" && v.Expires != nil:
@@ -206,9 +216,59 @@ func statusNote(v RequestView) string {
 	return ""
 }
 
-// grantEnded says when and why a request's grant ended.
-func grantEnded(v RequestView) string {
-	return when(v.GrantEndedAt) + " (" + v.GrantEndedWhy + ")"
+// noGrantText says why a request has no grant, by its status.
+func noGrantText(status string) string {
+	switch status {
+	case "pending":
+		return "No grant yet. If a senior approves the request, the workspace's owners are asked; access starts when one of them consents."
+	case "approved":
+		return "No grant yet. It starts when a workspace owner consents."
+	case "refused":
+		return "No grant: the customer refused access."
+	case "reported":
+		return "No grant: the customer refused access and reported the request as suspicious."
+	case "denied":
+		return "No grant: a senior denied the request."
+	case "cancelled":
+		return "No grant: the requester cancelled the request."
+	case "expired":
+		return "No grant: the request expired before it was decided."
+	}
+	return "No grant."
+}
+
+// endWords says how a grant ended, in a few words.
+func endWords(how string) string {
+	switch how {
+	case "expired":
+		return "expired"
+	case "done":
+		return "grantee done"
+	case "revoked":
+		return "revoked by a sysadmin"
+	case "customer_revoked":
+		return "revoked by the customer"
+	case "offboarded":
+		return "grantee offboarded"
+	case "suspended":
+		return "grantee suspended"
+	case "demoted":
+		return "grantee's tier changed"
+	case "workspace_deleted":
+		return "workspace deleted"
+	case "closed":
+		return "closed early"
+	}
+	return "ended"
+}
+
+// endSentence says how, when and by whom a grant ended.
+func endSentence(e GrantEndView) string {
+	s := endWords(e.How) + ", " + when(e.At)
+	if e.By != "" {
+		s += ", by " + e.By
+	}
+	return s + "."
 }
 
 // rowStatusNote is a list row's status note with its time.

@@ -140,13 +140,16 @@ func TestRequestShowGrantAndEmptyStates(t *testing.T) {
 		t.Errorf("viewed rows = %d %q, want one with records 1–3, 5", rows.Length(), rows.Text())
 	}
 
-	v.GrantLive, v.GrantEndedWhy = false, "Ended by the customer."
+	v.GrantLive, v.End = false, &GrantEndView{How: "customer_revoked", At: time.Date(2026, 1, 2, 12, 0, 0, 0, time.UTC), By: "owner@acme.example", Note: "Ended by the customer."}
 	doc = render(t, RequestShow(staffChrome, v))
 	if byTestID(doc, "read-data").Length() != 0 {
 		t.Error("ended grant still links to the data")
 	}
-	if got := byTestID(doc, "grant-ended").Text(); !strings.Contains(got, "Ended by the customer.") {
+	if got := byTestID(doc, "grant-ended").Text(); !strings.Contains(got, "revoked by the customer") {
 		t.Errorf("grant-ended = %q", got)
+	}
+	if got := byTestID(doc, "ended-note").Text(); got != "Ended by the customer." {
+		t.Errorf("ended-note = %q", got)
 	}
 }
 

@@ -51,11 +51,25 @@ func SeedRetention(ctx context.Context, db *models.DB, product *gorm.DB, now tim
 		}
 		noticed := since.Add(p.FreeNotice).UTC()
 		rec = models.RetentionRecord{Slug: slug, NoticedAt: &noticed, UpdatedAt: now.UTC()}
+		events := []models.AuditEntry{retentionEvent(w, since, noticed, models.ActionRetentionNoticed, p)}
 		if steps > 1 {
 			marked := since.Add(p.FreeMark).UTC()
 			rec.MarkedAt, rec.SecondNoticedAt = &marked, &marked
+			events = append(events, retentionEvent(w, since, marked, models.ActionRetentionMarked, p))
 		}
-		if err := db.Write.WithContext(ctx).Create(&rec).Error; err != nil {
+		// The history says what the record says: each notice has its event.
+		err = db.Write.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+			if err := tx.Create(&rec).Error; err != nil {
+				return err
+			}
+			for _, e := range events {
+				if _, err := models.AppendAudit(ctx, tx, e); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
 			return fmt.Errorf("seed retention of %s: %w", slug, err)
 		}
 	}
@@ -69,6 +83,17 @@ func SeedRetention(ctx context.Context, db *models.DB, product *gorm.DB, now tim
 		return nil // deleted already
 	}
 	return err
+}
+
+// retentionEvent is the event the retention job writes when it sends a
+// notice (action) to w's owners at, as the seed's history of it. The demo
+// mails nobody, and the detail says so.
+func retentionEvent(w models.Workspace, since, at time.Time, action models.Action, p models.RetentionPolicy) models.AuditEntry {
+	st := models.EvaluateRetention(w, models.RetentionRecord{Slug: w.Slug}, nil, nil, at, p)
+	return models.AuditEntry{
+		At: at, Actor: models.SystemActor, Action: action, Workspace: w.Slug, Target: "retention/" + w.Slug, Reason: st.Rule,
+		Detail: map[string]any{"since": since.UTC().Format(time.DateOnly), "seeded": "demo history; no mail was sent"},
+	}
 }
 
 // demoDeletion is the demo's customer deletion request: a workspace of
