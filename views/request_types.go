@@ -10,9 +10,9 @@ type RequestRow struct {
 	Ticket, Status     string
 	Duration           string
 	Created            time.Time
-	StatusNote         string     // e.g. "access open until"; StatusAt, if set, follows it
-	StatusAt           *time.Time // when set, the time that ends StatusNote
-	NeedsYou           bool       // the viewer may approve it
+	StatusNote         string        // e.g. "access open until"; StatusAt, if set, follows it
+	StatusAt           *time.Time    // when set, the time that ends StatusNote
+	NeedsYou           bool          // the viewer may approve it
 	End                *GrantEndView // set once its grant has ended (Status "ended")
 }
 
