@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"gorm.io/gorm"
@@ -32,6 +33,10 @@ const (
 // endWhyWorkspaceDeleted is the note of a grant ended by its workspace's
 // deletion, which writes no grant event of its own.
 const endWhyWorkspaceDeleted = "the workspace was deleted"
+
+// systemNotes are the notes Gatehouse itself writes on an ended grant,
+// which only repeat how it ended.
+var systemNotes = []string{"done", "expired", "revoked by the customer", "grantee offboarded", "grantee suspended", endWhyWorkspaceDeleted}
 
 // GrantEnding is whether and how a grant ended, when, by whom and with
 // what note.
@@ -77,14 +82,14 @@ func (g Grant) Ending(ev EndEvent, now time.Time) GrantEnding {
 		return GrantEnding{How: EndExpired, At: g.EndsAt}
 	}
 	e := GrantEnding{How: EndOther, At: *g.EndedAt, By: g.EndedBy, Note: g.EndedWhy}
+	if slices.Contains(systemNotes, e.Note) {
+		e.Note = "" // How says it already
+	}
 	switch ev.EndAction {
 	case ActionGrantExpired:
 		return GrantEnding{How: EndExpired, At: *g.EndedAt}
 	case ActionGrantDone:
 		e.How = EndDone
-		if e.Note == "done" {
-			e.Note = ""
-		}
 	case ActionGrantRevoked:
 		e.How = EndRevoked
 		if ev.EndActorTier == "customer" {

@@ -822,7 +822,7 @@ func WorkspacePage(ch Chrome, v WorkspaceView) templ.Component {
 						if templ_7745c5c3_Err != nil {
 							return templ_7745c5c3_Err
 						}
-						templ_7745c5c3_Err = grantEndFacts(*g.End).Render(ctx, templ_7745c5c3_Buffer)
+						templ_7745c5c3_Err = grantEndLine(*g.End).Render(ctx, templ_7745c5c3_Buffer)
 						if templ_7745c5c3_Err != nil {
 							return templ_7745c5c3_Err
 						}
