@@ -4,9 +4,11 @@ GO ?= go
 
 .PHONY: run build test generate lint check bench e2e
 
-## run: build and start the portal with --dev (SQLite under ./.gatehouse, demo data)
-run:
-	$(GO) run ./cmd/gatehouse serve --dev
+## run: build bin/gatehouse and start it with --dev (SQLite under ./.gatehouse, demo data).
+## exec makes the portal the recipe's process: Ctrl-C reaches it directly, it
+## shuts down gracefully and exits 0, so make reports no error.
+run: build
+	exec ./bin/gatehouse serve --dev
 
 ## build: the gatehouse binary in ./bin
 build:

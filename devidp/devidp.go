@@ -6,6 +6,7 @@
 package devidp
 
 import (
+	"context"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -41,6 +42,10 @@ type Config struct {
 	ClientSecret string
 	RedirectURIs []string // exact registered redirect URIs
 	Users        []User
+	// Directory, when set, lists more users, read again at every sign-in
+	// and token: --dev passes its staff table, so whoever is added as
+	// staff can sign in without a restart. Users come first.
+	Directory func(ctx context.Context) ([]User, error)
 }
 
 // New returns an http.Handler serving the provider under the Issuer's path
@@ -69,7 +74,7 @@ func newHandler(cfg Config, now func() time.Time) (http.Handler, error) {
 		redirectURIs: slices.Clone(cfg.RedirectURIs),
 		loginURL:     base + "/login",
 	}
-	store, err := newStorage(c, cfg.Users, now)
+	store, err := newStorage(c, cfg.Users, cfg.Directory, now)
 	if err != nil {
 		return nil, err
 	}
@@ -128,7 +133,7 @@ func (p *idp) showLogin(w http.ResponseWriter, r *http.Request) {
 		p.fail(w, "This sign-in request is unknown or has expired. Start again from the portal.")
 		return
 	}
-	if u, ok := p.store.userByEmail(req.loginHint); ok {
+	if u, ok := p.store.userByEmail(r.Context(), req.loginHint); ok {
 		p.complete(w, r, id, u)
 		return
 	}
@@ -142,11 +147,11 @@ func (p *idp) showLogin(w http.ResponseWriter, r *http.Request) {
 	_ = loginPage.Execute(w, struct {
 		ID    string
 		Users []User
-	}{id, p.store.users})
+	}{id, p.store.allUsers(r.Context())})
 }
 
 func (p *idp) submitLogin(w http.ResponseWriter, r *http.Request) {
-	u, ok := p.store.userByEmail(r.PostFormValue("email"))
+	u, ok := p.store.userByEmail(r.Context(), r.PostFormValue("email"))
 	if !ok {
 		p.fail(w, "There is no such development user.")
 		return

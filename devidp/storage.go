@@ -34,6 +34,7 @@ type storage struct {
 	now      func() time.Time
 	client   *client
 	users    []User
+	dir      func(context.Context) ([]User, error) // more users, read each time; may be nil
 	key      *rsaKey
 	requests map[string]*authRequest
 	codes    map[string]string // code → auth request id
@@ -46,7 +47,7 @@ type accessToken struct {
 	expires time.Time
 }
 
-func newStorage(c *client, users []User, now func() time.Time) (*storage, error) {
+func newStorage(c *client, users []User, dir func(context.Context) ([]User, error), now func() time.Time) (*storage, error) {
 	priv, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
 		return nil, fmt.Errorf("devidp: generate signing key: %w", err)
@@ -55,6 +56,7 @@ func newStorage(c *client, users []User, now func() time.Time) (*storage, error)
 		now:      now,
 		client:   c,
 		users:    slices.Clone(users),
+		dir:      dir,
 		key:      &rsaKey{id: rand.Text(), priv: priv},
 		requests: make(map[string]*authRequest),
 		codes:    make(map[string]string),
@@ -92,20 +94,43 @@ func (s *storage) request(id string) (*authRequest, error) {
 	return &c, nil
 }
 
-func (s *storage) userBySubject(sub string) (User, bool) {
-	i := slices.IndexFunc(s.users, func(u User) bool { return u.Subject == sub })
-	if i < 0 {
-		return User{}, false
+// allUsers is the fixed users, then the directory's (those whose subject
+// or email a fixed user has are left out). A directory that fails adds
+// nobody: the sign-in then fails as for an unknown user.
+func (s *storage) allUsers(ctx context.Context) []User {
+	users := slices.Clone(s.users)
+	if s.dir == nil {
+		return users
 	}
-	return s.users[i], true
+	more, err := s.dir(ctx)
+	if err != nil {
+		return users
+	}
+	for _, u := range more {
+		if u.Subject == "" || u.Email == "" || slices.ContainsFunc(users, func(v User) bool { return v.Subject == u.Subject || strings.EqualFold(v.Email, u.Email) }) {
+			continue
+		}
+		users = append(users, u)
+	}
+	return users
 }
 
-func (s *storage) userByEmail(email string) (User, bool) {
-	i := slices.IndexFunc(s.users, func(u User) bool { return email != "" && strings.EqualFold(u.Email, email) })
+func (s *storage) userBySubject(ctx context.Context, sub string) (User, bool) {
+	users := s.allUsers(ctx)
+	i := slices.IndexFunc(users, func(u User) bool { return u.Subject == sub })
 	if i < 0 {
 		return User{}, false
 	}
-	return s.users[i], true
+	return users[i], true
+}
+
+func (s *storage) userByEmail(ctx context.Context, email string) (User, bool) {
+	users := s.allUsers(ctx)
+	i := slices.IndexFunc(users, func(u User) bool { return email != "" && strings.EqualFold(u.Email, email) })
+	if i < 0 {
+		return User{}, false
+	}
+	return users[i], true
 }
 
 // pendingRequest returns a copy of an auth request still waiting for a login.
@@ -266,22 +291,22 @@ func (s *storage) SetUserinfoFromScopes(context.Context, *oidc.UserInfo, string,
 }
 
 // SetUserinfoFromRequest fills the ID token's user claims.
-func (s *storage) SetUserinfoFromRequest(_ context.Context, info *oidc.UserInfo, req op.IDTokenRequest, scopes []string) error {
-	return s.setUserinfo(info, req.GetSubject(), scopes)
+func (s *storage) SetUserinfoFromRequest(ctx context.Context, info *oidc.UserInfo, req op.IDTokenRequest, scopes []string) error {
+	return s.setUserinfo(ctx, info, req.GetSubject(), scopes)
 }
 
-func (s *storage) SetUserinfoFromToken(_ context.Context, info *oidc.UserInfo, tokenID, subject, _ string) error {
+func (s *storage) SetUserinfoFromToken(ctx context.Context, info *oidc.UserInfo, tokenID, subject, _ string) error {
 	s.mu.Lock()
 	t, ok := s.tokens[tokenID]
 	s.mu.Unlock()
 	if !ok || t.subject != subject || !s.now().Before(t.expires) {
 		return errNotFound
 	}
-	return s.setUserinfo(info, subject, t.scopes)
+	return s.setUserinfo(ctx, info, subject, t.scopes)
 }
 
-func (s *storage) setUserinfo(info *oidc.UserInfo, subject string, scopes []string) error {
-	u, ok := s.userBySubject(subject)
+func (s *storage) setUserinfo(ctx context.Context, info *oidc.UserInfo, subject string, scopes []string) error {
+	u, ok := s.userBySubject(ctx, subject)
 	if !ok {
 		return errNotFound
 	}

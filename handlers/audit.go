@@ -21,9 +21,18 @@ func auditFilter(get func(string) string) (views.AuditFilter, models.AuditQuery,
 		Actor: strings.TrimSpace(get("actor")), Workspace: strings.TrimSpace(get("workspace")),
 		Record: strings.TrimSpace(get("record")), Action: strings.TrimSpace(get("action")),
 		Since: strings.TrimSpace(get("since")), Until: strings.TrimSpace(get("until")),
+		Breakglass: strings.TrimSpace(get("breakglass")),
 	}
 	q := models.AuditQuery{Actor: f.Actor, Workspace: f.Workspace, Record: f.Record, Action: models.Action(f.Action)}
 	errs := views.Errors{}
+	if f.Breakglass != "" {
+		id, err := strconv.ParseInt(f.Breakglass, 10, 64)
+		if err != nil || id <= 0 {
+			f.Breakglass = ""
+			errs[""] = "The break-glass link is not valid; search again."
+		}
+		q.Breakglass = id
+	}
 	for field, v := range map[string]string{"actor": f.Actor, "workspace": f.Workspace, "record": f.Record} {
 		if len(v) > 320 {
 			errs[field] = "Too long."

@@ -4,10 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 
 	"gatehouse/models"
+	"gatehouse/policy"
 	"gatehouse/views"
 
 	"github.com/labstack/echo/v4"
@@ -46,8 +48,11 @@ func (h *Handler) breakglassRow(u models.BreakglassUse) views.BreakglassRow {
 	return r
 }
 
-// breakglassOpen opens a break-glass from the form: 303 to its page, or
-// 422 with a message for each field that cannot be accepted.
+// breakglassOpen opens a break-glass from the form in two steps: the
+// first POST checks the values and shows them again with the button that
+// opens (confirm=yes); only that POST opens it: 303 to its page. A form
+// that cannot be accepted is 422 at either step; confirm=edit shows the
+// form again with its values.
 func (h *Handler) breakglassOpen(c echo.Context) error {
 	ctx := c.Request().Context()
 	form := views.BreakglassForm{
@@ -72,13 +77,32 @@ func (h *Handler) breakglassOpen(c echo.Context) error {
 		}
 	}
 	v := viewerOf(c)
-	post := models.Post{Outbox: h.outbox, Letters: h.letters, Names: map[string]string{ws.Slug: ws.Name}}
-	b, err := models.OpenBreakglass(ctx, h.db.Write, h.act(c), post, models.NewBreakglass{
+	in := models.NewBreakglass{
 		Workspace: ws.Slug, OpenerID: v.Staff.ID, Incident: form.Incident, Justification: form.Justification,
 		Window: h.breakglassWindow, Clearance: h.clearance, Owners: owners,
-	})
+	}
+	var err error
+	switch c.FormValue("confirm") {
+	case "yes":
+		var b models.Breakglass
+		post := models.Post{Outbox: h.outbox, Letters: h.letters, Names: map[string]string{ws.Slug: ws.Name}}
+		if b, err = models.OpenBreakglass(ctx, h.db.Write, h.act(c), post, in); err == nil {
+			return c.Redirect(http.StatusSeeOther, fmt.Sprintf("/breakglass/%d?done=opened", b.ID))
+		}
+	case "edit":
+		return h.renderBreakglassList(c, http.StatusOK, form, nil)
+	default:
+		if fe := models.CheckBreakglass(in); fe != nil {
+			err = fe
+		} else if why := h.clearance.Lacking(v.Staff, h.now()); why != "" {
+			err = fmt.Errorf("%s %s: %w", v.Staff.Email, why, models.ErrBreakglassRefused)
+		}
+	}
 	errs := breakglassErrors(err)
 	if unknown {
+		if errs == nil {
+			errs = views.Errors{}
+		}
 		errs["workspace"] = fmt.Sprintf("There is no workspace %q. Enter its slug as the workspace list shows it.", form.Workspace)
 	}
 	switch {
@@ -89,7 +113,8 @@ func (h *Handler) breakglassOpen(c echo.Context) error {
 	case err != nil:
 		return err
 	}
-	return c.Redirect(http.StatusSeeOther, fmt.Sprintf("/breakglass/%d?done=opened", b.ID))
+	page := views.BreakglassConfirmView{Form: form, Name: ws.Name, Window: h.breakglassWindow, Owners: len(owners)}
+	return h.render(c, http.StatusOK, views.BreakglassConfirm(h.chrome(c, "Confirm break-glass on "+ws.Name), page))
 }
 
 // breakglassErrors is the form's messages when err refused form values.
@@ -129,10 +154,16 @@ func (h *Handler) renderBreakglass(c echo.Context, status int, id int64, view vi
 		view.ReviewedAt = *u.ReviewedAt
 	}
 	if u.Grant != nil {
+		if view.Viewed, err = h.viewedRows(ctx, *u.Grant); err != nil {
+			return err
+		}
 		view.GrantID = u.Grant.ID
 		if g := u.Grant; g.EndedAt != nil && g.EndedAt.Before(g.EndsAt) {
 			view.GrantEnded = "ended early by " + g.EndedBy + ": " + g.EndedWhy
 		}
+	}
+	if h.allowed(v, policy.AuditRead) {
+		view.AuditURL = "/audit?" + url.Values{"workspace": {u.Workspace}, "breakglass": {strconv.FormatInt(u.ID, 10)}}.Encode()
 	}
 	view.IsOpener = u.OpenerID == v.Staff.ID
 	// The opener ("I'm done") or any other sysadmin, while it is open.

@@ -14,11 +14,13 @@ import (
 	"gatehouse/models/dbtest"
 )
 
-// bgForm is a valid break-glass form on workspace.
+// bgForm is a valid break-glass form on workspace, as its confirmation
+// page sends it (confirm=yes).
 func bgForm(workspace string) url.Values {
 	return url.Values{
 		"workspace": {workspace}, "incident": {"INC-2041"},
 		"justification": {"Projects disappeared after last night's migration; checking which records are affected."},
+		"confirm":       {"yes"},
 	}
 }
 

@@ -27,7 +27,12 @@ func TestBrowserBreakglassEndedByOwner(t *testing.T) {
 		chromedp.SendKeys(chromedp.CSS(`[data-testid="breakglass-form"] [name="incident"]`), "INC-2041"),
 		chromedp.SendKeys(chromedp.CSS(`[data-testid="breakglass-form"] [name="justification"]`), "Projects vanished after the migration; checking which records are affected."),
 	)
-	status, path := browserNavigate(t, ada, "open access", chromedp.Click(chromedp.CSS(`[data-testid="breakglass-form"] button`)))
+	status, path := browserNavigate(t, ada, "ask to open access", chromedp.Click(chromedp.CSS(`[data-testid="breakglass-form"] button`)))
+	if status != http.StatusOK || path != "/breakglass" || !present(t, ada, `[data-testid="breakglass-confirm"]`) {
+		t.Fatalf("asking to open break-glass: %d at %s, want the confirmation page", status, path)
+	}
+	shot(t, ada, "bg-0-confirm")
+	status, path = browserNavigate(t, ada, "open access", chromedp.Click(chromedp.CSS(`[data-testid="breakglass-confirm"]`)))
 	if status != http.StatusOK || !strings.HasPrefix(path, "/breakglass/") {
 		t.Fatalf("opening break-glass: %d at %s", status, path)
 	}

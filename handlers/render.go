@@ -48,10 +48,26 @@ func (h *Handler) chrome(c echo.Context, title string) views.Chrome {
 	}
 	for _, n := range navigation {
 		if h.allowed(v, n.perm) {
-			ch.Nav = append(ch.Nav, views.NavItem{Label: n.label, Href: n.href})
+			item := views.NavItem{Label: n.label, Href: n.href}
+			if n.href == "/requests" {
+				item.Waiting = h.awaitingDecision(c, v)
+			}
+			ch.Nav = append(ch.Nav, item)
 		}
 	}
 	return ch
+}
+
+// awaitingDecision counts the requests v may decide, for the navigation.
+// A failure shows no count rather than no page: the count only points the
+// way, and the requests page itself reads the database again.
+func (h *Handler) awaitingDecision(c echo.Context, v *viewer) int64 {
+	n, err := models.AwaitingDecision(c.Request().Context(), h.db.Read, h.clearance, h.now(), v.Staff)
+	if err != nil {
+		h.log.WarnContext(c.Request().Context(), "navigation count", "err", err)
+		return 0
+	}
+	return n
 }
 
 // errorPages are the texts of the error pages; internal detail never

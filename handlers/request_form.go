@@ -123,7 +123,11 @@ func (h *Handler) requestCreate(c echo.Context) error {
 	if len(f.Errors) > 0 {
 		return h.renderRequestForm(c, http.StatusUnprocessableEntity, f)
 	}
-	r, err := models.CreateRequest(ctx, h.db.Write, h.now(), h.actor(c), h.requests, n)
+	post, err := h.post(ctx, n.Workspace)
+	if err != nil {
+		return err
+	}
+	r, err := models.CreateRequest(ctx, h.db.Write, h.act(c), post, h.requests, n)
 	if err != nil {
 		return err
 	}

@@ -146,7 +146,7 @@ func routeTable() map[string]routeCase {
 
 		// Break-glass 1 is the one TestCrossSitePOSTsRefused has otto open.
 		"GET /breakglass":             {path: "/breakglass", want: staffGET},
-		"POST /breakglass":            {path: "/breakglass", form: form("workspace", "acme", "incident", "INC-1", "justification", reason+" for the incident"), writes: true, want: staffPOST},
+		"POST /breakglass":            {path: "/breakglass", form: form("workspace", "acme", "incident", "INC-1", "justification", reason+" for the incident", "confirm", "yes"), writes: true, want: staffPOST},
 		"GET /breakglass/:id":         {path: "/breakglass/1", want: staffGET},
 		"POST /breakglass/:id/review": {path: "/breakglass/1/review", form: form("note", reason), writes: true, want: staffPOST},
 		// Break-glass 2 is the one POST /breakglass opens, as Ada: she ends her own.

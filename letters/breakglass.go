@@ -25,7 +25,7 @@ func (l Letters) breakglass(ctx context.Context, n models.BreakglassNotice) (mod
 	kind, subject := "breakglass.owner", "Emergency access to your workspace "+n.Name
 	if n.Sysadmin {
 		v.ReviewURL = l.link("/breakglass", strconv.FormatInt(b.ID, 10))
-		kind, subject = "breakglass.sysadmin", fmt.Sprintf("Break-glass on %s by %s: review needed", b.Workspace, n.Opener.Name)
+		kind, subject = "breakglass.sysadmin", fmt.Sprintf("Break-glass on %s by %s: review needed", n.Name, n.Opener.Name)
 	} else if n.Token != "" {
 		v.EndURL = l.link("/emergency", n.Token)
 	}
@@ -46,6 +46,6 @@ func (l Letters) breakglassEnded(ctx context.Context, n models.BreakglassNotice)
 		Workspace: b.Workspace, WorkspaceName: n.Name, Incident: b.Incident, OpenedAt: b.OpenedAt, EndedAt: e.At,
 		EndedBy: by, Note: e.Note, PageURL: l.link("/breakglass", strconv.FormatInt(b.ID, 10)),
 	}
-	subject := fmt.Sprintf("Your break-glass on %s was ended by %s", b.Workspace, by)
+	subject := fmt.Sprintf("Your break-glass on %s was ended by %s", n.Name, by)
 	return mail(ctx, "breakglass.ended", subject, views.BreakglassEndedMailText(v), views.BreakglassEndedMail(v))
 }

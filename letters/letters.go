@@ -39,6 +39,8 @@ func (l Letters) Letter(ctx context.Context, tx *gorm.DB, n models.Notice) (mode
 		return l.requestUpdate(ctx, tx, n)
 	case models.RequestReportedNotice:
 		return l.requestReported(ctx, tx, n)
+	case models.ApprovalNeededNotice:
+		return l.approvalNeeded(ctx, tx, n)
 	case models.ViewSummaryNotice:
 		return l.viewSummary(ctx, tx, n)
 	case models.BreakglassNotice:

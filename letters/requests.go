@@ -28,36 +28,49 @@ func (l Letters) consentRequest(ctx context.Context, tx *gorm.DB, n models.Conse
 		views.ConsentMailText(v), views.ConsentMail(v))
 }
 
-// updates say what happened, for each event models tells staff of.
+// updates say what happened, for each event models tells staff of. The
+// headline, also the mail's subject, takes the request's id and its
+// workspace's name: a subject always names the workspace.
 var updates = map[string][2]string{
-	"approved":       {"Request %d was approved", "A second senior approved it. The workspace owners have been asked for their consent; access starts only when one of them grants it."},
-	"denied":         {"Request %d was denied", "A senior denied it. Their note is on the request page."},
-	"cancelled":      {"Request %d was cancelled", "The requester withdrew it."},
-	"expired":        {"Request %d expired", "Nobody decided on it in time, so it has closed. Open a new request if access is still needed."},
-	"consent grant":  {"Access granted for request %d", "The customer granted access. It is open now for the approved duration."},
-	"consent deny":   {"The customer refused request %d", "The customer refused access. Nothing can be read."},
-	"consent report": {"The customer reported request %d as suspicious", "The customer refused access and reported the request as suspicious. The sysadmins have been told."},
-	"expiring":       {"Access for request %d ends in 15 minutes", "Finish your work, then press “I'm done” on the request page."},
-	"ended":          {"Access for request %d has ended", "The access has ended. The customer receives a summary of what was viewed."},
-	"consent revoke": {"The customer revoked access for request %d", "The customer ended the access. Nothing more can be read."},
+	"approved":       {"Request %d on %s was approved", "A second senior approved it. The workspace owners have been asked for their consent; access starts only when one of them grants it."},
+	"denied":         {"Request %d on %s was denied", "A senior denied it. Their note is on the request page."},
+	"cancelled":      {"Request %d on %s was cancelled", "The requester withdrew it."},
+	"expired":        {"Request %d on %s expired", "Nobody decided on it in time, so it has closed. Open a new request if access is still needed."},
+	"consent grant":  {"Access granted for request %d on %s", "The customer granted access. It is open now for the approved duration."},
+	"consent deny":   {"The customer refused request %d on %s", "The customer refused access. Nothing can be read."},
+	"consent report": {"The customer reported request %d on %s as suspicious", "The customer refused access and reported the request as suspicious. The sysadmins have been told."},
+	"expiring":       {"Access for request %d on %s ends in 15 minutes", "Finish your work, then press “I'm done” on the request page."},
+	"ended":          {"Access for request %d on %s has ended", "The access has ended. The customer receives a summary of what was viewed."},
+	"consent revoke": {"The customer revoked access for request %d on %s", "The customer ended the access. Nothing more can be read."},
 }
 
 func (l Letters) requestUpdate(ctx context.Context, tx *gorm.DB, n models.RequestUpdateNotice) (models.Mail, error) {
 	text, ok := updates[n.Event]
 	if !ok {
-		text = [2]string{"Request %d changed", "Its state is now: " + n.Event + "."}
+		text = [2]string{"Request %d on %s changed", "Its state is now: " + n.Event + "."}
 	}
 	return l.toStaff(ctx, tx, n.Request, n.Name, staffMail{
 		kind: "request." + strings.ReplaceAll(n.Event, " ", "_"), to: n.To,
-		headline: fmt.Sprintf(text[0], n.Request.ID), body: text[1],
+		headline: fmt.Sprintf(text[0], n.Request.ID, n.Name), body: text[1],
 	})
 }
 
 func (l Letters) requestReported(ctx context.Context, tx *gorm.DB, n models.RequestReportedNotice) (models.Mail, error) {
 	return l.toStaff(ctx, tx, n.Request, n.Name, staffMail{
 		kind: "request.reported", to: n.To,
-		headline: fmt.Sprintf("A customer reported request %d as suspicious", n.Request.ID),
+		headline: fmt.Sprintf("A customer reported request %d on %s as suspicious", n.Request.ID, n.Name),
 		body:     "An owner of " + n.Name + " refused this request and reported it as suspicious. Please look into who asked and why.",
+	})
+}
+
+// approvalNeeded asks someone who may decide a new request to approve or
+// deny it before it expires.
+func (l Letters) approvalNeeded(ctx context.Context, tx *gorm.DB, n models.ApprovalNeededNotice) (models.Mail, error) {
+	return l.toStaff(ctx, tx, n.Request, n.Name, staffMail{
+		kind: "request.approval", to: n.To,
+		headline: fmt.Sprintf("Request %d on %s needs a decision", n.Request.ID, n.Name),
+		body: "A new access request waits for a second senior. You may approve or deny it; if nobody decides by " +
+			n.Request.ExpiresAt.UTC().Format("2006-01-02 15:04 UTC") + ", it expires. Check the reason and the ticket before you decide.",
 	})
 }
 

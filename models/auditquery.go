@@ -63,6 +63,10 @@ type AuditQuery struct {
 	AfterSeq  int64     // seq > AfterSeq (the page after, going newer)
 	BeforeSeq int64     // seq < BeforeSeq (the page before, going older)
 	Limit     int       // page size for SearchAudit; 50 when <= 0, at most 500
+
+	// Breakglass keeps the events of one break-glass (breakglass_id).
+	// Narrow it with Workspace, which is indexed.
+	Breakglass int64
 }
 
 // where applies the filters (not the paging) to q.
@@ -75,6 +79,9 @@ func (f AuditQuery) where(q *gorm.DB) *gorm.DB {
 	}
 	if f.Action != "" {
 		q = q.Where("action = ?", string(f.Action))
+	}
+	if f.Breakglass != 0 {
+		q = q.Where("breakglass_id = ?", f.Breakglass)
 	}
 	if len(f.Actions) > 0 {
 		q = q.Where("action IN ?", f.Actions)

@@ -70,6 +70,26 @@ type NewBreakglass struct {
 	Owners        []string  // the workspace's owners, who are told at once
 }
 
+// CheckBreakglass returns what is wrong with the form values of in, or
+// nil: what OpenBreakglass refuses before it writes anything, so a page
+// can ask to confirm only what it would accept.
+func CheckBreakglass(in NewBreakglass) FieldErrors {
+	errs := FieldErrors{}
+	if in.Workspace == "" {
+		errs["workspace"] = "Enter the workspace's slug."
+	}
+	if !incidentPattern.MatchString(strings.TrimSpace(in.Incident)) {
+		errs["incident"] = "Enter the incident reference, e.g. INC-2041 (letters, digits, . _ / -; 2 to 64 characters)."
+	}
+	if err := CheckReason(strings.TrimSpace(in.Justification), 20); err != nil {
+		errs["justification"] = noteMessage(err, "Say in a real sentence (at least 20 characters) why the incident needs this workspace's data.")
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	return errs
+}
+
 // OpenBreakglass opens a break-glass in one transaction: the break-glass
 // row, its grant, a mail to every owner (with a link of their own to see
 // what is viewed and end it) and every other active sysadmin (through the
@@ -79,17 +99,7 @@ type NewBreakglass struct {
 func OpenBreakglass(ctx context.Context, db *gorm.DB, act Act, post Post, in NewBreakglass) (Breakglass, error) {
 	now := act.Now
 	in.Incident, in.Justification = strings.TrimSpace(in.Incident), strings.TrimSpace(in.Justification)
-	errs := FieldErrors{}
-	if in.Workspace == "" {
-		errs["workspace"] = "Enter the workspace's slug."
-	}
-	if !incidentPattern.MatchString(in.Incident) {
-		errs["incident"] = "Enter the incident reference, e.g. INC-2041 (letters, digits, . _ / -; 2 to 64 characters)."
-	}
-	if err := CheckReason(in.Justification, 20); err != nil {
-		errs["justification"] = noteMessage(err, "Say in a real sentence (at least 20 characters) why the incident needs this workspace's data.")
-	}
-	if len(errs) > 0 {
+	if errs := CheckBreakglass(in); errs != nil {
 		return Breakglass{}, fmt.Errorf("open break-glass: %w", errs)
 	}
 	if in.Window <= 0 || in.Window > BreakglassMaxWindow || post.Letters == nil || post.Outbox == nil {

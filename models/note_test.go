@@ -154,7 +154,7 @@ func (f *noteFixture) cases() []noteCase {
 func (f *noteFixture) pending() models.AccessRequest {
 	f.t.Helper()
 	f.n++
-	r, err := models.CreateRequest(f.ctx, f.db.Write, f.w.now, f.w.sys, f.w.pol, models.NewRequest{
+	r, err := models.CreateRequest(f.ctx, f.db.Write, models.Act{Now: f.w.now, By: f.w.sys}, models.Post{Outbox: f.w.ob, Letters: plainLetters{}}, f.w.pol, models.NewRequest{
 		Workspace: fmt.Sprintf("note-ws%d", f.n), Requester: f.requester, Grantee: f.grantee,
 		Reason: "Customer reports that exports fail since Monday.", Ticket: fmt.Sprintf("SUP-%d", f.n), Duration: time.Hour,
 	})

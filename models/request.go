@@ -152,9 +152,12 @@ func ValidateRequest(pol RequestPolicy, now time.Time, n NewRequest) FieldErrors
 	return errs
 }
 
-// CreateRequest validates n and stores it as pending, audited. Problems
-// come back as FieldErrors and nothing is written.
-func CreateRequest(ctx context.Context, db *gorm.DB, now time.Time, by Actor, pol RequestPolicy, n NewRequest) (AccessRequest, error) {
+// CreateRequest validates n and stores it as pending, audited, and mails
+// everyone who may decide it (see Approvers) through the outbox, in the
+// same transaction. Problems come back as FieldErrors and nothing is
+// written.
+func CreateRequest(ctx context.Context, db *gorm.DB, act Act, post Post, pol RequestPolicy, n NewRequest) (AccessRequest, error) {
+	now, by := act.Now, act.By
 	if errs := ValidateRequest(pol, now, n); errs != nil {
 		return AccessRequest{}, errs
 	}
@@ -180,7 +183,10 @@ func CreateRequest(ctx context.Context, db *gorm.DB, now time.Time, by Actor, po
 			At: now, Actor: by, Action: ActionRequestCreated, Workspace: r.Workspace, Target: r.Target(), Reason: r.Reason,
 			Detail: map[string]any{"ticket": r.Ticket, "grantee": n.Grantee.Email, "scope": scope, "mode": r.Mode, "unmask": r.Unmask, "duration": FormatDuration(n.Duration)},
 		})
-		return err
+		if err != nil {
+			return err
+		}
+		return askApprovers(ctx, tx, now, post, pol.Clearance, r)
 	})
 	return r, err
 }
@@ -263,7 +269,7 @@ func DecideRequest(ctx context.Context, db *gorm.DB, act Act, post Post, pol Req
 	if err := CheckNote(d.Note, 5); err != nil {
 		errs["note"] = noteMessage(err, "Add a short note (at least 5 characters) for the record.")
 	}
-	if d.Approver.Status != StatusActive || (d.Approver.Tier != policy.TierSenior && d.Approver.Tier != policy.TierSysadmin) {
+	if d.Approver.Status != StatusActive || !d.Approver.Tier.MayApprove() {
 		return AccessRequest{}, fmt.Errorf("%s may not decide requests: %w", d.Approver.Email, ErrTwoPerson)
 	}
 	if why := pol.Clearance.Lacking(d.Approver, now); why != "" {

@@ -30,6 +30,8 @@ func (plainLetters) Letter(_ context.Context, _ *gorm.DB, n models.Notice) (mode
 		return models.Mail{Kind: "request." + n.Event, Subject: fmt.Sprintf("Request %d: %s", n.Request.ID, n.Event), Text: n.Event}, nil
 	case models.RequestReportedNotice:
 		return models.Mail{Kind: "request.reported", Subject: fmt.Sprintf("Request %d reported", n.Request.ID), Text: "reported"}, nil
+	case models.ApprovalNeededNotice:
+		return models.Mail{Kind: "request.approval", Subject: fmt.Sprintf("Request %d needs a decision", n.Request.ID), Text: "decide"}, nil
 	case models.ViewSummaryNotice:
 		return models.Mail{Kind: "grant.summary", Subject: fmt.Sprintf("Grant %d", n.Grant.ID), Text: strconv.FormatInt(n.Viewed.Views, 10) + " views"}, nil
 	}
@@ -183,7 +185,7 @@ func stateMachine(t *testing.T, db *models.DB, seed uint64, k, n int) {
 				w.keepTrained(s)
 			}
 			o := oracle{}
-			r, err := models.CreateRequest(w.ctx, db.Write, w.now, w.sys, w.pol, models.NewRequest{
+			r, err := models.CreateRequest(w.ctx, db.Write, models.Act{Now: w.now, By: w.sys}, models.Post{Outbox: w.ob, Letters: plainLetters{}}, w.pol, models.NewRequest{
 				Workspace: ws, Requester: requester, Grantee: grantee, Reason: "Customer reports that exports fail since Monday.",
 				Ticket: "SUP-" + strconv.Itoa(i+1), Duration: 2 * time.Hour,
 			})
@@ -319,7 +321,7 @@ func TestDecisionRaces(t *testing.T) {
 		requester, grantee := w.staff(policy.TierSupport), w.staff(policy.TierSenior)
 		approvers := []models.Staff{w.staff(policy.TierSenior), w.staff(policy.TierSenior), w.staff(policy.TierSysadmin)}
 		for run := range 10 {
-			r, err := models.CreateRequest(w.ctx, db.Write, w.now, w.sys, w.pol, models.NewRequest{
+			r, err := models.CreateRequest(w.ctx, db.Write, models.Act{Now: w.now, By: w.sys}, models.Post{Outbox: w.ob, Letters: plainLetters{}}, w.pol, models.NewRequest{
 				Workspace: "acme", Requester: requester, Grantee: grantee, Reason: "Customer reports that exports fail since Monday.",
 				Ticket: "SUP-1", Duration: time.Hour,
 			})

@@ -22,7 +22,7 @@ func TestAccessModePersisted(t *testing.T) {
 		post := models.Post{Outbox: w.ob, Letters: l}
 		requester, approver, grantee := w.staff(policy.TierSupport), w.staff(policy.TierSenior), w.staff(policy.TierSenior)
 		ask := func(ws string, mode models.AccessMode) (models.AccessRequest, error) {
-			return models.CreateRequest(w.ctx, db.Write, w.now, w.sys, w.pol, models.NewRequest{
+			return models.CreateRequest(w.ctx, db.Write, models.Act{Now: w.now, By: w.sys}, models.Post{Outbox: w.ob, Letters: plainLetters{}}, w.pol, models.NewRequest{
 				Workspace: ws, Requester: requester, Grantee: grantee, Reason: "Customer reports that exports fail since Monday.",
 				Ticket: "SUP-1", Duration: time.Hour, Mode: mode,
 			})

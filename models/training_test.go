@@ -66,7 +66,7 @@ func TestTrainingEnforcedWhereTheAgreementIs(t *testing.T) {
 			}
 		}
 		ask := func(requester, grantee models.Staff) (models.AccessRequest, error) {
-			return models.CreateRequest(ctx, db.Write, w.now, w.sys, w.pol, models.NewRequest{
+			return models.CreateRequest(ctx, db.Write, models.Act{Now: w.now, By: w.sys}, models.Post{Outbox: w.ob, Letters: plainLetters{}}, w.pol, models.NewRequest{
 				Workspace: "acme", Requester: requester, Grantee: grantee, Reason: "Customer reports that exports fail since Monday.",
 				Ticket: "SUP-1", Duration: time.Hour,
 			})

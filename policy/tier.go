@@ -40,3 +40,20 @@ func GranteeTiers() []Tier {
 	}
 	return out
 }
+
+// MayApprove reports whether a staff member of tier t may approve or deny
+// other people's access requests (request:approve): seniors and sysadmins.
+// Deciding, telling approvers of a new request and counting the requests
+// that wait for someone all use it.
+func (t Tier) MayApprove() bool { return t == TierSenior || t == TierSysadmin }
+
+// ApproverTiers are the tiers that may decide requests (see MayApprove).
+func ApproverTiers() []Tier {
+	var out []Tier
+	for _, t := range Tiers {
+		if t.MayApprove() {
+			out = append(out, t)
+		}
+	}
+	return out
+}

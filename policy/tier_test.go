@@ -19,8 +19,14 @@ func TestTierRulesMatchPolicy(t *testing.T) {
 		if got, want := tier.MayBreakGlass(), e.Allowed(tier, BreakglassUse); got != want {
 			t.Errorf("%q.MayBreakGlass() = %v, but breakglass:use is %v", tier, got, want)
 		}
+		if got, want := tier.MayApprove(), e.Allowed(tier, RequestApprove); got != want {
+			t.Errorf("%q.MayApprove() = %v, but request:approve is %v", tier, got, want)
+		}
 	}
 	if got := GranteeTiers(); len(got) != 2 || got[0] != TierSenior || got[1] != TierSysadmin {
 		t.Errorf("GranteeTiers() = %v, want [senior sysadmin]", got)
+	}
+	if got := ApproverTiers(); !slices.Equal(got, []Tier{TierSenior, TierSysadmin}) {
+		t.Errorf("ApproverTiers() = %v, want [senior sysadmin]", got)
 	}
 }

@@ -28,6 +28,15 @@ type BreakglassListView struct {
 	Fresh  bool          // the viewer signed in recently enough to open one
 }
 
+// BreakglassConfirmView asks a sysadmin to confirm opening a break-glass
+// with the values they entered, before anything is opened.
+type BreakglassConfirmView struct {
+	Form   BreakglassForm
+	Name   string        // the workspace's name
+	Window time.Duration // how long it stays open
+	Owners int           // how many owners are emailed
+}
+
 // BreakglassView is one break-glass use.
 type BreakglassView struct {
 	Row           BreakglassRow
@@ -37,7 +46,9 @@ type BreakglassView struct {
 	GrantID       int64
 	GrantEnded    string // why the grant ended early, if it did
 	Tables        []string
-	CanReview     bool // the viewer is a sysadmin other than the opener and it is unreviewed
+	Viewed        []ViewedRow // what was viewed under it, from the audit log
+	AuditURL      string      // its events in the audit log, when the viewer may read it
+	CanReview     bool        // the viewer is a sysadmin other than the opener and it is unreviewed
 	IsOpener      bool
 	CanEnd        bool   // it is open and the viewer (a sysadmin) may end it
 	Note          string // the review form's value

@@ -5,6 +5,7 @@ package views
 
 import (
 	"fmt"
+	"strconv"
 	"time"
 )
 
@@ -24,9 +25,22 @@ type Viewer struct {
 	AgreementMissing  bool
 }
 
-// NavItem is one link of the navigation.
+// NavItem is one link of the navigation. Waiting counts what waits there
+// for the viewer (the requests they may decide), shown as "Requests (2)".
 type NavItem struct {
 	Label, Href string
+	Waiting     int64
+}
+
+// Title says what the count means, for a pointer's hover and screen readers.
+func (n NavItem) Title() string {
+	switch {
+	case n.Waiting == 1:
+		return "1 waits for your decision"
+	case n.Waiting > 1:
+		return strconv.FormatInt(n.Waiting, 10) + " wait for your decision"
+	}
+	return ""
 }
 
 // Errors maps a form field name to its message; "" is for the whole form.

@@ -12,8 +12,11 @@ import (
 )
 
 func main() {
+	// The first Ctrl-C or SIGTERM shuts down gracefully and exits 0; once
+	// it has arrived the signals act as usual again, so a second Ctrl-C
+	// ends a shutdown that hangs.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	context.AfterFunc(ctx, stop)
 	if err := run(ctx, os.Args[1:], os.Environ(), os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "gatehouse:", err)
 		os.Exit(1)

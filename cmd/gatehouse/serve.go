@@ -119,7 +119,7 @@ func (s *server) handler(outbox *models.Outbox) (*handlers.Handler, error) {
 		return nil, err
 	}
 	if cfg.Dev {
-		if opts.DevIdP, err = devIdentityProvider(cfg); err != nil {
+		if opts.DevIdP, err = devIdentityProvider(cfg, st.db); err != nil {
 			return nil, err
 		}
 	}
@@ -341,18 +341,42 @@ func checkCatalog(ctx context.Context, s *stores) error {
 	return nil
 }
 
-// devIdentityProvider is the in-process OpenID Connect provider of --dev,
-// knowing the demo staff (all verified, hd=example.com).
-func devIdentityProvider(cfg Config) (http.Handler, error) {
-	var users []devidp.User
-	for _, m := range demo.Staff {
-		local, _, _ := strings.Cut(m.Email, "@")
-		users = append(users, devidp.User{Subject: "dev-" + local, Email: m.Email, EmailVerified: true, Name: m.Name, HostedDomain: demo.Domain})
+// devIdentityProvider is the in-process OpenID Connect provider of --dev.
+// It knows whoever is in the staff table at the moment they sign in (all
+// verified, hd the domain of their address): the demo staff, seeded
+// there, and anyone added since with `gatehouse staff add` or the staff
+// page. The portal itself still refuses an address outside
+// GATEHOUSE_ALLOWED_DOMAINS (example.com in --dev) or a staff member who
+// may not sign in.
+func devIdentityProvider(cfg Config, db *models.DB) (http.Handler, error) {
+	staff := func(ctx context.Context) ([]devidp.User, error) {
+		all, _, err := models.ListStaff(ctx, db.Read, "", 1000, 0)
+		if err != nil {
+			return nil, err
+		}
+		users := make([]devidp.User, 0, len(all))
+		for _, m := range all {
+			users = append(users, devUser(m.Email, m.Name))
+		}
+		return users, nil
 	}
 	return devidp.New(devidp.Config{
 		Issuer: cfg.OIDCIssuer, ClientID: cfg.OIDCClientID, ClientSecret: cfg.OIDCClientSecret,
-		RedirectURIs: []string{cfg.BaseURL.JoinPath("/auth/callback").String()}, Users: users,
+		RedirectURIs: []string{cfg.BaseURL.JoinPath("/auth/callback").String()}, Directory: staff,
 	})
+}
+
+// devUser is staff member email as the development provider signs them
+// in. A demo address keeps the subject it always had ("dev-sam.support"),
+// so data directories of earlier runs, whose staff are linked to it,
+// still sign in.
+func devUser(email, name string) devidp.User {
+	local, domain, _ := strings.Cut(email, "@")
+	subject := "dev-" + email
+	if domain == demo.Domain {
+		subject = "dev-" + local
+	}
+	return devidp.User{Subject: subject, Email: email, EmailVerified: true, Name: name, HostedDomain: domain}
 }
 
 func migrate(ctx context.Context, args, env []string, stdout io.Writer) error {
