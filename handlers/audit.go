@@ -3,10 +3,12 @@ package handlers
 import (
 	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 
 	"gatehouse/models"
+	"gatehouse/policy"
 	"gatehouse/views"
 
 	"github.com/labstack/echo/v4"
@@ -99,21 +101,79 @@ func (h *Handler) auditList(c echo.Context) error {
 			v.OlderBelow = evs[len(evs)-1].Seq
 		}
 	}
+	rows, err := h.auditRows(c, evs)
+	if err != nil {
+		return err
+	}
+	v.Rows = rows
+	return h.renderAudit(c, http.StatusOK, v)
+}
+
+// auditRows turns a page of events into table rows, linking the person,
+// workspace and request or break-glass of each where the viewer may open
+// them.
+func (h *Handler) auditRows(c echo.Context, evs []models.AuditEvent) ([]views.AuditRow, error) {
+	me := viewerOf(c)
+	staffLinks := h.allowed(me, policy.StaffManage)
+	var emails []string
+	var grants []int64
+	for _, e := range evs {
+		if staffLinks && e.Actor != "" {
+			emails = append(emails, e.Actor)
+		}
+		if e.GrantID != nil {
+			grants = append(grants, *e.GrantID)
+		}
+	}
+	links, err := models.FindAuditLinks(c.Request().Context(), h.db.Read, emails, grants)
+	if err != nil {
+		return nil, err
+	}
+	mayOpen := map[string]bool{
+		"workspace":  h.allowed(me, policy.WorkspaceMetaRead),
+		"request":    h.allowed(me, policy.RequestRead),
+		"breakglass": h.allowed(me, policy.BreakglassUse),
+	}
+	var rows []views.AuditRow
 	for _, e := range evs {
 		r := views.AuditRow{
 			Seq: e.Seq, At: e.At, Actor: e.Actor, Tier: e.ActorTier,
 			Action: string(e.Action), Workspace: e.Workspace, Table: e.Table, Records: e.RecordIDs,
-			Reason: e.Reason, IP: e.IP, RequestID: e.RequestID,
+			Target: e.Target, Reason: e.Reason, IP: e.IP, UserAgent: e.UserAgent, RequestID: e.RequestID, Detail: e.Detail,
+		}
+		if id, ok := links.StaffIDs[e.Actor]; ok {
+			r.ActorHref = "/staff/" + strconv.FormatInt(id, 10)
+		}
+		if e.Workspace != "" && mayOpen["workspace"] {
+			r.WorkspaceHref = "/workspaces/" + url.PathEscape(e.Workspace)
+		}
+		var request int64
+		if id, ok := strings.CutPrefix(e.Target, "request/"); ok {
+			request, _ = strconv.ParseInt(id, 10, 64)
+		}
+		if e.GrantID != nil {
+			r.Grant = "grant " + strconv.FormatInt(*e.GrantID, 10)
+			if request == 0 {
+				request = links.GrantRequestIDs[*e.GrantID]
+			}
 		}
 		switch {
-		case e.GrantID != nil:
-			r.Grant = "grant " + strconv.FormatInt(*e.GrantID, 10)
 		case e.BreakglassID != nil:
-			r.Grant = "break-glass " + strconv.FormatInt(*e.BreakglassID, 10)
+			id := strconv.FormatInt(*e.BreakglassID, 10)
+			r.Subject = "break-glass " + id
+			if mayOpen["breakglass"] {
+				r.SubjectHref = "/breakglass/" + id
+			}
+		case request > 0:
+			id := strconv.FormatInt(request, 10)
+			r.Subject = "request " + id
+			if mayOpen["request"] {
+				r.SubjectHref = "/requests/" + id
+			}
 		}
-		v.Rows = append(v.Rows, r)
+		rows = append(rows, r)
 	}
-	return h.renderAudit(c, http.StatusOK, v)
+	return rows, nil
 }
 
 func (h *Handler) renderAudit(c echo.Context, status int, v views.AuditListView) error {

@@ -43,6 +43,13 @@ func findChromium(t *testing.T) string {
 // returns its tab's context, which ends after a minute at most.
 func newBrowser(t *testing.T, exe string) context.Context {
 	t.Helper()
+	return newBrowserFor(t, exe, 60*time.Second)
+}
+
+// newBrowserFor is newBrowser for a test that walks many pages in one tab:
+// its context ends after limit.
+func newBrowserFor(t *testing.T, exe string, limit time.Duration) context.Context {
+	t.Helper()
 	profile, err := os.MkdirTemp("", "gatehouse-chromium-")
 	if err != nil {
 		t.Fatal(err)
@@ -61,7 +68,7 @@ func newBrowser(t *testing.T, exe string) context.Context {
 	)
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	tabCtx, cancelTab := chromedp.NewContext(allocCtx)
-	ctx, cancel := context.WithTimeout(tabCtx, 60*time.Second)
+	ctx, cancel := context.WithTimeout(tabCtx, limit)
 	t.Cleanup(func() {
 		cancel()
 		cancelTab()

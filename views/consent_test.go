@@ -1,6 +1,7 @@
 package views
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -134,9 +135,22 @@ func TestConsentPageViewedAndError(t *testing.T) {
 	if got, want := byTestID(doc, "consent-decided").Text(), "owner@acme.example chose to grant on 2026-01-02 10:00 UTC."; got != want {
 		t.Errorf("decided = %q, want %q", got, want)
 	}
-	rows := byTestID(doc, "consent-viewed").Find("tbody tr")
-	if rows.Length() != 1 || !strings.Contains(rows.Text(), "Sara Senior") || !strings.Contains(rows.Text(), "members") {
-		t.Errorf("viewed = %q", rows.Text())
+	// A stacked list, one entry per table, each fact under its label:
+	// a table of six columns does not fit a phone.
+	if n := byTestID(doc, "consent-viewed").Find("table, tr").Length(); n != 0 {
+		t.Errorf("what was viewed is a table (%d table elements), want a stacked list", n)
+	}
+	rows := byTestID(doc, "consent-viewed").Find("li")
+	if rows.Length() != 1 || rows.Find("h3").Text() != "members" {
+		t.Fatalf("viewed entries = %d, first headed %q", rows.Length(), rows.Find("h3").Text())
+	}
+	var facts []string
+	rows.Find("dt").Each(func(_ int, dt *goquery.Selection) {
+		facts = append(facts, dt.Text()+": "+strings.TrimSpace(dt.Next().Text()))
+	})
+	want := []string{"Who: Sara Senior", "Records: 4", "How often: 1 view", "First: 2026-01-02 10:30 UTC", "Last: 2026-01-02 10:30 UTC"}
+	if !slices.Equal(facts, want) {
+		t.Errorf("viewed facts = %q, want %q", facts, want)
 	}
 	if byTestID(doc, "consent-viewed-empty").Length() != 0 {
 		t.Error("empty state shown with rows")
