@@ -31,9 +31,6 @@ func parseHTML(t *testing.T, body string) *goquery.Document {
 func wantFormError(t *testing.T, body, key, fieldID string) {
 	t.Helper()
 	doc := parseHTML(t, body)
-	if title := doc.Find("title").Text(); !strings.HasPrefix(title, "Error: ") {
-		t.Errorf("title = %q, want it to start with \"Error: \"", title)
-	}
 	summary := doc.Find(`[data-testid="error-summary"]`)
 	if summary.Length() != 1 {
 		t.Fatalf("error summaries = %d, want 1", summary.Length())
@@ -42,6 +39,20 @@ func wantFormError(t *testing.T, body, key, fieldID string) {
 	msg := doc.Find("#" + key + "-error")
 	if link.Length() != 1 || msg.Length() != 1 || strings.TrimSpace(link.Text()) != strings.TrimSpace(msg.Text()) {
 		t.Errorf("summary link to #%s = %q, message #%s-error = %q; want one each, the same text", fieldID, link.Text(), key, msg.Text())
+	}
+	wantFieldError(t, body, key, fieldID)
+}
+
+// wantFieldError is wantFormError for a form without a summary: the
+// title, and the field naming its message.
+func wantFieldError(t *testing.T, body, key, fieldID string) {
+	t.Helper()
+	doc := parseHTML(t, body)
+	if title := doc.Find("title").Text(); !strings.HasPrefix(title, "Error: ") {
+		t.Errorf("title = %q, want it to start with \"Error: \"", title)
+	}
+	if doc.Find("#"+key+"-error").Length() != 1 {
+		t.Errorf("message #%s-error: %d, want 1", key, doc.Find("#"+key+"-error").Length())
 	}
 	field := doc.Find("#" + fieldID)
 	if field.Length() != 1 {
@@ -545,6 +556,60 @@ func TestLoginPageSaysWhy(t *testing.T) {
 			if strings.Contains(body, "locked") || strings.Contains(body, "<script>") {
 				t.Errorf("GET %s echoes the reason it was given", path)
 			}
+		}
+	})
+}
+
+// TestOtherFormsKeepValues: the hold, deletion-request, break-glass and
+// reveal forms come back after a mistake with what was typed, and their
+// fields name their messages.
+func TestOtherFormsKeepValues(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *models.DB) {
+		p := newPortal(t, db)
+		adaC, sam := p.login(ada), p.login("sam.support@example.com")
+		p.grant(sara, "acme", models.GrantScope{Tables: map[string][]int64{"members": {1}}}, false, time.Hour)
+		saraC := p.login(sara)
+		tests := []struct {
+			name    string
+			c       *http.Client
+			path    string
+			form    url.Values
+			key, id string
+			summary bool
+			kept    map[string]string // CSS selector → value (an input's) or text (a textarea's)
+		}{
+			{"legal hold", adaC, "/retention/acme/holds", url.Values{"reference": {"LEGAL-9"}, "reason": {"x"}}, "reason", "reason", true,
+				map[string]string{"#reference": "LEGAL-9", "textarea#reason": "x"}},
+			{"deletion request", sam, "/workspaces/acme/deletion-requests", url.Values{"note": {"short"}}, "note", "note", false,
+				map[string]string{"textarea#note": "short"}},
+			{"break-glass", adaC, "/breakglass", url.Values{"workspace": {"acme"}, "incident": {"INC-9"}, "justification": {"x"}}, "justification", "justification", false,
+				map[string]string{"#workspace": "acme", "#incident": "INC-9", "textarea#justification": "x"}},
+			{"reveal", saraC, "/workspaces/acme/data/members/1/reveal", url.Values{"field": {"email"}, "reason": {"because"}}, "reason", "reason-email", false,
+				map[string]string{"#reason-email": "because"}},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				res, body := p.post(tt.c, tt.path, tt.form)
+				if res.StatusCode != http.StatusUnprocessableEntity {
+					t.Fatalf("POST %s = %d, want 422:\n%s", tt.path, res.StatusCode, body)
+				}
+				if tt.summary {
+					wantFormError(t, body, tt.key, tt.id)
+				} else {
+					wantFieldError(t, body, tt.key, tt.id)
+				}
+				doc := parseHTML(t, body)
+				for sel, want := range tt.kept {
+					f := doc.Find(sel)
+					got := f.AttrOr("value", "")
+					if goquery.NodeName(f) == "textarea" {
+						got = f.Text()
+					}
+					if f.Length() != 1 || got != want {
+						t.Errorf("%s = %q after the 422, want %q kept", sel, got, want)
+					}
+				}
+			})
 		}
 	})
 }
