@@ -64,7 +64,7 @@ func (h *Handler) loginPage(c echo.Context) error {
 	if viewerOf(c) != nil && c.QueryParam("step_up") == "" {
 		return c.Redirect(http.StatusSeeOther, returnTo)
 	}
-	page := views.LoginView{ReturnTo: returnTo, Dev: h.dev}
+	page := views.LoginView{ReturnTo: returnTo, Dev: h.dev, Why: h.loginReason(c.QueryParam("why"), returnTo)}
 	if h.dev {
 		for _, m := range h.demoStaff {
 			page.DemoUsers = append(page.DemoUsers, views.DemoUser{
@@ -392,7 +392,11 @@ func (h *Handler) stepUpPage(c echo.Context) error {
 	if u, err := c.Request().URL.Parse(back); err == nil && u.Host == c.Request().Host {
 		back = u.RequestURI()
 	}
-	return h.render(c, http.StatusUnauthorized, views.StepUp(h.chrome(c, "Confirm it is you"), safeReturnTo(back), h.stepUpWindow))
+	to, kept := h.keepDecision(c)
+	if kept {
+		back = to
+	}
+	return h.render(c, http.StatusUnauthorized, views.StepUp(h.chrome(c, "Confirm it is you"), safeReturnTo(back), h.stepUpWindow, kept))
 }
 
 func (h *Handler) logoutPage(c echo.Context) error {
@@ -407,6 +411,7 @@ func (h *Handler) logout(c echo.Context) error {
 	}
 	h.log.Info("signed out", "request_id", requestIDOf(c), "staff", v.Staff.Email)
 	h.clearSessionCookie(c)
+	h.setFlash(c, "signed-out")
 	return c.Redirect(http.StatusSeeOther, "/login")
 }
 

@@ -33,7 +33,7 @@ func (h *Handler) renderBreakglassList(c echo.Context, status int, form views.Br
 	for _, u := range uses {
 		view.Rows = append(view.Rows, h.breakglassRow(u))
 	}
-	return h.render(c, status, views.BreakglassList(h.chrome(c, "Break-glass"), view))
+	return h.render(c, status, views.BreakglassList(h.chrome(c, formTitle("Break-glass", errs)), view))
 }
 
 func (h *Handler) breakglassRow(u models.BreakglassUse) views.BreakglassRow {

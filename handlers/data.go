@@ -62,7 +62,7 @@ func (h *Handler) renderRecord(c echo.Context, status int, view views.DataRecord
 	view.Slug, view.Name, view.Table, view.ID = ws.Slug, ws.Name, rec.Table, rec.Row.ID
 	view.GrantID, view.GrantEnds, view.Revealable = rec.Grant.ID, rec.Grant.EndsAt, rec.Grant.Mode.Reveals()
 	view.Columns, view.Cells = viewColumns(rec.Columns), viewCells(rec.Row.Cells)
-	return h.render(c, status, views.DataRecord(h.chrome(c, fmt.Sprintf("%s · %s %d", ws.Name, rec.Table, rec.Row.ID)), view))
+	return h.render(c, status, views.DataRecord(h.chrome(c, formTitle(fmt.Sprintf("%s · %s %d", ws.Name, rec.Table, rec.Row.ID), view.Errors)), view))
 }
 
 func (h *Handler) dataReveal(c echo.Context) error {

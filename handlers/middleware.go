@@ -23,6 +23,7 @@ type ctxKey int
 const (
 	viewerKey ctxKey = iota
 	requestIDKey
+	sessionEndKey
 )
 
 // viewer is the signed-in staff member of a request, read from the
@@ -167,6 +168,7 @@ func (h *Handler) loadSession(next echo.HandlerFunc) echo.HandlerFunc {
 			return fmt.Errorf("load session: %w", err)
 		case !sess.Live(now, h.sessions) || staff.Status != models.StatusActive:
 			h.clearSessionCookie(c)
+			withValue(c, sessionEndKey, h.sessionEndWhy(sess, staff, now))
 			return next(c)
 		}
 		if now.Sub(sess.LastSeenAt) > time.Minute {
@@ -206,7 +208,11 @@ func (h *Handler) authorize(p policy.Permission, fresh bool) echo.MiddlewareFunc
 			v := viewerOf(c)
 			if v == nil {
 				if c.Request().Method == http.MethodGet {
-					return c.Redirect(http.StatusSeeOther, "/login?return_to="+url.QueryEscape(c.Request().URL.RequestURI()))
+					to := "/login?return_to=" + url.QueryEscape(c.Request().URL.RequestURI())
+					if why, _ := c.Request().Context().Value(sessionEndKey).(string); why != "" {
+						to += "&why=" + why
+					}
+					return c.Redirect(http.StatusSeeOther, to)
 				}
 				return echo.NewHTTPError(http.StatusUnauthorized, "sign in first")
 			}

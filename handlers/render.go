@@ -37,7 +37,7 @@ var navigation = []struct {
 // chrome is what every page's layout needs: the title, the signed-in
 // person and the navigation they may use.
 func (h *Handler) chrome(c echo.Context, title string) views.Chrome {
-	ch := views.Chrome{Title: title, CSS: static.Path("app.css"), Dev: h.dev, Path: c.Request().URL.Path}
+	ch := views.Chrome{Title: title, CSS: static.Path("app.css"), Dev: h.dev, Path: c.Request().URL.Path, Flash: h.takeFlash(c)}
 	v := viewerOf(c)
 	if v == nil {
 		return ch
@@ -68,6 +68,15 @@ func (h *Handler) awaitingDecision(c echo.Context, v *viewer) int64 {
 		return 0
 	}
 	return n
+}
+
+// formTitle is the title of a page with a form: "Error: " first when the
+// form came back with messages, so a screen reader hears it at once.
+func formTitle(title string, errs views.Errors) string {
+	if len(errs) > 0 {
+		return "Error: " + title
+	}
+	return title
 }
 
 // errorPages are the texts of the error pages; internal detail never
@@ -154,7 +163,11 @@ func (h *Handler) handleError(err error, c echo.Context) {
 		c.NoContent(status)
 		return
 	}
-	if err := h.render(c, status, views.ErrorPage(h.chrome(c, text[0]), status, text[0], text[1])); err != nil {
+	title := text[0]
+	if status == http.StatusUnprocessableEntity {
+		title = "Error: " + title
+	}
+	if err := h.render(c, status, views.ErrorPage(h.chrome(c, title), status, text[0], text[1])); err != nil {
 		h.log.Error("render error page", "request_id", requestIDOf(c), "error", err)
 	}
 }

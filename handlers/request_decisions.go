@@ -47,25 +47,44 @@ func (h *Handler) requestDecide(c echo.Context, approve bool) error {
 		return err
 	}
 	_, err = models.DecideRequest(ctx, h.db.Write, h.act(c), post, h.requests, d)
-	return h.afterRequestAction(c, id, note, err)
+	done := "denied"
+	if approve {
+		done = "approved"
+	}
+	return h.afterRequestAction(c, id, note, done, err)
 }
 
-// afterRequestAction answers a request form: 303 back to the request, or
-// its page again with what went wrong.
-func (h *Handler) afterRequestAction(c echo.Context, id int64, note string, err error) error {
+// afterRequestAction answers a request form: 303 back to the request,
+// which confirms what was done (a key of flashes), or its page again with
+// what went wrong.
+func (h *Handler) afterRequestAction(c echo.Context, id int64, note, done string, err error) error {
 	var fe models.FieldErrors
 	switch {
 	case err == nil:
+		h.setFlash(c, done)
 		return c.Redirect(http.StatusSeeOther, fmt.Sprintf("/requests/%d", id))
 	case errors.As(err, &fe):
-		return h.renderRequest(c, http.StatusUnprocessableEntity, note, views.Errors(fe))
+		// The page shows the message, and the note, at the form sent.
+		form := noteForms[done]
+		errs := views.Errors{}
+		for k, m := range fe {
+			if k == "note" && form != "" {
+				k = form
+			}
+			errs[k] = m
+		}
+		return h.renderRequestWith(c, http.StatusUnprocessableEntity, actionForm{note: note, form: form}, errs)
 	case errors.Is(err, models.ErrTwoPerson):
 		return fmt.Errorf("%w: %w", policy.ErrDenied, echo.NewHTTPError(http.StatusForbidden, "A request is decided by a senior who is neither its requester nor its grantee."))
 	case errors.Is(err, models.ErrConflict):
-		return h.renderRequest(c, http.StatusConflict, note, views.Errors{"": conflictText(err)})
+		return h.renderRequestWith(c, http.StatusConflict, actionForm{note: note, form: noteForms[done]}, views.Errors{"": conflictText(err)})
 	}
 	return err
 }
+
+// noteForms names the action form of each action's confirmation: the
+// decision form is "".
+var noteForms = map[string]string{"approved": "", "denied": "", "cancelled": "cancel", "done": "done", "revoked": "revoke"}
 
 func (h *Handler) requestCancel(c echo.Context) error {
 	id, err := requestID(c)
@@ -83,7 +102,7 @@ func (h *Handler) requestCancel(c echo.Context) error {
 		return err
 	}
 	_, err = models.CancelRequest(ctx, h.db.Write, h.act(c), post, models.Cancellation{Request: id, Requester: viewerOf(c).Staff, Note: note})
-	return h.afterRequestAction(c, id, note, err)
+	return h.afterRequestAction(c, id, note, "cancelled", err)
 }
 
 func (h *Handler) requestDone(c echo.Context) error {
@@ -101,7 +120,7 @@ func (h *Handler) requestDone(c echo.Context) error {
 	}
 	note := c.FormValue("note")
 	_, err = models.EndRequestGrant(ctx, h.db.Write, h.act(c), id, note, models.ActionGrantDone)
-	return h.afterRequestAction(c, id, note, err)
+	return h.afterRequestAction(c, id, note, "done", err)
 }
 
 func (h *Handler) requestRevoke(c echo.Context) error {
@@ -111,5 +130,5 @@ func (h *Handler) requestRevoke(c echo.Context) error {
 	}
 	note := c.FormValue("note")
 	_, err = models.EndRequestGrant(c.Request().Context(), h.db.Write, h.act(c), id, note, models.ActionGrantRevoked)
-	return h.afterRequestAction(c, id, note, err)
+	return h.afterRequestAction(c, id, note, "revoked", err)
 }

@@ -19,10 +19,8 @@ import (
 )
 
 func (h *Handler) requestNew(c echo.Context) error {
+	// No grantee is chosen for the requester: they choose one.
 	f := views.RequestForm{Workspace: strings.TrimSpace(c.QueryParam("workspace")), Duration: "2h", Mode: string(models.ModeMasked)}
-	if v := viewerOf(c); v.Staff.Tier == policy.TierSenior {
-		f.Grantee = v.Staff.Email
-	}
 	return h.renderRequestForm(c, http.StatusOK, f)
 }
 
@@ -43,6 +41,10 @@ func (h *Handler) renderRequestForm(c echo.Context, status int, f views.RequestF
 	if err != nil {
 		return err
 	}
+	// Seniors first: they do the work; sysadmins follow.
+	slices.SortStableFunc(seniors, func(a, b models.Staff) int {
+		return cmpBool(a.Tier != policy.TierSenior, b.Tier != policy.TierSenior)
+	})
 	for _, s := range seniors {
 		f.Grantees = append(f.Grantees, views.Option{Value: s.Email, Label: fmt.Sprintf("%s (%s)", s.Name, s.Tier)})
 	}
@@ -64,7 +66,41 @@ func (h *Handler) renderRequestForm(c echo.Context, status int, f views.RequestF
 			}
 		}
 	}
-	return h.render(c, status, views.RequestNew(h.chrome(c, "New access request"), f))
+	if f.Suggestions, err = h.workspaceSuggestions(c); err != nil {
+		return err
+	}
+	return h.render(c, status, views.RequestNew(h.chrome(c, formTitle("New access request", f.Errors)), f))
+}
+
+// suggestionsMax bounds the workspace field's suggestions: the page stays
+// small however many workspaces there are.
+const suggestionsMax = 100
+
+// workspaceSuggestions are the first live workspaces by slug, for the
+// workspace field's datalist.
+func (h *Handler) workspaceSuggestions(c echo.Context) ([]views.Option, error) {
+	ws, _, err := models.SearchWorkspaces(c.Request().Context(), h.product, "", suggestionsMax, 0)
+	if err != nil {
+		return nil, err
+	}
+	var out []views.Option
+	for _, w := range ws {
+		if w.Status != models.WorkspaceDeleted {
+			out = append(out, views.Option{Value: w.Slug, Label: w.Name})
+		}
+	}
+	return out, nil
+}
+
+// cmpBool orders false before true.
+func cmpBool(a, b bool) int {
+	switch {
+	case a == b:
+		return 0
+	case !a:
+		return -1
+	}
+	return 1
 }
 
 // requestCreate stores a new access request: 303 to it, or the form
@@ -131,6 +167,7 @@ func (h *Handler) requestCreate(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	h.setFlash(c, fmt.Sprintf("created.%d", r.ID))
 	return c.Redirect(http.StatusSeeOther, fmt.Sprintf("/requests/%d", r.ID))
 }
 

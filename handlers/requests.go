@@ -71,6 +71,18 @@ func (h *Handler) requestShow(c echo.Context) error {
 
 // renderRequest shows request :id with what the viewer may do to it.
 func (h *Handler) renderRequest(c echo.Context, status int, note string, errs views.Errors) error {
+	return h.renderRequestWith(c, status, actionForm{note: note}, errs)
+}
+
+// actionForm is what an action form of the request page showed back:
+// the note sent, the form it was sent with ("" for the decision form),
+// and a notice that it was kept across a step-up sign-in.
+type actionForm struct {
+	note, form, kept string
+}
+
+// renderRequestWith is renderRequest with an action form's values.
+func (h *Handler) renderRequestWith(c echo.Context, status int, af actionForm, errs views.Errors) error {
 	ctx := c.Request().Context()
 	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
 	if err != nil {
@@ -94,7 +106,7 @@ func (h *Handler) renderRequest(c echo.Context, status int, note string, errs vi
 		ID: r.ID, Workspace: r.Workspace, Name: mr.Name,
 		Requester: mr.Requester, Grantee: mr.Grantee + " (" + mr.GranteeTier + ")",
 		Reason: r.Reason, Ticket: r.Ticket, Scope: mr.Scope, Mode: mr.Mode, Duration: mr.Duration,
-		Status: string(st), Created: r.CreatedAt, Note: note, Errors: errs,
+		Status: string(st), Created: r.CreatedAt, Note: af.note, NoteForm: af.form, Errors: errs, Kept: af.kept,
 		CanApprove: st == models.RequestPending && h.allowed(v, policy.RequestApprove) && v.Staff.ID != r.RequesterID && v.Staff.ID != r.GranteeID,
 		CanCancel:  st == models.RequestPending && v.Staff.ID == r.RequesterID,
 	}
@@ -133,7 +145,7 @@ func (h *Handler) renderRequest(c echo.Context, status int, note string, errs vi
 	for _, e := range events {
 		view.Timeline = append(view.Timeline, views.TimelineEntry{At: e.At, Actor: e.Actor, What: timelineWhat(e.Action), Note: e.Reason})
 	}
-	return h.render(c, status, views.RequestShow(h.chrome(c, fmt.Sprintf("Request %d", r.ID)), view))
+	return h.render(c, status, views.RequestShow(h.chrome(c, formTitle(fmt.Sprintf("Request %d", r.ID), errs)), view))
 }
 
 func timelineWhat(a models.Action) string {

@@ -198,7 +198,7 @@ func (h *Handler) renderRetention(c echo.Context, status int, view views.Retenti
 	for _, e := range events {
 		view.Events = append(view.Events, views.EventRow{At: e.At, Actor: e.Actor, Action: string(e.Action), Reason: e.Reason, Detail: e.Detail})
 	}
-	return h.render(c, status, views.RetentionPage(h.chrome(c, "Retention of "+w.Name), view))
+	return h.render(c, status, views.RetentionPage(h.chrome(c, formTitle("Retention of "+w.Name, view.Errors)), view))
 }
 
 // deletionRequestRows are the deletion requests of a workspace with who

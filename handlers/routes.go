@@ -46,6 +46,7 @@ func (h *Handler) routes() []route {
 		{get, "/requests/new", policy.RequestCreate, false, h.requestNew},
 		{post, "/requests", policy.RequestCreate, false, h.requestCreate},
 		{get, "/requests/:id", policy.RequestRead, false, h.requestShow},
+		{get, "/requests/:id/decide", policy.RequestApprove, false, h.requestDecidePage}, // decides nothing
 		{post, "/requests/:id/approve", policy.RequestApprove, true, h.requestApprove},
 		{post, "/requests/:id/deny", policy.RequestApprove, true, h.requestDeny},
 		{post, "/requests/:id/cancel", policy.RequestCreate, false, h.requestCancel},

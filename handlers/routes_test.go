@@ -156,6 +156,7 @@ func routeTable() map[string]routeCase {
 		"GET /requests/new":          {path: "/requests/new", want: wsGET},
 		"POST /requests":             {path: "/requests", form: form("workspace", "acme", "reason", reason+" for the customer", "ticket", "SUP-1", "duration", "2h", "grantee", "sara.senior@example.com", "mode", "masked"), writes: true, want: requestPOST},
 		"GET /requests/:id":          {path: "/requests/1", want: wsGET},
+		"GET /requests/:id/decide":   {path: "/requests/1/decide", want: dataGET},
 		"POST /requests/:id/approve": {path: "/requests/999/approve", form: form("note", reason), want: dataPOST},
 		"POST /requests/:id/deny":    {path: "/requests/999/deny", form: form("note", reason), want: dataPOST},
 		"POST /requests/:id/cancel":  {path: "/requests/999/cancel", form: form("note", reason), want: requestPOST},

@@ -43,7 +43,7 @@ func (h *Handler) renderStaffList(c echo.Context, status int, form views.StaffFo
 	for _, s := range due {
 		view.TrainingDue = append(view.TrainingDue, h.staffRow(s))
 	}
-	return h.render(c, status, views.StaffList(h.chrome(c, "Staff"), view))
+	return h.render(c, status, views.StaffList(h.chrome(c, formTitle("Staff", errs)), view))
 }
 
 func (h *Handler) staffRow(s models.Staff) views.StaffRow {
@@ -126,6 +126,11 @@ func (h *Handler) staffShow(c echo.Context) error {
 }
 
 func (h *Handler) renderStaff(c echo.Context, status int, id int64, errs views.Errors) error {
+	return h.renderStaffWith(c, status, id, errs, views.StaffInput{})
+}
+
+// renderStaffWith is renderStaff with what a form sent, shown again.
+func (h *Handler) renderStaffWith(c echo.Context, status int, id int64, errs views.Errors, in views.StaffInput) error {
 	ctx := c.Request().Context()
 	s, err := models.FindStaff(ctx, h.db.Read, id)
 	if err != nil {
@@ -153,14 +158,14 @@ func (h *Handler) renderStaff(c echo.Context, status int, id int64, errs views.E
 	view := views.StaffView{
 		Staff: h.staffRow(s), LiveSessions: live, Errors: errs, Done: c.QueryParam("done"),
 		Self: self, Fresh: v.Session.SignedInWithin(h.now(), h.stepUpWindow),
-		Agreement: h.agreement, Today: h.now(),
+		Agreement: h.agreement, Today: h.now(), Input: in,
 	}
 	for _, e := range events {
 		view.Events = append(view.Events, views.EventRow{
 			At: e.At, Actor: e.Actor, Action: string(e.Action), Reason: e.Reason, Detail: e.Detail,
 		})
 	}
-	return h.render(c, status, views.StaffPage(h.chrome(c, s.Name), view))
+	return h.render(c, status, views.StaffPage(h.chrome(c, formTitle(s.Name, errs)), view))
 }
 
 // staffChange runs one change to a staff member from a form: it refuses
@@ -178,13 +183,27 @@ func (h *Handler) staffChange(c echo.Context, done string, change func(id int64,
 	var fe models.FieldErrors
 	switch {
 	case errors.As(err, &fe):
-		return h.renderStaff(c, http.StatusUnprocessableEntity, id, formErrors(fe, field))
+		return h.renderStaffWith(c, http.StatusUnprocessableEntity, id, formErrors(fe, field), staffInput(c, field))
 	case errors.Is(err, models.ErrConflict):
-		return h.renderStaff(c, http.StatusUnprocessableEntity, id, views.Errors{field: conflictText(err)})
+		return h.renderStaffWith(c, http.StatusUnprocessableEntity, id, views.Errors{field: conflictText(err)}, staffInput(c, field))
 	case err != nil:
 		return err
 	}
 	return c.Redirect(http.StatusSeeOther, fmt.Sprintf("/staff/%d?done=%s", id, done))
+}
+
+// staffInput is what the staff page's form keyed form sent, to show it
+// again with its messages.
+func staffInput(c echo.Context, form string) views.StaffInput {
+	return views.StaffInput{
+		Form:      form,
+		Tier:      c.FormValue("tier"),
+		Version:   c.FormValue("version"),
+		Signed:    c.FormValue("signed"),
+		Completed: c.FormValue("completed"),
+		Reason:    c.FormValue("reason"),
+		Confirm:   c.FormValue("confirm"),
+	}
 }
 
 // formErrors keys the models' "reason" message to the form it came from,

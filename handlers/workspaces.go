@@ -78,7 +78,7 @@ func (h *Handler) renderWorkspace(c echo.Context, status int, form views.Deletio
 	if view.Retention, err = h.workspaceRetention(c, w, form, errs); err != nil {
 		return err
 	}
-	return h.render(c, status, views.WorkspacePage(h.chrome(c, w.Name), view))
+	return h.render(c, status, views.WorkspacePage(h.chrome(c, formTitle(w.Name, errs)), view))
 }
 
 // workspaceRetention is the workspace page's retention card: the rule

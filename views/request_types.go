@@ -53,7 +53,8 @@ type RequestForm struct {
 	Records                  string   // record ids within the chosen tables, comma-separated; "" = all
 	Mode                     string   // the access mode: masked, reveal or unmasked; "" = none chosen
 	Durations                []Option // presets up to the maximum
-	Grantees                 []Option // seniors with a current agreement
+	Grantees                 []Option // seniors with a current agreement, seniors before sysadmins
+	Suggestions              []Option // workspaces (slug, name) the workspace field suggests, bounded
 	Tables                   []Option // catalogued, non-restricted tables
 	TicketHint               string   // e.g. "like SUP-1234"
 	MaxDuration              string
@@ -87,7 +88,9 @@ type RequestView struct {
 	Viewed              []ViewedRow // what was viewed under the grant
 
 	CanApprove, CanCancel, CanDone, CanRevoke bool
-	Note                                      string // the decision form's note
+	Note                                      string // the note sent with the form NoteForm
+	NoteForm                                  string // "" for the decision form, or cancel, done, revoke
+	Kept                                      string // a notice: the note was kept across a step-up sign-in
 	Errors                                    Errors
 }
 

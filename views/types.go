@@ -17,6 +17,7 @@ type Chrome struct {
 	Dev    bool
 	Viewer *Viewer // nil when nobody is signed in
 	Nav    []NavItem
+	Flash  string // the confirmation of the action just done, shown once
 }
 
 // Viewer is the signed-in staff member as the layout shows them.
@@ -55,6 +56,7 @@ type DemoUser struct {
 // LoginView is the sign-in page.
 type LoginView struct {
 	ReturnTo  string
+	Why       string // why the person landed here, in words; "" for nothing to say
 	Dev       bool
 	DemoUsers []DemoUser
 }
@@ -138,6 +140,24 @@ type StaffView struct {
 	Fresh        bool   // the viewer signed in recently enough for step-up actions
 	Agreement    string // current agreement version
 	Today        time.Time
+	Input        StaffInput // what the form that came back with messages sent
+}
+
+// StaffInput is what one form of a staff page sent, shown again when it
+// comes back with messages. Form is the form's key in Errors (tier,
+// agreement, training, suspend, reactivate, offboard).
+type StaffInput struct {
+	Form                       string
+	Tier, Version, Signed      string
+	Completed, Reason, Confirm string
+}
+
+// or is sent when the form that came back is form, else fallback.
+func (in StaffInput) or(form, sent, fallback string) string {
+	if in.Form == form {
+		return sent
+	}
+	return fallback
 }
 
 // EventRow is one audit event in a list.
