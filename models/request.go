@@ -198,23 +198,32 @@ func FindRequest(ctx context.Context, db *gorm.DB, id int64) (AccessRequest, err
 type RequestFilter struct {
 	Workspace string
 	Status    RequestStatus
+	Ticket    string
 	StaffID   int64 // requester or grantee
 	Limit     int
 	Offset    int
 }
 
-// ListRequests returns matching requests, newest first, and how many match.
-func ListRequests(ctx context.Context, db *gorm.DB, f RequestFilter) ([]AccessRequest, int64, error) {
-	q := db.WithContext(ctx).Model(&AccessRequest{})
+// where applies the filters (not the paging) to q.
+func (f RequestFilter) where(q *gorm.DB) *gorm.DB {
 	if f.Workspace != "" {
 		q = q.Where("workspace = ?", f.Workspace)
 	}
 	if f.Status != "" {
 		q = q.Where("status = ?", f.Status)
 	}
+	if f.Ticket != "" {
+		q = q.Where("ticket = ?", f.Ticket)
+	}
 	if f.StaffID != 0 {
 		q = q.Where("(requester_id = ? OR grantee_id = ?)", f.StaffID, f.StaffID)
 	}
+	return q
+}
+
+// ListRequests returns matching requests, newest first, and how many match.
+func ListRequests(ctx context.Context, db *gorm.DB, f RequestFilter) ([]AccessRequest, int64, error) {
+	q := f.where(db.WithContext(ctx).Model(&AccessRequest{}))
 	var n int64
 	if err := q.Count(&n).Error; err != nil {
 		return nil, 0, fmt.Errorf("count requests: %w", err)
@@ -227,6 +236,42 @@ func ListRequests(ctx context.Context, db *gorm.DB, f RequestFilter) ([]AccessRe
 		return nil, 0, fmt.Errorf("list requests: %w", err)
 	}
 	return out, n, nil
+}
+
+// RequestSorts are the orders /requests offers; the first is the default.
+// Each has an index on (column, id) (migrations 00007 and 00013).
+var RequestSorts = []SortKey{
+	{Name: "created", Column: "id", Kind: SortInt, Desc: true},
+	{Name: "workspace", Column: "workspace"},
+	{Name: "status", Column: "status"},
+}
+
+// PageRequests returns one page of the requests f matches, sorted and
+// paged by k, and how many match (Count).
+func PageRequests(ctx context.Context, db *gorm.DB, f RequestFilter, k Keyset) (Page[AccessRequest], Count, error) {
+	q := f.where(db.WithContext(ctx).Model(&AccessRequest{})).Session(&gorm.Session{})
+	n, err := countCapped(ctx, db, q)
+	if err != nil {
+		return Page[AccessRequest]{}, Count{}, fmt.Errorf("count requests: %w", err)
+	}
+	page, err := findKeyset(ctx, q, k, "id", true, func(r AccessRequest) Cursor {
+		return Cursor{Value: r.sortValue(k.Sort.Name), ID: strconv.FormatInt(r.ID, 10)}
+	})
+	if err != nil {
+		return page, n, fmt.Errorf("list requests: %w", err)
+	}
+	return page, n, nil
+}
+
+// sortValue is r's value of sort key name, as a cursor holds it.
+func (r AccessRequest) sortValue(name string) string {
+	switch name {
+	case "workspace":
+		return r.Workspace
+	case "status":
+		return string(r.Status)
+	}
+	return strconv.FormatInt(r.ID, 10)
 }
 
 // Decision is a senior's answer to a pending request.
