@@ -30,7 +30,7 @@ func parseList(t *testing.T, body string) *goquery.Document {
 
 // listText is the text of the element with data-testid id.
 func listText(doc *goquery.Document, id string) string {
-	return strings.Join(strings.Fields(doc.Find(`[data-testid="` + id + `"]`).Text()), " ")
+	return strings.Join(strings.Fields(doc.Find(`[data-testid="`+id+`"]`).Text()), " ")
 }
 
 // listHref is the href of the element with data-testid id; "" when none.
@@ -43,7 +43,7 @@ func listHref(doc *goquery.Document, id string) string {
 // in page order.
 func listedIDs(body, prefix string) []string {
 	var out []string
-	for _, m := range regexp.MustCompile(`data-testid="` + regexp.QuoteMeta(prefix) + `([a-z0-9-]+)"`).FindAllStringSubmatch(body, -1) {
+	for _, m := range regexp.MustCompile(`data-testid="`+regexp.QuoteMeta(prefix)+`([a-z0-9-]+)"`).FindAllStringSubmatch(body, -1) {
 		out = append(out, m[1])
 	}
 	return out
