@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"gatehouse/models"
 	"gatehouse/policy"
@@ -38,6 +39,10 @@ func (h *Handler) dataTable(c echo.Context) error {
 		Columns:   viewColumns(page.Columns),
 		Rows:      make([]views.DataRow, 0, len(page.Rows)),
 		Next:      page.Next,
+		Paged:     after > 0,
+		Start:     page.Start,
+		Total:     page.Total,
+		Capped:    page.Capped,
 		GrantID:   g.ID,
 		GrantEnds: g.EndsAt,
 		Unmask:    g.Unmask,
@@ -100,6 +105,9 @@ func viewCells(cells []models.DataCell) []views.DataCell {
 	out := make([]views.DataCell, len(cells))
 	for i, c := range cells {
 		out[i] = views.DataCell{Text: c.Text, Null: c.Null, Masked: c.Masked}
+		if t, err := time.Parse(time.RFC3339, c.Text); c.Time && err == nil {
+			out[i].At = &t
+		}
 	}
 	return out
 }

@@ -192,7 +192,7 @@ func TestDataCatalog(t *testing.T) {
 				}
 			}
 			_, body := p.get(c, "/workspaces/acme/data/members")
-			for _, col := range []string{">name<", ">email<", ">role<", ">last_login_at<"} {
+			for _, col := range []string{`"column-name">Name<`, `"column-email">Email<`, `"column-role">Role<`, `"column-last_login_at">Last login at<`} {
 				if !strings.Contains(body, col) {
 					t.Errorf("members page lacks column %s", col)
 				}

@@ -35,15 +35,6 @@ func (p *testPortal) grantFor(grantee, approver, duration string) (int64, string
 	return id, token
 }
 
-func parseHTML(t *testing.T, body string) *goquery.Document {
-	t.Helper()
-	doc, err := goquery.NewDocumentFromReader(strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return doc
-}
-
 func testid(s *goquery.Selection, id string) *goquery.Selection {
 	return s.Find(`[data-testid="` + id + `"]`)
 }

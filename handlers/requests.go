@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"gatehouse/letters"
@@ -18,33 +20,53 @@ import (
 
 const requestPageSize = 50
 
+// requestStatuses are the values of the list's status filter: a
+// whitelist, one line to extend. "granted" is a live grant, "ended" one
+// that ended.
 var requestStatuses = []string{"pending", "approved", "granted", "ended", "denied", "cancelled", "expired", "refused", "reported"}
 
 func (h *Handler) requestList(c echo.Context) error {
 	ctx := c.Request().Context()
-	status := c.QueryParam("status")
-	if !slices.Contains(requestStatuses, status) {
-		status = ""
+	f := models.RequestFilter{
+		Status:    models.RequestStatus(strings.TrimSpace(c.QueryParam("status"))),
+		Workspace: strings.TrimSpace(c.QueryParam("workspace")),
+		Ticket:    strings.TrimSpace(c.QueryParam("ticket")),
 	}
-	page, _ := strconv.Atoi(c.QueryParam("page"))
-	page = max(page, 1)
 	now := h.now()
-	rs, total, err := models.ListRequests(ctx, h.db.Read, models.RequestFilter{Status: models.RequestStatus(status), Now: now, Limit: requestPageSize, Offset: (page - 1) * requestPageSize})
+	f.Now = now
+	filters := url.Values{"status": {string(f.Status)}, "workspace": {f.Workspace}, "ticket": {f.Ticket}}
+	k, errs := listKeyset(c, models.RequestSorts, requestPageSize)
+	if f.Status != "" && !slices.Contains(requestStatuses, string(f.Status)) {
+		errs["status"] = "Choose a status from the list."
+	}
+	if len(f.Workspace) > 100 {
+		errs["workspace"] = "Enter a workspace's slug."
+	}
+	if len(f.Ticket) > 100 {
+		errs["ticket"] = "Enter a ticket reference of at most 100 characters."
+	}
+	v := viewerOf(c)
+	view := views.RequestListView{
+		Status: string(f.Status), Statuses: requestStatuses, Workspace: f.Workspace, Ticket: f.Ticket,
+		Errors: errs, CanCreate: h.allowed(v, policy.RequestCreate),
+	}
+	page, nav, status, err := readList(errs, "/requests", filters, models.RequestSorts, k, func() (models.Page[models.RequestListing], models.Count, error) {
+		return models.PageRequests(ctx, h.db.Read, f, k)
+	})
 	if err != nil {
 		return err
 	}
-	v := viewerOf(c)
-	view := views.RequestListView{Status: status, Statuses: requestStatuses, Total: total, Page: page, PageSize: requestPageSize, CanCreate: h.allowed(v, policy.RequestCreate)}
-	rows, err := h.requestRows(c, rs)
+	view.Nav = nav
+	rows, err := h.requestRows(c, page.Rows)
 	if err != nil {
 		return err
 	}
 	for i, row := range rows {
-		r := rs[i]
+		r := page.Rows[i]
 		row.NeedsYou = row.Status == string(models.RequestPending) && h.allowed(v, policy.RequestApprove) && v.Staff.ID != r.RequesterID && v.Staff.ID != r.GranteeID
 		view.Rows = append(view.Rows, row)
 	}
-	return h.render(c, http.StatusOK, views.RequestList(h.chrome(c, "Access requests"), view))
+	return h.render(c, status, views.RequestList(h.chrome(c, "Access requests"), view))
 }
 
 // staffNames returns a lookup of staff names by id for one page, reading

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -17,23 +19,47 @@ import (
 
 const staffPageSize = 50
 
+// staffStatuses are the values of the list's status filter.
+var staffStatuses = []string{string(models.StatusActive), string(models.StatusSuspended), string(models.StatusOffboarded)}
+
 func (h *Handler) staffList(c echo.Context) error {
 	return h.renderStaffList(c, http.StatusOK, views.StaffForm{Tier: string(policy.TierSupport)}, nil)
 }
 
 func (h *Handler) renderStaffList(c echo.Context, status int, form views.StaffForm, errs views.Errors) error {
-	q := strings.TrimSpace(c.QueryParam("q"))
-	page, _ := strconv.Atoi(c.QueryParam("page"))
-	page = max(page, 1)
-	rows, total, err := models.ListStaff(c.Request().Context(), h.db.Read, q, staffPageSize, (page-1)*staffPageSize)
+	f := models.StaffFilter{
+		Query:  strings.TrimSpace(c.QueryParam("q")),
+		Tier:   policy.Tier(strings.TrimSpace(c.QueryParam("tier"))),
+		Status: models.Status(strings.TrimSpace(c.QueryParam("status"))),
+	}
+	filters := url.Values{"q": {f.Query}, "tier": {string(f.Tier)}, "status": {string(f.Status)}}
+	k, ferrs := listKeyset(c, models.StaffSorts, staffPageSize)
+	if f.Tier != "" && !f.Tier.Valid() {
+		ferrs["tier"] = "Choose a tier from the list."
+	}
+	if f.Status != "" && !slices.Contains(staffStatuses, string(f.Status)) {
+		ferrs["status"] = "Choose a status from the list."
+	}
+	if len(f.Query) > 200 {
+		ferrs[""] = "Search for at most 200 characters."
+	}
+	view := views.StaffListView{
+		Query: f.Query, Tier: string(f.Tier), Status: string(f.Status), Statuses: staffStatuses,
+		Filter: ferrs, Form: form, Errors: errs, Agreement: h.agreement,
+	}
+	for _, t := range policy.Tiers {
+		view.Tiers = append(view.Tiers, string(t))
+	}
+	page, nav, code, err := readList(ferrs, "/staff", filters, models.StaffSorts, k, func() (models.Page[models.Staff], models.Count, error) {
+		return models.PageStaff(c.Request().Context(), h.db.Read, f, k)
+	})
 	if err != nil {
 		return err
 	}
-	view := views.StaffListView{
-		Query: q, Total: total, Page: page, PageSize: staffPageSize, Form: form, Errors: errs,
-		Agreement: h.agreement,
+	if view.Nav = nav; status == http.StatusOK {
+		status = code
 	}
-	for _, s := range rows {
+	for _, s := range page.Rows {
 		view.Rows = append(view.Rows, h.staffRow(s))
 	}
 	due, err := models.TrainingDue(c.Request().Context(), h.db.Read, h.clearance, h.now(), models.TrainingDueWithin)

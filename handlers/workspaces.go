@@ -3,8 +3,8 @@ package handlers
 import (
 	"context"
 	"net/http"
+	"net/url"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -19,18 +19,45 @@ import (
 const workspacePageSize = 25
 
 func (h *Handler) workspaceList(c echo.Context) error {
-	q := strings.TrimSpace(c.QueryParam("q"))
-	page, _ := strconv.Atoi(c.QueryParam("page"))
-	page = max(page, 1)
-	rows, total, err := models.SearchWorkspaces(c.Request().Context(), h.product, q, workspacePageSize, (page-1)*workspacePageSize)
+	f := models.WorkspaceFilter{
+		Query:     strings.TrimSpace(c.QueryParam("q")),
+		Plan:      strings.TrimSpace(c.QueryParam("plan")),
+		Status:    strings.TrimSpace(c.QueryParam("status")),
+		Retention: models.RetentionState(strings.TrimSpace(c.QueryParam("retention"))),
+	}
+	filters := url.Values{"q": {f.Query}, "plan": {f.Plan}, "status": {f.Status}, "retention": {string(f.Retention)}}
+	k, errs := listKeyset(c, models.WorkspaceSorts, workspacePageSize)
+	if f.Plan != "" && !slices.Contains(models.WorkspacePlans, f.Plan) {
+		errs["plan"] = "Choose a plan from the list."
+	}
+	if f.Status != "" && !slices.Contains(models.WorkspaceStatuses, f.Status) {
+		errs["status"] = "Choose a status from the list."
+	}
+	if f.Retention != "" && !slices.Contains(models.RetentionStates(), f.Retention) {
+		errs["retention"] = "Choose a retention state from the list."
+	}
+	if len(f.Query) > 200 {
+		errs[""] = "Search for at most 200 characters."
+	}
+	view := views.WorkspaceListView{
+		Query: f.Query, Plan: f.Plan, Status: f.Status, Retention: string(f.Retention),
+		Plans: models.WorkspacePlans, Statuses: models.WorkspaceStatuses, Errors: errs,
+	}
+	for _, s := range models.RetentionStates() {
+		view.Retentions = append(view.Retentions, string(s))
+	}
+	list := models.WorkspaceList{DB: h.db.Read, Product: h.product, Now: h.now(), Policy: h.retention}
+	page, nav, status, err := readList(errs, "/workspaces", filters, models.WorkspaceSorts, k, func() (models.Page[models.Workspace], models.Count, error) {
+		return list.Page(c.Request().Context(), f, k)
+	})
 	if err != nil {
 		return err
 	}
-	view := views.WorkspaceListView{Query: q, Total: total, Page: page, PageSize: workspacePageSize}
-	for _, w := range rows {
+	view.Nav = nav
+	for _, w := range page.Rows {
 		view.Rows = append(view.Rows, workspaceRow(w))
 	}
-	return h.render(c, http.StatusOK, views.WorkspaceList(h.chrome(c, "Workspaces"), view))
+	return h.render(c, status, views.WorkspaceList(h.chrome(c, "Workspaces"), view))
 }
 
 func (h *Handler) workspaceShow(c echo.Context) error {

@@ -46,7 +46,7 @@ func TestWorkspaceSearch(t *testing.T) {
 			{"_", nil},
 			{"nothing-like-this", nil},
 		} {
-			res, body := p.get(c, "/workspaces?q="+url.QueryEscape(tc.query))
+			res, body := p.get(c, "/workspaces?sort=slug&q="+url.QueryEscape(tc.query))
 			if res.StatusCode != http.StatusOK {
 				t.Fatalf("search %q: got %d", tc.query, res.StatusCode)
 			}
@@ -57,9 +57,9 @@ func TestWorkspaceSearch(t *testing.T) {
 				t.Errorf("search %q shows tenant data: %v", tc.query, l)
 			}
 		}
-		// 24 demo workspaces fit one page; the second is empty.
-		if _, body := p.get(c, "/workspaces?page=2"); len(listedWorkspaces(body)) != max(0, len(all)-workspacePageSize) {
-			t.Errorf("page 2 lists %v", listedWorkspaces(body))
+		// 24 demo workspaces fit one page: no link to another.
+		if _, body := p.get(c, "/workspaces"); strings.Contains(body, `rel="next"`) {
+			t.Errorf("one page of workspaces links to a next page")
 		}
 	})
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"gatehouse/policy"
 	"net/mail"
+	"strconv"
 	"strings"
 	"time"
 
@@ -129,23 +130,65 @@ func FindStaffBySubject(ctx context.Context, db *gorm.DB, issuer, subject string
 	return s, err
 }
 
-// ListStaff returns staff whose email or name contains query, ordered by
-// email, and the total number of matches.
-func ListStaff(ctx context.Context, db *gorm.DB, query string, limit, offset int) ([]Staff, int64, error) {
-	q := db.WithContext(ctx).Model(&Staff{})
-	if query = strings.ToLower(strings.TrimSpace(query)); query != "" {
+// StaffFilter selects staff; zero fields match everything.
+type StaffFilter struct {
+	Query  string // part of the email or name, any case
+	Tier   policy.Tier
+	Status Status
+}
+
+// where applies the filters to q.
+func (f StaffFilter) where(q *gorm.DB) *gorm.DB {
+	if query := strings.ToLower(strings.TrimSpace(f.Query)); query != "" {
 		like := "%" + escapeLike(query) + "%"
-		q = q.Where("LOWER(email) LIKE ? ESCAPE '\\' OR LOWER(name) LIKE ? ESCAPE '\\'", like, like)
+		q = q.Where("(LOWER(email) LIKE ? ESCAPE '\\' OR LOWER(name) LIKE ? ESCAPE '\\')", like, like)
 	}
-	var total int64
-	if err := q.Count(&total).Error; err != nil {
-		return nil, 0, fmt.Errorf("list staff: %w", err)
+	if f.Tier != "" {
+		q = q.Where("tier = ?", f.Tier)
 	}
-	var out []Staff
-	if err := q.Order("email").Limit(limit).Offset(offset).Find(&out).Error; err != nil {
-		return nil, 0, fmt.Errorf("list staff: %w", err)
+	if f.Status != "" {
+		q = q.Where("status = ?", f.Status)
 	}
-	return out, total, nil
+	return q
+}
+
+// StaffSorts are the orders /staff offers; the first is the default.
+// Each has an index on (column, id) (migration 00013; email is unique).
+var StaffSorts = []SortKey{
+	{Name: "name", Column: "name"},
+	{Name: "email", Column: "email"},
+	{Name: "tier", Column: "tier"},
+	{Name: "added", Column: "id", Kind: SortInt, Desc: true},
+}
+
+// PageStaff returns one page of the staff f matches, sorted and paged by
+// k, and how many match.
+func PageStaff(ctx context.Context, db *gorm.DB, f StaffFilter, k Keyset) (Page[Staff], Count, error) {
+	q := f.where(db.WithContext(ctx).Model(&Staff{})).Session(&gorm.Session{})
+	n, err := countCapped(ctx, db, q)
+	if err != nil {
+		return Page[Staff]{}, Count{}, fmt.Errorf("count staff: %w", err)
+	}
+	page, err := findKeyset(ctx, q, k, "id", true, func(s Staff) Cursor {
+		return Cursor{Value: s.sortValue(k.Sort.Name), ID: strconv.FormatInt(s.ID, 10)}
+	})
+	if err != nil {
+		return page, n, fmt.Errorf("list staff: %w", err)
+	}
+	return page, n, nil
+}
+
+// sortValue is s's value of sort key name, as a cursor holds it.
+func (s Staff) sortValue(name string) string {
+	switch name {
+	case "name":
+		return s.Name
+	case "email":
+		return s.Email
+	case "tier":
+		return string(s.Tier)
+	}
+	return strconv.FormatInt(s.ID, 10)
 }
 
 func escapeLike(s string) string {

@@ -75,11 +75,13 @@ type DataRequest struct {
 	After  int64  // on a table page, the last id of the previous page
 }
 
-// DataCell is one shown value. A masked one carries no text.
+// DataCell is one shown value. A masked one carries no text. A time's
+// text is RFC 3339, in UTC.
 type DataCell struct {
 	Text   string
 	Null   bool
 	Masked bool
+	Time   bool
 }
 
 // DataRow is one record as its viewer may see it.
@@ -103,7 +105,16 @@ type DataPage struct {
 	DataView
 	Rows []DataRow
 	Next int64 // the id the next page starts after; 0 on the last page
+	// Start is the page's first row's place (1-based) among the rows the
+	// grant covers, and Total how many they are; both count at most
+	// dataCountCap rows, past which Capped is set and Start is 0 when
+	// unknown.
+	Start, Total int64
+	Capped       bool
 }
+
+// dataCountCap is where a data page stops counting rows.
+const dataCountCap = 10000
 
 // DataRecord is one record.
 type DataRecord struct {
@@ -123,10 +134,20 @@ func (d *TenantData) ReadTable(ctx context.Context, v Viewer, r DataRequest) (Da
 	if err != nil {
 		return DataPage{}, storageError(err)
 	}
+	pos, err := d.tenants.Position(ctx, a.query(r.After), dataCountCap)
+	if err != nil {
+		return DataPage{}, storageError(err)
+	}
 	if err := d.auditView(ctx, now, v, a, page.IDs(), nil); err != nil {
 		return DataPage{}, err
 	}
-	out := DataPage{DataView: a.view(), Rows: make([]DataRow, 0, len(page.Rows))}
+	out := DataPage{DataView: a.view(), Rows: make([]DataRow, 0, len(page.Rows)), Total: pos.Total, Capped: pos.Capped}
+	if pos.Before <= dataCountCap && len(page.Rows) > 0 {
+		out.Start = pos.Before + 1
+	}
+	if out.Capped {
+		out.Total = dataCountCap
+	}
 	for _, row := range page.Rows {
 		out.Rows = append(out.Rows, a.mask(row, nil))
 	}
@@ -297,7 +318,7 @@ func (a access) mask(r tenantdb.Row, revealed []string) DataRow {
 			out.Cells[i] = DataCell{Masked: true}
 			continue
 		}
-		out.Cells[i] = DataCell{Text: r.Values[i].Text, Null: r.Values[i].Null}
+		out.Cells[i] = DataCell{Text: r.Values[i].Text, Null: r.Values[i].Null, Time: r.Values[i].Time}
 	}
 	return out
 }

@@ -3,6 +3,7 @@ package views
 import (
 	"fmt"
 	"net/url"
+	"strings"
 	"time"
 )
 
@@ -18,11 +19,16 @@ type WorkspaceRow struct {
 
 // WorkspaceListView is the workspace search.
 type WorkspaceListView struct {
-	Query    string
-	Rows     []WorkspaceRow
-	Total    int64
-	Page     int
-	PageSize int
+	Query      string
+	Plan       string // the plan filter, "" for all
+	Status     string // the status filter, "" for all
+	Retention  string // the retention state filter, "" for all
+	Plans      []string
+	Statuses   []string
+	Retentions []string
+	Rows       []WorkspaceRow
+	Nav        ListNav
+	Errors     Errors // a filter or page link that is not valid
 }
 
 // GrantRow is one grant on a workspace's page.
@@ -55,11 +61,13 @@ type WorkspaceView struct {
 	Retention WorkspaceRetentionView
 }
 
-// DataCell is one value on a data page. A masked cell carries no value.
+// DataCell is one value on a data page. A masked cell carries no value;
+// a time's is At.
 type DataCell struct {
 	Text   string
 	Null   bool
 	Masked bool
+	At     *time.Time
 }
 
 // DataColumn is one shown column and its catalog class.
@@ -79,9 +87,14 @@ type DataTableView struct {
 	Columns           []DataColumn
 	Rows              []DataRow
 	Next              int64 // the after= of the next page; 0 when none
-	GrantID           int64
-	GrantEnds         time.Time
-	Unmask            bool
+	Paged             bool  // not the first page
+	// Start is the first row's place (0 when unknown) and Total how many
+	// rows the grant covers, more than Total when Capped.
+	Start, Total int64
+	Capped       bool
+	GrantID      int64
+	GrantEnds    time.Time
+	Unmask       bool
 }
 
 // DataRecordView is one record, with a reveal form per masked field.
@@ -117,6 +130,48 @@ func dataHref(slug, table string) string {
 
 func recordHref(slug, table string, id int64) string {
 	return fmt.Sprintf("%s/%d", dataHref(slug, table), id)
+}
+
+// RangeText is where the page stands: "51–57 of 57"; "51–100 of more
+// than 10,000"; "50 records of more than 10,000" when the start is not
+// counted.
+func (v DataTableView) RangeText() string {
+	of := thousands(v.Total)
+	if v.Capped {
+		of = "more than " + of
+	}
+	n := int64(len(v.Rows))
+	if v.Start == 0 {
+		return thousands(n) + " records of " + of
+	}
+	return thousands(v.Start) + "–" + thousands(v.Start+n-1) + " of " + of
+}
+
+// Humanize is a column name as a header shows it: "created_at" is
+// "Created at", "owner_id" is "Owner ID".
+func Humanize(name string) string {
+	words := strings.Fields(strings.ReplaceAll(name, "_", " "))
+	for i, w := range words {
+		switch w {
+		case "id", "ip", "url", "api":
+			words[i] = strings.ToUpper(w)
+		}
+	}
+	if len(words) == 0 {
+		return name
+	}
+	s := strings.Join(words, " ")
+	return strings.ToUpper(s[:1]) + s[1:]
+}
+
+// cellTime writes a time cell like the rest of the pages: to the minute
+// in UTC, or its date when it falls at midnight (a DATE column).
+func cellTime(t time.Time) string {
+	t = t.UTC()
+	if t.Equal(t.Truncate(24 * time.Hour)) {
+		return date(t)
+	}
+	return when(t)
 }
 
 func nextHref(slug, table string, after int64) string {

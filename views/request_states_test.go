@@ -44,7 +44,7 @@ func TestRequestStates(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			row := RequestRow{ID: 9, Workspace: "acme", Name: "Acme Corporation", Requester: "Sam", Grantee: "Sara", Ticket: "SUP-1", Status: tt.status, End: tt.end, Created: at}
 			pages := map[string]*goquery.Selection{
-				"list":      byTestID(render(t, RequestList(staffChrome, RequestListView{Rows: []RequestRow{row}, Page: 1, PageSize: 50, Total: 1})), "request-row-9"),
+				"list":      byTestID(render(t, RequestList(staffChrome, RequestListView{Rows: []RequestRow{row}})), "request-row-9"),
 				"dashboard": byTestID(render(t, Dashboard(staffChrome, DashboardView{Name: "Sam", Tier: "support", Mine: []RequestRow{row}, WorkspaceCount: -1})), "my-request-9"),
 				"workspace": byTestID(render(t, WorkspacePage(staffChrome, WorkspaceView{Workspace: WorkspaceRow{Slug: "acme", Name: "Acme Corporation"}, Requests: []RequestRow{row}})), "workspace-request-9"),
 			}

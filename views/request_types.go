@@ -31,10 +31,11 @@ type GrantEndView struct {
 type RequestListView struct {
 	Status    string // the filter, "" for all
 	Statuses  []string
+	Workspace string // the workspace filter (slug), "" for all
+	Ticket    string // the ticket filter, "" for all
 	Rows      []RequestRow
-	Total     int64
-	Page      int
-	PageSize  int
+	Nav       ListNav
+	Errors    Errors // a filter or page link that is not valid
 	CanCreate bool
 }
 

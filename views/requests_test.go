@@ -3,6 +3,7 @@ package views
 import (
 	"bytes"
 	"context"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -154,7 +155,8 @@ func TestRequestShowGrantAndEmptyStates(t *testing.T) {
 }
 
 func TestRequestListRows(t *testing.T) {
-	v := RequestListView{Statuses: []string{"pending", "granted"}, Page: 1, PageSize: 2, Total: 3, CanCreate: true,
+	nav := ListNav{Path: "/requests", Filters: url.Values{"status": {"pending"}}, Sort: "created", Desc: true, Count: 3, Next: "CUR"}
+	v := RequestListView{Statuses: []string{"pending", "granted"}, Nav: nav, CanCreate: true,
 		Rows: []RequestRow{
 			{ID: 4, Workspace: "acme", Name: "Acme", Requester: "Sam", Grantee: "Sara", Ticket: "SUP-1", Status: "pending", NeedsYou: true},
 			{ID: 5, Workspace: "globex", Name: "<i>Globex</i>", Requester: "Sam", Grantee: "Sara", Ticket: "SUP-2", Status: "granted", StatusNote: "grant ends 14:30 UTC"},
@@ -182,11 +184,11 @@ func TestRequestListRows(t *testing.T) {
 	if got, _ := doc.Find(`select[name="status"] option[selected]`).Attr("value"); got != "pending" {
 		t.Errorf("selected status = %q, want pending", got)
 	}
-	if href, _ := doc.Find(`nav.pager a[rel="next"]`).Attr("href"); href != "/requests?status=pending&page=2" {
+	if href, _ := doc.Find(`nav.pager a[rel="next"]`).Attr("href"); href != "/requests?after=CUR&dir=desc&sort=created&status=pending" {
 		t.Errorf("next page href = %q, want the status kept", href)
 	}
 
-	doc = render(t, RequestList(staffChrome, RequestListView{Page: 1, PageSize: 50}))
+	doc = render(t, RequestList(staffChrome, RequestListView{Nav: ListNav{Path: "/requests"}}))
 	if byTestID(doc, "requests-empty").Length() != 1 || byTestID(doc, "requests").Length() != 0 {
 		t.Error("empty list has no empty state")
 	}

@@ -117,10 +117,13 @@ type StaffForm struct {
 // StaffListView is the staff directory.
 type StaffListView struct {
 	Query     string
+	Tier      string // the tier filter, "" for all
+	Status    string // the status filter, "" for all
+	Tiers     []string
+	Statuses  []string
 	Rows      []StaffRow
-	Total     int64
-	Page      int
-	PageSize  int
+	Nav       ListNav
+	Filter    Errors // a filter or page link that is not valid
 	Form      StaffForm
 	Errors    Errors
 	Agreement string // current agreement version

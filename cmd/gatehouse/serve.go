@@ -350,12 +350,12 @@ func checkCatalog(ctx context.Context, s *stores) error {
 // may not sign in.
 func devIdentityProvider(cfg Config, db *models.DB) (http.Handler, error) {
 	staff := func(ctx context.Context) ([]devidp.User, error) {
-		all, _, err := models.ListStaff(ctx, db.Read, "", 1000, 0)
+		all, _, err := models.PageStaff(ctx, db.Read, models.StaffFilter{}, models.Keyset{Sort: models.StaffSorts[0], Limit: 1000})
 		if err != nil {
 			return nil, err
 		}
-		users := make([]devidp.User, 0, len(all))
-		for _, m := range all {
+		users := make([]devidp.User, 0, len(all.Rows))
+		for _, m := range all.Rows {
 			users = append(users, devUser(m.Email, m.Name))
 		}
 		return users, nil

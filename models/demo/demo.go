@@ -92,6 +92,10 @@ var productSchema = []string{
 		email TEXT NOT NULL,
 		PRIMARY KEY (slug, email)
 	)`,
+	// The orders /workspaces sorts by (models.WorkspaceSorts).
+	`CREATE INDEX IF NOT EXISTS workspaces_name ON workspaces (name, slug)`,
+	`CREATE INDEX IF NOT EXISTS workspaces_created ON workspaces (created_at, slug)`,
+	`CREATE INDEX IF NOT EXISTS workspaces_members ON workspaces (member_count, slug)`,
 }
 
 type ws struct {

@@ -21,10 +21,11 @@ type Query struct {
 	Limit     int      // at most the reader's MaxPageSize; <= 0 means that
 }
 
-// Value is one field as text: times in RFC 3339, UTC.
+// Value is one field as text: times in RFC 3339, UTC, marked Time.
 type Value struct {
 	Text string
 	Null bool
+	Time bool
 }
 
 // Row is one record: its id and the values of the query's columns.
@@ -96,6 +97,79 @@ func (r *Reader) Row(ctx context.Context, ws Workspace, table string, columns []
 	return page.Rows[0], nil
 }
 
+// Position is where a page of q stands in its table: Before rows come
+// before it (id <= q.AfterID) and Total rows in all, each counted up to
+// limit; past it, the count is limit+1 and Capped.
+type Position struct {
+	Before, Total int64
+	Capped        bool
+}
+
+// Position counts q's rows in the scope q.IDs sets: all of them, and
+// those up to q.AfterID. Counting reads ids only, through the index.
+func (r *Reader) Position(ctx context.Context, q Query, limit int64) (Position, error) {
+	if _, err := SchemaName(q.Workspace.Slug); err != nil {
+		return Position{}, err
+	}
+	if err := checkIdent("table", q.Table); err != nil {
+		return Position{}, err
+	}
+	if len(q.IDs) > maxIDs {
+		return Position{}, fmt.Errorf("%d record ids: at most %d", len(q.IDs), maxIDs)
+	}
+	var p Position
+	if q.IDs != nil && len(q.IDs) == 0 {
+		return p, nil
+	}
+	err := r.inScope(ctx, q.Workspace, func(ctx context.Context, s scope) error {
+		count := func(upTo int64) (int64, error) {
+			args := []any{}
+			var b strings.Builder
+			fmt.Fprintf(&b, "SELECT COUNT(*) FROM (SELECT 1 FROM %s WHERE 1=1", s.table(q.Table))
+			id := quote(s.dialect, "id")
+			if upTo > 0 {
+				args = append(args, upTo)
+				fmt.Fprintf(&b, " AND %s <= %s", id, s.arg(len(args)))
+			}
+			if q.IDs != nil {
+				ph := make([]string, len(q.IDs))
+				for i, v := range q.IDs {
+					args = append(args, v)
+					ph[i] = s.arg(len(args))
+				}
+				fmt.Fprintf(&b, " AND %s IN (%s)", id, strings.Join(ph, ", "))
+			}
+			args = append(args, limit+1)
+			fmt.Fprintf(&b, " LIMIT %s) AS counted", s.arg(len(args)))
+			var n int64
+			rows, err := s.q.QueryContext(ctx, b.String(), args...)
+			if err != nil {
+				return 0, notFound(err)
+			}
+			defer rows.Close()
+			for rows.Next() {
+				if err := rows.Scan(&n); err != nil {
+					return 0, err
+				}
+			}
+			return n, rows.Err()
+		}
+		var err error
+		if p.Total, err = count(0); err != nil {
+			return err
+		}
+		if q.AfterID > 0 {
+			p.Before, err = count(q.AfterID)
+		}
+		return err
+	})
+	if err != nil {
+		return Position{}, fmt.Errorf("count %s.%s: %w", q.Workspace.Slug, q.Table, err)
+	}
+	p.Capped = p.Total > limit
+	return p, nil
+}
+
 func selectStmt(s scope, q Query, limit int) (string, []any) {
 	cols := []string{quote(s.dialect, "id")}
 	for _, c := range q.Columns {
@@ -131,7 +205,7 @@ func text(v any) Value {
 	case string:
 		return Value{Text: v}
 	case time.Time:
-		return Value{Text: v.UTC().Format(time.RFC3339)}
+		return Value{Text: v.UTC().Format(time.RFC3339), Time: true}
 	case int64:
 		return Value{Text: strconv.FormatInt(v, 10)}
 	default:
