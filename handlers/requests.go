@@ -91,7 +91,7 @@ func (h *Handler) renderRequest(c echo.Context, status int, note string, errs vi
 		ID: r.ID, Workspace: r.Workspace, Name: mr.Name,
 		Requester: mr.Requester, Grantee: mr.Grantee + " (" + mr.GranteeTier + ")",
 		Reason: r.Reason, Ticket: r.Ticket, Scope: mr.Scope, Mode: mr.Mode, Duration: mr.Duration,
-		Status: string(st), Created: r.CreatedAt, Note: note, Errors: errs,
+		Status: string(st), Created: r.CreatedAt, Note: note, Errors: errs, Now: now,
 		CanApprove: st == models.RequestPending && h.allowed(v, policy.RequestApprove) && v.Staff.ID != r.RequesterID && v.Staff.ID != r.GranteeID,
 		CanCancel:  st == models.RequestPending && v.Staff.ID == r.RequesterID,
 	}

@@ -73,6 +73,7 @@ type RequestView struct {
 	GrantEnds           time.Time
 	GrantEndedAt        time.Time // once the grant is not live: when it ended,
 	GrantEndedWhy       string    // and why
+	Now                 time.Time
 	Timeline            []TimelineEntry
 	Viewed              []ViewedRow // what was viewed under the grant
 
@@ -103,6 +104,7 @@ type ConsentView struct {
 	RequestStatus        string    // the request's state: "refused", "reported", "expired", …
 	Granted, GrantLive   bool      // access was granted; it is still open
 	GrantEnds            time.Time // when the grant ends
+	Now                  time.Time
 	DecideBy             time.Time // until when the link's owner may decide
 	ShownHash            string
 	CanDecide, CanRevoke bool
