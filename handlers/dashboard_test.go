@@ -37,8 +37,9 @@ func testIDs(t *testing.T, body string, want ...string) []string {
 }
 
 // liveGrantFlow files a request for sara, has sean approve it and the
-// acme owner consent, and returns its id: sara holds a live grant.
-func (p *testPortal) liveGrantFlow(sam, sean *http.Client) int64 {
+// acme owner consent, and returns its id and the owner's consent token:
+// sara holds a live grant.
+func (p *testPortal) liveGrantFlow(sam, sean *http.Client) (int64, string) {
 	p.t.Helper()
 	id := p.openRequest(sam, requestForm("acme", "sara.senior@example.com"))
 	if res, body := p.post(noRedirect(sean), fmt.Sprintf("/requests/%d/approve", id), url.Values{"note": {"Ticket checked, go ahead."}}); res.StatusCode != http.StatusSeeOther {
@@ -50,7 +51,7 @@ func (p *testPortal) liveGrantFlow(sam, sean *http.Client) int64 {
 	if res, body := p.post(noRedirect(customer), "/consent/"+token, url.Values{"decision": {"grant"}, "shown": {shownHash(p.t.(*testing.T), body)}}); res.StatusCode != http.StatusSeeOther {
 		p.t.Fatalf("grant = %d:\n%s", res.StatusCode, body)
 	}
-	return id
+	return id, token
 }
 
 // TestDataBannerTimeLeftAndDone: the banner over tenant data says when the
@@ -59,8 +60,29 @@ func TestDataBannerTimeLeftAndDone(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, db *models.DB) {
 		p := newPortal(t, db)
 		sam, sean, sara := p.login("sam.support@example.com"), p.login("sean.senior@example.com"), p.login(sara)
-		id := p.liveGrantFlow(sam, sean)
+		id, token := p.liveGrantFlow(sam, sean)
 		p.clock.Advance(2 * time.Minute)
+		// Every page that shows the live grant says how long is left.
+		for _, c := range []struct {
+			who  *http.Client
+			path string
+			box  string
+		}{
+			{sara, fmt.Sprintf("/requests/%d", id), "grant"},
+			{sam, fmt.Sprintf("/requests/%d", id), "grant"},
+			{sara, "/workspaces/acme", "your-grant"},
+			{sam, "/workspaces/acme", "grants"},
+			{p.client(), "/consent/" + token, "consent-time-left"},
+		} {
+			_, body := p.get(c.who, c.path)
+			doc, _ := goquery.NewDocumentFromReader(strings.NewReader(body))
+			if got := doc.Find(`[data-testid="` + c.box + `"] [data-testid="left"]`).Text(); got != "1 h 58 min left" {
+				t.Errorf("%s: %s says %q left, want 1 h 58 min left", c.path, c.box, got)
+			}
+		}
+		if _, body := p.get(sara, "/workspaces/acme"); !strings.Contains(body, fmt.Sprintf(`action="/requests/%d/done"`, id)) {
+			t.Error("the workspace page offers sara no I'm done")
+		}
 		res, body := p.get(sara, "/workspaces/acme/data/members")
 		if res.StatusCode != http.StatusOK {
 			t.Fatalf("read = %d:\n%s", res.StatusCode, body)
@@ -107,17 +129,17 @@ func TestDashboardsLeadWithWhatNeedsYou(t *testing.T) {
 		p.grant("sean.senior@example.com", "initech", models.GrantScope{}, false, time.Hour)
 		p.openBG(otto, "acme")
 
-		order := []string{"quick-actions", "needs-you", "nothing-needs-you", "requests-to-decide", "reported-requests",
+		order := []string{"quick-actions", "needs-you-section", "nothing-needs-you", "requests-to-decide", "reported-requests",
 			"breakglass-unreviewed", "deletions-due", "live-grants", "audit-chain", "data-views", "recent-activity", "you"}
 		tests := []struct {
 			who  string
 			c    *http.Client
 			want []string
 		}{
-			{"sam", sam, []string{"quick-actions", "needs-you", "nothing-needs-you", "you"}},
-			{"sean", sean, []string{"quick-actions", "needs-you", "requests-to-decide", "reported-requests", "live-grants", "you"}},
-			{"ada", ada, []string{"quick-actions", "needs-you", "requests-to-decide", "reported-requests", "breakglass-unreviewed", "deletions-due", "audit-chain", "data-views", "recent-activity", "you"}},
-			{"aud", aud, []string{"needs-you", "nothing-needs-you", "audit-chain", "data-views", "recent-activity", "you"}},
+			{"sam", sam, []string{"quick-actions", "needs-you-section", "nothing-needs-you", "you"}},
+			{"sean", sean, []string{"quick-actions", "needs-you-section", "requests-to-decide", "reported-requests", "live-grants", "you"}},
+			{"ada", ada, []string{"quick-actions", "needs-you-section", "requests-to-decide", "reported-requests", "breakglass-unreviewed", "deletions-due", "audit-chain", "data-views", "recent-activity", "you"}},
+			{"aud", aud, []string{"needs-you-section", "nothing-needs-you", "audit-chain", "data-views", "recent-activity", "you"}},
 		}
 		for _, tt := range tests {
 			res, body := p.get(tt.c, "/")
