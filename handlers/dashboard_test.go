@@ -199,7 +199,7 @@ func TestDashboardChainStatus(t *testing.T) {
 		if err != nil || !res.OK {
 			t.Fatalf("verify: %+v, %v", res, err)
 		}
-		if err := models.RecordVerification(ctx, db.Write, p.clock.Now().Add(-3*time.Hour), models.Actor{Email: "cli:ops", Tier: "system"}, res); err != nil {
+		if err := models.RecordVerification(ctx, db.Write, p.clock.Now().Add(-3*time.Hour), "cli:ops", res); err != nil {
 			t.Fatal(err)
 		}
 		s, err := models.NewAuditShipper(ctx, db, nil, testSigningKey(), func() time.Time { return p.clock.Now().Add(-2 * time.Hour) }, nil)

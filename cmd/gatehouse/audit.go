@@ -99,7 +99,7 @@ func auditVerify(ctx context.Context, cfg Config, db *models.DB, streamFile, pub
 		if err != nil {
 			return err
 		}
-		if err := models.RecordVerification(ctx, db.Write, time.Now(), cliActor(), res); err != nil {
+		if err := models.RecordVerification(ctx, db.Write, time.Now(), cliActor().Email, res); err != nil {
 			return err
 		}
 		if !res.OK {
@@ -126,7 +126,7 @@ func auditVerify(ctx context.Context, cfg Config, db *models.DB, streamFile, pub
 	if seq != 0 {
 		rec.OK, rec.BrokenSeq, rec.Problem = false, seq, problem
 	}
-	if err := models.RecordVerification(ctx, db.Write, time.Now(), cliActor(), rec); err != nil {
+	if err := models.RecordVerification(ctx, db.Write, time.Now(), cliActor().Email, rec); err != nil {
 		return err
 	}
 	if seq != 0 {

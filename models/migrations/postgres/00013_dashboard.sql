@@ -14,6 +14,20 @@ CREATE TABLE audit_checkpoints (
     signature TEXT NOT NULL
 );
 
+-- Each walk of the audit chain (gatehouse audit verify) and its result.
+-- Kept outside the chain: a walk changes nothing, and an event for it
+-- would move the head it has just verified.
+CREATE TABLE audit_verifications (
+    id      BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    at      TIMESTAMPTZ NOT NULL,
+    actor   TEXT NOT NULL,
+    ok      BOOLEAN NOT NULL,
+    head    BIGINT NOT NULL,
+    broken  BIGINT NOT NULL DEFAULT 0,
+    problem TEXT NOT NULL DEFAULT ''
+);
+
 -- +goose Down
+DROP TABLE audit_verifications;
 DROP TABLE audit_checkpoints;
 DROP INDEX audit_events_action_at;
