@@ -171,7 +171,7 @@ func (h *Handler) renderBreakglass(c echo.Context, status int, id int64, view vi
 	// The route needs breakglass:use, which only sysadmins hold.
 	view.CanReview = !view.IsOpener && !u.Reviewed()
 	if view.IsOpener && view.Row.Open {
-		if view.Tables, err = h.grantedTables(ctx, v.Staff.ID, u.Workspace); err != nil {
+		if view.Tables, _, err = h.grantedTables(ctx, v.Staff.ID, models.Workspace{Slug: u.Workspace}); err != nil {
 			return err
 		}
 	}

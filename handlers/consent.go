@@ -155,7 +155,7 @@ func (h *Handler) consentPage(c echo.Context, v models.ConsentView) (views.Conse
 		Token: c.Param("token"), Company: h.company, Workspace: mr.Workspace, Name: mr.Name, Recipient: v.Link.Recipient,
 		Grantee: mr.Grantee, GranteeTier: mr.GranteeTier, Requester: mr.Requester, Reason: mr.Reason, Ticket: mr.Ticket,
 		Scope: mr.Scope, Mode: mr.Mode, Duration: mr.Duration,
-		CanDecide: v.CanDecide(now), CanRevoke: v.CanRevoke(now),
+		CanDecide: v.CanDecide(now), CanRevoke: v.CanRevoke(now), Now: now,
 	}
 	sum := sha256.New()
 	for _, s := range []string{strconv.FormatInt(v.Request.ID, 10), page.Company, page.Workspace, page.Name, page.Grantee, page.GranteeTier,

@@ -3,6 +3,7 @@ package handlers
 import (
 	"net/http"
 	"slices"
+	"time"
 
 	"gatehouse/models"
 	"gatehouse/policy"
@@ -11,8 +12,9 @@ import (
 	"github.com/labstack/echo/v4"
 )
 
-// dashboard is the first page after sign-in: who you are, what your tier
-// lets you do, and what needs attention.
+// dashboard is the first page after sign-in: what needs the viewer first,
+// then the audit log's state for those who read it, then who they are and
+// what their tier lets them do.
 func (h *Handler) dashboard(c echo.Context) error {
 	v := viewerOf(c)
 	ctx := c.Request().Context()
@@ -24,6 +26,9 @@ func (h *Handler) dashboard(c echo.Context) error {
 		SignedInAt:       v.Session.CreatedAt,
 		ExpiresAt:        v.Session.CreatedAt.Add(h.sessions.Absolute),
 		WorkspaceCount:   -1,
+		Now:              h.now(),
+		CanFind:          h.allowed(v, policy.WorkspaceMetaRead),
+		CanRequest:       h.allowed(v, policy.RequestCreate),
 	}
 	for _, p := range policy.All {
 		if h.allowed(v, p) {
@@ -67,8 +72,42 @@ func (h *Handler) dashboard(c echo.Context) error {
 				page.DeletionsDue = append(page.DeletionsDue, views.RetentionRow{Slug: st.Slug, Name: st.Name, Plan: st.Plan, Retention: retentionStatusView(st)})
 			}
 		}
+		slices.SortStableFunc(page.DeletionsDue, func(a, b views.RetentionRow) int {
+			return a.Retention.NextAt.Compare(b.Retention.NextAt)
+		})
+	}
+	if err := h.dashboardLive(c, &page); err != nil {
+		return err
+	}
+	if err := h.dashboardAudit(c, &page); err != nil {
+		return err
 	}
 	return h.render(c, http.StatusOK, views.Dashboard(h.chrome(c, "Dashboard"), page))
+}
+
+// reportedFor is how long a request a customer reported stays on the
+// dashboards of those who may approve requests.
+const reportedFor = 30 * 24 * time.Hour
+
+// dashboardLive fills in the viewer's own grants in force, the soonest to
+// end first, each with the way to end it.
+func (h *Handler) dashboardLive(c echo.Context, page *views.DashboardView) error {
+	ctx, v := c.Request().Context(), viewerOf(c)
+	if !h.allowed(v, policy.TenantDataRead) {
+		return nil
+	}
+	live, err := models.LiveGrantsOf(ctx, h.db.Read, page.Now, v.Staff.ID)
+	if err != nil {
+		return err
+	}
+	for _, g := range live {
+		name := g.Workspace
+		if w, err := models.FindWorkspace(ctx, h.product, g.Workspace); err == nil {
+			name = w.Name
+		}
+		page.Live = append(page.Live, liveGrant(g, name))
+	}
+	return nil
 }
 
 // dashboardRequests fills in the requests waiting for the viewer's
@@ -84,6 +123,16 @@ func (h *Handler) dashboardRequests(c echo.Context, page *views.DashboardView) e
 			return r.RequesterID == v.Staff.ID || r.GranteeID == v.Staff.ID || r.StatusAt(now) != models.RequestPending
 		})
 		if page.ToDecide, err = h.requestRows(c, pending); err != nil {
+			return err
+		}
+		reported, _, err := models.ListRequests(ctx, h.db.Read, models.RequestFilter{Status: models.RequestReported, Now: now, Limit: 20})
+		if err != nil {
+			return err
+		}
+		reported = slices.DeleteFunc(reported, func(r models.RequestListing) bool {
+			return now.Sub(r.UpdatedAt) > reportedFor
+		})
+		if page.Reported, err = h.requestRows(c, reported); err != nil {
 			return err
 		}
 	}

@@ -45,6 +45,8 @@ func (h *Handler) dataTable(c echo.Context) error {
 		Capped:    page.Capped,
 		GrantID:   g.ID,
 		GrantEnds: g.EndsAt,
+		EndHref:   endHref(g),
+		Now:       h.now(),
 		Unmask:    g.Unmask,
 	}
 	for _, r := range page.Rows {
@@ -66,6 +68,7 @@ func (h *Handler) renderRecord(c echo.Context, status int, view views.DataRecord
 	ws := rec.Workspace
 	view.Slug, view.Name, view.Table, view.ID = ws.Slug, ws.Name, rec.Table, rec.Row.ID
 	view.GrantID, view.GrantEnds, view.Revealable = rec.Grant.ID, rec.Grant.EndsAt, rec.Grant.Mode.Reveals()
+	view.EndHref, view.Now = endHref(rec.Grant), h.now()
 	view.Columns, view.Cells = viewColumns(rec.Columns), viewCells(rec.Row.Cells)
 	return h.render(c, status, views.DataRecord(h.chrome(c, formTitle(fmt.Sprintf("%s · %s %d", ws.Name, rec.Table, rec.Row.ID), view.Errors)), view))
 }
@@ -110,4 +113,16 @@ func viewCells(cells []models.DataCell) []views.DataCell {
 		}
 	}
 	return out
+}
+
+// endHref is where the holder of g ends it early: the request's "done"
+// or the break-glass's "end"; "" when g has neither.
+func endHref(g models.Grant) string {
+	switch {
+	case g.RequestID != nil:
+		return fmt.Sprintf("/requests/%d/done", *g.RequestID)
+	case g.BreakglassID != nil:
+		return fmt.Sprintf("/breakglass/%d/end", *g.BreakglassID)
+	}
+	return ""
 }

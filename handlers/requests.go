@@ -128,7 +128,7 @@ func (h *Handler) renderRequestWith(c echo.Context, status int, af actionForm, e
 		ID: r.ID, Workspace: r.Workspace, Name: mr.Name,
 		Requester: mr.Requester, Grantee: mr.Grantee + " (" + mr.GranteeTier + ")",
 		Reason: r.Reason, Ticket: r.Ticket, Scope: mr.Scope, Mode: mr.Mode, Duration: mr.Duration,
-		Status: string(st), Created: r.CreatedAt, Note: af.note, NoteForm: af.form, Errors: errs, Kept: af.kept,
+		Status: string(st), Created: r.CreatedAt, Note: af.note, NoteForm: af.form, Errors: errs, Kept: af.kept, Now: now,
 		CanApprove: st == models.RequestPending && h.allowed(v, policy.RequestApprove) && v.Staff.ID != r.RequesterID && v.Staff.ID != r.GranteeID,
 		CanCancel:  st == models.RequestPending && v.Staff.ID == r.RequesterID,
 	}

@@ -80,7 +80,7 @@ func (h *Handler) renderWorkspace(c echo.Context, status int, form views.Deletio
 	if err != nil {
 		return err
 	}
-	view := views.WorkspaceView{Workspace: workspaceRow(w), Owners: owners}
+	view := views.WorkspaceView{Workspace: workspaceRow(w), Owners: owners, Now: h.now()}
 	if view.Grants, err = h.grantRows(ctx, grants); err != nil {
 		return err
 	}
@@ -98,7 +98,7 @@ func (h *Handler) renderWorkspace(c echo.Context, status int, form views.Deletio
 		}
 	}
 	if v := viewerOf(c); h.allowed(v, policy.TenantDataRead) {
-		if view.Tables, err = h.grantedTables(ctx, v.Staff.ID, w.Slug); err != nil {
+		if view.Tables, view.Live, err = h.grantedTables(ctx, v.Staff.ID, w); err != nil {
 			return err
 		}
 	}
@@ -132,17 +132,19 @@ func (h *Handler) workspaceRetention(c echo.Context, w models.Workspace, form vi
 }
 
 // grantedTables lists the catalogued, non-restricted tables the viewer's
-// live grants on workspace open, in catalog order.
-func (h *Handler) grantedTables(ctx context.Context, staffID int64, workspace string) ([]string, error) {
-	live, err := models.LiveGrants(ctx, h.db.Read, h.now(), staffID, workspace)
+// live grants on workspace open, in catalog order, and those grants.
+func (h *Handler) grantedTables(ctx context.Context, staffID int64, w models.Workspace) ([]string, []views.LiveGrant, error) {
+	live, err := models.LiveGrants(ctx, h.db.Read, h.now(), staffID, w.Slug)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var out []string
+	var grants []views.LiveGrant
 	for _, g := range live {
+		grants = append(grants, liveGrant(g, w.Name))
 		scope, err := g.Scope()
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		for _, t := range h.catalog.Tables() {
 			if !t.Restricted && scope.CoversTable(t.Name) && !slices.Contains(out, t.Name) {
@@ -150,7 +152,12 @@ func (h *Handler) grantedTables(ctx context.Context, staffID int64, workspace st
 			}
 		}
 	}
-	return out, nil
+	return out, grants, nil
+}
+
+// liveGrant is g as its holder sees it, with the way to end it.
+func liveGrant(g models.Grant, name string) views.LiveGrant {
+	return views.LiveGrant{ID: g.ID, Workspace: g.Workspace, Name: name, EndsAt: g.EndsAt, EndHref: endHref(g)}
 }
 
 // deletedAt is when deleted workspace w was deleted: retention's record

@@ -211,6 +211,9 @@ func (s *AuditShipper) Checkpoint(ctx context.Context) (Checkpoint, error) {
 		return Checkpoint{}, err
 	}
 	cp := SignCheckpoint(s.key, head, s.now())
+	if err := saveCheckpoint(ctx, s.db.Write, cp); err != nil {
+		return Checkpoint{}, err
+	}
 	if s.out != nil {
 		b, err := json.Marshal(cp)
 		if err != nil {

@@ -50,6 +50,9 @@ type WorkspaceView struct {
 	// Tables are the tables the viewer's live grants open; empty when
 	// they hold none.
 	Tables []string
+	// Live are the viewer's own grants in force on this workspace.
+	Live []LiveGrant
+	Now  time.Time
 	// Requests are the workspace's newest access requests.
 	Requests []RequestRow
 	// CanRequest shows the "Ask for access" link.
@@ -94,6 +97,8 @@ type DataTableView struct {
 	Capped       bool
 	GrantID      int64
 	GrantEnds    time.Time
+	EndHref      string // where "I'm done" posts; "" hides it
+	Now          time.Time
 	Unmask       bool
 }
 
@@ -105,6 +110,8 @@ type DataRecordView struct {
 	Cells             []DataCell
 	GrantID           int64
 	GrantEnds         time.Time
+	EndHref           string // where "I'm done" posts; "" hides it
+	Now               time.Time
 	// Revealable is whether the grant lets a single masked field be
 	// revealed; the customer consented to that, or not.
 	Revealable    bool
@@ -176,4 +183,15 @@ func cellTime(t time.Time) string {
 
 func nextHref(slug, table string, after int64) string {
 	return fmt.Sprintf("%s?after=%d", dataHref(slug, table), after)
+}
+
+// LiveGrant is a grant in force as its holder sees it, wherever it
+// appears: the data banner, the dashboard, the workspace page.
+type LiveGrant struct {
+	ID              int64
+	Workspace, Name string // slug and name
+	EndsAt          time.Time
+	// EndHref is where "I'm done" posts: /requests/{id}/done for a
+	// request's grant, /breakglass/{id}/end for break-glass.
+	EndHref string
 }

@@ -85,6 +85,9 @@ type RequestView struct {
 	GrantLive           bool
 	GrantEnds           time.Time
 	End                 *GrantEndView // set once the grant has ended
+	GrantEndedAt        time.Time // once the grant is not live: when it ended,
+	GrantEndedWhy       string    // and why
+	Now                 time.Time
 	Timeline            []TimelineEntry
 	Viewed              []ViewedRow // what was viewed under the grant
 
@@ -117,6 +120,7 @@ type ConsentView struct {
 	RequestStatus        string    // the request's state: "refused", "reported", "expired", …
 	Granted, GrantLive   bool      // access was granted; it is still open
 	GrantEnds            time.Time // when the grant ends
+	Now                  time.Time
 	DecideBy             time.Time // until when the link's owner may decide
 	ShownHash            string
 	CanDecide, CanRevoke bool

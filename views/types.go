@@ -61,9 +61,12 @@ type LoginView struct {
 	DemoUsers []DemoUser
 }
 
-// DashboardView is the dashboard.
+// DashboardView is the dashboard. It leads with what needs the viewer,
+// in this order: requests to decide, requests a customer reported,
+// unreviewed break-glass, deletions due, and their own live grants.
 type DashboardView struct {
 	Name, Tier       string
+	Now              time.Time
 	AgreementMissing bool
 	AgreementVersion string
 	Training         TrainingStatus
@@ -72,17 +75,50 @@ type DashboardView struct {
 	Can              []string     // permissions held, as "object:action"
 	WorkspaceCount   int64        // -1 when the viewer may not see workspaces
 	Staff            *StaffCounts // nil unless the viewer manages staff
+	// ToDecide are pending requests the viewer may approve or deny.
+	ToDecide []RequestRow
+	// Reported are recent requests a customer reported as suspicious;
+	// empty unless the viewer may approve requests.
+	Reported []RequestRow
 	// Unreviewed are the break-glass uses awaiting a second sysadmin's
 	// review; empty unless the viewer may use break-glass.
 	Unreviewed []BreakglassRow
-	// ToDecide are pending requests the viewer may approve or deny.
-	ToDecide []RequestRow
 	// DeletionsDue are the workspaces whose deletion waits for a
-	// sysadmin; empty unless the viewer manages retention.
+	// sysadmin, the longest waiting first; empty unless the viewer
+	// manages retention.
 	DeletionsDue []RetentionRow
+	// Live are the viewer's own grants in force, the soonest to end first.
+	Live []LiveGrant
 	// Mine are the requests the viewer asked for or is the grantee of,
 	// newest first, with where each stands: their notifications.
 	Mine []RequestRow
+	// The quick actions the viewer may take.
+	CanFind, CanRequest bool
+	// Audit is the audit log's state and recent activity; nil unless the
+	// viewer may read the audit log.
+	Audit *AuditSummary
+	// Views charts data views per day over the last 30 days: one chart
+	// for all staff, or one per tier for sysadmins.
+	Views []DayChart
+}
+
+// AuditSummary is what an auditor sees of the audit log on the
+// dashboard: when the chain was last verified, the last signed
+// checkpoint, and the newest events.
+type AuditSummary struct {
+	Verified   *ChainCheck // nil when the chain was never verified
+	Checkpoint *ChainCheck // nil when no checkpoint was signed yet
+	Recent     []EventRow
+}
+
+// ChainCheck is one verification of the chain or one signed checkpoint.
+type ChainCheck struct {
+	At      time.Time
+	By      string // who ran the verification; the key id of a checkpoint
+	Seq     int64  // the head verified or signed
+	OK      bool   // a checkpoint is always OK
+	Broken  int64  // a failed verification's first broken link
+	Problem string
 }
 
 // StaffCounts summarises the staff for sysadmins.

@@ -99,6 +99,9 @@ func auditVerify(ctx context.Context, cfg Config, db *models.DB, streamFile, pub
 		if err != nil {
 			return err
 		}
+		if err := models.RecordVerification(ctx, db.Write, time.Now(), cliActor().Email, res); err != nil {
+			return err
+		}
 		if !res.OK {
 			return fmt.Errorf("audit chain broken at seq %d: %s (%d events before it verify)", res.BrokenSeq, res.Problem, res.Count)
 		}
@@ -118,7 +121,15 @@ func auditVerify(ctx context.Context, cfg Config, db *models.DB, streamFile, pub
 	if err != nil {
 		return fmt.Errorf("%s: %w", streamFile, err)
 	}
-	if seq, problem := sr.First(); seq != 0 {
+	seq, problem := sr.First()
+	rec := sr.Chain
+	if seq != 0 {
+		rec.OK, rec.BrokenSeq, rec.Problem = false, seq, problem
+	}
+	if err := models.RecordVerification(ctx, db.Write, time.Now(), cliActor().Email, rec); err != nil {
+		return err
+	}
+	if seq != 0 {
 		return fmt.Errorf("audit chain broken at seq %d: %s (%d events verify in the chain, %d streamed events compared)", seq, problem, sr.Chain.Count, sr.Events)
 	}
 	res, cp := sr.Chain, sr.Checkpoint
@@ -154,10 +165,7 @@ func checkpointKey(cfg Config, publicKey string) (ed25519.PublicKey, error) {
 // auditExport records the export, then writes every matching event from
 // before that record to stdout.
 func auditExport(ctx context.Context, db *models.DB, q models.AuditQuery, format string, stdout io.Writer) error {
-	by := models.Actor{Email: "cli", Tier: "system"}
-	if u, err := user.Current(); err == nil {
-		by.Email = "cli:" + u.Username
-	}
+	by := cliActor()
 	detail := map[string]string{"format": format}
 	if q.Workspace != "" {
 		detail["workspace"] = q.Workspace
@@ -172,4 +180,13 @@ func auditExport(ctx context.Context, db *models.DB, q models.AuditQuery, format
 	q.BeforeSeq = ev.Seq
 	_, err = models.WriteAuditExport(stdout, format, models.AuditEvents(ctx, db.Read, q, 1000))
 	return err
+}
+
+// cliActor is the operator running a command, as the audit log names them.
+func cliActor() models.Actor {
+	by := models.Actor{Email: "cli", Tier: "system"}
+	if u, err := user.Current(); err == nil {
+		by.Email = "cli:" + u.Username
+	}
+	return by
 }

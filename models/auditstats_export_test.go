@@ -1,0 +1,55 @@
+package models
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"gorm.io/gorm"
+)
+
+// DataViewsPlan is the query plan of DataViewsPerDay's query, with
+// sequential scans discouraged on PostgreSQL so that a tiny test table
+// still shows whether an index can serve it.
+func DataViewsPlan(ctx context.Context, db *gorm.DB, since time.Time) (string, error) {
+	var plan []string
+	err := db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		sql := tx.ToSQL(func(q *gorm.DB) *gorm.DB {
+			var out []DayTierCount
+			return viewsPerDay(q, since).Scan(&out)
+		})
+		explain := "EXPLAIN QUERY PLAN "
+		if tx.Dialector.Name() == "postgres" {
+			if err := tx.Exec("SET LOCAL enable_seqscan = off").Error; err != nil {
+				return err
+			}
+			explain = "EXPLAIN "
+		}
+		rows, err := tx.Raw(explain + sql).Rows()
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		cols, _ := rows.Columns()
+		for rows.Next() {
+			vals := make([]any, len(cols))
+			ptrs := make([]any, len(cols))
+			for i := range vals {
+				ptrs[i] = &vals[i]
+			}
+			if err := rows.Scan(ptrs...); err != nil {
+				return err
+			}
+			for _, v := range vals {
+				switch v := v.(type) {
+				case string:
+					plan = append(plan, v)
+				case []byte:
+					plan = append(plan, string(v))
+				}
+			}
+		}
+		return rows.Err()
+	})
+	return strings.Join(plan, "\n"), err
+}
