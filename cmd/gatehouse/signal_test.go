@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -69,7 +70,7 @@ func TestServeExitsZeroOnSignal(t *testing.T) {
 	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
 		t.Run(sig.String(), func(t *testing.T) {
 			cmd := exec.Command(os.Args[0])
-			cmd.Env = append(os.Environ(), mainEnv+"=1", mainEnv+"_ARGS=serve --dev",
+			cmd.Env = append(portalEnviron(), mainEnv+"=1", mainEnv+"_ARGS=serve --dev",
 				"GATEHOUSE_ADDR="+freeAddr(t), "GATEHOUSE_DATA_DIR="+t.TempDir())
 			stdout, err := cmd.StdoutPipe()
 			if err != nil {
@@ -123,7 +124,7 @@ func TestMakeRunCtrlC(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, mk, "--no-print-directory", "-C", root, "run")
-	cmd.Env = append(os.Environ(), "GATEHOUSE_ADDR="+freeAddr(t), "GATEHOUSE_DATA_DIR="+t.TempDir())
+	cmd.Env = append(portalEnviron(), "GATEHOUSE_ADDR="+freeAddr(t), "GATEHOUSE_DATA_DIR="+t.TempDir())
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	out := &syncBuffer{}
 	pr, pw := io.Pipe()
@@ -146,4 +147,13 @@ func TestMakeRunCtrlC(t *testing.T) {
 	if strings.Contains(log, "make: ***") || strings.Contains(log, "Error 1") || !strings.Contains(log, `"msg":"stopped"`) {
 		t.Errorf("make run after Ctrl-C (%v) did not stop cleanly:\n%s", err, log)
 	}
+}
+
+// portalEnviron is the test's environment without the settings of the
+// tests themselves (GATEHOUSE_CHROMIUM, set in CI), which the portal
+// refuses as unknown.
+func portalEnviron() []string {
+	return slices.DeleteFunc(os.Environ(), func(kv string) bool {
+		return strings.HasPrefix(kv, "GATEHOUSE_CHROMIUM=")
+	})
 }
