@@ -91,12 +91,3 @@ func compactIDs(list string) []string {
 // CompactIDs writes a comma-separated list of record ids with runs as
 // ranges: "1,2,3,5" → "1–3, 5".
 func CompactIDs(list string) string { return strings.Join(compactIDs(list), ", ") }
-
-// shortID shows the first 8 characters of a long identifier; the page
-// keeps the whole value in the element's title.
-func shortID(s string) string {
-	if r := []rune(s); len(r) > 9 {
-		return string(r[:8]) + "…"
-	}
-	return s
-}
