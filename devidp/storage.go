@@ -116,17 +116,16 @@ func (s *storage) allUsers(ctx context.Context) []User {
 }
 
 func (s *storage) userBySubject(ctx context.Context, sub string) (User, bool) {
-	users := s.allUsers(ctx)
-	i := slices.IndexFunc(users, func(u User) bool { return u.Subject == sub })
-	if i < 0 {
-		return User{}, false
-	}
-	return users[i], true
+	return s.userWhere(ctx, func(u User) bool { return u.Subject == sub })
 }
 
 func (s *storage) userByEmail(ctx context.Context, email string) (User, bool) {
+	return s.userWhere(ctx, func(u User) bool { return email != "" && strings.EqualFold(u.Email, email) })
+}
+
+func (s *storage) userWhere(ctx context.Context, match func(User) bool) (User, bool) {
 	users := s.allUsers(ctx)
-	i := slices.IndexFunc(users, func(u User) bool { return email != "" && strings.EqualFold(u.Email, email) })
+	i := slices.IndexFunc(users, match)
 	if i < 0 {
 		return User{}, false
 	}

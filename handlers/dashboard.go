@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"cmp"
 	"net/http"
 	"slices"
 	"time"
@@ -100,11 +101,16 @@ func (h *Handler) dashboardLive(c echo.Context, page *views.DashboardView) error
 	if err != nil {
 		return err
 	}
+	slugs := make([]string, 0, len(live))
 	for _, g := range live {
-		name := g.Workspace
-		if w, err := models.FindWorkspace(ctx, h.product, g.Workspace); err == nil {
-			name = w.Name
-		}
+		slugs = append(slugs, g.Workspace)
+	}
+	names, err := models.WorkspaceNamesOf(ctx, h.product, slugs)
+	if err != nil {
+		return err
+	}
+	for _, g := range live {
+		name := cmp.Or(names[g.Workspace], g.Workspace)
 		page.Live = append(page.Live, liveGrant(g, name))
 	}
 	return nil

@@ -85,8 +85,6 @@ type RequestView struct {
 	GrantLive           bool
 	GrantEnds           time.Time
 	End                 *GrantEndView // set once the grant has ended
-	GrantEndedAt        time.Time     // once the grant is not live: when it ended,
-	GrantEndedWhy       string        // and why
 	Now                 time.Time
 	Timeline            []TimelineEntry
 	Viewed              []ViewedRow // what was viewed under the grant
