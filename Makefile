@@ -2,7 +2,7 @@
 # runs every check CI runs.
 GO ?= go
 
-.PHONY: run build test generate lint check bench e2e
+.PHONY: run build test generate lint check bench e2e fleet
 
 ## run: build bin/gatehouse and start it with --dev (SQLite under ./.gatehouse, demo data).
 ## exec makes the portal the recipe's process: Ctrl-C reaches it directly, it
@@ -43,6 +43,13 @@ check:
 bench:
 	$(GO) test -run '^$$' -bench 'DataPage' -benchtime=3000x -timeout 30m ./handlers/
 	$(GO) test -run '^$$' -bench . -benchmem -timeout 90m ./models/...
+
+## fleet: two real replicas (bin/gatehouse serve --dev) on one PostgreSQL,
+## as a role with only the README's grants, behind a round-robin proxy:
+## what one replica does, the other sees. Needs GATEHOUSE_TEST_PG.
+fleet:
+	@test -n "$$GATEHOUSE_TEST_PG" || { echo "make fleet needs GATEHOUSE_TEST_PG, e.g. postgres://postgres@127.0.0.1:5432/postgres"; exit 1; }
+	GATEHOUSE_TEST_ALL=1 $(GO) test -count=1 -v -timeout 10m ./fleet/
 
 ## e2e: only the browser tests
 e2e:

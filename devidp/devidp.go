@@ -46,6 +46,12 @@ type Config struct {
 	// and token: --dev passes its staff table, so whoever is added as
 	// staff can sign in without a restart. Users come first.
 	Directory func(ctx context.Context) ([]User, error)
+	// Secret (at least 32 bytes) is what the signing key and the keys
+	// sealing auth requests, codes and access tokens are derived from.
+	// Providers given the same secret act as one, whichever of them
+	// answers each step of a sign-in (replicas behind one base URL).
+	// Empty: a random one, for this provider alone.
+	Secret []byte
 }
 
 // New returns an http.Handler serving the provider under the Issuer's path
@@ -74,23 +80,28 @@ func newHandler(cfg Config, now func() time.Time) (http.Handler, error) {
 		redirectURIs: slices.Clone(cfg.RedirectURIs),
 		loginURL:     base + "/login",
 	}
-	store, err := newStorage(c, cfg.Users, cfg.Directory, now)
+	secret := cfg.Secret
+	if len(secret) == 0 {
+		secret = []byte(rand.Text() + rand.Text())
+	}
+	k, err := deriveKeys(secret)
+	if err != nil {
+		return nil, err
+	}
+	store, err := newStorage(c, cfg.Users, cfg.Directory, k, now)
 	if err != nil {
 		return nil, err
 	}
 	opCfg := &op.Config{
 		CodeMethodS256:  true,
 		SupportedClaims: append(slices.Clone(op.DefaultSupportedClaims), "hd"),
-	}
-	// The key encrypts the opaque access tokens; a fresh one per start is
-	// fine, as nothing outlives the process.
-	if _, err := rand.Read(opCfg.CryptoKey[:]); err != nil {
-		return nil, fmt.Errorf("devidp: crypto key: %w", err)
+		CryptoKey:       k.crypto,
 	}
 	provider, err := op.NewProvider(opCfg, store, op.StaticIssuer(cfg.Issuer), op.WithAllowInsecure())
 	if err != nil {
 		return nil, fmt.Errorf("devidp: %w", err)
 	}
+	store.crypto = provider.Crypto()
 	p := &idp{issuer: cfg.Issuer, provider: provider, store: store}
 
 	mux := http.NewServeMux()
@@ -133,12 +144,12 @@ func (p *idp) showLogin(w http.ResponseWriter, r *http.Request) {
 		p.fail(w, "This sign-in request is unknown or has expired. Start again from the portal.")
 		return
 	}
-	if u, ok := p.store.userByEmail(r.Context(), req.loginHint); ok {
+	if u, ok := p.store.userByEmail(r.Context(), req.LoginHint); ok {
 		p.complete(w, r, id, u)
 		return
 	}
 	// There is no session to reuse, so prompt=none can never succeed.
-	if slices.Contains(req.prompt, oidc.PromptNone) {
+	if slices.Contains(req.Prompt, oidc.PromptNone) {
 		op.AuthRequestError(w, r, req, oidc.ErrLoginRequired(), p.provider)
 		return
 	}
@@ -162,7 +173,8 @@ func (p *idp) submitLogin(w http.ResponseWriter, r *http.Request) {
 // complete marks the auth request as signed in now and hands it back to op,
 // which issues the code and redirects to the client.
 func (p *idp) complete(w http.ResponseWriter, r *http.Request, id string, u User) {
-	if err := p.store.completeLogin(id, u); err != nil {
+	id, err := p.store.completeLogin(id, u)
+	if err != nil {
 		p.fail(w, "This sign-in request is unknown, expired or already used. Start again from the portal.")
 		return
 	}

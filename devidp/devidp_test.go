@@ -34,6 +34,7 @@ func (c *clock) unix() int64                 { return c.now().Unix() }
 func (c *clock) within(got, want int64) bool { return got >= want-2 && got <= want+2 }
 
 type env struct {
+	served   atomic.Int64 // requests the providers answered
 	srv      *httptest.Server
 	clock    *clock
 	redirect string
@@ -44,21 +45,40 @@ type env struct {
 
 func start(t *testing.T) *env {
 	t.Helper()
+	return startReplicas(t, nil)
+}
+
+// startReplicas serves one provider per secret (one with a random secret
+// when there are none) under one URL, handing the requests to them in
+// turn, as a round-robin proxy in front of the portal's replicas does.
+func startReplicas(t *testing.T, secrets ...[]byte) *env {
+	t.Helper()
 	mux := http.NewServeMux()
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	e := &env{srv: srv, clock: new(clock), redirect: srv.URL + "/auth/callback"}
-	h, err := newHandler(Config{
-		Issuer:       srv.URL + "/dev/oidc",
-		ClientID:     "portal",
-		ClientSecret: "s3cret",
-		RedirectURIs: []string{e.redirect},
-		Users:        []User{alice, mal, nora, olga},
-	}, e.clock.now)
-	if err != nil {
-		t.Fatalf("newHandler: %v", err)
+	var replicas []http.Handler
+	for _, secret := range secrets {
+		h, err := newHandler(Config{
+			Issuer:       srv.URL + "/dev/oidc",
+			ClientID:     "portal",
+			ClientSecret: "s3cret",
+			RedirectURIs: []string{e.redirect},
+			Users:        []User{alice, mal, nora, olga},
+			Secret:       secret,
+		}, e.clock.now)
+		if err != nil {
+			t.Fatalf("newHandler: %v", err)
+		}
+		replicas = append(replicas, h)
 	}
-	mux.Handle("/dev/oidc/", h)
+	var next atomic.Int64
+	mux.HandleFunc("/dev/oidc/", func(w http.ResponseWriter, r *http.Request) {
+		i := int(next.Add(1)-1) % len(replicas)
+		e.served.Add(1)
+		replicas[i].ServeHTTP(w, r)
+	})
+	var err error
 
 	e.ctx = oidc.ClientContext(t.Context(), srv.Client())
 	e.provider, err = oidc.NewProvider(e.ctx, srv.URL+"/dev/oidc")
@@ -328,5 +348,44 @@ func TestLoginPageRefusals(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusBadRequest {
 		t.Errorf("expired auth request: got %d, want 400", resp.StatusCode)
+	}
+}
+
+// Two providers with one secret act as one: a sign-in whose steps land on
+// both in turn (authorize, login, callback, token, keys) completes and
+// its ID token verifies. A provider with another secret reads none of
+// their auth requests or codes.
+func TestReplicasWithOneSecretActAsOne(t *testing.T) {
+	secret := []byte(strings.Repeat("shared secret, 32 bytes at least", 2))
+	e := startReplicas(t, secret, secret)
+	for range 3 { // the steps fall on either replica in turn, differently each time
+		f := newFlow()
+		idt, c := e.exchange(t, e.loginWithHint(t, f, alice.Email), f)
+		if idt.Subject != alice.Subject || c.Email != alice.Email {
+			t.Errorf("sub, email = %q, %q; want %q, %q", idt.Subject, c.Email, alice.Subject, alice.Email)
+		}
+	}
+	if n := e.served.Load(); n < 12 {
+		t.Errorf("the providers answered %d requests, want at least 4 per sign-in", n)
+	}
+
+	other := startReplicas(t, []byte(strings.Repeat("another secret, at least 32 byte", 2)))
+	f := newFlow()
+	code := e.loginWithHint(t, f, alice.Email)
+	other.oauth.Endpoint.TokenURL = other.srv.URL + "/dev/oidc/oauth/token"
+	if _, err := other.oauth.Exchange(other.ctx, code, oauth2.VerifierOption(f.verifier)); err == nil {
+		t.Error("a provider with another secret exchanged the code")
+	}
+}
+
+// A code can be exchanged once on a replica, and on none a minute after
+// the login.
+func TestCodeExpiresAfterAMinute(t *testing.T) {
+	e := start(t)
+	f := newFlow()
+	code := e.loginWithHint(t, f, alice.Email)
+	e.clock.advance(codeLifetime)
+	if _, err := e.oauth.Exchange(e.ctx, code, oauth2.VerifierOption(f.verifier)); err == nil {
+		t.Fatal("a code was exchanged a minute after its login")
 	}
 }

@@ -2,11 +2,15 @@ package devidp
 
 import (
 	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/ecdsa"
 	"crypto/rand"
-	"crypto/rsa"
+	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
-	"fmt"
 	"net/url"
 	"slices"
 	"strings"
@@ -20,78 +24,121 @@ import (
 
 const (
 	authRequestLifetime = 10 * time.Minute
+	codeLifetime        = time.Minute // from the login to the token exchange
 	accessTokenLifetime = 5 * time.Minute
 	idTokenLifetime     = 5 * time.Minute
 )
 
 var errNotFound = errors.New("devidp: not found or expired")
 
-// storage is the in-memory op.Storage. Everything is behind one mutex, and
-// auth requests leave it only as copies, so op never reads one while a login
-// changes it.
+// storage is the op.Storage. It keeps no auth request, code or access
+// token of its own: each is sealed (AES-GCM) into the id or token it is
+// known by, under keys derived from the provider's secret, so that
+// replicas given the same secret answer each other's requests. What it
+// keeps is the set of auth requests already signed in and codes already
+// exchanged, so that each is used once on this replica; a code also
+// expires a minute after the login, and the portal consumes its own login
+// state once, so a code replayed at another replica finds nothing to
+// complete.
 type storage struct {
-	mu       sync.Mutex
-	now      func() time.Time
-	client   *client
-	users    []User
-	dir      func(context.Context) ([]User, error) // more users, read each time; may be nil
-	key      *rsaKey
-	requests map[string]*authRequest
-	codes    map[string]string // code → auth request id
-	tokens   map[string]accessToken
+	now    func() time.Time
+	client *client
+	users  []User
+	dir    func(context.Context) ([]User, error) // more users, read each time; may be nil
+	key    *signingKey
+	seal   cipher.AEAD
+	crypto op.Crypto // op's, which wraps codes; set by newHandler
+
+	mu   sync.Mutex
+	used map[[32]byte]time.Time // consumed ids → when they would have expired anyway
 }
 
 type accessToken struct {
-	subject string
-	scopes  []string
-	expires time.Time
+	Subject string    `json:"sub"`
+	Scopes  []string  `json:"scp"`
+	Expires time.Time `json:"exp"`
 }
 
-func newStorage(c *client, users []User, dir func(context.Context) ([]User, error), now func() time.Time) (*storage, error) {
-	priv, err := rsa.GenerateKey(rand.Reader, 2048)
+func newStorage(c *client, users []User, dir func(context.Context) ([]User, error), k keys, now func() time.Time) (*storage, error) {
+	block, err := aes.NewCipher(k.seal)
 	if err != nil {
-		return nil, fmt.Errorf("devidp: generate signing key: %w", err)
+		return nil, err
+	}
+	seal, err := cipher.NewGCM(block)
+	if err != nil {
+		return nil, err
 	}
 	return &storage{
-		now:      now,
-		client:   c,
-		users:    slices.Clone(users),
-		dir:      dir,
-		key:      &rsaKey{id: rand.Text(), priv: priv},
-		requests: make(map[string]*authRequest),
-		codes:    make(map[string]string),
-		tokens:   make(map[string]accessToken),
+		now:    now,
+		client: c,
+		users:  slices.Clone(users),
+		dir:    dir,
+		key:    k.signing,
+		seal:   seal,
+		used:   make(map[[32]byte]time.Time),
 	}, nil
 }
 
-// sweep drops expired auth requests, their codes and expired access tokens.
-// The caller holds s.mu.
-func (s *storage) sweep(now time.Time) {
-	for id, r := range s.requests {
-		if r.expired(now) {
-			delete(s.requests, id)
-		}
+// Labels bind a sealed value to its kind, so an access token is never
+// taken for an auth request.
+const (
+	labelRequest = "devidp auth request"
+	labelToken   = "devidp access token"
+)
+
+// sealJSON encrypts v as JSON into a URL-safe string.
+func (s *storage) sealJSON(label string, v any) (string, error) {
+	plain, err := json.Marshal(v)
+	if err != nil {
+		return "", err
 	}
-	for code, id := range s.codes {
-		if _, ok := s.requests[id]; !ok {
-			delete(s.codes, code)
-		}
-	}
-	for id, t := range s.tokens {
-		if !now.Before(t.expires) {
-			delete(s.tokens, id)
-		}
-	}
+	nonce := make([]byte, s.seal.NonceSize())
+	rand.Read(nonce)
+	return base64.RawURLEncoding.EncodeToString(s.seal.Seal(nonce, nonce, plain, []byte(label))), nil
 }
 
-// request returns a copy of a live auth request. The caller holds s.mu.
+// openJSON decrypts what sealJSON made into v.
+func (s *storage) openJSON(label, sealed string, v any) error {
+	raw, err := base64.RawURLEncoding.DecodeString(sealed)
+	if err != nil || len(raw) < s.seal.NonceSize() {
+		return errNotFound
+	}
+	n := s.seal.NonceSize()
+	plain, err := s.seal.Open(nil, raw[:n], raw[n:], []byte(label))
+	if err != nil {
+		return errNotFound
+	}
+	if err := json.Unmarshal(plain, v); err != nil {
+		return errNotFound
+	}
+	return nil
+}
+
+// consume marks id used until until; false when it was used already.
+func (s *storage) consume(id string, until time.Time) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.now()
+	for k, exp := range s.used {
+		if !now.Before(exp) {
+			delete(s.used, k)
+		}
+	}
+	k := sha256.Sum256([]byte(id))
+	if _, ok := s.used[k]; ok {
+		return false
+	}
+	s.used[k] = until
+	return true
+}
+
+// request opens a live auth request.
 func (s *storage) request(id string) (*authRequest, error) {
-	r, ok := s.requests[id]
-	if !ok || r.expired(s.now()) {
+	r := &authRequest{id: id}
+	if err := s.openJSON(labelRequest, id, &r.requestState); err != nil || r.expired(s.now()) {
 		return nil, errNotFound
 	}
-	c := *r
-	return &c, nil
+	return r, nil
 }
 
 // allUsers is the fixed users, then the directory's (those whose subject
@@ -132,111 +179,113 @@ func (s *storage) userWhere(ctx context.Context, match func(User) bool) (User, b
 	return users[i], true
 }
 
-// pendingRequest returns a copy of an auth request still waiting for a login.
+// pendingRequest returns an auth request still waiting for a login.
 func (s *storage) pendingRequest(id string) (*authRequest, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	r, err := s.request(id)
-	if err != nil || r.code != "" {
+	if err != nil || r.done() {
 		return nil, errNotFound
 	}
 	return r, nil
 }
 
-// completeLogin signs the user in for one auth request, now: there are no
-// sessions here, so every login is a new authentication and auth_time is
-// its time (unless the user is set up to say otherwise). A request whose
-// code was already issued cannot be signed in again.
-func (s *storage) completeLogin(id string, u User) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	r, ok := s.requests[id]
-	if !ok || r.expired(s.now()) || r.code != "" {
-		return errNotFound
+// completeLogin signs the user in for one auth request, now, and returns
+// the id of the signed-in request: there are no sessions here, so every
+// login is a new authentication and auth_time is its time (unless the
+// user is set up to say otherwise). A request is signed in once.
+func (s *storage) completeLogin(id string, u User) (string, error) {
+	r, err := s.pendingRequest(id)
+	if err != nil || !s.consume(id, r.Created.Add(authRequestLifetime)) {
+		return "", errNotFound
 	}
-	r.subject, r.authTime, r.done = u.Subject, s.now().Add(-u.AuthAge), true
+	now := s.now()
+	r.Subject, r.AuthTime, r.Completed = u.Subject, now.Add(-u.AuthAge), now
 	if u.OmitAuthTime {
-		r.authTime = time.Time{} // op leaves out a zero auth_time
+		r.AuthTime = time.Time{} // op leaves out a zero auth_time
 	}
-	return nil
+	return s.sealJSON(labelRequest, r.requestState)
 }
 
 func (s *storage) CreateAuthRequest(_ context.Context, req *oidc.AuthRequest, _ string) (op.AuthRequest, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	now := s.now()
-	s.sweep(now)
-	r := &authRequest{
-		id:           rand.Text(),
-		created:      now,
-		clientID:     req.ClientID,
-		redirectURI:  req.RedirectURI,
-		scopes:       slices.Clone(req.Scopes),
-		state:        req.State,
-		nonce:        req.Nonce,
-		responseType: req.ResponseType,
-		responseMode: req.ResponseMode,
-		loginHint:    req.LoginHint,
-		prompt:       slices.Clone(req.Prompt),
-	}
+	r := &authRequest{requestState: requestState{
+		Created:      s.now(),
+		ClientID:     req.ClientID,
+		RedirectURI:  req.RedirectURI,
+		Scopes:       slices.Clone(req.Scopes),
+		State:        req.State,
+		Nonce:        req.Nonce,
+		ResponseType: req.ResponseType,
+		ResponseMode: req.ResponseMode,
+		LoginHint:    req.LoginHint,
+		Prompt:       slices.Clone(req.Prompt),
+	}}
 	if req.CodeChallenge != "" {
-		r.challenge = &oidc.CodeChallenge{Challenge: req.CodeChallenge, Method: req.CodeChallengeMethod}
+		r.Challenge = &oidc.CodeChallenge{Challenge: req.CodeChallenge, Method: req.CodeChallengeMethod}
 	}
-	s.requests[r.id] = r
-	c := *r
-	return &c, nil
+	var err error
+	if r.id, err = s.sealJSON(labelRequest, r.requestState); err != nil {
+		return nil, err
+	}
+	return r, nil
 }
 
 func (s *storage) AuthRequestByID(_ context.Context, id string) (op.AuthRequest, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	return s.request(id)
 }
 
-// AuthRequestByCode consumes the code: a second exchange of the same code
-// fails even if the first one has not finished.
+// AuthRequestByCode opens the signed-in auth request a code wraps and
+// consumes it: a second exchange of it on this replica fails even if the
+// first one has not finished, and every exchange fails a minute after the
+// login.
 func (s *storage) AuthRequestByCode(_ context.Context, code string) (op.AuthRequest, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	id, ok := s.codes[code]
-	if !ok {
+	id, err := s.crypto.Decrypt(code)
+	if err != nil {
 		return nil, errNotFound
 	}
-	delete(s.codes, code)
-	return s.request(id)
+	r, err := s.request(id)
+	if err != nil || !r.done() || !s.now().Before(r.Completed.Add(codeLifetime)) {
+		return nil, errNotFound
+	}
+	// Keyed by the request, not the code: each visit of the callback
+	// wraps the same request in a new code.
+	if !s.consume("code:"+id, r.Completed.Add(codeLifetime)) {
+		return nil, errNotFound
+	}
+	return r, nil
 }
 
-func (s *storage) SaveAuthCode(_ context.Context, id, code string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	r, ok := s.requests[id]
-	if !ok || r.expired(s.now()) || !r.done || r.code != "" {
+// SaveAuthCode stores nothing: the code wraps the signed-in request. It
+// refuses a request that is not signed in or whose code time is over.
+func (s *storage) SaveAuthCode(_ context.Context, id, _ string) error {
+	r, err := s.request(id)
+	if err != nil || !r.done() || !s.now().Before(r.Completed.Add(codeLifetime)) {
 		return errNotFound
 	}
-	r.code = code
-	s.codes[code] = id
 	return nil
 }
 
-func (s *storage) DeleteAuthRequest(_ context.Context, id string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if r, ok := s.requests[id]; ok {
-		delete(s.codes, r.code)
-		delete(s.requests, id)
-	}
-	return nil
-}
+// DeleteAuthRequest has nothing to delete; AuthRequestByCode consumed it.
+func (s *storage) DeleteAuthRequest(context.Context, string) error { return nil }
 
 func (s *storage) CreateAccessToken(_ context.Context, req op.TokenRequest) (string, time.Time, error) {
+	t := accessToken{Subject: req.GetSubject(), Scopes: slices.Clone(req.GetScopes()), Expires: s.now().Add(accessTokenLifetime)}
+	id, err := s.sealJSON(labelToken, t)
+	return id, t.Expires, err
+}
+
+// token opens a live access token of subject that this replica has not
+// seen revoked.
+func (s *storage) token(id, subject string) (accessToken, error) {
+	var t accessToken
+	if err := s.openJSON(labelToken, id, &t); err != nil || t.Subject != subject || !s.now().Before(t.Expires) {
+		return accessToken{}, errNotFound
+	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	now := s.now()
-	s.sweep(now)
-	id := rand.Text()
-	t := accessToken{subject: req.GetSubject(), scopes: slices.Clone(req.GetScopes()), expires: now.Add(accessTokenLifetime)}
-	s.tokens[id] = t
-	return id, t.expires, nil
+	_, revoked := s.used[sha256.Sum256([]byte("token:"+id))]
+	s.mu.Unlock()
+	if revoked {
+		return accessToken{}, errNotFound
+	}
+	return t, nil
 }
 
 func (s *storage) CreateAccessAndRefreshTokens(context.Context, op.TokenRequest, string) (string, string, time.Time, error) {
@@ -253,17 +302,17 @@ func (s *storage) GetRefreshTokenInfo(context.Context, string, string) (string, 
 
 func (s *storage) TerminateSession(context.Context, string, string) error { return nil }
 
+// RevokeToken forgets the token on this replica (it expires in minutes
+// everywhere).
 func (s *storage) RevokeToken(_ context.Context, tokenID, _, _ string) *oidc.Error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	delete(s.tokens, tokenID)
+	s.consume("token:"+tokenID, s.now().Add(accessTokenLifetime))
 	return nil
 }
 
 func (s *storage) SigningKey(context.Context) (op.SigningKey, error) { return s.key, nil }
 
 func (s *storage) SignatureAlgorithms(context.Context) ([]jose.SignatureAlgorithm, error) {
-	return []jose.SignatureAlgorithm{jose.RS256}, nil
+	return []jose.SignatureAlgorithm{jose.ES256}, nil
 }
 
 func (s *storage) KeySet(context.Context) ([]op.Key, error) {
@@ -295,13 +344,11 @@ func (s *storage) SetUserinfoFromRequest(ctx context.Context, info *oidc.UserInf
 }
 
 func (s *storage) SetUserinfoFromToken(ctx context.Context, info *oidc.UserInfo, tokenID, subject, _ string) error {
-	s.mu.Lock()
-	t, ok := s.tokens[tokenID]
-	s.mu.Unlock()
-	if !ok || t.subject != subject || !s.now().Before(t.expires) {
-		return errNotFound
+	t, err := s.token(tokenID, subject)
+	if err != nil {
+		return err
 	}
-	return s.setUserinfo(ctx, info, subject, t.scopes)
+	return s.setUserinfo(ctx, info, subject, t.Scopes)
 }
 
 func (s *storage) setUserinfo(ctx context.Context, info *oidc.UserInfo, subject string, scopes []string) error {
@@ -327,14 +374,12 @@ func (s *storage) setUserinfo(ctx context.Context, info *oidc.UserInfo, subject 
 }
 
 func (s *storage) SetIntrospectionFromToken(_ context.Context, resp *oidc.IntrospectionResponse, tokenID, subject, clientID string) error {
-	s.mu.Lock()
-	t, ok := s.tokens[tokenID]
-	s.mu.Unlock()
-	if !ok || t.subject != subject || clientID != s.client.id || !s.now().Before(t.expires) {
+	t, err := s.token(tokenID, subject)
+	if err != nil || clientID != s.client.id {
 		return errNotFound
 	}
-	resp.Active, resp.Subject, resp.ClientID, resp.Scope = true, subject, clientID, t.scopes
-	resp.Expiration = oidc.FromTime(t.expires)
+	resp.Active, resp.Subject, resp.ClientID, resp.Scope = true, subject, clientID, t.Scopes
+	resp.Expiration = oidc.FromTime(t.Expires)
 	return nil
 }
 
@@ -353,45 +398,51 @@ func (s *storage) ValidateJWTProfileScopes(context.Context, string, []string) ([
 func (s *storage) Health(context.Context) error { return nil }
 
 // authRequest is one authorization request from /authorize to the token
-// exchange.
+// exchange: its state, and the id that state is sealed into.
 type authRequest struct {
-	id           string
-	created      time.Time
-	clientID     string
-	redirectURI  string
-	scopes       []string
-	state        string
-	nonce        string
-	responseType oidc.ResponseType
-	responseMode oidc.ResponseMode
-	loginHint    string
-	prompt       []string
-	challenge    *oidc.CodeChallenge
-	subject      string
-	authTime     time.Time
-	done         bool
-	code         string
+	id string
+	requestState
 }
 
+// requestState is what an auth request knows, sealed into its id.
+type requestState struct {
+	Created      time.Time           `json:"created"`
+	ClientID     string              `json:"client_id"`
+	RedirectURI  string              `json:"redirect_uri"`
+	Scopes       []string            `json:"scopes"`
+	State        string              `json:"state"`
+	Nonce        string              `json:"nonce"`
+	ResponseType oidc.ResponseType   `json:"response_type"`
+	ResponseMode oidc.ResponseMode   `json:"response_mode"`
+	LoginHint    string              `json:"login_hint"`
+	Prompt       []string            `json:"prompt"`
+	Challenge    *oidc.CodeChallenge `json:"challenge"`
+	Subject      string              `json:"sub"`
+	AuthTime     time.Time           `json:"auth_time"`
+	Completed    time.Time           `json:"completed"` // when the login was done; zero while pending
+}
+
+func (r *authRequest) done() bool { return !r.Completed.IsZero() }
+
 func (r *authRequest) expired(now time.Time) bool {
-	return !now.Before(r.created.Add(authRequestLifetime))
+	return !now.Before(r.Created.Add(authRequestLifetime))
 }
 
 func (r *authRequest) GetID() string                         { return r.id }
 func (r *authRequest) GetACR() string                        { return "" }
 func (r *authRequest) GetAMR() []string                      { return nil }
-func (r *authRequest) GetAudience() []string                 { return []string{r.clientID} }
-func (r *authRequest) GetAuthTime() time.Time                { return r.authTime }
-func (r *authRequest) GetClientID() string                   { return r.clientID }
-func (r *authRequest) GetCodeChallenge() *oidc.CodeChallenge { return r.challenge }
-func (r *authRequest) GetNonce() string                      { return r.nonce }
-func (r *authRequest) GetRedirectURI() string                { return r.redirectURI }
-func (r *authRequest) GetResponseType() oidc.ResponseType    { return r.responseType }
-func (r *authRequest) GetResponseMode() oidc.ResponseMode    { return r.responseMode }
-func (r *authRequest) GetScopes() []string                   { return r.scopes }
-func (r *authRequest) GetState() string                      { return r.state }
-func (r *authRequest) GetSubject() string                    { return r.subject }
-func (r *authRequest) Done() bool                            { return r.done }
+func (r *authRequest) GetAudience() []string                 { return []string{r.ClientID} }
+func (r *authRequest) GetAuthTime() time.Time                { return r.AuthTime }
+func (r *authRequest) GetClientID() string                   { return r.ClientID }
+func (r *authRequest) GetCodeChallenge() *oidc.CodeChallenge { return r.Challenge }
+func (r *authRequest) GetNonce() string                      { return r.Nonce }
+func (r *authRequest) GetRedirectURI() string                { return r.RedirectURI }
+func (r *authRequest) GetResponseType() oidc.ResponseType    { return r.ResponseType }
+func (r *authRequest) GetResponseMode() oidc.ResponseMode    { return r.ResponseMode }
+func (r *authRequest) GetScopes() []string                   { return r.Scopes }
+func (r *authRequest) GetState() string                      { return r.State }
+func (r *authRequest) GetSubject() string                    { return r.Subject }
+func (r *authRequest) Done() bool                            { return r.done() }
 
 // client is the portal: a confidential web client using the code flow.
 type client struct {
@@ -431,20 +482,21 @@ func (c *client) RestrictAdditionalAccessTokenScopes() func([]string) []string {
 	return func(s []string) []string { return s }
 }
 
-// rsaKey is the provider's one signing key (op.SigningKey).
-type rsaKey struct {
+// signingKey is the provider's one signing key (op.SigningKey): ES256,
+// derived from the provider's secret, so every replica signs with it.
+type signingKey struct {
 	id   string
-	priv *rsa.PrivateKey
+	priv *ecdsa.PrivateKey
 }
 
-func (k *rsaKey) ID() string                                  { return k.id }
-func (k *rsaKey) SignatureAlgorithm() jose.SignatureAlgorithm { return jose.RS256 }
-func (k *rsaKey) Key() any                                    { return k.priv }
+func (k *signingKey) ID() string                                  { return k.id }
+func (k *signingKey) SignatureAlgorithm() jose.SignatureAlgorithm { return jose.ES256 }
+func (k *signingKey) Key() any                                    { return k.priv }
 
-// publicKey is the half of rsaKey published at the JWKS endpoint (op.Key).
-type publicKey struct{ k *rsaKey }
+// publicKey is the half of signingKey published at the JWKS endpoint (op.Key).
+type publicKey struct{ k *signingKey }
 
 func (p publicKey) ID() string                         { return p.k.id }
-func (p publicKey) Algorithm() jose.SignatureAlgorithm { return jose.RS256 }
+func (p publicKey) Algorithm() jose.SignatureAlgorithm { return jose.ES256 }
 func (p publicKey) Use() string                        { return "sig" }
 func (p publicKey) Key() any                           { return &p.k.priv.PublicKey }

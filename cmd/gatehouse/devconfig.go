@@ -2,7 +2,9 @@ package main
 
 import (
 	"crypto/ed25519"
+	"crypto/hkdf"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -12,6 +14,7 @@ import (
 	"path/filepath"
 
 	"gatehouse/handlers"
+	"gatehouse/mailer"
 	"gatehouse/models"
 	"gatehouse/models/demo"
 )
@@ -56,12 +59,59 @@ func (c *Config) devDefaults(env map[string]string) []string {
 	}
 	c.OIDCIssuer = c.BaseURL.JoinPath("/dev/oidc").String()
 	c.OIDCClientID = "gatehouse-dev"
-	c.OIDCClientSecret = rand.Text()
 	c.AllowedDomains = []string{"example.com"}
 	if c.AgreementVersion == "" {
 		c.AgreementVersion = devAgreementVersion
 	}
+	return c.devMail()
+}
+
+// devMail lets --dev send through an SMTP relay on this machine (a test's
+// mail server) when GATEHOUSE_SMTP_HOST names one; without it, mail stays
+// in the dev mailbox. Demo mail never leaves the machine.
+func (c *Config) devMail() []string {
+	if c.SMTP.Host == "" {
+		return nil
+	}
+	if !mailer.Loopback(c.SMTP.Host) {
+		return []string{fmt.Sprintf("GATEHOUSE_SMTP_HOST=%s: --dev sends mail only to a relay on this machine (localhost, 127.0.0.1 or ::1)", c.SMTP.Host)}
+	}
+	if c.SMTP.From == "" {
+		c.SMTP.From = "Gatehouse <gatehouse@" + demo.Domain + ">"
+	}
+	return c.SMTP.Check()
+}
+
+// devKeys fills the keys --dev keeps in its data directory (unless the
+// environment gives them: replicas behind one base URL share them) and
+// derives from the session key the client secret the portal and its
+// development identity provider share.
+func (c *Config) devKeys() error {
+	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
+		return err
+	}
+	var err error
+	if len(c.SessionKey) == 0 {
+		if c.SessionKey, err = devSessionKey(c.DataDir); err != nil {
+			return err
+		}
+	}
+	if c.AuditSigningKey == nil {
+		if c.AuditSigningKey, err = devAuditKey(c.DataDir); err != nil {
+			return err
+		}
+	}
+	secret, err := devSecret(c.SessionKey, "gatehouse dev oidc client secret")
+	if err != nil {
+		return err
+	}
+	c.OIDCClientSecret = base64.RawURLEncoding.EncodeToString(secret)
 	return nil
+}
+
+// devSecret derives a 32-byte secret for one use (label) from the session key.
+func devSecret(sessionKey []byte, label string) ([]byte, error) {
+	return hkdf.Key(sha256.New, sessionKey, nil, label, 32)
 }
 
 // devSessionKey reads the development session key from the data

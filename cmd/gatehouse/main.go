@@ -25,7 +25,7 @@ func main() {
 
 const usage = `usage:
   gatehouse serve [--dev]         start the portal (--dev: embedded SQLite, demo data, built-in identity provider)
-  gatehouse migrate [--dev]       apply database migrations and exit
+  gatehouse migrate [--dev]       apply database migrations and exit (--dev: and add the demo data)
   gatehouse staff add EMAIL --name NAME --tier TIER [--agreement VERSION] [--trained DATE]
   gatehouse staff offboard EMAIL [--reason TEXT]
   gatehouse audit verify [--dev] [--checkpoint FILE [--public-key BASE64]]

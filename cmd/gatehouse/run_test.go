@@ -370,14 +370,9 @@ func TestRunStaffOffboard(t *testing.T) {
 func TestRunStaffCLIRefusals(t *testing.T) {
 	ctx := context.Background()
 	env, db := migratedDev(t)
-	by := models.Actor{Email: "test"}
-	now := time.Now()
-	lee, err := models.CreateStaff(ctx, db.Write, now, by, models.Staff{Email: "lee.leaver@example.com", Name: "Lee Leaver", Tier: policy.TierSupport})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := models.Offboard(ctx, db.Write, models.Act{Now: now, By: by}, lee.ID, "left"); err != nil {
-		t.Fatal(err)
+	// migrate --dev seeds the demo staff: lee.leaver is offboarded.
+	if lee, err := models.FindStaffByEmail(ctx, db.Read, "lee.leaver@example.com"); err != nil || lee.Status != models.StatusOffboarded {
+		t.Fatalf("demo lee.leaver: %s, %v; want offboarded", lee.Status, err)
 	}
 	auditBefore := countRows(t, db, "audit_events")
 

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"time"
 
@@ -46,10 +45,8 @@ func serve(ctx context.Context, args, env []string, stdout, stderr io.Writer) er
 	}
 	post := models.Post{Outbox: outbox, Letters: letters.New(cfg.Company, cfg.BaseURL, time.Now)}
 	if cfg.Dev {
-		// A customer's deletion request waiting for its owners, so the
-		// retention queue shows that state too; it needs the letters.
-		if err := demo.SeedDeletionRequest(ctx, s.st.db, s.st.product.Read, time.Now(), cfg.Retention, post); err != nil {
-			return fmt.Errorf("demo deletion request: %w", err)
+		if err := seedDemoRequest(ctx, cfg, s.st.db, s.st.product, post); err != nil {
+			return err
 		}
 	}
 	if err := s.startWorkers(ctx, post); err != nil {
@@ -83,20 +80,7 @@ func serveConfig(args, env []string, stderr io.Writer) (Config, error) {
 	if err != nil || !cfg.Dev {
 		return cfg, err
 	}
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return cfg, err
-	}
-	if len(cfg.SessionKey) == 0 {
-		if cfg.SessionKey, err = devSessionKey(cfg.DataDir); err != nil {
-			return cfg, err
-		}
-	}
-	if cfg.AuditSigningKey == nil {
-		if cfg.AuditSigningKey, err = devAuditKey(cfg.DataDir); err != nil {
-			return cfg, err
-		}
-	}
-	return cfg, nil
+	return cfg, cfg.devKeys()
 }
 
 // handler builds the portal's HTTP handler over the stores.
@@ -263,40 +247,10 @@ func openStores(ctx context.Context, cfg Config) (_ *stores, err error) {
 	if s.product, err = models.Open(ctx, cfg.ProductDatabaseURL); err != nil {
 		return nil, fmt.Errorf("product database: %w", err)
 	}
-	tcfg := models.TenantStorage{Dialect: s.product.Dialect, PostgresURL: cfg.ProductDatabaseURL}
-	if s.product.Dialect == models.SQLite {
-		tcfg.PostgresURL = ""
-		tcfg.SQLiteDir = filepath.Join(filepath.Dir(strings.TrimPrefix(cfg.ProductDatabaseURL, "sqlite:")), "tenants")
-	}
+	tcfg := tenantStorage(cfg, s.product)
 	if cfg.Dev {
-		now := time.Now()
-		if err = demo.SeedStaff(ctx, s.db, now); err != nil {
-			return nil, fmt.Errorf("demo staff: %w", err)
-		}
-		if err = demo.SeedProduct(ctx, s.product.Write, now); err != nil {
-			return nil, fmt.Errorf("demo workspaces: %w", err)
-		}
-		target := demo.TenantTarget{SQLiteDir: tcfg.SQLiteDir}
-		if s.product.Dialect == models.Postgres {
-			target = demo.TenantTarget{Postgres: s.product.Write}
-		} else if err = os.MkdirAll(tcfg.SQLiteDir, 0o700); err != nil {
+		if err = seedDemo(ctx, cfg, s.db, s.product, tcfg.SQLiteDir); err != nil {
 			return nil, err
-		}
-		// A workspace deleted in an earlier run stays deleted: its data is
-		// not seeded again.
-		var deleted []string
-		if err = s.product.Read.WithContext(ctx).Model(&models.Workspace{}).Where("status = ?", models.WorkspaceDeleted).Pluck("slug", &deleted).Error; err != nil {
-			return nil, err
-		}
-		slugs := slices.DeleteFunc(demo.WorkspaceSlugs(), func(slug string) bool { return slices.Contains(deleted, slug) })
-		if err = demo.SeedTenants(ctx, target, slugs, now); err != nil {
-			return nil, fmt.Errorf("demo tenant data: %w", err)
-		}
-		if err = demo.SeedRetention(ctx, s.db, s.product.Read, now, cfg.Retention); err != nil {
-			return nil, fmt.Errorf("demo retention: %w", err)
-		}
-		if err = demo.SeedDeletedWorkspace(ctx, s.db, s.product, tcfg.SQLiteDir, now, cfg.Retention); err != nil {
-			return nil, fmt.Errorf("demo deletion: %w", err)
 		}
 	}
 	s.tenantsDir = tcfg.SQLiteDir
@@ -311,6 +265,16 @@ func openStores(ctx context.Context, cfg Config) (_ *stores, err error) {
 	}
 	s.audit = models.NewAuditWriter(s.db, 256)
 	return s, nil
+}
+
+// tenantStorage is where the workspaces' data lives: schemas of the
+// PostgreSQL product database, or SQLite files in tenants/ beside the
+// product's file.
+func tenantStorage(cfg Config, product *models.DB) models.TenantStorage {
+	if product.Dialect == models.SQLite {
+		return models.TenantStorage{Dialect: models.SQLite, SQLiteDir: filepath.Join(filepath.Dir(strings.TrimPrefix(cfg.ProductDatabaseURL, "sqlite:")), "tenants")}
+	}
+	return models.TenantStorage{Dialect: product.Dialect, PostgresURL: cfg.ProductDatabaseURL}
 }
 
 // checkCatalog compares the catalog with the schema of the registry's
@@ -360,9 +324,16 @@ func devIdentityProvider(cfg Config, db *models.DB) (http.Handler, error) {
 		}
 		return users, nil
 	}
+	// Replicas sharing the session key share the provider's keys, so a
+	// sign-in may go through any of them at each step.
+	secret, err := devSecret(cfg.SessionKey, "gatehouse dev identity provider")
+	if err != nil {
+		return nil, err
+	}
 	return devidp.New(devidp.Config{
 		Issuer: cfg.OIDCIssuer, ClientID: cfg.OIDCClientID, ClientSecret: cfg.OIDCClientSecret,
 		RedirectURIs: []string{cfg.BaseURL.JoinPath("/auth/callback").String()}, Directory: staff,
+		Secret: secret,
 	})
 }
 
@@ -390,6 +361,12 @@ func migrate(ctx context.Context, args, env []string, stdout io.Writer) error {
 	}
 	defer db.Close()
 	fmt.Fprintln(stdout, "migrations applied")
+	if cfg.Dev {
+		if err := migrateDemo(ctx, cfg, db); err != nil {
+			return err
+		}
+		fmt.Fprintln(stdout, "demo data in place")
+	}
 	return nil
 }
 

@@ -84,12 +84,12 @@ func (s *server) startWorkers(ctx context.Context, post models.Post) error {
 	return nil
 }
 
-// newMailWorker sends the outbox's mail: over SMTP, or, with --dev,
-// nowhere (the dev mailbox at /dev/mail shows it). Stopping it lets a
-// send in progress finish.
+// newMailWorker sends the outbox's mail: over SMTP, or, with --dev and
+// no SMTP relay set, nowhere (the dev mailbox at /dev/mail shows it).
+// Stopping it lets a send in progress finish.
 func newMailWorker(cfg Config, db *models.DB, outbox *models.Outbox, reg prometheus.Registerer, log *slog.Logger) (*models.MailWorker, error) {
 	var sender models.MailSender = mailer.Dev{}
-	if !cfg.Dev {
+	if !cfg.Dev || cfg.SMTP.Host != "" {
 		var err error
 		if sender, err = mailer.New(cfg.SMTP); err != nil {
 			return nil, err

@@ -72,9 +72,10 @@ func SeedStaff(ctx context.Context, db *models.DB, now time.Time) error {
 	return nil
 }
 
-// productSchema is the part of the product's database Gatehouse reads.
-var productSchema = []string{
-	`CREATE TABLE IF NOT EXISTS workspaces (
+// productSchema is the part of the product's database Gatehouse reads:
+// each statement creates the table or index it names.
+var productSchema = []struct{ table, index, stmt string }{
+	{"workspaces", "", `CREATE TABLE IF NOT EXISTS workspaces (
 		slug TEXT PRIMARY KEY,
 		name TEXT NOT NULL,
 		plan TEXT NOT NULL,
@@ -86,16 +87,16 @@ var productSchema = []string{
 		subscription_state TEXT NOT NULL,
 		renewal_date TIMESTAMP,
 		dsn TEXT NOT NULL DEFAULT ''
-	)`,
-	`CREATE TABLE IF NOT EXISTS workspace_owners (
+	)`},
+	{"workspace_owners", "", `CREATE TABLE IF NOT EXISTS workspace_owners (
 		slug TEXT NOT NULL REFERENCES workspaces (slug),
 		email TEXT NOT NULL,
 		PRIMARY KEY (slug, email)
-	)`,
+	)`},
 	// The orders /workspaces sorts by (models.WorkspaceSorts).
-	`CREATE INDEX IF NOT EXISTS workspaces_name ON workspaces (name, slug)`,
-	`CREATE INDEX IF NOT EXISTS workspaces_created ON workspaces (created_at, slug)`,
-	`CREATE INDEX IF NOT EXISTS workspaces_members ON workspaces (member_count, slug)`,
+	{"workspaces", "workspaces_name", `CREATE INDEX IF NOT EXISTS workspaces_name ON workspaces (name, slug)`},
+	{"workspaces", "workspaces_created", `CREATE INDEX IF NOT EXISTS workspaces_created ON workspaces (created_at, slug)`},
+	{"workspaces", "workspaces_members", `CREATE INDEX IF NOT EXISTS workspaces_members ON workspaces (member_count, slug)`},
 }
 
 type ws struct {
@@ -136,11 +137,18 @@ var workspaces = []ws{
 	{"initrode", "Initrode", "free", "free", "none", 1, 160, -1, []string{"owner@initrode.example"}},
 }
 
-// SeedProduct creates the registry tables in product (if missing) and
-// adds the demo workspaces that do not exist yet, dated relative to now.
+// SeedProduct creates the registry tables and indexes in product that are
+// missing and adds the demo workspaces that do not exist yet, dated
+// relative to now. What exists is only read: a role that may not create
+// tables or add rows (the portal's, on PostgreSQL) passes over a registry
+// the owner has seeded.
 func SeedProduct(ctx context.Context, product *gorm.DB, now time.Time) error {
-	for _, stmt := range productSchema {
-		if err := product.WithContext(ctx).Exec(stmt).Error; err != nil {
+	m := product.WithContext(ctx).Migrator()
+	for _, s := range productSchema {
+		if (s.index == "" && m.HasTable(s.table)) || (s.index != "" && m.HasIndex(s.table, s.index)) {
+			continue
+		}
+		if err := product.WithContext(ctx).Exec(s.stmt).Error; err != nil {
 			return fmt.Errorf("product schema: %w", err)
 		}
 	}
