@@ -2,7 +2,7 @@
 # runs every check CI runs.
 GO ?= go
 
-.PHONY: run build test generate lint check bench e2e fleet
+.PHONY: run build test generate lint check bench e2e fleet faults
 
 ## run: build bin/gatehouse and start it with --dev (SQLite under ./.gatehouse, demo data).
 ## exec makes the portal the recipe's process: Ctrl-C reaches it directly, it
@@ -50,6 +50,18 @@ bench:
 fleet:
 	@test -n "$$GATEHOUSE_TEST_PG" || { echo "make fleet needs GATEHOUSE_TEST_PG, e.g. postgres://postgres@127.0.0.1:5432/postgres"; exit 1; }
 	GATEHOUSE_TEST_ALL=1 $(GO) test -count=1 -v -timeout 10m ./fleet/
+
+## faults: the fault tests on a fleet (fleet/faults*_test.go): kill -9 a replica
+## under load, stop and start PostgreSQL in immediate mode, end grants at
+## random; then the figures of the run. Needs GATEHOUSE_TEST_PG, and restarts
+## that server's cluster with pg_ctlcluster: never part of `make test`.
+faults:
+	@test -n "$$GATEHOUSE_TEST_PG" || { echo "make faults needs GATEHOUSE_TEST_PG, e.g. postgres://postgres@127.0.0.1:5432/postgres"; exit 1; }
+	@start=$$(date +%s); report=$$(mktemp); \
+	GATEHOUSE_FAULTS=1 GATEHOUSE_FAULTS_REPORT="$$report" GATEHOUSE_TEST_ALL=1 \
+		$(GO) test -count=1 -v -run '^TestFaults' -timeout 30m ./fleet/; status=$$?; \
+	echo; echo "# make faults: the figures of this run"; echo; cat "$$report"; rm -f "$$report"; \
+	echo "wall time of the tests: $$(( $$(date +%s) - start )) s"; exit $$status
 
 ## e2e: only the browser tests
 e2e:
