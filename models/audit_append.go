@@ -161,6 +161,14 @@ const auditColumns = "seq, at, actor, actor_tier, action, workspace, table_name,
 // appendEvents chains evs onto the head and inserts them; tx must be a
 // transaction. It fills in each event's Seq, PrevHash and Hash.
 func appendEvents(ctx context.Context, tx *gorm.DB, evs []AuditEvent) error {
+	return appendEventsLocked(ctx, tx, evs, nil)
+}
+
+// appendEventsLocked is appendEvents that runs locked, when not nil,
+// once it holds the chain head and before evs are chained: locked may
+// change evs (see AuditWriter's views), and whatever it reads was
+// committed before any event that follows evs in the chain.
+func appendEventsLocked(ctx context.Context, tx *gorm.DB, evs []AuditEvent, locked func(tx *gorm.DB) error) error {
 	tx = tx.WithContext(ctx)
 	head, err := lockHead(tx)
 	if err != nil {
@@ -168,6 +176,11 @@ func appendEvents(ctx context.Context, tx *gorm.DB, evs []AuditEvent) error {
 	}
 	if head.Hash == "" {
 		if head, err = sealLegacy(ctx, tx); err != nil {
+			return err
+		}
+	}
+	if locked != nil {
+		if err := locked(tx); err != nil {
 			return err
 		}
 	}

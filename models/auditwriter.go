@@ -28,7 +28,18 @@ type AuditWriter struct {
 type auditRequest struct {
 	ctx   context.Context
 	ev    AuditEvent
+	under *underGrant // nil for an event that needs no live grant
 	reply chan auditReply
+}
+
+// underGrant makes an event, a view of tenant data, conditional on its
+// grant: the batch's transaction re-reads the grant once it holds the
+// chain head, and records refused instead of the event unless the grant
+// is live then (see liveAt).
+type underGrant struct {
+	grant   int64
+	now     func() time.Time // read after the chain head is locked
+	refused AuditEvent
 }
 
 type auditReply struct {
@@ -55,7 +66,29 @@ func (w *AuditWriter) Append(ctx context.Context, e AuditEntry) (AuditEvent, err
 	if err != nil {
 		return AuditEvent{}, err
 	}
-	req := auditRequest{ctx: ctx, ev: ev, reply: make(chan auditReply, 1)}
+	return w.send(ctx, auditRequest{ctx: ctx, ev: ev, reply: make(chan auditReply, 1)})
+}
+
+// appendUnder records e, an event under grant, only if the grant is
+// still live once the chain head is locked, by the clock now read then;
+// otherwise it records refused in its place and returns a wrapped
+// ErrNoGrant once that is committed. So no event under a grant follows,
+// in the chain, the event that ended it: an ending commits its event in
+// the transaction that ends the grant, which holds the head too.
+func (w *AuditWriter) appendUnder(ctx context.Context, e AuditEntry, grant int64, now func() time.Time, refused AuditEntry) (AuditEvent, error) {
+	ev, err := e.event()
+	if err != nil {
+		return AuditEvent{}, err
+	}
+	ref, err := refused.event()
+	if err != nil {
+		return AuditEvent{}, err
+	}
+	under := &underGrant{grant: grant, now: now, refused: ref}
+	return w.send(ctx, auditRequest{ctx: ctx, ev: ev, under: under, reply: make(chan auditReply, 1)})
+}
+
+func (w *AuditWriter) send(ctx context.Context, req auditRequest) (AuditEvent, error) {
 	w.mu.RLock()
 	if w.closed {
 		w.mu.RUnlock()
@@ -145,17 +178,54 @@ func (w *AuditWriter) commit(batch []auditRequest, evs []AuditEvent) {
 	// One caller giving up must not fail the others' events.
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	var refused []bool
 	err := w.db.Write.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		return appendEvents(ctx, tx, evs)
+		return appendEventsLocked(ctx, tx, evs, func(tx *gorm.DB) error {
+			var err error
+			refused, err = recheckGrants(ctx, tx, live, evs)
+			return err
+		})
 	})
 	if err != nil {
 		err = fmt.Errorf("audit batch of %d: %w", len(evs), err)
 	}
 	for i, r := range live {
-		if err != nil {
+		switch {
+		case err != nil:
 			r.reply <- auditReply{err: err}
-		} else {
+		case refused[i]:
+			r.reply <- auditReply{err: fmt.Errorf("grant %d ended before the view was recorded (refusal %d): %w", r.under.grant, evs[i].Seq, ErrNoGrant)}
+		default:
 			r.reply <- auditReply{ev: evs[i]}
 		}
 	}
+}
+
+// recheckGrants reads, inside tx and with the chain head held, the grants
+// the events of live are under, and puts in evs the refusal of each event
+// whose grant is no longer live. It reports which it refused.
+func recheckGrants(ctx context.Context, tx *gorm.DB, live []auditRequest, evs []AuditEvent) ([]bool, error) {
+	refused := make([]bool, len(live))
+	var ids []int64
+	for _, r := range live {
+		if r.under != nil {
+			ids = append(ids, r.under.grant)
+		}
+	}
+	if len(ids) == 0 {
+		return refused, nil
+	}
+	windows, err := grantWindows(ctx, tx, ids)
+	if err != nil {
+		return nil, err
+	}
+	for i, r := range live {
+		if r.under == nil {
+			continue
+		}
+		if win, ok := windows[r.under.grant]; !ok || !win.liveAt(r.under.now(), evs[i].At) {
+			evs[i], refused[i] = r.under.refused, true
+		}
+	}
+	return refused, nil
 }

@@ -88,11 +88,15 @@ func (d *TenantData) RevealField(ctx context.Context, v Viewer, r DataRequest, f
 		CreatedAt: now.UTC(),
 		ExpiresAt: now.Add(RevealWindow).UTC(),
 	}
+	if d.beforeAudit != nil {
+		d.beforeAudit()
+	}
+	ended := false
 	err = d.db.Write.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		if err := tx.Create(&rv).Error; err != nil {
 			return err
 		}
-		_, err := AppendAudit(ctx, tx, AuditEntry{
+		ev, err := AppendAudit(ctx, tx, AuditEntry{
 			At:           now,
 			Actor:        v.Actor,
 			Action:       ActionFieldRevealed,
@@ -104,8 +108,24 @@ func (d *TenantData) RevealField(ctx context.Context, v Viewer, r DataRequest, f
 			Reason:       reason,
 			Detail:       map[string]any{"field": field, "until": rv.ExpiresAt},
 		})
-		return err
+		if err != nil {
+			return err
+		}
+		// This transaction holds the chain head now: the grant must
+		// still be live, as for a view (see AuditWriter.appendUnder).
+		live, err := grantWindows(ctx, tx, []int64{rv.GrantID})
+		if err != nil {
+			return err
+		}
+		if w, ok := live[rv.GrantID]; !ok || !w.liveAt(d.now(), ev.At) {
+			ended = true
+			return fmt.Errorf("grant %d ended before the reveal was recorded: %w", rv.GrantID, ErrNoGrant)
+		}
+		return nil
 	})
+	if ended {
+		return Reveal{}, d.refuse(ctx, now, v, r, refusedEnded, err)
+	}
 	if err != nil {
 		return Reveal{}, fmt.Errorf("reveal %s.%s %d %s: %w", rv.Workspace, rv.Table, rv.RecordID, field, err)
 	}

@@ -188,7 +188,8 @@ func (sw sweep) closeGrant(ctx context.Context, tx *gorm.DB, g endedGrant) (bool
 		return false, u.Error
 	}
 	if g.EndedAt == nil {
-		// Ended by time: record it as such.
+		// Ended by time: record it as such, unless someone ended it
+		// meanwhile, whose own event says how.
 		u := tx.Model(&Grant{}).Where("id = ? AND ended_at IS NULL", g.ID).
 			Updates(map[string]any{"ended_at": g.EndsAt, "ended_by": SystemActor.Email, "ended_why": "expired"})
 		if u.Error != nil {
@@ -198,8 +199,10 @@ func (sw sweep) closeGrant(ctx context.Context, tx *gorm.DB, g endedGrant) (bool
 		if g.RequestID != nil {
 			target = RequestTarget(*g.RequestID)
 		}
-		if _, err := AppendAudit(ctx, tx, AuditEntry{At: sw.now, Actor: SystemActor, Action: ActionGrantExpired, Workspace: g.Workspace, GrantID: &g.ID, BreakglassID: g.BreakglassID, Target: target, Reason: "expired"}); err != nil {
-			return false, err
+		if u.RowsAffected > 0 {
+			if _, err := AppendAudit(ctx, tx, AuditEntry{At: sw.now, Actor: SystemActor, Action: ActionGrantExpired, Workspace: g.Workspace, GrantID: &g.ID, BreakglassID: g.BreakglassID, Target: target, Reason: "expired"}); err != nil {
+				return false, err
+			}
 		}
 	}
 	viewed, err := ViewedUnder(ctx, tx, g.Workspace, g.ID)

@@ -32,6 +32,10 @@ type TenantData struct {
 	catalog   *policy.Catalog
 	audit     *AuditWriter
 	now       func() time.Time
+
+	// beforeAudit, when set (by tests), runs after a read and before its
+	// view is recorded: where an ending can race with the view.
+	beforeAudit func()
 }
 
 // TenantDataConfig is what a TenantData reads from and writes to.
@@ -262,8 +266,14 @@ func (d *TenantData) refuse(ctx context.Context, now time.Time, v Viewer, r Data
 	return err
 }
 
-// auditView commits the view of ids before anything of them is returned.
+// auditView commits the view of ids before anything of them is
+// returned, and only while a's grant is still live (see
+// AuditWriter.appendUnder): a grant that ended since open read it
+// refuses the view, and its refusal is recorded instead.
 func (d *TenantData) auditView(ctx context.Context, now time.Time, v Viewer, a access, ids []int64, revealed []string) error {
+	if d.beforeAudit != nil {
+		d.beforeAudit()
+	}
 	e := AuditEntry{
 		At:           now,
 		Actor:        v.Actor,
@@ -280,11 +290,29 @@ func (d *TenantData) auditView(ctx context.Context, now time.Time, v Viewer, a a
 	if len(revealed) > 0 {
 		e.Detail = map[string]any{"revealed": revealed}
 	}
-	if _, err := d.audit.Append(ctx, e); err != nil {
+	refused := AuditEntry{
+		At:           now,
+		Actor:        v.Actor,
+		Action:       ActionDataRefused,
+		Workspace:    a.ws.Slug,
+		Table:        a.table.Name,
+		GrantID:      &a.grant.ID,
+		BreakglassID: a.grant.BreakglassID,
+		Reason:       refusedEnded,
+	}
+	if a.id > 0 {
+		refused.RecordIDs = e.RecordIDs // the record asked for; a page's ids were not asked for
+	}
+	_, err := d.audit.appendUnder(ctx, e, a.grant.ID, d.now, refused)
+	if err != nil && !errors.Is(err, ErrNoGrant) {
 		return fmt.Errorf("%w: audit view: %w", ErrUnaudited, err)
 	}
-	return nil
+	return err
 }
+
+// refusedEnded is the reason of a use refused because its grant ended
+// after the use began: data may have been read, and none was shown.
+const refusedEnded = "grant ended"
 
 func (a access) view() DataView {
 	return DataView{Workspace: a.ws, Table: a.table.Name, Columns: a.columns, Grant: a.grant}
