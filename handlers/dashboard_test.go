@@ -202,10 +202,7 @@ func TestDashboardChainStatus(t *testing.T) {
 		if err := models.RecordVerification(ctx, db.Write, p.clock.Now().Add(-3*time.Hour), "cli:ops", res); err != nil {
 			t.Fatal(err)
 		}
-		s, err := models.NewAuditShipper(ctx, db, nil, testSigningKey(), func() time.Time { return p.clock.Now().Add(-2 * time.Hour) }, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
+		s := models.NewAuditShipper(db, nil, testSigningKey(), func() time.Time { return p.clock.Now().Add(-2 * time.Hour) }, nil)
 		cp, err := s.Checkpoint(ctx)
 		if err != nil {
 			t.Fatal(err)

@@ -7,11 +7,9 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"strconv"
 	"time"
 )
@@ -153,108 +151,3 @@ func VerifyAgainstCheckpoint(ctx context.Context, db *DB, cp Checkpoint, pub ed2
 // DefaultCheckpointEvery is how often a running portal signs a checkpoint
 // of the audit chain (it also signs one when it stops).
 const DefaultCheckpointEvery = 5 * time.Minute
-
-// AuditShipper copies the audit log to a stream for a SIEM: each event
-// once, in seq order, as a JSON line {"type":"event",…}, and signed
-// checkpoints of the chain head. It starts at the head as it finds it.
-type AuditShipper struct {
-	db    *DB
-	out   io.Writer          // nil: ship no events, only log checkpoints
-	key   ed25519.PrivateKey // nil: no checkpoints
-	now   func() time.Time
-	log   *slog.Logger
-	after int64 // seq of the last event shipped
-	buf   []byte
-}
-
-// NewAuditShipper prepares a shipper starting after the current head.
-func NewAuditShipper(ctx context.Context, db *DB, out io.Writer, key ed25519.PrivateKey, now func() time.Time, log *slog.Logger) (*AuditShipper, error) {
-	head, err := locklessHead(db.Read.WithContext(ctx))
-	if err != nil {
-		return nil, err
-	}
-	return &AuditShipper{db: db, out: out, key: key, now: now, log: log, after: head.Seq}, nil
-}
-
-// Ship writes every event newer than the last one shipped, up to the
-// current head.
-func (s *AuditShipper) Ship(ctx context.Context) error {
-	if s.out == nil {
-		return nil
-	}
-	for ev, err := range AuditEvents(ctx, s.db.Read, AuditQuery{AfterSeq: s.after}, 500) {
-		if err != nil {
-			return err
-		}
-		if s.buf, err = AppendJSONLine(s.buf[:0], "event", ev); err != nil {
-			return err
-		}
-		if _, err := s.out.Write(s.buf); err != nil {
-			return fmt.Errorf("audit stream: %w", err)
-		}
-		s.after = ev.Seq
-	}
-	return nil
-}
-
-// Checkpoint ships every event up to the current head, then signs the
-// head and writes the checkpoint after them (and to the log).
-func (s *AuditShipper) Checkpoint(ctx context.Context) (Checkpoint, error) {
-	if s.key == nil {
-		return Checkpoint{}, errors.New("audit checkpoint: no signing key")
-	}
-	head, err := locklessHead(s.db.Read.WithContext(ctx))
-	if err != nil {
-		return Checkpoint{}, err
-	}
-	if err := s.Ship(ctx); err != nil {
-		return Checkpoint{}, err
-	}
-	cp := SignCheckpoint(s.key, head, s.now())
-	if err := saveCheckpoint(ctx, s.db.Write, cp); err != nil {
-		return Checkpoint{}, err
-	}
-	if s.out != nil {
-		b, err := json.Marshal(cp)
-		if err != nil {
-			return Checkpoint{}, err
-		}
-		if _, err := s.out.Write(append(b, '\n')); err != nil {
-			return Checkpoint{}, fmt.Errorf("audit stream: %w", err)
-		}
-	}
-	if s.log != nil {
-		s.log.Info("audit checkpoint", "type", cp.Type, "seq", cp.Seq, "hash", cp.Hash, "at", cp.At, "key_id", cp.KeyID, "signature", cp.Signature)
-	}
-	return cp, nil
-}
-
-// Run ships on every tick of ship and writes a checkpoint on every tick
-// of checkpoint, until ctx ends; then it ships what is left and writes a
-// final checkpoint. A failed round is logged and retried on the next tick.
-func (s *AuditShipper) Run(ctx context.Context, ship, checkpoint <-chan time.Time) error {
-	for {
-		select {
-		case <-ctx.Done():
-			// The portal's context is gone; finish with a fresh one.
-			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-			defer cancel()
-			if s.key == nil {
-				return s.Ship(fctx)
-			}
-			_, err := s.Checkpoint(fctx)
-			return err
-		case <-ship:
-			if err := s.Ship(ctx); err != nil && s.log != nil && ctx.Err() == nil {
-				s.log.Error("audit stream", "error", err)
-			}
-		case <-checkpoint:
-			if s.key == nil {
-				continue
-			}
-			if _, err := s.Checkpoint(ctx); err != nil && s.log != nil && ctx.Err() == nil {
-				s.log.Error("audit checkpoint", "error", err)
-			}
-		}
-	}
-}

@@ -82,12 +82,8 @@ func scanStream(r io.Reader, fn func(Checkpoint) error) error {
 	n := 0 // lines read
 	for sc.Scan() {
 		n++
-		line := sc.Bytes()
-		if !bytes.Contains(line, []byte(`"checkpoint"`)) && !bytes.Contains(line, []byte(`"event"`)) {
-			continue
-		}
-		var c Checkpoint
-		if json.Unmarshal(line, &c) != nil || (c.Type != "checkpoint" && (c.Type != "event" || c.Seq < 1)) {
+		c, ok := parseStreamLine(sc.Bytes())
+		if !ok {
 			continue
 		}
 		if err := fn(c); err != nil {
@@ -100,6 +96,19 @@ func scanStream(r io.Reader, fn func(Checkpoint) error) error {
 		return fmt.Errorf("read audit stream: %w", err)
 	}
 	return nil
+}
+
+// parseStreamLine reads a checkpoint or event line (an event's seq and
+// hash) as a Checkpoint; false for any other line.
+func parseStreamLine(line []byte) (Checkpoint, bool) {
+	if !bytes.Contains(line, []byte(`"checkpoint"`)) && !bytes.Contains(line, []byte(`"event"`)) {
+		return Checkpoint{}, false
+	}
+	var c Checkpoint
+	if json.Unmarshal(line, &c) != nil || (c.Type != "checkpoint" && (c.Type != "event" || c.Seq < 1)) {
+		return Checkpoint{}, false
+	}
+	return c, true
 }
 
 // streamBatch is how many streamed events are compared per query: few

@@ -44,6 +44,7 @@ type DB struct {
 	Write   *gorm.DB
 	Read    *gorm.DB
 	Dialect Dialect
+	path    string // SQLite: the database file
 }
 
 // Open connects to url: a postgres:// or postgresql:// URL, or a SQLite
@@ -109,7 +110,7 @@ func Open(ctx context.Context, url string) (*DB, error) {
 	}
 	rdb.SetMaxOpenConns(8)
 	rdb.SetMaxIdleConns(8)
-	return &DB{Write: w, Read: r, Dialect: SQLite}, nil
+	return &DB{Write: w, Read: r, Dialect: SQLite, path: path}, nil
 }
 
 // Close closes every connection.

@@ -33,10 +33,7 @@ func TestRunAuditVerifyStream(t *testing.T) {
 		}
 		// The stream as the portal writes it: events 1-12, a checkpoint at
 		// 12, then events 13-15.
-		s, err := models.NewAuditShipper(ctx, db, f, ed25519.NewKeyFromSeed(seed), time.Now, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
+		s := models.NewAuditShipper(db, f, ed25519.NewKeyFromSeed(seed), time.Now, nil)
 		evs := appendEvents(t, db, 12, acme)
 		if _, err := s.Checkpoint(ctx); err != nil {
 			t.Fatal(err)
@@ -90,7 +87,7 @@ func TestAuditShipperSignsAtTheConfiguredInterval(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		a, err := newAuditShipper(context.Background(), cfg, db, io.Discard, slog.New(slog.DiscardHandler))
+		a, err := newAuditShipper(cfg, db, io.Discard, slog.New(slog.DiscardHandler))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"strings"
 	"time"
 
@@ -62,7 +61,7 @@ func (ws *workers) stop() {
 // covers every other worker's events), the mail worker, the request
 // sweeper (every 30 seconds) and the retention job (at once, then hourly).
 func (s *server) startWorkers(ctx context.Context, post models.Post) error {
-	shipper, err := newAuditShipper(ctx, s.cfg, s.st.db, s.stdout, s.log)
+	shipper, err := newAuditShipper(s.cfg, s.st.db, s.stdout, s.log)
 	if err != nil {
 		return err
 	}
@@ -115,27 +114,28 @@ func newMailWorker(cfg Config, db *models.DB, outbox *models.Outbox, reg prometh
 }
 
 // auditShipper copies audit events to the configured stream every second
-// and signs checkpoints of the chain head every GATEHOUSE_AUDIT_CHECKPOINT_EVERY;
-// when it stops it ships the last events, writes the final checkpoint and
-// closes the stream's file.
+// (when this replica holds the stream's claim) and signs checkpoints of
+// the chain head every GATEHOUSE_AUDIT_CHECKPOINT_EVERY; when it stops it
+// ships the last events, writes the final checkpoint, gives the claim up
+// and closes the stream's file.
 type auditShipper struct {
 	s     *models.AuditShipper
-	every time.Duration // between checkpoints
-	file  *os.File      // nil when the stream is stdout
+	every time.Duration      // between checkpoints
+	file  *models.StreamFile // nil when the stream is stdout
 	log   *slog.Logger
 }
 
 // newAuditShipper returns the shipper the configuration asks for, or nil
 // when it asks for neither a stream nor checkpoints.
-func newAuditShipper(ctx context.Context, cfg Config, db *models.DB, stdout io.Writer, log *slog.Logger) (*auditShipper, error) {
+func newAuditShipper(cfg Config, db *models.DB, stdout io.Writer, log *slog.Logger) (*auditShipper, error) {
 	var out io.Writer
-	var file *os.File
+	var file *models.StreamFile
 	switch {
 	case cfg.AuditStream == "stdout":
 		out = stdout
 	case strings.HasPrefix(cfg.AuditStream, "file:"):
 		var err error
-		file, err = os.OpenFile(strings.TrimPrefix(cfg.AuditStream, "file:"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+		file, err = models.OpenStreamFile(strings.TrimPrefix(cfg.AuditStream, "file:"))
 		if err != nil {
 			return nil, fmt.Errorf("GATEHOUSE_AUDIT_STREAM: %w", err)
 		}
@@ -144,13 +144,7 @@ func newAuditShipper(ctx context.Context, cfg Config, db *models.DB, stdout io.W
 	if out == nil && cfg.AuditSigningKey == nil {
 		return nil, nil
 	}
-	s, err := models.NewAuditShipper(ctx, db, out, cfg.AuditSigningKey, time.Now, log)
-	if err != nil {
-		if file != nil {
-			file.Close()
-		}
-		return nil, err
-	}
+	s := models.NewAuditShipper(db, out, cfg.AuditSigningKey, time.Now, log)
 	return &auditShipper{s: s, every: cfg.AuditCheckpointEvery, file: file, log: log}, nil
 }
 

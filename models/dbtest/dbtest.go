@@ -29,15 +29,33 @@ func Each(t *testing.T, fn func(t *testing.T, db *models.DB)) {
 // SQLite returns a migrated database in a temporary file.
 func SQLite(t testing.TB) *models.DB {
 	t.Helper()
-	db, err := models.Open(context.Background(), filepath.Join(t.TempDir(), "portal.db"))
+	path := filepath.Join(t.TempDir(), "portal.db")
+	db, err := models.Open(context.Background(), path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { db.Close() })
+	urls.Store(db, path)
+	t.Cleanup(func() { urls.Delete(db); db.Close() })
 	if err := models.Migrate(context.Background(), db); err != nil {
 		t.Fatal(err)
 	}
 	return db
+}
+
+// Reopen opens another handle on db's database, with connections of its
+// own, as another replica would; it is closed when the test ends.
+func Reopen(t testing.TB, db *models.DB) *models.DB {
+	t.Helper()
+	u := URL(db)
+	if u == "" {
+		t.Fatal("dbtest.Reopen: not a database of this package")
+	}
+	other, err := models.Open(context.Background(), u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { other.Close() })
+	return other
 }
 
 // PostgresURL returns the server URL from GATEHOUSE_TEST_PG, skipping the
@@ -57,7 +75,8 @@ func PostgresURL(t testing.TB) string {
 // urls remembers the URL each test database was opened with.
 var urls sync.Map // *models.DB → string
 
-// URL returns the URL a database from this package was opened with.
+// URL returns the URL (or, for SQLite, the file) a database from this
+// package was opened with.
 func URL(db *models.DB) string {
 	u, _ := urls.Load(db)
 	s, _ := u.(string)

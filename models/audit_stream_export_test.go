@@ -1,0 +1,6 @@
+package models
+
+// ResumeStreamFile is what a shipper taking the stream over reads of f:
+// it ends a line cut short and returns the seq of the last complete event
+// line.
+func ResumeStreamFile(f *StreamFile) (int64, error) { return f.resume() }
