@@ -3,6 +3,7 @@ package handlers
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"gatehouse/models/dbtest"
 	"gatehouse/policy"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/labstack/echo/v4"
 )
 
@@ -32,6 +34,9 @@ func TestHandleErrorMapsModelErrors(t *testing.T) {
 		{"conflict with words", fmt.Errorf("decide: %w", &models.ConflictError{Message: "Request 5 is denied."}), http.StatusConflict, "Request 5 is denied.", "decide:"},
 		{"bare conflict", fmt.Errorf("grant 3: %w", models.ErrConflict), http.StatusConflict, "conflicts with the record", "grant 3"},
 		{"form values", fmt.Errorf("open: %w", models.Invalid("", "Say why in a sentence.")), http.StatusUnprocessableEntity, "Say why in a sentence.", "open:"},
+		{"database gone", fmt.Errorf("load session: %w", &pgconn.PgError{Code: "57P01", Message: "terminating connection due to administrator command"}), http.StatusServiceUnavailable, "Nothing was shown or changed.", "administrator"},
+		{"database cut mid-answer", fmt.Errorf("audit head: %w", io.ErrUnexpectedEOF), http.StatusServiceUnavailable, "Nothing was shown or changed.", "audit head"},
+		{"a statement refused", fmt.Errorf("create: %w", &pgconn.PgError{Code: "23505", Message: "duplicate key"}), http.StatusInternalServerError, "The error has been logged.", "duplicate key"},
 		{"anything else", errors.New("disk on fire"), http.StatusInternalServerError, "The error has been logged.", "disk on fire"},
 	}
 	for _, tt := range tests {
