@@ -252,6 +252,7 @@ type streamCheck struct {
 	Lines       int     // event lines
 	Checkpoints int     // checkpoint lines
 	Head        int64   // the chain's newest seq
+	Shipped     int64   // the stream's shipped position (audit_stream)
 	Missing     []int64 // seqs of the chain the stream lacks (the first 20)
 	MissingN    int
 	Repeats     int // event lines of a seq already seen

@@ -116,6 +116,9 @@ func TestFaultsOrdering(t *testing.T) {
 		t.Errorf("the load did not reach both replicas: %s", byReplica(log))
 	}
 	f.requireClean(views, half, chain, stream)
+	if fig.Statuses[500]+fig.Statuses[503] > 0 {
+		f.logFailures()
+	}
 }
 
 // planEnds signs the staff in, adds the staff to offboard and to demote,

@@ -141,6 +141,9 @@ func TestFaultsCrash(t *testing.T) {
 		t.Errorf("%d kills, want %d", len(down), kills)
 	}
 	f.requireClean(views, half, chain, stream)
+	if fig.Statuses[500]+fig.Statuses[503] > 0 {
+		f.logFailures()
+	}
 }
 
 // stopAll stops every replica gracefully, so each writes its last
@@ -196,6 +199,17 @@ func (f *faultFleet) checkStreamFile() streamCheck {
 	if err != nil {
 		f.t.Fatal(err)
 	}
+	if err := f.db.QueryRow(`SELECT shipped_seq FROM audit_stream WHERE id = 1`).Scan(&s.Shipped); err != nil {
+		f.t.Fatal(err)
+	}
+	for _, seq := range s.Missing[:min(5, len(s.Missing))] {
+		var at time.Time
+		var action, actor string
+		if err := f.db.QueryRow(`SELECT at, action, actor FROM audit_events WHERE seq = $1`, seq).Scan(&at, &action, &actor); err != nil {
+			f.t.Fatal(err)
+		}
+		f.t.Logf("not in the stream: seq %d at %s: %s by %s", seq, at.Format(time.RFC3339Nano), action, actor)
+	}
 	return s
 }
 
@@ -231,8 +245,8 @@ func (f *faultFleet) requireClean(v viewCheck, half []halfState, chain string, s
 }
 
 func (s streamCheck) String() string {
-	return fmt.Sprintf("stream: %d event lines for %d events, %d missing (first %v), %d repeated lines, %d unreadable lines, %d checkpoints",
-		s.Lines, s.Head, s.MissingN, s.Missing, s.Repeats, s.Unreadable, s.Checkpoints)
+	return fmt.Sprintf("stream: %d event lines for %d events (shipped position %d), %d missing (first %v), %d repeated lines, %d unreadable lines, %d checkpoints",
+		s.Lines, s.Head, s.Shipped, s.MissingN, s.Missing, s.Repeats, s.Unreadable, s.Checkpoints)
 }
 
 // statuses writes answers by status, e.g. "200: 9,811, 502: 12".
