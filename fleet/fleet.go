@@ -30,6 +30,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -62,6 +63,9 @@ type Fleet struct {
 	Mail *smtptest.Server
 	// Role is the restricted login role the replicas run as.
 	Role string
+	// SessionKey is the replicas' shared GATEHOUSE_SESSION_KEY, for a test
+	// that queues mail they must open (models.NewOutbox).
+	SessionKey []byte
 
 	t        testing.TB
 	bin      string
@@ -93,12 +97,12 @@ func Start(t testing.TB, opts Options) *Fleet {
 
 	db := createDatabases(t, server)
 	f.Role = db.role
-	sessionKey := base64.StdEncoding.EncodeToString([]byte(rand.Text() + rand.Text()))
+	f.SessionKey = []byte(base64.StdEncoding.EncodeToString([]byte(rand.Text() + rand.Text())))
 	seed := make([]byte, ed25519.SeedSize)
 	rand.Read(seed)
 	shared := []string{
 		"GATEHOUSE_BASE_URL=" + f.URL,
-		"GATEHOUSE_SESSION_KEY=" + sessionKey,
+		"GATEHOUSE_SESSION_KEY=" + string(f.SessionKey),
 		"GATEHOUSE_AUDIT_SIGNING_KEY=" + base64.StdEncoding.EncodeToString(seed),
 		"GATEHOUSE_SMTP_HOST=" + f.Mail.Host,
 		fmt.Sprintf("GATEHOUSE_SMTP_PORT=%d", f.Mail.Port),
@@ -133,10 +137,65 @@ func Start(t testing.TB, opts Options) *Fleet {
 		f.replicas = append(f.replicas, r)
 		f.proxy.add(r)
 	}
-	for _, r := range f.replicas {
-		r.Start(t)
-	}
+	f.StartAll(t)
 	return f
+}
+
+// StartAll starts every replica that is not running, all at once (so
+// their start-up work, the first sweep and retention run among it, races
+// as it does when a fleet is deployed), and waits until each is ready.
+func (f *Fleet) StartAll(t testing.TB) {
+	t.Helper()
+	errs := make([]error, len(f.replicas))
+	var wg sync.WaitGroup
+	for i, r := range f.replicas {
+		if r.Running() {
+			continue
+		}
+		wg.Go(func() { errs[i] = r.start() })
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("replica %d: %v\nlog:\n%s", i, err, f.replicas[i].LogTail(40))
+		}
+	}
+}
+
+// StopAll stops every replica gracefully, all at once, failing the test
+// for one that does not stop cleanly.
+func (f *Fleet) StopAll(t testing.TB) {
+	t.Helper()
+	errs := make([]error, len(f.replicas))
+	var wg sync.WaitGroup
+	for i, r := range f.replicas {
+		wg.Go(func() { errs[i] = r.Stop() })
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("replica %d did not stop cleanly: %v", i, err)
+		}
+	}
+}
+
+// VerifyAudit walks the audit chain with `gatehouse audit verify`, as the
+// replicas' role, and with models.VerifyAudit as the owner, failing the
+// test unless both find it whole. It returns the owner's result.
+func (f *Fleet) VerifyAudit(t testing.TB) models.VerifyResult {
+	t.Helper()
+	ctx := context.Background()
+	if out, err := f.Gatehouse(ctx, "audit", "verify"); err != nil {
+		t.Errorf("gatehouse audit verify: %v\n%s", err, out)
+	}
+	res, err := models.VerifyAudit(ctx, f.Owner)
+	switch {
+	case err != nil:
+		t.Errorf("models.VerifyAudit: %v", err)
+	case !res.OK:
+		t.Errorf("audit chain broken at seq %d: %s", res.BrokenSeq, res.Problem)
+	}
+	return res
 }
 
 // Replica returns replica i (from 0).
