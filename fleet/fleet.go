@@ -89,13 +89,17 @@ func Start(t testing.TB, opts Options) *Fleet {
 		opts.Replicas = 2
 	}
 	server := postgresURL(t)
+	began := time.Now()
 	f := &Fleet{t: t, bin: Binary(t), dirs: t.TempDir(), Mail: smtptest.Start(t)}
+	built := time.Now()
 	f.proxy = &proxy{}
 	f.server = httptest.NewServer(f.proxy)
 	f.URL = f.server.URL
-	t.Cleanup(f.cleanup) // registered after the mail server's: runs before it
 
 	db := createDatabases(t, server)
+	// Cleanups run last registered first: the replicas stop before the
+	// databases are dropped and before the mail server closes.
+	t.Cleanup(f.cleanup)
 	f.Role = db.role
 	f.SessionKey = []byte(base64.StdEncoding.EncodeToString([]byte(rand.Text() + rand.Text())))
 	seed := make([]byte, ed25519.SeedSize)
@@ -131,6 +135,7 @@ func Start(t testing.TB, opts Options) *Fleet {
 	if err := grantREADME(context.Background(), f.Owner, f.Product, db.role); err != nil {
 		t.Fatal(err)
 	}
+	seeded := time.Now()
 
 	for i := range opts.Replicas {
 		r := &Replica{f: f, Index: i, dataDir: filepath.Join(f.dirs, fmt.Sprintf("replica-%d", i))}
@@ -138,6 +143,9 @@ func Start(t testing.TB, opts Options) *Fleet {
 		f.proxy.add(r)
 	}
 	f.StartAll(t)
+	t.Logf("fleet of %d replicas ready at %s in %s (build %s, databases %s, replicas %s)", opts.Replicas, f.URL,
+		time.Since(began).Round(time.Millisecond), built.Sub(began).Round(time.Millisecond),
+		seeded.Sub(built).Round(time.Millisecond), time.Since(seeded).Round(time.Millisecond))
 	return f
 }
 
@@ -218,13 +226,21 @@ func (f *Fleet) Gatehouse(ctx context.Context, args ...string) ([]byte, error) {
 // connections; the databases and the role are dropped by the cleanup
 // createDatabases registered, which runs after this one.
 func (f *Fleet) cleanup() {
+	began := time.Now()
+	var wg sync.WaitGroup
 	for _, r := range f.replicas {
-		r.stop(20 * time.Second)
+		wg.Go(func() { r.stop(20 * time.Second) })
 	}
+	wg.Wait()
+	f.t.Logf("fleet stopped in %s", time.Since(began).Round(time.Millisecond))
 	f.server.Close()
 	if f.t.Failed() {
 		for _, r := range f.replicas {
-			f.t.Logf("replica %d log (last 40 lines):\n%s", r.Index, r.LogTail(40))
+			bad := append(r.LogLines(`"level":"ERROR"`), r.LogLines(`"level":"WARN"`)...)
+			if len(bad) > 40 {
+				bad = bad[:40]
+			}
+			f.t.Logf("replica %d: errors and warnings (first 40):\n%s\nlog (last 40 lines):\n%s", r.Index, strings.Join(bad, "\n"), r.LogTail(40))
 		}
 	}
 	for _, db := range []*models.DB{f.Owner, f.Product} {

@@ -1,8 +1,10 @@
 package fleet_test
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -113,6 +115,54 @@ func TestGrantEndsSeenByTheOtherReplica(t *testing.T) {
 				t.Errorf("%s's %s after the end on replica %d: %d on replica %d, want 403 and no data", c.grantee.Email, path, ended.Replica(), res.Status, res.Replica())
 			}
 		})
+	}
+	f.VerifyAudit(t)
+}
+
+// A break-glass review recorded on one replica shows on the other at the
+// next request, and a second review there is refused as already done.
+func TestBreakglassReviewSeenByTheOtherReplica(t *testing.T) {
+	f := start(t)
+	ada := f.SignIn(t, "ada.sysadmin@example.com")
+	otto := f.SignIn(t, "otto.sysadmin@example.com")
+	open := url.Values{
+		"workspace":     {"acme"},
+		"incident":      {"INC-2041"},
+		"justification": {"Customer data looks corrupted after last night's migration."},
+	}
+	if res := submit(t, ada, "/breakglass", open); res.Status != http.StatusOK {
+		t.Fatalf("break-glass form check: %d\n%.2000s", res.Status, res.Body)
+	}
+	open.Set("confirm", "yes")
+	opened := act(t, ada, "/breakglass", open)
+	path, _, _ := strings.Cut(opened.Header.Get("Location"), "?")
+	id := strings.TrimPrefix(path, "/breakglass/")
+	row := regexp.MustCompile(`(?s)<tr data-testid="breakglass-` + id + `">.*?</tr>`)
+	state := func(res fleet.Response) string {
+		r := row.FindString(res.Body)
+		switch {
+		case res.Status != http.StatusOK || r == "":
+			return fmt.Sprintf("no row (%d)", res.Status)
+		case strings.Contains(r, `data-testid="reviewed"`):
+			return "reviewed"
+		case strings.Contains(r, `data-testid="unreviewed"`):
+			return "unreviewed"
+		}
+		return "no review state"
+	}
+	for range 2 {
+		if res := get(t, ada, "/breakglass"); state(res) != "unreviewed" {
+			t.Fatalf("break-glass %s before the review on replica %d: %s, want unreviewed", id, res.Replica(), state(res))
+		}
+	}
+	review := url.Values{"note": {"Checked the incident and the queries run under it."}}
+	reviewed := act(t, otto, path+"/review", review)
+	if res := next(t, ada, reviewed, "/breakglass"); state(res) != "reviewed" {
+		t.Errorf("break-glass %s after the review on replica %d: %s on replica %d, want reviewed", id, reviewed.Replica(), state(res), res.Replica())
+	}
+	get(t, otto, "/healthz") // the next request goes to the other replica again
+	if res := submit(t, otto, path+"/review", review); res.Status != http.StatusConflict || res.Replica() == reviewed.Replica() {
+		t.Errorf("a second review on replica %d (first on %d): %d, want 409", res.Replica(), reviewed.Replica(), res.Status)
 	}
 	f.VerifyAudit(t)
 }

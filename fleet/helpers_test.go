@@ -152,14 +152,7 @@ var (
 // returns the request's id once the grant is live.
 func grant(t *testing.T, f *fleet.Fleet, requester, approver *fleet.Client, grantee, workspace, owner string) string {
 	t.Helper()
-	res := act(t, requester, "/requests", url.Values{
-		"workspace": {workspace},
-		"reason":    {"The customer reports documents missing after an import and asked us to look."},
-		"ticket":    {"SUP-1234"},
-		"duration":  {"2h"},
-		"grantee":   {grantee},
-		"mode":      {"masked"},
-	})
+	res := act(t, requester, "/requests", requestForm(workspace, grantee))
 	g := requestPath.FindStringSubmatch(res.Header.Get("Location"))
 	if g == nil {
 		t.Fatalf("new request answered 303 to %q, want /requests/{id}", res.Header.Get("Location"))
