@@ -70,6 +70,17 @@ func (f *Fleet) NewClient() *Client {
 	return &Client{f: f, http: &http.Client{Jar: jar, Timeout: 30 * time.Second}}
 }
 
+// Clone returns a client holding c's cookies as they are now: another
+// tab of the same browser, or a copied session cookie, that keeps them
+// when c's are cleared (by a sign-out, say).
+func (c *Client) Clone() *Client {
+	n := c.f.NewClient()
+	n.Email = c.Email
+	u, _ := url.Parse(c.f.URL)
+	n.http.Jar.SetCookies(u, c.http.Jar.Cookies(u))
+	return n
+}
+
 // Get requests path (e.g. "/staff") from the fleet.
 func (c *Client) Get(path string) (Response, error) {
 	req, err := http.NewRequest(http.MethodGet, c.f.URL+path, nil)

@@ -30,6 +30,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -62,6 +63,9 @@ type Fleet struct {
 	Mail *smtptest.Server
 	// Role is the restricted login role the replicas run as.
 	Role string
+	// SessionKey is the replicas' shared GATEHOUSE_SESSION_KEY, for a test
+	// that queues mail they must open (models.NewOutbox).
+	SessionKey []byte
 
 	t        testing.TB
 	bin      string
@@ -85,20 +89,24 @@ func Start(t testing.TB, opts Options) *Fleet {
 		opts.Replicas = 2
 	}
 	server := postgresURL(t)
+	began := time.Now()
 	f := &Fleet{t: t, bin: Binary(t), dirs: t.TempDir(), Mail: smtptest.Start(t)}
+	built := time.Now()
 	f.proxy = &proxy{}
 	f.server = httptest.NewServer(f.proxy)
 	f.URL = f.server.URL
-	t.Cleanup(f.cleanup) // registered after the mail server's: runs before it
 
 	db := createDatabases(t, server)
+	// Cleanups run last registered first: the replicas stop before the
+	// databases are dropped and before the mail server closes.
+	t.Cleanup(f.cleanup)
 	f.Role = db.role
-	sessionKey := base64.StdEncoding.EncodeToString([]byte(rand.Text() + rand.Text()))
+	f.SessionKey = []byte(base64.StdEncoding.EncodeToString([]byte(rand.Text() + rand.Text())))
 	seed := make([]byte, ed25519.SeedSize)
 	rand.Read(seed)
 	shared := []string{
 		"GATEHOUSE_BASE_URL=" + f.URL,
-		"GATEHOUSE_SESSION_KEY=" + sessionKey,
+		"GATEHOUSE_SESSION_KEY=" + string(f.SessionKey),
 		"GATEHOUSE_AUDIT_SIGNING_KEY=" + base64.StdEncoding.EncodeToString(seed),
 		"GATEHOUSE_SMTP_HOST=" + f.Mail.Host,
 		fmt.Sprintf("GATEHOUSE_SMTP_PORT=%d", f.Mail.Port),
@@ -127,16 +135,75 @@ func Start(t testing.TB, opts Options) *Fleet {
 	if err := grantREADME(context.Background(), f.Owner, f.Product, db.role); err != nil {
 		t.Fatal(err)
 	}
+	seeded := time.Now()
 
 	for i := range opts.Replicas {
 		r := &Replica{f: f, Index: i, dataDir: filepath.Join(f.dirs, fmt.Sprintf("replica-%d", i))}
 		f.replicas = append(f.replicas, r)
 		f.proxy.add(r)
 	}
-	for _, r := range f.replicas {
-		r.Start(t)
-	}
+	f.StartAll(t)
+	t.Logf("fleet of %d replicas ready at %s in %s (build %s, databases %s, replicas %s)", opts.Replicas, f.URL,
+		time.Since(began).Round(time.Millisecond), built.Sub(began).Round(time.Millisecond),
+		seeded.Sub(built).Round(time.Millisecond), time.Since(seeded).Round(time.Millisecond))
 	return f
+}
+
+// StartAll starts every replica that is not running, all at once (so
+// their start-up work, the first sweep and retention run among it, races
+// as it does when a fleet is deployed), and waits until each is ready.
+func (f *Fleet) StartAll(t testing.TB) {
+	t.Helper()
+	errs := make([]error, len(f.replicas))
+	var wg sync.WaitGroup
+	for i, r := range f.replicas {
+		if r.Running() {
+			continue
+		}
+		wg.Go(func() { errs[i] = r.start() })
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("replica %d: %v\nlog:\n%s", i, err, f.replicas[i].LogTail(40))
+		}
+	}
+}
+
+// StopAll stops every replica gracefully, all at once, failing the test
+// for one that does not stop cleanly.
+func (f *Fleet) StopAll(t testing.TB) {
+	t.Helper()
+	errs := make([]error, len(f.replicas))
+	var wg sync.WaitGroup
+	for i, r := range f.replicas {
+		wg.Go(func() { errs[i] = r.Stop() })
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("replica %d did not stop cleanly: %v", i, err)
+		}
+	}
+}
+
+// VerifyAudit walks the audit chain with `gatehouse audit verify`, as the
+// replicas' role, and with models.VerifyAudit as the owner, failing the
+// test unless both find it whole. It returns the owner's result.
+func (f *Fleet) VerifyAudit(t testing.TB) models.VerifyResult {
+	t.Helper()
+	ctx := context.Background()
+	if out, err := f.Gatehouse(ctx, "audit", "verify"); err != nil {
+		t.Errorf("gatehouse audit verify: %v\n%s", err, out)
+	}
+	res, err := models.VerifyAudit(ctx, f.Owner)
+	switch {
+	case err != nil:
+		t.Errorf("models.VerifyAudit: %v", err)
+	case !res.OK:
+		t.Errorf("audit chain broken at seq %d: %s", res.BrokenSeq, res.Problem)
+	}
+	return res
 }
 
 // Replica returns replica i (from 0).
@@ -159,13 +226,21 @@ func (f *Fleet) Gatehouse(ctx context.Context, args ...string) ([]byte, error) {
 // connections; the databases and the role are dropped by the cleanup
 // createDatabases registered, which runs after this one.
 func (f *Fleet) cleanup() {
+	began := time.Now()
+	var wg sync.WaitGroup
 	for _, r := range f.replicas {
-		r.stop(20 * time.Second)
+		wg.Go(func() { r.stop(20 * time.Second) })
 	}
+	wg.Wait()
+	f.t.Logf("fleet stopped in %s", time.Since(began).Round(time.Millisecond))
 	f.server.Close()
 	if f.t.Failed() {
 		for _, r := range f.replicas {
-			f.t.Logf("replica %d log (last 40 lines):\n%s", r.Index, r.LogTail(40))
+			bad := append(r.LogLines(`"level":"ERROR"`), r.LogLines(`"level":"WARN"`)...)
+			if len(bad) > 40 {
+				bad = bad[:40]
+			}
+			f.t.Logf("replica %d: errors and warnings (first 40):\n%s\nlog (last 40 lines):\n%s", r.Index, strings.Join(bad, "\n"), r.LogTail(40))
 		}
 	}
 	for _, db := range []*models.DB{f.Owner, f.Product} {
