@@ -45,7 +45,7 @@ func seqRange(from, to int64) []int64 {
 
 // stopShipper stops s as serve does: the last events, and the claim
 // given up.
-func stopShipper(t *testing.T, s *models.AuditShipper) {
+func stopShipper(t testing.TB, s *models.AuditShipper) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()

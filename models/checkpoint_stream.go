@@ -21,6 +21,61 @@ type StreamResult struct {
 	Events     int64        // event lines compared with the database
 	DiffSeq    int64        // the lowest seq whose streamed event the database does not hold as streamed; 0 when none
 	Difference string       // when DiffSeq > 0: how it differs
+	Continuity Continuity   // which of the chain's seqs the stream holds, and how often
+}
+
+// Continuity is what a stream holds of the chain by seq, for a consumer
+// to check that nothing was lost or repeated on the way. Seqs beyond the
+// chain's head count only as differences.
+type Continuity struct {
+	First, Last   int64 // the lowest and highest seq streamed; 0 when none
+	Head          int64 // the chain's head when the stream was read
+	Missing       int64 // seqs between First and Last the stream lacks
+	FirstMissing  int64 // the lowest of them; 0 when none
+	Repeated      int64 // event lines repeating a seq streamed before
+	FirstRepeated int64 // the lowest repeated seq; 0 when none
+}
+
+// continuity counts a stream's seqs with a bit per event of the chain.
+type continuity struct {
+	Continuity
+	seen []uint64
+}
+
+// add counts one event line.
+func (c *continuity) add(seq int64) {
+	if seq > c.Head {
+		return
+	}
+	w, bit := seq/64, uint64(1)<<(seq%64)
+	if int(w) >= len(c.seen) {
+		c.seen = append(c.seen, make([]uint64, int(w)+1-len(c.seen))...)
+	}
+	if c.seen[w]&bit != 0 {
+		c.Repeated++
+		if c.FirstRepeated == 0 || seq < c.FirstRepeated {
+			c.FirstRepeated = seq
+		}
+		return
+	}
+	c.seen[w] |= bit
+	if c.First == 0 || seq < c.First {
+		c.First = seq
+	}
+	c.Last = max(c.Last, seq)
+}
+
+// finish counts the seqs missing between First and Last.
+func (c *continuity) finish() Continuity {
+	for seq := c.First; seq > 0 && seq <= c.Last; seq++ {
+		if c.seen[seq/64]&(uint64(1)<<(seq%64)) == 0 {
+			c.Missing++
+			if c.FirstMissing == 0 {
+				c.FirstMissing = seq
+			}
+		}
+	}
+	return c.Continuity
 }
 
 // First returns the lowest seq at which the chain, the checkpoint or the
@@ -40,16 +95,23 @@ func (r StreamResult) First() (int64, string) {
 // and hash are compared with the database, so events rewritten (the chain
 // recomputed from them on) or removed after the last checkpoint are found
 // as long as the stream holds them. The file is read line by line and
-// compared in batches of seqs, so its size does not matter.
+// compared in batches of seqs, so its size does not matter; which seqs it
+// holds is kept in a bit per event of the chain.
 func VerifyStream(ctx context.Context, db *DB, r io.Reader, pub ed25519.PublicKey) (StreamResult, error) {
 	var res StreamResult
+	head, err := locklessHead(db.Read.WithContext(ctx))
+	if err != nil {
+		return StreamResult{}, err
+	}
+	seqs := continuity{Continuity: Continuity{Head: head.Seq}}
 	found := false
 	cmp := streamComparer{db: db.Read.WithContext(ctx)}
-	err := scanStream(r, func(line Checkpoint) error {
+	err = scanStream(r, func(line Checkpoint) error {
 		if line.Type == "checkpoint" {
 			res.Checkpoint, found = line, true
 			return nil
 		}
+		seqs.add(line.Seq)
 		return cmp.add(line.Seq, line.Hash)
 	})
 	if err == nil {
@@ -62,6 +124,7 @@ func VerifyStream(ctx context.Context, db *DB, r io.Reader, pub ed25519.PublicKe
 		return StreamResult{}, errors.New("no checkpoint line found")
 	}
 	res.Events, res.DiffSeq, res.Difference = cmp.compared, cmp.diffSeq, cmp.diff
+	res.Continuity = seqs.finish()
 	if res.Chain, err = VerifyAgainstCheckpoint(ctx, db, res.Checkpoint, pub); err != nil {
 		return StreamResult{}, err
 	}

@@ -114,6 +114,44 @@ func TestVerifyStreamFindsStreamDifferences(t *testing.T) {
 	})
 }
 
+// TestVerifyStreamContinuity: the seqs a stream holds between its first
+// and its last, and the lines that repeat one, are counted whatever the
+// order of the lines; events the stream has not reached yet are not
+// missing.
+func TestVerifyStreamContinuity(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *models.DB) {
+		evs := appendN(t, db, 200)
+		var lines [][]byte
+		for _, l := range bytes.SplitAfter(streamOf(t, evs[2:150], 100), []byte("\n")) {
+			if len(l) > 0 {
+				lines = append(lines, l)
+			}
+		}
+		join := func(ls ...[]byte) []byte { return bytes.Join(ls, nil) }
+		whole := join(lines...)
+		tests := []struct {
+			name   string
+			stream []byte
+			want   models.Continuity
+		}{
+			{"whole", whole, models.Continuity{First: 3, Last: 150, Head: 200}},
+			// lines[69] is seq 72, lines[70] seq 73, lines[98] the checkpoint.
+			{"two lost", join(join(lines[:69]...), join(lines[71:]...)),
+				models.Continuity{First: 3, Last: 150, Head: 200, Missing: 2, FirstMissing: 72}},
+			{"repeated", join(whole, lines[120], lines[7]),
+				models.Continuity{First: 3, Last: 150, Head: 200, Repeated: 2, FirstRepeated: 10}},
+			{"newest first", join(lines[140], lines[5], join(lines[:5]...), join(lines[6:140]...), join(lines[141:]...)),
+				models.Continuity{First: 3, Last: 150, Head: 200}},
+			{"no events", lines[98], models.Continuity{Head: 200}},
+		}
+		for _, tt := range tests {
+			if got := verifyStream(t, db, tt.stream).Continuity; got != tt.want {
+				t.Errorf("%s: continuity %+v, want %+v", tt.name, got, tt.want)
+			}
+		}
+	})
+}
+
 func TestCheckpointStreamLineTooLong(t *testing.T) {
 	stream := `{"type":"event","detail":"` + strings.Repeat("x", 17<<20) + `"}` + "\n"
 	if _, err := models.ReadLastCheckpoint(strings.NewReader(stream)); err == nil || !strings.Contains(err.Error(), "line 1 is longer than 16 MiB") {

@@ -91,8 +91,9 @@ func auditCommand(ctx context.Context, args, env []string, stdout, stderr io.Wri
 }
 
 // auditVerify walks the chain; with a stream file it also holds the
-// chain against the file's last checkpoint and its every event, and names
-// the first seq at which any of them fails.
+// chain against the file's last checkpoint and its every event, names
+// the first seq at which any of them fails, and checks that the file
+// lacks no event between its first and its last.
 func auditVerify(ctx context.Context, cfg Config, db *models.DB, streamFile, publicKey string, stdout io.Writer) error {
 	if streamFile == "" {
 		res, err := models.VerifyAudit(ctx, db)
@@ -136,6 +137,23 @@ func auditVerify(ctx context.Context, cfg Config, db *models.DB, streamFile, pub
 	fmt.Fprintf(stdout, "audit chain OK: %d events, head seq %d, hash %s\n", res.Count, res.Seq, res.Head)
 	fmt.Fprintf(stdout, "checkpoint of %s at seq %d (key %s) is in the chain\n", cp.At.Format(time.RFC3339), cp.Seq, cp.KeyID)
 	fmt.Fprintf(stdout, "%d streamed events match the database\n", sr.Events)
+	return streamContinuity(streamFile, sr.Continuity, stdout)
+}
+
+// streamContinuity says which of the chain's events the stream holds:
+// an error when it lacks some between its first and its last (they were
+// lost on the way), a line for repeats (which a stdout stream may hold
+// after a crash, a file stream never).
+func streamContinuity(streamFile string, c models.Continuity, stdout io.Writer) error {
+	if c.Repeated > 0 {
+		fmt.Fprintf(stdout, "%d event lines repeat an earlier line's seq, the first seq %d\n", c.Repeated, c.FirstRepeated)
+	}
+	if c.Missing > 0 {
+		return fmt.Errorf("audit stream %s lacks %d of the events from seq %d to %d, the first seq %d: they never reached the stream", streamFile, c.Missing, c.First, c.Last, c.FirstMissing)
+	}
+	if c.Last > 0 {
+		fmt.Fprintf(stdout, "the stream holds every event from seq %d to %d (the chain's head: %d)\n", c.First, c.Last, c.Head)
+	}
 	return nil
 }
 

@@ -50,11 +50,35 @@ func TestRunAuditVerifyStream(t *testing.T) {
 		if err != nil || !strings.Contains(out, "at seq 12") || !strings.Contains(out, "15 streamed events match the database") {
 			t.Fatalf("verify --checkpoint on an intact log = %v, printed %q", err, out)
 		}
-
 		raw, err := os.ReadFile(stream)
 		if err != nil {
 			t.Fatal(err)
 		}
+
+		if !strings.Contains(out, "the stream holds every event from seq 1 to 15 (the chain's head: 15)") || strings.Contains(out, "repeat") {
+			t.Errorf("verify --checkpoint on an intact log printed %q, want every event from 1 to 15 held once", out)
+		}
+		// Consumers check continuity by seq: event 5 lost, event 7 twice.
+		var lost, twice []byte
+		for _, line := range bytes.SplitAfter(raw, []byte("\n")) {
+			if !bytes.Contains(line, []byte(`"seq":5,`)) {
+				lost = append(lost, line...)
+			}
+			twice = append(twice, line...)
+			if bytes.Contains(line, []byte(`"seq":7,`)) {
+				twice = append(twice, line...)
+			}
+		}
+		lostFile, twiceFile := filepath.Join(t.TempDir(), "lost.jsonl"), filepath.Join(t.TempDir(), "twice.jsonl")
+		os.WriteFile(lostFile, lost, 0o600)
+		os.WriteFile(twiceFile, twice, 0o600)
+		if _, err := runAudit(env, "verify", "--checkpoint", lostFile); err == nil || !strings.Contains(err.Error(), "lacks 1 of the events from seq 1 to 15, the first seq 5") {
+			t.Errorf("verify --checkpoint on a stream without event 5 = %v, want the gap named", err)
+		}
+		if out, err := runAudit(env, "verify", "--checkpoint", twiceFile); err != nil || !strings.Contains(out, "1 event lines repeat an earlier line's seq, the first seq 7") {
+			t.Errorf("verify --checkpoint on a stream with event 7 twice = %v, printed %q; want the repeat named", err, out)
+		}
+
 		edited := filepath.Join(t.TempDir(), "edited.jsonl")
 		changed := bytes.Replace(raw, []byte(`"hash":"`+evs[13].Hash), []byte(`"hash":"`+strings.Repeat("0", 64)), 1)
 		if err := os.WriteFile(edited, changed, 0o600); err != nil {
