@@ -631,4 +631,3 @@ func maxTime(a, b time.Time) time.Time {
 	}
 	return a
 }
-
