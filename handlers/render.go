@@ -103,11 +103,11 @@ const revealRefusedMessage = "The customer did not consent to revealing single f
 // security training who tries to touch customer data.
 const notClearedMessage = "Touching customer data needs the current confidentiality agreement and security training that has not lapsed. Your dashboard says when yours expires. Nothing was shown or changed."
 
-// handleError is the one place errors become responses: not found → 404,
-// denied, no grant, not cleared or a reveal not consented to → 403, an
-// access the audit log could not record or a database that cannot be
-// reached → 503, HTTP errors keep their code, a conflict → 409 with its
-// message, refused form values → 422, anything else → 500 with a generic
+// handleError is the one place errors become responses: an access the
+// audit log could not record, or a database that cannot serve now → 503;
+// not found → 404, denied, no grant, not cleared or a reveal not
+// consented to → 403, HTTP errors keep their code, a conflict → 409 with its message,
+// refused form values → 422, anything else → 500 with a generic
 // page and the detail in the log.
 func (h *Handler) handleError(err error, c echo.Context) {
 	if c.Response().Committed {
@@ -123,7 +123,9 @@ func (h *Handler) handleError(err error, c echo.Context) {
 	)
 	switch {
 	case errors.Is(err, models.ErrUnaudited), models.Unavailable(err):
+		// Nothing was shown or changed; the client may try again.
 		status = http.StatusServiceUnavailable
+		c.Response().Header().Set("Retry-After", "5")
 	case errors.Is(err, models.ErrNotFound):
 		status = http.StatusNotFound
 	case errors.Is(err, models.ErrNoGrant):

@@ -35,7 +35,7 @@ type auditRequest struct {
 // underGrant makes an event, a view of tenant data, conditional on its
 // grant: the batch's transaction re-reads the grant once it holds the
 // chain head, and records refused instead of the event unless the grant
-// is live then (see liveAt).
+// is live then (see liveAt); the event's time becomes that moment's.
 type underGrant struct {
 	grant   int64
 	now     func() time.Time // read after the chain head is locked
@@ -70,7 +70,8 @@ func (w *AuditWriter) Append(ctx context.Context, e AuditEntry) (AuditEvent, err
 }
 
 // appendUnder records e, an event under grant, only if the grant is
-// still live once the chain head is locked, by the clock now read then;
+// still live once the chain head is locked, by the clock now read then
+// (which becomes the event's time);
 // otherwise it records refused in its place and returns a wrapped
 // ErrNoGrant once that is committed. So no event under a grant follows,
 // in the chain, the event that ended it: an ending commits its event in
@@ -223,9 +224,14 @@ func recheckGrants(ctx context.Context, tx *gorm.DB, live []auditRequest, evs []
 		if r.under == nil {
 			continue
 		}
-		if win, ok := windows[r.under.grant]; !ok || !win.liveAt(r.under.now(), evs[i].At) {
+		// The use's time is when it is recorded, now: so the log shows
+		// it within the grant's time, or it is refused.
+		at := r.under.now().UTC().Truncate(time.Microsecond)
+		if win, ok := windows[r.under.grant]; !ok || !win.liveAt(at) {
 			evs[i], refused[i] = r.under.refused, true
+			continue
 		}
+		evs[i].At = at
 	}
 	return refused, nil
 }

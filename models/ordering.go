@@ -25,11 +25,11 @@ type grantWindow struct {
 	Ends   time.Time `gorm:"column:ends_at"`
 }
 
-// liveAt reports whether a use recorded at now, with at as its event's
-// time, falls within w: both must, so that a checker comparing the
-// stored at with the stored window finds the same.
-func (w grantWindow) liveAt(now, at time.Time) bool {
-	return !now.Before(w.Starts) && now.Before(w.Ends) && !at.Before(w.Starts) && at.Before(w.Ends)
+// liveAt reports whether a use recorded at at, its event's time, falls
+// within w, as a checker comparing the stored time with the stored
+// window finds.
+func (w grantWindow) liveAt(at time.Time) bool {
+	return !at.Before(w.Starts) && at.Before(w.Ends)
 }
 
 // grantWindows reads, in tx, the grants among ids that no event has
@@ -90,13 +90,15 @@ func (v OrderViolation) String() string {
 // all: the sweep's grant.expired comes later (the sweep runs every 30
 // seconds, on any replica's clock), in the transaction that sets
 // ended_at. For an expiry the event that ended the grant is that
-// grant.expired, and the time is checked on its own: every use must also
-// have its time (at) within the window, starts_at <= at < ends_at. A use
-// whose re-check ran after the time ran out but before the sweep is
-// refused by the clock, and one after the sweep by ended_at; a use the
-// clock let through committed before grant.expired took the head. So an
-// expiry makes no false violation whenever the sweep runs. Its arguments
-// are endActions and ActionWorkspaceDeleted.
+// grant.expired, and the time is checked on its own: every use must
+// also have its time (at) within the window, starts_at <= at < ends_at.
+// A use's time is read when it is recorded, with the chain head held,
+// and the use is refused unless that time is within the window and
+// ended_at is not set. So a use recorded after the time ran out is
+// refused whether or not the sweep has run, and one recorded in time
+// took the head before grant.expired did: an expiry makes no false
+// violation whenever the sweep runs. Its arguments are endActions and
+// ActionWorkspaceDeleted.
 const grantEndsQuery = `WITH firsts AS (
 	SELECT g.id AS grant_id, g.starts_at, g.ends_at, g.ended_at,
 		(SELECT MIN(a.seq) FROM audit_events a WHERE a.grant_id = g.id AND a.action IN ?) AS by_event,

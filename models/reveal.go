@@ -91,13 +91,16 @@ func (d *TenantData) RevealField(ctx context.Context, v Viewer, r DataRequest, f
 	if d.beforeAudit != nil {
 		d.beforeAudit()
 	}
+	// The reveal's time is read last before it is recorded, and checked
+	// again once the chain head is held (below).
+	at := d.now()
 	ended := false
 	err = d.db.Write.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		if err := tx.Create(&rv).Error; err != nil {
 			return err
 		}
 		ev, err := AppendAudit(ctx, tx, AuditEntry{
-			At:           now,
+			At:           at,
 			Actor:        v.Actor,
 			Action:       ActionFieldRevealed,
 			Workspace:    rv.Workspace,
@@ -117,7 +120,7 @@ func (d *TenantData) RevealField(ctx context.Context, v Viewer, r DataRequest, f
 		if err != nil {
 			return err
 		}
-		if w, ok := live[rv.GrantID]; !ok || !w.liveAt(d.now(), ev.At) {
+		if w, ok := live[rv.GrantID]; !ok || !w.liveAt(ev.At) || !w.liveAt(d.now()) {
 			ended = true
 			return fmt.Errorf("grant %d ended before the reveal was recorded: %w", rv.GrantID, ErrNoGrant)
 		}

@@ -225,7 +225,11 @@ func (d *TenantData) open(ctx context.Context, now time.Time, v Viewer, r DataRe
 		a.id = id
 	}
 	if a.ws, err = FindLiveWorkspace(ctx, d.product, r.Slug); err != nil {
-		return a, d.refuse(ctx, now, v, r, "no such workspace", err)
+		why := "no such workspace"
+		if !errors.Is(err, ErrNotFound) {
+			why = "registry unreadable"
+		}
+		return a, d.refuse(ctx, now, v, r, why, err)
 	}
 	var ok bool
 	if a.table, ok = d.catalog.Table(r.Table); !ok || a.table.Restricted {

@@ -6,29 +6,72 @@ import (
 	"io"
 	"net"
 	"strings"
+	"syscall"
 
+	sqlite "github.com/glebarez/go-sqlite"
 	"github.com/jackc/pgx/v5/pgconn"
 )
 
-// Unavailable reports whether err says that a database (or another
-// service a request needs) could not be reached or went away mid-request
-// (PostgreSQL down, restarting, or still recovering): nothing is wrong
-// with the request, and the same request may succeed shortly. The HTTP error handler answers it 503, like a view
-// whose audit event could not be committed, rather than 500.
+// Unavailable reports whether err says a database cannot serve at the
+// moment, rather than that a request or its data are wrong: PostgreSQL
+// down, restarting, refusing connections or out of disk, a connection
+// cut; SQLite's disk full, its file read-only or unreadable, or locked
+// too long. The portal answers these with 503, and nothing was shown or
+// changed (a transaction that failed so rolled back). Once the database
+// is back, the pools drop the broken connections and dial again, so the
+// next request succeeds without a restart.
 func Unavailable(err error) bool {
 	if err == nil {
 		return false
 	}
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) {
-		// Class 08 is a connection exception; 57P01–57P03 the server
-		// shutting down, crashed, or not yet accepting connections;
-		// 53300 too many connections.
-		return strings.HasPrefix(pe.Code, "08") || pe.Code == "57P01" || pe.Code == "57P02" || pe.Code == "57P03" || pe.Code == "53300"
+		return unavailableState(pe.Code)
+	}
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		switch se.Code() & 0xff { // the primary result code
+		case sqliteBusy, sqliteLocked, sqliteReadonly, sqliteIOErr, sqliteFull, sqliteCantOpen, sqliteProtocol:
+			return true
+		}
+		return false
 	}
 	var ce *pgconn.ConnectError
 	var ne net.Error
-	return errors.As(err, &ce) || errors.As(err, &ne) ||
-		errors.Is(err, pgconn.ErrConnClosed) || errors.Is(err, driver.ErrBadConn) ||
-		errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF)
+	switch {
+	case errors.As(err, &ce), errors.As(err, &ne),
+		errors.Is(err, driver.ErrBadConn), errors.Is(err, io.ErrUnexpectedEOF),
+		errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE),
+		errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EROFS):
+		return true
+	}
+	return false
 }
+
+// unavailableState reports whether a PostgreSQL SQLSTATE says the server
+// cannot serve now: a connection exception (class 08), insufficient
+// resources such as a full disk (53), a system or I/O error (58), the
+// server shutting down or starting (57P01-57P03), or a read-only
+// server (25006, a standby).
+func unavailableState(code string) bool {
+	switch {
+	case strings.HasPrefix(code, "08"), strings.HasPrefix(code, "53"), strings.HasPrefix(code, "58"):
+		return true
+	}
+	switch code {
+	case "57P01", "57P02", "57P03", "25006":
+		return true
+	}
+	return false
+}
+
+// SQLite's primary result codes that mean the database cannot serve now.
+const (
+	sqliteBusy     = 5
+	sqliteLocked   = 6
+	sqliteReadonly = 8
+	sqliteIOErr    = 10
+	sqliteFull     = 13
+	sqliteCantOpen = 14
+	sqliteProtocol = 15
+)

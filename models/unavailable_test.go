@@ -40,7 +40,6 @@ func TestUnavailable(t *testing.T) {
 		{"server starting up", &pgconn.PgError{Code: "57P03"}, true},
 		{"connection failure", &pgconn.PgError{Code: "08006"}, true},
 		{"cut mid-answer", fmt.Errorf("audit head: %w", io.ErrUnexpectedEOF), true},
-		{"closed connection", fmt.Errorf("x: %w", pgconn.ErrConnClosed), true},
 		{"unique violation", fmt.Errorf("create: %w", &pgconn.PgError{Code: "23505"}), false},
 		{"permission denied", &pgconn.PgError{Code: "42501"}, false},
 		{"not found", fmt.Errorf("grant 3: %w", models.ErrNotFound), false},
