@@ -249,14 +249,17 @@ func viewsAfterEnd(ctx context.Context, db *sql.DB) (ended int, late []lateView,
 
 // streamCheck is what an audit stream file holds against the chain.
 type streamCheck struct {
-	Lines       int     // event lines
-	Checkpoints int     // checkpoint lines
-	Head        int64   // the chain's newest seq
-	Shipped     int64   // the stream's shipped position (audit_stream)
-	Missing     []int64 // seqs of the chain the stream lacks (the first 20)
-	MissingN    int
-	Repeats     int // event lines of a seq already seen
-	Unreadable  int // lines that are not JSON (a line cut short by a kill)
+	Lines       int   // event lines
+	Checkpoints int   // checkpoint lines
+	Head        int64 // the chain's newest seq
+	Shipped     int64 // the stream's shipped position (audit_stream)
+	// UnshippedAtStop is how many events the fleet's graceful stop left
+	// unshipped, for the next start to ship.
+	UnshippedAtStop int64
+	Missing         []int64 // seqs of the chain the stream lacks (the first 20)
+	MissingN        int
+	Repeats         int // event lines of a seq already seen
+	Unreadable      int // lines that are not JSON (a line cut short by a kill)
 }
 
 // checkStream reads the stream file at path and compares its event seqs

@@ -25,6 +25,9 @@ type faultFleet struct {
 	t      testing.TB
 	db     *sql.DB // the portal database, as its owner
 	stream string  // the audit stream file both replicas write
+	// unshipped is how many events the replicas' graceful stop left
+	// unshipped (see stopAll).
+	unshipped int64
 }
 
 // startFaults starts a two-replica fleet writing one shared audit stream

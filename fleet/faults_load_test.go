@@ -72,8 +72,10 @@ type load struct {
 	done sync.WaitGroup
 }
 
-// startLoad starts workers request loops over readers, paced at rate
-// requests per second in total.
+// startLoad starts workers request loops, each request as a reader
+// picked at random, paced at rate requests per second in total. The
+// workers bound the requests in flight, and so the connections the
+// replicas open on the PostgreSQL server other tests share.
 func startLoad(base string, readers []reader, rate float64, workers int) *load {
 	ctx, cancel := context.WithCancel(context.Background())
 	l := &load{base: base, readers: readers, rate: rate, workers: workers, stop: cancel}
@@ -97,13 +99,13 @@ func startLoad(base string, readers []reader, rate float64, workers int) *load {
 		}
 	}()
 	for i := range workers {
-		r := readers[i%len(readers)]
 		rng := mrand.New(mrand.NewPCG(uint64(i), uint64(time.Now().UnixNano())))
 		l.done.Add(1)
 		go func() {
 			defer l.done.Done()
 			seen := map[target][]string{} // record ids seen on each table's page, for record pages
 			for range tokens {
+				r := readers[rng.IntN(len(readers))]
 				t := r.Targets[rng.IntN(len(r.Targets))]
 				path := fmt.Sprintf("/workspaces/%s/data/%s", t.Workspace, t.Table)
 				if ids := seen[t]; len(ids) > 0 && rng.IntN(4) == 0 {

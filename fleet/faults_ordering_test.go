@@ -58,7 +58,7 @@ func TestFaultsOrdering(t *testing.T) {
 		}
 		readers = append(readers, r)
 	}
-	l := startLoad(f.URL, readers, loadRate(), 2*len(readers))
+	l := startLoad(f.URL, readers, loadRate(), loadWorkers)
 	time.Sleep(3 * time.Second)
 	f.endAtRandom(plan)
 	allEnded := waitFor(3*time.Minute, func() bool { return f.allEnded(plan) })

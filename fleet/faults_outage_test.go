@@ -36,7 +36,7 @@ func TestFaultsOutage(t *testing.T) {
 	readers := f.readersFor()
 	hold := time.Duration(envInt("GATEHOUSE_FAULTS_OUTAGE", 3)) * time.Second
 
-	l := startLoad(f.URL, readers, loadRate(), 32)
+	l := startLoad(f.URL, readers, loadRate(), loadWorkers)
 	probes := startProbes(f.Replicas())
 	time.Sleep(3 * time.Second)
 
