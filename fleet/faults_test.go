@@ -51,12 +51,12 @@ const minViewRate = 200
 
 // loadRate is the pace the load asks for (GATEHOUSE_FAULTS_RATE), above
 // minViewRate so that a kill's lost seconds leave the run above it.
-func loadRate() float64 { return float64(envInt("GATEHOUSE_FAULTS_RATE", 260)) }
+func loadRate() float64 { return float64(envInt("GATEHOUSE_FAULTS_RATE", 300)) }
 
 // loadWorkers is how many requests the load keeps in flight at most:
 // enough for the rate, few enough that both replicas' pools stay well
 // under the shared server's max_connections.
-const loadWorkers = 16
+const loadWorkers = 24
 
 // readersFor signs in the demo staff who may hold grants, gives each a
 // grant on two workspaces through the whole workflow, and returns them as
