@@ -83,7 +83,7 @@ func newStorage(c *client, users []User, dir func(context.Context) ([]User, erro
 // taken for an auth request.
 const (
 	labelRequest = "devidp auth request"
-	labelToken   = "devidp access token"
+	labelToken   = "devidp access token" // #nosec G101 -- a label bound to sealed values, not a credential
 )
 
 // sealJSON encrypts v as JSON into a URL-safe string.

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"gatehouse/models"
 )
@@ -55,13 +56,22 @@ func createDatabases(t testing.TB, server string) databases {
 	portal, product := name, name+"_product"
 	t.Cleanup(func() {
 		defer admin.Close()
-		for _, db := range []string{portal, product} {
-			if err := admin.Write.Exec("DROP DATABASE IF EXISTS " + db + " WITH (FORCE)").Error; err != nil {
-				t.Errorf("drop database %s: %v", db, err)
+		// The server may be restarting (an outage test, or another's):
+		// keep trying for a while rather than leave the databases behind.
+		for _, q := range []string{
+			"DROP DATABASE IF EXISTS " + portal + " WITH (FORCE)",
+			"DROP DATABASE IF EXISTS " + product + " WITH (FORCE)",
+			"DROP ROLE IF EXISTS " + d.role,
+		} {
+			var err error
+			for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(time.Second) {
+				if err = admin.Write.Exec(q).Error; err == nil || time.Now().After(deadline) {
+					break
+				}
 			}
-		}
-		if err := admin.Write.Exec("DROP ROLE IF EXISTS " + d.role).Error; err != nil {
-			t.Errorf("drop role %s: %v", d.role, err)
+			if err != nil {
+				t.Errorf("%s: %v", q, err)
+			}
 		}
 	})
 	for _, q := range []string{"CREATE DATABASE " + portal, "CREATE DATABASE " + product, "CREATE ROLE " + d.role + " LOGIN"} {

@@ -131,16 +131,16 @@ func TestJobsSendEachNoticeOnce(t *testing.T) {
 	// request or workspace, among those the jobs queued.
 	var dups []struct {
 		Kind, ToAddr, Workspace string
-		RequestID               *int64
+		RequestID               int64
 		N                       int
 	}
-	err := f.Owner.Read.Raw(`SELECT kind, to_addr, workspace, request_id, COUNT(*) AS n FROM mail_outbox WHERE id > ?
-		GROUP BY kind, to_addr, workspace, request_id HAVING COUNT(*) > 1`, before).Scan(&dups).Error
+	err := f.Owner.Read.Raw(`SELECT kind, to_addr, workspace, COALESCE(request_id, 0) AS request_id, COUNT(*) AS n FROM mail_outbox WHERE id > ?
+		GROUP BY kind, to_addr, workspace, COALESCE(request_id, 0) HAVING COUNT(*) > 1`, before).Scan(&dups).Error
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, d := range dups {
-		t.Errorf("%d mails %s to %s (workspace %s, request %v), want 1", d.N, d.Kind, d.ToAddr, d.Workspace, d.RequestID)
+		t.Errorf("%d mails %s to %s (workspace %s, request %d), want 1", d.N, d.Kind, d.ToAddr, d.Workspace, d.RequestID)
 	}
 	var kinds []string
 	if err := f.Owner.Read.Raw("SELECT DISTINCT kind FROM mail_outbox WHERE id > ? ORDER BY kind", before).Scan(&kinds).Error; err != nil {

@@ -232,7 +232,7 @@ func (r *Replica) exitErr() error {
 // (less its GATEHOUSE_* variables). The process is killed if the test
 // binary dies first (Pdeathsig), so no replica outlives a crashed run.
 func (f *Fleet) command(ctx context.Context, env []string, args ...string) *exec.Cmd {
-	cmd := exec.CommandContext(ctx, f.bin, args...)
+	cmd := exec.CommandContext(ctx, f.bin, args...) // #nosec G204 -- the binary the harness built, with the test's arguments
 	cmd.Env = environ(env)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	return cmd

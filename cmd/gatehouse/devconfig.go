@@ -87,7 +87,7 @@ func (c *Config) devMail() []string {
 // derives from the session key the client secret the portal and its
 // development identity provider share.
 func (c *Config) devKeys() error {
-	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
+	if err := os.MkdirAll(c.DataDir, 0o700); err != nil { // #nosec G703 -- the operator names their own data directory
 		return err
 	}
 	var err error
@@ -118,7 +118,7 @@ func devSecret(sessionKey []byte, label string) ([]byte, error) {
 // directory, creating it on first start so sessions survive restarts.
 func devSessionKey(dir string) ([]byte, error) {
 	path := filepath.Join(dir, "session.key")
-	key, err := os.ReadFile(path) // #nosec G304 -- a fixed name inside the operator's data directory
+	key, err := os.ReadFile(path) // #nosec G304 G703 -- a fixed name inside the operator's data directory
 	if err == nil && len(key) >= 32 {
 		return key, nil
 	}
@@ -126,7 +126,7 @@ func devSessionKey(dir string) ([]byte, error) {
 		return nil, err
 	}
 	key = []byte(rand.Text() + rand.Text())
-	if err := os.WriteFile(path, key, 0o600); err != nil {
+	if err := os.WriteFile(path, key, 0o600); err != nil { // #nosec G703 -- a fixed name inside the operator's data directory
 		return nil, fmt.Errorf("write dev session key: %w", err)
 	}
 	return key, nil
@@ -137,7 +137,7 @@ func devSessionKey(dir string) ([]byte, error) {
 // a restart still verify after it.
 func devAuditKey(dir string) (ed25519.PrivateKey, error) {
 	path := filepath.Join(dir, "audit-signing.key")
-	raw, err := os.ReadFile(path) // #nosec G304 -- a fixed name inside the operator's data directory
+	raw, err := os.ReadFile(path) // #nosec G304 G703 -- a fixed name inside the operator's data directory
 	if err == nil {
 		key, err := models.ParseSigningKey(string(raw))
 		if err != nil {
@@ -150,7 +150,7 @@ func devAuditKey(dir string) (ed25519.PrivateKey, error) {
 	}
 	seed := make([]byte, ed25519.SeedSize)
 	rand.Read(seed)
-	if err := os.WriteFile(path, []byte(base64.StdEncoding.EncodeToString(seed)+"\n"), 0o600); err != nil {
+	if err := os.WriteFile(path, []byte(base64.StdEncoding.EncodeToString(seed)+"\n"), 0o600); err != nil { // #nosec G703 -- a fixed name inside the operator's data directory
 		return nil, fmt.Errorf("write dev audit signing key: %w", err)
 	}
 	return ed25519.NewKeyFromSeed(seed), nil

@@ -1,0 +1,111 @@
+package fleet_test
+
+import (
+	"fmt"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"gatehouse/models"
+)
+
+// With both replicas appending under concurrent load (audited data views
+// by two grantees and new requests), the audit chain stays one line that
+// verifies, with no gap in its sequence, and every data page served (200)
+// has exactly one committed data.viewed event with its request id.
+func TestAuditChainUnderLoad(t *testing.T) {
+	f := start(t)
+	sam := f.SignIn(t, "sam.support@example.com")
+	sara := f.SignIn(t, "sara.senior@example.com")
+	sean := f.SignIn(t, "sean.senior@example.com")
+	grant(t, f, sam, sean, sara.Email, "acme", "owner@acme.example")
+	grant(t, f, sam, sara, sean.Email, "globex", "owner@globex.example")
+
+	type view struct {
+		status    int
+		requestID string
+		replica   int
+	}
+	const clients, each = 8, 40
+	views := make([][]view, clients)
+	var wg sync.WaitGroup
+	began := time.Now()
+	for i := range clients {
+		c, ws := sara, "acme"
+		if i%2 == 1 {
+			c, ws = sean, "globex"
+		}
+		tables := []string{"documents", "projects", "comments", "members"}
+		wg.Go(func() {
+			for j := range each {
+				res, err := c.Get(fmt.Sprintf("/workspaces/%s/data/%s", ws, tables[j%len(tables)]))
+				if err != nil {
+					t.Errorf("view: %v", err)
+					return
+				}
+				views[i] = append(views[i], view{res.Status, res.Header.Get("X-Request-Id"), res.Replica()})
+			}
+		})
+	}
+	wg.Go(func() { // other appends meanwhile, on both replicas
+		for _, ws := range []string{"initech", "umbrella", "stark", "wayne", "cyberdyne", "wonka"} {
+			if res, err := sam.Submit("/requests", requestForm(ws, sara.Email)); err != nil || res.Status != http.StatusSeeOther {
+				t.Errorf("request for %s during the load: %d, %v", ws, res.Status, err)
+			}
+		}
+	})
+	wg.Wait()
+	elapsed := time.Since(began)
+
+	served := map[string]bool{}
+	perReplica := map[int]int{}
+	for _, vs := range views {
+		for _, v := range vs {
+			if v.status != http.StatusOK {
+				t.Errorf("a data page answered %d on replica %d", v.status, v.replica)
+				continue
+			}
+			served[v.requestID] = true
+			perReplica[v.replica]++
+		}
+	}
+	t.Logf("%d audited views in %s (%.0f/s) through the proxy, by replica %v", len(served), elapsed.Round(time.Millisecond), float64(len(served))/elapsed.Seconds(), perReplica)
+	if len(served) != clients*each || perReplica[0] == 0 || perReplica[1] == 0 {
+		t.Fatalf("%d distinct views served, by replica %v; want %d across both", len(served), perReplica, clients*each)
+	}
+
+	var rows []struct {
+		RequestID string
+		N         int
+	}
+	if err := f.Owner.Read.Raw("SELECT request_id, COUNT(*) AS n FROM audit_events WHERE action = ? GROUP BY request_id", models.ActionDataViewed).Scan(&rows).Error; err != nil {
+		t.Fatal(err)
+	}
+	events := map[string]int{}
+	for _, r := range rows {
+		events[r.RequestID] = r.N
+	}
+	for id := range served {
+		if events[id] != 1 {
+			t.Errorf("view %s answered 200 with %d data.viewed events, want 1", id, events[id])
+		}
+	}
+	for id, n := range events {
+		if !served[id] {
+			t.Errorf("%d data.viewed events for request %s, which no client saw served", n, id)
+		}
+	}
+
+	var seq struct{ N, Min, Max int64 }
+	if err := f.Owner.Read.Raw("SELECT COUNT(*) AS n, MIN(seq) AS min, MAX(seq) AS max FROM audit_events").Scan(&seq).Error; err != nil {
+		t.Fatal(err)
+	}
+	if seq.Min != 1 || seq.Max != seq.N {
+		t.Errorf("audit seq runs %d..%d over %d events, want 1..%d with no gap", seq.Min, seq.Max, seq.N, seq.N)
+	}
+	res := f.VerifyAudit(t)
+	if res.Count != seq.N {
+		t.Errorf("verification checked %d events of %d", res.Count, seq.N)
+	}
+}
