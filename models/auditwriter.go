@@ -71,11 +71,11 @@ func (w *AuditWriter) Append(ctx context.Context, e AuditEntry) (AuditEvent, err
 
 // appendUnder records e, an event under grant, only if the grant is
 // still live once the chain head is locked, by the clock now read then
-// (which becomes the event's time);
-// otherwise it records refused in its place and returns a wrapped
-// ErrNoGrant once that is committed. So no event under a grant follows,
-// in the chain, the event that ended it: an ending commits its event in
-// the transaction that ends the grant, which holds the head too.
+// (which becomes the event's time); otherwise it records refused in its
+// place and returns a wrapped ErrNoGrant once that is committed. So no
+// event under a grant follows, in the chain, the event that ended it: an
+// ending commits its event in the transaction that ends the grant, which
+// holds the head too.
 func (w *AuditWriter) appendUnder(ctx context.Context, e AuditEntry, grant int64, now func() time.Time, refused AuditEntry) (AuditEvent, error) {
 	ev, err := e.event()
 	if err != nil {

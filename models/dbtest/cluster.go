@@ -101,9 +101,9 @@ func (c *Cluster) run(prog string, args ...string) ([]byte, error) {
 	defer cancel()
 	var cmd *exec.Cmd
 	if c.as != "" {
-		cmd = exec.CommandContext(ctx, "runuser", append([]string{"-u", c.as, "--", prog}, args...)...)
+		cmd = exec.CommandContext(ctx, "runuser", append([]string{"-u", c.as, "--", prog}, args...)...) // #nosec G204 -- tests only: initdb or pg_ctl, found on PATH or in PostgreSQL's directory
 	} else {
-		cmd = exec.CommandContext(ctx, prog, args...)
+		cmd = exec.CommandContext(ctx, prog, args...) // #nosec G204 -- as above
 	}
 	cmd.Dir = c.dir
 	return cmd.CombinedOutput()

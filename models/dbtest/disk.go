@@ -52,7 +52,7 @@ func NewDisk(t testing.TB, size int64) *Disk {
 	if err := os.Mkdir(dir, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	f, err := os.Create(img)
+	f, err := os.Create(img) // #nosec G304 -- a path under the test's own temporary directory
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,7 +83,7 @@ func NewDisk(t testing.TB, size int64) *Disk {
 func command(name string, args ...string) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	return exec.CommandContext(ctx, name, args...).CombinedOutput()
+	return exec.CommandContext(ctx, name, args...).CombinedOutput() // #nosec G204 -- tests only: fixed programs (mkfs.ext4, mount, umount, findmnt) on paths the test made
 }
 
 // Fill writes a file until the filesystem has no block left.
