@@ -47,14 +47,23 @@ func startFaults(t *testing.T) *faultFleet {
 // successful form; it returns the answer's Location.
 func (f *faultFleet) submit(c *fleet.Client, path string, form url.Values) string {
 	f.t.Helper()
+	loc, err := trySubmit(c, path, form)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return loc
+}
+
+// trySubmit is submit returning what went wrong.
+func trySubmit(c *fleet.Client, path string, form url.Values) (string, error) {
 	res, err := c.Submit(path, form)
 	if err != nil {
-		f.t.Fatalf("POST %s as %s: %v", path, c.Email, err)
+		return "", fmt.Errorf("POST %s as %s: %w", path, c.Email, err)
 	}
 	if res.Status != http.StatusSeeOther {
-		f.t.Fatalf("POST %s as %s = %d on replica %d, want 303:\n%s", path, c.Email, res.Status, res.Replica(), clipBody(res.Body))
+		return "", fmt.Errorf("POST %s as %s = %d on replica %d, want 303:\n%s", path, c.Email, res.Status, res.Replica(), clipBody(res.Body))
 	}
-	return res.Header.Get("Location")
+	return res.Header.Get("Location"), nil
 }
 
 func clipBody(s string) string {
@@ -88,24 +97,42 @@ type granted struct {
 // the grantee then holds a live grant.
 func (f *faultFleet) grantThrough(a grantAsk) granted {
 	f.t.Helper()
+	g, err := f.tryGrant(a)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return g
+}
+
+// tryGrant is grantThrough returning the first step that failed.
+func (f *faultFleet) tryGrant(a grantAsk) (granted, error) {
 	if a.Duration == "" {
 		a.Duration = "2h"
 	}
-	loc := f.submit(a.Requester, "/requests", url.Values{
+	var g granted
+	loc, err := trySubmit(a.Requester, "/requests", url.Values{
 		"workspace": {a.Workspace}, "reason": {"The customer reports that exports fail for every project since Monday."},
 		"ticket": {"SUP-1234"}, "duration": {a.Duration}, "grantee": {a.Grantee}, "mode": {"masked"},
 	})
-	var g granted
+	if err != nil {
+		return g, err
+	}
 	if _, err := fmt.Sscanf(loc, "/requests/%d", &g.Request); err != nil {
-		f.t.Fatalf("POST /requests redirects to %q", loc)
+		return g, fmt.Errorf("POST /requests redirects to %q", loc)
 	}
-	f.submit(a.Approver, fmt.Sprintf("/requests/%d/approve", g.Request), url.Values{"note": {"Ticket checked, go ahead."}})
-	g.Token = f.consentToken(a.Owner, g.Request)
-	f.consent(g.Token, "grant")
+	if _, err := trySubmit(a.Approver, fmt.Sprintf("/requests/%d/approve", g.Request), url.Values{"note": {"Ticket checked, go ahead."}}); err != nil {
+		return g, err
+	}
+	if g.Token, err = f.consentToken(a.Owner, g.Request); err != nil {
+		return g, err
+	}
+	if err := f.consent(g.Token, "grant"); err != nil {
+		return g, err
+	}
 	if err := f.db.QueryRow(`SELECT grant_id FROM access_requests WHERE id = $1 AND status = 'granted'`, g.Request).Scan(&g.Grant); err != nil {
-		f.t.Fatalf("request %d has no grant after the consent: %v", g.Request, err)
+		return g, fmt.Errorf("request %d has no grant after the consent: %w", g.Request, err)
 	}
-	return g
+	return g, nil
 }
 
 var (
@@ -115,38 +142,37 @@ var (
 
 // consentToken reads the consent link mailed to owner for request id in
 // the development mailbox, as the owner's mail would show it.
-func (f *faultFleet) consentToken(owner string, request int64) string {
-	f.t.Helper()
+func (f *faultFleet) consentToken(owner string, request int64) (string, error) {
 	var mail int64
 	err := f.db.QueryRow(`SELECT id FROM mail_outbox WHERE kind = 'consent.request' AND to_addr = $1 AND request_id = $2 ORDER BY id DESC LIMIT 1`,
 		owner, request).Scan(&mail)
 	if err != nil {
-		f.t.Fatalf("no consent mail to %s for request %d: %v", owner, request, err)
+		return "", fmt.Errorf("no consent mail to %s for request %d: %w", owner, request, err)
 	}
 	res, err := f.NewClient().Get(fmt.Sprintf("/dev/mail/%d", mail))
 	if err != nil {
-		f.t.Fatal(err)
+		return "", err
 	}
 	m := consentLinkRE.FindStringSubmatch(res.Body)
 	if res.Status != http.StatusOK || m == nil {
-		f.t.Fatalf("GET /dev/mail/%d = %d with no consent link:\n%s", mail, res.Status, clipBody(res.Body))
+		return "", fmt.Errorf("GET /dev/mail/%d = %d with no consent link:\n%s", mail, res.Status, clipBody(res.Body))
 	}
-	return m[1]
+	return m[1], nil
 }
 
 // consent has the owner open the consent page and post decision from it.
-func (f *faultFleet) consent(token, decision string) {
-	f.t.Helper()
+func (f *faultFleet) consent(token, decision string) error {
 	customer := f.NewClient()
 	res, err := customer.Get("/consent/" + token)
 	if err != nil {
-		f.t.Fatal(err)
+		return err
 	}
 	m := shownRE.FindStringSubmatch(res.Body)
 	if res.Status != http.StatusOK || m == nil {
-		f.t.Fatalf("GET /consent/… = %d with no form:\n%s", res.Status, clipBody(res.Body))
+		return fmt.Errorf("GET /consent/… = %d with no form:\n%s", res.Status, clipBody(res.Body))
 	}
-	f.submit(customer, "/consent/"+token, url.Values{"decision": {decision}, "shown": {m[1]}})
+	_, err = trySubmit(customer, "/consent/"+token, url.Values{"decision": {decision}, "shown": {m[1]}})
+	return err
 }
 
 // newStaff has admin (a sysadmin who signed in recently) add a staff

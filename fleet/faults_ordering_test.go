@@ -202,7 +202,9 @@ func (f *faultFleet) endAtRandom(plan []*planned) {
 			}
 			f.submit(by, fmt.Sprintf("/requests/%d/revoke", p.Request), url.Values{"note": {"The ticket is closed, so this access must end now."}})
 		case endCustomer:
-			f.consent(p.Token, "revoke")
+			if err := f.consent(p.Token, "revoke"); err != nil {
+				f.t.Fatal(err)
+			}
 		case endDone:
 			f.submit(p.Grantee, fmt.Sprintf("/requests/%d/done", p.Request), url.Values{"note": {""}})
 		case endOffboard:

@@ -96,11 +96,12 @@ func (f *faultFleet) owner(ws string) string {
 }
 
 // TestFaultsCrash kills a replica with SIGKILL at 10 random moments under
-// load and restarts it each time. Every page of tenant data a client got
-// has its committed data.viewed row (with the request id the portal
-// answered, naming the viewer, the records and the grant), the chain
-// verifies, nothing is left half done, and the stream is compared with
-// the chain.
+// load, with the access workflow running meanwhile, and restarts it each
+// time. Every page of tenant data a client got has its committed
+// data.viewed row (with the request id the portal answered, naming the
+// viewer, the records and the grant), the chain verifies, no request,
+// consent or grant is left half done, and the stream holds every seq
+// once.
 func TestFaultsCrash(t *testing.T) {
 	faultsOnly(t)
 	f := startFaults(t)
@@ -108,6 +109,7 @@ func TestFaultsCrash(t *testing.T) {
 	kills := envInt("GATEHOUSE_FAULTS_KILLS", 10)
 
 	l := startLoad(f.URL, readers, loadRate(), loadWorkers)
+	ch := f.startChurn([]string{"hooli", "cyberdyne", "aperture", "black-mesa"})
 	time.Sleep(3 * time.Second)
 	var down []time.Duration
 	for range kills {
@@ -120,6 +122,7 @@ func TestFaultsCrash(t *testing.T) {
 		down = append(down, time.Since(killed))
 	}
 	time.Sleep(3 * time.Second)
+	ch.Stop()
 	log := l.Stop()
 	f.stopAll()
 
@@ -136,9 +139,16 @@ func TestFaultsCrash(t *testing.T) {
 		fmt.Sprintf("kills (SIGKILL, then a restart) %d; replica down %s to %s (median %s)", len(down), down[0].Round(time.Millisecond), down[len(down)-1].Round(time.Millisecond), down[len(down)/2].Round(time.Millisecond)),
 		fmt.Sprintf("views without a committed data.viewed row %d; rows not matching the page %d; tenant data in a non-200 answer %d", len(views.Unaudited), len(views.Mismatched), len(views.Leaks)),
 		fmt.Sprintf("data.viewed rows whose answer never reached the client (killed after the commit) %d", views.Unanswered),
+		fmt.Sprintf("workflow cycles meanwhile (request, approval, consent, end): %d completed, %d cut short by a kill", ch.cycles.Load(), ch.cut.Load()),
 		fmt.Sprintf("half states %d; chain %s", len(half), chain),
 		stream.String(),
 	})
+	for _, e := range ch.errors {
+		t.Logf("a workflow step cut short: %.300s", e)
+	}
+	if ch.cycles.Load() == 0 {
+		t.Error("no workflow cycle completed during the kills")
+	}
 	if fig.Rate() < minViewRate {
 		t.Errorf("the load served %.0f views/s, below the %d/s the crash test needs", fig.Rate(), minViewRate)
 	}
