@@ -91,6 +91,11 @@ func TestFaultsOutage(t *testing.T) {
 	if len(o.pages) == 0 {
 		t.Error("no data page was asked and answered while PostgreSQL was down: the outage was not observed")
 	}
+	for i := range f.Replicas() {
+		if o.probed[i] == 0 {
+			t.Errorf("replica %d's /readyz was not asked while PostgreSQL was down", i)
+		}
+	}
 	for code, n := range o.ready {
 		if code != http.StatusServiceUnavailable {
 			t.Errorf("while PostgreSQL was down, /readyz answered %d %d times, want 503", code, n)
@@ -270,6 +275,7 @@ type outage struct {
 	pages     map[int]int // data pages asked and answered while down, by status (0: no answer)
 	pageLeaks int         // of them, answers with tenant data
 	ready     map[int]int // /readyz probes while down, by status
+	probed    map[int]int // /readyz probes while down, by replica
 	recover   []time.Duration
 	after     int             // data pages answered other than 200 after PostgreSQL's return
 	last      []time.Duration // each replica's last failure after up
@@ -284,7 +290,7 @@ func (o outage) lastFailure() time.Duration { return slices.Max(o.last) }
 // so later failures (a connection of the pool broken by the outage)
 // count against it.
 func outageOf(log []served, plog []probe, down, upAsked, up time.Time, replicas int) outage {
-	o := outage{pages: map[int]int{}, ready: map[int]int{}, recover: make([]time.Duration, replicas)}
+	o := outage{pages: map[int]int{}, ready: map[int]int{}, probed: map[int]int{}, recover: make([]time.Duration, replicas)}
 	inside := func(start, end time.Time) bool { return start.After(down) && end.Before(upAsked) }
 	last := make([]time.Time, replicas)
 	for i := range last {
@@ -309,6 +315,7 @@ func outageOf(log []served, plog []probe, down, upAsked, up time.Time, replicas 
 	for _, p := range plog {
 		if inside(p.Start, p.End) {
 			o.ready[p.Status]++
+			o.probed[p.Replica]++
 		}
 		if p.Start.After(up) && p.Status != http.StatusOK {
 			fail(p.Replica, p.End)
