@@ -107,7 +107,7 @@ func TestFaultsOutage(t *testing.T) {
 		}
 	}
 	f.requireClean(views, half, chain, stream)
-	if t.Failed() {
+	if t.Failed() || fig.Statuses[http.StatusInternalServerError] > 0 {
 		f.logFailures()
 	}
 }

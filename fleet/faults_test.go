@@ -150,7 +150,7 @@ func TestFaultsCrash(t *testing.T) {
 		t.Error("no workflow cycle completed during the kills")
 	}
 	if fig.Rate() < minViewRate {
-		t.Errorf("the load served %.0f views/s, below the %d/s the crash test needs", fig.Rate(), minViewRate)
+		t.Errorf("the load served %.0f views/s, below the %d/s the crash test needs (the machine's load average was %s; GATEHOUSE_FAULTS_RATE asks for more)", fig.Rate(), minViewRate, loadAverage())
 	}
 	if len(down) != kills {
 		t.Errorf("%d kills, want %d", len(down), kills)
@@ -334,4 +334,14 @@ func (f *faultFleet) report(name string, lines []string) {
 	}
 	defer file.Close()
 	fmt.Fprintln(file, text)
+}
+
+// loadAverage is the machine's 1-minute load average, for the message of
+// a run the machine was too busy for.
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	return strings.Fields(string(b))[0]
 }
