@@ -318,7 +318,7 @@ func byReplica(log []served) string {
 // GATEHOUSE_FAULTS_REPORT, which `make faults` prints at the end.
 func (f *faultFleet) report(name string, lines []string) {
 	f.t.Helper()
-	text := fmt.Sprintf("## %s — %s\n", name, time.Now().UTC().Format("2006-01-02 15:04 UTC"))
+	text := fmt.Sprintf("## %s — %s, load average %s at the end\n", name, time.Now().UTC().Format("2006-01-02 15:04 UTC"), loadAverage())
 	for _, l := range lines {
 		text += "- " + l + "\n"
 	}
