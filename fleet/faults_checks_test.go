@@ -35,6 +35,7 @@ type viewCheck struct {
 	Unanswered int      // data.viewed rows no 200 answer reached the client for (a crash after the commit): allowed
 	Leaks      []string // answers other than 200 that carried tenant data
 	Duplicates int      // request ids with more than one data.viewed row
+	Cut        int      // views whose body a kill cut short (they count as served)
 }
 
 // checkViews compares every page of tenant data the client got with the
@@ -73,6 +74,9 @@ func checkViews(ctx context.Context, db *sql.DB, log []served) (viewCheck, error
 			continue
 		}
 		c.Views++
+		if s.Err != "" {
+			c.Cut++
+		}
 		answered[s.ID] = true
 		r, ok := byID[s.ID]
 		if !ok {

@@ -138,7 +138,7 @@ func TestFaultsCrash(t *testing.T) {
 		fmt.Sprintf("by replica %s", byReplica(log)),
 		fmt.Sprintf("kills (SIGKILL, then a restart) %d; replica down %s to %s (median %s)", len(down), down[0].Round(time.Millisecond), down[len(down)-1].Round(time.Millisecond), down[len(down)/2].Round(time.Millisecond)),
 		fmt.Sprintf("views without a committed data.viewed row %d; rows not matching the page %d; tenant data in a non-200 answer %d", len(views.Unaudited), len(views.Mismatched), len(views.Leaks)),
-		fmt.Sprintf("data.viewed rows whose answer never reached the client (killed after the commit) %d", views.Unanswered),
+		fmt.Sprintf("data.viewed rows whose answer never reached the client (killed after the commit) %d; views whose body a kill cut short %d", views.Unanswered, views.Cut),
 		fmt.Sprintf("workflow cycles meanwhile (request, approval, consent, end): %d completed, %d cut short by a kill", ch.cycles.Load(), ch.cut.Load()),
 		fmt.Sprintf("half states %d; chain %s", len(half), chain),
 		stream.String(),
