@@ -1,8 +1,10 @@
 package fleet_test
 
 import (
+	"context"
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -107,5 +109,34 @@ func TestAuditChainUnderLoad(t *testing.T) {
 	res := f.VerifyAudit(t)
 	if res.Count != seq.N {
 		t.Errorf("verification checked %d events of %d", res.Count, seq.N)
+	}
+}
+
+// The replicas' role holds only the README's grants: it may add and read
+// audit rows but not rewrite or remove them, nor touch the migrations.
+// The privilege check refuses before the append-only triggers would.
+func TestRoleCannotRewriteTheAuditLog(t *testing.T) {
+	f := start(t)
+	db, err := models.Open(context.Background(), f.RoleURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var n int64
+	if err := db.Read.Raw("SELECT COUNT(*) FROM audit_events").Scan(&n).Error; err != nil || n == 0 {
+		t.Fatalf("the role reads %d audit rows (%v), want the demo's", n, err)
+	}
+	for _, q := range []string{
+		"UPDATE audit_events SET reason = 'rewritten' WHERE seq = 1",
+		"DELETE FROM audit_events WHERE seq = 1",
+		"TRUNCATE audit_events",
+		"DELETE FROM audit_head",
+		"INSERT INTO goose_db_version (version_id, is_applied) VALUES (99999, true)",
+		"CREATE TABLE intruder (id int)",
+	} {
+		err := db.Write.Exec(q).Error
+		if err == nil || !strings.Contains(err.Error(), "permission denied") {
+			t.Errorf("%s as the replicas' role: %v, want permission denied", q, err)
+		}
 	}
 }

@@ -14,6 +14,12 @@
 //	f.Replica(1).Kill()    // kill -9
 //	f.Replica(1).Start(t)  // back in rotation once ready
 //
+// The proxy hands each request to the next replica in rotation and names
+// it in the response's X-Fleet-Replica header. A replica is in rotation
+// from the moment it answers /readyz until Stop or Kill takes it out (just
+// before the signal): a request finding no replica in rotation gets 503
+// from the proxy, one whose replica dies under it 502.
+//
 // Everything Start creates is removed when the test ends, failed or not:
 // the processes (stopped, or killed when they do not stop), the proxy, the
 // databases and the role.
@@ -25,7 +31,6 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"fmt"
-	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -61,8 +66,10 @@ type Fleet struct {
 	// Mail is the SMTP server every replica sends through; its Messages
 	// are everything the fleet mailed.
 	Mail *smtptest.Server
-	// Role is the restricted login role the replicas run as.
-	Role string
+	// Role is the restricted login role the replicas run as, and
+	// RoleURL the portal database's URL as that role.
+	Role    string
+	RoleURL string
 	// SessionKey is the replicas' shared GATEHOUSE_SESSION_KEY, for a test
 	// that queues mail they must open (models.NewOutbox).
 	SessionKey []byte
@@ -100,7 +107,7 @@ func Start(t testing.TB, opts Options) *Fleet {
 	// Cleanups run last registered first: the replicas stop before the
 	// databases are dropped and before the mail server closes.
 	t.Cleanup(f.cleanup)
-	f.Role = db.role
+	f.Role, f.RoleURL = db.role, db.rolePortal
 	f.SessionKey = []byte(base64.StdEncoding.EncodeToString([]byte(rand.Text() + rand.Text())))
 	seed := make([]byte, ed25519.SeedSize)
 	rand.Read(seed)
@@ -262,7 +269,3 @@ func environ(env []string) []string {
 	}
 	return append(out, env...)
 }
-
-// HTTPClient is a client without cookies for requests to the proxy or to
-// a replica directly; its timeout is generous for a loaded machine.
-func HTTPClient() *http.Client { return &http.Client{Timeout: 30 * time.Second} }

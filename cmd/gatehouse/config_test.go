@@ -335,6 +335,8 @@ func TestConfigDevRefusals(t *testing.T) {
 		{"base URL not a URL", []string{"--dev"}, map[string]string{"GATEHOUSE_BASE_URL": "localhost"}, "GATEHOUSE_BASE_URL is not a URL"},
 		{"base URL with a path", []string{"--dev"}, map[string]string{"GATEHOUSE_BASE_URL": "http://127.0.0.1:8080/gatehouse"}, "GATEHOUSE_BASE_URL must be scheme://host[:port] with no path"},
 		{"metrics address not loopback", []string{"--dev"}, map[string]string{"GATEHOUSE_METRICS_ADDR": "0.0.0.0:9090"}, "GATEHOUSE_METRICS_ADDR must be a loopback host:port"},
+		{"SMTP relay elsewhere", []string{"--dev"}, map[string]string{"GATEHOUSE_SMTP_HOST": "smtp.example.com"}, "--dev sends mail only to a relay on this machine"},
+		{"SMTP relay with a bad TLS mode", []string{"--dev"}, map[string]string{"GATEHOUSE_SMTP_HOST": "127.0.0.1", "GATEHOUSE_SMTP_TLS": "maybe"}, "GATEHOUSE_SMTP_TLS must be starttls, tls or none"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -446,5 +448,41 @@ func TestConfigRetentionNumbers(t *testing.T) {
 	want := models.RetentionPolicy{CancelledKeep: 60 * models.Day, FreeNotice: 100 * models.Day, FreeMark: 120 * models.Day, FreeDelete: 200 * models.Day, DeletionRequestValid: 7 * models.Day}
 	if cfg.Retention != want {
 		t.Errorf("retention = %+v, want %+v", cfg.Retention, want)
+	}
+}
+
+// --dev sends mail through a relay on this machine when one is named,
+// From the demo domain unless set; without one it sends nothing.
+func TestConfigDevMail(t *testing.T) {
+	cfg, err := loadConfig("serve", []string{"--dev"}, environ(map[string]string{"GATEHOUSE_SMTP_HOST": "127.0.0.1", "GATEHOUSE_SMTP_PORT": "2525", "GATEHOUSE_SMTP_TLS": "none"}), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.SMTP.Host != "127.0.0.1" || cfg.SMTP.Port != 2525 || cfg.SMTP.From != "Gatehouse <gatehouse@example.com>" {
+		t.Errorf("dev SMTP = %+v, want 127.0.0.1:2525 from gatehouse@example.com", cfg.SMTP)
+	}
+	if cfg, _ := loadConfig("serve", []string{"--dev"}, nil, io.Discard); cfg.SMTP.Host != "" {
+		t.Errorf("dev SMTP host = %q without GATEHOUSE_SMTP_HOST, want none", cfg.SMTP.Host)
+	}
+}
+
+// Replicas of --dev given one session key derive one client secret, so
+// the token request of a sign-in may reach any of them; another key gives
+// another secret.
+func TestDevKeysShareTheClientSecret(t *testing.T) {
+	secret := func(key string) string {
+		t.Helper()
+		cfg := Config{Dev: true, DataDir: t.TempDir(), SessionKey: []byte(key)}
+		if err := cfg.devKeys(); err != nil {
+			t.Fatal(err)
+		}
+		return cfg.OIDCClientSecret
+	}
+	a, b := strings.Repeat("a", 48), strings.Repeat("b", 48)
+	if s1, s2 := secret(a), secret(a); s1 == "" || s1 != s2 {
+		t.Errorf("client secrets from one session key: %q and %q, want one", s1, s2)
+	}
+	if secret(a) == secret(b) {
+		t.Error("two session keys gave one client secret")
 	}
 }
