@@ -17,6 +17,19 @@ import (
 // position moves after each.
 const shipBatch = 500
 
+// A round, once begun, is not cut short when the shipper is told to stop:
+// a write broken off halfway would cost the claim, which a replica gets
+// back only once the server has ended the old session. It stops between
+// batches instead, when told to or after its round time (a catch-up goes
+// on in the next round), and its database work has roundTimeout.
+const (
+	defaultRoundTime = 5 * time.Second
+	roundTimeout     = 30 * time.Second
+)
+
+// errStopped: a round ended between batches, with more to ship.
+var errStopped = errors.New("audit stream: round ended between batches")
+
 // AuditShipper copies the audit log to a stream for a SIEM: each event in
 // seq order as a JSON line {"type":"event",…}, and signed checkpoints of
 // the chain head. Of all the replicas, only the one holding the stream's
@@ -32,6 +45,9 @@ type AuditShipper struct {
 	now    func() time.Time
 	log    *slog.Logger
 	holder string // this process, as audit_stream names it
+	// roundTime is how long a round ships before it leaves the rest to
+	// the next (defaultRoundTime).
+	roundTime time.Duration
 
 	claim  *streamClaim // nil while not held
 	fresh  bool         // claimed and not yet resumed
@@ -44,7 +60,15 @@ type AuditShipper struct {
 // file shared by replicas).
 func NewAuditShipper(db *DB, out io.Writer, key ed25519.PrivateKey, now func() time.Time, log *slog.Logger) *AuditShipper {
 	host, _ := os.Hostname()
-	return &AuditShipper{db: db, out: out, key: key, now: now, log: log, holder: host + ":" + strconv.Itoa(os.Getpid())}
+	return &AuditShipper{
+		db:        db,
+		out:       out,
+		key:       key,
+		now:       now,
+		log:       log,
+		holder:    host + ":" + strconv.Itoa(os.Getpid()),
+		roundTime: defaultRoundTime,
+	}
 }
 
 // Ship writes every event not yet in the stream, up to the current head,
@@ -54,15 +78,24 @@ func (s *AuditShipper) Ship(ctx context.Context) error {
 	if s.out == nil {
 		return nil
 	}
-	_, err := s.round(ctx, s.ship)
+	_, err := s.round(ctx, func(work context.Context) error { return s.ship(work, ctx) })
+	if errors.Is(err, errStopped) {
+		return nil // the next round goes on
+	}
 	return err
 }
 
 // round runs fn holding the stream's claim, and the file's lock for a
 // StreamFile; held is false, and fn not run, while another process holds
-// the claim. On any error the claim is given up: the next round, here or
+// the claim. fn works with a context that ctx's end does not cancel. On
+// any error but errStopped the claim is given up: the next round, here or
 // in another replica, resumes from what the database and the file hold.
-func (s *AuditShipper) round(ctx context.Context, fn func(context.Context) error) (held bool, err error) {
+func (s *AuditShipper) round(ctx context.Context, fn func(work context.Context) error) (held bool, err error) {
+	if err := ctx.Err(); err != nil {
+		return s.claim != nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), roundTimeout)
+	defer cancel()
 	if s.claim == nil {
 		c, ok, err := claimStream(ctx, s.db)
 		if err != nil || !ok {
@@ -91,7 +124,7 @@ func (s *AuditShipper) round(ctx context.Context, fn func(context.Context) error
 			err = uerr
 		}
 	}
-	if err != nil {
+	if err != nil && !errors.Is(err, errStopped) {
 		s.release()
 	}
 	return true, err
@@ -130,9 +163,11 @@ func (s *AuditShipper) resume(ctx context.Context, file *StreamFile) error {
 }
 
 // ship writes the events after s.after in batches; after each batch is
-// written and synced, the position follows.
-func (s *AuditShipper) ship(ctx context.Context) error {
+// written and synced, the position follows. Between batches it ends the
+// round with errStopped once stop has ended or after s.roundTime.
+func (s *AuditShipper) ship(ctx, stop context.Context) error {
 	file, _ := s.out.(*StreamFile)
+	begun := time.Now()
 	for {
 		var evs []AuditEvent
 		err := s.db.Read.WithContext(ctx).Where("seq > ?", s.after).Order("seq ASC").Limit(shipBatch).Find(&evs).Error
@@ -164,6 +199,9 @@ func (s *AuditShipper) ship(ctx context.Context) error {
 		if len(evs) < shipBatch {
 			return nil
 		}
+		if stop.Err() != nil || time.Since(begun) >= s.roundTime {
+			return errStopped
+		}
 	}
 }
 
@@ -177,17 +215,17 @@ func (s *AuditShipper) release() {
 
 // Checkpoint signs the chain head and keeps a copy. The holder of the
 // stream first ships every event up to the head, and writes the
-// checkpoint to the stream after them; any other shipper writes it only
-// to the log.
+// checkpoint to the stream after them; any other shipper, or the holder
+// still catching up, writes it only to the log.
 func (s *AuditShipper) Checkpoint(ctx context.Context) (Checkpoint, error) {
 	if s.key == nil {
 		return Checkpoint{}, errors.New("audit checkpoint: no signing key")
 	}
 	var cp Checkpoint
 	if s.out != nil {
-		held, err := s.round(ctx, func(ctx context.Context) error {
+		held, err := s.round(ctx, func(work context.Context) error {
 			var err error
-			if cp, err = s.sign(ctx, true); err != nil {
+			if cp, err = s.sign(work, ctx); err != nil {
 				return err
 			}
 			b, err := json.Marshal(cp)
@@ -202,15 +240,15 @@ func (s *AuditShipper) Checkpoint(ctx context.Context) (Checkpoint, error) {
 			}
 			return nil
 		})
-		if err != nil {
+		if err != nil && !errors.Is(err, errStopped) {
 			return Checkpoint{}, err
 		}
-		if held {
+		if held && err == nil {
 			s.logCheckpoint(cp)
 			return cp, nil
 		}
 	}
-	cp, err := s.sign(ctx, false)
+	cp, err := s.sign(ctx, nil)
 	if err != nil {
 		return Checkpoint{}, err
 	}
@@ -218,15 +256,16 @@ func (s *AuditShipper) Checkpoint(ctx context.Context) (Checkpoint, error) {
 	return cp, nil
 }
 
-// sign signs the head as it is now (after shipping up to it, when ship)
-// and keeps a copy for the dashboard.
-func (s *AuditShipper) sign(ctx context.Context, ship bool) (Checkpoint, error) {
+// sign signs the head as it is now and keeps a copy for the dashboard;
+// with a stop context, as the holder of the stream, it first ships up to
+// the head.
+func (s *AuditShipper) sign(ctx, stop context.Context) (Checkpoint, error) {
 	head, err := locklessHead(s.db.Read.WithContext(ctx))
 	if err != nil {
 		return Checkpoint{}, err
 	}
-	if ship {
-		if err := s.ship(ctx); err != nil {
+	if stop != nil {
+		if err := s.ship(ctx, stop); err != nil {
 			return Checkpoint{}, err
 		}
 	}

@@ -54,7 +54,7 @@ func stopShipper(t testing.TB, s *models.AuditShipper) {
 	}
 }
 
-func streamPosition(t *testing.T, db *models.DB) (seq int64, holder string) {
+func streamPosition(t testing.TB, db *models.DB) (seq int64, holder string) {
 	t.Helper()
 	if err := db.Read.Raw("SELECT shipped_seq, holder FROM audit_stream WHERE id = 1").Row().Scan(&seq, &holder); err != nil {
 		t.Fatal(err)
@@ -343,4 +343,48 @@ func appendFile(t *testing.T, path, s string) {
 	if err := f.Close(); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestAuditStreamCatchUpOverRounds: a first start on a long log ships it
+// over several rounds, the position moving with each batch, with no event
+// missed or repeated; a checkpoint asked for meanwhile goes to the log
+// only, never to the stream ahead of its events.
+func TestAuditStreamCatchUpOverRounds(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *models.DB) {
+		ctx := context.Background()
+		fillChain(t, db, testChain(1800))
+		path := filepath.Join(t.TempDir(), "audit.jsonl")
+		f, err := models.OpenStreamFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		s := models.NewAuditShipper(db, f, testKey(9), time.Now, nil)
+		models.SetRoundTime(s, 0) // one batch a round
+		if err := s.Ship(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if pos, _ := streamPosition(t, db); pos != 500 {
+			t.Errorf("position after one round = %d, want 500 (one batch)", pos)
+		}
+		cp, err := s.Checkpoint(ctx)
+		if err != nil || cp.Seq != 1800 {
+			t.Fatalf("checkpoint during the catch-up = %+v, %v; want the head signed", cp, err)
+		}
+		raw, _ := os.ReadFile(path)
+		if seqs, cps := streamed(t, raw); !equalSeqs(seqs, seqRange(1, 1000)) || len(cps) != 0 {
+			t.Errorf("stream after a checkpoint in the catch-up: events %d-%d, %d checkpoints; want 1-1000 and none", seqs[0], seqs[len(seqs)-1], len(cps))
+		}
+		for range 3 {
+			if err := s.Ship(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		stopShipper(t, s)
+		raw, _ = os.ReadFile(path)
+		seqs, cps := streamed(t, raw)
+		if !equalSeqs(seqs, seqRange(1, 1800)) || len(cps) != 1 || cps[0].Seq != 1800 {
+			t.Errorf("stream after the catch-up: %d events, checkpoints %+v; want 1-1800 once each and the final checkpoint at 1800", len(seqs), cps)
+		}
+	})
 }
