@@ -104,8 +104,8 @@ const revealRefusedMessage = "The customer did not consent to revealing single f
 const notClearedMessage = "Touching customer data needs the current confidentiality agreement and security training that has not lapsed. Your dashboard says when yours expires. Nothing was shown or changed."
 
 // handleError is the one place errors become responses: not found → 404,
-// denied, no grant, not cleared or a reveal not consented to → 403, an access the audit log could not record →
-// 503, HTTP errors keep their code, a conflict → 409 with its message,
+// denied, no grant, not cleared or a reveal not consented to → 403, an access the audit log could not record
+// or an attempt its limit could not count → 503, a spent limit → 429, HTTP errors keep their code, a conflict → 409 with its message,
 // refused form values → 422, anything else → 500 with a generic
 // page and the detail in the log.
 func (h *Handler) handleError(err error, c echo.Context) {
@@ -121,8 +121,10 @@ func (h *Handler) handleError(err error, c echo.Context) {
 		fe models.FieldErrors
 	)
 	switch {
-	case errors.Is(err, models.ErrUnaudited):
+	case errors.Is(err, models.ErrUnaudited), errors.Is(err, errUncounted):
 		status = http.StatusServiceUnavailable
+	case errors.Is(err, models.ErrLimited):
+		status = http.StatusTooManyRequests
 	case errors.Is(err, models.ErrNotFound):
 		status = http.StatusNotFound
 	case errors.Is(err, models.ErrNoGrant):
