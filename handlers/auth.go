@@ -148,7 +148,7 @@ func refuse(code, message string) *refusal { return &refusal{code: code, message
 // protocol sends the browser back with a GET): it consumes the login flow
 // and, if every check passes, starts a session.
 func (h *Handler) authCallback(c echo.Context) error {
-	// Decided before anything is read or written: a flood of failed
+	// Counted before anything else is read or written: a flood of failed
 	// sign-ins from one address costs the audit log nothing more.
 	ctx := c.Request().Context()
 	ch, err := h.loginFailures.take(c, h.now())

@@ -17,12 +17,12 @@ import (
 // The per-address budgets. Their counts live in the portal database, so
 // one replica or ten give an address the same budget.
 var (
-	// linkFailures are failures on the customer links (consent, deletion,
+	// linkFailureLimit counts failures on the customer links (consent, deletion,
 	// emergency): unknown, altered or expired tokens and bad forms.
 	linkFailureLimit = models.Limit{Name: "link.failed", Max: 20, Window: 10 * time.Minute}
-	// loginFailures are refused sign-ins (/auth/callback).
+	// loginFailureLimit counts refused sign-ins (/auth/callback).
 	loginFailureLimit = models.Limit{Name: "login.failed", Max: 20, Window: 10 * time.Minute}
-	// linkViews are the consent.shown, deletion.shown and
+	// linkViewLimit counts the consent.shown, deletion.shown and
 	// breakglass.link_shown events one address records: a valid link must
 	// not let its holder append rows without end by reloading. Past it the
 	// page still shows.
