@@ -65,7 +65,7 @@ func TestCallbackFloodIsBounded(t *testing.T) {
 			res, _ := p.do(c, http.MethodGet, "/auth/callback?"+q.Encode(), nil, header)
 			statuses[res.StatusCode]++
 		}
-		limit := p.h.loginLimit.limit
+		limit := p.h.loginFailures.Max
 		if statuses[http.StatusForbidden] != limit || statuses[http.StatusTooManyRequests] != floodCallbacks-limit {
 			t.Errorf("statuses = %v, want %d × 403 then 429", statuses, limit)
 		}
@@ -114,7 +114,7 @@ func TestLinkViewsBounded(t *testing.T) {
 		deletion := p.deletionToken("owner@acme.example")
 		p.openBG(p.login("ada.sysadmin@example.com"), "globex")
 		emergency := p.breakglassToken("owner@globex.example")
-		limit := int64(p.h.shownLimit.limit)
+		limit := int64(p.h.linkViews.Max)
 		for _, link := range []struct {
 			path   string
 			action models.Action

@@ -148,21 +148,25 @@ func refuse(code, message string) *refusal { return &refusal{code: code, message
 // protocol sends the browser back with a GET): it consumes the login flow
 // and, if every check passes, starts a session.
 func (h *Handler) authCallback(c echo.Context) error {
-	if h.loginLimit.blocked(c.RealIP(), h.now()) {
-		// Decided before anything is read or written: a flood of failed
-		// sign-ins from one address costs the audit log nothing more.
+	// Counted before anything else is read or written: a flood of failed
+	// sign-ins from one address costs the audit log nothing more.
+	ctx := c.Request().Context()
+	ch, err := h.loginFailures.take(c, h.now())
+	if errors.Is(err, models.ErrLimited) {
 		h.metrics.logins.WithLabelValues("rate_limited").Inc()
-		return echo.NewHTTPError(http.StatusTooManyRequests)
 	}
+	if err != nil {
+		return err
+	}
+	defer ch.settle(ctx)
 	in, r := h.verifyCallback(c)
 	if r != nil {
-		return h.refuseLogin(c, r)
+		return h.refuseLogin(c, ch, r)
 	}
-	ctx := c.Request().Context()
 	token := models.NewToken()
 	if err := models.Login(ctx, h.db.Write, h.now(), h.loginActor(c, in.Staff), in.LoginInput(h.sessionKey, token)); err != nil {
 		if errors.Is(err, models.ErrConflict) {
-			return h.refuseLogin(c, &refusal{code: "subject_mismatch", email: in.Staff.Email, err: err,
+			return h.refuseLogin(c, ch, &refusal{code: "subject_mismatch", email: in.Staff.Email, err: err,
 				message: "This staff record is already linked to a different account at the identity provider."})
 		}
 		return err
@@ -357,7 +361,7 @@ func (h *Handler) loginActor(c echo.Context, s models.Staff) models.Actor {
 // was asked; the one that uses up the address's allowance always is, with
 // the count, so each address writes at most one event per window for the
 // refusals not recorded one by one.
-func (h *Handler) refuseLogin(c echo.Context, r *refusal) error {
+func (h *Handler) refuseLogin(c echo.Context, ch *charge, r *refusal) error {
 	h.metrics.logins.WithLabelValues(r.code).Inc()
 	a := h.actor(c)
 	if r.email != "" {
@@ -371,9 +375,9 @@ func (h *Handler) refuseLogin(c echo.Context, r *refusal) error {
 		detail["error"] = r.err.Error()
 		h.log.Warn("login refused", "request_id", requestIDOf(c), "reason", r.code, "error", r.err)
 	}
-	reached := h.loginLimit.fail(a.IP, h.now())
+	reached := ch.fail()
 	if reached {
-		detail["failures"], detail["window"] = h.loginLimit.limit, h.loginLimit.window.String()
+		detail["failures"], detail["window"] = h.loginFailures.Max, h.loginFailures.Window.String()
 		h.log.Warn("sign-ins refused from one address: 429 until its window ends", "request_id", requestIDOf(c), "ip", a.IP)
 	}
 	if reached || !r.early() {

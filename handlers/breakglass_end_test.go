@@ -279,10 +279,10 @@ func TestBreakglassLinkLimits(t *testing.T) {
 				t.Fatalf("view %d = %d, want 200", i, res.StatusCode)
 			}
 		}
-		if n := p.count("audit_events", "action = ?", models.ActionBreakglassLinkShown); n != int64(p.h.shownLimit.limit) {
-			t.Errorf("link_shown events after 60 views = %d, want %d", n, p.h.shownLimit.limit)
+		if n := p.count("audit_events", "action = ?", models.ActionBreakglassLinkShown); n != int64(p.h.linkViews.Max) {
+			t.Errorf("link_shown events after 60 views = %d, want %d", n, p.h.linkViews.Max)
 		}
-		for i := range p.h.consentLimit.limit {
+		for i := range p.h.linkFailures.Max {
 			if res, _ := p.post(c, "/emergency/"+strings.Repeat("b", 42)+fmt.Sprint(i%10), nil); res.StatusCode != http.StatusNotFound {
 				t.Fatalf("bad token %d = %d, want 404", i, res.StatusCode)
 			}

@@ -13,20 +13,22 @@ import (
 // The workspace owner's break-glass link. Like the consent link it needs
 // no login (its token is the credential), sends the same headers, and
 // follows the same rules: GET and HEAD only show (a GET records that the
-// page was shown, up to shownLimit per address); ending is a POST from
+// page was shown, up to linkViews per address); ending is a POST from
 // the page; unknown or expired tokens and bad forms count against the
 // client address, which gets 429 once it has too many.
 
 func (h *Handler) breakglassLinkShow(c echo.Context) error {
 	h.consentHeaders(c)
 	ip, now := c.RealIP(), h.now()
-	if h.consentLimit.blocked(ip, now) {
-		return echo.NewHTTPError(http.StatusTooManyRequests)
-	}
 	ctx := c.Request().Context()
+	ch, err := h.linkFailures.take(c, now)
+	if err != nil {
+		return err
+	}
+	defer ch.settle(ctx)
 	v, err := models.OpenBreakglassLink(ctx, h.db.Read, now, c.Param("token"))
 	if errors.Is(err, models.ErrBadToken) {
-		h.consentLimit.fail(ip, now)
+		ch.fail()
 		return h.render(c, http.StatusNotFound, views.BreakglassLinkInvalid(h.breakglassLinkChrome(c)))
 	}
 	if err != nil {
@@ -35,10 +37,10 @@ func (h *Handler) breakglassLinkShow(c echo.Context) error {
 	if _, err := linkViewedPaging(c); err != nil {
 		return err
 	}
-	if c.Request().Method == http.MethodGet && h.shownLimit.allow(ip, now) {
-		if err := models.AuditBreakglassLinkShown(ctx, h.db.Write, now, v, ip, c.Request().UserAgent()); err != nil {
-			return err
-		}
+	if err := h.recordLinkShown(c, now, func() error {
+		return models.AuditBreakglassLinkShown(ctx, h.db.Write, now, v, ip, c.Request().UserAgent())
+	}); err != nil {
+		return err
 	}
 	return h.renderBreakglassLink(c, http.StatusOK, v, views.BreakglassLinkView{})
 }
@@ -46,13 +48,15 @@ func (h *Handler) breakglassLinkShow(c echo.Context) error {
 func (h *Handler) breakglassLinkEnd(c echo.Context) error {
 	h.consentHeaders(c)
 	ip, now := c.RealIP(), h.now()
-	if h.consentLimit.blocked(ip, now) {
-		return echo.NewHTTPError(http.StatusTooManyRequests)
-	}
 	ctx := c.Request().Context()
+	ch, err := h.linkFailures.take(c, now)
+	if err != nil {
+		return err
+	}
+	defer ch.settle(ctx)
 	token := c.Param("token")
 	invalid := func() error {
-		h.consentLimit.fail(ip, now)
+		ch.fail()
 		return h.render(c, http.StatusNotFound, views.BreakglassLinkInvalid(h.breakglassLinkChrome(c)))
 	}
 	v, err := models.OpenBreakglassLink(ctx, h.db.Read, now, token)
@@ -69,7 +73,7 @@ func (h *Handler) breakglassLinkEnd(c echo.Context) error {
 	note := c.FormValue("note")
 	_, err = models.EndBreakglassByLink(ctx, h.db.Write, now, post, models.BreakglassLinkInput{Token: token, Note: note, IP: ip, UserAgent: c.Request().UserAgent()})
 	if errs := breakglassErrors(err); len(errs) > 0 {
-		h.consentLimit.fail(ip, now)
+		ch.fail()
 		return h.renderBreakglassLink(c, http.StatusUnprocessableEntity, v, views.BreakglassLinkView{Errors: errs, Note: note})
 	}
 	switch {

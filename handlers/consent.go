@@ -9,8 +9,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
-	"time"
 
 	"gatehouse/letters"
 	"gatehouse/models"
@@ -21,7 +19,7 @@ import (
 
 // The customer's consent page. It needs no login: the link's token is the
 // credential. GET and HEAD only show (and a GET records that the page was
-// shown, up to shownLimit per address); every decision is a POST from the
+// shown, up to linkViews per address); every decision is a POST from the
 // page. Failures — unknown,
 // altered or expired tokens, bad forms — count against the client
 // address, which is refused with 429 once it has too many.
@@ -35,14 +33,16 @@ func (h *Handler) consentHeaders(c echo.Context) {
 
 func (h *Handler) consentShow(c echo.Context) error {
 	h.consentHeaders(c)
-	ip := c.RealIP()
-	if h.consentLimit.blocked(ip, h.now()) {
-		return echo.NewHTTPError(http.StatusTooManyRequests)
-	}
+	ip, now := c.RealIP(), h.now()
 	ctx := c.Request().Context()
-	v, err := models.OpenConsent(ctx, h.db.Read, h.now(), c.Param("token"))
+	ch, err := h.linkFailures.take(c, now)
+	if err != nil {
+		return err
+	}
+	defer ch.settle(ctx)
+	v, err := models.OpenConsent(ctx, h.db.Read, now, c.Param("token"))
 	if errors.Is(err, models.ErrBadToken) {
-		h.consentLimit.fail(ip, h.now())
+		ch.fail()
 		return h.render(c, http.StatusNotFound, views.ConsentInvalid(h.consentChrome(c)))
 	}
 	if err != nil {
@@ -51,10 +51,10 @@ func (h *Handler) consentShow(c echo.Context) error {
 	if _, err := linkViewedPaging(c); err != nil {
 		return err
 	}
-	if c.Request().Method == http.MethodGet && h.shownLimit.allow(ip, h.now()) {
-		if err := models.AuditConsentShown(ctx, h.db.Write, h.now(), v, ip, c.Request().UserAgent()); err != nil {
-			return err
-		}
+	if err := h.recordLinkShown(c, now, func() error {
+		return models.AuditConsentShown(ctx, h.db.Write, now, v, ip, c.Request().UserAgent())
+	}); err != nil {
+		return err
 	}
 	return h.renderConsent(c, http.StatusOK, v, "")
 }
@@ -62,14 +62,16 @@ func (h *Handler) consentShow(c echo.Context) error {
 func (h *Handler) consentDecide(c echo.Context) error {
 	h.consentHeaders(c)
 	ip, now := c.RealIP(), h.now()
-	if h.consentLimit.blocked(ip, now) {
-		return echo.NewHTTPError(http.StatusTooManyRequests)
-	}
 	ctx := c.Request().Context()
+	ch, err := h.linkFailures.take(c, now)
+	if err != nil {
+		return err
+	}
+	defer ch.settle(ctx)
 	token := c.Param("token")
 	v, err := models.OpenConsent(ctx, h.db.Read, now, token)
 	if errors.Is(err, models.ErrBadToken) {
-		h.consentLimit.fail(ip, now)
+		ch.fail()
 		return h.render(c, http.StatusNotFound, views.ConsentInvalid(h.consentChrome(c)))
 	}
 	if err != nil {
@@ -83,7 +85,7 @@ func (h *Handler) consentDecide(c echo.Context) error {
 	switch decision {
 	case models.ConsentGrant, models.ConsentDeny, models.ConsentReport, models.ConsentRevoke:
 	default:
-		h.consentLimit.fail(ip, now)
+		ch.fail()
 		return h.renderConsent(c, http.StatusUnprocessableEntity, v, "Choose grant, deny or report.")
 	}
 	if decision != models.ConsentRevoke {
@@ -108,7 +110,7 @@ func (h *Handler) consentDecide(c echo.Context) error {
 	case err == nil:
 		return c.Redirect(http.StatusSeeOther, "/consent/"+token)
 	case errors.Is(err, models.ErrBadToken):
-		h.consentLimit.fail(ip, now)
+		ch.fail()
 		return h.render(c, http.StatusNotFound, views.ConsentInvalid(h.consentChrome(c)))
 	case errors.Is(err, models.ErrConsentChanged):
 		// A valid link: an honest customer (a double click, a page left
@@ -245,68 +247,4 @@ func (h *Handler) linkViewed(c echo.Context, g models.Grant) (views.ViewedSummar
 		}
 	}
 	return out, nil
-}
-
-// failureLimiter counts failures per client address in a fixed window
-// and blocks an address once it reaches the limit, until the window
-// ends. It keeps at most maxKeys addresses; when full, the oldest windows
-// are dropped first. Each replica counts its own.
-type failureLimiter struct {
-	mu      sync.Mutex
-	limit   int
-	window  time.Duration
-	maxKeys int
-	seen    map[string]*failures
-}
-
-type failures struct {
-	start time.Time
-	n     int
-}
-
-func newFailureLimiter(limit int, window time.Duration) *failureLimiter {
-	return &failureLimiter{limit: limit, window: window, maxKeys: 100_000, seen: map[string]*failures{}}
-}
-
-func (l *failureLimiter) blocked(key string, now time.Time) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	f := l.seen[key]
-	return f != nil && now.Sub(f.start) < l.window && f.n >= l.limit
-}
-
-// allow counts one use of key's allowance and reports whether any was
-// left: for what is no failure but must stay bounded per address.
-func (l *failureLimiter) allow(key string, now time.Time) bool {
-	if l.blocked(key, now) {
-		return false
-	}
-	l.fail(key, now)
-	return true
-}
-
-// fail counts a failure and reports whether it is the one that reaches
-// the limit (once per window), for a caller that records that moment.
-func (l *failureLimiter) fail(key string, now time.Time) (reached bool) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	f := l.seen[key]
-	if f == nil || now.Sub(f.start) >= l.window {
-		if len(l.seen) >= l.maxKeys {
-			for k, old := range l.seen {
-				if now.Sub(old.start) >= l.window {
-					delete(l.seen, k)
-				}
-			}
-			if len(l.seen) >= l.maxKeys {
-				// Still full of live windows: do not grow; this address
-				// goes uncounted rather than another being forgotten.
-				return false
-			}
-		}
-		f = &failures{start: now}
-		l.seen[key] = f
-	}
-	f.n++
-	return f.n == l.limit
 }

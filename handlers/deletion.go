@@ -44,22 +44,24 @@ func (h *Handler) deletionRequestCreate(c echo.Context) error {
 func (h *Handler) deletionShow(c echo.Context) error {
 	h.consentHeaders(c)
 	ip, now := c.RealIP(), h.now()
-	if h.consentLimit.blocked(ip, now) {
-		return echo.NewHTTPError(http.StatusTooManyRequests)
-	}
 	ctx := c.Request().Context()
+	ch, err := h.linkFailures.take(c, now)
+	if err != nil {
+		return err
+	}
+	defer ch.settle(ctx)
 	v, err := models.OpenDeletionLink(ctx, h.db.Read, now, c.Param("token"))
 	if errors.Is(err, models.ErrBadToken) {
-		h.consentLimit.fail(ip, now)
+		ch.fail()
 		return h.render(c, http.StatusNotFound, views.DeletionInvalid(h.consentChrome(c)))
 	}
 	if err != nil {
 		return err
 	}
-	if c.Request().Method == http.MethodGet && h.shownLimit.allow(ip, now) {
-		if err := models.AuditDeletionShown(ctx, h.db.Write, now, v, ip, c.Request().UserAgent()); err != nil {
-			return err
-		}
+	if err := h.recordLinkShown(c, now, func() error {
+		return models.AuditDeletionShown(ctx, h.db.Write, now, v, ip, c.Request().UserAgent())
+	}); err != nil {
+		return err
 	}
 	return h.renderDeletion(c, http.StatusOK, v, "")
 }
@@ -70,13 +72,15 @@ func (h *Handler) deletionShow(c echo.Context) error {
 func (h *Handler) deletionDecide(c echo.Context) error {
 	h.consentHeaders(c)
 	ip, now := c.RealIP(), h.now()
-	if h.consentLimit.blocked(ip, now) {
-		return echo.NewHTTPError(http.StatusTooManyRequests)
-	}
 	ctx, token := c.Request().Context(), c.Param("token")
+	ch, err := h.linkFailures.take(c, now)
+	if err != nil {
+		return err
+	}
+	defer ch.settle(ctx)
 	v, err := models.OpenDeletionLink(ctx, h.db.Read, now, token)
 	if errors.Is(err, models.ErrBadToken) {
-		h.consentLimit.fail(ip, now)
+		ch.fail()
 		return h.render(c, http.StatusNotFound, views.DeletionInvalid(h.consentChrome(c)))
 	}
 	if err != nil {
@@ -102,14 +106,14 @@ func (h *Handler) deletionDecide(c echo.Context) error {
 	case "cancel":
 		_, err = models.CancelDeletion(ctx, h.db.Write, now, token, ip)
 	default:
-		h.consentLimit.fail(ip, now)
+		ch.fail()
 		return h.renderDeletion(c, http.StatusUnprocessableEntity, v, "Choose confirm or cancel.")
 	}
 	switch {
 	case err == nil:
 		return c.Redirect(http.StatusSeeOther, "/deletion/"+token)
 	case errors.Is(err, models.ErrBadToken):
-		h.consentLimit.fail(ip, now)
+		ch.fail()
 		return h.render(c, http.StatusNotFound, views.DeletionInvalid(h.consentChrome(c)))
 	case errors.Is(err, models.ErrConflict):
 		if v, err = models.OpenDeletionLink(ctx, h.db.Read, now, token); err != nil {

@@ -132,12 +132,10 @@ type Handler struct {
 	devIdP           http.Handler
 	demoStaff        []DemoStaff
 
-	consentLimit *failureLimiter // failures on /consent per client address
-	loginLimit   *failureLimiter // failed sign-ins (/auth/callback) per client address
-	// shownLimit bounds the consent.shown and deletion.shown events one
-	// client address records: a valid link must not let its holder append
-	// rows without end by reloading. Past it the page still shows.
-	shownLimit *failureLimiter
+	// The per-address budgets (limits.go), counted in the portal database.
+	linkFailures  *limiter
+	loginFailures *limiter
+	linkViews     *limiter
 }
 
 // New checks the options and builds a Handler.
@@ -183,9 +181,9 @@ func New(o Options) (*Handler, error) {
 		devIdP:           o.DevIdP,
 		demoStaff:        o.DemoStaff,
 		letters:          letters.New(o.Company, o.BaseURL, o.Now),
-		consentLimit:     newFailureLimiter(20, 10*time.Minute),
-		loginLimit:       newFailureLimiter(20, 10*time.Minute),
-		shownLimit:       newFailureLimiter(20, 10*time.Minute),
+		linkFailures:     &limiter{Limit: linkFailureLimit, db: o.DB.Write, log: o.Logger},
+		loginFailures:    &limiter{Limit: loginFailureLimit, db: o.DB.Write, log: o.Logger},
+		linkViews:        &limiter{Limit: linkViewLimit, db: o.DB.Write, log: o.Logger},
 	}
 	h.data = models.NewTenantData(models.TenantDataConfig{
 		DB:      o.DB,

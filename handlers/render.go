@@ -104,9 +104,10 @@ const revealRefusedMessage = "The customer did not consent to revealing single f
 const notClearedMessage = "Touching customer data needs the current confidentiality agreement and security training that has not lapsed. Your dashboard says when yours expires. Nothing was shown or changed."
 
 // handleError is the one place errors become responses: an access the
-// audit log could not record, or a database that cannot serve now → 503;
-// not found → 404, denied, no grant, not cleared or a reveal not
-// consented to → 403, HTTP errors keep their code, a conflict → 409 with its message,
+// audit log could not record, an attempt its limit could not count, or a
+// database that cannot serve now → 503; a spent limit → 429; not found →
+// 404, denied, no grant, not cleared or a reveal not consented to → 403,
+// HTTP errors keep their code, a conflict → 409 with its message,
 // refused form values → 422, anything else → 500 with a generic
 // page and the detail in the log.
 func (h *Handler) handleError(err error, c echo.Context) {
@@ -122,10 +123,12 @@ func (h *Handler) handleError(err error, c echo.Context) {
 		fe models.FieldErrors
 	)
 	switch {
-	case errors.Is(err, models.ErrUnaudited), models.Unavailable(err):
+	case errors.Is(err, models.ErrUnaudited), errors.Is(err, errUncounted), models.Unavailable(err):
 		// Nothing was shown or changed; the client may try again.
 		status = http.StatusServiceUnavailable
 		c.Response().Header().Set("Retry-After", "5")
+	case errors.Is(err, models.ErrLimited):
+		status = http.StatusTooManyRequests
 	case errors.Is(err, models.ErrNotFound):
 		status = http.StatusNotFound
 	case errors.Is(err, models.ErrNoGrant):
