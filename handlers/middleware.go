@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"path"
 	"runtime/debug"
 	"strings"
 	"time"
@@ -247,16 +248,31 @@ func prefixToIPNet(p netip.Prefix) *net.IPNet {
 }
 
 // safeReturnTo accepts only a local absolute path, so a login cannot be
-// used to bounce the browser to another site.
+// used to bounce the browser to another site, nor into the sign-in or
+// the development routes. Those are judged on the path with its dot
+// segments resolved, as the browser will request it ("/x/../auth/").
+// The value returned is checked again: re-encoding can turn a harmless
+// "/%2Fevil.example/%20" into "//evil.example/%20", another site.
 func safeReturnTo(s string) string {
-	if s == "" || !strings.HasPrefix(s, "/") || strings.HasPrefix(s, "//") || strings.ContainsAny(s, "\\\r\n") {
+	local := func(s string) bool {
+		return strings.HasPrefix(s, "/") && !strings.HasPrefix(s, "//") && !strings.ContainsAny(s, "\\\r\n")
+	}
+	if !local(s) {
 		return "/"
 	}
 	u, err := url.Parse(s)
-	if err != nil || u.Host != "" || u.Scheme != "" || strings.HasPrefix(u.Path, "/auth/") || strings.HasPrefix(u.Path, "/dev/") {
+	if err != nil || u.Host != "" || u.Scheme != "" {
 		return "/"
 	}
-	return u.RequestURI()
+	for _, p := range []string{"/auth", "/dev"} {
+		if clean := path.Clean(u.Path); clean == p || strings.HasPrefix(clean, p+"/") {
+			return "/"
+		}
+	}
+	if out := u.RequestURI(); local(out) {
+		return out
+	}
+	return "/"
 }
 
 // maxBody bounds every request body: the portal's forms are a few
