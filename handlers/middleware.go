@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
-	"path"
 	"runtime/debug"
 	"strings"
 	"time"
@@ -249,10 +248,11 @@ func prefixToIPNet(p netip.Prefix) *net.IPNet {
 
 // safeReturnTo accepts only a local absolute path, so a login cannot be
 // used to bounce the browser to another site, nor into the sign-in or
-// the development routes. Those are judged on the path with its dot
-// segments resolved, as the browser will request it ("/x/../auth/").
-// The value returned is checked again: re-encoding can turn a harmless
-// "/%2Fevil.example/%20" into "//evil.example/%20", another site.
+// the development routes. A path with a dot segment ("/x/../auth/",
+// "/%2e/dev/"), which the browser would resolve elsewhere, is refused:
+// the portal's own links have none. The value returned is checked
+// again: re-encoding can turn a harmless "/%2Fevil.example/%20" into
+// "//evil.example/%20", another site.
 func safeReturnTo(s string) string {
 	local := func(s string) bool {
 		return strings.HasPrefix(s, "/") && !strings.HasPrefix(s, "//") && !strings.ContainsAny(s, "\\\r\n")
@@ -264,8 +264,13 @@ func safeReturnTo(s string) string {
 	if err != nil || u.Host != "" || u.Scheme != "" {
 		return "/"
 	}
+	for _, seg := range strings.Split(u.Path, "/") {
+		if seg == "." || seg == ".." {
+			return "/"
+		}
+	}
 	for _, p := range []string{"/auth", "/dev"} {
-		if clean := path.Clean(u.Path); clean == p || strings.HasPrefix(clean, p+"/") {
+		if u.Path == p || strings.HasPrefix(u.Path, p+"/") {
 			return "/"
 		}
 	}
