@@ -2,7 +2,7 @@
 # runs every check CI runs.
 GO ?= go
 
-.PHONY: run build test generate lint check bench e2e fleet faults
+.PHONY: run build test generate lint check bench e2e fleet faults fuzz
 
 ## run: build bin/gatehouse and start it with --dev (SQLite under ./.gatehouse, demo data).
 ## exec makes the portal the recipe's process: Ctrl-C reaches it directly, it
@@ -66,3 +66,16 @@ faults:
 ## e2e: only the browser tests
 e2e:
 	$(GO) test -count=1 -run 'Browser' ./...
+
+## fuzz: every fuzz target for FUZZTIME (2m) each, one at a time with
+## FUZZWORKERS (1) workers. New crashers land in the package's
+## testdata/fuzz/<Target>; the committed seeds there run in `make test`.
+FUZZTIME ?= 2m
+FUZZWORKERS ?= 1
+FUZZ_TARGETS = ./policy:FuzzParseCatalog ./handlers:FuzzSafeReturnTo ./handlers:FuzzRequestForm \
+	./models:FuzzLinkTokens ./models:FuzzAuditEncoding ./cmd/gatehouse:FuzzConfig
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t##*:}; echo "== $$name in $$pkg for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime=$(FUZZTIME) -fuzzminimizetime=10s -parallel=$(FUZZWORKERS) $$pkg; \
+	done

@@ -247,16 +247,37 @@ func prefixToIPNet(p netip.Prefix) *net.IPNet {
 }
 
 // safeReturnTo accepts only a local absolute path, so a login cannot be
-// used to bounce the browser to another site.
+// used to bounce the browser to another site, nor into the sign-in or
+// the development routes. A path with a dot segment ("/x/../auth/",
+// "/%2e/dev/"), which the browser would resolve elsewhere, is refused:
+// the portal's own links have none. The value returned is checked
+// again: re-encoding can turn a harmless "/%2Fevil.example/%20" into
+// "//evil.example/%20", another site.
 func safeReturnTo(s string) string {
-	if s == "" || !strings.HasPrefix(s, "/") || strings.HasPrefix(s, "//") || strings.ContainsAny(s, "\\\r\n") {
+	local := func(s string) bool {
+		return strings.HasPrefix(s, "/") && !strings.HasPrefix(s, "//") && !strings.ContainsAny(s, "\\\r\n")
+	}
+	if !local(s) {
 		return "/"
 	}
 	u, err := url.Parse(s)
-	if err != nil || u.Host != "" || u.Scheme != "" || strings.HasPrefix(u.Path, "/auth/") || strings.HasPrefix(u.Path, "/dev/") {
+	if err != nil || u.Host != "" || u.Scheme != "" {
 		return "/"
 	}
-	return u.RequestURI()
+	for _, seg := range strings.Split(u.Path, "/") {
+		if seg == "." || seg == ".." {
+			return "/"
+		}
+	}
+	for _, p := range []string{"/auth", "/dev"} {
+		if u.Path == p || strings.HasPrefix(u.Path, p+"/") {
+			return "/"
+		}
+	}
+	if out := u.RequestURI(); local(out) {
+		return out
+	}
+	return "/"
 }
 
 // maxBody bounds every request body: the portal's forms are a few

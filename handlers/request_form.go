@@ -111,18 +111,8 @@ func (h *Handler) requestCreate(c echo.Context) error {
 	if err != nil {
 		return echo.NewHTTPError(http.StatusBadRequest, "The form could not be read.")
 	}
-	f := views.RequestForm{
-		Workspace: strings.TrimSpace(form.Get("workspace")),
-		Reason:    form.Get("reason"),
-		Ticket:    strings.TrimSpace(form.Get("ticket")),
-		Duration:  strings.TrimSpace(form.Get("duration")),
-		Grantee:   strings.TrimSpace(form.Get("grantee")),
-		Scope:     form["scope"],
-		Records:   strings.TrimSpace(form.Get("records")),
-		Errors:    views.Errors{},
-	}
-	n := models.NewRequest{Requester: viewerOf(c).Staff, Reason: f.Reason, Ticket: f.Ticket}
-	n.Mode = requestMode(form, &f)
+	f, n := h.readRequestForm(form)
+	n.Requester = viewerOf(c).Staff
 	ws, err := models.FindWorkspace(ctx, h.product, f.Workspace)
 	deleted := err == nil && ws.Status == models.WorkspaceDeleted
 	switch {
@@ -135,13 +125,9 @@ func (h *Handler) requestCreate(c echo.Context) error {
 	case !errors.Is(err, models.ErrNotFound):
 		return err
 	}
-	if n.Duration, err = models.ParseDuration(f.Duration); err != nil {
-		f.Errors["duration"] = "Choose how long the access should last, like 2h."
-	}
 	if n.Grantee, err = h.requestGrantee(c, f.Grantee); err != nil {
 		return err
 	}
-	n.Scope = h.requestScope(&f)
 	if f.Grantee != "" && n.Grantee.ID == 0 {
 		f.Errors["grantee"] = "There is no staff member " + models.Clip(f.Grantee) + "."
 	}
@@ -169,6 +155,31 @@ func (h *Handler) requestCreate(c echo.Context) error {
 	}
 	h.setFlash(c, fmt.Sprintf("created.%d", r.ID))
 	return c.Redirect(http.StatusSeeOther, fmt.Sprintf("/requests/%d", r.ID))
+}
+
+// readRequestForm reads the new-request form without looking anything
+// up: f is the form as it is shown again, with a message for each field
+// that cannot be read; n is the request it asks for, but for the
+// requester, the workspace and the grantee, which the caller finds.
+func (h *Handler) readRequestForm(form url.Values) (views.RequestForm, models.NewRequest) {
+	f := views.RequestForm{
+		Workspace: strings.TrimSpace(form.Get("workspace")),
+		Reason:    form.Get("reason"),
+		Ticket:    strings.TrimSpace(form.Get("ticket")),
+		Duration:  strings.TrimSpace(form.Get("duration")),
+		Grantee:   strings.TrimSpace(form.Get("grantee")),
+		Scope:     form["scope"],
+		Records:   strings.TrimSpace(form.Get("records")),
+		Errors:    views.Errors{},
+	}
+	n := models.NewRequest{Reason: f.Reason, Ticket: f.Ticket}
+	n.Mode = requestMode(form, &f)
+	var err error
+	if n.Duration, err = models.ParseDuration(f.Duration); err != nil {
+		f.Errors["duration"] = "Choose how long the access should last, like 2h."
+	}
+	n.Scope = h.requestScope(&f)
+	return f, n
 }
 
 // deletedMessage tells why nobody may ask for access to deleted

@@ -4,10 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"gorm.io/gorm"
 )
@@ -20,7 +20,7 @@ type AuditEntry struct {
 	Action       Action
 	Workspace    string
 	Table        string
-	RecordIDs    []string // ids of the records shown; none may contain a comma
+	RecordIDs    []string // ids of the records shown: UTF-8 text without a comma or NUL
 	GrantID      *int64
 	BreakglassID *int64
 	Target       string
@@ -30,15 +30,21 @@ type AuditEntry struct {
 
 // event validates e and makes the row it becomes, without its chain fields.
 func (e AuditEntry) event() (AuditEvent, error) {
-	if e.Action == "" {
-		return AuditEvent{}, errors.New("audit: no action")
+	if !KnownAction(e.Action) {
+		// The set is closed; an action outside it (say, not UTF-8) would
+		// not survive the JSON export with the hash it was chained with.
+		return AuditEvent{}, fmt.Errorf("audit: unknown action %q", e.Action)
 	}
 	if e.At.IsZero() {
 		return AuditEvent{}, fmt.Errorf("audit %s: no time", e.Action)
 	}
+	if y := e.At.UTC().Year(); y < 1 || y > 9999 {
+		// RFC 3339, and so the JSON export and stream, has four-digit years.
+		return AuditEvent{}, fmt.Errorf("audit %s: time %s is outside the years 1 to 9999", e.Action, e.At.UTC())
+	}
 	for _, id := range e.RecordIDs {
-		if id == "" || strings.Contains(id, ",") {
-			return AuditEvent{}, fmt.Errorf("audit %s: record id %q is empty or contains a comma", e.Action, id)
+		if id == "" || strings.ContainsAny(id, ",\x00") || !utf8.ValidString(id) {
+			return AuditEvent{}, fmt.Errorf("audit %s: record id %q is empty, contains a comma or is not text", e.Action, id)
 		}
 	}
 	ev := AuditEvent{

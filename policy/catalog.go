@@ -99,6 +99,8 @@ func ParseCatalog(text string) (*Catalog, error) {
 		switch {
 		case column == "*" && class != Restricted:
 			bad("%s.* must be restricted", table)
+		case column == "*" && t.Restricted:
+			bad("%s.* is listed twice", table)
 		case column == "*" && len(t.Columns) > 0, column != "*" && t.Restricted:
 			bad("%s is restricted as a whole and also lists columns", table)
 		case column == "*":

@@ -49,6 +49,7 @@ func TestParseCatalogRefusesMistakes(t *testing.T) {
 		{"id not meta", "t, id, content", "t needs an id column"},
 		{"star not restricted", "t, *, content", "t.* must be restricted"},
 		{"star and columns", "t, id, meta\nt, *, restricted", "restricted as a whole"},
+		{"star twice", "t, *, restricted\nt, *, restricted", "t.* is listed twice"},
 	}
 	for _, tt := range tests {
 		_, err := ParseCatalog(tt.text)

@@ -19,6 +19,14 @@ func isLoopbackHost(host string) bool {
 	return err == nil && ip.IsLoopback()
 }
 
+// splitAddr splits a listening address, host:port with a port number
+// (0 for any free port), and reports whether it is one.
+func splitAddr(addr string) (host, port string, ok bool) {
+	host, port, err := net.SplitHostPort(addr)
+	_, perr := strconv.ParseUint(port, 10, 16)
+	return host, port, err == nil && perr == nil
+}
+
 // parseBaseURL reads GATEHOUSE_BASE_URL, returning a problem instead of a
 // URL when it is unusable. The portal's routes and its __Host- cookies
 // live at the root, so a path is refused here, before any database is

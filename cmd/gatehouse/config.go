@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"gatehouse/mailer"
 	"gatehouse/models"
@@ -136,9 +137,23 @@ func loadConfig(name string, args, environ []string, stderr io.Writer) (Config, 
 	// The request rules use the agreement --dev may only now have set.
 	c.Requests.Clearance.Agreement = c.AgreementVersion
 	if len(problems) > 0 {
+		for i, p := range problems {
+			problems[i] = oneLine(p)
+		}
 		return c, configError(problems)
 	}
 	return c, nil
+}
+
+// oneLine escapes the control characters of a problem that repeats a
+// value, so that a value holding a newline cannot add a line of its own
+// to the refusal.
+func oneLine(p string) string {
+	if !strings.ContainsFunc(p, unicode.IsControl) {
+		return p
+	}
+	q := strconv.Quote(p)
+	return q[1 : len(q)-1]
 }
 
 // gatehouseSettings picks the GATEHOUSE_* variables out of environ,
@@ -233,8 +248,11 @@ func (c *Config) parseRequests(env map[string]string) []string {
 	}
 	c.Requests = models.DefaultRequestPolicy(c.AgreementVersion)
 	if raw := env["GATEHOUSE_TICKET_PATTERN"]; raw != "" {
-		re, err := regexp.Compile("^(?:" + raw + ")$")
-		if err != nil || len(raw) > 200 {
+		// raw must be an expression by itself: wrapped as is, "A)|(B"
+		// would compile into one no longer anchored at both ends.
+		_, err := regexp.Compile(raw)
+		re, werr := regexp.Compile("^(?:" + raw + ")$")
+		if err != nil || werr != nil || len(raw) > 200 {
 			problems = append(problems, fmt.Sprintf("GATEHOUSE_TICKET_PATTERN=%s: not a regular expression (e.g. [A-Z]+-[0-9]+)", raw))
 		} else {
 			c.Requests.Ticket = re
@@ -315,6 +333,9 @@ func (c *Config) productionDefaults(env map[string]string) []string {
 	}
 	if c.Addr == "" {
 		c.Addr = ":8080"
+	}
+	if _, _, ok := splitAddr(c.Addr); !ok {
+		problems = append(problems, fmt.Sprintf("GATEHOUSE_ADDR=%s: want host:port, e.g. :8080 or 10.0.0.5:8080", c.Addr))
 	}
 	if raw := env["GATEHOUSE_BASE_URL"]; raw != "" {
 		var problem string

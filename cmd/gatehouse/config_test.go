@@ -98,6 +98,10 @@ func TestConfigProductionRefusesEachUnsafeSetting(t *testing.T) {
 		{"agreement version missing", func(e map[string]string) { delete(e, "GATEHOUSE_AGREEMENT_VERSION") }, "GATEHOUSE_AGREEMENT_VERSION is missing"},
 		{"trusted proxy not a CIDR", func(e map[string]string) { e["GATEHOUSE_TRUSTED_PROXIES"] = "10.0.0.0/8, 10.1.2.3" }, `GATEHOUSE_TRUSTED_PROXIES: "10.1.2.3" is not a CIDR range`},
 		{"log level unknown", func(e map[string]string) { e["GATEHOUSE_LOG_LEVEL"] = "verbose" }, "GATEHOUSE_LOG_LEVEL must be"},
+		{"address without port", func(e map[string]string) { e["GATEHOUSE_ADDR"] = "gatehouse" }, "GATEHOUSE_ADDR=gatehouse: want host:port"},
+		{"address with a port name", func(e map[string]string) { e["GATEHOUSE_ADDR"] = ":http" }, "GATEHOUSE_ADDR=:http: want host:port"},
+		{"ticket pattern that unbalances its anchors", func(e map[string]string) { e["GATEHOUSE_TICKET_PATTERN"] = "SUP-[0-9]+)|(OPS" }, "GATEHOUSE_TICKET_PATTERN=SUP-[0-9]+)|(OPS: not a regular expression"},
+		{"value with a newline", func(e map[string]string) { e["GATEHOUSE_BREAKGLASS_WINDOW"] = "1h\nGATEHOUSE_X: fine" }, `GATEHOUSE_BREAKGLASS_WINDOW=1h\nGATEHOUSE_X: fine: want`},
 		{"audit signing key missing", func(e map[string]string) { delete(e, "GATEHOUSE_AUDIT_SIGNING_KEY") }, "GATEHOUSE_AUDIT_SIGNING_KEY is missing"},
 		{"audit signing key short", func(e map[string]string) {
 			e["GATEHOUSE_AUDIT_SIGNING_KEY"] = base64.StdEncoding.EncodeToString(make([]byte, 31))

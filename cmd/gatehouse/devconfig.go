@@ -36,8 +36,8 @@ func (c *Config) devDefaults(env map[string]string) []string {
 	if c.ProductDatabaseURL == "" {
 		c.ProductDatabaseURL = filepath.Join(c.DataDir, "product.db")
 	}
-	host, port, err := net.SplitHostPort(c.Addr)
-	if err != nil {
+	host, port, ok := splitAddr(c.Addr)
+	if !ok {
 		return []string{"GATEHOUSE_ADDR must be host:port"}
 	}
 	// --dev signs anyone in as any demo staff member without a password;
