@@ -67,13 +67,13 @@ type linkFixture struct {
 	rows     map[string]int64
 }
 
-// tokenLetters keeps the consent and deletion tokens mailed, by owner.
-type tokenLetters struct {
+// fuzzTokenLetters keeps the consent and deletion tokens mailed, by owner.
+type fuzzTokenLetters struct {
 	plainLetters
 	consent, deletion map[string]string
 }
 
-func (l *tokenLetters) Letter(ctx context.Context, tx *gorm.DB, n models.Notice) (models.Mail, error) {
+func (l *fuzzTokenLetters) Letter(ctx context.Context, tx *gorm.DB, n models.Notice) (models.Mail, error) {
 	switch n := n.(type) {
 	case models.ConsentRequestNotice:
 		l.consent[n.Owner] = n.Token
@@ -99,7 +99,7 @@ func newLinkFixture(tb testing.TB) *linkFixture {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	letters := &tokenLetters{consent: map[string]string{}, deletion: map[string]string{}}
+	letters := &fuzzTokenLetters{consent: map[string]string{}, deletion: map[string]string{}}
 	l := &linkFixture{ctx: ctx, db: db, now: now, post: models.Post{Outbox: ob, Letters: letters}}
 	sys := models.Actor{Email: "test@example.com", Tier: "sysadmin"}
 	act := models.Act{Now: now, By: sys}
