@@ -42,6 +42,7 @@ func TestUnavailable(t *testing.T) {
 		{wrap(&pgconn.PgError{Code: "25006"}), true},  // read-only server
 		{wrap(driver.ErrBadConn), true},
 		{wrap(io.ErrUnexpectedEOF), true},
+		{wrap(pgconn.ErrConnClosed), true}, // a pooled connection the server closed
 		{wrap(syscall.ECONNREFUSED), true},
 		{wrap(syscall.ENOSPC), true},
 		{wrap(syscall.EROFS), true},
