@@ -102,6 +102,13 @@ func (h *Handler) devLogin(c echo.Context) error {
 
 func (h *Handler) startFlow(c echo.Context, returnTo, hint string, stepUp bool) error {
 	ctx := c.Request().Context()
+	switch ok, err := h.loginStarts.allow(c, h.now()); {
+	case err != nil:
+		return err
+	case !ok:
+		h.metrics.logins.WithLabelValues("rate_limited").Inc()
+		return fmt.Errorf("starting a sign-in: %w", models.ErrLimited)
+	}
 	_, cfg, err := h.oidc.load(ctx)
 	if err != nil {
 		return err

@@ -136,6 +136,7 @@ type Handler struct {
 	linkFailures  *limiter
 	loginFailures *limiter
 	linkViews     *limiter
+	loginStarts   *limiter
 }
 
 // New checks the options and builds a Handler.
@@ -184,6 +185,7 @@ func New(o Options) (*Handler, error) {
 		linkFailures:     &limiter{Limit: linkFailureLimit, db: o.DB.Write, log: o.Logger},
 		loginFailures:    &limiter{Limit: loginFailureLimit, db: o.DB.Write, log: o.Logger},
 		linkViews:        &limiter{Limit: linkViewLimit, db: o.DB.Write, log: o.Logger},
+		loginStarts:      &limiter{Limit: loginStartLimit, db: o.DB.Write, log: o.Logger},
 	}
 	h.data = models.NewTenantData(models.TenantDataConfig{
 		DB:      o.DB,

@@ -27,6 +27,11 @@ var (
 	// not let its holder append rows without end by reloading. Past it the
 	// page still shows.
 	linkViewLimit = models.Limit{Name: "link.shown", Max: 20, Window: 10 * time.Minute}
+	// loginStartLimit counts the sign-ins an address starts (POST /login,
+	// and /dev/login in development): each stores a login flow, so without
+	// it anyone could fill that table. Generous enough for an office
+	// behind one address signing in at nine.
+	loginStartLimit = models.Limit{Name: "login.started", Max: 200, Window: 10 * time.Minute}
 )
 
 // limiter is one budget, counted in db.

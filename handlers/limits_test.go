@@ -243,3 +243,38 @@ func TestLimitsFailClosed(t *testing.T) {
 		}
 	})
 }
+
+// TestLoginStartsLimited: an address may start only so many sign-ins in a
+// window, on any replica; past it POST /login is 429 and stores no login
+// flow, so nobody can fill that table from one address.
+func TestLoginStartsLimited(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *models.DB) {
+		p := newPortal(t, db)
+		both := []*testPortal{p, p.replica()}
+		c := noRedirect(p.client())
+		for i := range loginStartLimit.Max {
+			if res, _ := both[i%2].post(c, "/login", url.Values{}); res.StatusCode != http.StatusSeeOther {
+				t.Fatalf("sign-in start %d = %d, want 303 to the provider", i, res.StatusCode)
+			}
+		}
+		flows := p.count("login_flows", "")
+		if flows != int64(loginStartLimit.Max) {
+			t.Errorf("login flows after %d starts = %d", loginStartLimit.Max, flows)
+		}
+		for i, r := range both {
+			if res, _ := r.post(c, "/login", url.Values{}); res.StatusCode != http.StatusTooManyRequests {
+				t.Errorf("sign-in start on replica %d past the budget = %d, want 429", i, res.StatusCode)
+			}
+			if res, _ := r.post(c, "/dev/login", url.Values{"email": {"sam.support@example.com"}}); res.StatusCode != http.StatusTooManyRequests {
+				t.Errorf("demo sign-in on replica %d past the budget = %d, want 429", i, res.StatusCode)
+			}
+		}
+		if n := p.count("login_flows", ""); n != flows {
+			t.Errorf("login flows stored by refused starts = %d, want 0", n-flows)
+		}
+		p.clock.Advance(loginStartLimit.Window)
+		if res, _ := p.post(c, "/login", url.Values{}); res.StatusCode != http.StatusSeeOther {
+			t.Errorf("sign-in start once the window ended = %d, want 303", res.StatusCode)
+		}
+	})
+}
