@@ -220,6 +220,23 @@ func (f AuditQuery) cursorWhere(q *gorm.DB, c Cursor, newer bool) (*gorm.DB, err
 	return q.Where("(at, seq) "+op+" (?, ?)", at.UTC(), seq), nil
 }
 
+// pageQuery is SearchAuditPage's query: limit+1 rows, to tell whether
+// another page follows.
+func (f AuditQuery) pageQuery(db *gorm.DB, after, before *Cursor, limit int) (*gorm.DB, error) {
+	q := f.bounds(f.where(db.Model(&AuditEvent{})))
+	var err error
+	switch {
+	case after != nil:
+		q, err = f.cursorWhere(q, *after, true)
+	case before != nil:
+		q, err = f.cursorWhere(q, *before, false)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return f.order(q, after != nil).Limit(limit + 1), nil
+}
+
 // SearchAuditPage returns the page of limit events (50 when <= 0, at most
 // 500) matching f just older than before, just newer than after, or the
 // newest; at most one of the two cursors is set. Paging is keyset (no
@@ -230,19 +247,12 @@ func SearchAuditPage(ctx context.Context, db *gorm.DB, f AuditQuery, after, befo
 		return AuditPage{}, ErrBadCursor
 	}
 	limit = auditLimit(limit)
-	q := f.bounds(f.where(db.WithContext(ctx).Model(&AuditEvent{})))
-	var err error
-	switch {
-	case after != nil:
-		q, err = f.cursorWhere(q, *after, true)
-	case before != nil:
-		q, err = f.cursorWhere(q, *before, false)
-	}
+	q, err := f.pageQuery(db.WithContext(ctx), after, before, limit)
 	if err != nil {
 		return AuditPage{}, err
 	}
 	var evs []AuditEvent
-	if err := f.order(q, after != nil).Limit(limit + 1).Find(&evs).Error; err != nil {
+	if err := q.Find(&evs).Error; err != nil {
 		return AuditPage{}, fmt.Errorf("search audit: %w", err)
 	}
 	more := len(evs) > limit
@@ -299,10 +309,12 @@ var retentionActionsSQL = func() string {
 // workspace's other events.
 func RetentionHistory(ctx context.Context, db *gorm.DB, slug string, limit int) ([]AuditEvent, error) {
 	var evs []AuditEvent
-	err := db.WithContext(ctx).Model(&AuditEvent{}).Where("workspace = ?", slug).Where(retentionActionsSQL).
-		Order("seq DESC").Limit(auditLimit(limit)).Find(&evs).Error
-	if err != nil {
+	if err := retentionHistoryQuery(db.WithContext(ctx), slug, limit).Find(&evs).Error; err != nil {
 		return nil, fmt.Errorf("retention history of %q: %w", slug, err)
 	}
 	return evs, nil
+}
+
+func retentionHistoryQuery(db *gorm.DB, slug string, limit int) *gorm.DB {
+	return db.Model(&AuditEvent{}).Where("workspace = ?", slug).Where(retentionActionsSQL).Order("seq DESC").Limit(auditLimit(limit))
 }
