@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -17,8 +18,10 @@ import (
 const auditPageSize = 50
 
 // auditFilter reads and checks the audit filters from the query string
-// (GET) or the form (export POST).
-func auditFilter(get func(string) string) (views.AuditFilter, models.AuditQuery, views.Errors) {
+// (GET) or the form (export POST). status is the answer to give when errs
+// is not empty: 400 for a search refused because no index serves it (a
+// record without its workspace), 422 for a value that is not valid.
+func auditFilter(get func(string) string) (views.AuditFilter, models.AuditQuery, views.Errors, int) {
 	f := views.AuditFilter{
 		Actor: strings.TrimSpace(get("actor")), Workspace: strings.TrimSpace(get("workspace")),
 		Record: strings.TrimSpace(get("record")), Action: strings.TrimSpace(get("action")),
@@ -57,51 +60,46 @@ func auditFilter(get func(string) string) (views.AuditFilter, models.AuditQuery,
 	if !q.Since.IsZero() && !q.Until.IsZero() && !q.Since.Before(q.Until) {
 		errs["until"] = "The end must come after the start."
 	}
-	return f, q, errs
+	if len(errs) > 0 {
+		return f, q, errs, http.StatusUnprocessableEntity
+	}
+	var refused *models.AuditRefusal
+	if errors.As(q.Check(), &refused) {
+		errs[refused.Field] = refused.Message
+		return f, q, errs, http.StatusBadRequest
+	}
+	return f, q, errs, http.StatusOK
 }
 
+// badAuditPage is the message of a page link that is not one this portal
+// made for this search.
+const badAuditPage = "The page link is not valid; start again from the first page."
+
 func (h *Handler) auditList(c echo.Context) error {
-	f, q, errs := auditFilter(c.QueryParam)
-	for _, key := range []string{"after", "before"} {
-		if raw := c.QueryParam(key); raw != "" {
-			seq, err := strconv.ParseInt(raw, 10, 64)
-			if err != nil || seq <= 0 {
-				errs[""] = "The page link is not valid; search again."
-			}
-			if key == "after" {
-				q.AfterSeq = seq
-			} else {
-				q.BeforeSeq = seq
-			}
-		}
-	}
+	f, q, errs, status := auditFilter(c.QueryParam)
 	if len(errs) > 0 {
-		return h.renderAudit(c, http.StatusUnprocessableEntity, views.AuditListView{Filter: f, Errors: errs})
+		return h.renderAudit(c, status, views.AuditListView{Filter: f, Errors: errs})
 	}
-	q.Limit = auditPageSize + 1 // one more tells whether there is a further page
-	evs, err := models.SearchAudit(c.Request().Context(), h.db.Read, q)
+	after, err1 := models.ParseCursor(c.QueryParam("after"))
+	before, err2 := models.ParseCursor(c.QueryParam("before"))
+	if err1 != nil || err2 != nil || (after != nil && before != nil) {
+		return h.renderAudit(c, http.StatusBadRequest, views.AuditListView{Filter: f, Errors: views.Errors{"": badAuditPage}})
+	}
+	page, err := models.SearchAuditPage(c.Request().Context(), h.db.Read, q, after, before, auditPageSize)
+	if errors.Is(err, models.ErrBadCursor) {
+		return h.renderAudit(c, http.StatusBadRequest, views.AuditListView{Filter: f, Errors: views.Errors{"": badAuditPage}})
+	}
 	if err != nil {
 		return err
 	}
-	v := views.AuditListView{Filter: f}
-	more := len(evs) > auditPageSize
-	if q.AfterSeq > 0 {
-		// Newest first: the extra event is the newest, beyond this page.
-		if more {
-			evs = evs[1:]
-		}
-	} else if more {
-		evs = evs[:auditPageSize]
+	v := views.AuditListView{Filter: f, Paged: after != nil || before != nil}
+	if page.Newer != nil {
+		v.Newer = page.Newer.Encode()
 	}
-	if len(evs) > 0 {
-		if (q.AfterSeq > 0 && more) || q.BeforeSeq > 0 {
-			v.NewerAfter = evs[0].Seq
-		}
-		if q.AfterSeq > 0 || more {
-			v.OlderBelow = evs[len(evs)-1].Seq
-		}
+	if page.Older != nil {
+		v.Older = page.Older.Encode()
 	}
-	rows, err := h.auditRows(c, evs)
+	rows, err := h.auditRows(c, page.Events)
 	if err != nil {
 		return err
 	}
@@ -187,13 +185,18 @@ func (h *Handler) renderAudit(c echo.Context, status int, v views.AuditListView)
 // export is recorded (with its filters) before the first byte is sent, and
 // covers the events before that record.
 func (h *Handler) auditExport(c echo.Context) error {
-	f, q, errs := auditFilter(c.FormValue)
+	// A refused search (no index serves it) is answered before the export
+	// is recorded: nothing is written for it.
+	f, q, errs, status := auditFilter(c.FormValue)
 	format := c.FormValue("format")
 	if format != "csv" && format != "jsonl" {
 		errs[""] = "Choose CSV or JSON Lines."
+		if status == http.StatusOK {
+			status = http.StatusUnprocessableEntity
+		}
 	}
 	if len(errs) > 0 {
-		return h.renderAudit(c, http.StatusUnprocessableEntity, views.AuditListView{Filter: f, Errors: errs})
+		return h.renderAudit(c, status, views.AuditListView{Filter: f, Errors: errs})
 	}
 	ctx := c.Request().Context()
 	now := h.now()

@@ -48,7 +48,7 @@ func pageSeqs(t *testing.T, body string) []int64 {
 	return seqs
 }
 
-var hrefOf = regexp.MustCompile(`href="([^"]*)"[^>]*data-testid="audit-(newer|older)"`)
+var hrefOf = regexp.MustCompile(`href="([^"]*)"[^>]*data-testid="audit-(newer|older|first)"`)
 
 // pagerLinks returns the newer and older links of an audit page.
 func pagerLinks(body string) map[string]string {
@@ -98,8 +98,8 @@ func TestAuditPageSearchAndPaging(t *testing.T) {
 					t.Fatalf("older page seqs %v, want %v", got, want)
 				}
 				links = pagerLinks(body)
-				if links["older"] != "" || links["newer"] == "" {
-					t.Fatalf("last page links %v, want only newer", links)
+				if links["older"] != "" || links["newer"] == "" || links["first"] != "/audit?workspace=acme" {
+					t.Fatalf("last page links %v, want newer and the first page", links)
 				}
 				_, body = p.get(c, links["newer"])
 				if got, want := pageSeqs(t, body), seqRange(last, last-49); !slices.Equal(got, want) {
@@ -140,7 +140,6 @@ func TestAuditBadFilters(t *testing.T) {
 		{"until=2026-02-30", "until"},
 		{"since=2026-03-02&until=2026-03-01", "until"},
 		{"action=data.deleted", "action"},
-		{"before=abc", ""},
 		{"actor=" + strings.Repeat("a", 400), "actor"},
 	}
 	for _, tt := range tests {
@@ -169,6 +168,57 @@ func TestAuditBadFilters(t *testing.T) {
 	if got := p.count("audit_events", "action = ?", string(models.ActionAuditExported)); got != exports {
 		t.Errorf("refused exports were recorded: %d audit.exported events, want %d", got, exports)
 	}
+}
+
+// TestAuditRefusesScans checks that a search no index serves (a record
+// without its workspace) and a page link the portal did not make are
+// answered 400 with a message and the form, show no event, and that the
+// export refuses the same search before recording anything.
+func TestAuditRefusesScans(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *models.DB) {
+		p := newPortal(t, db)
+		p.seedAudit("acme", 3)
+		c := p.login("aud.auditor@example.com")
+		seqCursor := (&models.Cursor{ID: "2"}).Encode()
+		timeCursor := (&models.Cursor{ID: "2", Value: "2026-03-01T12:00:00Z"}).Encode()
+		for _, tt := range []struct {
+			query, field, message string
+		}{
+			{"record=105", "record", "Name the workspace of the record"},
+			{"record=105&actor=sara.senior%40example.com", "record", "Name the workspace of the record"},
+			{"before=abc", "", "The page link is not valid"},
+			{"before=2", "", "The page link is not valid"},
+			{"after=" + seqCursor + "&before=" + seqCursor, "", "The page link is not valid"},
+			{"before=" + timeCursor, "", "The page link is not valid"},
+			{"since=2026-01-01&before=" + seqCursor, "", "The page link is not valid"},
+		} {
+			resp, body := p.get(c, "/audit?"+tt.query)
+			if resp.StatusCode != http.StatusBadRequest {
+				t.Errorf("GET /audit?%.60s = %d, want 400", tt.query, resp.StatusCode)
+			}
+			if !strings.Contains(body, `data-testid="error-`+tt.field+`"`) || !strings.Contains(body, tt.message) || !strings.Contains(body, `data-testid="audit-filter"`) {
+				t.Errorf("GET /audit?%.60s: no form with %q for %q", tt.query, tt.message, tt.field)
+			}
+			if len(pageSeqs(t, body)) != 0 {
+				t.Errorf("GET /audit?%.60s shows events", tt.query)
+			}
+		}
+		// The same search with its workspace, and a page link the portal made.
+		resp, body := p.get(c, "/audit?record=105&workspace=acme&before="+seqCursor)
+		if resp.StatusCode != http.StatusOK || len(pageSeqs(t, body)) != 0 {
+			t.Errorf("GET /audit with the workspace = %d %v, want 200 and no event older than 2 for record 105", resp.StatusCode, pageSeqs(t, body))
+		}
+		events := p.count("audit_events", "1 = 1")
+		for _, format := range []string{"csv", "jsonl"} {
+			resp, body := p.post(c, "/audit/export", url.Values{"format": {format}, "record": {"105"}})
+			if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "Name the workspace of the record") {
+				t.Errorf("export of a record without its workspace = %d, want 400 with the message", resp.StatusCode)
+			}
+		}
+		if got := p.count("audit_events", "1 = 1"); got != events {
+			t.Errorf("refused exports wrote %d audit events", got-events)
+		}
+	})
 }
 
 func TestAuditExport(t *testing.T) {

@@ -79,7 +79,7 @@ const suggestionsMax = 100
 // workspaceSuggestions are the first live workspaces by slug, for the
 // workspace field's datalist.
 func (h *Handler) workspaceSuggestions(c echo.Context) ([]views.Option, error) {
-	ws, _, err := models.SearchWorkspaces(c.Request().Context(), h.product, "", suggestionsMax, 0)
+	ws, err := models.SearchWorkspaces(c.Request().Context(), h.product, "", suggestionsMax)
 	if err != nil {
 		return nil, err
 	}

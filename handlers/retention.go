@@ -131,13 +131,6 @@ func (h *Handler) retentionShow(c echo.Context) error {
 	return h.renderRetention(c, http.StatusOK, views.RetentionPageView{Done: c.QueryParam("done")})
 }
 
-// retentionActions are the actions a retention page's history shows.
-var retentionActions = []models.Action{
-	models.ActionRetentionNoticed, models.ActionRetentionMarked, models.ActionLegalHoldPlaced, models.ActionLegalHoldLifted,
-	models.ActionDeletionRequested, models.ActionDeletionShown, models.ActionDeletionConfirmed, models.ActionDeletionCancelled,
-	models.ActionDeletionExpired, models.ActionWorkspaceDeletionStarted, models.ActionWorkspaceDeletionStopped, models.ActionWorkspaceDeleted,
-}
-
 func (h *Handler) renderRetention(c echo.Context, status int, view views.RetentionPageView) error {
 	ctx, now := c.Request().Context(), h.now()
 	w, err := models.FindWorkspace(ctx, h.product, c.Param("slug"))
@@ -191,7 +184,7 @@ func (h *Handler) renderRetention(c echo.Context, status int, view views.Retenti
 		}
 		view.Report = r
 	}
-	events, err := models.SearchAudit(ctx, h.db.Read, models.AuditQuery{Workspace: w.Slug, Actions: retentionActions, Limit: 200})
+	events, err := models.RetentionHistory(ctx, h.db.Read, w.Slug, 200)
 	if err != nil {
 		return err
 	}

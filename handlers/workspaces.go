@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"gatehouse/letters"
 	"gatehouse/models"
@@ -38,6 +39,10 @@ func (h *Handler) workspaceList(c echo.Context) error {
 	}
 	if len(f.Query) > 200 {
 		errs[""] = "Search for at most 200 characters."
+	}
+	if n := utf8.RuneCountInString(f.Query); n > 0 && n < models.SearchMinLen {
+		// The search's indexes find substrings of 3 characters or more.
+		errs[""] = "Search for at least 3 characters of a name, slug or owner's email."
 	}
 	view := views.WorkspaceListView{
 		Query: f.Query, Plan: f.Plan, Status: f.Status, Retention: string(f.Retention),

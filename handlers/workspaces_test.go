@@ -42,8 +42,11 @@ func TestWorkspaceSearch(t *testing.T) {
 			{"gavin@hooli", []string{"hooli"}},
 			{"piedpiper.example", []string{"pied-piper"}},
 			{"black-m", []string{"black-mesa"}},
-			{"%", nil},
-			{"_", nil},
+			{"DYN", []string{"cyberdyne", "massive"}},
+			{"pepper", []string{"stark"}},
+			{"%%%", nil},
+			{"a_m", nil},
+			{`o"w`, nil},
 			{"nothing-like-this", nil},
 		} {
 			res, body := p.get(c, "/workspaces?sort=slug&q="+url.QueryEscape(tc.query))
@@ -55,6 +58,13 @@ func TestWorkspaceSearch(t *testing.T) {
 			}
 			if l := leaks(body, ""); len(l) > 0 || strings.Contains(body, demo.Canary("acme")) {
 				t.Errorf("search %q shows tenant data: %v", tc.query, l)
+			}
+		}
+		// Shorter than 3 characters: refused, nothing listed.
+		for _, q := range []string{"%", "_", "ac", "é"} {
+			res, body := p.get(c, "/workspaces?q="+url.QueryEscape(q))
+			if res.StatusCode != http.StatusBadRequest || !strings.Contains(body, "Search for at least 3 characters") || len(listedWorkspaces(body)) != 0 {
+				t.Errorf("search %q = %d listing %v, want 400 with the message", q, res.StatusCode, listedWorkspaces(body))
 			}
 		}
 		// 24 demo workspaces fit one page: no link to another.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"gorm.io/gorm"
@@ -74,25 +73,20 @@ func FindLiveWorkspace(ctx context.Context, product *gorm.DB, slug string) (Work
 	return w, err
 }
 
-// SearchWorkspaces returns workspaces whose name, slug or an owner's email
-// contains query (case-insensitive), ordered by slug, and the number of
-// matches.
-func SearchWorkspaces(ctx context.Context, product *gorm.DB, query string, limit, offset int) ([]Workspace, int64, error) {
-	q := product.WithContext(ctx).Model(&Workspace{})
-	if query = strings.ToLower(strings.TrimSpace(query)); query != "" {
-		like := "%" + escapeLike(query) + "%"
-		owners := product.Model(&WorkspaceOwner{}).Select("slug").Where("LOWER(email) LIKE ? ESCAPE '\\'", like)
-		q = q.Where("LOWER(name) LIKE ? ESCAPE '\\' OR LOWER(slug) LIKE ? ESCAPE '\\' OR slug IN (?)", like, like, owners)
+// SearchWorkspaces returns the first limit workspaces, ordered by slug,
+// whose name, slug or an owner's email contains query (any case; all
+// when query is empty). It counts nothing.
+func SearchWorkspaces(ctx context.Context, product *gorm.DB, query string, limit int) ([]Workspace, error) {
+	f := WorkspaceFilter{Query: query}
+	if err := f.Check(); err != nil {
+		return nil, err
 	}
-	var total int64
-	if err := q.Count(&total).Error; err != nil {
-		return nil, 0, fmt.Errorf("search workspaces: %w", err)
-	}
+	q := f.where(product, product.WithContext(ctx).Model(&Workspace{}))
 	var out []Workspace
-	if err := q.Order("slug").Limit(limit).Offset(offset).Find(&out).Error; err != nil {
-		return nil, 0, fmt.Errorf("search workspaces: %w", err)
+	if err := q.Order("slug").Limit(limit).Find(&out).Error; err != nil {
+		return nil, fmt.Errorf("search workspaces: %w", err)
 	}
-	return out, total, nil
+	return out, nil
 }
 
 // Owners returns the owners' emails of workspace slug, sorted.

@@ -2,10 +2,12 @@ package models
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"gorm.io/gorm"
 )
@@ -37,10 +39,12 @@ type WorkspaceFilter struct {
 
 // where applies the registry's filters to q.
 func (f WorkspaceFilter) where(product, q *gorm.DB) *gorm.DB {
-	if query := strings.ToLower(strings.TrimSpace(f.Query)); query != "" {
-		like := "%" + escapeLike(query) + "%"
-		owners := product.Model(&WorkspaceOwner{}).Select("slug").Where("LOWER(email) LIKE ? ESCAPE '\\'", like)
-		q = q.Where("(LOWER(name) LIKE ? ESCAPE '\\' OR LOWER(slug) LIKE ? ESCAPE '\\' OR slug IN (?))", like, like, owners)
+	if query := strings.TrimSpace(f.Query); query != "" {
+		if err := f.Check(); err != nil {
+			q.AddError(err)
+			return q
+		}
+		q = q.Where("slug IN (?)", workspaceSearch(product, query))
 	}
 	if f.Plan != "" {
 		q = q.Where("plan = ?", f.Plan)
@@ -49,6 +53,44 @@ func (f WorkspaceFilter) where(product, q *gorm.DB) *gorm.DB {
 		q = q.Where("status = ?", f.Status)
 	}
 	return q
+}
+
+// SearchMinLen is the shortest workspace search: the indexes that serve
+// it find substrings of three characters or more (trigrams), and a
+// shorter one would read the whole registry.
+const SearchMinLen = 3
+
+// ErrSearchTooShort is a workspace search shorter than SearchMinLen.
+var ErrSearchTooShort = errors.New("search for at least 3 characters")
+
+// Check refuses a search the indexes cannot serve (ErrSearchTooShort).
+func (f WorkspaceFilter) Check() error {
+	if n := utf8.RuneCountInString(strings.TrimSpace(f.Query)); n > 0 && n < SearchMinLen {
+		return ErrSearchTooShort
+	}
+	return nil
+}
+
+// workspaceSearch is the slugs of the workspaces whose name, slug or an
+// owner's email contains query, any case, each read from an index: a
+// UNION of one condition per column, so that each uses its own index (an
+// OR of the three would read the registry). PostgreSQL: ILIKE, served by
+// pg_trgm's GIN indexes workspaces_name_trgm, workspaces_slug_trgm and
+// workspace_owners_email_trgm. SQLite: a phrase of FTS5 trigram tables
+// workspaces_fts and workspace_owners_fts (a phrase of 3 or more
+// characters matches exactly the rows holding it as a substring). The
+// product creates these (README: Workspace search); models/demo does for
+// development and tests.
+func workspaceSearch(product *gorm.DB, query string) *gorm.DB {
+	if product.Dialector.Name() == "postgres" {
+		like := "%" + escapeLike(query) + "%"
+		return product.Raw(`SELECT slug FROM workspaces WHERE name ILIKE ? ESCAPE '\'
+UNION SELECT slug FROM workspaces WHERE slug ILIKE ? ESCAPE '\'
+UNION SELECT slug FROM workspace_owners WHERE email ILIKE ? ESCAPE '\'`, like, like, like)
+	}
+	phrase := `"` + strings.ReplaceAll(query, `"`, `""`) + `"`
+	return product.Raw(`SELECT slug FROM workspaces WHERE rowid IN (SELECT rowid FROM workspaces_fts WHERE workspaces_fts MATCH ?)
+UNION SELECT slug FROM workspace_owners WHERE rowid IN (SELECT rowid FROM workspace_owners_fts WHERE workspace_owners_fts MATCH ?)`, phrase, phrase)
 }
 
 // WorkspaceList reads /workspaces: the registry, and for the retention
@@ -65,6 +107,9 @@ type WorkspaceList struct {
 // registry is narrowed in SQL to the workspaces that may be in it
 // (retentionCandidates), and each candidate is evaluated.
 func (l WorkspaceList) Page(ctx context.Context, f WorkspaceFilter, k Keyset) (Page[Workspace], Count, error) {
+	if err := f.Check(); err != nil {
+		return Page[Workspace]{}, Count{}, err
+	}
 	q := f.where(l.Product, l.Product.WithContext(ctx).Model(&Workspace{}))
 	cursor := func(w Workspace) Cursor { return Cursor{Value: w.sortValue(k.Sort.Name), ID: w.Slug} }
 	if f.Retention == "" {

@@ -73,9 +73,12 @@ func SeedStaff(ctx context.Context, db *models.DB, now time.Time) error {
 }
 
 // productSchema is the part of the product's database Gatehouse reads:
-// each statement creates the table or index it names.
-var productSchema = []struct{ table, index, stmt string }{
-	{"workspaces", "", `CREATE TABLE IF NOT EXISTS workspaces (
+// each statement creates the table, index or other object it names, on
+// the engine it names ("" for both); exists tells whether it is there.
+var productSchema = []struct {
+	dialect, table, index, exists, stmt string
+}{
+	{"", "workspaces", "", "", `CREATE TABLE IF NOT EXISTS workspaces (
 		slug TEXT PRIMARY KEY,
 		name TEXT NOT NULL,
 		plan TEXT NOT NULL,
@@ -88,15 +91,51 @@ var productSchema = []struct{ table, index, stmt string }{
 		renewal_date TIMESTAMP,
 		dsn TEXT NOT NULL DEFAULT ''
 	)`},
-	{"workspace_owners", "", `CREATE TABLE IF NOT EXISTS workspace_owners (
+	{"", "workspace_owners", "", "", `CREATE TABLE IF NOT EXISTS workspace_owners (
 		slug TEXT NOT NULL REFERENCES workspaces (slug),
 		email TEXT NOT NULL,
 		PRIMARY KEY (slug, email)
 	)`},
 	// The orders /workspaces sorts by (models.WorkspaceSorts).
-	{"workspaces", "workspaces_name", `CREATE INDEX IF NOT EXISTS workspaces_name ON workspaces (name, slug)`},
-	{"workspaces", "workspaces_created", `CREATE INDEX IF NOT EXISTS workspaces_created ON workspaces (created_at, slug)`},
-	{"workspaces", "workspaces_members", `CREATE INDEX IF NOT EXISTS workspaces_members ON workspaces (member_count, slug)`},
+	{"", "workspaces", "workspaces_name", "", `CREATE INDEX IF NOT EXISTS workspaces_name ON workspaces (name, slug)`},
+	{"", "workspaces", "workspaces_created", "", `CREATE INDEX IF NOT EXISTS workspaces_created ON workspaces (created_at, slug)`},
+	{"", "workspaces", "workspaces_members", "", `CREATE INDEX IF NOT EXISTS workspaces_members ON workspaces (member_count, slug)`},
+
+	// The workspace search (models.WorkspaceFilter.Query): a substring of
+	// the name, the slug or an owner's email, from an index. PostgreSQL:
+	// pg_trgm's GIN indexes, which serve ILIKE '%q%' (one per column, as
+	// the search is a UNION of one ILIKE each).
+	{"postgres", "", "", "SELECT count(*) FROM pg_extension WHERE extname = 'pg_trgm'", `CREATE EXTENSION IF NOT EXISTS pg_trgm`},
+	{"postgres", "workspaces", "workspaces_name_trgm", "", `CREATE INDEX IF NOT EXISTS workspaces_name_trgm ON workspaces USING gin (name gin_trgm_ops)`},
+	{"postgres", "workspaces", "workspaces_slug_trgm", "", `CREATE INDEX IF NOT EXISTS workspaces_slug_trgm ON workspaces USING gin (slug gin_trgm_ops)`},
+	{"postgres", "workspace_owners", "workspace_owners_email_trgm", "", `CREATE INDEX IF NOT EXISTS workspace_owners_email_trgm ON workspace_owners USING gin (email gin_trgm_ops)`},
+	// SQLite: FTS5 tables with the trigram tokenizer over the registry's
+	// columns (external content: they hold only the index), kept in step
+	// by triggers, and filled from the rows there already are.
+	{"sqlite", "", "", "SELECT count(*) FROM sqlite_master WHERE name = 'workspaces_fts'", `CREATE VIRTUAL TABLE workspaces_fts USING fts5 (name, slug, content = 'workspaces', content_rowid = 'rowid', tokenize = 'trigram')`},
+	{"sqlite", "", "", "SELECT count(*) FROM sqlite_master WHERE name = 'workspaces_fts_insert'", `CREATE TRIGGER workspaces_fts_insert AFTER INSERT ON workspaces BEGIN
+		INSERT INTO workspaces_fts (rowid, name, slug) VALUES (new.rowid, new.name, new.slug);
+	END`},
+	{"sqlite", "", "", "SELECT count(*) FROM sqlite_master WHERE name = 'workspaces_fts_delete'", `CREATE TRIGGER workspaces_fts_delete AFTER DELETE ON workspaces BEGIN
+		INSERT INTO workspaces_fts (workspaces_fts, rowid, name, slug) VALUES ('delete', old.rowid, old.name, old.slug);
+	END`},
+	{"sqlite", "", "", "SELECT count(*) FROM sqlite_master WHERE name = 'workspaces_fts_update'", `CREATE TRIGGER workspaces_fts_update AFTER UPDATE OF name, slug ON workspaces BEGIN
+		INSERT INTO workspaces_fts (workspaces_fts, rowid, name, slug) VALUES ('delete', old.rowid, old.name, old.slug);
+		INSERT INTO workspaces_fts (rowid, name, slug) VALUES (new.rowid, new.name, new.slug);
+	END`},
+	{"sqlite", "", "", "SELECT count(*) FROM sqlite_master WHERE name = 'workspace_owners_fts'", `CREATE VIRTUAL TABLE workspace_owners_fts USING fts5 (email, content = 'workspace_owners', content_rowid = 'rowid', tokenize = 'trigram')`},
+	{"sqlite", "", "", "SELECT count(*) FROM sqlite_master WHERE name = 'workspace_owners_fts_insert'", `CREATE TRIGGER workspace_owners_fts_insert AFTER INSERT ON workspace_owners BEGIN
+		INSERT INTO workspace_owners_fts (rowid, email) VALUES (new.rowid, new.email);
+	END`},
+	{"sqlite", "", "", "SELECT count(*) FROM sqlite_master WHERE name = 'workspace_owners_fts_delete'", `CREATE TRIGGER workspace_owners_fts_delete AFTER DELETE ON workspace_owners BEGIN
+		INSERT INTO workspace_owners_fts (workspace_owners_fts, rowid, email) VALUES ('delete', old.rowid, old.email);
+	END`},
+	{"sqlite", "", "", "SELECT count(*) FROM sqlite_master WHERE name = 'workspace_owners_fts_update'", `CREATE TRIGGER workspace_owners_fts_update AFTER UPDATE OF email ON workspace_owners BEGIN
+		INSERT INTO workspace_owners_fts (workspace_owners_fts, rowid, email) VALUES ('delete', old.rowid, old.email);
+		INSERT INTO workspace_owners_fts (rowid, email) VALUES (new.rowid, new.email);
+	END`},
+	{"sqlite", "", "", "SELECT EXISTS (SELECT 1 FROM workspaces_fts_docsize) OR NOT EXISTS (SELECT 1 FROM workspaces)", `INSERT INTO workspaces_fts (workspaces_fts) VALUES ('rebuild')`},
+	{"sqlite", "", "", "SELECT EXISTS (SELECT 1 FROM workspace_owners_fts_docsize) OR NOT EXISTS (SELECT 1 FROM workspace_owners)", `INSERT INTO workspace_owners_fts (workspace_owners_fts) VALUES ('rebuild')`},
 }
 
 type ws struct {
@@ -145,7 +184,18 @@ var workspaces = []ws{
 func SeedProduct(ctx context.Context, product *gorm.DB, now time.Time) error {
 	m := product.WithContext(ctx).Migrator()
 	for _, s := range productSchema {
-		if (s.index == "" && m.HasTable(s.table)) || (s.index != "" && m.HasIndex(s.table, s.index)) {
+		if s.dialect != "" && s.dialect != product.Dialector.Name() {
+			continue
+		}
+		if s.exists != "" {
+			var n int64
+			if err := product.WithContext(ctx).Raw(s.exists).Scan(&n).Error; err != nil {
+				return fmt.Errorf("product schema: %w", err)
+			}
+			if n > 0 {
+				continue
+			}
+		} else if (s.index == "" && m.HasTable(s.table)) || (s.index != "" && m.HasIndex(s.table, s.index)) {
 			continue
 		}
 		if err := product.WithContext(ctx).Exec(s.stmt).Error; err != nil {
