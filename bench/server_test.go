@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"net"
 	"net/http"
@@ -41,11 +42,16 @@ type server struct {
 // signs with the same key.
 func startServer(tb testing.TB, bin string, tg Target, dataDir string) *server {
 	tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	// The dev identity provider's issuer is the base URL, and a staff
+	// record stays linked to the issuer of its first sign-in: each pair
+	// of databases is served at a port of its own, the same every run.
+	h := fnv.New32a()
+	h.Write([]byte(string(tg.Dialect) + "/" + filepath.Base(strings.TrimSuffix(tg.Portal, "/portal.db")) + "/" + tg.Size.Name()))
+	addr := fmt.Sprintf("127.0.0.1:%d", 20000+h.Sum32()%20000)
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		tb.Fatal(err)
+		tb.Fatalf("the benchmark's port for %s: %v (it must be the same every run: stop what listens there)", tg.Portal, err)
 	}
-	addr := ln.Addr().String()
 	ln.Close()
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		tb.Fatal(err)
