@@ -29,6 +29,7 @@ func TestGenerate(t *testing.T) {
 	}
 	for name, options := range engines {
 		t.Run(name, func(t *testing.T) {
+			t.Parallel()
 			ctx := context.Background()
 			opts := options(t)
 			opts.Now = time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
