@@ -2,7 +2,7 @@
 # runs every check CI runs.
 GO ?= go
 
-.PHONY: run build test generate lint check bench e2e fleet faults fuzz
+.PHONY: run build test generate lint check bench bench-size e2e fleet faults fuzz
 
 ## run: build bin/gatehouse and start it with --dev (SQLite under ./.gatehouse, demo data).
 ## exec makes the portal the recipe's process: Ctrl-C reaches it directly, it
@@ -43,6 +43,17 @@ check:
 bench:
 	$(GO) test -run '^$$' -bench 'DataPage' -benchtime=3000x -timeout 30m ./handlers/
 	$(GO) test -run '^$$' -bench . -benchmem -timeout 90m ./models/...
+	@if [ -n "$$GATEHOUSE_TEST_PG" ]; then $(MAKE) --no-print-directory bench-size; else echo "bench-size skipped: set GATEHOUSE_TEST_PG"; fi
+
+## bench-size: a real serve --dev on kept databases of each size
+## (GATEHOUSE_BENCH_SIZES, default 1k/100k,100k/100k workspaces/events;
+## GATEHOUSE_BENCH_FULL=1 adds 1m/10m), generated once and reused: each
+## staff page's time, the export, a sweeper pass, a retention run, start-up
+## and the server's RSS, as a table. Needs GATEHOUSE_TEST_PG;
+## GATEHOUSE_BENCH_ENGINES=postgres,sqlite adds SQLite.
+bench-size:
+	@test -n "$$GATEHOUSE_TEST_PG" || { echo "make bench-size needs GATEHOUSE_TEST_PG, e.g. postgres://postgres@127.0.0.1:5432/postgres"; exit 1; }
+	$(GO) test -run '^$$' -bench '^BenchmarkSize$$' -benchtime=1x -timeout 600m ./bench/
 
 ## fleet: two real replicas (bin/gatehouse serve --dev) on one PostgreSQL,
 ## as a role with only the README's grants, behind a round-robin proxy:
