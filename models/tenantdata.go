@@ -147,11 +147,9 @@ func (d *TenantData) ReadTable(ctx context.Context, v Viewer, r DataRequest) (Da
 	if err != nil {
 		return DataPage{}, err
 	}
-	page, err := d.tenants.Rows(ctx, a.query(r.After))
-	if err != nil {
-		return DataPage{}, storageError(err)
-	}
-	pos, err := d.tenants.Position(ctx, a.query(r.After), dataCountCap)
+	q := a.query(r.After)
+	q.CountUpTo = dataCountCap
+	page, pos, err := d.tenants.RowsAt(ctx, q)
 	if err != nil {
 		return DataPage{}, storageError(err)
 	}
