@@ -2,6 +2,7 @@ package models
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"strconv"
 	"sync"
@@ -26,6 +27,9 @@ type AccessCache struct {
 	ttl time.Duration
 	max int
 	now func() time.Time
+
+	stmtMu    sync.Mutex
+	epochStmt *sql.Stmt // the epoch's read, parsed once (per connection)
 
 	mu      sync.Mutex
 	epoch   int64 // the newest epoch seen; entries of older ones are dropped
@@ -69,7 +73,7 @@ func (c *AccessCache) Begin(ctx context.Context) (context.Context, error) {
 	if _, ok := ctx.Value(epochKey{}).(epochSnapshot); ok {
 		return ctx, nil
 	}
-	e, err := SecurityEpoch(ctx, c.db)
+	e, err := c.readEpoch(ctx)
 	if err != nil {
 		return ctx, err
 	}
@@ -80,6 +84,32 @@ func (c *AccessCache) Begin(ctx context.Context) (context.Context, error) {
 	}
 	c.mu.Unlock()
 	return context.WithValue(ctx, epochKey{}, epochSnapshot{e}), nil
+}
+
+// readEpoch reads the epoch with a statement prepared once: the SQLite
+// driver would otherwise parse it again on every request.
+func (c *AccessCache) readEpoch(ctx context.Context) (int64, error) {
+	c.stmtMu.Lock()
+	stmt := c.epochStmt
+	if stmt == nil {
+		// Prepared on first use, and again after a failure (the database
+		// may have been down): a failure is never kept.
+		db, err := c.db.DB()
+		if err == nil {
+			stmt, err = db.PrepareContext(ctx, epochQuery)
+		}
+		if err != nil {
+			c.stmtMu.Unlock()
+			return 0, fmt.Errorf("security epoch: %w", err)
+		}
+		c.epochStmt = stmt
+	}
+	c.stmtMu.Unlock()
+	var e int64
+	if err := stmt.QueryRowContext(ctx).Scan(&e); err != nil {
+		return 0, fmt.Errorf("security epoch: %w", err)
+	}
+	return e, nil
 }
 
 // requestEpoch is the epoch ctx carries, if any.
@@ -238,4 +268,14 @@ func (c *AccessCache) grantFor(ctx context.Context, db *gorm.DB, now time.Time, 
 		}
 	}
 	return pickGrant(live, q)
+}
+
+// AwaitingDecision is AwaitingDecision (the navigation's count) served
+// from the cache when it can: a request made or decided moves the epoch;
+// one that only expires leaves the count high for at most the TTL.
+func (c *AccessCache) AwaitingDecision(ctx context.Context, db *gorm.DB, cl Clearance, now time.Time, s Staff) (int64, error) {
+	if s.Status != StatusActive || !s.Tier.MayApprove() || !cl.Cleared(s, now) {
+		return 0, nil
+	}
+	return cached(ctx, c, "ad:"+strconv.FormatInt(s.ID, 10), func() (int64, error) { return AwaitingDecision(ctx, db, cl, now, s) })
 }

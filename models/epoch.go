@@ -47,10 +47,12 @@ func movesEpoch(evs []AuditEvent) bool {
 	return false
 }
 
+const epochQuery = "SELECT epoch FROM security_epoch WHERE id = 1"
+
 // SecurityEpoch reads the security epoch: one indexed row.
 func SecurityEpoch(ctx context.Context, db *gorm.DB) (int64, error) {
 	var e int64
-	if err := db.WithContext(ctx).Raw("SELECT epoch FROM security_epoch WHERE id = 1").Row().Scan(&e); err != nil {
+	if err := db.WithContext(ctx).Raw(epochQuery).Row().Scan(&e); err != nil {
 		return 0, fmt.Errorf("security epoch: %w", err)
 	}
 	return e, nil
