@@ -87,7 +87,8 @@ func (h *Handler) dataReveal(c echo.Context) error {
 }
 
 func (h *Handler) dataViewer(c echo.Context) models.Viewer {
-	return models.Viewer{StaffID: viewerOf(c).Staff.ID, Actor: h.actor(c)}
+	v := viewerOf(c)
+	return models.Viewer{StaffID: v.Staff.ID, Actor: h.actor(c), Session: v.Session.IDHash}
 }
 
 // dataRequest is what the request's path asks for; on a table page the

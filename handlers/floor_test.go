@@ -87,7 +87,7 @@ func BenchmarkDataPageParts(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			viewer := models.Viewer{StaffID: sara.ID, Actor: models.Actor{Email: sara.Email, Tier: string(sara.Tier), IP: "127.0.0.1"}}
+			viewer := models.Viewer{StaffID: sara.ID, Actor: models.Actor{Email: sara.Email, Tier: string(sara.Tier), IP: "127.0.0.1"}, Session: hash}
 			page, err := p.h.data.ReadTable(ctx, viewer, models.DataRequest{Slug: "acme", Table: "members"})
 			if err != nil {
 				b.Fatal(err)
@@ -106,6 +106,16 @@ func BenchmarkDataPageParts(b *testing.B) {
 				run  func() error
 			}{
 				{"session+staff", func() error { _, _, err := models.SessionByHash(ctx, db.Read, hash); return err }},
+				{"epoch", func() error { _, err := models.SecurityEpoch(ctx, db.Read); return err }},
+				// What a request reads with the access cache warm: the
+				// epoch (prepared once) and the session and staff from memory.
+				{"session+staff-cached", func() error {
+					cctx, err := p.h.cache.Begin(ctx)
+					if err == nil {
+						_, _, err = p.h.cache.SessionByHash(cctx, db.Read, hash)
+					}
+					return err
+				}},
 				{"workspace", func() error { _, err := models.FindWorkspace(ctx, p.h.product, "acme"); return err }},
 				{"grant", func() error {
 					_, _, err := models.GrantFor(ctx, db.Read, p.clock.Now(), models.GrantQuery{StaffID: sara.ID, Workspace: "acme", Table: "members", Record: 0})

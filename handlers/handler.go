@@ -50,6 +50,10 @@ type Options struct {
 	// Audit appends view events with group commit; data pages write their
 	// event through it before showing anything.
 	Audit *models.AuditWriter
+	// AccessCache, when not nil, serves sessions, staff, grants and
+	// registry entries while the security epoch stands still (nil: every
+	// request reads them all).
+	AccessCache *models.AccessCache
 	// Outbox is the mail outbox: handlers enqueue mail in the transaction
 	// of the change it tells about; the dev mailbox reads it.
 	Outbox   *models.Outbox
@@ -104,6 +108,7 @@ type Handler struct {
 	data       *models.TenantData // the one way to customer data
 	catalog    *policy.Catalog
 	audit      *models.AuditWriter
+	cache      *models.AccessCache
 	outbox     *models.Outbox
 	enforcer   *policy.Enforcer
 	log        *slog.Logger
@@ -156,6 +161,7 @@ func New(o Options) (*Handler, error) {
 		tenantsDir:       o.TenantsDir,
 		catalog:          o.Catalog,
 		audit:            o.Audit,
+		cache:            o.AccessCache,
 		outbox:           o.Outbox,
 		enforcer:         o.Enforcer,
 		log:              o.Logger,
@@ -194,6 +200,7 @@ func New(o Options) (*Handler, error) {
 		Catalog: o.Catalog,
 		Audit:   o.Audit,
 		Now:     o.Now,
+		Cache:   o.AccessCache,
 
 		Clearance: o.Requests.Clearance,
 	})

@@ -151,7 +151,8 @@ func startPortal(t testing.TB, db *models.DB, slugs []string, change ...func(*Op
 	}
 	p.opts = Options{
 		DB: db, Product: product.Read, ProductDB: product, TenantsDir: tenantsDir, Tenants: tenants, Catalog: catalog, Audit: aw, Outbox: outbox, Enforcer: enf, Logger: slog.New(slog.NewJSONHandler(p.logs, nil)),
-		Now: p.clock.Now, Metrics: prometheus.NewRegistry(), BaseURL: base,
+		AccessCache: models.NewAccessCache(db.Read, models.MaxAccessCacheTTL, 4096, p.clock.Now),
+		Now:         p.clock.Now, Metrics: prometheus.NewRegistry(), BaseURL: base,
 		OIDC:           OIDC{Issuer: issuer, ClientID: "gatehouse-test", ClientSecret: "test-secret", HTTPClient: &http.Client{Timeout: 10 * time.Second}},
 		AllowedDomains: []string{demo.Domain}, SessionKey: []byte("test-session-key-of-at-least-32-bytes!"),
 		AgreementVersion: demo.AgreementVersion, Dev: true, DevIdP: idp, DemoStaff: demoStaff(),

@@ -156,9 +156,13 @@ func (h *Handler) loadSession(next echo.HandlerFunc) echo.HandlerFunc {
 		if err != nil || ck.Value == "" {
 			return next(c)
 		}
-		ctx := c.Request().Context()
+		ctx, err := h.cache.Begin(c.Request().Context())
+		if err != nil {
+			return fmt.Errorf("load session: %w", err)
+		}
+		c.SetRequest(c.Request().WithContext(ctx))
 		hash := models.TokenHash(h.sessionKey, ck.Value)
-		sess, staff, err := models.SessionByHash(ctx, h.db.Read, hash)
+		sess, staff, err := h.cache.SessionByHash(ctx, h.db.Read, hash)
 		now := h.now()
 		switch {
 		case errors.Is(err, models.ErrNoSession):
@@ -175,6 +179,7 @@ func (h *Handler) loadSession(next echo.HandlerFunc) echo.HandlerFunc {
 			if err := models.TouchSession(ctx, h.db.Write, hash, now); err != nil {
 				return fmt.Errorf("touch session: %w", err)
 			}
+			h.cache.Touched(ctx, hash, now)
 			sess.LastSeenAt = now
 		}
 		withValue(c, viewerKey, &viewer{Staff: staff, Session: sess})

@@ -209,6 +209,11 @@ func appendEventsLocked(ctx context.Context, tx *gorm.DB, evs []AuditEvent, lock
 	if err := tx.Exec(q.String(), args...).Error; err != nil {
 		return fmt.Errorf("insert audit events: %w", err)
 	}
+	if movesEpoch(evs) {
+		if err := bumpEpoch(tx); err != nil {
+			return err
+		}
+	}
 	return setHead(tx, head)
 }
 

@@ -33,13 +33,24 @@ type auditRequest struct {
 }
 
 // underGrant makes an event, a view of tenant data, conditional on its
-// grant: the batch's transaction re-reads the grant once it holds the
-// chain head, and records refused instead of the event unless the grant
-// is live then (see liveAt); the event's time becomes that moment's.
+// grant: the batch's transaction, once it holds the chain head, checks
+// that the grant is live then (see liveAt), and records refused instead
+// of the event unless it is; the event's time becomes that moment's.
+//
+// When the view's access was checked under security epoch epoch (known)
+// and the epoch has not moved since, nothing that ends access has been
+// recorded since, and the grant's window as read then (window) is
+// checked; otherwise the grant is read again and, when the epoch is
+// known to have moved, stillAllowed re-checks the rest of the viewer's
+// access (staff record, session) in the batch's transaction.
 type underGrant struct {
-	grant   int64
-	now     func() time.Time // read after the chain head is locked
-	refused AuditEvent
+	grant        int64
+	now          func() time.Time // read after the chain head is locked
+	refused      AuditEvent
+	known        bool
+	epoch        int64
+	window       grantWindow
+	stillAllowed func(ctx context.Context, tx *gorm.DB, at time.Time) (bool, error)
 }
 
 type auditReply struct {
@@ -69,24 +80,23 @@ func (w *AuditWriter) Append(ctx context.Context, e AuditEntry) (AuditEvent, err
 	return w.send(ctx, auditRequest{ctx: ctx, ev: ev, reply: make(chan auditReply, 1)})
 }
 
-// appendUnder records e, an event under grant, only if the grant is
-// still live once the chain head is locked, by the clock now read then
-// (which becomes the event's time); otherwise it records refused in its
-// place and returns a wrapped ErrNoGrant once that is committed. So no
-// event under a grant follows, in the chain, the event that ended it: an
-// ending commits its event in the transaction that ends the grant, which
-// holds the head too.
-func (w *AuditWriter) appendUnder(ctx context.Context, e AuditEntry, grant int64, now func() time.Time, refused AuditEntry) (AuditEvent, error) {
+// appendUnder records e, an event under a grant (see underGrant), only
+// if the grant is still live once the chain head is locked, by the clock
+// under.now read then (which becomes the event's time); otherwise it
+// records refused in its place and returns a wrapped ErrNoGrant once that
+// is committed. So no event under a grant follows, in the chain, the
+// event that ended it: an ending commits its event (and moves the
+// security epoch) in the transaction that ends the grant, which holds
+// the head too.
+func (w *AuditWriter) appendUnder(ctx context.Context, e AuditEntry, under underGrant, refused AuditEntry) (AuditEvent, error) {
 	ev, err := e.event()
 	if err != nil {
 		return AuditEvent{}, err
 	}
-	ref, err := refused.event()
-	if err != nil {
+	if under.refused, err = refused.event(); err != nil {
 		return AuditEvent{}, err
 	}
-	under := &underGrant{grant: grant, now: now, refused: ref}
-	return w.send(ctx, auditRequest{ctx: ctx, ev: ev, under: under, reply: make(chan auditReply, 1)})
+	return w.send(ctx, auditRequest{ctx: ctx, ev: ev, under: &under, reply: make(chan auditReply, 1)})
 }
 
 func (w *AuditWriter) send(ctx context.Context, req auditRequest) (AuditEvent, error) {
@@ -195,30 +205,43 @@ func (w *AuditWriter) commit(batch []auditRequest, evs []AuditEvent) {
 		case err != nil:
 			r.reply <- auditReply{err: err}
 		case refused[i]:
-			r.reply <- auditReply{err: fmt.Errorf("grant %d ended before the view was recorded (refusal %d): %w", r.under.grant, evs[i].Seq, ErrNoGrant)}
+			r.reply <- auditReply{err: fmt.Errorf("grant %d or its holder's access ended before the view was recorded (refusal %d): %w", r.under.grant, evs[i].Seq, ErrNoGrant)}
 		default:
 			r.reply <- auditReply{ev: evs[i]}
 		}
 	}
 }
 
-// recheckGrants reads, inside tx and with the chain head held, the grants
-// the events of live are under, and puts in evs the refusal of each event
-// whose grant is no longer live. It reports which it refused.
+// recheckGrants checks, inside tx and with the chain head held, the
+// access of each event of live that is under a grant, and puts in evs
+// the refusal of each whose access has ended. It reports which it refused.
 func recheckGrants(ctx context.Context, tx *gorm.DB, live []auditRequest, evs []AuditEvent) ([]bool, error) {
 	refused := make([]bool, len(live))
+	known := false
+	for _, r := range live {
+		known = known || (r.under != nil && r.under.known)
+	}
+	var epoch int64
+	if known {
+		var err error
+		if epoch, err = SecurityEpoch(ctx, tx); err != nil {
+			return nil, err
+		}
+	}
+	// fresh: checked under the epoch that still stands.
+	fresh := func(r auditRequest) bool { return r.under.known && r.under.epoch == epoch }
 	var ids []int64
 	for _, r := range live {
-		if r.under != nil {
+		if r.under != nil && !fresh(r) {
 			ids = append(ids, r.under.grant)
 		}
 	}
-	if len(ids) == 0 {
-		return refused, nil
-	}
-	windows, err := grantWindows(ctx, tx, ids)
-	if err != nil {
-		return nil, err
+	windows := map[int64]grantWindow{}
+	if len(ids) > 0 {
+		var err error
+		if windows, err = grantWindows(ctx, tx, ids); err != nil {
+			return nil, err
+		}
 	}
 	for i, r := range live {
 		if r.under == nil {
@@ -227,9 +250,24 @@ func recheckGrants(ctx context.Context, tx *gorm.DB, live []auditRequest, evs []
 		// The use's time is when it is recorded, now: so the log shows
 		// it within the grant's time, or it is refused.
 		at := r.under.now().UTC().Truncate(time.Microsecond)
-		if win, ok := windows[r.under.grant]; !ok || !win.liveAt(at) {
+		win, ok := windows[r.under.grant]
+		if fresh(r) {
+			win, ok = r.under.window, true
+		}
+		if !ok || !win.liveAt(at) {
 			evs[i], refused[i] = r.under.refused, true
 			continue
+		}
+		if r.under.known && !fresh(r) && r.under.stillAllowed != nil {
+			allowed, err := r.under.stillAllowed(ctx, tx, at)
+			if err != nil {
+				return nil, err
+			}
+			if !allowed {
+				evs[i], refused[i] = r.under.refused, true
+				evs[i].Reason = refusedAccess
+				continue
+			}
 		}
 		evs[i].At = at
 	}

@@ -144,6 +144,11 @@ func CreateGrant(ctx context.Context, tx *gorm.DB, now time.Time, n NewGrant) (G
 	if err := tx.WithContext(ctx).Create(&g).Error; err != nil {
 		return Grant{}, fmt.Errorf("create grant: %w", err)
 	}
+	// A new grant changes access too: what replicas cached of the
+	// grantee's grants must not hide it (see AccessCache).
+	if err := bumpEpoch(tx.WithContext(ctx)); err != nil {
+		return Grant{}, err
+	}
 	return g, nil
 }
 
@@ -198,6 +203,12 @@ func GrantFor(ctx context.Context, db *gorm.DB, now time.Time, q GrantQuery) (Gr
 	if err != nil {
 		return Grant{}, GrantScope{}, err
 	}
+	return pickGrant(grants, q)
+}
+
+// pickGrant returns the grant among grants, all live, that covers q and
+// shows the most, or ErrNoGrant.
+func pickGrant(grants []Grant, q GrantQuery) (Grant, GrantScope, error) {
 	var found *Grant
 	var scope GrantScope
 	for i := range grants {

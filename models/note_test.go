@@ -32,7 +32,7 @@ const goodNote = "The customer asked us in ticket SUP-9 to check the exports."
 var portalTables = []string{
 	"staff", "sessions", "login_flows", "audit_events", "audit_head", "grants", "reveals", "mail_outbox",
 	"access_requests", "consent_links", "consents", "breakglass", "retention", "legal_holds",
-	"deletion_requests", "deletion_confirmations",
+	"deletion_requests", "deletion_confirmations", "security_epoch",
 }
 
 // portalState is every row of the portal database, as text.

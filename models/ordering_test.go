@@ -99,6 +99,8 @@ func newOrderFixture(t *testing.T, db *models.DB) *orderFixture {
 		Audit:     audit,
 		Now:       f.now,
 		Clearance: f.cl,
+		// The cache is on, as in production: the ordering must hold with it.
+		Cache: models.NewAccessCache(db.Read, models.MaxAccessCacheTTL, 0, f.now),
 	})
 	f.requester, f.approver, f.sysadmin = f.w.staff(policy.TierSupport), f.w.staff(policy.TierSenior), f.w.staff(policy.TierSysadmin)
 	return f

@@ -44,6 +44,10 @@ func (Reveal) TableName() string { return "reveals" }
 // is FieldErrors. A refused reveal writes nothing but its refusal.
 func (d *TenantData) RevealField(ctx context.Context, v Viewer, r DataRequest, field, reason string) (Reveal, error) {
 	now, reason := d.now(), strings.TrimSpace(reason)
+	ctx, err := d.cache.Begin(ctx)
+	if err != nil {
+		return Reveal{}, err
+	}
 	a, err := d.open(ctx, now, v, r, true)
 	if err != nil {
 		return Reveal{}, err

@@ -31,6 +31,7 @@ type TenantData struct {
 	tenants   *tenantdb.Reader
 	catalog   *policy.Catalog
 	audit     *AuditWriter
+	cache     *AccessCache
 	now       func() time.Time
 
 	// beforeAudit, when set (by tests), runs after a read and before its
@@ -48,6 +49,9 @@ type TenantDataConfig struct {
 	Now     func() time.Time
 	// Clearance is what a viewer must hold at the time of each read.
 	Clearance Clearance
+	// Cache, when not nil, serves the viewer's staff record and grants
+	// and the registry entry while the security epoch stands still.
+	Cache *AccessCache
 }
 
 // NewTenantData returns the data-reading API over c.
@@ -59,6 +63,7 @@ func NewTenantData(c TenantDataConfig) *TenantData {
 		tenants:   c.Tenants.r,
 		catalog:   c.Catalog,
 		audit:     c.Audit,
+		cache:     c.Cache,
 		now:       c.Now,
 	}
 }
@@ -68,6 +73,10 @@ func NewTenantData(c TenantDataConfig) *TenantData {
 type Viewer struct {
 	StaffID int64
 	Actor   Actor
+	// Session is the id hash of the viewer's session, "" when none: a
+	// view checked under an older security epoch is refused once it has
+	// ended.
+	Session string
 }
 
 // DataRequest is what a data request asks for, as its path gave it: a
@@ -130,15 +139,17 @@ type DataRecord struct {
 // records the grant covers, masked, once their view is recorded.
 func (d *TenantData) ReadTable(ctx context.Context, v Viewer, r DataRequest) (DataPage, error) {
 	now := d.now()
+	ctx, err := d.cache.Begin(ctx)
+	if err != nil {
+		return DataPage{}, err
+	}
 	a, err := d.open(ctx, now, v, r, false)
 	if err != nil {
 		return DataPage{}, err
 	}
-	page, err := d.tenants.Rows(ctx, a.query(r.After))
-	if err != nil {
-		return DataPage{}, storageError(err)
-	}
-	pos, err := d.tenants.Position(ctx, a.query(r.After), dataCountCap)
+	q := a.query(r.After)
+	q.CountUpTo = dataCountCap
+	page, pos, err := d.tenants.RowsAt(ctx, q)
 	if err != nil {
 		return DataPage{}, storageError(err)
 	}
@@ -166,6 +177,10 @@ func (d *TenantData) ReadTable(ctx context.Context, v Viewer, r DataRequest) (Da
 // those fields) is recorded.
 func (d *TenantData) ReadRecord(ctx context.Context, v Viewer, r DataRequest) (DataRecord, error) {
 	now := d.now()
+	ctx, err := d.cache.Begin(ctx)
+	if err != nil {
+		return DataRecord{}, err
+	}
 	a, err := d.open(ctx, now, v, r, true)
 	if err != nil {
 		return DataRecord{}, err
@@ -210,7 +225,7 @@ type access struct {
 // not catalogued or restricted; ErrNoGrant when no grant covers it.
 func (d *TenantData) open(ctx context.Context, now time.Time, v Viewer, r DataRequest, withID bool) (access, error) {
 	var a access
-	staff, err := FindStaff(ctx, d.db.Read, v.StaffID)
+	staff, err := d.cache.staff(ctx, d.db.Read, v.StaffID)
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		return a, err
 	}
@@ -224,7 +239,7 @@ func (d *TenantData) open(ctx context.Context, now time.Time, v Viewer, r DataRe
 		}
 		a.id = id
 	}
-	if a.ws, err = FindLiveWorkspace(ctx, d.product, r.Slug); err != nil {
+	if a.ws, err = d.cache.workspace(ctx, d.product, r.Slug); err != nil {
 		why := "no such workspace"
 		if !errors.Is(err, ErrNotFound) {
 			why = "registry unreadable"
@@ -236,7 +251,7 @@ func (d *TenantData) open(ctx context.Context, now time.Time, v Viewer, r DataRe
 		return a, d.refuse(ctx, now, v, r, "table not shown", fmt.Errorf("table %q: %w", r.Table, ErrNotFound))
 	}
 	a.columns = slices.DeleteFunc(a.table.Visible(), func(c policy.Column) bool { return c.Name == "id" })
-	a.grant, a.scope, err = GrantFor(ctx, d.db.Read, now, GrantQuery{StaffID: v.StaffID, Workspace: a.ws.Slug, Table: a.table.Name, Record: a.id})
+	a.grant, a.scope, err = d.cache.grantFor(ctx, d.db.Read, now, GrantQuery{StaffID: v.StaffID, Workspace: a.ws.Slug, Table: a.table.Name, Record: a.id})
 	if err != nil {
 		if !errors.Is(err, ErrNoGrant) {
 			// As before this API: a grant that cannot be read is no grant.
@@ -307,7 +322,7 @@ func (d *TenantData) auditView(ctx context.Context, now time.Time, v Viewer, a a
 	if a.id > 0 {
 		refused.RecordIDs = e.RecordIDs // the record asked for; a page's ids were not asked for
 	}
-	_, err := d.audit.appendUnder(ctx, e, a.grant.ID, d.now, refused)
+	_, err := d.audit.appendUnder(ctx, e, d.underGrant(ctx, v, a.grant), refused)
 	if err != nil && !errors.Is(err, ErrNoGrant) {
 		return fmt.Errorf("%w: audit view: %w", ErrUnaudited, err)
 	}
@@ -362,4 +377,35 @@ func storageError(err error) error {
 		return fmt.Errorf("%w: %w", ErrNotFound, err)
 	}
 	return err
+}
+
+// refusedAccess is the reason of a use refused because its viewer's
+// access (staff record or session) ended after the use began.
+const refusedAccess = "access ended"
+
+// underGrant is how the audit writer re-checks a view of a under v's
+// access: against the epoch ctx carries, when the cache is on.
+func (d *TenantData) underGrant(ctx context.Context, v Viewer, g Grant) underGrant {
+	u := underGrant{grant: g.ID, now: d.now, window: grantWindow{ID: g.ID, Starts: g.StartsAt, Ends: g.EndsAt}}
+	u.epoch, u.known = requestEpoch(ctx)
+	u.stillAllowed = func(ctx context.Context, tx *gorm.DB, at time.Time) (bool, error) {
+		st, err := FindStaff(ctx, tx, v.StaffID)
+		if errors.Is(err, ErrNotFound) {
+			return false, nil
+		} else if err != nil {
+			return false, err
+		}
+		if st.Status != StatusActive || !d.clearance.Cleared(st, at) || string(st.Tier) != v.Actor.Tier {
+			return false, nil
+		}
+		if v.Session == "" {
+			return true, nil
+		}
+		var n int64
+		if err := tx.WithContext(ctx).Model(&Session{}).Where("id_hash = ? AND ended_at IS NULL", v.Session).Count(&n).Error; err != nil {
+			return false, fmt.Errorf("re-check session: %w", err)
+		}
+		return n > 0, nil
+	}
+	return u
 }

@@ -54,6 +54,9 @@ func newDataFixture(t *testing.T, db *models.DB) *dataFixture {
 		Catalog: catalog,
 		Audit:   f.audit,
 		Now:     func() time.Time { return f.now },
+		// The cache is on, as in production: every test here must hold
+		// with it.
+		Cache: models.NewAccessCache(db.Read, models.MaxAccessCacheTTL, 0, func() time.Time { return f.now }),
 
 		Clearance: models.DefaultClearance(demo.AgreementVersion),
 	})

@@ -87,7 +87,7 @@ func serveConfig(args, env []string, stderr io.Writer) (Config, error) {
 func (s *server) handler(outbox *models.Outbox) (*handlers.Handler, error) {
 	cfg, st := s.cfg, s.st
 	opts := handlers.Options{
-		DB: st.db, Product: st.product.Read, ProductDB: st.product, TenantsDir: st.tenantsDir, Tenants: st.tenants, Catalog: st.catalog, Audit: st.audit, Logger: s.log, Now: time.Now, Metrics: s.metrics,
+		DB: st.db, Product: st.product.Read, ProductDB: st.product, TenantsDir: st.tenantsDir, Tenants: st.tenants, Catalog: st.catalog, Audit: st.audit, AccessCache: models.NewAccessCache(st.db.Read, models.MaxAccessCacheTTL, 4096, time.Now), Logger: s.log, Now: time.Now, Metrics: s.metrics,
 		BaseURL: cfg.BaseURL, AllowedDomains: cfg.AllowedDomains, SessionKey: cfg.SessionKey,
 		AgreementVersion: cfg.AgreementVersion, TrustedProxies: cfg.TrustedProxies, MetricsToken: cfg.MetricsToken, MetricsElsewhere: cfg.MetricsAddr != "", BreakglassWindow: cfg.BreakglassWindow,
 		Requests: cfg.Requests, Company: cfg.Company, Retention: cfg.Retention, Outbox: outbox, Sessions: cfg.Sessions, StepUpWindow: cfg.StepUpWindow,

@@ -56,13 +56,17 @@ func (r *Reader) readSQLite(ctx context.Context, p *pool, s scope, q Query, limi
 		return nil, notFound(err)
 	}
 	defer rows.Close()
-	isTime := make([]bool, len(q.Columns))
+	ncol := len(q.Columns)
+	if q.CountUpTo > 0 {
+		ncol += 2 // the counts (see selectStmt)
+	}
+	isTime := make([]bool, ncol)
 	for i, c := range q.Columns {
 		isTime[i] = times[c]
 	}
 	var out []Row
-	raw := make([]any, len(q.Columns))
-	dest := make([]any, len(q.Columns)+1)
+	raw := make([]any, ncol)
+	dest := make([]any, ncol+1)
 	for i := range raw {
 		dest[i+1] = &raw[i]
 	}

@@ -19,6 +19,10 @@ type Query struct {
 	IDs       []int64  // when non-nil, only these records; empty matches none
 	AfterID   int64    // the last id of the previous page
 	Limit     int      // at most the reader's MaxPageSize; <= 0 means that
+	// CountUpTo, when > 0, has RowsAt count in the page's own statement
+	// the rows matching (Total) and those up to AfterID (Before), each
+	// up to CountUpTo+1.
+	CountUpTo int64
 }
 
 // Value is one field as text: times in RFC 3339, UTC, marked Time.
@@ -52,6 +56,45 @@ func (p Page) IDs() []int64 {
 
 // Rows returns a page of q.Table in q.Workspace.
 func (r *Reader) Rows(ctx context.Context, q Query) (Page, error) {
+	q.CountUpTo = 0
+	return r.rows(ctx, q)
+}
+
+// RowsAt is Rows with the page's Position (counting up to q.CountUpTo,
+// which must be > 0) read by the page's own statement: one statement, in
+// one scope, where Rows and Position take three. Only a page with no
+// rows counts with Position's statements.
+func (r *Reader) RowsAt(ctx context.Context, q Query) (Page, Position, error) {
+	if q.CountUpTo <= 0 {
+		return Page{}, Position{}, fmt.Errorf("rows at: count up to %d", q.CountUpTo)
+	}
+	page, err := r.rows(ctx, q)
+	if err != nil {
+		return Page{}, Position{}, err
+	}
+	if len(page.Rows) == 0 {
+		if q.IDs != nil && len(q.IDs) == 0 {
+			return page, Position{}, nil
+		}
+		pos, err := r.Position(ctx, q, q.CountUpTo)
+		return page, pos, err
+	}
+	var pos Position
+	n := len(q.Columns)
+	for i, counted := range []*int64{&pos.Total, &pos.Before} {
+		v := page.Rows[0].Values[n+i]
+		if *counted, err = strconv.ParseInt(v.Text, 10, 64); err != nil || v.Null {
+			return Page{}, Position{}, fmt.Errorf("read %s.%s: count %q: %v", q.Workspace.Slug, q.Table, v.Text, err)
+		}
+	}
+	for i := range page.Rows {
+		page.Rows[i].Values = page.Rows[i].Values[:n:n]
+	}
+	pos.Capped = pos.Total > q.CountUpTo
+	return page, pos, nil
+}
+
+func (r *Reader) rows(ctx context.Context, q Query) (Page, error) {
 	if _, err := SchemaName(q.Workspace.Slug); err != nil {
 		return Page{}, err
 	}
@@ -171,7 +214,8 @@ func (r *Reader) Position(ctx context.Context, q Query, limit int64) (Position, 
 }
 
 func selectStmt(s scope, q Query, limit int) (string, []any) {
-	cols := []string{quote(s.dialect, "id")}
+	id := quote(s.dialect, "id")
+	cols := []string{id}
 	for _, c := range q.Columns {
 		if s.dialect == SQLite {
 			// See readSQLite.
@@ -180,19 +224,44 @@ func selectStmt(s scope, q Query, limit int) (string, []any) {
 		}
 		cols = append(cols, quote(s.dialect, c))
 	}
-	args := []any{q.AfterID}
-	var b strings.Builder
-	fmt.Fprintf(&b, "SELECT %s FROM %s WHERE %s > %s", strings.Join(cols, ", "), s.table(q.Table), cols[0], s.arg(1))
-	if q.IDs != nil {
+	var args []any
+	inIDs := func(b *strings.Builder) {
+		if q.IDs == nil {
+			return
+		}
 		ph := make([]string, len(q.IDs))
-		for i, id := range q.IDs {
-			args = append(args, id)
+		for i, v := range q.IDs {
+			args = append(args, v)
 			ph[i] = s.arg(len(args))
 		}
-		fmt.Fprintf(&b, " AND %s IN (%s)", cols[0], strings.Join(ph, ", "))
+		fmt.Fprintf(b, " AND %s IN (%s)", id, strings.Join(ph, ", "))
 	}
+	if q.CountUpTo > 0 {
+		// Two uncorrelated scalar subqueries, evaluated once for the
+		// statement (their arguments come first: SQLite's are positional).
+		for _, upTo := range []int64{0, q.AfterID} {
+			if upTo == 0 && len(cols) > len(q.Columns)+1 {
+				cols = append(cols, "0") // nothing before the first page
+				continue
+			}
+			var b strings.Builder
+			fmt.Fprintf(&b, "(SELECT COUNT(*) FROM (SELECT 1 FROM %s WHERE 1=1", s.table(q.Table))
+			if upTo > 0 {
+				args = append(args, upTo)
+				fmt.Fprintf(&b, " AND %s <= %s", id, s.arg(len(args)))
+			}
+			inIDs(&b)
+			args = append(args, q.CountUpTo+1)
+			fmt.Fprintf(&b, " LIMIT %s) AS counted)", s.arg(len(args)))
+			cols = append(cols, b.String())
+		}
+	}
+	var b strings.Builder
+	args = append(args, q.AfterID)
+	fmt.Fprintf(&b, "SELECT %s FROM %s WHERE %s > %s", strings.Join(cols, ", "), s.table(q.Table), id, s.arg(len(args)))
+	inIDs(&b)
 	args = append(args, limit)
-	fmt.Fprintf(&b, " ORDER BY %s LIMIT %s", cols[0], s.arg(len(args)))
+	fmt.Fprintf(&b, " ORDER BY %s LIMIT %s", id, s.arg(len(args)))
 	return b.String(), args
 }
 

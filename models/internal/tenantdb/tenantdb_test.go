@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"github.com/google/go-cmp/cmp"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -614,6 +615,51 @@ func TestTablesMatchTheDemo(t *testing.T) {
 		}
 		if _, err := r.Tables(context.Background(), tenantdb.Workspace{Slug: "acme"}); !errors.Is(err, tenantdb.ErrNotFound) {
 			t.Errorf("tables of an unseeded workspace: got %v, want ErrNotFound", err)
+		}
+	})
+}
+
+// TestRowsAtCountsAsPosition: RowsAt gives the rows Rows gives and the
+// counts Position gives, in one statement, for every kind of page: first,
+// later, filtered by ids, capped, past the end and empty.
+func TestRowsAtCountsAsPosition(t *testing.T) {
+	eachBackend(t, func(t *testing.T, b backend) {
+		seed(t, b.target, "acme")
+		r := open(t, b.cfg)
+		ctx := context.Background()
+		acme := tenantdb.Workspace{Slug: "acme"}
+		for _, q := range []tenantdb.Query{
+			{Table: "members", Columns: memberCols, CountUpTo: 10000},
+			{Table: "members", Columns: memberCols, AfterID: 50, CountUpTo: 10000},
+			{Table: "members", Columns: memberCols, Limit: 10, AfterID: 20, CountUpTo: 30},
+			{Table: "members", Columns: memberCols, Limit: 10, AfterID: 40, CountUpTo: 30},
+			{Table: "documents", IDs: []int64{57, 3, 9999, 1}, AfterID: 2, CountUpTo: 10000},
+			{Table: "documents", IDs: []int64{57, 3, 1}, CountUpTo: 2},
+			{Table: "documents", AfterID: 9999, CountUpTo: 10000},
+			{Table: "documents", IDs: []int64{}, CountUpTo: 10000},
+		} {
+			q.Workspace = acme
+			page, pos, err := r.RowsAt(ctx, q)
+			if err != nil {
+				t.Fatalf("%+v: %v", q, err)
+			}
+			wantPage, err := r.Rows(ctx, q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantPos, err := r.Position(ctx, q, q.CountUpTo)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(wantPage, page); diff != "" {
+				t.Errorf("%+v: page (-Rows +RowsAt):\n%s", q, diff)
+			}
+			if pos != wantPos {
+				t.Errorf("%+v: got position %+v, want %+v", q, pos, wantPos)
+			}
+		}
+		if _, _, err := r.RowsAt(ctx, tenantdb.Query{Workspace: acme, Table: "members"}); err == nil {
+			t.Error("RowsAt without CountUpTo: no error")
 		}
 	})
 }
