@@ -28,7 +28,7 @@ type ExportOptions struct {
 	// ends.
 	Stall time.Duration
 
-	pause time.Duration // tests: a wait after each batch, to make an export slow
+	afterBatch func() // tests: runs after each batch (to slow an export, or break its database)
 }
 
 func (o ExportOptions) withDefaults() ExportOptions {
@@ -60,7 +60,7 @@ func (h *Handler) auditExport(c echo.Context) error {
 	if after != "" {
 		seq, err := strconv.ParseInt(after, 10, 64)
 		if err != nil || seq < 0 {
-			errs["after"] = "Enter the sequence number (seq) of the last event you already have, or leave it empty."
+			errs[""] = "To resume an export, give the sequence number (seq) of the last event you already have, or leave it empty."
 		}
 		q.AfterSeq = seq
 	}
@@ -94,8 +94,8 @@ func (h *Handler) auditExport(c echo.Context) error {
 	// before it is an error page.
 	w := &deadlineWriter{w: c.Response(), rc: http.NewResponseController(c.Response().Writer), stall: h.export.Stall}
 	t, err := models.ExportAudit(ctx, h.db.Read, w, format, q, models.ExportOptions{Batch: h.export.Batch, AfterBatch: func() error {
-		if h.export.pause > 0 {
-			time.Sleep(h.export.pause)
+		if h.export.afterBatch != nil {
+			h.export.afterBatch()
 		}
 		return w.flush()
 	}})

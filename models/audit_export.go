@@ -306,14 +306,21 @@ func AuditEventBatches(ctx context.Context, db *gorm.DB, q AuditQuery, size int)
 				yield(nil, r.err)
 				return
 			}
-			if len(r.evs) == 0 {
+			if len(r.evs) > 0 && !yield(r.evs, nil) {
 				return
 			}
-			if !yield(r.evs, nil) {
-				return
+			if len(r.evs) < size {
+				return // the last batch: the end
 			}
 			held = r.evs
 		}
+		// The reader stopped before the last batch: the context ended.
+		// Never an end that looks like the export's.
+		err := context.Cause(ctx)
+		if err == nil {
+			err = errors.New("stopped early")
+		}
+		yield(nil, fmt.Errorf("read audit events: %w", err))
 	}
 }
 
@@ -467,7 +474,8 @@ var ErrExportCut = errors.New("the export was cut: it ends without its trailer")
 // from seq after+1 when resuming (after > 0) and end just before the
 // export's own audit.exported event (seq before-1).
 func CheckExport(r io.Reader) (ExportCheck, error) {
-	br := bufio.NewReaderSize(r, 64<<10)
+	tail := &tailReader{r: r}
+	br := bufio.NewReaderSize(tail, 64<<10)
 	first, err := br.Peek(1)
 	if err != nil {
 		if errors.Is(err, io.EOF) {
@@ -500,7 +508,7 @@ func CheckExport(r io.Reader) (ExportCheck, error) {
 			break
 		}
 		if err != nil {
-			return res, err
+			return res, tail.cut(br, err)
 		}
 		if trailer != nil {
 			return res, fmt.Errorf("%s: a row after the trailer (%s)", where, trailerAt)
@@ -510,7 +518,7 @@ func CheckExport(r io.Reader) (ExportCheck, error) {
 			continue
 		}
 		if !h.matches(&ev) && !(res.Format == "csv" && h.matches(withCRLF(&ev))) {
-			return res, fmt.Errorf("%s: seq %d: hash does not match the row's contents (edited?)", where, ev.Seq)
+			return res, tail.cut(br, fmt.Errorf("%s: seq %d: hash does not match the row's contents (edited?)", where, ev.Seq))
 		}
 		if count > 0 {
 			switch {
@@ -555,6 +563,33 @@ func CheckExport(r io.Reader) (ExportCheck, error) {
 		}
 	}
 	return res, nil
+}
+
+// tailReader remembers whether its reader has ended, and its last byte.
+type tailReader struct {
+	r    io.Reader
+	eof  bool
+	last byte
+}
+
+func (t *tailReader) Read(p []byte) (int, error) {
+	n, err := t.r.Read(p)
+	if n > 0 {
+		t.last = p[n-1]
+	}
+	if err == io.EOF {
+		t.eof = true
+	}
+	return n, err
+}
+
+// cut is err, or ErrExportCut when err is about the file's last row and
+// that row lacks its newline: a file cut mid-row says so.
+func (t *tailReader) cut(br *bufio.Reader, err error) error {
+	if t.eof && br.Buffered() == 0 && t.last != '\n' && !errors.Is(err, ErrExportCut) {
+		return fmt.Errorf("the last row ends without a newline (%w): %w", err, ErrExportCut)
+	}
+	return err
 }
 
 // jsonlRows reads a JSON Lines export a line at a time.
@@ -606,14 +641,14 @@ func csvRows(br *bufio.Reader) (func() (AuditEvent, *ExportTrailer, string, erro
 	}
 	return func() (AuditEvent, *ExportTrailer, string, error) {
 		row, err := cr.Read()
-		line, _ := cr.FieldPos(0)
-		where := "line " + strconv.Itoa(line)
 		if err == io.EOF {
 			return AuditEvent{}, nil, "", io.EOF
 		}
 		if err != nil {
-			return AuditEvent{}, nil, where, err
+			return AuditEvent{}, nil, "", err
 		}
+		line, _ := cr.FieldPos(0)
+		where := "line " + strconv.Itoa(line)
 		if row[0] == "#"+ExportTrailerType {
 			t, err := parseCSVTrailer(row)
 			if err != nil {
