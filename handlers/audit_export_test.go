@@ -52,6 +52,9 @@ func TestAuditExportBatchesAndResume(t *testing.T) {
 		p := newPortal(t, db, func(o *Options) { o.Export.Batch = 2 })
 		evs := p.seedAudit("acme", 7)
 		c := p.login("aud.auditor@example.com")
+		if _, page := p.get(c, "/audit"); !strings.Contains(page, `name="after"`) {
+			t.Error("the export form has no after field")
+		}
 		for _, format := range []string{"jsonl", "csv"} {
 			resp, body := p.post(c, "/audit/export", url.Values{"format": {format}})
 			if resp.StatusCode != http.StatusOK {
