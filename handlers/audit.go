@@ -2,7 +2,6 @@ package handlers
 
 import (
 	"errors"
-	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -179,46 +178,4 @@ func (h *Handler) renderAudit(c echo.Context, status int, v views.AuditListView)
 		v.Actions = append(v.Actions, string(a))
 	}
 	return h.render(c, status, views.AuditList(h.chrome(c, "Audit log"), v))
-}
-
-// auditExport streams the matching events as CSV or JSON Lines. The
-// export is recorded (with its filters) before the first byte is sent, and
-// covers the events before that record.
-func (h *Handler) auditExport(c echo.Context) error {
-	// A refused search (no index serves it) is answered before the export
-	// is recorded: nothing is written for it.
-	f, q, errs, status := auditFilter(c.FormValue)
-	format := c.FormValue("format")
-	if format != "csv" && format != "jsonl" {
-		errs[""] = "Choose CSV or JSON Lines."
-		if status == http.StatusOK {
-			status = http.StatusUnprocessableEntity
-		}
-	}
-	if len(errs) > 0 {
-		return h.renderAudit(c, status, views.AuditListView{Filter: f, Errors: errs})
-	}
-	ctx := c.Request().Context()
-	now := h.now()
-	detail := map[string]string{"format": format}
-	for k, v := range f.Values() {
-		detail[k] = v[0]
-	}
-	ev, err := h.audit.Append(ctx, models.AuditEntry{At: now, Actor: h.actor(c), Action: models.ActionAuditExported, Detail: detail})
-	if err != nil {
-		return fmt.Errorf("%w: %w", echo.ErrServiceUnavailable, err)
-	}
-	q.BeforeSeq = ev.Seq
-	name := "gatehouse-audit-" + now.UTC().Format("20060102T150405Z") + "." + format
-	hd := c.Response().Header()
-	hd.Set("Cache-Control", "no-store")
-	hd.Set(echo.HeaderContentDisposition, `attachment; filename="`+name+`"`)
-	if format == "csv" {
-		hd.Set(echo.HeaderContentType, "text/csv; charset=utf-8")
-	} else {
-		hd.Set(echo.HeaderContentType, "application/jsonl; charset=utf-8")
-	}
-	c.Response().WriteHeader(http.StatusOK)
-	_, err = models.WriteAuditExport(c.Response(), format, models.AuditEvents(ctx, h.db.Read, q, 1000))
-	return err
 }

@@ -248,7 +248,10 @@ func TestAuditExport(t *testing.T) {
 					if !slices.Equal(rows[0], models.AuditCSVHeader) {
 						t.Fatalf("header %v", rows[0])
 					}
-					for _, r := range rows[1:] {
+					if last := rows[len(rows)-1]; last[0] != "#export_trailer" || last[1] != "count="+strconv.Itoa(len(evs)) {
+						t.Errorf("last row %q, want the trailer counting %d", last, len(evs))
+					}
+					for _, r := range rows[1 : len(rows)-1] {
 						seq, _ := strconv.ParseInt(r[0], 10, 64)
 						at, err := time.Parse(time.RFC3339Nano, r[1])
 						if err != nil {
@@ -259,7 +262,11 @@ func TestAuditExport(t *testing.T) {
 						got = append(got, ev)
 					}
 				} else {
-					for _, line := range strings.Split(strings.TrimSuffix(body, "\n"), "\n") {
+					lines := strings.Split(strings.TrimSuffix(body, "\n"), "\n")
+					if last := lines[len(lines)-1]; !strings.HasPrefix(last, `{"type":"export_trailer","count":`+strconv.Itoa(len(evs))+`,`) {
+						t.Errorf("last line %s, want the trailer counting %d", last, len(evs))
+					}
+					for _, line := range lines[:len(lines)-1] {
 						var r models.AuditRecord
 						if err := json.Unmarshal([]byte(line), &r); err != nil {
 							t.Fatalf("line %q: %v", line, err)
@@ -275,11 +282,14 @@ func TestAuditExport(t *testing.T) {
 						t.Errorf("exported event %d = %+v, want event %d unchanged (hash %s)", i, ev, evs[i].Seq, evs[i].Hash)
 					}
 				}
-				newest, err := models.SearchAudit(context.Background(), p.db.Read, models.AuditQuery{Limit: 1})
+				newest, err := models.SearchAudit(context.Background(), p.db.Read, models.AuditQuery{Limit: 2})
 				if err != nil {
 					t.Fatal(err)
 				}
-				n := newest[0]
+				if f := newest[0]; f.Action != models.ActionAuditExportFinished || !strings.Contains(f.Detail, `"count":"3"`) {
+					t.Errorf("newest event = %+v, want audit.export_finished counting 3", f)
+				}
+				n := newest[1]
 				var detail map[string]string
 				json.Unmarshal([]byte(n.Detail), &detail)
 				if n.Action != models.ActionAuditExported || n.Actor != "aud.auditor@example.com" || n.ActorTier != "auditor" ||
@@ -333,8 +343,8 @@ func TestAuditExportCSVCarriesNoFormulas(t *testing.T) {
 		form.Set("format", "csv")
 		_, body := p.post(c, "/audit/export", form)
 		rows, err := csv.NewReader(strings.NewReader(body)).ReadAll()
-		if err != nil || len(rows) != len(stored)+1 {
-			t.Fatalf("CSV export: %d rows (%v), want a header and %d:\n%.500s", len(rows), err, len(stored), body)
+		if err != nil || len(rows) != len(stored)+2 {
+			t.Fatalf("CSV export: %d rows (%v), want a header, %d and the trailer:\n%.500s", len(rows), err, len(stored), body)
 		}
 		for i, v := range stored {
 			if r := rows[i+1]; r[11] != "'"+v || r[14] != "'"+v {
@@ -344,9 +354,10 @@ func TestAuditExportCSVCarriesNoFormulas(t *testing.T) {
 		form.Set("format", "jsonl")
 		_, body = p.post(c, "/audit/export", form)
 		lines := strings.Split(strings.TrimSuffix(body, "\n"), "\n")
-		if len(lines) != len(stored) {
-			t.Fatalf("JSON Lines export: %d lines, want %d:\n%.500s", len(lines), len(stored), body)
+		if len(lines) != len(stored)+1 {
+			t.Fatalf("JSON Lines export: %d lines, want %d and the trailer:\n%.500s", len(lines), len(stored), body)
 		}
+		lines = lines[:len(stored)]
 		for i, line := range lines {
 			var r models.AuditRecord
 			if err := json.Unmarshal([]byte(line), &r); err != nil {

@@ -82,6 +82,9 @@ type Options struct {
 	// of its own, and Echo's answers 404.
 	MetricsElsewhere bool
 
+	// Export tunes audit exports; zero fields take their defaults.
+	Export ExportOptions
+
 	// Dev mounts DevIdP at /dev/oidc and enables POST /dev/login, which
 	// offers DemoStaff on the sign-in page.
 	Dev       bool
@@ -136,6 +139,7 @@ type Handler struct {
 	dev              bool
 	devIdP           http.Handler
 	demoStaff        []DemoStaff
+	export           ExportOptions
 
 	// The per-address budgets (limits.go), counted in the portal database.
 	linkFailures  *limiter
@@ -187,6 +191,7 @@ func New(o Options) (*Handler, error) {
 		dev:              o.Dev,
 		devIdP:           o.DevIdP,
 		demoStaff:        o.DemoStaff,
+		export:           o.Export.withDefaults(),
 		letters:          letters.New(o.Company, o.BaseURL, o.Now),
 		linkFailures:     &limiter{Limit: linkFailureLimit, db: o.DB.Write, log: o.Logger},
 		loginFailures:    &limiter{Limit: loginFailureLimit, db: o.DB.Write, log: o.Logger},

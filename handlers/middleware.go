@@ -61,6 +61,12 @@ func (h *Handler) recoverPanic(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) (err error) {
 		defer func() {
 			if r := recover(); r != nil {
+				if r == http.ErrAbortHandler {
+					// A handler cutting its response on purpose (an
+					// export that failed part way): the connection must
+					// be aborted, not the response ended with a 500.
+					panic(r)
+				}
 				h.log.Error("panic", "request_id", requestIDOf(c), "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
 				err = fmt.Errorf("panic: %v", r)
 			}
@@ -81,28 +87,47 @@ func (h *Handler) requestContext(next echo.HandlerFunc) echo.HandlerFunc {
 }
 
 // observe logs each request and feeds the request metrics, by route
-// pattern (never by raw path, which would carry ids).
+// pattern (never by raw path, which would carry ids). A response cut on
+// purpose (http.ErrAbortHandler) is logged with "cut": true and the
+// panic goes on to the server, which aborts the connection.
 func (h *Handler) observe(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		start := time.Now()
-		err := next(c)
-		if err != nil {
+		defer func() {
+			if r := recover(); r != nil {
+				if r == http.ErrAbortHandler {
+					h.logRequest(c, start, true)
+				}
+				panic(r)
+			}
+		}()
+		if err := next(c); err != nil {
 			c.Error(err)
 		}
-		route := c.Path()
-		if route == "" {
-			route = "unmatched"
-		}
-		status := c.Response().Status
-		h.metrics.observe(c.Request().Method, route, status, time.Since(start))
-		attrs := []any{"request_id", requestIDOf(c), "method", c.Request().Method, "route", route,
-			"status", status, "duration_ms", time.Since(start).Milliseconds(), "ip", c.RealIP()}
-		if v := viewerOf(c); v != nil {
-			attrs = append(attrs, "staff", v.Staff.Email)
-		}
-		h.log.Info("request", attrs...)
+		h.logRequest(c, start, false)
 		return nil
 	}
+}
+
+// logRequest logs one request's line and feeds the metrics.
+func (h *Handler) logRequest(c echo.Context, start time.Time, cut bool) {
+	route := c.Path()
+	if route == "" {
+		route = "unmatched"
+	}
+	status := c.Response().Status
+	h.metrics.observe(c.Request().Method, route, status, time.Since(start))
+	attrs := []any{"request_id", requestIDOf(c), "method", c.Request().Method, "route", route,
+		"status", status, "duration_ms", time.Since(start).Milliseconds(), "ip", c.RealIP()}
+	if v := viewerOf(c); v != nil {
+		attrs = append(attrs, "staff", v.Staff.Email)
+	}
+	if cut {
+		attrs = append(attrs, "cut", true)
+		h.log.Warn("request", attrs...)
+		return
+	}
+	h.log.Info("request", attrs...)
 }
 
 func (h *Handler) securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {

@@ -1,20 +1,12 @@
 package models
 
 import (
-	"bufio"
-	"context"
-	"encoding/csv"
 	"encoding/json"
 	"errors"
-	"fmt"
-	"io"
-	"iter"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
-
-	"gorm.io/gorm"
 )
 
 // ActionAuditExported records a download or CLI export of the audit log;
@@ -28,7 +20,7 @@ var auditActions = []Action{
 	ActionStaffCreated, ActionStaffTierChanged, ActionStaffAgreementRecorded, ActionStaffTrainingRecorded,
 	ActionStaffSuspended, ActionStaffReactivated, ActionStaffOffboarded,
 	ActionGrantEnded, ActionDataViewed, ActionDataRefused, ActionFieldRevealed,
-	ActionAuditExported,
+	ActionAuditExported, ActionAuditExportFinished, ActionAuditExportCut,
 	ActionRequestCreated, ActionRequestApproved, ActionRequestDenied, ActionRequestCancelled, ActionRequestExpired,
 	ActionConsentShown, ActionConsentGranted, ActionConsentDenied, ActionConsentReported,
 	ActionGrantRevoked, ActionGrantDone, ActionGrantExpired,
@@ -49,39 +41,6 @@ func AuditActions() []Action {
 
 // KnownAction reports whether a is one of the audited actions.
 func KnownAction(a Action) bool { return slices.Contains(auditActions, a) }
-
-// AuditEvents yields every matching event oldest first, reading batches
-// of batchSize (1000 when <= 0) by seq, so an export of any size holds
-// one batch in memory. Limit is ignored; AfterSeq and BeforeSeq bound it.
-// Iteration stops at the first error, which it yields.
-func AuditEvents(ctx context.Context, db *gorm.DB, f AuditQuery, batchSize int) iter.Seq2[AuditEvent, error] {
-	if batchSize <= 0 {
-		batchSize = 1000
-	}
-	return func(yield func(AuditEvent, error) bool) {
-		after := f.AfterSeq
-		for {
-			q := f.where(db.WithContext(ctx).Model(&AuditEvent{})).Where("seq > ?", after)
-			if f.BeforeSeq > 0 {
-				q = q.Where("seq < ?", f.BeforeSeq)
-			}
-			var batch []AuditEvent
-			if err := q.Order("seq ASC").Limit(batchSize).Find(&batch).Error; err != nil {
-				yield(AuditEvent{}, fmt.Errorf("read audit events: %w", err))
-				return
-			}
-			for _, ev := range batch {
-				if !yield(ev, nil) {
-					return
-				}
-			}
-			if len(batch) < batchSize {
-				return
-			}
-			after = batch[len(batch)-1].Seq
-		}
-	}
-}
 
 // ParseAuditTime reads a time filter as UTC: RFC 3339, a browser's
 // datetime-local value ("2006-01-02T15:04"), or a date. A date as the end
@@ -197,45 +156,4 @@ func csvCell(v string) string {
 		return "'" + v
 	}
 	return v
-}
-
-// WriteAuditExport writes events to w as "csv" (with a header row) or
-// "jsonl" (one AuditRecord per line) and returns how many it wrote.
-func WriteAuditExport(w io.Writer, format string, events iter.Seq2[AuditEvent, error]) (int, error) {
-	n := 0
-	switch format {
-	case "csv":
-		cw := csv.NewWriter(w)
-		if err := cw.Write(AuditCSVHeader); err != nil {
-			return 0, err
-		}
-		for ev, err := range events {
-			if err != nil {
-				return n, err
-			}
-			if err := cw.Write(ev.CSVRow()); err != nil {
-				return n, err
-			}
-			n++
-		}
-		cw.Flush()
-		return n, cw.Error()
-	case "jsonl":
-		bw := bufio.NewWriter(w)
-		var line []byte
-		for ev, err := range events {
-			if err != nil {
-				return n, err
-			}
-			if line, err = AppendJSONLine(line[:0], "", ev); err != nil {
-				return n, err
-			}
-			if _, err := bw.Write(line); err != nil {
-				return n, err
-			}
-			n++
-		}
-		return n, bw.Flush()
-	}
-	return 0, fmt.Errorf("export format %q: want csv or jsonl", format)
 }

@@ -135,11 +135,16 @@ func TestAuditSearchKeysetPaging(t *testing.T) {
 
 		// The iterator yields all of them, oldest first, across batches.
 		var all []int64
-		for ev, err := range models.AuditEvents(ctx, db.Read, models.AuditQuery{Actor: "a@example.com", BeforeSeq: 23}, 4) {
+		for batch, err := range models.AuditEventBatches(ctx, db.Read, models.AuditQuery{Actor: "a@example.com", BeforeSeq: 23}, 4) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			all = append(all, ev.Seq)
+			if len(batch) > 4 {
+				t.Errorf("batch of %d, want at most 4", len(batch))
+			}
+			for _, ev := range batch {
+				all = append(all, ev.Seq)
+			}
 		}
 		if want := []int64{1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21}; !slices.Equal(all, want) {
 			t.Errorf("iterator = %v, want %v", all, want)

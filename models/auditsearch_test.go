@@ -39,14 +39,14 @@ func TestAuditSearchRefusesScans(t *testing.T) {
 				t.Errorf("%+v: SearchAuditPage error = %v, want ErrAuditScan", q, err)
 			}
 			n := 0
-			for _, err := range models.AuditEvents(ctx, db.Read, q, 10) {
+			for _, err := range models.AuditEventBatches(ctx, db.Read, q, 10) {
 				if !errors.Is(err, models.ErrAuditScan) {
-					t.Errorf("%+v: AuditEvents yielded %v, want ErrAuditScan", q, err)
+					t.Errorf("%+v: AuditEventBatches yielded %v, want ErrAuditScan", q, err)
 				}
 				n++
 			}
 			if n != 1 {
-				t.Errorf("%+v: AuditEvents yielded %d times, want the refusal once", q, n)
+				t.Errorf("%+v: AuditEventBatches yielded %d times, want the refusal once", q, n)
 			}
 			q.Workspace = "acme"
 			if err := q.Check(); err != nil {

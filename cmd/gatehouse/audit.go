@@ -9,12 +9,14 @@ import (
 	"io"
 	"os"
 	"os/user"
+	"strconv"
+	"strings"
 	"time"
 
 	"gatehouse/models"
 )
 
-const auditUsage = "usage: gatehouse audit verify [--dev] [--checkpoint FILE [--public-key BASE64]] | gatehouse audit export --format csv|jsonl [--workspace SLUG] [--since TIME] [--dev]"
+const auditUsage = "usage: gatehouse audit verify [--dev] [--checkpoint FILE [--public-key BASE64]] | gatehouse audit export --format csv|jsonl [--workspace SLUG] [--since TIME] [--after SEQ] [--dev] | gatehouse audit check-export FILE"
 
 // auditCommand verifies the audit chain or exports the audit log.
 func auditCommand(ctx context.Context, args, env []string, stdout, stderr io.Writer) error {
@@ -22,6 +24,9 @@ func auditCommand(ctx context.Context, args, env []string, stdout, stderr io.Wri
 		return errors.New(auditUsage)
 	}
 	verb := args[0]
+	if verb == "check-export" {
+		return auditCheckExport(args[1:], stdout)
+	}
 	if verb != "verify" && verb != "export" {
 		return fmt.Errorf("unknown audit command %q\n%s", verb, auditUsage)
 	}
@@ -33,6 +38,7 @@ func auditCommand(ctx context.Context, args, env []string, stdout, stderr io.Wri
 	format := fs.String("format", "", "export: csv or jsonl")
 	workspace := fs.String("workspace", "", "export: only events of this workspace")
 	since := fs.String("since", "", "export: only events at or after this time (2006-01-02, 2006-01-02T15:04 UTC, or RFC 3339)")
+	after := fs.Int64("after", 0, "export: only events after this seq (to resume an export that was cut: its last event's seq)")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
@@ -54,8 +60,8 @@ func auditCommand(ctx context.Context, args, env []string, stdout, stderr io.Wri
 	var q models.AuditQuery
 	switch verb {
 	case "verify":
-		if *format != "" || *workspace != "" || *since != "" {
-			return errors.New("--format, --workspace and --since are for audit export")
+		if *format != "" || *workspace != "" || *since != "" || *after != 0 {
+			return errors.New("--format, --workspace, --since and --after are for audit export")
 		}
 		if *publicKey != "" && *checkpoint == "" {
 			return errors.New("--public-key needs --checkpoint")
@@ -67,7 +73,10 @@ func auditCommand(ctx context.Context, args, env []string, stdout, stderr io.Wri
 		if *format != "csv" && *format != "jsonl" {
 			return errors.New("--format must be csv or jsonl")
 		}
-		q.Workspace = *workspace
+		if *after < 0 {
+			return errors.New("--after must be a seq, 0 or more")
+		}
+		q.Workspace, q.AfterSeq = *workspace, *after
 		if *since != "" {
 			if q.Since, err = models.ParseAuditTime(*since, false); err != nil {
 				return fmt.Errorf("--since: %w", err)
@@ -180,8 +189,10 @@ func checkpointKey(cfg Config, publicKey string) (ed25519.PublicKey, error) {
 	return key.Public().(ed25519.PublicKey), nil
 }
 
-// auditExport records the export, then writes every matching event from
-// before that record to stdout.
+// auditExport records the export, writes every matching event from
+// before that record to stdout with the trailer, and records how it
+// ended: audit.export_finished, or audit.export_cut (and an error) when
+// the database or stdout failed part way.
 func auditExport(ctx context.Context, db *models.DB, q models.AuditQuery, format string, stdout io.Writer) error {
 	by := cliActor()
 	detail := map[string]string{"format": format}
@@ -191,13 +202,60 @@ func auditExport(ctx context.Context, db *models.DB, q models.AuditQuery, format
 	if !q.Since.IsZero() {
 		detail["since"] = q.Since.Format(time.RFC3339Nano)
 	}
+	if q.AfterSeq > 0 {
+		detail["after"] = strconv.FormatInt(q.AfterSeq, 10)
+	}
 	ev, err := models.AppendAudit(ctx, db.Write, models.AuditEntry{At: time.Now(), Actor: by, Action: models.ActionAuditExported, Detail: detail})
 	if err != nil {
 		return err
 	}
 	q.BeforeSeq = ev.Seq
-	_, err = models.WriteAuditExport(stdout, format, models.AuditEvents(ctx, db.Read, q, 1000))
-	return err
+	t, err := models.ExportAudit(ctx, db.Read, stdout, format, q, models.ExportOptions{})
+	end := map[string]string{
+		"export": strconv.FormatInt(ev.Seq, 10), "format": format,
+		"count": strconv.FormatInt(t.Count, 10), "last_seq": strconv.FormatInt(t.LastSeq, 10),
+	}
+	action := models.ActionAuditExportFinished
+	if err != nil {
+		action, end["error"] = models.ActionAuditExportCut, err.Error()
+	}
+	_, rerr := models.AppendAudit(context.WithoutCancel(ctx), db.Write, models.AuditEntry{At: time.Now(), Actor: by, Action: action, Detail: end})
+	if err != nil {
+		return fmt.Errorf("export cut after %d events (the last seq %d; resume with --after %d): %w", t.Count, t.LastSeq, max(t.LastSeq, q.AfterSeq), err)
+	}
+	if rerr != nil {
+		return fmt.Errorf("export written whole, but its end not recorded: %w", rerr)
+	}
+	return nil
+}
+
+// auditCheckExport checks an export file (CheckExport) and says what it
+// holds.
+func auditCheckExport(args []string, stdout io.Writer) error {
+	if len(args) != 1 || strings.HasPrefix(args[0], "-") {
+		return errors.New("usage: gatehouse audit check-export FILE")
+	}
+	name := args[0]
+	f, err := os.Open(name) // #nosec G304 G703 -- the operator names the export file on the command line; it is only read
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	res, err := models.CheckExport(f)
+	if err != nil {
+		return fmt.Errorf("%s: NOT a whole, unaltered export: %w", name, err)
+	}
+	t := res.Trailer
+	kind := "unfiltered: every event"
+	if t.Filtered {
+		kind = "filtered: each event's hash checked"
+	}
+	fmt.Fprintf(stdout, "%s: export OK (%s, %s): %d events", name, res.Format, kind, t.Count)
+	if t.Count > 0 {
+		fmt.Fprintf(stdout, " from seq %d to %d, last hash %s", res.FirstSeq, t.LastSeq, t.LastHash)
+	}
+	fmt.Fprintf(stdout, "; seq > %d and < %d\n", t.After, t.Before)
+	return nil
 }
 
 // cliActor is the operator running a command, as the audit log names them.

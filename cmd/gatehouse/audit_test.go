@@ -159,7 +159,8 @@ func TestRunAuditExport(t *testing.T) {
 			}
 			var got []models.AuditEvent
 			if format == "jsonl" {
-				for _, line := range strings.Split(strings.TrimSuffix(out, "\n"), "\n") {
+				lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+				for _, line := range lines[:len(lines)-1] {
 					var r models.AuditRecord
 					if err := json.Unmarshal([]byte(line), &r); err != nil {
 						t.Fatalf("line %q: %v", line, err)
@@ -171,7 +172,7 @@ func TestRunAuditExport(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				for _, r := range rows[1:] {
+				for _, r := range rows[1 : len(rows)-1] {
 					seq, _ := strconv.ParseInt(r[0], 10, 64)
 					got = append(got, models.AuditEvent{Seq: seq, Workspace: r[5], Hash: r[17]})
 				}
@@ -186,11 +187,14 @@ func TestRunAuditExport(t *testing.T) {
 			if !equalInts(seqs, want) {
 				t.Errorf("%s: exported seqs %v, want %v", format, seqs, want)
 			}
-			newest, err := models.SearchAudit(context.Background(), db.Read, models.AuditQuery{Limit: 1})
+			newest, err := models.SearchAudit(context.Background(), db.Read, models.AuditQuery{Limit: 2})
 			if err != nil {
 				t.Fatal(err)
 			}
-			n := newest[0]
+			if f := newest[0]; f.Action != models.ActionAuditExportFinished || !strings.Contains(f.Detail, `"count":"3"`) {
+				t.Errorf("newest event after export = %+v, want audit.export_finished counting 3", f)
+			}
+			n := newest[1]
 			if n.Action != models.ActionAuditExported || n.Actor != "cli:"+u.Username || !strings.Contains(n.Detail, `"workspace":"acme"`) || !strings.Contains(n.Detail, `"format":"`+format+`"`) {
 				t.Errorf("newest event after export = %+v, want audit.exported by cli:%s with the filters", n, u.Username)
 			}
