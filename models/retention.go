@@ -157,3 +157,8 @@ func lockRetention(ctx context.Context, tx *gorm.DB, slug string, now time.Time)
 	}
 	return r, nil
 }
+
+// state is evaluate's state alone (RetentionStateOf).
+func (s retentionSnapshot) state(w Workspace, now time.Time, p RetentionPolicy) RetentionState {
+	return RetentionStateOf(w, s.records[w.Slug], s.holds[w.Slug], s.requests[w.Slug], now, p)
+}
