@@ -162,3 +162,8 @@ func lockRetention(ctx context.Context, tx *gorm.DB, slug string, now time.Time)
 func (s retentionSnapshot) state(w Workspace, now time.Time, p RetentionPolicy) RetentionState {
 	return RetentionStateOf(w, s.records[w.Slug], s.holds[w.Slug], s.requests[w.Slug], now, p)
 }
+
+// evaluateState is evaluate without the words (see RetentionStateOf).
+func (s retentionSnapshot) evaluateState(w Workspace, now time.Time, p RetentionPolicy) RetentionStatus {
+	return evaluateRetention(w, s.records[w.Slug], s.holds[w.Slug], s.requests[w.Slug], now, p, false)
+}
