@@ -266,3 +266,21 @@ func (c *RetentionClasses) evaluate(ctx context.Context, ws []Workspace) ([]Rete
 	}
 	return out, nil
 }
+
+// RegistryIndex is an index the product should create on its registry.
+type RegistryIndex struct {
+	Name, SQL string
+}
+
+// RegistryRetentionIndexes are the registry's indexes that serve the
+// retention classes and the job's due queries (registryClass,
+// dueRetention), written for product's dialect. The registry is the
+// product's: production creates them on the product database (README);
+// the demo registry has them.
+func RegistryRetentionIndexes(product *gorm.DB) []RegistryIndex {
+	return []RegistryIndex{
+		{"workspaces_free_idle", "CREATE INDEX IF NOT EXISTS workspaces_free_idle ON workspaces ((" + idleSinceSQL(product) + "), slug) WHERE " + freeSQL},
+		{"workspaces_cancelled", "CREATE INDEX IF NOT EXISTS workspaces_cancelled ON workspaces (cancelled_at, slug) WHERE status = '" + WorkspaceCancelled + "'"},
+		{"workspaces_deleted", "CREATE INDEX IF NOT EXISTS workspaces_deleted ON workspaces (slug) WHERE status = '" + WorkspaceDeleted + "'"},
+	}
+}
