@@ -13,6 +13,8 @@ import (
 	"gatehouse/models/dbtest"
 	"gatehouse/models/demo"
 	"gatehouse/policy"
+
+	"gorm.io/gorm"
 )
 
 // randomRetention fills db (portal and registry at once) with n
@@ -219,4 +221,53 @@ func firstDiff(a, b []string) string {
 		}
 	}
 	return strings.Join(append(a[min(len(a), len(b)):], b[min(len(a), len(b)):]...), " ")
+}
+
+// TestRetentionDueQueriesUseIndexes: on PostgreSQL the registry's
+// retention classes, as the queue counts them and the job reads them, are
+// served by the registry's retention indexes, never a sequential scan.
+func TestRetentionDueQueriesUseIndexes(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *models.DB) {
+		if db.Dialect != models.Postgres {
+			t.Skip("PostgreSQL's plans")
+		}
+		ctx := context.Background()
+		now := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
+		p := models.DefaultRetentionPolicy()
+		randomRetention(t, db, now, p, 2000, 3)
+		if err := db.Write.Exec("ANALYZE workspaces").Error; err != nil {
+			t.Fatal(err)
+		}
+		for state, index := range map[models.RetentionState]string{
+			models.RetentionNoticeDue: "workspaces_free_idle", models.RetentionDeletionDue: "workspaces_cancelled",
+			models.RetentionCancelled: "workspaces_cancelled", models.RetentionDeleted: "workspaces_deleted",
+		} {
+			cond, args, ok := models.RegistryClassForTest(db.Read, state, now, p)
+			if !ok {
+				t.Fatalf("%s has no registry class", state)
+			}
+			for _, q := range []struct {
+				sql  string
+				want string // the index the plan must use; "" for any but no sequential scan
+			}{
+				{"SELECT 1 FROM workspaces WHERE " + cond + " LIMIT 5001", index},
+				{"SELECT slug, name, plan, status, created_at, last_login_at, cancelled_at FROM workspaces WHERE " + cond + " AND slug > '' ORDER BY slug LIMIT 1000", ""},
+			} {
+				var plan []string
+				err := db.Write.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+					if err := tx.Exec("SET LOCAL enable_seqscan = off").Error; err != nil {
+						return err
+					}
+					return tx.Raw("EXPLAIN "+q.sql, args...).Scan(&plan).Error
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+				text := strings.Join(plan, "\n")
+				if strings.Contains(text, "Seq Scan on workspaces") || (q.want != "" && !strings.Contains(text, q.want)) {
+					t.Errorf("%s: %s\nplan:\n%s\nwant %q and no sequential scan", state, q.sql, text, q.want)
+				}
+			}
+		}
+	})
 }
