@@ -53,8 +53,8 @@ func randomRetention(t *testing.T, db *models.DB, now time.Time, p models.Retent
 	for i := range n {
 		w := models.Workspace{
 			Slug: fmt.Sprintf("r%05d", i), Name: fmt.Sprintf("Random %d", i),
-			Plan:   []string{"free", "free", "team", "business"}[r.IntN(4)],
-			Status: []string{models.WorkspaceActive, models.WorkspaceActive, models.WorkspaceFree, models.WorkspaceCancelled, models.WorkspaceDeleted, "suspended"}[r.IntN(6)],
+			Plan:      []string{"free", "free", "team", "business"}[r.IntN(4)],
+			Status:    []string{models.WorkspaceActive, models.WorkspaceActive, models.WorkspaceFree, models.WorkspaceCancelled, models.WorkspaceDeleted, "suspended"}[r.IntN(6)],
 			CreatedAt: edge(now), LastLoginAt: maybe(now), CancelledAt: maybe(now), SubscriptionState: "none",
 		}
 		ws = append(ws, w)
