@@ -137,20 +137,21 @@ func dueRetention(ctx context.Context, db, product *gorm.DB, now time.Time, p Re
 		cond string
 		arg  any
 	}{{idle, now.Add(-p.FreeNotice).UTC()}, {cancelled, now.Add(-p.CancelledKeep).UTC()}} {
-		after := ""
-		for {
+		// The slugs alone, through the class's index; then the entries,
+		// a batch at a time.
+		var slugs []string
+		if err := product.WithContext(ctx).Model(&Workspace{}).Where(q.cond, q.arg).Pluck("slug", &slugs).Error; err != nil {
+			return fmt.Errorf("registry: %w", err)
+		}
+		slices.Sort(slugs)
+		for batch := range slices.Chunk(slugs, dueBatch) {
 			var ws []Workspace
-			err := product.WithContext(ctx).Select(cols).Where(q.cond, q.arg).Where("slug > ?", after).Order("slug").Limit(dueBatch).Find(&ws).Error
-			if err != nil {
+			if err := product.WithContext(ctx).Select(cols).Where("slug IN ?", batch).Order("slug").Find(&ws).Error; err != nil {
 				return fmt.Errorf("registry: %w", err)
-			}
-			if len(ws) == 0 {
-				break
 			}
 			if err := eachSnapshot(ctx, db, ws, each); err != nil {
 				return err
 			}
-			after = ws[len(ws)-1].Slug
 		}
 	}
 	// Confirmed deletion requests: few, and not in the registry's classes.

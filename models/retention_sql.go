@@ -215,20 +215,13 @@ func (c *RetentionClasses) Page(ctx context.Context, states []RetentionState, qu
 	var ws []Workspace
 	var in []RetentionState // each row's state
 	for i, s := range states[start:] {
-		q, err := c.where(ctx, c.Product.WithContext(ctx).Model(&Workspace{}), s)
+		from := ""
+		if i == 0 && after != nil {
+			from = after.Slug
+		}
+		got, err := c.slugOrder(ctx, s, query, from, limit+1-len(ws))
 		if err != nil {
 			return nil, nil, err
-		}
-		if query = strings.ToLower(strings.TrimSpace(query)); query != "" {
-			like := "%" + escapeLike(query) + "%"
-			q = q.Where("(LOWER(name) LIKE ? ESCAPE '\\' OR LOWER(slug) LIKE ? ESCAPE '\\')", like, like)
-		}
-		if i == 0 && after != nil {
-			q = q.Where("slug > ?", after.Slug)
-		}
-		var got []Workspace
-		if err := q.Order("slug").Limit(limit + 1 - len(ws)).Find(&got).Error; err != nil {
-			return nil, nil, fmt.Errorf("retention %s: %w", s, err)
 		}
 		ws = append(ws, got...)
 		for range got {
@@ -248,6 +241,45 @@ func (c *RetentionClasses) Page(ctx context.Context, states []RetentionState, qu
 		return nil, nil, err
 	}
 	return out, next, nil
+}
+
+// slugOrder reads up to limit workspaces of state, in slug order, after
+// slug from ("" from the start), whose name or slug contains query when
+// it is not empty. The registry's class is read through its own index and
+// sorted (OFFSET 0 keeps the planner from walking the whole registry in
+// slug order to find a few rows), except for the active state, which
+// holds most of the registry and is read in slug order.
+func (c *RetentionClasses) slugOrder(ctx context.Context, state RetentionState, query, from string, limit int) ([]Workspace, error) {
+	if !slices.Contains(RetentionStates(), state) {
+		return nil, fmt.Errorf("retention state %q: %w", state, ErrNotFound)
+	}
+	a, err := c.loadActed(ctx)
+	if err != nil {
+		return nil, err
+	}
+	inSet, inArg := jsonSlugs(c.Product, a.in[state])
+	filter, fargs := "slug > ?", []any{from}
+	if query = strings.ToLower(strings.TrimSpace(query)); query != "" {
+		like := "%" + escapeLike(query) + "%"
+		filter += " AND (LOWER(name) LIKE ? ESCAPE '\\' OR LOWER(slug) LIKE ? ESCAPE '\\')"
+		fargs = append(fargs, like, like)
+	}
+	sql := "SELECT * FROM workspaces WHERE slug IN " + inSet + " AND " + filter
+	args := append([]any{inArg}, fargs...)
+	if cond, cargs, ok := registryClass(c.Product, state, c.Now, c.Policy); ok {
+		allSet, allArg := jsonSlugs(c.Product, a.all)
+		fence := " OFFSET 0"
+		if state == RetentionActive || c.Product.Dialector.Name() != "postgres" {
+			fence = ""
+		}
+		sql = "SELECT * FROM (SELECT * FROM workspaces WHERE (" + cond + ") AND slug NOT IN " + allSet + " AND " + filter + fence + ") AS class UNION ALL " + sql
+		args = append(append(append(cargs, allArg), fargs...), args...)
+	}
+	var ws []Workspace
+	if err := c.Product.WithContext(ctx).Raw("SELECT * FROM ("+sql+") AS page ORDER BY slug LIMIT ?", append(args, limit)...).Scan(&ws).Error; err != nil {
+		return nil, fmt.Errorf("retention %s: %w", state, err)
+	}
+	return ws, nil
 }
 
 // evaluate evaluates ws in full, in their order.
