@@ -97,6 +97,12 @@ func TestRetentionQueue(t *testing.T) {
 		if res, _ := p.get(ada, "/retention?state=bogus"); res.StatusCode != http.StatusUnprocessableEntity {
 			t.Errorf("state=bogus = %d, want 422", res.StatusCode)
 		}
+		if res, _ := p.get(ada, "/retention?state=all&after=not-a-cursor"); res.StatusCode != http.StatusBadRequest {
+			t.Errorf("a forged page link = %d, want 400", res.StatusCode)
+		}
+		if res, body := p.get(ada, "/retention?state=all"); res.StatusCode != http.StatusOK || strings.Contains(body, `data-testid="page-next"`) {
+			t.Errorf("state=all on one page = %d, with a next link: %v", res.StatusCode, strings.Contains(body, `data-testid="page-next"`))
+		}
 
 		// The sysadmins' dashboard lists the deletions waiting for them.
 		_, body = p.get(ada, "/")
