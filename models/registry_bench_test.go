@@ -192,7 +192,7 @@ func benchRegistry(b *testing.B, n int, now time.Time) (*models.DB, string) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	for _, q := range []string{"ANALYZE workspaces", "ANALYZE retention", "CREATE TABLE bench_registry_done (n BIGINT)", fmt.Sprintf("INSERT INTO bench_registry_done VALUES (%d)", n)} {
+	for _, q := range []string{"VACUUM ANALYZE workspaces", "VACUUM ANALYZE retention", "CREATE TABLE bench_registry_done (n BIGINT)", fmt.Sprintf("INSERT INTO bench_registry_done VALUES (%d)", n)} {
 		if err := db.Write.Exec(q).Error; err != nil {
 			b.Fatal(err)
 		}

@@ -94,40 +94,42 @@ type actedSet struct {
 	registry map[RetentionState]int      // how many the registry alone puts in each state
 }
 
-// actedBatch is how many acted-on workspaces are evaluated at a time.
-const actedBatch = 500
-
-// loadActed reads and evaluates the workspaces retention acted on.
+// loadActed reads and evaluates the workspaces retention acted on: what
+// retention recorded for them (their rows are the acted-on set) and their
+// registry entries, in one query each, whatever their number.
 func (c *RetentionClasses) loadActed(ctx context.Context) (*actedSet, error) {
 	if c.acted != nil {
 		return c.acted, nil
 	}
-	var slugs []string
-	err := c.DB.WithContext(ctx).Raw(`SELECT slug FROM retention
-		UNION SELECT slug FROM legal_holds WHERE lifted_at IS NULL
-		UNION SELECT slug FROM deletion_requests WHERE status IN ?
-		ORDER BY slug`, []DeletionStatus{DeletionPending, DeletionConfirmed}).Scan(&slugs).Error
+	snap, err := loadRetention(ctx, c.DB, nil)
 	if err != nil {
-		return nil, fmt.Errorf("workspaces retention acted on: %w", err)
+		return nil, err
 	}
+	var slugs []string
+	for slug := range snap.records {
+		slugs = append(slugs, slug)
+	}
+	for slug := range snap.holds {
+		slugs = append(slugs, slug)
+	}
+	for slug := range snap.requests {
+		slugs = append(slugs, slug)
+	}
+	slices.Sort(slugs)
+	slugs = slices.Compact(slugs)
 	a := &actedSet{in: map[RetentionState][]string{}, registry: map[RetentionState]int{}}
-	for batch := range slices.Chunk(slugs, actedBatch) {
-		var ws []Workspace
-		err := c.Product.WithContext(ctx).Select("slug", "plan", "status", "created_at", "last_login_at", "cancelled_at").
-			Where("slug IN ?", batch).Order("slug").Find(&ws).Error
-		if err != nil {
-			return nil, fmt.Errorf("registry: %w", err)
-		}
-		snap, err := loadRetention(ctx, c.DB, batch)
-		if err != nil {
-			return nil, err
-		}
-		for _, w := range ws {
-			st := snap.state(w, c.Now, c.Policy)
-			a.all = append(a.all, w.Slug)
-			a.in[st] = append(a.in[st], w.Slug)
-			a.registry[RetentionStateOf(w, RetentionRecord{}, nil, nil, c.Now, c.Policy)]++
-		}
+	var ws []Workspace
+	set, arg := jsonSlugs(c.Product, slugs)
+	err = c.Product.WithContext(ctx).Select("slug", "plan", "status", "created_at", "last_login_at", "cancelled_at").
+		Where("slug IN "+set, arg).Order("slug").Find(&ws).Error
+	if err != nil {
+		return nil, fmt.Errorf("registry: %w", err)
+	}
+	for _, w := range ws {
+		st := snap.state(w, c.Now, c.Policy)
+		a.all = append(a.all, w.Slug)
+		a.in[st] = append(a.in[st], w.Slug)
+		a.registry[RetentionStateOf(w, RetentionRecord{}, nil, nil, c.Now, c.Policy)]++
 	}
 	c.acted = a
 	return a, nil
@@ -264,7 +266,9 @@ func (c *RetentionClasses) slugOrder(ctx context.Context, state RetentionState, 
 		filter += " AND (LOWER(name) LIKE ? ESCAPE '\\' OR LOWER(slug) LIKE ? ESCAPE '\\')"
 		fargs = append(fargs, like, like)
 	}
-	sql := "SELECT * FROM workspaces WHERE slug IN " + inSet + " AND " + filter
+	// The slugs first (index-only where the class's index covers it),
+	// then the page's entries.
+	sql := "SELECT slug FROM workspaces WHERE slug IN " + inSet + " AND " + filter
 	args := append([]any{inArg}, fargs...)
 	if cond, cargs, ok := registryClass(c.Product, state, c.Now, c.Policy); ok {
 		allSet, allArg := jsonSlugs(c.Product, a.all)
@@ -272,11 +276,12 @@ func (c *RetentionClasses) slugOrder(ctx context.Context, state RetentionState, 
 		if state == RetentionActive || c.Product.Dialector.Name() != "postgres" {
 			fence = ""
 		}
-		sql = "SELECT * FROM (SELECT * FROM workspaces WHERE (" + cond + ") AND slug NOT IN " + allSet + " AND " + filter + fence + ") AS class UNION ALL " + sql
+		sql = "SELECT slug FROM (SELECT slug FROM workspaces WHERE (" + cond + ") AND slug NOT IN " + allSet + " AND " + filter + fence + ") AS class UNION ALL " + sql
 		args = append(append(append(cargs, allArg), fargs...), args...)
 	}
 	var ws []Workspace
-	if err := c.Product.WithContext(ctx).Raw("SELECT * FROM ("+sql+") AS page ORDER BY slug LIMIT ?", append(args, limit)...).Scan(&ws).Error; err != nil {
+	sql = "SELECT * FROM workspaces WHERE slug IN (SELECT slug FROM (" + sql + ") AS page ORDER BY slug LIMIT ?) ORDER BY slug"
+	if err := c.Product.WithContext(ctx).Raw(sql, append(args, limit)...).Scan(&ws).Error; err != nil {
 		return nil, fmt.Errorf("retention %s: %w", state, err)
 	}
 	return ws, nil
