@@ -117,6 +117,24 @@ func (c *RetentionClasses) loadActed(ctx context.Context) (*actedSet, error) {
 	}
 	slices.Sort(slugs)
 	slugs = slices.Compact(slugs)
+	// A deleted workspace the registry also marks deleted is deleted
+	// either way: the registry's class holds it (read through the
+	// workspaces_deleted index), and it needs no evaluation. Deleted
+	// workspaces pile up; the others acted on do not.
+	var deleted, gone []string
+	for _, slug := range slugs {
+		if r, ok := snap.records[slug]; ok && r.DeletedAt != nil {
+			deleted = append(deleted, slug)
+		}
+	}
+	if len(deleted) > 0 {
+		set, arg := jsonSlugs(c.Product, deleted)
+		if err := c.Product.WithContext(ctx).Raw("SELECT slug FROM workspaces WHERE status = '"+WorkspaceDeleted+"' AND slug IN "+set, arg).Scan(&gone).Error; err != nil {
+			return nil, fmt.Errorf("registry: %w", err)
+		}
+		slices.Sort(gone)
+		slugs = slices.DeleteFunc(slugs, func(s string) bool { _, found := slices.BinarySearch(gone, s); return found })
+	}
 	a := &actedSet{in: map[RetentionState][]string{}, registry: map[RetentionState]int{}}
 	var ws []Workspace
 	set, arg := jsonSlugs(c.Product, slugs)
