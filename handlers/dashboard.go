@@ -64,14 +64,14 @@ func (h *Handler) dashboard(c echo.Context) error {
 		}
 	}
 	if h.allowed(v, policy.RetentionManage) {
-		all, err := models.ListRetention(ctx, h.db.Read, h.product, h.now(), h.retention)
+		// The first 50 deletions due, by slug, then soonest first.
+		classes := &models.RetentionClasses{DB: h.db.Read, Product: h.product, Now: h.now(), Policy: h.retention}
+		due, _, err := classes.Page(ctx, []models.RetentionState{models.RetentionDeletionDue}, "", nil, 50)
 		if err != nil {
 			return err
 		}
-		for _, st := range all {
-			if st.State == models.RetentionDeletionDue {
-				page.DeletionsDue = append(page.DeletionsDue, views.RetentionRow{Slug: st.Slug, Name: st.Name, Plan: st.Plan, Retention: retentionStatusView(st)})
-			}
+		for _, st := range due {
+			page.DeletionsDue = append(page.DeletionsDue, views.RetentionRow{Slug: st.Slug, Name: st.Name, Plan: st.Plan, Retention: retentionStatusView(st)})
 		}
 		slices.SortStableFunc(page.DeletionsDue, func(a, b views.RetentionRow) int {
 			return a.Retention.NextAt.Compare(b.Retention.NextAt)

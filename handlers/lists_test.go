@@ -228,16 +228,16 @@ func TestWorkspaceListFilters(t *testing.T) {
 		if err := p.opts.Product.Order("slug").Find(&ws).Error; err != nil {
 			t.Fatal(err)
 		}
-		states, err := models.ListRetention(ctx, db.Read, p.opts.Product, p.clock.Now(), p.opts.Retention)
-		if err != nil {
-			t.Fatal(err)
-		}
 		want := map[string][]string{}
-		for i, w := range ws {
+		for _, w := range ws {
+			st, err := models.WorkspaceRetention(ctx, db.Read, p.opts.Product, p.clock.Now(), p.opts.Retention, w.Slug)
+			if err != nil {
+				t.Fatal(err)
+			}
 			want[""] = append(want[""], w.Slug)
 			want["plan="+w.Plan] = append(want["plan="+w.Plan], w.Slug)
 			want["status="+w.Status] = append(want["status="+w.Status], w.Slug)
-			want["retention="+string(states[i].State)] = append(want["retention="+string(states[i].State)], w.Slug)
+			want["retention="+string(st.State)] = append(want["retention="+string(st.State)], w.Slug)
 		}
 		if len(want) < 10 {
 			t.Fatalf("the demo registry has too few kinds of workspace: %v", want)

@@ -70,46 +70,76 @@ func (h *Handler) retentionPolicyView() views.RetentionPolicyView {
 	}
 }
 
-// needsAttention reports whether a workspace belongs in the default queue:
-// anything with a notice or deletion planned or due, a request or a hold.
-func needsAttention(st models.RetentionStatus) bool {
-	return st.State != models.RetentionDeleted && (st.Next != models.NextNone || st.State != models.RetentionActive)
+// attention is the states of the default queue: everything with a
+// notice or deletion due or planned, a request or a hold; active and
+// deleted workspaces are left out.
+func attention() []models.RetentionState {
+	return slices.DeleteFunc(models.RetentionStates(), func(s models.RetentionState) bool {
+		return s == models.RetentionActive || s == models.RetentionDeleted
+	})
 }
 
+// retentionPageSize is how many workspaces a page of the queue lists.
+const retentionPageSize = 50
+
+// retentionQueue lists the workspaces of a state (or those needing
+// attention, or all), computed in SQL (models.RetentionClasses), by state
+// in queue order and then slug, a page at a time by keyset.
 func (h *Handler) retentionQueue(c echo.Context) error {
 	ctx := c.Request().Context()
-	state, q := c.QueryParam("state"), strings.ToLower(strings.TrimSpace(c.QueryParam("q")))
-	if state != "" && state != "all" && !slices.Contains(models.RetentionStates(), models.RetentionState(state)) {
+	state, query := c.QueryParam("state"), c.QueryParam("q")
+	states := attention()
+	switch {
+	case state == "all":
+		states = models.RetentionStates()
+	case state != "" && !slices.Contains(models.RetentionStates(), models.RetentionState(state)):
 		return echo.NewHTTPError(http.StatusUnprocessableEntity, "Choose a retention state from the list.")
+	case state != "":
+		states = []models.RetentionState{models.RetentionState(state)}
 	}
-	all, err := models.ListRetention(ctx, h.db.Read, h.product, h.now(), h.retention)
+	var after *models.RetentionCursor
+	if cur, err := models.ParseCursor(c.QueryParam("after")); err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, err.Error())
+	} else if cur != nil {
+		after = &models.RetentionCursor{State: models.RetentionState(cur.Value), Slug: cur.ID}
+	}
+	classes := &models.RetentionClasses{DB: h.db.Read, Product: h.product, Now: h.now(), Policy: h.retention}
+	rows, next, err := classes.Page(ctx, states, query, after, retentionPageSize)
+	if errors.Is(err, models.ErrBadCursor) {
+		return echo.NewHTTPError(http.StatusBadRequest, err.Error())
+	}
 	if err != nil {
 		return err
 	}
-	view := views.RetentionQueueView{Policy: h.retentionPolicyView(), State: state, Query: c.QueryParam("q")}
-	counts := models.CountRetention(all)
-	for _, s := range models.RetentionStates() {
-		view.Counts = append(view.Counts, views.StateCount{State: string(s), Text: stateWords[s], N: counts[s], Selected: state == string(s)})
+	counts, err := classes.Counts(ctx)
+	if err != nil {
+		return err
 	}
-	for _, st := range all {
-		switch {
-		case state == "" && !needsAttention(st), state != "" && state != "all" && string(st.State) != state:
-			continue
-		case q != "" && !strings.Contains(strings.ToLower(st.Slug+" "+st.Name), q):
-			continue
-		}
+	view := views.RetentionQueueView{Policy: h.retentionPolicyView(), State: state, Query: query}
+	for _, n := range counts {
+		view.Counts = append(view.Counts, views.StateCount{State: string(n.State), Text: stateWords[n.State], N: n.N, Capped: n.Capped, Selected: state == string(n.State)})
+	}
+	for _, st := range rows {
 		view.Rows = append(view.Rows, views.RetentionRow{Slug: st.Slug, Name: st.Name, Plan: st.Plan, Retention: retentionStatusView(st)})
 	}
-	// The queue order: the state's urgency, then the date of what is next.
-	order := func(s string) int { return slices.Index(models.RetentionStates(), models.RetentionState(s)) }
-	slices.SortStableFunc(view.Rows, func(a, b views.RetentionRow) int {
-		if d := order(a.Retention.State) - order(b.Retention.State); d != 0 {
-			return d
+	link := func(after string) string {
+		q := url.Values{}
+		for k, v := range map[string]string{"state": state, "q": query, "after": after} {
+			if v != "" {
+				q.Set(k, v)
+			}
 		}
-		// By UTC day (Truncate counts from midnight UTC): rows due the
-		// same day keep the states' order.
-		return a.Retention.NextAt.Truncate(models.Day).Compare(b.Retention.NextAt.Truncate(models.Day))
-	})
+		if len(q) == 0 {
+			return "/retention"
+		}
+		return "/retention?" + q.Encode()
+	}
+	if after != nil {
+		view.First = link("")
+	}
+	if next != nil {
+		view.Next = link(models.Cursor{Value: string(next.State), ID: next.Slug}.Encode())
+	}
 	holds, err := models.ListHolds(ctx, h.db.Read, "", false)
 	if err != nil {
 		return err

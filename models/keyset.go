@@ -182,46 +182,6 @@ func findKeyset[T any](ctx context.Context, q *gorm.DB, k Keyset, idCol string, 
 	return keysetPage(rows, k, cursor), nil
 }
 
-// findKeysetWhere is findKeyset for a list whose last filter is in Go
-// (keep): it reads the candidates in batches, in the page's order, until
-// the page is full or they run out.
-func findKeysetWhere[T any](ctx context.Context, q *gorm.DB, k Keyset, idCol string, idInt bool, cursor func(T) Cursor, keep func([]T) ([]T, error)) (Page[T], error) {
-	if k.Limit <= 0 {
-		k.Limit = 50
-	}
-	scan := k
-	scan.Limit = max(4*k.Limit, 200)
-	var kept []T
-	for {
-		bq, err := keysetQuery(q.WithContext(ctx), scan, idCol, idInt)
-		if err != nil {
-			return Page[T]{}, err
-		}
-		var batch []T
-		if err := bq.Find(&batch).Error; err != nil {
-			return Page[T]{}, err
-		}
-		more := len(batch) > scan.Limit
-		batch = batch[:min(len(batch), scan.Limit)]
-		in, err := keep(batch)
-		if err != nil {
-			return Page[T]{}, err
-		}
-		kept = append(kept, in...)
-		if len(kept) > k.Limit || !more {
-			break
-		}
-		// Go on after (or before) the last row read.
-		c := cursor(batch[len(batch)-1])
-		if k.Before != nil {
-			scan.Before = &c
-		} else {
-			scan.After = &c
-		}
-	}
-	return keysetPage(kept, k, cursor), nil
-}
-
 // CountCap is where a list's count stops being exact: past it a page
 // says "more than 5,000", so that a count never reads a million rows.
 const CountCap = 5000

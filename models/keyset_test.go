@@ -296,11 +296,22 @@ func TestWorkspacesKeyset(t *testing.T) {
 		}
 		// Every workspace in a state is found: the candidates in SQL are
 		// never fewer than the evaluation keeps.
-		every, err := models.ListRetention(ctx, db.Read, db.Read, now, list.Policy)
-		if err != nil {
+		var every []models.Workspace
+		if err := db.Read.Find(&every).Error; err != nil {
 			t.Fatal(err)
 		}
-		for state, want := range models.CountRetention(every) {
+		counts := map[models.RetentionState]int{}
+		for _, s := range models.RetentionStates() {
+			counts[s] = 0
+		}
+		for _, w := range every {
+			st, err := models.WorkspaceRetention(ctx, db.Read, db.Read, now, list.Policy, w.Slug)
+			if err != nil {
+				t.Fatal(err)
+			}
+			counts[st.State]++
+		}
+		for state, want := range counts {
 			_, c, err := list.Page(ctx, models.WorkspaceFilter{Retention: state}, models.Keyset{Sort: models.WorkspaceSorts[0], Limit: 5})
 			if err != nil {
 				t.Fatal(err)

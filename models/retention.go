@@ -73,36 +73,6 @@ func (s retentionSnapshot) evaluate(w Workspace, now time.Time, p RetentionPolic
 	return EvaluateRetention(w, s.records[w.Slug], s.holds[w.Slug], s.requests[w.Slug], now, p)
 }
 
-// ListRetention evaluates every workspace of the registry (product),
-// ordered by slug.
-func ListRetention(ctx context.Context, db, product *gorm.DB, now time.Time, p RetentionPolicy) ([]RetentionStatus, error) {
-	var ws []Workspace
-	if err := product.WithContext(ctx).Order("slug").Find(&ws).Error; err != nil {
-		return nil, fmt.Errorf("registry: %w", err)
-	}
-	snap, err := loadRetention(ctx, db, nil)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]RetentionStatus, len(ws))
-	for i, w := range ws {
-		out[i] = snap.evaluate(w, now, p)
-	}
-	return out, nil
-}
-
-// CountRetention counts statuses by state; every state has an entry.
-func CountRetention(list []RetentionStatus) map[RetentionState]int {
-	out := map[RetentionState]int{}
-	for _, s := range RetentionStates() {
-		out[s] = 0
-	}
-	for _, st := range list {
-		out[st.State]++
-	}
-	return out
-}
-
 // WorkspaceRetention evaluates one workspace, for its page.
 func WorkspaceRetention(ctx context.Context, db, product *gorm.DB, now time.Time, p RetentionPolicy, slug string) (RetentionStatus, error) {
 	w, err := FindWorkspace(ctx, product, slug)
@@ -156,4 +126,14 @@ func lockRetention(ctx context.Context, tx *gorm.DB, slug string, now time.Time)
 		return r, fmt.Errorf("lock retention of %q: %w", slug, err)
 	}
 	return r, nil
+}
+
+// state is evaluate's state alone (RetentionStateOf).
+func (s retentionSnapshot) state(w Workspace, now time.Time, p RetentionPolicy) RetentionState {
+	return RetentionStateOf(w, s.records[w.Slug], s.holds[w.Slug], s.requests[w.Slug], now, p)
+}
+
+// evaluateState is evaluate without the words (see RetentionStateOf).
+func (s retentionSnapshot) evaluateState(w Workspace, now time.Time, p RetentionPolicy) RetentionStatus {
+	return evaluateRetention(w, s.records[w.Slug], s.holds[w.Slug], s.requests[w.Slug], now, p, false)
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"gorm.io/gorm"
@@ -62,9 +63,10 @@ func (j *RetentionJob) Run(ctx context.Context) error {
 }
 
 // RunRetention is the scheduled job: it expires deletion requests past
-// their date, evaluates every workspace of the registry (product) and
-// moves it forward, sending the due notices to its owners through the
-// outbox. Each step is a conditional update of the workspace's retention
+// their date and moves forward every workspace that may have something
+// due, sending the due notices to its owners through the outbox. It reads
+// only what may be due (dueRetention), in batches, never the whole
+// registry. Each step is a conditional update of the workspace's retention
 // row, in the transaction that also enqueues the mails and appends the
 // audit event, so runs at once on several replicas send each notice once.
 // It never deletes anything: deletion waits for a sysadmin.
@@ -78,44 +80,114 @@ func RunRetention(ctx context.Context, db, product *gorm.DB, now time.Time, p Re
 	if err != nil {
 		return run, err
 	}
-	var ws []Workspace
-	if err := product.WithContext(ctx).Where("status <> ?", WorkspaceDeleted).Order("slug").Find(&ws).Error; err != nil {
-		return run, fmt.Errorf("registry: %w", err)
-	}
-	snap, err := loadRetention(ctx, db, nil)
-	if err != nil {
-		return run, err
-	}
-	for _, w := range ws {
-		run.Evaluated++
-		st := snap.evaluate(w, now, p)
-		if !st.Due {
-			continue
-		}
-		switch st.Next {
-		case NextDelete:
-			run.DeletionDue++
-		case NextNotice, NextMark:
-			owners, err := Owners(ctx, product, w.Slug)
-			if err != nil {
-				return run, err
-			}
-			due := dueNotice{w: w, st: st, owners: owners}
-			won, err := once(ctx, db, func(tx *gorm.DB) (bool, error) { return sendNotice(ctx, tx, now, post, due) })
-			if errors.Is(err, errSkip) {
+	err = dueRetention(ctx, db, product, now, p, func(ws []Workspace, snap retentionSnapshot) error {
+		for _, w := range ws {
+			run.Evaluated++
+			st := snap.evaluateState(w, now, p)
+			if !st.Due {
 				continue
 			}
-			if err != nil {
-				return run, fmt.Errorf("retention of %s: %w", w.Slug, err)
+			switch st.Next {
+			case NextDelete:
+				run.DeletionDue++
+			case NextNotice, NextMark:
+				w, err := FindWorkspace(ctx, product, w.Slug) // the whole entry, for the letter
+				if err != nil {
+					return err
+				}
+				owners, err := Owners(ctx, product, w.Slug)
+				if err != nil {
+					return err
+				}
+				due := dueNotice{w: w, st: snap.evaluate(w, now, p), owners: owners}
+				won, err := once(ctx, db, func(tx *gorm.DB) (bool, error) { return sendNotice(ctx, tx, now, post, due) })
+				if errors.Is(err, errSkip) {
+					continue
+				}
+				if err != nil {
+					return fmt.Errorf("retention of %s: %w", w.Slug, err)
+				}
+				if won && st.Next == NextNotice {
+					run.Noticed++
+				} else if won {
+					run.Marked++
+				}
 			}
-			if won && st.Next == NextNotice {
-				run.Noticed++
-			} else if won {
-				run.Marked++
+		}
+		return nil
+	})
+	return run, err
+}
+
+// dueBatch is how many registry entries the job reads at a time.
+const dueBatch = 1000
+
+// dueRetention calls each with, batch by batch, every workspace that may
+// have a step of retention due at now, and what retention recorded for
+// them: the free workspaces idle past the first notice's day (every step
+// of the free rule is due no sooner), the cancelled ones past their
+// keeping, and those with a confirmed deletion request. It reads the
+// registry through indexed queries (workspaces_free_idle,
+// workspaces_cancelled), by keyset on slug.
+func dueRetention(ctx context.Context, db, product *gorm.DB, now time.Time, p RetentionPolicy, each func([]Workspace, retentionSnapshot) error) error {
+	cols := []string{"slug", "name", "plan", "status", "created_at", "last_login_at", "cancelled_at"}
+	idle, _, _ := registryClass(product, RetentionNoticeDue, now, p)
+	cancelled, _, _ := registryClass(product, RetentionDeletionDue, now, p)
+	for _, q := range []struct {
+		cond string
+		arg  any
+	}{{idle, now.Add(-p.FreeNotice).UTC()}, {cancelled, now.Add(-p.CancelledKeep).UTC()}} {
+		// The slugs alone, through the class's index; then the entries,
+		// a batch at a time.
+		var slugs []string
+		if err := product.WithContext(ctx).Model(&Workspace{}).Where(q.cond, q.arg).Pluck("slug", &slugs).Error; err != nil {
+			return fmt.Errorf("registry: %w", err)
+		}
+		slices.Sort(slugs)
+		for batch := range slices.Chunk(slugs, dueBatch) {
+			var ws []Workspace
+			if err := product.WithContext(ctx).Select(cols).Where("slug IN ?", batch).Order("slug").Find(&ws).Error; err != nil {
+				return fmt.Errorf("registry: %w", err)
+			}
+			if err := eachSnapshot(ctx, db, ws, each); err != nil {
+				return err
 			}
 		}
 	}
-	return run, nil
+	// Confirmed deletion requests: few, and not in the registry's classes.
+	var slugs []string
+	if err := db.WithContext(ctx).Model(&DeletionRequest{}).Distinct("slug").Where("status = ?", DeletionConfirmed).Order("slug").Pluck("slug", &slugs).Error; err != nil {
+		return fmt.Errorf("confirmed deletion requests: %w", err)
+	}
+	for batch := range slices.Chunk(slugs, dueBatch) {
+		var ws []Workspace
+		// Those the queries above read already are left out.
+		err := product.WithContext(ctx).Select(cols).Where("slug IN ?", batch).
+			Where("NOT ("+idle+") AND NOT ("+cancelled+")", now.Add(-p.FreeNotice).UTC(), now.Add(-p.CancelledKeep).UTC()).Order("slug").Find(&ws).Error
+		if err != nil {
+			return fmt.Errorf("registry: %w", err)
+		}
+		if err := eachSnapshot(ctx, db, ws, each); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// eachSnapshot loads what retention recorded for ws and calls each.
+func eachSnapshot(ctx context.Context, db *gorm.DB, ws []Workspace, each func([]Workspace, retentionSnapshot) error) error {
+	if len(ws) == 0 {
+		return nil
+	}
+	slugs := make([]string, len(ws))
+	for i, w := range ws {
+		slugs[i] = w.Slug
+	}
+	snap, err := loadRetention(ctx, db, slugs)
+	if err != nil {
+		return err
+	}
+	return each(ws, snap)
 }
 
 // errSkip rolls a step back without failing the run.

@@ -133,6 +133,18 @@ func isFree(w Workspace) bool {
 // the one before it to have happened (a notice the job sent late moves the
 // later steps by as much), so no workspace is deleted without its notices.
 func EvaluateRetention(w Workspace, rec RetentionRecord, holds []LegalHold, req *DeletionRequest, now time.Time, p RetentionPolicy) RetentionStatus {
+	return evaluateRetention(w, rec, holds, req, now, p, true)
+}
+
+// RetentionStateOf is EvaluateRetention's state alone, without the words
+// that explain it (the costly part when classifying many workspaces).
+func RetentionStateOf(w Workspace, rec RetentionRecord, holds []LegalHold, req *DeletionRequest, now time.Time, p RetentionPolicy) RetentionState {
+	return evaluateRetention(w, rec, holds, req, now, p, false).State
+}
+
+// evaluateRetention is EvaluateRetention; without explain it leaves out
+// the rule's and the explanation's words and the steps.
+func evaluateRetention(w Workspace, rec RetentionRecord, holds []LegalHold, req *DeletionRequest, now time.Time, p RetentionPolicy, explain bool) RetentionStatus {
 	if w.Status == WorkspaceDeleted || rec.DeletedAt != nil {
 		st := RetentionStatus{Slug: w.Slug, Name: w.Name, Plan: w.Plan, State: RetentionDeleted, Rule: "Once deleted, a workspace's data cannot be recovered."}
 		st.Explanation = "The registry marks this workspace deleted."
@@ -148,7 +160,7 @@ func EvaluateRetention(w Workspace, rec RetentionRecord, holds []LegalHold, req 
 			break
 		}
 	}
-	st := lifecycle(w, rec, now, p, hold)
+	st := lifecycle(w, rec, now, p, hold, explain)
 	st.Slug, st.Name, st.Plan = w.Slug, w.Name, w.Plan
 	if req != nil && req.Slug == w.Slug {
 		switch req.StatusAt(now) {
@@ -160,33 +172,39 @@ func EvaluateRetention(w Workspace, rec RetentionRecord, holds []LegalHold, req 
 				at = *r.ConfirmedAt
 			}
 			st.State, st.Next, st.NextAt, st.DeleteAt = RetentionDeletionDue, NextDelete, at, at
-			st.Rule = "A customer's confirmed deletion request makes the workspace due for deletion."
-			st.Explanation = fmt.Sprintf("The customer asked for deletion (request #%d of %s); it was confirmed on %s by %s. %s.",
-				r.ID, day(r.CreatedAt), day(at), plural(r.NeededConfirmations, "owner", "two different owners"), dueWaits(hold))
-			st.Steps = append(st.Steps, RetentionStep{Name: "Deletion requested", Due: r.CreatedAt, Done: &r.CreatedAt},
-				RetentionStep{Name: "Confirmed by the owners", Due: at, Done: &at})
+			if explain {
+				st.Rule = "A customer's confirmed deletion request makes the workspace due for deletion."
+				st.Explanation = fmt.Sprintf("The customer asked for deletion (request #%d of %s); it was confirmed on %s by %s. %s.",
+					r.ID, day(r.CreatedAt), day(at), plural(r.NeededConfirmations, "owner", "two different owners"), dueWaits(hold))
+				st.Steps = append(st.Steps, RetentionStep{Name: "Deletion requested", Due: r.CreatedAt, Done: &r.CreatedAt},
+					RetentionStep{Name: "Confirmed by the owners", Due: at, Done: &at})
+			}
 		case DeletionPending:
 			r := *req
 			st.Request = &r
 			if st.State != RetentionDeletionDue {
 				st.State = RetentionDeletionRequested
 			}
-			rest := st.Explanation
-			if st.Next == NextNone {
-				// The rule plans nothing, but the request does.
-				rest = "If they confirm it, deletion becomes due."
+			if explain {
+				rest := st.Explanation
+				if st.Next == NextNone {
+					// The rule plans nothing, but the request does.
+					rest = "If they confirm it, deletion becomes due."
+				}
+				st.Explanation = fmt.Sprintf("The customer asked for deletion on %s (request #%d); it needs %s confirmation by %s, or it expires. ",
+					day(r.CreatedAt), r.ID, plural(r.NeededConfirmations, "an owner's", "two different owners'"), day(r.ExpiresAt)) + rest
 			}
-			st.Explanation = fmt.Sprintf("The customer asked for deletion on %s (request #%d); it needs %s confirmation by %s, or it expires. ",
-				day(r.CreatedAt), r.ID, plural(r.NeededConfirmations, "an owner's", "two different owners'"), day(r.ExpiresAt)) + rest
 		}
 	}
 	if h := hold; h != nil {
 		without := st.Explanation
 		st.State, st.Hold = RetentionHeld, h
 		st.Next, st.NextAt, st.Due = NextNone, time.Time{}, false
-		st.Rule = "A legal hold stops every notice and deletion of the workspace until it is lifted."
-		st.Explanation = fmt.Sprintf("Legal hold %s (%s), placed by %s on %s: nothing is due while it lasts. Without the hold: %s",
-			h.Reference, h.Reason, h.PlacedBy, day(h.PlacedAt), without)
+		if explain {
+			st.Rule = "A legal hold stops every notice and deletion of the workspace until it is lifted."
+			st.Explanation = fmt.Sprintf("Legal hold %s (%s), placed by %s on %s: nothing is due while it lasts. Without the hold: %s",
+				h.Reference, h.Reason, h.PlacedBy, day(h.PlacedAt), without)
+		}
 		return st
 	}
 	st.Due = st.Next != NextNone && !now.Before(st.NextAt)
@@ -211,33 +229,45 @@ func plural(n int, one, two string) string {
 
 // lifecycle applies the cancelled or free rule, ignoring requests; hold,
 // when not nil, only changes what a due deletion is said to wait for.
-func lifecycle(w Workspace, rec RetentionRecord, now time.Time, p RetentionPolicy, hold *LegalHold) RetentionStatus {
+func lifecycle(w Workspace, rec RetentionRecord, now time.Time, p RetentionPolicy, hold *LegalHold, explain bool) RetentionStatus {
 	var st RetentionStatus
 	switch {
 	case w.Status == WorkspaceCancelled:
-		st.Rule = fmt.Sprintf("A cancelled paid workspace's data is kept %d days after the cancellation, then deleted.", days(p.CancelledKeep))
 		st.State = RetentionCancelled
+		if explain {
+			st.Rule = fmt.Sprintf("A cancelled paid workspace's data is kept %d days after the cancellation, then deleted.", days(p.CancelledKeep))
+		}
 		if w.CancelledAt == nil {
-			st.Explanation = "Cancelled, but the registry has no cancellation date, so no deletion date can be computed; nothing is planned."
+			if explain {
+				st.Explanation = "Cancelled, but the registry has no cancellation date, so no deletion date can be computed; nothing is planned."
+			}
 			return st
 		}
 		c := *w.CancelledAt
 		due := c.Add(p.CancelledKeep)
 		st.Since, st.DeleteAt, st.Next, st.NextAt = c, due, NextDelete, due
+		if !now.Before(due) {
+			st.State = RetentionDeletionDue
+		}
+		if !explain {
+			return st
+		}
 		st.Steps = []RetentionStep{{Name: "Cancelled", Due: c, Done: &c}, {Name: "Deletion due", Due: due}}
 		if now.Before(due) {
 			st.Explanation = fmt.Sprintf("Paid workspace (plan %s) cancelled on %s (%d days ago); its data is kept until %s (day %d), when deletion becomes due. Reactivating the subscription cancels this.",
 				w.Plan, day(c), days(now.Sub(c)), day(due), days(p.CancelledKeep))
 			return st
 		}
-		st.State = RetentionDeletionDue
 		st.Explanation = fmt.Sprintf("Paid workspace (plan %s) cancelled on %s (%d days ago); the %d days its data is kept ended on %s. %s.",
 			w.Plan, day(c), days(now.Sub(c)), days(p.CancelledKeep), day(due), dueWaits(hold))
 		return st
 	case isFree(w):
-		return freeLifecycle(w, rec, now, p, hold)
+		return freeLifecycle(w, rec, now, p, hold, explain)
 	}
 	st.State = RetentionActive
+	if !explain {
+		return st
+	}
 	st.Rule = "A paid workspace is kept while its subscription runs."
 	st.Explanation = fmt.Sprintf("Paid workspace (plan %s, subscription %s); nothing is planned.", w.Plan, w.SubscriptionState)
 	if w.Status != WorkspaceActive {
@@ -248,12 +278,15 @@ func lifecycle(w Workspace, rec RetentionRecord, now time.Time, p RetentionPolic
 	return st
 }
 
-func freeLifecycle(w Workspace, rec RetentionRecord, now time.Time, p RetentionPolicy, hold *LegalHold) RetentionStatus {
-	st := RetentionStatus{Rule: fmt.Sprintf("A free workspace nobody logs in to gets a notice at day %d, is marked for deletion with a second notice at day %d, and is due for deletion at day %d after the last login; a login resets the clock.",
-		days(p.FreeNotice), days(p.FreeMark), days(p.FreeDelete))}
-	since, idle := w.CreatedAt, "nobody has logged in since it was created on "+day(w.CreatedAt)
+func freeLifecycle(w Workspace, rec RetentionRecord, now time.Time, p RetentionPolicy, hold *LegalHold, explain bool) RetentionStatus {
+	var st RetentionStatus
+	if explain {
+		st.Rule = fmt.Sprintf("A free workspace nobody logs in to gets a notice at day %d, is marked for deletion with a second notice at day %d, and is due for deletion at day %d after the last login; a login resets the clock.",
+			days(p.FreeNotice), days(p.FreeMark), days(p.FreeDelete))
+	}
+	since := w.CreatedAt
 	if w.LastLoginAt != nil && w.LastLoginAt.After(w.CreatedAt) {
-		since, idle = *w.LastLoginAt, "nobody has logged in since "+day(*w.LastLoginAt)
+		since = *w.LastLoginAt
 	}
 	st.Since = since
 	counts := func(t *time.Time) *time.Time {
@@ -283,10 +316,31 @@ func freeLifecycle(w Workspace, rec RetentionRecord, now time.Time, p RetentionP
 	}
 	deleteAt := laterOf(since.Add(p.FreeDelete), m.Add(p.FreeDelete-p.FreeMark))
 	st.DeleteAt = deleteAt
+	switch {
+	case now.Before(noticeAt):
+		st.State, st.Next, st.NextAt = RetentionActive, NextNotice, noticeAt
+	case noticed == nil:
+		st.State, st.Next, st.NextAt = RetentionNoticeDue, NextNotice, noticeAt
+	case now.Before(markAt):
+		st.State, st.Next, st.NextAt = RetentionNoticed, NextMark, markAt
+	case marked == nil:
+		st.State, st.Next, st.NextAt = RetentionMarkDue, NextMark, markAt
+	case now.Before(deleteAt):
+		st.State, st.Next, st.NextAt = RetentionMarked, NextDelete, deleteAt
+	default:
+		st.State, st.Next, st.NextAt = RetentionDeletionDue, NextDelete, deleteAt
+	}
+	if !explain {
+		return st
+	}
 	st.Steps = []RetentionStep{
 		{Name: "First notice", Due: noticeAt, Done: noticed},
 		{Name: "Marked for deletion, second notice", Due: markAt, Done: second},
 		{Name: "Deletion due", Due: deleteAt},
+	}
+	idle := "nobody has logged in since it was created on " + day(w.CreatedAt)
+	if since != w.CreatedAt {
+		idle = "nobody has logged in since " + day(since)
 	}
 	plan := fmt.Sprintf("first notice at day %d (%s)", days(p.FreeNotice), day(noticeAt))
 	if noticed != nil {
@@ -302,19 +356,7 @@ func freeLifecycle(w Workspace, rec RetentionRecord, now time.Time, p RetentionP
 	if (rec.NoticedAt != nil && noticed == nil) || (rec.MarkedAt != nil && marked == nil) {
 		tail = ". Notices sent before the last login no longer count."
 	}
-	switch {
-	case now.Before(noticeAt):
-		st.State, st.Next, st.NextAt = RetentionActive, NextNotice, noticeAt
-	case noticed == nil:
-		st.State, st.Next, st.NextAt = RetentionNoticeDue, NextNotice, noticeAt
-	case now.Before(markAt):
-		st.State, st.Next, st.NextAt = RetentionNoticed, NextMark, markAt
-	case marked == nil:
-		st.State, st.Next, st.NextAt = RetentionMarkDue, NextMark, markAt
-	case now.Before(deleteAt):
-		st.State, st.Next, st.NextAt = RetentionMarked, NextDelete, deleteAt
-	default:
-		st.State, st.Next, st.NextAt = RetentionDeletionDue, NextDelete, deleteAt
+	if st.State == RetentionDeletionDue {
 		tail = ". " + dueWaits(hold) + tail
 	}
 	st.Explanation = head + plan + tail

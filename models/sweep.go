@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"gorm.io/gorm"
@@ -20,12 +21,13 @@ type SweepResult struct {
 }
 
 // Sweeper is the background job that runs Sweep: every Every (30s when
-// zero) until its context ends, reading the workspaces' names and owners
-// from the registry (Product) before each step's transaction.
+// zero) until its context ends, reading from the registry (Product) the
+// names and owners of the workspaces each step writes about, before the
+// step's transactions: never the whole registry.
 type Sweeper struct {
 	DB      *gorm.DB // the portal's database
 	Product *gorm.DB // the workspace registry
-	Post    Post     // its Names are read at every sweep
+	Post    Post     // its Names are those of each step's rows
 	Now     func() time.Time
 	Every   time.Duration
 	Logger  *slog.Logger
@@ -33,14 +35,11 @@ type Sweeper struct {
 
 // Sweep sweeps once (see Sweep).
 func (s *Sweeper) Sweep(ctx context.Context) (SweepResult, error) {
-	names, err := WorkspaceNames(ctx, s.Product)
-	if err != nil {
-		return SweepResult{}, err
-	}
-	post := s.Post
-	post.Names = names
 	owners := func(ctx context.Context, ws string) ([]string, error) { return Owners(ctx, s.Product, ws) }
-	return Sweep(ctx, s.DB, s.Now(), post, owners)
+	names := func(ctx context.Context, slugs []string) (map[string]string, error) {
+		return WorkspaceNamesOf(ctx, s.Product, slugs)
+	}
+	return sweep{db: s.DB, now: s.Now(), post: s.Post, owners: owners, names: names}.run(ctx)
 }
 
 // Run sweeps at once and then every Every until ctx ends. Several
@@ -66,7 +65,11 @@ func (s *Sweeper) Run(ctx context.Context) error {
 // several replicas do every step once. owners returns a workspace's
 // owners from the registry.
 func Sweep(ctx context.Context, db *gorm.DB, now time.Time, post Post, owners func(ctx context.Context, workspace string) ([]string, error)) (SweepResult, error) {
-	sw := sweep{db: db, now: now, post: post, owners: owners}
+	return sweep{db: db, now: now, post: post, owners: owners}.run(ctx)
+}
+
+// run runs the sweep's steps in order.
+func (sw sweep) run(ctx context.Context) (SweepResult, error) {
 	var res SweepResult
 	var errs []error
 	for _, step := range []struct {
@@ -95,6 +98,33 @@ type sweep struct {
 	now    time.Time
 	post   Post
 	owners func(ctx context.Context, workspace string) ([]string, error)
+	// names, when not nil, reads the names of the workspaces a step
+	// writes about into post.Names (see named).
+	names func(ctx context.Context, slugs []string) (map[string]string, error)
+}
+
+// named is sw with post.Names holding the names of the workspaces
+// slugs, read in one query (none when there are no rows).
+func (sw sweep) named(ctx context.Context, slugs []string) (sweep, error) {
+	if sw.names == nil || len(slugs) == 0 {
+		return sw, nil
+	}
+	slices.Sort(slugs)
+	names, err := sw.names(ctx, slices.Compact(slugs))
+	if err != nil {
+		return sw, err
+	}
+	sw.post.Names = names
+	return sw, nil
+}
+
+// workspacesOf is the workspaces of rows.
+func workspacesOf[T any](rows []T, ws func(T) string) []string {
+	out := make([]string, len(rows))
+	for i, r := range rows {
+		out[i] = ws(r)
+	}
+	return out
 }
 
 // expireRequests expires pending requests nobody approved in time and
@@ -106,6 +136,9 @@ func (sw sweep) expireRequests(ctx context.Context) (int, []error, error) {
 		RequestPending, now, RequestApproved, now).Order("id").Limit(500).Find(&due).Error
 	if err != nil {
 		return 0, nil, fmt.Errorf("due requests: %w", err)
+	}
+	if sw, err = sw.named(ctx, workspacesOf(due, func(r AccessRequest) string { return r.Workspace })); err != nil {
+		return 0, nil, err
 	}
 	return eachOnce(ctx, sw.db, due, func(tx *gorm.DB, r AccessRequest) (bool, error) {
 		q := tx.Model(&AccessRequest{}).Where("id = ? AND status = ?", r.ID, r.Status)
@@ -136,6 +169,9 @@ func (sw sweep) warnExpiring(ctx context.Context) (int, []error, error) {
 	if err != nil {
 		return 0, nil, fmt.Errorf("grants ending soon: %w", err)
 	}
+	if sw, err = sw.named(ctx, workspacesOf(soon, func(g Grant) string { return g.Workspace })); err != nil {
+		return 0, nil, err
+	}
 	return eachOnce(ctx, sw.db, soon, func(tx *gorm.DB, g Grant) (bool, error) {
 		u := tx.Model(&Grant{}).Where("id = ? AND warned_at IS NULL", g.ID).Update("warned_at", sw.now.UTC())
 		if u.Error != nil || u.RowsAffected == 0 {
@@ -164,6 +200,9 @@ func (sw sweep) closeEnded(ctx context.Context) (int, []error, error) {
 		Order("id").Limit(500).Find(&ended).Error
 	if err != nil {
 		return 0, nil, fmt.Errorf("ended grants: %w", err)
+	}
+	if sw, err = sw.named(ctx, workspacesOf(ended, func(g Grant) string { return g.Workspace })); err != nil {
+		return 0, nil, err
 	}
 	// The owners come from the registry, which a step's transaction
 	// never reads.

@@ -99,19 +99,6 @@ func Owners(ctx context.Context, product *gorm.DB, slug string) ([]string, error
 	return out, nil
 }
 
-// WorkspaceNames returns every workspace's name by slug.
-func WorkspaceNames(ctx context.Context, product *gorm.DB) (map[string]string, error) {
-	var rows []Workspace
-	if err := product.WithContext(ctx).Select("slug", "name").Find(&rows).Error; err != nil {
-		return nil, fmt.Errorf("workspace names: %w", err)
-	}
-	out := make(map[string]string, len(rows))
-	for _, w := range rows {
-		out[w.Slug] = w.Name
-	}
-	return out, nil
-}
-
 // WorkspaceNamesOf returns the names of the workspaces slugs, by slug, in
 // one query; a slug the registry does not know is left out.
 func WorkspaceNamesOf(ctx context.Context, product *gorm.DB, slugs []string) (map[string]string, error) {

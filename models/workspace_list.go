@@ -103,135 +103,32 @@ type WorkspaceList struct {
 }
 
 // Page returns one page of the workspaces f matches, sorted and paged by
-// k, and how many match. A retention state is computed, not stored: the
-// registry is narrowed in SQL to the workspaces that may be in it
-// (retentionCandidates), and each candidate is evaluated.
+// k, and how many match (capped). A retention state is computed, not
+// stored: RetentionClasses turns it into one exact condition over the
+// registry.
 func (l WorkspaceList) Page(ctx context.Context, f WorkspaceFilter, k Keyset) (Page[Workspace], Count, error) {
 	if err := f.Check(); err != nil {
 		return Page[Workspace]{}, Count{}, err
 	}
 	q := f.where(l.Product, l.Product.WithContext(ctx).Model(&Workspace{}))
 	cursor := func(w Workspace) Cursor { return Cursor{Value: w.sortValue(k.Sort.Name), ID: w.Slug} }
-	if f.Retention == "" {
-		q = q.Session(&gorm.Session{})
-		n, err := countCapped(ctx, l.Product, q)
-		if err != nil {
-			return Page[Workspace]{}, Count{}, fmt.Errorf("count workspaces: %w", err)
+	if f.Retention != "" {
+		classes := &RetentionClasses{DB: l.DB, Product: l.Product, Now: l.Now, Policy: l.Policy}
+		var err error
+		if q, err = classes.where(ctx, q, f.Retention); err != nil {
+			return Page[Workspace]{}, Count{}, err
 		}
-		page, err := findKeyset(ctx, q, k, "slug", false, cursor)
-		if err != nil {
-			return page, n, fmt.Errorf("list workspaces: %w", err)
-		}
-		return page, n, nil
-	}
-	q, err := l.retentionCandidates(ctx, q, f.Retention)
-	if err != nil {
-		return Page[Workspace]{}, Count{}, err
 	}
 	q = q.Session(&gorm.Session{})
-	keep := func(ws []Workspace) ([]Workspace, error) { return l.inState(ctx, ws, f.Retention) }
-	n, err := l.countInState(ctx, q, keep)
+	n, err := countCapped(ctx, l.Product, q)
 	if err != nil {
-		return Page[Workspace]{}, Count{}, err
+		return Page[Workspace]{}, Count{}, fmt.Errorf("count workspaces: %w", err)
 	}
-	page, err := findKeysetWhere(ctx, q, k, "slug", false, cursor, keep)
+	page, err := findKeyset(ctx, q, k, "slug", false, cursor)
 	if err != nil {
 		return page, n, fmt.Errorf("list workspaces: %w", err)
 	}
 	return page, n, nil
-}
-
-// inState keeps the workspaces of ws in state.
-func (l WorkspaceList) inState(ctx context.Context, ws []Workspace, state RetentionState) ([]Workspace, error) {
-	if len(ws) == 0 {
-		return nil, nil
-	}
-	slugs := make([]string, len(ws))
-	for i, w := range ws {
-		slugs[i] = w.Slug
-	}
-	snap, err := loadRetention(ctx, l.DB, slugs)
-	if err != nil {
-		return nil, err
-	}
-	var out []Workspace
-	for _, w := range ws {
-		if snap.evaluate(w, l.Now, l.Policy).State == state {
-			out = append(out, w)
-		}
-	}
-	return out, nil
-}
-
-// countInState counts the candidates in their state, evaluating at most
-// CountCap+1 of them; past that the count is a lower bound.
-func (l WorkspaceList) countInState(ctx context.Context, q *gorm.DB, keep func([]Workspace) ([]Workspace, error)) (Count, error) {
-	var ws []Workspace
-	if err := q.Order("slug").Limit(CountCap + 1).Find(&ws).Error; err != nil {
-		return Count{}, fmt.Errorf("count workspaces: %w", err)
-	}
-	capped := len(ws) > CountCap
-	var n int64
-	for len(ws) > 0 {
-		batch := ws[:min(len(ws), 500)]
-		ws = ws[len(batch):]
-		in, err := keep(batch)
-		if err != nil {
-			return Count{}, err
-		}
-		n += int64(len(in))
-	}
-	return Count{N: n, AtLeast: capped}, nil
-}
-
-// retentionCandidates narrows q to the workspaces that may be in state:
-// a superset, since every step of the retention rules is due no sooner
-// than its day after the workspace's last use.
-func (l WorkspaceList) retentionCandidates(ctx context.Context, q *gorm.DB, state RetentionState) (*gorm.DB, error) {
-	slugs := func(tx *gorm.DB) ([]string, error) {
-		var out []string
-		err := tx.WithContext(ctx).Distinct("slug").Limit(100_000).Pluck("slug", &out).Error
-		return out, err
-	}
-	free := "(status = '" + WorkspaceFree + "' OR (plan = 'free' AND status = '" + WorkspaceActive + "'))"
-	idle := func(d time.Duration) (string, []any) {
-		cut := l.Now.Add(-d).UTC()
-		return free + " AND created_at <= ? AND (last_login_at IS NULL OR last_login_at <= ?)", []any{cut, cut}
-	}
-	var err error
-	var some []string
-	switch state {
-	case RetentionHeld:
-		some, err = slugs(l.DB.Model(&LegalHold{}).Where("lifted_at IS NULL"))
-		q = q.Where("slug IN ?", some)
-	case RetentionDeletionRequested:
-		some, err = slugs(l.DB.Model(&DeletionRequest{}).Where("status = ?", DeletionPending))
-		q = q.Where("slug IN ?", some)
-	case RetentionDeletionDue:
-		some, err = slugs(l.DB.Model(&DeletionRequest{}).Where("status = ?", DeletionConfirmed))
-		cond, args := idle(l.Policy.FreeDelete)
-		cut := l.Now.Add(-l.Policy.CancelledKeep).UTC()
-		q = q.Where("(slug IN ? OR (status = ? AND cancelled_at <= ?) OR ("+cond+"))", append([]any{some, WorkspaceCancelled, cut}, args...)...)
-	case RetentionNoticeDue, RetentionNoticed:
-		cond, args := idle(l.Policy.FreeNotice)
-		q = q.Where(cond, args...)
-	case RetentionMarkDue, RetentionMarked:
-		cond, args := idle(l.Policy.FreeMark)
-		q = q.Where(cond, args...)
-	case RetentionCancelled:
-		q = q.Where("status = ?", WorkspaceCancelled)
-	case RetentionDeleted:
-		some, err = slugs(l.DB.Model(&RetentionRecord{}).Where("deleted_at IS NOT NULL"))
-		q = q.Where("(status = ? OR slug IN ?)", WorkspaceDeleted, some)
-	case RetentionActive:
-		q = q.Where("status <> ?", WorkspaceDeleted)
-	default:
-		return nil, fmt.Errorf("retention state %q: %w", state, ErrNotFound)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("retention candidates: %w", err)
-	}
-	return q, nil
 }
 
 // sortValue is w's value of sort key name, as a cursor holds it.

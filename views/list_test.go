@@ -104,3 +104,18 @@ func TestDataRangeAndHeaders(t *testing.T) {
 		}
 	}
 }
+
+func TestStateCountText(t *testing.T) {
+	for _, tc := range []struct {
+		c    StateCount
+		want string
+	}{
+		{StateCount{N: 0}, "0"},
+		{StateCount{N: 1234}, "1,234"},
+		{StateCount{N: 5000, Capped: true}, "5,000+"},
+	} {
+		if got := tc.c.CountText(); got != tc.want {
+			t.Errorf("%+v: %q, want %q", tc.c, got, tc.want)
+		}
+	}
+}

@@ -42,7 +42,16 @@ type RetentionRow struct {
 type StateCount struct {
 	State, Text string
 	N           int
+	Capped      bool // more than N
 	Selected    bool
+}
+
+// CountText is the count as the queue shows it: "5,000+" when capped.
+func (s StateCount) CountText() string {
+	if s.Capped {
+		return thousands(int64(s.N)) + "+"
+	}
+	return thousands(int64(s.N))
 }
 
 // RetentionQueueView is the retention queue.
@@ -52,7 +61,10 @@ type RetentionQueueView struct {
 	State  string // the state filter; "" for what needs attention, "all" for every workspace
 	Query  string
 	Rows   []RetentionRow
-	Holds  []HoldRow // every live hold
+	// First and Next are the links to the queue's first page (set when
+	// this is not it) and to the next page (set when there is one).
+	First, Next string
+	Holds       []HoldRow // every live hold
 }
 
 // HoldRow is one legal hold.

@@ -22,6 +22,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"gorm.io/gorm"
 )
 
 func serve(ctx context.Context, args, env []string, stdout, stderr io.Writer) error {
@@ -279,28 +280,57 @@ func tenantStorage(cfg Config, product *models.DB) models.TenantStorage {
 
 // checkCatalog compares the catalog with the schema of the registry's
 // first workspace (by slug) whose data is there: deleted workspaces and
-// those on servers of their own are passed over.
+// those on servers of their own are passed over. It reads a bounded
+// sample of the registry (sampleWorkspaces), never all of it: when none
+// of the sample has its data there, the check is skipped.
 func checkCatalog(ctx context.Context, s *stores) error {
-	var ws []models.Workspace
-	err := s.product.Read.WithContext(ctx).Where("status <> ? AND COALESCE(dsn, '') = ''", models.WorkspaceDeleted).Order("slug").Find(&ws).Error
-	if err != nil {
-		return err
-	}
-	for _, w := range ws {
+	return sampleWorkspaces(ctx, s.product.Read, func(w models.Workspace) (bool, error) {
 		tables, err := s.tenants.Tables(ctx, w)
 		if errors.Is(err, models.ErrNotFound) {
-			continue
+			return false, nil
 		}
 		if err != nil {
-			return fmt.Errorf("data catalog: reading workspace %s: %w", w.Slug, err)
+			return false, fmt.Errorf("data catalog: reading workspace %s: %w", w.Slug, err)
 		}
 		if len(tables) == 0 {
-			continue // a PostgreSQL schema that is not there has no tables
+			return false, nil // a PostgreSQL schema that is not there has no tables
 		}
 		if err := s.catalog.CheckSchema(tables); err != nil {
-			return fmt.Errorf("data catalog does not match workspace %s: %w", w.Slug, err)
+			return false, fmt.Errorf("data catalog does not match workspace %s: %w", w.Slug, err)
 		}
-		return nil
+		return true, nil
+	})
+}
+
+// The start-up catalog check reads at most catalogSample live workspaces,
+// catalogPage at a time.
+const (
+	catalogSample = 1000
+	catalogPage   = 50
+)
+
+// sampleWorkspaces calls each with the registry's live workspaces whose
+// data is on the product's server, by slug, until each says it is done,
+// an error, or catalogSample of them, reading catalogPage at a time.
+func sampleWorkspaces(ctx context.Context, product *gorm.DB, each func(models.Workspace) (bool, error)) error {
+	after, seen := "", 0
+	for seen < catalogSample {
+		var ws []models.Workspace
+		err := product.WithContext(ctx).Where("status <> ? AND COALESCE(dsn, '') = '' AND slug > ?", models.WorkspaceDeleted, after).
+			Order("slug").Limit(min(catalogPage, catalogSample-seen)).Find(&ws).Error
+		if err != nil {
+			return err
+		}
+		for _, w := range ws {
+			if done, err := each(w); done || err != nil {
+				return err
+			}
+		}
+		if len(ws) < catalogPage {
+			return nil
+		}
+		seen += len(ws)
+		after = ws[len(ws)-1].Slug
 	}
 	return nil
 }

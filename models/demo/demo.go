@@ -202,6 +202,13 @@ func SeedProduct(ctx context.Context, product *gorm.DB, now time.Time) error {
 			return fmt.Errorf("product schema: %w", err)
 		}
 	}
+	for _, ix := range models.RegistryRetentionIndexes(product) {
+		if !m.HasIndex("workspaces", ix.Name) {
+			if err := product.WithContext(ctx).Exec(ix.SQL).Error; err != nil {
+				return fmt.Errorf("product schema: %w", err)
+			}
+		}
+	}
 	day := func(n int) *time.Time {
 		if n < 0 {
 			return nil

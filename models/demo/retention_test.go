@@ -81,16 +81,21 @@ func TestSeedRetention(t *testing.T) {
 			"initrode": models.RetentionNoticeDue, "dunder": models.RetentionNoticed, "prestige": models.RetentionMarkDue, "gringotts": models.RetentionMarked,
 			"nakatomi": models.RetentionDeletionDue, "monsters": models.RetentionHeld,
 		}
-		list, err := models.ListRetention(ctx, db.Read, product.Read, now, p)
-		if err != nil {
+		var ws []models.Workspace
+		if err := product.Read.Find(&ws).Error; err != nil {
 			t.Fatal(err)
 		}
-		for _, st := range list {
+		n := map[models.RetentionState]int{}
+		for _, w := range ws {
+			st, err := models.WorkspaceRetention(ctx, db.Read, product.Read, now, p, w.Slug)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n[st.State]++
 			if w, ok := want[st.Slug]; ok && st.State != w {
 				t.Errorf("%s is %s (%s), want %s", st.Slug, st.State, st.Explanation, w)
 			}
 		}
-		n := models.CountRetention(list)
 		for _, s := range models.RetentionStates() {
 			if n[s] == 0 {
 				t.Errorf("no demo workspace is %s: %v", s, n)

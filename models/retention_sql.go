@@ -1,0 +1,341 @@
+package models
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"gorm.io/gorm"
+)
+
+// Retention states are computed, not stored, but computing them for the
+// whole registry costs O(registry). RetentionClasses computes them from
+// what is due instead:
+//
+//   - a workspace retention never acted on (no retention row, live hold or
+//     live deletion request in the portal's database) is classified by the
+//     registry alone, in SQL, by an indexed query over the dates and
+//     statuses that drive each state (registryClass);
+//   - the workspaces retention acted on are read from the portal's tables,
+//     in batches, and run through EvaluateRetention, so the rules stay in
+//     one place.
+//
+// A state's members are then (registryClass(state) and not acted) or
+// (acted and evaluated to state), one SQL condition over the registry.
+
+// freeSQL is isFree in SQL; the statuses are constants, written out so
+// that PostgreSQL matches the partial indexes on them.
+const freeSQL = "(status = '" + WorkspaceFree + "' OR (plan = 'free' AND status = '" + WorkspaceActive + "'))"
+
+// idleSinceSQL is a free workspace's clock start in SQL: its last login
+// when after its creation, else its creation (freeLifecycle's since).
+func idleSinceSQL(db *gorm.DB) string {
+	if db.Dialector.Name() == "postgres" {
+		return "GREATEST(created_at, COALESCE(last_login_at, created_at))"
+	}
+	return "MAX(created_at, COALESCE(last_login_at, created_at))"
+}
+
+// registryClass is the condition over the registry of the workspaces
+// retention never acted on that are in state; ok is false for a state
+// only acting on a workspace reaches.
+func registryClass(product *gorm.DB, state RetentionState, now time.Time, p RetentionPolicy) (cond string, args []any, ok bool) {
+	keep, notice := now.Add(-p.CancelledKeep).UTC(), now.Add(-p.FreeNotice).UTC()
+	idle := freeSQL + " AND " + idleSinceSQL(product) + " <= ?"
+	switch state {
+	case RetentionDeleted:
+		return "status = '" + WorkspaceDeleted + "'", nil, true
+	case RetentionDeletionDue:
+		return "status = '" + WorkspaceCancelled + "' AND cancelled_at <= ?", []any{keep}, true
+	case RetentionCancelled:
+		return "status = '" + WorkspaceCancelled + "' AND (cancelled_at IS NULL OR cancelled_at > ?)", []any{keep}, true
+	case RetentionNoticeDue:
+		return idle, []any{notice}, true
+	case RetentionActive:
+		return "status NOT IN ('" + WorkspaceDeleted + "', '" + WorkspaceCancelled + "') AND NOT (" + idle + ")", []any{notice}, true
+	}
+	return "", nil, false
+}
+
+// StateCount is how many workspaces are in State: N, or more than N
+// (CountCap) when Capped.
+type StateCount struct {
+	State  RetentionState
+	N      int
+	Capped bool
+}
+
+// RetentionCursor is a row's place in the retention queue, ordered by
+// state (queue order) and slug.
+type RetentionCursor struct {
+	State RetentionState
+	Slug  string
+}
+
+// RetentionClasses classifies the registry's workspaces by retention
+// state at Now (see above). Its methods read the acted-on workspaces once.
+type RetentionClasses struct {
+	DB      *gorm.DB // the portal's database
+	Product *gorm.DB // the registry
+	Now     time.Time
+	Policy  RetentionPolicy
+
+	acted *actedSet
+}
+
+// actedSet is the workspaces retention acted on that are in the
+// registry: each one's state, and the state the registry alone gives it.
+type actedSet struct {
+	all      []string                    // sorted
+	in       map[RetentionState][]string // sorted, by state
+	registry map[RetentionState]int      // how many the registry alone puts in each state
+}
+
+// loadActed reads and evaluates the workspaces retention acted on: what
+// retention recorded for them (their rows are the acted-on set) and their
+// registry entries, in one query each, whatever their number.
+func (c *RetentionClasses) loadActed(ctx context.Context) (*actedSet, error) {
+	if c.acted != nil {
+		return c.acted, nil
+	}
+	snap, err := loadRetention(ctx, c.DB, nil)
+	if err != nil {
+		return nil, err
+	}
+	var slugs []string
+	for slug := range snap.records {
+		slugs = append(slugs, slug)
+	}
+	for slug := range snap.holds {
+		slugs = append(slugs, slug)
+	}
+	for slug := range snap.requests {
+		slugs = append(slugs, slug)
+	}
+	slices.Sort(slugs)
+	slugs = slices.Compact(slugs)
+	// A deleted workspace the registry also marks deleted is deleted
+	// either way: the registry's class holds it (read through the
+	// workspaces_deleted index), and it needs no evaluation. Deleted
+	// workspaces pile up; the others acted on do not.
+	var deleted, gone []string
+	for _, slug := range slugs {
+		if r, ok := snap.records[slug]; ok && r.DeletedAt != nil {
+			deleted = append(deleted, slug)
+		}
+	}
+	if len(deleted) > 0 {
+		set, arg := jsonSlugs(c.Product, deleted)
+		if err := c.Product.WithContext(ctx).Raw("SELECT slug FROM workspaces WHERE status = '"+WorkspaceDeleted+"' AND slug IN "+set, arg).Scan(&gone).Error; err != nil {
+			return nil, fmt.Errorf("registry: %w", err)
+		}
+		slices.Sort(gone)
+		slugs = slices.DeleteFunc(slugs, func(s string) bool { _, found := slices.BinarySearch(gone, s); return found })
+	}
+	a := &actedSet{in: map[RetentionState][]string{}, registry: map[RetentionState]int{}}
+	var ws []Workspace
+	set, arg := jsonSlugs(c.Product, slugs)
+	err = c.Product.WithContext(ctx).Select("slug", "plan", "status", "created_at", "last_login_at", "cancelled_at").
+		Where("slug IN "+set, arg).Order("slug").Find(&ws).Error
+	if err != nil {
+		return nil, fmt.Errorf("registry: %w", err)
+	}
+	for _, w := range ws {
+		st := snap.state(w, c.Now, c.Policy)
+		a.all = append(a.all, w.Slug)
+		a.in[st] = append(a.in[st], w.Slug)
+		a.registry[RetentionStateOf(w, RetentionRecord{}, nil, nil, c.Now, c.Policy)]++
+	}
+	c.acted = a
+	return a, nil
+}
+
+// jsonSlugs is slugs as one JSON array parameter, and the SQL that reads
+// it as a set: a list of any length in one bound value.
+func jsonSlugs(db *gorm.DB, slugs []string) (string, string) {
+	b, _ := json.Marshal(slugs)
+	if slugs == nil {
+		b = []byte("[]")
+	}
+	if db.Dialector.Name() == "postgres" {
+		return "(SELECT jsonb_array_elements_text(CAST(? AS jsonb)))", string(b)
+	}
+	return "(SELECT value FROM json_each(?))", string(b)
+}
+
+// where narrows q, over the registry, to the workspaces in state.
+func (c *RetentionClasses) where(ctx context.Context, q *gorm.DB, state RetentionState) (*gorm.DB, error) {
+	if !slices.Contains(RetentionStates(), state) {
+		return nil, fmt.Errorf("retention state %q: %w", state, ErrNotFound)
+	}
+	a, err := c.loadActed(ctx)
+	if err != nil {
+		return nil, err
+	}
+	inSet, inArg := jsonSlugs(c.Product, a.in[state])
+	cond, args, ok := registryClass(c.Product, state, c.Now, c.Policy)
+	if !ok {
+		return q.Where("slug IN "+inSet, inArg), nil
+	}
+	allSet, allArg := jsonSlugs(c.Product, a.all)
+	return q.Where("(("+cond+") AND slug NOT IN "+allSet+") OR slug IN "+inSet, append(append(args, allArg), inArg)...), nil
+}
+
+// Counts counts the workspaces in each state, in queue order; a count
+// past CountCap is capped.
+func (c *RetentionClasses) Counts(ctx context.Context) ([]StateCount, error) {
+	a, err := c.loadActed(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []StateCount
+	for _, s := range RetentionStates() {
+		n := len(a.in[s])
+		if cond, args, ok := registryClass(c.Product, s, c.Now, c.Policy); ok {
+			// Count the registry's class up to the cap plus the acted-on
+			// workspaces it holds, which are counted by their own state.
+			limit := CountCap + 1 + a.registry[s]
+			var got int64
+			sub := c.Product.Model(&Workspace{}).Select("1").Where(cond, args...).Limit(limit)
+			if err := c.Product.WithContext(ctx).Table("(?) AS counted", sub).Count(&got).Error; err != nil {
+				return nil, fmt.Errorf("count %s: %w", s, err)
+			}
+			if int(got) >= limit {
+				out = append(out, StateCount{State: s, N: CountCap, Capped: true})
+				continue
+			}
+			n += int(got) - a.registry[s]
+		}
+		if n > CountCap {
+			out = append(out, StateCount{State: s, N: CountCap, Capped: true})
+			continue
+		}
+		out = append(out, StateCount{State: s, N: n})
+	}
+	return out, nil
+}
+
+// Page returns up to limit workspaces of states (in their order, each by
+// slug) after cursor (nil: from the start), evaluated in full, and the
+// cursor of the next page (nil when none). query, when not empty, keeps
+// the workspaces whose slug or name contains it (any case).
+func (c *RetentionClasses) Page(ctx context.Context, states []RetentionState, query string, after *RetentionCursor, limit int) ([]RetentionStatus, *RetentionCursor, error) {
+	if limit <= 0 {
+		limit = 50
+	}
+	start := 0
+	if after != nil {
+		if start = slices.Index(states, after.State); start < 0 {
+			return nil, nil, ErrBadCursor
+		}
+	}
+	var ws []Workspace
+	var in []RetentionState // each row's state
+	for i, s := range states[start:] {
+		from := ""
+		if i == 0 && after != nil {
+			from = after.Slug
+		}
+		got, err := c.slugOrder(ctx, s, query, from, limit+1-len(ws))
+		if err != nil {
+			return nil, nil, err
+		}
+		ws = append(ws, got...)
+		for range got {
+			in = append(in, s)
+		}
+		if len(ws) > limit {
+			break
+		}
+	}
+	var next *RetentionCursor
+	if len(ws) > limit {
+		ws = ws[:limit]
+		next = &RetentionCursor{State: in[limit-1], Slug: ws[limit-1].Slug}
+	}
+	out, err := c.evaluate(ctx, ws)
+	if err != nil {
+		return nil, nil, err
+	}
+	return out, next, nil
+}
+
+// slugOrder reads up to limit workspaces of state, in slug order, after
+// slug from ("" from the start), whose name or slug contains query when
+// it is not empty. The registry's class is read through its own index and
+// sorted (OFFSET 0 keeps the planner from walking the whole registry in
+// slug order to find a few rows), except for the active state, which
+// holds most of the registry and is read in slug order.
+func (c *RetentionClasses) slugOrder(ctx context.Context, state RetentionState, query, from string, limit int) ([]Workspace, error) {
+	if !slices.Contains(RetentionStates(), state) {
+		return nil, fmt.Errorf("retention state %q: %w", state, ErrNotFound)
+	}
+	a, err := c.loadActed(ctx)
+	if err != nil {
+		return nil, err
+	}
+	inSet, inArg := jsonSlugs(c.Product, a.in[state])
+	filter, fargs := "slug > ?", []any{from}
+	if query = strings.ToLower(strings.TrimSpace(query)); query != "" {
+		like := "%" + escapeLike(query) + "%"
+		filter += " AND (LOWER(name) LIKE ? ESCAPE '\\' OR LOWER(slug) LIKE ? ESCAPE '\\')"
+		fargs = append(fargs, like, like)
+	}
+	// The slugs first (index-only where the class's index covers it),
+	// then the page's entries.
+	sql := "SELECT slug FROM workspaces WHERE slug IN " + inSet + " AND " + filter
+	args := append([]any{inArg}, fargs...)
+	if cond, cargs, ok := registryClass(c.Product, state, c.Now, c.Policy); ok {
+		allSet, allArg := jsonSlugs(c.Product, a.all)
+		fence := " OFFSET 0"
+		if state == RetentionActive || c.Product.Dialector.Name() != "postgres" {
+			fence = ""
+		}
+		sql = "SELECT slug FROM (SELECT slug FROM workspaces WHERE (" + cond + ") AND slug NOT IN " + allSet + " AND " + filter + fence + ") AS class UNION ALL " + sql
+		args = append(append(append(cargs, allArg), fargs...), args...)
+	}
+	var ws []Workspace
+	sql = "SELECT * FROM workspaces WHERE slug IN (SELECT slug FROM (" + sql + ") AS page ORDER BY slug LIMIT ?) ORDER BY slug"
+	if err := c.Product.WithContext(ctx).Raw(sql, append(args, limit)...).Scan(&ws).Error; err != nil {
+		return nil, fmt.Errorf("retention %s: %w", state, err)
+	}
+	return ws, nil
+}
+
+// evaluate evaluates ws in full, in their order.
+func (c *RetentionClasses) evaluate(ctx context.Context, ws []Workspace) ([]RetentionStatus, error) {
+	slugs := make([]string, len(ws))
+	for i, w := range ws {
+		slugs[i] = w.Slug
+	}
+	snap, err := loadRetention(ctx, c.DB, slugs)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]RetentionStatus, len(ws))
+	for i, w := range ws {
+		out[i] = snap.evaluate(w, c.Now, c.Policy)
+	}
+	return out, nil
+}
+
+// RegistryIndex is an index the product should create on its registry.
+type RegistryIndex struct {
+	Name, SQL string
+}
+
+// RegistryRetentionIndexes are the registry's indexes that serve the
+// retention classes and the job's due queries (registryClass,
+// dueRetention), written for product's dialect. The registry is the
+// product's: production creates them on the product database (README);
+// the demo registry has them.
+func RegistryRetentionIndexes(product *gorm.DB) []RegistryIndex {
+	return []RegistryIndex{
+		{"workspaces_free_idle", "CREATE INDEX IF NOT EXISTS workspaces_free_idle ON workspaces ((" + idleSinceSQL(product) + "), slug) WHERE " + freeSQL},
+		{"workspaces_cancelled", "CREATE INDEX IF NOT EXISTS workspaces_cancelled ON workspaces (cancelled_at, slug) WHERE status = '" + WorkspaceCancelled + "'"},
+		{"workspaces_deleted", "CREATE INDEX IF NOT EXISTS workspaces_deleted ON workspaces (slug) WHERE status = '" + WorkspaceDeleted + "'"},
+	}
+}

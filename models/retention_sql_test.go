@@ -1,0 +1,273 @@
+package models_test
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"gatehouse/models"
+	"gatehouse/models/dbtest"
+	"gatehouse/models/demo"
+	"gatehouse/policy"
+
+	"gorm.io/gorm"
+)
+
+// randomRetention fills db (portal and registry at once) with n
+// workspaces whose dates sit on and around every threshold of the policy,
+// and retention rows, holds and deletion requests for some of them.
+func randomRetention(t *testing.T, db *models.DB, now time.Time, p models.RetentionPolicy, n int, seed uint64) {
+	t.Helper()
+	ctx := context.Background()
+	if err := demo.SeedProduct(ctx, db.Write, now); err != nil {
+		t.Fatal(err)
+	}
+	staff, err := models.CreateStaff(ctx, db.Write, now, sys, models.Staff{Email: "ret@example.com", Name: "Ret", Tier: policy.TierSupport})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(seed, 14))
+	offsets := []time.Duration{-time.Second, -time.Microsecond, 0, time.Microsecond, time.Second, -models.Day, models.Day}
+	periods := []time.Duration{p.FreeNotice, p.FreeMark, p.FreeDelete, p.CancelledKeep, p.FreeMark - p.FreeNotice, p.FreeDelete - p.FreeMark, 0}
+	edge := func(base time.Time) time.Time {
+		if r.IntN(6) == 0 {
+			return base.Add(-time.Duration(r.IntN(400)) * models.Day)
+		}
+		return base.Add(-periods[r.IntN(len(periods))]).Add(offsets[r.IntN(len(offsets))])
+	}
+	maybe := func(base time.Time) *time.Time {
+		if r.IntN(3) == 0 {
+			return nil
+		}
+		t := edge(base)
+		return &t
+	}
+	var ws []models.Workspace
+	var recs []models.RetentionRecord
+	var holds []models.LegalHold
+	var reqs []models.DeletionRequest
+	for i := range n {
+		w := models.Workspace{
+			Slug: fmt.Sprintf("r%05d", i), Name: fmt.Sprintf("Random %d", i),
+			Plan:      []string{"free", "free", "team", "business"}[r.IntN(4)],
+			Status:    []string{models.WorkspaceActive, models.WorkspaceActive, models.WorkspaceFree, models.WorkspaceCancelled, models.WorkspaceDeleted, "suspended"}[r.IntN(6)],
+			CreatedAt: edge(now), LastLoginAt: maybe(now), CancelledAt: maybe(now), SubscriptionState: "none",
+		}
+		ws = append(ws, w)
+		since := w.CreatedAt
+		if w.LastLoginAt != nil && w.LastLoginAt.After(since) {
+			since = *w.LastLoginAt
+		}
+		if r.IntN(3) == 0 {
+			// Steps dated around the clock's start and the thresholds.
+			rec := models.RetentionRecord{Slug: w.Slug, UpdatedAt: now}
+			around := func() *time.Time {
+				t := since.Add(periods[r.IntN(len(periods))]).Add(offsets[r.IntN(len(offsets))])
+				switch r.IntN(5) {
+				case 0:
+					t = since.Add(-models.Day)
+				case 1:
+					t = since.Add(time.Duration(r.IntN(300)) * models.Day)
+				}
+				if t.After(now) {
+					t = now
+				}
+				return &t
+			}
+			if r.IntN(4) > 0 {
+				rec.NoticedAt = around()
+				if r.IntN(2) == 0 {
+					rec.MarkedAt = around()
+					if r.IntN(2) == 0 {
+						rec.SecondNoticedAt = rec.MarkedAt
+					}
+				}
+			}
+			if r.IntN(15) == 0 {
+				rec.DeletedAt = around()
+			}
+			recs = append(recs, rec)
+		}
+		if r.IntN(10) == 0 {
+			h := models.LegalHold{Slug: w.Slug, Reference: "CASE", Reason: "test", PlacedBy: "ret@example.com", PlacedAt: now.Add(-models.Day)}
+			if r.IntN(3) == 0 {
+				lifted := now.Add(-time.Hour)
+				h.LiftedAt, h.LiftedBy, h.LiftReason = &lifted, "ret@example.com", "done"
+			}
+			holds = append(holds, h)
+		}
+		if r.IntN(8) == 0 {
+			q := models.DeletionRequest{Slug: w.Slug, RequestedBy: staff.ID, Note: "asked", CreatedAt: now.Add(-models.Day),
+				ExpiresAt: now.Add(offsets[r.IntN(len(offsets))]), NeededConfirmations: 1, UpdatedAt: now}
+			switch r.IntN(3) {
+			case 0:
+				q.Status = models.DeletionPending
+			case 1:
+				at := now.Add(-time.Hour)
+				q.Status, q.ConfirmedAt = models.DeletionConfirmed, &at
+			default:
+				q.Status = models.DeletionExpired
+			}
+			reqs = append(reqs, q)
+		}
+	}
+	for _, rows := range []any{ws, recs, holds, reqs} {
+		if err := db.Write.CreateInBatches(rows, 200).Error; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestRetentionSQLAgrees: the retention classes in SQL put every
+// workspace in the state EvaluateRetention gives it, page by page, in
+// slug order; the counts and the workspace list's filter agree.
+func TestRetentionSQLAgrees(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *models.DB) {
+		ctx := context.Background()
+		now := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
+		p := models.DefaultRetentionPolicy()
+		randomRetention(t, db, now, p, 1500, 7)
+
+		var all []models.Workspace
+		if err := db.Read.Order("slug").Find(&all).Error; err != nil {
+			t.Fatal(err)
+		}
+		want := map[string]models.RetentionState{}
+		wantIn := map[models.RetentionState][]string{}
+		for _, w := range all {
+			st, err := models.WorkspaceRetention(ctx, db.Read, db.Read, now, p, w.Slug)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want[w.Slug] = st.State
+			wantIn[st.State] = append(wantIn[st.State], w.Slug)
+		}
+		for _, s := range models.RetentionStates() {
+			if len(wantIn[s]) == 0 {
+				t.Errorf("the random registry has no workspace in %s", s)
+			}
+		}
+
+		classes := &models.RetentionClasses{DB: db.Read, Product: db.Read, Now: now, Policy: p}
+		counts, err := classes.Counts(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range counts {
+			if c.N != len(wantIn[c.State]) || c.Capped {
+				t.Errorf("count of %s: %+v, want %d", c.State, c, len(wantIn[c.State]))
+			}
+		}
+
+		// Every state, then all of them at once, walked by pages of 37.
+		for _, states := range append([][]models.RetentionState{models.RetentionStates()}, func() (out [][]models.RetentionState) {
+			for _, s := range models.RetentionStates() {
+				out = append(out, []models.RetentionState{s})
+			}
+			return out
+		}()...) {
+			var got []string
+			var after *models.RetentionCursor
+			for pages := 0; ; pages++ {
+				rows, next, err := classes.Page(ctx, states, "", after, 37)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, st := range rows {
+					if st.State != want[st.Slug] {
+						t.Errorf("%s listed as %s, evaluated %s", st.Slug, st.State, want[st.Slug])
+					}
+					got = append(got, st.Slug)
+				}
+				if next == nil || pages > 100 {
+					break
+				}
+				after = next
+			}
+			var wantSlugs []string
+			for _, s := range states {
+				wantSlugs = append(wantSlugs, wantIn[s]...)
+			}
+			if !slices.Equal(got, wantSlugs) {
+				t.Errorf("states %v: listed %d workspaces, want %d (first difference near %v)", states, len(got), len(wantSlugs), firstDiff(got, wantSlugs))
+			}
+		}
+
+		list := models.WorkspaceList{DB: db.Read, Product: db.Read, Now: now, Policy: p}
+		for _, s := range models.RetentionStates() {
+			page, c, err := list.Page(ctx, models.WorkspaceFilter{Retention: s}, models.Keyset{Sort: models.WorkspaceSorts[1], Limit: 5000})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, w := range page.Rows {
+				got = append(got, w.Slug)
+			}
+			if !slices.Equal(got, wantIn[s]) || c.N != int64(len(wantIn[s])) {
+				t.Errorf("workspace list retention=%s: %d listed, counted %d, want %d", s, len(got), c.N, len(wantIn[s]))
+			}
+		}
+	})
+}
+
+func firstDiff(a, b []string) string {
+	for i := range min(len(a), len(b)) {
+		if a[i] != b[i] {
+			return a[i] + " / " + b[i]
+		}
+	}
+	return strings.Join(append(a[min(len(a), len(b)):], b[min(len(a), len(b)):]...), " ")
+}
+
+// TestRetentionDueQueriesUseIndexes: on PostgreSQL the registry's
+// retention classes, as the queue counts them and the job reads them, are
+// served by the registry's retention indexes, never a sequential scan.
+func TestRetentionDueQueriesUseIndexes(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *models.DB) {
+		if db.Dialect != models.Postgres {
+			t.Skip("PostgreSQL's plans")
+		}
+		ctx := context.Background()
+		now := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
+		p := models.DefaultRetentionPolicy()
+		randomRetention(t, db, now, p, 2000, 3)
+		if err := db.Write.Exec("ANALYZE workspaces").Error; err != nil {
+			t.Fatal(err)
+		}
+		for state, index := range map[models.RetentionState]string{
+			models.RetentionNoticeDue: "workspaces_free_idle", models.RetentionDeletionDue: "workspaces_cancelled",
+			models.RetentionCancelled: "workspaces_cancelled", models.RetentionDeleted: "workspaces_deleted",
+		} {
+			cond, args, ok := models.RegistryClassForTest(db.Read, state, now, p)
+			if !ok {
+				t.Fatalf("%s has no registry class", state)
+			}
+			for _, q := range []struct {
+				sql  string
+				want string // the index the plan must use; "" for any but no sequential scan
+			}{
+				{"SELECT 1 FROM workspaces WHERE " + cond + " LIMIT 5001", index},
+				{"SELECT slug, name, plan, status, created_at, last_login_at, cancelled_at FROM workspaces WHERE " + cond + " AND slug > '' ORDER BY slug LIMIT 1000", ""},
+			} {
+				var plan []string
+				err := db.Write.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+					if err := tx.Exec("SET LOCAL enable_seqscan = off").Error; err != nil {
+						return err
+					}
+					return tx.Raw("EXPLAIN "+q.sql, args...).Scan(&plan).Error
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+				text := strings.Join(plan, "\n")
+				if strings.Contains(text, "Seq Scan on workspaces") || (q.want != "" && !strings.Contains(text, q.want)) {
+					t.Errorf("%s: %s\nplan:\n%s\nwant %q and no sequential scan", state, q.sql, text, q.want)
+				}
+			}
+		}
+	})
+}
