@@ -227,6 +227,9 @@ func TestRunAuditCLIRefusals(t *testing.T) {
 		{[]string{"verify", "--public-key", "AAAA"}, "--public-key needs --checkpoint"},
 		{[]string{"verify", "--format", "csv"}, "are for audit export"},
 		{[]string{"verify", "extra"}, "unexpected arguments"},
+		{[]string{"verify", "--checkpoint", "a", "--since-checkpoint", "b"}, "do not go together"},
+		{[]string{"verify", "--since-checkpoint", "/nonexistent"}, "no key to check the checkpoint with"},
+		{[]string{"export", "--format", "csv", "--since-checkpoint", "b"}, "are for audit verify"},
 		{[]string{"verify", "--checkpoint", "/nonexistent"}, "no key to check the checkpoint with"},
 	}
 	for _, tt := range tests {
@@ -317,4 +320,60 @@ func TestRunServeDevAuditStream(t *testing.T) {
 	if err != nil || !strings.Contains(out, "audit chain OK") {
 		t.Errorf("audit verify --dev --checkpoint = %v, printed %q", err, out)
 	}
+}
+
+// TestRunAuditVerifySinceCheckpoint: `audit verify --since-checkpoint`
+// walks only the events after a trusted checkpoint, finds one of them
+// tampered with, and refuses a checkpoint the chain does not hold or
+// signed by another key.
+func TestRunAuditVerifySinceCheckpoint(t *testing.T) {
+	auditDBs(t, func(t *testing.T, db *models.DB, url string) {
+		seed := bytes.Repeat([]byte{9}, 32)
+		key := ed25519.NewKeyFromSeed(seed)
+		env := []string{"GATEHOUSE_DATABASE_URL=" + url, "GATEHOUSE_AUDIT_SIGNING_KEY=" + base64.StdEncoding.EncodeToString(seed)}
+		evs := appendEvents(t, db, 15, acme)
+		dir := t.TempDir()
+		write := func(name string, cp models.Checkpoint) string {
+			line, _ := json.Marshal(cp)
+			path := filepath.Join(dir, name)
+			if err := os.WriteFile(path, append(line, '\n'), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			return path
+		}
+		good := write("cp.json", models.SignCheckpoint(key, models.ChainHead{Seq: 12, Hash: evs[11].Hash}, time.Now()))
+		out, err := runAudit(env, "verify", "--since-checkpoint", good)
+		if err != nil || !strings.Contains(out, "audit chain OK since seq 12: 3 events, head seq 15, hash "+evs[14].Hash) {
+			t.Fatalf("verify --since-checkpoint on an intact chain = %v, printed %q", err, out)
+		}
+		pub := base64.StdEncoding.EncodeToString(key.Public().(ed25519.PublicKey))
+		if _, err := runAudit([]string{"GATEHOUSE_DATABASE_URL=" + url}, "verify", "--since-checkpoint", good, "--public-key", pub); err != nil {
+			t.Errorf("verify --since-checkpoint with --public-key: %v", err)
+		}
+		other := base64.StdEncoding.EncodeToString(ed25519.NewKeyFromSeed(make([]byte, 32)).Public().(ed25519.PublicKey))
+		if _, err := runAudit(env, "verify", "--since-checkpoint", good, "--public-key", other); err == nil || !strings.Contains(err.Error(), "signature does not verify") {
+			t.Errorf("verify --since-checkpoint with another key = %v, want the signature refused", err)
+		}
+		wrong := write("wrong.json", models.SignCheckpoint(key, models.ChainHead{Seq: 12, Hash: evs[10].Hash}, time.Now()))
+		if _, err := runAudit(env, "verify", "--since-checkpoint", wrong); err == nil || !strings.Contains(err.Error(), "broken at seq 12") || !strings.Contains(err.Error(), "rewritten") {
+			t.Errorf("verify --since-checkpoint with a hash the chain does not hold = %v, want broken at 12", err)
+		}
+		empty := filepath.Join(dir, "empty.json")
+		os.WriteFile(empty, []byte("not a checkpoint\n"), 0o600)
+		if _, err := runAudit(env, "verify", "--since-checkpoint", empty); err == nil || !strings.Contains(err.Error(), "no checkpoint line found") {
+			t.Errorf("verify --since-checkpoint with no checkpoint in the file = %v", err)
+		}
+
+		unguard(t, db)
+		if err := db.Write.Exec("UPDATE audit_events SET actor = 'nobody@example.com' WHERE seq = 14").Error; err != nil {
+			t.Fatal(err)
+		}
+		if _, err := runAudit(env, "verify", "--since-checkpoint", good); err == nil || !strings.Contains(err.Error(), "broken at seq 14:") {
+			t.Errorf("verify --since-checkpoint after editing seq 14 = %v, want it named", err)
+		}
+		last, err := models.LastVerification(context.Background(), db.Read)
+		if err != nil || last.OK || last.Broken != 14 {
+			t.Errorf("recorded verification = %+v, %v; want the break at 14", last, err)
+		}
+	})
 }
