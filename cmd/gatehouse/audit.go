@@ -14,7 +14,7 @@ import (
 	"gatehouse/models"
 )
 
-const auditUsage = "usage: gatehouse audit verify [--dev] [--checkpoint FILE | --since-checkpoint FILE] [--public-key BASE64] | gatehouse audit export --format csv|jsonl [--workspace SLUG] [--since TIME] [--dev]"
+const auditUsage = "usage: gatehouse audit verify [--dev] [--checkpoint FILE | --since-checkpoint FILE] [--public-key BASE64] | gatehouse audit export --format csv|jsonl [--workspace SLUG] [--since TIME] [--dev] | gatehouse audit partitions [--dev]"
 
 // auditCommand verifies the audit chain or exports the audit log.
 func auditCommand(ctx context.Context, args, env []string, stdout, stderr io.Writer) error {
@@ -22,7 +22,7 @@ func auditCommand(ctx context.Context, args, env []string, stdout, stderr io.Wri
 		return errors.New(auditUsage)
 	}
 	verb := args[0]
-	if verb != "verify" && verb != "export" {
+	if verb != "verify" && verb != "export" && verb != "partitions" {
 		return fmt.Errorf("unknown audit command %q\n%s", verb, auditUsage)
 	}
 	fs := flag.NewFlagSet("audit "+verb, flag.ContinueOnError)
@@ -64,6 +64,10 @@ func auditCommand(ctx context.Context, args, env []string, stdout, stderr io.Wri
 		if *publicKey != "" && *checkpoint == "" && *sinceCheckpoint == "" {
 			return errors.New("--public-key needs --checkpoint or --since-checkpoint")
 		}
+	case "partitions":
+		if *checkpoint != "" || *sinceCheckpoint != "" || *publicKey != "" || *format != "" || *workspace != "" || *since != "" {
+			return errors.New("audit partitions takes no option but --dev")
+		}
 	case "export":
 		if *checkpoint != "" || *sinceCheckpoint != "" || *publicKey != "" {
 			return errors.New("--checkpoint, --since-checkpoint and --public-key are for audit verify")
@@ -88,6 +92,9 @@ func auditCommand(ctx context.Context, args, env []string, stdout, stderr io.Wri
 		return err
 	}
 	defer db.Close()
+	if verb == "partitions" {
+		return auditPartitions(ctx, db, stdout)
+	}
 	if verb == "verify" && *sinceCheckpoint != "" {
 		return auditVerifySince(ctx, cfg, db, *sinceCheckpoint, *publicKey, stdout)
 	}
@@ -177,6 +184,30 @@ func auditVerifySince(ctx context.Context, cfg Config, db *models.DB, cpFile, pu
 	}
 	fmt.Fprintf(stdout, "checkpoint of %s at seq %d (key %s) is in the chain\n", cp.At.Format(time.RFC3339), cp.Seq, cp.KeyID)
 	fmt.Fprintf(stdout, "audit chain OK since seq %d: %d events, head seq %d, hash %s\n", cp.Seq, res.Count, res.Seq, res.Head)
+	return nil
+}
+
+// auditPartitions lists the audit log's partitions on PostgreSQL, oldest
+// first.
+func auditPartitions(ctx context.Context, db *models.DB, stdout io.Writer) error {
+	if db.Dialect != models.Postgres {
+		fmt.Fprintln(stdout, "audit_events is one table on SQLite: no partitions")
+		return nil
+	}
+	parts, err := models.AuditPartitions(ctx, db)
+	if err != nil {
+		return err
+	}
+	if len(parts) == 0 {
+		return errors.New("audit_events has no partitions: run gatehouse migrate")
+	}
+	for _, p := range parts {
+		rows := "rows unknown (never analysed)"
+		if p.Rows >= 0 {
+			rows = fmt.Sprintf("about %d rows", p.Rows)
+		}
+		fmt.Fprintf(stdout, "%s\t%s\t%s, %d kB\n", p.Name, p.Bound, rows, p.Bytes/1024)
+	}
 	return nil
 }
 

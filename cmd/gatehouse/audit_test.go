@@ -377,3 +377,27 @@ func TestRunAuditVerifySinceCheckpoint(t *testing.T) {
 		}
 	})
 }
+
+// TestRunAuditPartitions lists the audit log's partitions on PostgreSQL.
+func TestRunAuditPartitions(t *testing.T) {
+	auditDBs(t, func(t *testing.T, db *models.DB, url string) {
+		env := []string{"GATEHOUSE_DATABASE_URL=" + url}
+		out, err := runAudit(env, "partitions")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if db.Dialect == models.SQLite {
+			if !strings.Contains(out, "no partitions") {
+				t.Errorf("audit partitions on SQLite printed %q", out)
+			}
+			return
+		}
+		next := time.Now().UTC().AddDate(0, 2, 0).Format("2006_01")
+		if !strings.HasPrefix(out, "audit_events_before\tFOR VALUES FROM (MINVALUE) TO (") || !strings.Contains(out, "audit_events_"+next+"\t") {
+			t.Errorf("audit partitions printed %q, want audit_events_before first and %s", out, next)
+		}
+		if _, err := runAudit(env, "partitions", "--format", "csv"); err == nil || !strings.Contains(err.Error(), "takes no option") {
+			t.Errorf("audit partitions --format = %v", err)
+		}
+	})
+}

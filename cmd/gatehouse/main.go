@@ -34,6 +34,8 @@ const usage = `usage:
                                   after a signed checkpoint you trust); exit non-zero naming the first broken seq
   gatehouse audit export --format csv|jsonl [--workspace SLUG] [--since TIME] [--dev]
                                   write the audit log to stdout (the export is itself audited)
+  gatehouse audit partitions [--dev]
+                                  list the audit log's monthly partitions (PostgreSQL)
 Configuration comes from GATEHOUSE_* environment variables; see README.md.`
 
 // run is the whole program; main only wires it to the process.
