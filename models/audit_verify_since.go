@@ -23,6 +23,14 @@ type VerifyOptions struct {
 	// daily verify then costs the day's events, not the whole log.
 	From      *Checkpoint
 	PublicKey ed25519.PublicKey
+	// Archives are archive files (ArchiveMonth) of months whose
+	// partitions were detached: their events take their places in the
+	// chain, each file checked against its header and its signed
+	// checkpoint (with PublicKey).
+	Archives []Archive
+	// WithoutPartition verifies as if this partition of audit_events
+	// were detached: the check of its archive before detaching it.
+	WithoutPartition string
 }
 
 // VerifyAuditWith verifies the audit chain in db against its head, in one
@@ -42,14 +50,28 @@ func VerifyAuditWith(ctx context.Context, db *DB, opts VerifyOptions) (VerifyRes
 		}
 		from = &ChainHead{Seq: opts.From.Seq, Hash: opts.From.Hash}
 	}
+	var archives []*archiveStream
+	for _, a := range opts.Archives {
+		if opts.PublicKey == nil {
+			return VerifyResult{}, errors.New("verify audit: archives need the public key to check their checkpoints with")
+		}
+		s, err := openArchive(a, opts.PublicKey)
+		if err != nil {
+			return VerifyResult{}, err
+		}
+		archives = append(archives, s)
+	}
+	if opts.WithoutPartition != "" && db.Dialect != Postgres {
+		return VerifyResult{}, errors.New("verify audit: partitions are PostgreSQL's")
+	}
 	var (
 		res VerifyResult
 		err error
 	)
 	if db.Dialect == Postgres {
-		res, err = verifyPostgres(ctx, db, from)
+		res, err = verifyPostgres(ctx, db, from, archives, opts.WithoutPartition)
 	} else {
-		res, err = verifyGeneric(ctx, db, from)
+		res, err = verifyGeneric(ctx, db, from, archives)
 	}
 	if err != nil {
 		return VerifyResult{}, fmt.Errorf("verify audit: %w", err)
@@ -66,7 +88,7 @@ type chainSource struct {
 }
 
 // verifyFrom walks the chain of src from from (nil: the genesis) to the head.
-func verifyFrom(src chainSource, from *ChainHead) (VerifyResult, error) {
+func verifyFrom(src chainSource, from *ChainHead, archives []*archiveStream) (VerifyResult, error) {
 	head := src.head
 	if head.Hash == "" {
 		return VerifyResult{BrokenSeq: 1, Problem: "events written before the chain existed are not sealed yet (SealAuditChain)"}, nil
@@ -96,12 +118,15 @@ func verifyFrom(src chainSource, from *ChainHead) (VerifyResult, error) {
 	if err != nil {
 		return VerifyResult{}, err
 	}
+	if len(archives) > 0 {
+		next = mergeBySeq(next, archives, start.Seq)
+	}
 	return VerifyChain(next, &start, &head)
 }
 
 // verifyGeneric reads the chain through database/sql (SQLite), in one
 // read transaction.
-func verifyGeneric(ctx context.Context, db *DB, from *ChainHead) (VerifyResult, error) {
+func verifyGeneric(ctx context.Context, db *DB, from *ChainHead, archives []*archiveStream) (VerifyResult, error) {
 	var res VerifyResult
 	opts := &sql.TxOptions{ReadOnly: true}
 	if db.Dialect == Postgres {
@@ -152,7 +177,7 @@ func verifyGeneric(ctx context.Context, db *DB, from *ChainHead) (VerifyResult, 
 				}, nil
 			},
 		}
-		res, err = verifyFrom(src, from)
+		res, err = verifyFrom(src, from, archives)
 		return err
 	}, opts)
 	return res, err
@@ -162,7 +187,7 @@ func verifyGeneric(ctx context.Context, db *DB, from *ChainHead) (VerifyResult, 
 // REPEATABLE READ, read-only transaction on one connection, the events
 // streamed from a single query and decoded from their wire bytes (the
 // database/sql scan cost more than the hashing).
-func verifyPostgres(ctx context.Context, db *DB, from *ChainHead) (VerifyResult, error) {
+func verifyPostgres(ctx context.Context, db *DB, from *ChainHead, archives []*archiveStream, without string) (VerifyResult, error) {
 	sqlDB, err := db.Read.DB()
 	if err != nil {
 		return VerifyResult{}, err
@@ -208,8 +233,12 @@ func verifyPostgres(ctx context.Context, db *DB, from *ChainHead) (VerifyResult,
 			},
 			after: func(seq int64) (func() (AuditEvent, bool, error), error) {
 				var err error
-				rows, err = tx.Query(ctx, "SELECT "+auditColumns+" FROM audit_events WHERE seq > $1 ORDER BY seq",
-					pgx.QueryResultFormats{pgx.BinaryFormatCode}, seq)
+				q, args := "SELECT "+auditColumns+" FROM audit_events WHERE seq > $1", []any{pgx.QueryResultFormats{pgx.BinaryFormatCode}, seq}
+				if without != "" {
+					q += " AND tableoid <> to_regclass($2)"
+					args = append(args, without)
+				}
+				rows, err = tx.Query(ctx, q+" ORDER BY seq", args...)
 				if err != nil {
 					return nil, fmt.Errorf("read audit events: %w", err)
 				}
@@ -229,7 +258,7 @@ func verifyPostgres(ctx context.Context, db *DB, from *ChainHead) (VerifyResult,
 				}, nil
 			},
 		}
-		res, err = verifyFrom(src, from)
+		res, err = verifyFrom(src, from, archives)
 		return err
 	})
 	return res, err

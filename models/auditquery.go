@@ -28,7 +28,7 @@ var auditActions = []Action{
 	ActionStaffCreated, ActionStaffTierChanged, ActionStaffAgreementRecorded, ActionStaffTrainingRecorded,
 	ActionStaffSuspended, ActionStaffReactivated, ActionStaffOffboarded,
 	ActionGrantEnded, ActionDataViewed, ActionDataRefused, ActionFieldRevealed,
-	ActionAuditExported,
+	ActionAuditExported, ActionAuditArchived,
 	ActionRequestCreated, ActionRequestApproved, ActionRequestDenied, ActionRequestCancelled, ActionRequestExpired,
 	ActionConsentShown, ActionConsentGranted, ActionConsentDenied, ActionConsentReported,
 	ActionGrantRevoked, ActionGrantDone, ActionGrantExpired,

@@ -225,6 +225,13 @@ func TestRunAuditCLIRefusals(t *testing.T) {
 		{[]string{"export", "--format", "xml"}, "--format must be csv or jsonl"},
 		{[]string{"export", "--format", "csv", "--since", "last week"}, "--since: not a time"},
 		{[]string{"verify", "--public-key", "AAAA"}, "--public-key needs --checkpoint"},
+		{[]string{"verify", "--archive", "a", "--checkpoint", "b"}, "not --checkpoint"},
+		{[]string{"verify", "--month", "2026-01"}, "are for audit archive"},
+		{[]string{"archive", "--to", "x"}, "--month: want a month"},
+		{[]string{"archive", "--month", "January", "--to", "x"}, "--month: want a month"},
+		{[]string{"archive", "--month", "2026-01"}, "--to: name the archive file"},
+		{[]string{"archive", "--month", "2026-01", "--to", "x"}, "set GATEHOUSE_AUDIT_SIGNING_KEY"},
+		{[]string{"archive", "--month", "2026-01", "--to", "x", "--format", "csv"}, "takes --month, --to and --dev"},
 		{[]string{"verify", "--format", "csv"}, "are for audit export"},
 		{[]string{"verify", "extra"}, "unexpected arguments"},
 		{[]string{"verify", "--checkpoint", "a", "--since-checkpoint", "b"}, "do not go together"},
@@ -400,4 +407,58 @@ func TestRunAuditPartitions(t *testing.T) {
 			t.Errorf("audit partitions --format = %v", err)
 		}
 	})
+}
+
+// TestRunAuditArchive: `audit archive` refuses a month that is not over
+// or has no partition of its own, and `audit verify --archive` verifies
+// across a month archived and detached.
+func TestRunAuditArchive(t *testing.T) {
+	db := dbtest.Postgres(t)
+	url := dbtest.URL(db)
+	ctx := context.Background()
+	seed := bytes.Repeat([]byte{9}, 32)
+	key := ed25519.NewKeyFromSeed(seed)
+	env := []string{"GATEHOUSE_DATABASE_URL=" + url, "GATEHOUSE_AUDIT_SIGNING_KEY=" + base64.StdEncoding.EncodeToString(seed)}
+	dir := t.TempDir()
+	now := time.Now().UTC()
+	if _, err := runAudit(env, "archive", "--month", now.Format("2006-01"), "--to", filepath.Join(dir, "a")); err == nil || !strings.Contains(err.Error(), "not over yet") {
+		t.Errorf("archiving this month: %v", err)
+	}
+	if _, err := runAudit(env, "archive", "--month", now.AddDate(-1, 0, 0).Format("2006-01"), "--to", filepath.Join(dir, "b")); err == nil || !strings.Contains(err.Error(), "no partition") {
+		t.Errorf("archiving a month without a partition of its own: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "b")); !os.IsNotExist(err) {
+		t.Errorf("a refused archive left its file: %v", err)
+	}
+
+	parts, err := models.AuditPartitions(ctx, db)
+	if err != nil || len(parts) < 2 {
+		t.Fatalf("partitions = %v, %v", parts, err)
+	}
+	m1, _ := time.Parse("2006_01", strings.TrimPrefix(parts[1].Name, "audit_events_"))
+	sys := models.Actor{Email: "system", Tier: "system"}
+	for _, at := range []time.Time{now, m1.Add(time.Hour), m1.Add(2 * time.Hour), m1.AddDate(0, 1, 1)} {
+		if _, err := models.AppendAudit(ctx, db.Write, models.AuditEntry{At: at, Actor: sys, Action: models.ActionLogout}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var file bytes.Buffer
+	hdr, err := models.ArchiveMonth(ctx, db, m1, &file, key, m1.AddDate(0, 2, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := models.DetachArchivedMonth(ctx, db, hdr); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "m1.jsonl")
+	if err := os.WriteFile(path, file.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := runAudit(env, "verify"); err == nil || !strings.Contains(err.Error(), "broken at seq 2") {
+		t.Errorf("verify without the archive = %v, want the gap at 2", err)
+	}
+	out, err := runAudit(env, "verify", "--archive", path)
+	if err != nil || !strings.Contains(out, "audit chain OK: 4 events") || !strings.Contains(out, "with 1 archive files") {
+		t.Errorf("verify --archive = %v, printed %q", err, out)
+	}
 }
