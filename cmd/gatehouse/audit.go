@@ -120,7 +120,7 @@ func auditCommand(ctx context.Context, args, env []string, stdout, stderr io.Wri
 	}
 	if verb == "archive" {
 		m, _ := time.Parse("2006-01", *month)
-		return auditArchive(ctx, cfg, db, m, *to, stdout)
+		return auditArchive(ctx, cfg, db, m, *to, time.Now(), stdout)
 	}
 	if verb == "verify" && (*sinceCheckpoint != "" || len(archives) > 0) {
 		return auditVerifySince(ctx, cfg, db, *sinceCheckpoint, archives, *publicKey, stdout)
@@ -240,7 +240,7 @@ func auditVerifySince(ctx context.Context, cfg Config, db *models.DB, cpFile str
 // detaches the partition (checking, locked, that it still holds exactly
 // the archived events). The detached table is kept: dropping it is the
 // operator's decision, once the archive is safe elsewhere.
-func auditArchive(ctx context.Context, cfg Config, db *models.DB, month time.Time, to string, stdout io.Writer) error {
+func auditArchive(ctx context.Context, cfg Config, db *models.DB, month time.Time, to string, now time.Time, stdout io.Writer) error {
 	key := cfg.AuditSigningKey
 	if key == nil {
 		var err error
@@ -252,7 +252,7 @@ func auditArchive(ctx context.Context, cfg Config, db *models.DB, month time.Tim
 	if err != nil {
 		return fmt.Errorf("--to: %w", err)
 	}
-	hdr, err := models.ArchiveMonth(ctx, db, month, f, key, time.Now())
+	hdr, err := models.ArchiveMonth(ctx, db, month, f, key, now)
 	if err == nil {
 		err = f.Sync()
 	}

@@ -442,23 +442,32 @@ func TestRunAuditArchive(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	var file bytes.Buffer
-	hdr, err := models.ArchiveMonth(ctx, db, m1, &file, key, m1.AddDate(0, 2, 0))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := models.DetachArchivedMonth(ctx, db, hdr); err != nil {
-		t.Fatal(err)
-	}
+	// The month is over two months on (the command itself takes the clock).
 	path := filepath.Join(dir, "m1.jsonl")
-	if err := os.WriteFile(path, file.Bytes(), 0o600); err != nil {
+	cfg := Config{AuditSigningKey: key}
+	var out bytes.Buffer
+	if err := auditArchive(ctx, cfg, db, m1, path, m1.AddDate(0, 2, 0), &out); err != nil {
 		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "events, seq 2 to 3") || !strings.Contains(out.String(), "detached and kept") {
+		t.Errorf("archive printed %q", out.String())
+	}
+	if err := auditArchive(ctx, cfg, db, m1, path, m1.AddDate(0, 2, 0), io.Discard); err == nil || !strings.Contains(err.Error(), "exists") {
+		t.Errorf("archiving over an existing file: %v", err)
+	}
+	if err := auditArchive(ctx, cfg, db, m1, filepath.Join(dir, "again"), m1.AddDate(0, 2, 0), io.Discard); err == nil || !strings.Contains(err.Error(), "no partition") {
+		t.Errorf("archiving the month again: %v", err)
+	}
+	var archived int64
+	db.Read.Raw("SELECT count(*) FROM audit_events WHERE action = ?", string(models.ActionAuditArchived)).Scan(&archived)
+	if archived != 1 {
+		t.Errorf("%d audit.archived events, want 1", archived)
 	}
 	if _, err := runAudit(env, "verify"); err == nil || !strings.Contains(err.Error(), "broken at seq 2") {
 		t.Errorf("verify without the archive = %v, want the gap at 2", err)
 	}
-	out, err := runAudit(env, "verify", "--archive", path)
-	if err != nil || !strings.Contains(out, "audit chain OK: 4 events") || !strings.Contains(out, "with 1 archive files") {
-		t.Errorf("verify --archive = %v, printed %q", err, out)
+	printed, err := runAudit(env, "verify", "--archive", path)
+	if err != nil || !strings.Contains(printed, "audit chain OK: 5 events") || !strings.Contains(printed, "with 1 archive files") {
+		t.Errorf("verify --archive = %v, printed %q", err, printed)
 	}
 }
