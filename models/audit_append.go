@@ -207,7 +207,7 @@ func appendEventsLocked(ctx context.Context, tx *gorm.DB, evs []AuditEvent, lock
 			ev.GrantID, ev.BreakglassID, ev.Target, ev.Reason, ev.Detail, ev.IP, ev.UserAgent, ev.RequestID, ev.PrevHash, ev.Hash)
 	}
 	if err := tx.Exec(q.String(), args...).Error; err != nil {
-		return fmt.Errorf("insert audit events: %w", err)
+		return fmt.Errorf("insert audit events: %w", noAuditPartition(err))
 	}
 	if movesEpoch(evs) {
 		if err := bumpEpoch(tx); err != nil {

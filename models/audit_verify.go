@@ -164,50 +164,9 @@ func (r VerifyResult) broken(seq int64, problem string) VerifyResult {
 }
 
 // VerifyAudit verifies the whole audit chain in db against its head, in
-// one consistent snapshot, streaming the events in seq order from a single
-// query (scanned with database/sql directly: gorm's per-row reflection
-// cost more than the hashing).
+// one consistent snapshot (VerifyAuditWith from the genesis).
 func VerifyAudit(ctx context.Context, db *DB) (VerifyResult, error) {
-	var res VerifyResult
-	opts := &sql.TxOptions{ReadOnly: true}
-	if db.Dialect == Postgres {
-		opts.Isolation = sql.LevelRepeatableRead
-	}
-	err := db.Read.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		head, err := locklessHead(tx)
-		if err != nil {
-			return err
-		}
-		if head.Hash == "" {
-			res = VerifyResult{BrokenSeq: 1, Problem: "events written before the chain existed are not sealed yet (SealAuditChain)"}
-			return nil
-		}
-		rows, err := tx.Raw("SELECT " + auditColumns + " FROM audit_events ORDER BY seq").Rows()
-		if err != nil {
-			return fmt.Errorf("read audit events: %w", err)
-		}
-		defer rows.Close()
-		var sc eventScanner
-		next := func() (AuditEvent, bool, error) {
-			if !rows.Next() {
-				if err := rows.Err(); err != nil {
-					return AuditEvent{}, false, fmt.Errorf("read audit events: %w", err)
-				}
-				return AuditEvent{}, false, nil
-			}
-			ev, err := sc.scan(rows)
-			if err != nil {
-				return AuditEvent{}, false, fmt.Errorf("read audit events: %w", err)
-			}
-			return ev, true, nil
-		}
-		res, err = VerifyChain(next, nil, &head)
-		return err
-	}, opts)
-	if err != nil {
-		return VerifyResult{}, fmt.Errorf("verify audit: %w", err)
-	}
-	return res, nil
+	return VerifyAuditWith(ctx, db, VerifyOptions{})
 }
 
 // eventScanner scans rows of auditColumns into AuditEvents with few

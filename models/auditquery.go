@@ -20,7 +20,7 @@ var auditActions = []Action{
 	ActionStaffCreated, ActionStaffTierChanged, ActionStaffAgreementRecorded, ActionStaffTrainingRecorded,
 	ActionStaffSuspended, ActionStaffReactivated, ActionStaffOffboarded,
 	ActionGrantEnded, ActionDataViewed, ActionDataRefused, ActionFieldRevealed,
-	ActionAuditExported, ActionAuditExportFinished, ActionAuditExportCut,
+	ActionAuditExported, ActionAuditExportFinished, ActionAuditExportCut, ActionAuditArchived,
 	ActionRequestCreated, ActionRequestApproved, ActionRequestDenied, ActionRequestCancelled, ActionRequestExpired,
 	ActionConsentShown, ActionConsentGranted, ActionConsentDenied, ActionConsentReported,
 	ActionGrantRevoked, ActionGrantDone, ActionGrantExpired,

@@ -19,10 +19,14 @@ import (
 // too long. The portal answers these with 503, and nothing was shown or
 // changed (a transaction that failed so rolled back). Once the database
 // is back, the pools drop the broken connections and dial again, so the
-// next request succeeds without a restart.
+// next request succeeds without a restart. An audit event whose month has
+// no partition yet (ErrNoAuditPartition) is one too.
 func Unavailable(err error) bool {
 	if err == nil {
 		return false
+	}
+	if errors.Is(err, ErrNoAuditPartition) {
+		return true
 	}
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) {

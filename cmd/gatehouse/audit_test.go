@@ -229,8 +229,18 @@ func TestRunAuditCLIRefusals(t *testing.T) {
 		{[]string{"export", "--format", "xml"}, "--format must be csv or jsonl"},
 		{[]string{"export", "--format", "csv", "--since", "last week"}, "--since: not a time"},
 		{[]string{"verify", "--public-key", "AAAA"}, "--public-key needs --checkpoint"},
+		{[]string{"verify", "--archive", "a", "--checkpoint", "b"}, "not --checkpoint"},
+		{[]string{"verify", "--month", "2026-01"}, "are for audit archive"},
+		{[]string{"archive", "--to", "x"}, "--month: want a month"},
+		{[]string{"archive", "--month", "January", "--to", "x"}, "--month: want a month"},
+		{[]string{"archive", "--month", "2026-01"}, "--to: name the archive file"},
+		{[]string{"archive", "--month", "2026-01", "--to", "x"}, "set GATEHOUSE_AUDIT_SIGNING_KEY"},
+		{[]string{"archive", "--month", "2026-01", "--to", "x", "--format", "csv"}, "takes --month, --to and --dev"},
 		{[]string{"verify", "--format", "csv"}, "are for audit export"},
 		{[]string{"verify", "extra"}, "unexpected arguments"},
+		{[]string{"verify", "--checkpoint", "a", "--since-checkpoint", "b"}, "do not go together"},
+		{[]string{"verify", "--since-checkpoint", "/nonexistent"}, "no key to check the checkpoint with"},
+		{[]string{"export", "--format", "csv", "--since-checkpoint", "b"}, "are for audit verify"},
 		{[]string{"verify", "--checkpoint", "/nonexistent"}, "no key to check the checkpoint with"},
 	}
 	for _, tt := range tests {
@@ -320,5 +330,148 @@ func TestRunServeDevAuditStream(t *testing.T) {
 	out, err := runAudit([]string{"GATEHOUSE_DATA_DIR=" + dir}, "verify", "--dev", "--checkpoint", streamFile)
 	if err != nil || !strings.Contains(out, "audit chain OK") {
 		t.Errorf("audit verify --dev --checkpoint = %v, printed %q", err, out)
+	}
+}
+
+// TestRunAuditVerifySinceCheckpoint: `audit verify --since-checkpoint`
+// walks only the events after a trusted checkpoint, finds one of them
+// tampered with, and refuses a checkpoint the chain does not hold or
+// signed by another key.
+func TestRunAuditVerifySinceCheckpoint(t *testing.T) {
+	auditDBs(t, func(t *testing.T, db *models.DB, url string) {
+		seed := bytes.Repeat([]byte{9}, 32)
+		key := ed25519.NewKeyFromSeed(seed)
+		env := []string{"GATEHOUSE_DATABASE_URL=" + url, "GATEHOUSE_AUDIT_SIGNING_KEY=" + base64.StdEncoding.EncodeToString(seed)}
+		evs := appendEvents(t, db, 15, acme)
+		dir := t.TempDir()
+		write := func(name string, cp models.Checkpoint) string {
+			line, _ := json.Marshal(cp)
+			path := filepath.Join(dir, name)
+			if err := os.WriteFile(path, append(line, '\n'), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			return path
+		}
+		good := write("cp.json", models.SignCheckpoint(key, models.ChainHead{Seq: 12, Hash: evs[11].Hash}, time.Now()))
+		out, err := runAudit(env, "verify", "--since-checkpoint", good)
+		if err != nil || !strings.Contains(out, "audit chain OK since seq 12: 3 events, head seq 15, hash "+evs[14].Hash) {
+			t.Fatalf("verify --since-checkpoint on an intact chain = %v, printed %q", err, out)
+		}
+		pub := base64.StdEncoding.EncodeToString(key.Public().(ed25519.PublicKey))
+		if _, err := runAudit([]string{"GATEHOUSE_DATABASE_URL=" + url}, "verify", "--since-checkpoint", good, "--public-key", pub); err != nil {
+			t.Errorf("verify --since-checkpoint with --public-key: %v", err)
+		}
+		other := base64.StdEncoding.EncodeToString(ed25519.NewKeyFromSeed(make([]byte, 32)).Public().(ed25519.PublicKey))
+		if _, err := runAudit(env, "verify", "--since-checkpoint", good, "--public-key", other); err == nil || !strings.Contains(err.Error(), "signature does not verify") {
+			t.Errorf("verify --since-checkpoint with another key = %v, want the signature refused", err)
+		}
+		wrong := write("wrong.json", models.SignCheckpoint(key, models.ChainHead{Seq: 12, Hash: evs[10].Hash}, time.Now()))
+		if _, err := runAudit(env, "verify", "--since-checkpoint", wrong); err == nil || !strings.Contains(err.Error(), "broken at seq 12") || !strings.Contains(err.Error(), "rewritten") {
+			t.Errorf("verify --since-checkpoint with a hash the chain does not hold = %v, want broken at 12", err)
+		}
+		empty := filepath.Join(dir, "empty.json")
+		os.WriteFile(empty, []byte("not a checkpoint\n"), 0o600)
+		if _, err := runAudit(env, "verify", "--since-checkpoint", empty); err == nil || !strings.Contains(err.Error(), "no checkpoint line found") {
+			t.Errorf("verify --since-checkpoint with no checkpoint in the file = %v", err)
+		}
+
+		unguard(t, db)
+		if err := db.Write.Exec("UPDATE audit_events SET actor = 'nobody@example.com' WHERE seq = 14").Error; err != nil {
+			t.Fatal(err)
+		}
+		if _, err := runAudit(env, "verify", "--since-checkpoint", good); err == nil || !strings.Contains(err.Error(), "broken at seq 14:") {
+			t.Errorf("verify --since-checkpoint after editing seq 14 = %v, want it named", err)
+		}
+		last, err := models.LastVerification(context.Background(), db.Read)
+		if err != nil || last.OK || last.Broken != 14 {
+			t.Errorf("recorded verification = %+v, %v; want the break at 14", last, err)
+		}
+	})
+}
+
+// TestRunAuditPartitions lists the audit log's partitions on PostgreSQL.
+func TestRunAuditPartitions(t *testing.T) {
+	auditDBs(t, func(t *testing.T, db *models.DB, url string) {
+		env := []string{"GATEHOUSE_DATABASE_URL=" + url}
+		out, err := runAudit(env, "partitions")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if db.Dialect == models.SQLite {
+			if !strings.Contains(out, "no partitions") {
+				t.Errorf("audit partitions on SQLite printed %q", out)
+			}
+			return
+		}
+		next := time.Now().UTC().AddDate(0, 2, 0).Format("2006_01")
+		if !strings.HasPrefix(out, "audit_events_before\tFOR VALUES FROM (MINVALUE) TO (") || !strings.Contains(out, "audit_events_"+next+"\t") {
+			t.Errorf("audit partitions printed %q, want audit_events_before first and %s", out, next)
+		}
+		if _, err := runAudit(env, "partitions", "--format", "csv"); err == nil || !strings.Contains(err.Error(), "takes no option") {
+			t.Errorf("audit partitions --format = %v", err)
+		}
+	})
+}
+
+// TestRunAuditArchive: `audit archive` refuses a month that is not over
+// or has no partition of its own, and `audit verify --archive` verifies
+// across a month archived and detached.
+func TestRunAuditArchive(t *testing.T) {
+	db := dbtest.Postgres(t)
+	url := dbtest.URL(db)
+	ctx := context.Background()
+	seed := bytes.Repeat([]byte{9}, 32)
+	key := ed25519.NewKeyFromSeed(seed)
+	env := []string{"GATEHOUSE_DATABASE_URL=" + url, "GATEHOUSE_AUDIT_SIGNING_KEY=" + base64.StdEncoding.EncodeToString(seed)}
+	dir := t.TempDir()
+	now := time.Now().UTC()
+	if _, err := runAudit(env, "archive", "--month", now.Format("2006-01"), "--to", filepath.Join(dir, "a")); err == nil || !strings.Contains(err.Error(), "not over yet") {
+		t.Errorf("archiving this month: %v", err)
+	}
+	if _, err := runAudit(env, "archive", "--month", now.AddDate(-1, 0, 0).Format("2006-01"), "--to", filepath.Join(dir, "b")); err == nil || !strings.Contains(err.Error(), "no partition") {
+		t.Errorf("archiving a month without a partition of its own: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "b")); !os.IsNotExist(err) {
+		t.Errorf("a refused archive left its file: %v", err)
+	}
+
+	parts, err := models.AuditPartitions(ctx, db)
+	if err != nil || len(parts) < 2 {
+		t.Fatalf("partitions = %v, %v", parts, err)
+	}
+	m1, _ := time.Parse("2006_01", strings.TrimPrefix(parts[1].Name, "audit_events_"))
+	sys := models.Actor{Email: "system", Tier: "system"}
+	for _, at := range []time.Time{now, m1.Add(time.Hour), m1.Add(2 * time.Hour), m1.AddDate(0, 1, 1)} {
+		if _, err := models.AppendAudit(ctx, db.Write, models.AuditEntry{At: at, Actor: sys, Action: models.ActionLogout}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The month is over two months on (the command itself takes the clock).
+	path := filepath.Join(dir, "m1.jsonl")
+	cfg := Config{AuditSigningKey: key}
+	var out bytes.Buffer
+	if err := auditArchive(ctx, cfg, db, m1, path, m1.AddDate(0, 2, 0), &out); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "events, seq 2 to 3") || !strings.Contains(out.String(), "detached and kept") {
+		t.Errorf("archive printed %q", out.String())
+	}
+	if err := auditArchive(ctx, cfg, db, m1, path, m1.AddDate(0, 2, 0), io.Discard); err == nil || !strings.Contains(err.Error(), "exists") {
+		t.Errorf("archiving over an existing file: %v", err)
+	}
+	if err := auditArchive(ctx, cfg, db, m1, filepath.Join(dir, "again"), m1.AddDate(0, 2, 0), io.Discard); err == nil || !strings.Contains(err.Error(), "no partition") {
+		t.Errorf("archiving the month again: %v", err)
+	}
+	var archived int64
+	db.Read.Raw("SELECT count(*) FROM audit_events WHERE action = ?", string(models.ActionAuditArchived)).Scan(&archived)
+	if archived != 1 {
+		t.Errorf("%d audit.archived events, want 1", archived)
+	}
+	if _, err := runAudit(env, "verify"); err == nil || !strings.Contains(err.Error(), "broken at seq 2") {
+		t.Errorf("verify without the archive = %v, want the gap at 2", err)
+	}
+	printed, err := runAudit(env, "verify", "--archive", path)
+	if err != nil || !strings.Contains(printed, "audit chain OK: 5 events") || !strings.Contains(printed, "with 1 archive files") {
+		t.Errorf("verify --archive = %v, printed %q", err, printed)
 	}
 }

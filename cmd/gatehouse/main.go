@@ -28,11 +28,14 @@ const usage = `usage:
   gatehouse migrate [--dev]       apply database migrations and exit (--dev: and add the demo data)
   gatehouse staff add EMAIL --name NAME --tier TIER [--agreement VERSION] [--trained DATE]
   gatehouse staff offboard EMAIL [--reason TEXT]
-  gatehouse audit verify [--dev] [--checkpoint FILE [--public-key BASE64]]
+  gatehouse audit verify [--dev] [--checkpoint FILE | --since-checkpoint FILE] [--public-key BASE64]
                                   walk the audit chain (and hold it against the stream FILE's last
-                                  checkpoint and every event); exit non-zero naming the first broken seq
+                                  checkpoint and every event; --since-checkpoint: walk only what came
+                                  after a signed checkpoint you trust); exit non-zero naming the first broken seq
   gatehouse audit export --format csv|jsonl [--workspace SLUG] [--since TIME] [--dev]
                                   write the audit log to stdout (the export is itself audited)
+  gatehouse audit partitions [--dev]
+                                  list the audit log's monthly partitions (PostgreSQL)
 Configuration comes from GATEHOUSE_* environment variables; see README.md.`
 
 // run is the whole program; main only wires it to the process.

@@ -245,6 +245,11 @@ func openStores(ctx context.Context, cfg Config) (_ *stores, err error) {
 	if err = models.SealAuditChain(ctx, s.db); err != nil {
 		return nil, err
 	}
+	// The audit log's monthly partitions (PostgreSQL), created ahead: an
+	// event with no partition for its month could not be written.
+	if _, err = models.EnsureAuditPartitions(ctx, s.db, models.DefaultPartitionsAhead); err != nil {
+		return nil, err
+	}
 	if s.product, err = models.Open(ctx, cfg.ProductDatabaseURL); err != nil {
 		return nil, fmt.Errorf("product database: %w", err)
 	}

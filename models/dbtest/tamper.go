@@ -17,6 +17,14 @@ func DisableAuditGuards(t testing.TB, db *models.DB) {
 	}
 	if db.Dialect == models.Postgres {
 		stmts = []string{"ALTER TABLE audit_events DISABLE TRIGGER USER", "ALTER TABLE audit_head DISABLE TRIGGER USER"}
+		// Each partition of the log has its triggers too.
+		var parts []string
+		if err := db.Write.Raw("SELECT inhrelid::regclass::text FROM pg_inherits WHERE inhparent = 'audit_events'::regclass").Scan(&parts).Error; err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range parts {
+			stmts = append(stmts, "ALTER TABLE "+p+" DISABLE TRIGGER USER")
+		}
 	}
 	for _, s := range stmts {
 		if err := db.Write.Exec(s).Error; err != nil {
