@@ -73,7 +73,7 @@ func slug(i int) string {
 // plans, states and dates, so that every retention state, the search and
 // the lists have something to find.
 func (g *gen) workspace(i int) (models.Workspace, []string) {
-	r := rand.New(rand.NewPCG(uint64(i), 0x5eed))
+	r := rand.New(rand.NewPCG(uint64(i), 0x5eed)) // #nosec G404 G115 -- benchmark data, the same for each index i (never negative); no secret
 	s := slug(i)
 	w := models.Workspace{
 		Slug: s, Name: titled(adjectives[i%len(adjectives)]) + " " + titled(nouns[(i/len(adjectives))%len(nouns)]) + " " + suffixes[r.IntN(len(suffixes))],
@@ -143,7 +143,7 @@ func (g *gen) pickWorkspace(r *rand.Rand) string {
 // years before now: mostly data views, with the logins, requests,
 // grants, retention and break-glass events around them.
 func (g *gen) event(seq int64) models.AuditEvent {
-	r := rand.New(rand.NewPCG(uint64(seq), 0xa0d17))
+	r := rand.New(rand.NewPCG(uint64(seq), 0xa0d17)) // #nosec G404 G115 -- benchmark data, the same for each seq (never negative); no secret
 	span := 730 * models.Day
 	step := span / time.Duration(g.size.Events+1)
 	at := g.now.Add(-span).Add(time.Duration(seq) * step).Add(time.Duration(r.Int64N(int64(max(step, time.Millisecond))))).Truncate(time.Millisecond)
@@ -153,7 +153,7 @@ func (g *gen) event(seq int64) models.AuditEvent {
 	}
 	var rid [8]byte
 	for i := range rid {
-		rid[i] = byte(r.IntN(256))
+		rid[i] = byte(r.IntN(256)) // #nosec G115 -- 0..255
 	}
 	ev := models.AuditEvent{
 		Seq: seq, At: at, Actor: a.email, ActorTier: a.tier,

@@ -133,8 +133,12 @@ func grantREADME(ctx context.Context, portal, product *models.DB, role string) e
 	return nil
 }
 
-// readmeGrants reads README.md's sql blocks: each block's statements
-// (one a line, comments left out), by the block's first line.
+// grantBlocks are the first lines of README.md's sql blocks of grants;
+// its other sql blocks (the indexes the product creates) are not read.
+var grantBlocks = map[string]bool{"-- the portal database": true, "-- the product database": true}
+
+// readmeGrants reads README.md's sql blocks of grants: each block's
+// statements (one a line, comments left out), by the block's first line.
 func readmeGrants() (map[string][]string, error) {
 	out, err := exec.Command("go", "env", "GOMOD").Output()
 	if err != nil {
@@ -158,7 +162,7 @@ func readmeGrants() (map[string][]string, error) {
 			in = false
 		case in && name == "":
 			name = line
-		case in && line != "" && !strings.HasPrefix(line, "--"):
+		case in && line != "" && !strings.HasPrefix(line, "--") && grantBlocks[name]:
 			if !strings.HasPrefix(line, "GRANT ") || !strings.HasSuffix(line, " TO portal;") {
 				return nil, fmt.Errorf("README.md grant %q: want one GRANT … TO portal; a line", line)
 			}
