@@ -14,7 +14,8 @@ import (
 
 // ErrNoAuditPartition is an audit append on PostgreSQL whose time falls
 // in a month that has no partition of audit_events (the portal creates
-// them ahead, at start and hourly; see EnsureAuditPartitions). Nothing
+// them ahead, at start and hourly; see EnsureAuditPartitions), when the
+// default partition that takes such events was detached by hand. Nothing
 // was written, and whatever the event recorded did not happen: the
 // portal answers 503 (Unavailable), showing no tenant data.
 var ErrNoAuditPartition = errors.New("no partition of audit_events for the event's month: run audit_events_ensure_partitions")

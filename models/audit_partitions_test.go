@@ -112,6 +112,10 @@ func TestAuditPartitionMigration(t *testing.T) {
 		// old ones.
 		for _, p := range parts[1:] {
 			month, err := time.Parse("2006_01", strings.TrimPrefix(p.Name, "audit_events_"))
+			if p.Name == "audit_events_later" {
+				// The default partition: a month none was made for.
+				month, err = time.Now().UTC().AddDate(5, 0, 0), nil
+			}
 			if err != nil {
 				t.Fatalf("partition name %s: %v", p.Name, err)
 			}
@@ -193,36 +197,65 @@ func TestAuditPartitionMigration(t *testing.T) {
 	})
 }
 
-// TestAuditAppendWithoutPartition: an event whose month has no partition
-// is refused as ErrNoAuditPartition, which the portal answers as
-// unavailable (503), and nothing is written.
-func TestAuditAppendWithoutPartition(t *testing.T) {
+// TestAuditAppendBeyondPreparedMonths: an event of a month that has no
+// partition of its own (a clock or a stop longer than the months prepared
+// ahead) goes to the default partition, audit_events_later, and the chain
+// runs on; ensuring partitions later leaves that month there and creates
+// the others. Without the default partition an append is refused as
+// ErrNoAuditPartition (503) and writes nothing.
+func TestAuditAppendBeyondPreparedMonths(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, db *models.DB) {
 		ctx := context.Background()
 		if _, err := models.AppendAudit(ctx, db.Write, models.AuditEntry{At: time.Now(), Actor: sys, Action: models.ActionLogout, Target: "a"}); err != nil {
 			t.Fatal(err)
 		}
-		far := time.Now().AddDate(5, 0, 0)
-		_, err := models.AppendAudit(ctx, db.Write, models.AuditEntry{At: far, Actor: sys, Action: models.ActionLogout, Target: "b"})
-		if db.Dialect == models.SQLite {
-			if err != nil {
-				t.Fatalf("SQLite has no partitions, any time is written: %v", err)
-			}
-			return
+		far := time.Now().UTC().AddDate(0, 5, 0)
+		if _, err := models.AppendAudit(ctx, db.Write, models.AuditEntry{At: far, Actor: sys, Action: models.ActionLogout, Target: "b"}); err != nil {
+			t.Fatalf("append in %s: %v", far.Format("2006-01"), err)
 		}
-		if !errors.Is(err, models.ErrNoAuditPartition) || !models.Unavailable(err) {
-			t.Fatalf("append in %s = %v; want ErrNoAuditPartition, unavailable", far.Format("2006-01"), err)
-		}
-		wantSeqs(t, db, 1)
-		if res, err := models.VerifyAudit(ctx, db); err != nil || !res.OK || res.Count != 1 {
-			t.Errorf("VerifyAudit = %+v, %v; want the one event", res, err)
-		}
-		// The writer's batches take the same path.
 		w := models.NewAuditWriter(db, 4)
 		defer w.Close()
-		if _, err := w.Append(ctx, models.AuditEntry{At: far, Actor: sys, Action: models.ActionLogout, Target: "c"}); !errors.Is(err, models.ErrNoAuditPartition) {
-			t.Errorf("AuditWriter append without a partition = %v, want ErrNoAuditPartition", err)
+		if _, err := w.Append(ctx, models.AuditEntry{At: far, Actor: sys, Action: models.ActionLogout, Target: "c"}); err != nil {
+			t.Fatalf("AuditWriter append in %s: %v", far.Format("2006-01"), err)
 		}
-		wantSeqs(t, db, 1)
+		wantSeqs(t, db, 3)
+		if res, err := models.VerifyAudit(ctx, db); err != nil || !res.OK || res.Count != 3 {
+			t.Errorf("VerifyAudit = %+v, %v; want 3 events", res, err)
+		}
+		if db.Dialect == models.SQLite {
+			return // one table, no partitions
+		}
+		var later int64
+		if err := db.Read.Raw("SELECT count(*) FROM audit_events_later").Scan(&later).Error; err != nil || later != 2 {
+			t.Errorf("events in the default partition = %d, %v; want 2", later, err)
+		}
+		// Six months ahead: the month with events stays in the default
+		// partition, the others get their own.
+		if _, err := models.EnsureAuditPartitions(ctx, db, 6); err != nil {
+			t.Fatalf("EnsureAuditPartitions with events in the default partition: %v", err)
+		}
+		parts, err := models.AuditPartitions(ctx, db)
+		if err != nil {
+			t.Fatal(err)
+		}
+		has := map[string]bool{}
+		for _, p := range parts {
+			has[p.Name] = true
+		}
+		for i := 1; i <= 6; i++ { // this month is in audit_events_before
+			name := "audit_events_" + time.Now().UTC().AddDate(0, i, 1-time.Now().UTC().Day()).Format("2006_01")
+			if want := i != 5; has[name] != want {
+				t.Errorf("partition %s exists = %t, want %t (partitions: %v)", name, has[name], want, parts)
+			}
+		}
+		// Without the default partition, the log refuses rather than lose
+		// the row: 503, nothing written.
+		if err := db.Write.Exec("ALTER TABLE audit_events DETACH PARTITION audit_events_later").Error; err != nil {
+			t.Fatal(err)
+		}
+		_, err = models.AppendAudit(ctx, db.Write, models.AuditEntry{At: far, Actor: sys, Action: models.ActionLogout, Target: "d"})
+		if !errors.Is(err, models.ErrNoAuditPartition) || !models.Unavailable(err) {
+			t.Fatalf("append in %s without a partition = %v; want ErrNoAuditPartition, unavailable", far.Format("2006-01"), err)
+		}
 	})
 }

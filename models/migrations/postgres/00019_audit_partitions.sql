@@ -91,9 +91,19 @@ CREATE TRIGGER audit_events_no_truncate BEFORE TRUNCATE ON audit_events
 CREATE TRIGGER audit_events_no_truncate BEFORE TRUNCATE ON audit_events_before
     FOR EACH STATEMENT EXECUTE FUNCTION audit_events_append_only();
 
+-- The default partition takes an event of a month that has no partition of
+-- its own yet (the portal stopped longer than the months it prepared, or a
+-- clock far ahead): the log never refuses an audit row for want of a table.
+-- audit_events_ensure_partitions leaves such a month in it.
+CREATE TABLE audit_events_later PARTITION OF audit_events DEFAULT;
+CREATE TRIGGER audit_events_no_truncate BEFORE TRUNCATE ON audit_events_later
+    FOR EACH STATEMENT EXECUTE FUNCTION audit_events_append_only();
+SELECT audit_events_copy_grants('audit_events', 'audit_events_later');
+
 -- Creates the monthly (UTC) partitions from the current month to `ahead`
 -- months after it that do not exist yet (a month audit_events_before
--- covers is skipped), each with the append-only TRUNCATE trigger (row
+-- covers is skipped, and so is one whose events are already in the
+-- default partition audit_events_later), each with the append-only TRUNCATE trigger (row
 -- triggers are cloned from the parent), and gives every partition the
 -- parent's grants (so grants given after a partition was made reach it
 -- too). Called by the portal at start and hourly; SECURITY DEFINER so the
@@ -123,8 +133,14 @@ BEGIN
         name := 'audit_events_' || to_char(m, 'YYYY_MM');
         CONTINUE WHEN to_regclass(name) IS NOT NULL;
         CONTINUE WHEN before IS NOT NULL AND m AT TIME ZONE 'UTC' < before;
-        EXECUTE format('CREATE TABLE %I PARTITION OF audit_events FOR VALUES FROM (%L) TO (%L)',
-                       name, m AT TIME ZONE 'UTC', (m + interval '1 month') AT TIME ZONE 'UTC');
+        BEGIN
+            EXECUTE format('CREATE TABLE %I PARTITION OF audit_events FOR VALUES FROM (%L) TO (%L)',
+                           name, m AT TIME ZONE 'UTC', (m + interval '1 month') AT TIME ZONE 'UTC');
+        EXCEPTION WHEN check_violation THEN
+            -- The default partition already holds events of this month:
+            -- they stay there, and so does the rest of the month.
+            CONTINUE;
+        END;
         EXECUTE format('CREATE TRIGGER audit_events_no_truncate BEFORE TRUNCATE ON %I FOR EACH STATEMENT EXECUTE FUNCTION audit_events_append_only()', name);
         created := created + 1;
     END LOOP;
