@@ -68,8 +68,24 @@ type devServer struct {
 
 // startDev runs `serve --dev` on a free port with its data in a temporary
 // directory, and with the settings of env, and waits until /healthz
-// answers.
+// answers. The port is free when chosen but may be taken before serve
+// binds it (other packages' tests start servers too): then it starts
+// again on another.
 func startDev(t *testing.T, env ...string) *devServer {
+	t.Helper()
+	for attempt := 1; ; attempt++ {
+		s, err := tryStartDev(t, env)
+		if err == nil {
+			return s
+		}
+		if !strings.Contains(err.Error(), "address already in use") || attempt == 3 {
+			t.Fatal(err)
+		}
+		t.Logf("attempt %d: %v; again on another port", attempt, err)
+	}
+}
+
+func tryStartDev(t *testing.T, env []string) (*devServer, error) {
 	t.Helper()
 	s := &devServer{t: t, addr: freeAddr(t), dataDir: t.TempDir(), stdout: &syncBuffer{}, stderr: &syncBuffer{}, done: make(chan error, 1)}
 	s.base = "http://" + s.addr
@@ -91,12 +107,13 @@ func startDev(t *testing.T, env ...string) *devServer {
 		if err == nil {
 			res.Body.Close()
 			if res.StatusCode == http.StatusOK {
-				return s
+				return s, nil
 			}
 		}
 		select {
 		case err := <-s.done:
-			t.Fatalf("serve --dev ended before it was healthy: %v\nstderr:\n%s", err, s.stderr)
+			s.done <- err // for Cleanup
+			return nil, fmt.Errorf("serve --dev ended before it was healthy: %v\nstderr:\n%s", err, s.stderr)
 		default:
 		}
 		if time.Now().After(deadline) {
