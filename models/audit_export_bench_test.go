@@ -3,7 +3,6 @@ package models_test
 import (
 	"context"
 	"fmt"
-	"net/url"
 	"os"
 	"runtime"
 	"sync"
@@ -13,7 +12,6 @@ import (
 	"time"
 
 	"gatehouse/models"
-	"gatehouse/models/dbtest"
 )
 
 // BenchmarkAuditExport exports 1,000,000 events from PostgreSQL (the
@@ -113,51 +111,13 @@ func (w *firstByteWriter) Write(p []byte) (int, error) {
 // exportBenchDB returns the kept benchmark database, (re)building it
 // with n events when it holds another number.
 func exportBenchDB(b *testing.B, n int) *models.DB {
-	base := dbtest.PostgresURL(b)
-	ctx := context.Background()
-	admin, err := models.Open(ctx, base)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer admin.Close()
-	const name = "gatehouse_bench_export"
-	pu, err := url.Parse(base)
-	if err != nil {
-		b.Fatal(err)
-	}
-	pu.Path = "/" + name
-	var exists bool
-	if err := admin.Write.Raw("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = ?)", name).Scan(&exists).Error; err != nil {
-		b.Fatal(err)
-	}
-	var count int64
-	if exists {
-		db, err := models.Open(ctx, pu.String())
-		if err != nil {
-			b.Fatal(err)
-		}
-		if err := models.Migrate(ctx, db); err == nil {
-			db.Read.Raw("SELECT count(*) FROM audit_events").Scan(&count)
-		}
-		if count == int64(n) {
-			b.Cleanup(func() { db.Close() })
-			return db
-		}
-		db.Close()
-		if err := admin.Write.Exec("DROP DATABASE " + name + " WITH (FORCE)").Error; err != nil {
-			b.Fatal(err)
-		}
-	}
-	if err := admin.Write.Exec("CREATE DATABASE " + name).Error; err != nil {
-		b.Fatal(err)
-	}
-	db, err := models.Open(ctx, pu.String())
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { db.Close() })
-	if err := models.Migrate(ctx, db); err != nil {
-		b.Fatal(err)
+	db, _, built := keptBenchDB(b, "gatehouse_bench_export", func(db *models.DB) bool {
+		var count int
+		db.Read.Raw("SELECT count(*) FROM audit_events").Scan(&count)
+		return count == n
+	})
+	if !built {
+		return db
 	}
 	start := time.Now()
 	// Rows of a realistic size (about 450 bytes as JSON): a data view with

@@ -3,13 +3,11 @@ package models_test
 import (
 	"context"
 	"fmt"
-	"net/url"
 	"strings"
 	"testing"
 	"time"
 
 	"gatehouse/models"
-	"gatehouse/models/dbtest"
 )
 
 // BenchmarkWhoViewedRecord times the /audit page's "who viewed record X of
@@ -23,55 +21,13 @@ import (
 // page of 50 consecutive ids out of 51,200 per table, 256 actors.
 func BenchmarkWhoViewedRecord(b *testing.B) {
 	const n = 10_000_000
-	base := dbtest.PostgresURL(b)
 	ctx := context.Background()
-	admin, err := models.Open(ctx, base)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer admin.Close()
-	const name = "gatehouse_bench_whoviewed"
-	pu, err := url.Parse(base)
-	if err != nil {
-		b.Fatal(err)
-	}
-	pu.Path = "/" + name
-	var exists bool
-	if err := admin.Write.Raw("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = ?)", name).Scan(&exists).Error; err != nil {
-		b.Fatal(err)
-	}
-	if !exists {
-		if err := admin.Write.Exec("CREATE DATABASE " + name).Error; err != nil {
-			b.Fatal(err)
-		}
-	}
-	db, err := models.Open(ctx, pu.String())
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer db.Close()
-	// A database left by an older migration set, or half-built, is made anew.
-	var count int64
-	if err := models.Migrate(ctx, db); err == nil {
-		if err := db.Read.Raw("SELECT count(*) FROM audit_events").Scan(&count).Error; err != nil {
-			b.Fatal(err)
-		}
-	}
-	if count != n {
-		db.Close()
-		if err := admin.Write.Exec("DROP DATABASE " + name + " WITH (FORCE)").Error; err != nil {
-			b.Fatal(err)
-		}
-		if err := admin.Write.Exec("CREATE DATABASE " + name).Error; err != nil {
-			b.Fatal(err)
-		}
-		if db, err = models.Open(ctx, pu.String()); err != nil {
-			b.Fatal(err)
-		}
-		defer db.Close()
-		if err := models.Migrate(ctx, db); err != nil {
-			b.Fatal(err)
-		}
+	db, _, built := keptBenchDB(b, "gatehouse_bench_whoviewed", func(db *models.DB) bool {
+		var count int
+		db.Read.Raw("SELECT count(*) FROM audit_events").Scan(&count)
+		return count == n
+	})
+	if built {
 		start := time.Now()
 		// Filling first and building the record index afterwards, as a
 		// restore would, is several times faster than maintaining it row

@@ -3,14 +3,12 @@ package models_test
 import (
 	"context"
 	"fmt"
-	"net/url"
 	"os"
 	"strconv"
 	"testing"
 	"time"
 
 	"gatehouse/models"
-	"gatehouse/models/dbtest"
 	"gatehouse/models/demo"
 )
 
@@ -35,59 +33,21 @@ func BenchmarkListsAtSize(b *testing.B) {
 	if v, err := strconv.Atoi(os.Getenv("GATEHOUSE_BENCH_EVENTS")); err == nil && v > 0 {
 		ne = v
 	}
-	base := dbtest.PostgresURL(b)
 	ctx := context.Background()
-	admin, err := models.Open(ctx, base)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer admin.Close()
 	name := fmt.Sprintf("gatehouse_bench_lists_%d", nw)
 	if ne != 10*nw {
 		name += fmt.Sprintf("_%d", ne)
 	}
-	pu, err := url.Parse(base)
-	if err != nil {
-		b.Fatal(err)
-	}
-	pu.Path = "/" + name
-	var exists bool
-	if err := admin.Write.Raw("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = ?)", name).Scan(&exists).Error; err != nil {
-		b.Fatal(err)
-	}
-	if !exists {
-		if err := admin.Write.Exec("CREATE DATABASE " + name).Error; err != nil {
-			b.Fatal(err)
-		}
-	}
-	db, err := models.Open(ctx, pu.String())
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer func() { db.Close() }()
+	db, _, built := keptBenchDB(b, name, func(db *models.DB) bool {
+		var events, workspaces int
+		db.Read.Raw("SELECT count(*) FROM audit_events").Scan(&events)
+		db.Read.Raw("SELECT count(*) FROM workspaces WHERE slug LIKE 'bench-%'").Scan(&workspaces)
+		return events == ne && workspaces == nw
+	})
 	sqlDB, _ := db.Write.DB()
 	sqlDB.SetMaxOpenConns(4)
 	now := time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)
-	// A database left by an older migration set, or half-built, is made anew.
-	var events, workspaces int64
-	if err := models.Migrate(ctx, db); err == nil {
-		db.Read.Raw("SELECT count(*) FROM audit_events").Scan(&events)
-		db.Read.Raw("SELECT count(*) FROM workspaces WHERE slug LIKE 'bench-%'").Scan(&workspaces)
-	}
-	if events != int64(ne) || workspaces != int64(nw) {
-		db.Close()
-		if err := admin.Write.Exec("DROP DATABASE " + name + " WITH (FORCE)").Error; err != nil {
-			b.Fatal(err)
-		}
-		if err := admin.Write.Exec("CREATE DATABASE " + name).Error; err != nil {
-			b.Fatal(err)
-		}
-		if db, err = models.Open(ctx, pu.String()); err != nil {
-			b.Fatal(err)
-		}
-		if err := models.Migrate(ctx, db); err != nil {
-			b.Fatal(err)
-		}
+	if built {
 		if err := demo.SeedProduct(ctx, db.Write, now); err != nil {
 			b.Fatal(err)
 		}

@@ -3,14 +3,12 @@ package models_test
 import (
 	"context"
 	"fmt"
-	"net/url"
 	"os"
 	"strconv"
 	"testing"
 	"time"
 
 	"gatehouse/models"
-	"gatehouse/models/dbtest"
 	"gatehouse/models/demo"
 
 	"github.com/jackc/pgx/v5"
@@ -34,8 +32,7 @@ func BenchmarkRegistryScale(b *testing.B) {
 	ctx := context.Background()
 	now := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
 	p := models.DefaultRetentionPolicy()
-	db, u := benchRegistry(b, n, now)
-	_ = u
+	db := benchRegistry(b, n, now)
 
 	sw := &models.Sweeper{DB: db.Write, Product: db.Read, Now: func() time.Time { return now }}
 	b.Run("sweep", func(b *testing.B) {
@@ -85,54 +82,24 @@ func BenchmarkRegistryScale(b *testing.B) {
 
 // benchRegistry returns the kept benchmark database of n workspaces (the
 // portal's tables and the registry in one), made on first use.
-func benchRegistry(b *testing.B, n int, now time.Time) (*models.DB, string) {
-	base := dbtest.PostgresURL(b)
+func benchRegistry(b *testing.B, n int, now time.Time) *models.DB {
 	ctx := context.Background()
-	admin, err := models.Open(ctx, base)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer admin.Close()
 	name := fmt.Sprintf("gatehouse_bench_registry_%d", n)
-	pu, err := url.Parse(base)
-	if err != nil {
-		b.Fatal(err)
-	}
-	pu.Path = "/" + name
-	var exists bool
-	if err := admin.Write.Raw("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = ?)", name).Scan(&exists).Error; err != nil {
-		b.Fatal(err)
-	}
-	if !exists {
-		if err := admin.Write.Exec("CREATE DATABASE " + name).Error; err != nil {
-			b.Fatal(err)
-		}
-	}
-	db, err := models.Open(ctx, pu.String())
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { db.Close() })
-	if err := models.Migrate(ctx, db); err != nil {
-		b.Fatal(err)
-	}
-	var done int64
-	if db.Read.Raw("SELECT n FROM bench_registry_done").Scan(&done).Error == nil && done == int64(n) {
-		return db, pu.String()
+	db, dsn, built := keptBenchDB(b, name, func(db *models.DB) bool {
+		var done int64
+		return db.Read.Raw("SELECT n FROM bench_registry_done").Scan(&done).Error == nil && done == int64(n)
+	})
+	if !built {
+		return db
 	}
 	b.Logf("making the registry of %d workspaces in %s", n, name)
-	for _, q := range []string{"DROP TABLE IF EXISTS bench_registry_done", "DROP TABLE IF EXISTS workspace_owners", "DROP TABLE IF EXISTS workspaces", "DELETE FROM retention"} {
-		if err := db.Write.Exec(q).Error; err != nil {
-			b.Fatal(err)
-		}
-	}
 	if err := demo.SeedProduct(ctx, db.Write, now); err != nil { // the schema, indexes and the demo's few
 		b.Fatal(err)
 	}
 	if err := db.Write.Exec("DELETE FROM workspace_owners; DELETE FROM workspaces").Error; err != nil {
 		b.Fatal(err)
 	}
-	conn, err := pgx.Connect(ctx, pu.String())
+	conn, err := pgx.Connect(ctx, dsn)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -197,5 +164,5 @@ func benchRegistry(b *testing.B, n int, now time.Time) (*models.DB, string) {
 			b.Fatal(err)
 		}
 	}
-	return db, pu.String()
+	return db
 }
