@@ -630,8 +630,12 @@ func TestOrderingUnderLoad(t *testing.T) {
 		}
 		t.Logf("%d grants, %d uses shown, %d refused, of which %d refused by the re-check (ended between read and record)",
 			len(lives), shown.Load(), refused.Load(), raced)
-		if shown.Load() < int64(len(lives)) {
-			t.Errorf("only %d uses shown: the load did not run", shown.Load())
+		// The load ran: uses were tried under every grant's life and some
+		// were shown. How many are shown before each grant ends depends on
+		// the machine's timing (under -race the cache lets the enders win
+		// most races), so that is not counted.
+		if tried := shown.Load() + refused.Load(); tried < int64(len(lives)) || shown.Load() == 0 {
+			t.Errorf("%d uses tried, %d shown: the load did not run", tried, shown.Load())
 		}
 	})
 }
