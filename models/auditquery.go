@@ -30,6 +30,7 @@ var auditActions = []Action{
 	ActionRetentionNoticed, ActionRetentionMarked, ActionLegalHoldPlaced, ActionLegalHoldLifted,
 	ActionDeletionRequested, ActionDeletionShown, ActionDeletionConfirmed, ActionDeletionCancelled, ActionDeletionExpired,
 	ActionWorkspaceDeleted, ActionWorkspaceDeletionStarted, ActionWorkspaceDeletionStopped,
+	ActionAlertRaised, ActionAlertAcknowledged, ActionAlertResolved, ActionAlertWebhookFailed,
 }
 
 // AuditActions returns every known action, sorted.

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
-		"strings"
+	"strings"
 	"time"
 
 	"github.com/BurntSushi/toml"
