@@ -99,10 +99,10 @@ func (d *Detector) step(ctx context.Context) (n int, more bool, err error) {
 			}
 		}
 		now := d.Now().UTC()
-		if err := b.unreviewed(now); err != nil {
+		if err := b.flush(); err != nil {
 			return err
 		}
-		if err := b.flush(); err != nil {
+		if err := b.unreviewed(now); err != nil {
 			return err
 		}
 		if len(evs) > 0 {
@@ -323,7 +323,7 @@ func (b *evaluation) observe(ev *AuditEvent) error {
 			err = b.touch(iWorkspaces, ev.Actor, ev.Workspace, at, ev.Seq, hourWindow)
 			for _, id := range strings.Split(ev.RecordIDs, ",") {
 				if id != "" && err == nil {
-					err = b.touch(iRecords, ev.Actor+"\x00"+ev.Workspace, ev.Table+"/"+id, at, ev.Seq, hourWindow)
+					err = b.touch(iRecords, ev.Actor+"\n"+ev.Workspace, ev.Table+"/"+id, at, ev.Seq, hourWindow)
 				}
 			}
 		}
@@ -375,7 +375,7 @@ func (b *evaluation) check(r policy.Rule, ev *AuditEvent, at time.Time) error {
 		if err != nil {
 			return err
 		}
-		recs, err := b.distinct(iRecords, ev.Actor+"\x00"+ev.Workspace, at, hourWindow)
+		recs, err := b.distinct(iRecords, ev.Actor+"\n"+ev.Workspace, at, hourWindow)
 		if err != nil {
 			return err
 		}
