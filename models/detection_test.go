@@ -440,3 +440,5 @@ func sorted(s []string) []string {
 func isConflict(err error) bool {
 	return err != nil && strings.Contains(err.Error(), "cannot be")
 }
+
+func loadPolicyRules() ([]policy.Rule, error) { return policy.LoadDetection() }
