@@ -16,9 +16,10 @@ import (
 	"gorm.io/gorm/clause"
 )
 
-// defaultDetectBatch is how many events one evaluation transaction takes:
-// small, as on SQLite the transaction holds the only writer.
-const defaultDetectBatch = 500
+// defaultDetectBatch is how many events one evaluation transaction takes
+// at most: enough to read each subject's aggregates once for many events
+// while catching up, and a fraction of a second of the SQLite writer.
+const defaultDetectBatch = 2000
 
 // The aggregates' time steps and how far back the rules look.
 const (
@@ -93,6 +94,9 @@ func (d *Detector) step(ctx context.Context) (n int, more bool, err error) {
 			return fmt.Errorf("detection: read events: %w", err)
 		}
 		b := newEvaluation(ctx, tx, d.Rules)
+		if err := b.prefetch(evs); err != nil {
+			return err
+		}
 		for i := range evs {
 			if err := b.observe(&evs[i]); err != nil {
 				return err

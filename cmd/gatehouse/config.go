@@ -69,6 +69,8 @@ type Config struct {
 	StepUpWindow time.Duration
 	// Retention is the data-retention policy's numbers.
 	Retention models.RetentionPolicy
+	// Detection is the detection rules and where alerts go.
+	Detection Detection
 }
 
 // settings are the recognised variables; any other GATEHOUSE_* variable
@@ -86,6 +88,7 @@ var settings = []string{
 	"GATEHOUSE_BREAKGLASS_WINDOW", "GATEHOUSE_TRAINING_VALID_FOR",
 	"GATEHOUSE_RETENTION_CANCELLED_DAYS", "GATEHOUSE_RETENTION_FREE_NOTICE_DAYS", "GATEHOUSE_RETENTION_FREE_MARK_DAYS",
 	"GATEHOUSE_RETENTION_FREE_DELETE_DAYS", "GATEHOUSE_DELETION_REQUEST_VALID_DAYS",
+	"GATEHOUSE_SECURITY_EMAIL", "GATEHOUSE_ALERT_WEBHOOK_URL", "GATEHOUSE_ALERT_WEBHOOK_SECRET",
 }
 
 // devOnly are settings that make sense only with --dev.
@@ -129,6 +132,7 @@ func loadConfig(name string, args, environ []string, stderr io.Writer) (Config, 
 	problems = append(problems, c.parseRequests(env)...)
 	problems = append(problems, c.parseRetention(env)...)
 	problems = append(problems, c.parseMail(env)...)
+	problems = append(problems, c.parseDetection(env)...)
 	if c.Dev {
 		problems = append(problems, c.devDefaults(env)...)
 	} else {

@@ -59,7 +59,8 @@ func (ws *workers) stop() {
 // startWorkers starts the background work, in the order it stops in
 // reverse: the audit shipper (stopped last, so that its final checkpoint
 // covers every other worker's events), the mail worker, the request
-// sweeper (every 30 seconds), the retention job (at once, then hourly)
+// sweeper (every 30 seconds), the retention job (at once, then hourly),
+// the detection rules (every 10 seconds), the alert webhook when set
 // and, on PostgreSQL, the audit log's partitions made ahead (hourly).
 func (s *server) startWorkers(ctx context.Context, post models.Post) error {
 	shipper, err := newAuditShipper(s.cfg, s.st.db, s.stdout, s.log)
@@ -81,6 +82,16 @@ func (s *server) startWorkers(ctx context.Context, post models.Post) error {
 		DB: s.st.db, Product: s.st.product, TenantsDir: s.st.tenantsDir, Policy: s.cfg.Retention, Post: post,
 		Now: time.Now, Every: time.Hour, Logger: s.log,
 	})
+	s.workers.start(ctx, "detection", &models.Detector{
+		DB: s.st.db, Rules: s.cfg.Detection.Rules, Post: post, SecurityEmail: s.cfg.Detection.SecurityEmail,
+		Webhook: s.cfg.Detection.WebhookURL != "", Now: time.Now, Every: 10 * time.Second, Logger: s.log.With("worker", "detection"),
+	})
+	if s.cfg.Detection.WebhookURL != "" {
+		s.workers.start(ctx, "alert webhook", &models.WebhookWorker{
+			DB: s.st.db, URL: s.cfg.Detection.WebhookURL, Secret: s.cfg.Detection.WebhookSecret, Now: time.Now,
+			Logger: s.log.With("worker", "alert webhook"),
+		})
+	}
 	if s.st.db.Dialect == models.Postgres {
 		s.workers.start(ctx, "audit partitions", &models.PartitionWorker{DB: s.st.db, Every: time.Hour, Logger: s.log})
 	}
