@@ -36,6 +36,16 @@ func (h *Handler) dashboard(c echo.Context) error {
 			page.Can = append(page.Can, p.String())
 		}
 	}
+	if h.allowed(v, policy.AlertRead) {
+		alerts, err := models.OpenAlerts(ctx, h.db.Read, dashboardAlerts)
+		if err != nil {
+			return err
+		}
+		page.ShowAlerts = true
+		for _, a := range alerts {
+			page.Alerts = append(page.Alerts, alertRow(a))
+		}
+	}
 	if h.allowed(v, policy.WorkspaceMetaRead) {
 		n, err := models.CountWorkspaces(ctx, h.product)
 		if err != nil {

@@ -58,9 +58,11 @@ type Options struct {
 	// of the change it tells about; the dev mailbox reads it.
 	Outbox   *models.Outbox
 	Enforcer *policy.Enforcer
-	Logger   *slog.Logger
-	Now      func() time.Time
-	Metrics  *prometheus.Registry
+	// Detection is the detection rules, for the alert list's rule filter.
+	Detection []policy.Rule
+	Logger    *slog.Logger
+	Now       func() time.Time
+	Metrics   *prometheus.Registry
 
 	BaseURL          *url.URL // where browsers reach the portal
 	OIDC             OIDC
@@ -104,6 +106,7 @@ type DemoStaff struct {
 
 // Handler holds the dependencies and settings of every handler.
 type Handler struct {
+	detection  []policy.Rule
 	db         *models.DB
 	product    *gorm.DB
 	productDB  *models.DB
@@ -168,6 +171,7 @@ func New(o Options) (*Handler, error) {
 		cache:            o.AccessCache,
 		outbox:           o.Outbox,
 		enforcer:         o.Enforcer,
+		detection:        o.Detection,
 		log:              o.Logger,
 		now:              o.Now,
 		registry:         o.Metrics,

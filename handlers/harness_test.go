@@ -150,7 +150,7 @@ func startPortal(t testing.TB, db *models.DB, slugs []string, change ...func(*Op
 		t.Fatal(err)
 	}
 	p.opts = Options{
-		DB: db, Product: product.Read, ProductDB: product, TenantsDir: tenantsDir, Tenants: tenants, Catalog: catalog, Audit: aw, Outbox: outbox, Enforcer: enf, Logger: slog.New(slog.NewJSONHandler(p.logs, nil)),
+		DB: db, Product: product.Read, ProductDB: product, TenantsDir: tenantsDir, Tenants: tenants, Catalog: catalog, Audit: aw, Outbox: outbox, Enforcer: enf, Detection: harnessRules(t), Logger: slog.New(slog.NewJSONHandler(p.logs, nil)),
 		AccessCache: models.NewAccessCache(db.Read, models.MaxAccessCacheTTL, 4096, p.clock.Now),
 		Now:         p.clock.Now, Metrics: prometheus.NewRegistry(), BaseURL: base,
 		OIDC:           OIDC{Issuer: issuer, ClientID: "gatehouse-test", ClientSecret: "test-secret", HTTPClient: &http.Client{Timeout: 10 * time.Second}},
@@ -306,4 +306,14 @@ func (p *testPortal) count(table string, where string, args ...any) int64 {
 		p.t.Fatal(err)
 	}
 	return n
+}
+
+// harnessRules are the detection rules of policy/detection.toml.
+func harnessRules(t testing.TB) []policy.Rule {
+	t.Helper()
+	rules, err := policy.LoadDetection()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rules
 }

@@ -70,6 +70,11 @@ func (h *Handler) routes() []route {
 		{get, "/audit", policy.AuditRead, false, h.auditList},
 		{post, "/audit/export", policy.AuditRead, false, h.auditExport},
 
+		{get, "/alerts", policy.AlertRead, false, h.alertList},
+		{get, "/alerts/:id", policy.AlertRead, false, h.alertShow},
+		{post, "/alerts/:id/acknowledge", policy.AlertManage, false, h.alertAcknowledge},
+		{post, "/alerts/:id/resolve", policy.AlertManage, false, h.alertResolve},
+
 		{get, "/staff", policy.StaffManage, false, h.staffList},
 		{post, "/staff", policy.StaffManage, true, h.staffCreate},
 		{get, "/staff/:id", policy.StaffManage, false, h.staffShow},

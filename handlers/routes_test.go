@@ -131,8 +131,12 @@ func routeTable() map[string]routeCase {
 		"POST /retention/:slug/holds/:id/lift": {path: "/retention/acme/holds/1/lift", form: form("reason", reason), writes: true, want: staffPOST},
 		"POST /retention/:slug/delete":         {path: "/retention/soylent/delete", form: form("confirm", "soylent"), writes: true, want: staffPOST},
 
-		"GET /audit":         {path: "/audit", want: auditGET},
-		"POST /audit/export": {path: "/audit/export", form: form("format", "csv"), writes: true, want: auditPOST},
+		"GET /alerts":                  {path: "/alerts", want: auditGET},
+		"GET /alerts/:id":              {path: "/alerts/1", want: auditGET},
+		"POST /alerts/:id/acknowledge": {path: "/alerts/1/acknowledge", form: form("note", reason), writes: true, want: staffPOST},
+		"POST /alerts/:id/resolve":     {path: "/alerts/1/resolve", form: form("note", reason), writes: true, want: staffPOST},
+		"GET /audit":                   {path: "/audit", want: auditGET},
+		"POST /audit/export":           {path: "/audit/export", form: form("format", "csv"), writes: true, want: auditPOST},
 
 		"GET /staff":                 {path: "/staff", want: staffGET},
 		"POST /staff":                {path: "/staff", form: form("email", "new.person@example.com", "name", "New Person", "tier", "support"), writes: true, want: staffPOST},

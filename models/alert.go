@@ -89,8 +89,8 @@ type AlertFilter struct {
 var AlertSorts = []SortKey{{Name: "opened", Column: "opened_at", Kind: SortTime, Desc: true}}
 
 // ListAlerts returns a page of alerts matching f, newest first unless the
-// page says otherwise.
-func ListAlerts(ctx context.Context, db *gorm.DB, f AlertFilter) (Page[Alert], error) {
+// page says otherwise, and how many match.
+func ListAlerts(ctx context.Context, db *gorm.DB, f AlertFilter) (Page[Alert], Count, error) {
 	q := db.Model(&Alert{})
 	if f.State != "" {
 		q = q.Where("state = ?", string(f.State))
@@ -108,9 +108,13 @@ func ListAlerts(ctx context.Context, db *gorm.DB, f AlertFilter) (Page[Alert], e
 		return Cursor{Value: a.OpenedAt.UTC().Format(time.RFC3339Nano), ID: strconv.FormatInt(a.ID, 10)}
 	})
 	if err != nil {
-		return Page[Alert]{}, fmt.Errorf("list alerts: %w", err)
+		return Page[Alert]{}, Count{}, fmt.Errorf("list alerts: %w", err)
 	}
-	return p, nil
+	n, err := countCapped(ctx, db, q)
+	if err != nil {
+		return Page[Alert]{}, Count{}, fmt.Errorf("count alerts: %w", err)
+	}
+	return p, n, nil
 }
 
 // OpenAlerts returns the alerts not yet resolved, most severe and newest

@@ -92,6 +92,10 @@ type DashboardView struct {
 	// Mine are the requests the viewer asked for or is the grantee of,
 	// newest first, with where each stands: their notifications.
 	Mine []RequestRow
+	// Alerts are the alerts not yet resolved, most severe first, shown
+	// first when ShowAlerts (sysadmins and auditors).
+	ShowAlerts bool
+	Alerts     []AlertRow
 	// The quick actions the viewer may take.
 	CanFind, CanRequest bool
 	// Audit is the audit log's state and recent activity; nil unless the

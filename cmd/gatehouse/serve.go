@@ -93,7 +93,7 @@ func (s *server) handler(outbox *models.Outbox) (*handlers.Handler, error) {
 		AgreementVersion: cfg.AgreementVersion, TrustedProxies: cfg.TrustedProxies, MetricsToken: cfg.MetricsToken, MetricsElsewhere: cfg.MetricsAddr != "", BreakglassWindow: cfg.BreakglassWindow,
 		Requests: cfg.Requests, Company: cfg.Company, Retention: cfg.Retention, Outbox: outbox, Sessions: cfg.Sessions, StepUpWindow: cfg.StepUpWindow,
 		OIDC: handlers.OIDC{Issuer: cfg.OIDCIssuer, ClientID: cfg.OIDCClientID, ClientSecret: cfg.OIDCClientSecret, HTTPClient: &http.Client{Timeout: 10 * time.Second}},
-		Dev:  cfg.Dev,
+		Dev:  cfg.Dev, Detection: cfg.Detection.Rules,
 	}
 	if cfg.Dev {
 		opts.DemoStaff = demoStaff()
