@@ -606,6 +606,8 @@ func TestCrossSitePOSTsRefused(t *testing.T) {
 			Justification: "routes test", OpenedAt: p.clock.Now(), EndsAt: p.clock.Now().Add(time.Hour)}).Error; err != nil {
 			t.Fatal(err)
 		}
+		// The acknowledge and resolve forms need an alert.
+		p.raiseAlert()
 		posts := 0
 		for _, key := range orderedRoutes(registered) {
 			method, _, _ := strings.Cut(key, " ")
@@ -649,6 +651,7 @@ func TestGETRoutesLeaveDatabaseUnchanged(t *testing.T) {
 		registered := p.registeredRoutes()
 		checkTableMatchesRoutes(t, registered, table)
 		cookies := p.signInPrincipals()
+		p.raiseAlert() // so that /alerts/1 is a real alert's page
 		gets := 0
 		// Each request is compared with the state before it; when nothing
 		// changed, that is also the state before the next one.
