@@ -103,6 +103,17 @@ func TestConfigProductionRefusesEachUnsafeSetting(t *testing.T) {
 		{"ticket pattern that unbalances its anchors", func(e map[string]string) { e["GATEHOUSE_TICKET_PATTERN"] = "SUP-[0-9]+)|(OPS" }, "GATEHOUSE_TICKET_PATTERN=SUP-[0-9]+)|(OPS: not a regular expression"},
 		{"value with a newline", func(e map[string]string) { e["GATEHOUSE_BREAKGLASS_WINDOW"] = "1h\nGATEHOUSE_X: fine" }, `GATEHOUSE_BREAKGLASS_WINDOW=1h\nGATEHOUSE_X: fine: want`},
 		{"audit signing key missing", func(e map[string]string) { delete(e, "GATEHOUSE_AUDIT_SIGNING_KEY") }, "GATEHOUSE_AUDIT_SIGNING_KEY is missing"},
+		{"security address not an address", func(e map[string]string) { e["GATEHOUSE_SECURITY_EMAIL"] = "Security <sec@example.com>" }, "GATEHOUSE_SECURITY_EMAIL=Security <sec@example.com>: want one plain address"},
+		{"webhook over http", func(e map[string]string) {
+			e["GATEHOUSE_ALERT_WEBHOOK_URL"], e["GATEHOUSE_ALERT_WEBHOOK_SECRET"] = "http://hooks.example.com/x", strings.Repeat("w", 32)
+		}, "GATEHOUSE_ALERT_WEBHOOK_URL: alerts leave only over https://"},
+		{"webhook with credentials", func(e map[string]string) {
+			e["GATEHOUSE_ALERT_WEBHOOK_URL"], e["GATEHOUSE_ALERT_WEBHOOK_SECRET"] = "https://u:p@hooks.example.com/x", strings.Repeat("w", 32)
+		}, "GATEHOUSE_ALERT_WEBHOOK_URL: want an absolute https:// URL without credentials"},
+		{"webhook secret short", func(e map[string]string) {
+			e["GATEHOUSE_ALERT_WEBHOOK_URL"], e["GATEHOUSE_ALERT_WEBHOOK_SECRET"] = "https://hooks.example.com/x", strings.Repeat("w", 31)
+		}, "GATEHOUSE_ALERT_WEBHOOK_SECRET: want at least 32 characters"},
+		{"webhook secret without a URL", func(e map[string]string) { e["GATEHOUSE_ALERT_WEBHOOK_SECRET"] = strings.Repeat("w", 32) }, "GATEHOUSE_ALERT_WEBHOOK_SECRET is set without GATEHOUSE_ALERT_WEBHOOK_URL"},
 		{"audit signing key short", func(e map[string]string) {
 			e["GATEHOUSE_AUDIT_SIGNING_KEY"] = base64.StdEncoding.EncodeToString(make([]byte, 31))
 		}, "GATEHOUSE_AUDIT_SIGNING_KEY: want the base64 of a 32-byte ed25519 seed"},
@@ -432,6 +443,21 @@ func TestConfigAuditSettings(t *testing.T) {
 	}
 	if k3, _ := devAuditKey(t.TempDir()); k3.Equal(k1) {
 		t.Error("two data directories share a dev key")
+	}
+}
+
+func TestConfigDetection(t *testing.T) {
+	env := productionEnv()
+	env["GATEHOUSE_SECURITY_EMAIL"] = "security@example.com"
+	env["GATEHOUSE_ALERT_WEBHOOK_URL"] = "https://hooks.example.com/gatehouse"
+	env["GATEHOUSE_ALERT_WEBHOOK_SECRET"] = strings.Repeat("w", 32)
+	cfg, err := loadConfig("serve", nil, environ(env), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := cfg.Detection
+	if len(d.Rules) == 0 || d.SecurityEmail != "security@example.com" || d.WebhookURL != env["GATEHOUSE_ALERT_WEBHOOK_URL"] || string(d.WebhookSecret) != env["GATEHOUSE_ALERT_WEBHOOK_SECRET"] {
+		t.Errorf("Detection = %+v", d)
 	}
 }
 
