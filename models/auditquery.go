@@ -30,6 +30,8 @@ var auditActions = []Action{
 	ActionRetentionNoticed, ActionRetentionMarked, ActionLegalHoldPlaced, ActionLegalHoldLifted,
 	ActionDeletionRequested, ActionDeletionShown, ActionDeletionConfirmed, ActionDeletionCancelled, ActionDeletionExpired,
 	ActionWorkspaceDeleted, ActionWorkspaceDeletionStarted, ActionWorkspaceDeletionStopped,
+	ActionIncidentDeclared, ActionIncidentAffectedSet, ActionIncidentNoticeDrafted, ActionIncidentNoticeApproved,
+	ActionIncidentNoticeShown, ActionIncidentContained, ActionIncidentClosed,
 }
 
 // AuditActions returns every known action, sorted.
