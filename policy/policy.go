@@ -56,6 +56,8 @@ var (
 	DeletionRequest   = Permission{"deletion", "request"}
 	AuditRead         = Permission{"audit", "read"}
 	GrantRevoke       = Permission{"grant", "revoke"}
+	IncidentRead      = Permission{"incident", "read"}
+	IncidentManage    = Permission{"incident", "manage"}
 )
 
 // All lists every permission other than Public, for tests and for the
@@ -63,6 +65,7 @@ var (
 var All = []Permission{
 	PortalEnter, WorkspaceMetaRead, RequestRead, RequestCreate, RequestApprove,
 	TenantDataRead, BreakglassUse, StaffManage, RetentionManage, AuditRead, GrantRevoke, DeletionRequest,
+	IncidentRead, IncidentManage,
 }
 
 // Enforcer answers "may this tier do that". It is safe for concurrent use.
