@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -218,7 +219,7 @@ func TestIncidentNoticeSentOnce(t *testing.T) {
 				slug, to, _ := strings.Cut(w, " ")
 				c := 0
 				for _, m := range got {
-					if slices0(m.To, to) && bytes.Contains(m.Data, []byte("("+slug+")")) {
+					if slices.Contains(m.To, to) && bytes.Contains(m.Data, []byte("("+slug+")")) {
 						c++
 					}
 				}
@@ -243,15 +244,6 @@ func TestIncidentNoticeSentOnce(t *testing.T) {
 			}
 		})
 	}
-}
-
-func slices0(tos []string, to string) bool {
-	for _, t := range tos {
-		if t == to {
-			return true
-		}
-	}
-	return false
 }
 
 func mailCount(t *testing.T, db *models.DB) int64 {
