@@ -32,6 +32,7 @@ var navigation = []struct {
 	{"Staff", "/staff", policy.StaffManage},
 	{"Break-glass", "/breakglass", policy.BreakglassUse},
 	{"Retention", "/retention", policy.RetentionManage},
+	{"Incidents", "/incidents", policy.IncidentRead},
 }
 
 // chrome is what every page's layout needs: the title, the signed-in

@@ -91,6 +91,20 @@ func (h *Handler) routes() []route {
 		{post, "/breakglass/:id/review", policy.BreakglassUse, false, h.breakglassReview},
 		{post, "/breakglass/:id/end", policy.BreakglassUse, false, h.breakglassEnd},
 
+		{get, "/incidents", policy.IncidentRead, false, h.incidentList},
+		{post, "/incidents", policy.IncidentManage, false, h.incidentDeclare},
+		{get, "/incidents/:id", policy.IncidentRead, false, h.incidentShow},
+		{post, "/incidents/:id/affected", policy.IncidentManage, false, h.incidentAffected},
+		{post, "/incidents/:id/notices", policy.IncidentManage, false, h.noticeDraft},
+		{get, "/incidents/:id/notices/:notice", policy.IncidentRead, false, h.noticePreview},
+		{post, "/incidents/:id/notices/:notice/approve", policy.IncidentManage, true, h.noticeApprove},
+		{post, "/incidents/:id/contain", policy.IncidentManage, false, h.incidentContain},
+		{post, "/incidents/:id/close", policy.IncidentManage, false, h.incidentClose},
+
+		// A workspace owner's link from an incident notice.
+		{get, "/incident-notice/:token", policy.Public, false, h.incidentLinkShow},
+		{http.MethodHead, "/incident-notice/:token", policy.Public, false, h.incidentLinkShow},
+
 		// A workspace owner's link from the break-glass mail.
 		{get, "/emergency/:token", policy.Public, false, h.breakglassLinkShow},
 		{http.MethodHead, "/emergency/:token", policy.Public, false, h.breakglassLinkShow},

@@ -156,6 +156,19 @@ func routeTable() map[string]routeCase {
 		// Break-glass 2 is the one POST /breakglass opens, as Ada: she ends her own.
 		"POST /breakglass/:id/end": {path: "/breakglass/2/end", form: form("note", reason), writes: true, want: staffPOST},
 
+		// Incidents 1 and 2 are the ones TestCrossSitePOSTsRefused has otto
+		// declare (1 with acme affected and otto's notice 1); POST
+		// /incidents declares 3, as Ada.
+		"GET /incidents":                              {path: "/incidents", want: auditGET},
+		"POST /incidents":                             {path: "/incidents", form: form("title", "Laptop stolen", "summary", reason+" after a stolen laptop", "severity", "high", "started", "2020-01-01T10:00", "detected", "2020-01-01T11:00"), writes: true, want: staffPOST},
+		"GET /incidents/:id":                          {path: "/incidents/1?find=1&method=slugs&slugs=acme", want: auditGET},
+		"POST /incidents/:id/affected":                {path: "/incidents/3/affected", form: form("method", "slugs", "slugs", "acme globex"), writes: true, want: staffPOST},
+		"POST /incidents/:id/notices":                 {path: "/incidents/1/notices", form: form("body", reason+": we are writing to tell you what we found."), writes: true, want: staffPOST},
+		"GET /incidents/:id/notices/:notice":          {path: "/incidents/1/notices/1", want: auditGET},
+		"POST /incidents/:id/notices/:notice/approve": {path: "/incidents/1/notices/1/approve", form: form(), writes: true, want: staffPOST},
+		"POST /incidents/:id/contain":                 {path: "/incidents/1/contain", form: form("staff", "sam.support@example.com", "note", reason+" while we look"), writes: true, want: staffPOST},
+		"POST /incidents/:id/close":                   {path: "/incidents/2/close", form: form("postmortem", reason+": the laptop was wiped remotely; nothing was read from it."), writes: true, want: staffPOST},
+
 		"GET /requests":              {path: "/requests", want: wsGET},
 		"GET /requests/new":          {path: "/requests/new", want: wsGET},
 		"POST /requests":             {path: "/requests", form: form("workspace", "acme", "reason", reason+" for the customer", "ticket", "SUP-1", "duration", "2h", "grantee", "sara.senior@example.com", "mode", "masked"), writes: true, want: requestPOST},
@@ -179,6 +192,10 @@ func routeTable() map[string]routeCase {
 		"GET /emergency/:token":  {path: "/emergency/" + strings.Repeat("A", 43), want: public},
 		"HEAD /emergency/:token": {path: "/emergency/" + strings.Repeat("A", 43), want: public},
 		"POST /emergency/:token": {path: "/emergency/" + strings.Repeat("A", 43), form: form("note", reason), want: public},
+
+		// The owner's link from an incident notice, likewise; it only shows.
+		"GET /incident-notice/:token":  {path: "/incident-notice/" + strings.Repeat("A", 43), want: public},
+		"HEAD /incident-notice/:token": {path: "/incident-notice/" + strings.Repeat("A", 43), want: public},
 
 		// Development only (the test portal runs with Dev): the demo login
 		// and the in-process identity provider, which keeps its state in
@@ -608,6 +625,7 @@ func TestCrossSitePOSTsRefused(t *testing.T) {
 		}
 		// The acknowledge and resolve forms need an alert.
 		p.raiseAlert()
+		declareTestIncidents(t, db, p.clock.Now(), p.idOf("otto.sysadmin@example.com"))
 		posts := 0
 		for _, key := range orderedRoutes(registered) {
 			method, _, _ := strings.Cut(key, " ")

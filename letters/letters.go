@@ -51,6 +51,8 @@ func (l Letters) Letter(ctx context.Context, tx *gorm.DB, n models.Notice) (mode
 		return l.deletionLink(ctx, n)
 	case models.AlertNotice:
 		return l.alert(ctx, n)
+	case models.BreachNotice:
+		return l.incident(ctx, n)
 	}
 	return models.Mail{}, fmt.Errorf("letters: no letter for %T", n)
 }

@@ -68,6 +68,12 @@ func TestLetterOfEveryNotice(t *testing.T) {
 			"retention.marked", "Your workspace Acme Corp is marked for deletion", ""},
 		{models.DeletionLinkNotice{Workspace: ws, Request: models.DeletionRequest{ID: 2, NeededConfirmations: 1}, Owner: "owner@acme.example", Token: "del"},
 			"deletion.confirm", "Confirm the deletion of your workspace Acme Corp", "https://gatehouse.example/deletion/del"},
+		{models.BreachNotice{Incident: models.Incident{ID: 3, Title: "Stolen laptop"}, Notice: models.IncidentNotice{Body: "We found it."},
+			Workspace: models.AffectedWorkspace{Slug: "acme", Name: "Acme Corp"}, Owner: "owner@acme.example", Token: "inc"},
+			"incident.notice", "Security incident affecting your workspace Acme Corp", "https://gatehouse.example/incident-notice/inc"},
+		{models.BreachNotice{Incident: models.Incident{ID: 3, Title: "Stolen laptop"}, Notice: models.IncidentNotice{Body: "We finished."},
+			Workspace: models.AffectedWorkspace{Slug: "acme", Name: "Acme Corp"}, Owner: "owner@acme.example", Token: "inc2", FollowUp: true},
+			"incident.follow_up", "Update on the security incident affecting Acme Corp", "https://gatehouse.example/incident-notice/inc2"},
 	}
 	for _, tt := range tests {
 		m, err := l.Letter(ctx, db.Read, tt.notice)

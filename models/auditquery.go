@@ -31,6 +31,8 @@ var auditActions = []Action{
 	ActionDeletionRequested, ActionDeletionShown, ActionDeletionConfirmed, ActionDeletionCancelled, ActionDeletionExpired,
 	ActionWorkspaceDeleted, ActionWorkspaceDeletionStarted, ActionWorkspaceDeletionStopped,
 	ActionAlertRaised, ActionAlertAcknowledged, ActionAlertResolved, ActionAlertWebhookFailed,
+	ActionIncidentDeclared, ActionIncidentAffectedSet, ActionIncidentNoticeDrafted, ActionIncidentNoticeApproved,
+	ActionIncidentNoticeShown, ActionIncidentContained, ActionIncidentClosed,
 }
 
 // AuditActions returns every known action, sorted.

@@ -38,6 +38,8 @@ type AuditQuery struct {
 
 	// Breakglass keeps the events of one break-glass (breakglass_id).
 	Breakglass int64
+	// Grant keeps the events of one grant (grant_id, audit_events_grant).
+	Grant int64
 }
 
 // ErrAuditScan is a search no index serves: it would read the whole log.
@@ -89,6 +91,9 @@ func (f AuditQuery) where(q *gorm.DB) *gorm.DB {
 	}
 	if f.Breakglass != 0 {
 		q = q.Where("breakglass_id = ?", f.Breakglass)
+	}
+	if f.Grant != 0 {
+		q = q.Where("grant_id = ?", f.Grant)
 	}
 	if len(f.Actions) > 0 {
 		q = q.Where("action IN ?", f.Actions)

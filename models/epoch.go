@@ -31,6 +31,7 @@ var readOnlyActions = map[Action]bool{
 	ActionConsentShown:        true,
 	ActionDeletionShown:       true,
 	ActionBreakglassLinkShown: true,
+	ActionIncidentNoticeShown: true,
 	ActionAuditExported:       true,
 	ActionLoginRefused:        true,
 	ActionMailSent:            true,

@@ -279,20 +279,31 @@ func (s Staff) mayHold(g Grant) bool {
 // new grant for s appears meanwhile. The sweep later tells the owners and
 // sends them what was viewed, as for any grant that ends.
 func endGrantsBeyond(ctx context.Context, tx *gorm.DB, act Act, s Staff, why string) error {
+	detail := map[string]any{"grantee": s.Email, "tier": s.Tier, "status": s.Status}
+	_, err := endGrantsOf(ctx, tx, act, s, why, detail, s.mayHold)
+	return err
+}
+
+// endGrantsOf ends, as endGrantsBeyond does, every grant of s not yet
+// over but those keep allows, each event with detail, and returns how
+// many it ended. A detail without the grantee's status reads as a
+// sysadmin's revocation (staffChangeEnd).
+func endGrantsOf(ctx context.Context, tx *gorm.DB, act Act, s Staff, why string, detail map[string]any, keep func(Grant) bool) (int, error) {
 	var grants []Grant
 	err := tx.WithContext(ctx).Where("grantee_id = ? AND ended_at IS NULL AND ends_at > ?", s.ID, act.Now.UTC()).
 		Order("id").Find(&grants).Error
 	if err != nil {
-		return fmt.Errorf("grants of staff %d: %w", s.ID, err)
+		return 0, fmt.Errorf("grants of staff %d: %w", s.ID, err)
 	}
+	ended := 0
 	for _, g := range grants {
-		if s.mayHold(g) {
+		if keep(g) {
 			continue
 		}
 		res := tx.Model(&Grant{}).Where("id = ? AND ended_at IS NULL", g.ID).
 			Updates(map[string]any{"ended_at": act.Now.UTC(), "ended_by": act.By.Email, "ended_why": why})
 		if res.Error != nil {
-			return fmt.Errorf("end grant %d: %w", g.ID, res.Error)
+			return 0, fmt.Errorf("end grant %d: %w", g.ID, res.Error)
 		}
 		if res.RowsAffected == 0 {
 			continue // ended meanwhile by someone else, who audited it
@@ -310,13 +321,14 @@ func endGrantsBeyond(ctx context.Context, tx *gorm.DB, act Act, s Staff, why str
 			BreakglassID: g.BreakglassID,
 			Target:       target,
 			Reason:       why,
-			Detail:       map[string]any{"grantee": s.Email, "tier": s.Tier, "status": s.Status},
+			Detail:       detail,
 		})
 		if err != nil {
-			return err
+			return 0, err
 		}
+		ended++
 	}
-	return nil
+	return ended, nil
 }
 
 // FindGrant returns grant id, or a wrapped ErrNotFound.

@@ -37,16 +37,24 @@ type Post struct {
 
 // send writes n's mail and enqueues it in tx.
 func (p Post) send(ctx context.Context, tx *gorm.DB, now time.Time, n Notice) error {
+	_, err := p.enqueue(ctx, tx, now, n)
+	return err
+}
+
+// enqueue is send returning the mail's id, for a caller that tracks its
+// delivery.
+func (p Post) enqueue(ctx context.Context, tx *gorm.DB, now time.Time, n Notice) (int64, error) {
 	to, workspace, request := n.address()
 	m, err := p.Letters.Letter(ctx, tx, n)
 	if err != nil {
-		return fmt.Errorf("mail to %s: %w", to, err)
+		return 0, fmt.Errorf("mail to %s: %w", to, err)
 	}
 	m.To, m.Workspace, m.RequestID = to, workspace, request
-	if _, err := p.Outbox.Enqueue(ctx, tx, now, m); err != nil {
-		return fmt.Errorf("mail to %s: %w", to, err)
+	id, err := p.Outbox.Enqueue(ctx, tx, now, m)
+	if err != nil {
+		return 0, fmt.Errorf("mail to %s: %w", to, err)
 	}
-	return nil
+	return id, nil
 }
 
 // name is workspace slug's name.

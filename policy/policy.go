@@ -58,6 +58,8 @@ var (
 	GrantRevoke       = Permission{"grant", "revoke"}
 	AlertRead         = Permission{"alert", "read"}
 	AlertManage       = Permission{"alert", "manage"}
+	IncidentRead      = Permission{"incident", "read"}
+	IncidentManage    = Permission{"incident", "manage"}
 )
 
 // All lists every permission other than Public, for tests and for the
@@ -66,6 +68,7 @@ var All = []Permission{
 	PortalEnter, WorkspaceMetaRead, RequestRead, RequestCreate, RequestApprove,
 	TenantDataRead, BreakglassUse, StaffManage, RetentionManage, AuditRead, GrantRevoke, DeletionRequest,
 	AlertRead, AlertManage,
+	IncidentRead, IncidentManage,
 }
 
 // Enforcer answers "may this tier do that". It is safe for concurrent use.

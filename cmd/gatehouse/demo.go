@@ -51,14 +51,18 @@ func seedDemo(ctx context.Context, cfg Config, db, product *models.DB, tenantsDi
 }
 
 // seedDemoRequest adds the customer's deletion request waiting for its
-// owners, so the retention queue shows that state too, and the demo's
-// alerts; both mail, so it needs the letters.
+// owners, so the retention queue shows that state too, the demo's
+// alerts, and the closed incident with its notices; they mail people, so
+// they need the letters.
 func seedDemoRequest(ctx context.Context, cfg Config, db, product *models.DB, post models.Post) error {
 	if err := demo.SeedDeletionRequest(ctx, db, product.Read, time.Now(), cfg.Retention, post); err != nil {
 		return fmt.Errorf("demo deletion request: %w", err)
 	}
 	if err := demo.SeedAlerts(ctx, db, cfg.Detection.Rules, post, time.Now()); err != nil {
 		return fmt.Errorf("demo alerts: %w", err)
+	}
+	if err := demo.SeedIncident(ctx, db, product.Read, time.Now(), post); err != nil {
+		return fmt.Errorf("demo incident: %w", err)
 	}
 	return nil
 }
