@@ -49,6 +49,8 @@ func (l Letters) Letter(ctx context.Context, tx *gorm.DB, n models.Notice) (mode
 		return l.retentionNotice(ctx, n)
 	case models.DeletionLinkNotice:
 		return l.deletionLink(ctx, n)
+	case models.TransparencyNotice:
+		return l.transparency(ctx, n)
 	}
 	return models.Mail{}, fmt.Errorf("letters: no letter for %T", n)
 }

@@ -30,6 +30,7 @@ var auditActions = []Action{
 	ActionRetentionNoticed, ActionRetentionMarked, ActionLegalHoldPlaced, ActionLegalHoldLifted,
 	ActionDeletionRequested, ActionDeletionShown, ActionDeletionConfirmed, ActionDeletionCancelled, ActionDeletionExpired,
 	ActionWorkspaceDeleted, ActionWorkspaceDeletionStarted, ActionWorkspaceDeletionStopped,
+	ActionTransparencyReported, ActionTransparencyShown, ActionTransparencyMailOff,
 }
 
 // AuditActions returns every known action, sorted.

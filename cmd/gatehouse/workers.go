@@ -59,8 +59,8 @@ func (ws *workers) stop() {
 // startWorkers starts the background work, in the order it stops in
 // reverse: the audit shipper (stopped last, so that its final checkpoint
 // covers every other worker's events), the mail worker, the request
-// sweeper (every 30 seconds), the retention job (at once, then hourly)
-// and, on PostgreSQL, the audit log's partitions made ahead (hourly).
+// sweeper (every 30 seconds), the retention job and the transparency
+// reports (each at once, then hourly) and, on PostgreSQL, the audit log's partitions made ahead (hourly).
 func (s *server) startWorkers(ctx context.Context, post models.Post) error {
 	shipper, err := newAuditShipper(s.cfg, s.st.db, s.stdout, s.log)
 	if err != nil {
@@ -80,6 +80,11 @@ func (s *server) startWorkers(ctx context.Context, post models.Post) error {
 	s.workers.start(ctx, "retention", &models.RetentionJob{
 		DB: s.st.db, Product: s.st.product, TenantsDir: s.st.tenantsDir, Policy: s.cfg.Retention, Post: post,
 		Now: time.Now, Every: time.Hour, Logger: s.log,
+	})
+	// Alerts stays nil until the detection rules' alerts exist: the
+	// reports then have no alerts section.
+	s.workers.start(ctx, "transparency", &models.TransparencyJob{
+		DB: s.st.db, Product: s.st.product, Post: post, Policy: s.cfg.Transparency, Now: time.Now, Every: time.Hour, Logger: s.log,
 	})
 	if s.st.db.Dialect == models.Postgres {
 		s.workers.start(ctx, "audit partitions", &models.PartitionWorker{DB: s.st.db, Every: time.Hour, Logger: s.log})
