@@ -415,20 +415,19 @@ func (j *TransparencyJob) report(ctx context.Context, slug, name string, from, t
 	post.Names = map[string]string{slug: name}
 	mailed := -1
 	_, err = once(ctx, j.DB.Write, func(tx *gorm.DB) (bool, error) {
-		r := TransparencyReport{Workspace: slug, PeriodStart: from.UTC(), PeriodEnd: to.UTC(), Figures: string(figures), CreatedAt: now.UTC()}
-		ins := tx.Clauses(clause.OnConflict{Columns: []clause.Column{{Name: "workspace"}, {Name: "period_start"}}, DoNothing: true}).Create(&r)
-		if ins.Error != nil || ins.RowsAffected == 0 {
-			return false, ins.Error
-		}
+		// Who turned the mail off, read first so the row is written once
+		// with its number of recipients.
 		var off []string
 		if err := tx.Model(&TransparencyMailOff{}).Where("workspace = ?", slug).Pluck("recipient", &off).Error; err != nil {
 			return false, err
 		}
-		mailed = 0
-		for _, owner := range owners {
-			if slices.Contains(off, owner) {
-				continue
-			}
+		recipients := slices.DeleteFunc(slices.Clone(owners), func(o string) bool { return slices.Contains(off, o) })
+		r := TransparencyReport{Workspace: slug, PeriodStart: from.UTC(), PeriodEnd: to.UTC(), Figures: string(figures), Recipients: len(recipients), CreatedAt: now.UTC()}
+		ins := tx.Clauses(clause.OnConflict{Columns: []clause.Column{{Name: "workspace"}, {Name: "period_start"}}, DoNothing: true}).Create(&r)
+		if ins.Error != nil || ins.RowsAffected == 0 {
+			return false, ins.Error
+		}
+		for _, owner := range recipients {
 			token, err := createTransparencyLink(ctx, tx, now, r, owner)
 			if err != nil {
 				return false, err
@@ -436,11 +435,8 @@ func (j *TransparencyJob) report(ctx context.Context, slug, name string, from, t
 			if err := post.send(ctx, tx, now, TransparencyNotice{Report: r, Figures: f, Name: name, Owner: owner, Token: token}); err != nil {
 				return false, err
 			}
-			mailed++
 		}
-		if err := tx.Model(&r).Update("recipients", mailed).Error; err != nil {
-			return false, err
-		}
+		mailed = len(recipients)
 		_, err := AppendAudit(ctx, tx, AuditEntry{
 			At: now, Actor: SystemActor, Action: ActionTransparencyReported, Workspace: slug, Target: r.Target(),
 			Detail: map[string]any{"period_start": from.UTC(), "period_end": to.UTC(), "recipients": mailed, "mail_off": len(owners) - mailed, "idle": f.Idle()},

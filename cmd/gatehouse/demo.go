@@ -51,11 +51,15 @@ func seedDemo(ctx context.Context, cfg Config, db, product *models.DB, tenantsDi
 }
 
 // seedDemoRequest adds the customer's deletion request waiting for its
-// owners, so the retention queue shows that state too; it mails them, so
-// it needs the letters.
+// owners, so the retention queue shows that state too, and globex's
+// transparency report for last month; both mail owners, so they need the
+// letters.
 func seedDemoRequest(ctx context.Context, cfg Config, db, product *models.DB, post models.Post) error {
 	if err := demo.SeedDeletionRequest(ctx, db, product.Read, time.Now(), cfg.Retention, post); err != nil {
 		return fmt.Errorf("demo deletion request: %w", err)
+	}
+	if err := demo.SeedTransparencyReport(ctx, db, product, time.Now(), post); err != nil {
+		return fmt.Errorf("demo transparency report: %w", err)
 	}
 	return nil
 }
