@@ -53,7 +53,7 @@ func (h *Handler) transparencyMailOff(c echo.Context) error {
 	}
 	defer ch.settle(ctx)
 	token := c.Param("token")
-	v, err := models.TurnTransparencyMailOff(ctx, h.db.Write, now, models.TransparencyLinkInput{Token: token, IP: c.RealIP(), UserAgent: c.Request().UserAgent()})
+	_, err = models.TurnTransparencyMailOff(ctx, h.db.Write, now, models.TransparencyLinkInput{Token: token, IP: c.RealIP(), UserAgent: c.Request().UserAgent()})
 	switch {
 	case err == nil:
 		return c.Redirect(http.StatusSeeOther, "/transparency/"+token+"?done=mail-off")
@@ -61,7 +61,8 @@ func (h *Handler) transparencyMailOff(c echo.Context) error {
 		ch.fail()
 		return h.render(c, http.StatusNotFound, views.TransparencyLinkInvalid(h.transparencyChrome(c)))
 	case errors.Is(err, models.ErrConflict):
-		if v, err = models.OpenTransparencyLink(ctx, h.db.Read, now, token); err != nil {
+		v, err := models.OpenTransparencyLink(ctx, h.db.Read, now, token)
+		if err != nil {
 			return err
 		}
 		return h.renderTransparency(c, http.StatusConflict, v, views.TransparencyLinkView{Problem: "The report mail is already off for you. Nothing was changed."})

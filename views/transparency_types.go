@@ -8,7 +8,7 @@ type TransparencyReportView struct {
 	Company       string
 	Workspace     string
 	WorkspaceName string
-	From, To      time.Time // the period: [From, To)
+	From, To      time.Time         // the period: [From, To)
 	Requests      []TransparencyRow // label → count, requests and their outcomes
 	Views         []TransparencyCount
 	Reveals       []TransparencyCount
