@@ -83,6 +83,9 @@ type Options struct {
 	// MetricsElsewhere: /metrics is served by MetricsHandler on a listener
 	// of its own, and Echo's answers 404.
 	MetricsElsewhere bool
+	// SecurityTxt is what /.well-known/security.txt says; its zero value
+	// serves none.
+	SecurityTxt SecurityTxt
 
 	// Export tunes audit exports; zero fields take their defaults.
 	Export ExportOptions
@@ -143,6 +146,7 @@ type Handler struct {
 	devIdP           http.Handler
 	demoStaff        []DemoStaff
 	export           ExportOptions
+	securityTxtFile  SecurityTxt
 
 	// The per-address budgets (limits.go), counted in the portal database.
 	linkFailures  *limiter
@@ -196,6 +200,7 @@ func New(o Options) (*Handler, error) {
 		devIdP:           o.DevIdP,
 		demoStaff:        o.DemoStaff,
 		export:           o.Export.withDefaults(),
+		securityTxtFile:  o.SecurityTxt,
 		letters:          letters.New(o.Company, o.BaseURL, o.Now),
 		linkFailures:     &limiter{Limit: linkFailureLimit, db: o.DB.Write, log: o.Logger},
 		loginFailures:    &limiter{Limit: loginFailureLimit, db: o.DB.Write, log: o.Logger},

@@ -26,6 +26,7 @@ func (h *Handler) routes() []route {
 		{get, "/readyz", policy.Public, false, h.readyz},
 		{get, "/metrics", policy.Public, false, h.metricsPage},
 		{get, "/static/:file", policy.Public, false, h.staticFile},
+		{get, "/.well-known/security.txt", policy.Public, false, h.securityTxt},
 
 		{get, "/login", policy.Public, false, h.loginPage},
 		{post, "/login", policy.Public, false, h.loginStart},
@@ -109,6 +110,11 @@ func (h *Handler) routes() []route {
 		{get, "/emergency/:token", policy.Public, false, h.breakglassLinkShow},
 		{http.MethodHead, "/emergency/:token", policy.Public, false, h.breakglassLinkShow},
 		{post, "/emergency/:token", policy.Public, false, h.breakglassLinkEnd},
+
+		// A workspace owner's link from a transparency report mail.
+		{get, "/transparency/:token", policy.Public, false, h.transparencyShow},
+		{http.MethodHead, "/transparency/:token", policy.Public, false, h.transparencyShow},
+		{post, "/transparency/:token", policy.Public, false, h.transparencyMailOff},
 	}
 	if h.dev {
 		dev := echo.WrapHandler(h.devIdP)

@@ -107,6 +107,8 @@ func routeTable() map[string]routeCase {
 		"GET /metrics":      {path: "/metrics", want: public},
 		"GET /static/:file": {path: static.Path("app.css"), want: public},
 
+		"GET /.well-known/security.txt": {path: "/.well-known/security.txt", want: public},
+
 		"GET /login":         {path: "/login", want: public},
 		"POST /login":        {path: "/login", form: form(), writes: true, want: public},
 		"GET /auth/callback": {path: "/auth/callback", want: public},
@@ -196,6 +198,10 @@ func routeTable() map[string]routeCase {
 		// The owner's link from an incident notice, likewise; it only shows.
 		"GET /incident-notice/:token":  {path: "/incident-notice/" + strings.Repeat("A", 43), want: public},
 		"HEAD /incident-notice/:token": {path: "/incident-notice/" + strings.Repeat("A", 43), want: public},
+		// The owner's link from a transparency report mail, likewise.
+		"GET /transparency/:token":  {path: "/transparency/" + strings.Repeat("A", 43), want: public},
+		"HEAD /transparency/:token": {path: "/transparency/" + strings.Repeat("A", 43), want: public},
+		"POST /transparency/:token": {path: "/transparency/" + strings.Repeat("A", 43), form: form(), want: public},
 
 		// Development only (the test portal runs with Dev): the demo login
 		// and the in-process identity provider, which keeps its state in

@@ -53,6 +53,8 @@ func (l Letters) Letter(ctx context.Context, tx *gorm.DB, n models.Notice) (mode
 		return l.alert(ctx, n)
 	case models.BreachNotice:
 		return l.incident(ctx, n)
+	case models.TransparencyNotice:
+		return l.transparency(ctx, n)
 	}
 	return models.Mail{}, fmt.Errorf("letters: no letter for %T", n)
 }

@@ -37,6 +37,9 @@ func TestLetterOfEveryNotice(t *testing.T) {
 	bg := models.Breakglass{ID: 4, Workspace: "acme", OpenedAt: now, EndsAt: now.Add(time.Hour)}
 	g := models.Grant{ID: 3, Workspace: "acme", GranteeID: sara.ID, StartsAt: now, EndsAt: now.Add(2 * time.Hour)}
 	ws := models.Workspace{Slug: "acme", Name: "Acme Corp"}
+	report := models.TransparencyReport{ID: 5, Workspace: "acme", PeriodStart: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), PeriodEnd: time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)}
+	figures := models.ReportFigures{Views: []models.StaffTableCount{{Staff: "sara.senior@example.com", Table: "members", Count: 3}},
+		Breakglass: []models.BreakglassFigure{{Staff: "ada.sysadmin@example.com", At: now, Justification: "<script>INC-9</script>"}}}
 	base, _ := url.Parse("https://gatehouse.example")
 	l := letters.New("Example Inc", base, func() time.Time { return now })
 	tests := []struct {
@@ -74,6 +77,8 @@ func TestLetterOfEveryNotice(t *testing.T) {
 		{models.BreachNotice{Incident: models.Incident{ID: 3, Title: "Stolen laptop"}, Notice: models.IncidentNotice{Body: "We finished."},
 			Workspace: models.AffectedWorkspace{Slug: "acme", Name: "Acme Corp"}, Owner: "owner@acme.example", Token: "inc2", FollowUp: true},
 			"incident.follow_up", "Update on the security incident affecting Acme Corp", "https://gatehouse.example/incident-notice/inc2"},
+		{models.TransparencyNotice{Report: report, Figures: figures, Name: "Acme Corp", Owner: "owner@acme.example", Token: "tr"},
+			"transparency.report", "Who accessed Acme Corp: November 2026", "https://gatehouse.example/transparency/tr"},
 	}
 	for _, tt := range tests {
 		m, err := l.Letter(ctx, db.Read, tt.notice)
@@ -93,6 +98,12 @@ func TestLetterOfEveryNotice(t *testing.T) {
 		if tt.link != "" && (!strings.Contains(m.Text, tt.link) || !strings.Contains(m.HTML, tt.link)) {
 			t.Errorf("%T: the mail does not carry %s:\n%s", tt.notice, tt.link, m.Text)
 		}
+	}
+	// The report's figures are in both parts, a justification escaped.
+	m, err := l.Letter(ctx, db.Read, models.TransparencyNotice{Report: report, Figures: figures, Name: "Acme Corp", Owner: "owner@acme.example", Token: "tr"})
+	if err != nil || !strings.Contains(m.Text, "sara.senior@example.com, members: 3 pages viewed") || !strings.Contains(m.HTML, "&lt;script&gt;INC-9") ||
+		strings.Contains(m.HTML, "<script>") || strings.Contains(m.HTML, "Security alerts") {
+		t.Errorf("transparency mail (%v):\n%s\n%s", err, m.Text, m.HTML)
 	}
 	if _, err := l.Letter(ctx, db.Read, nil); err == nil {
 		t.Error("a nil notice was written")

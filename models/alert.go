@@ -231,3 +231,17 @@ func moveAlert(ctx context.Context, db *gorm.DB, act Act, id int64, note string,
 
 // alertTarget is how the audit log names an alert.
 func alertTarget(id int64) string { return "alert/" + strconv.FormatInt(id, 10) }
+
+// ReportAlertsConcerning is AlertsConcerning as a transparency report
+// lists them: rule, severity, state and when each was raised.
+func ReportAlertsConcerning(ctx context.Context, db *gorm.DB, workspace string, from, to time.Time) ([]ReportAlert, error) {
+	as, err := AlertsConcerning(ctx, db, workspace, from, to)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]ReportAlert, 0, len(as))
+	for _, a := range as {
+		out = append(out, ReportAlert{Rule: a.Rule, Severity: a.Severity, State: string(a.State), At: a.OpenedAt})
+	}
+	return out, nil
+}

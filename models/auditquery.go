@@ -33,6 +33,7 @@ var auditActions = []Action{
 	ActionAlertRaised, ActionAlertAcknowledged, ActionAlertResolved, ActionAlertWebhookFailed,
 	ActionIncidentDeclared, ActionIncidentAffectedSet, ActionIncidentNoticeDrafted, ActionIncidentNoticeApproved,
 	ActionIncidentNoticeShown, ActionIncidentContained, ActionIncidentClosed,
+	ActionTransparencyReported, ActionTransparencyShown, ActionTransparencyMailOff,
 }
 
 // AuditActions returns every known action, sorted.

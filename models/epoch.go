@@ -32,10 +32,14 @@ var readOnlyActions = map[Action]bool{
 	ActionDeletionShown:       true,
 	ActionBreakglassLinkShown: true,
 	ActionIncidentNoticeShown: true,
-	ActionAuditExported:       true,
-	ActionLoginRefused:        true,
-	ActionMailSent:            true,
-	ActionMailFailed:          true,
+	// A report changes no access, and a month's thousands of them must
+	// not empty every replica's access cache.
+	ActionTransparencyReported: true,
+	ActionTransparencyShown:    true,
+	ActionAuditExported:        true,
+	ActionLoginRefused:         true,
+	ActionMailSent:             true,
+	ActionMailFailed:           true,
 }
 
 // movesEpoch reports whether recording evs moves the security epoch.

@@ -17,6 +17,7 @@ import (
 	"time"
 	"unicode"
 
+	"gatehouse/handlers"
 	"gatehouse/mailer"
 	"gatehouse/models"
 )
@@ -71,6 +72,12 @@ type Config struct {
 	Retention models.RetentionPolicy
 	// Detection is the detection rules and where alerts go.
 	Detection Detection
+	// SecurityTxt is what /.well-known/security.txt says (none when it
+	// has no Contact).
+	SecurityTxt handlers.SecurityTxt
+	// Transparency is when owners get their workspace's transparency
+	// report.
+	Transparency models.TransparencyPolicy
 }
 
 // settings are the recognised variables; any other GATEHOUSE_* variable
@@ -89,6 +96,8 @@ var settings = []string{
 	"GATEHOUSE_RETENTION_CANCELLED_DAYS", "GATEHOUSE_RETENTION_FREE_NOTICE_DAYS", "GATEHOUSE_RETENTION_FREE_MARK_DAYS",
 	"GATEHOUSE_RETENTION_FREE_DELETE_DAYS", "GATEHOUSE_DELETION_REQUEST_VALID_DAYS",
 	"GATEHOUSE_SECURITY_EMAIL", "GATEHOUSE_ALERT_WEBHOOK_URL", "GATEHOUSE_ALERT_WEBHOOK_SECRET",
+	"GATEHOUSE_SECURITY_CONTACT", "GATEHOUSE_SECURITY_EXPIRES", "GATEHOUSE_SECURITY_POLICY", "GATEHOUSE_SECURITY_LANGUAGES",
+	"GATEHOUSE_TRANSPARENCY_PERIOD", "GATEHOUSE_TRANSPARENCY_QUIET",
 }
 
 // devOnly are settings that make sense only with --dev.
@@ -133,6 +142,8 @@ func loadConfig(name string, args, environ []string, stderr io.Writer) (Config, 
 	problems = append(problems, c.parseRetention(env)...)
 	problems = append(problems, c.parseMail(env)...)
 	problems = append(problems, c.parseDetection(env)...)
+	problems = append(problems, c.parseSecurityTxt(env)...)
+	problems = append(problems, c.parseTransparency(env)...)
 	if c.Dev {
 		problems = append(problems, c.devDefaults(env)...)
 	} else {

@@ -52,8 +52,8 @@ func seedDemo(ctx context.Context, cfg Config, db, product *models.DB, tenantsDi
 
 // seedDemoRequest adds the customer's deletion request waiting for its
 // owners, so the retention queue shows that state too, the demo's
-// alerts, and the closed incident with its notices; they mail people, so
-// they need the letters.
+// alerts, the closed incident with its notices and globex's transparency
+// report for last month; they mail people, so they need the letters.
 func seedDemoRequest(ctx context.Context, cfg Config, db, product *models.DB, post models.Post) error {
 	if err := demo.SeedDeletionRequest(ctx, db, product.Read, time.Now(), cfg.Retention, post); err != nil {
 		return fmt.Errorf("demo deletion request: %w", err)
@@ -63,6 +63,9 @@ func seedDemoRequest(ctx context.Context, cfg Config, db, product *models.DB, po
 	}
 	if err := demo.SeedIncident(ctx, db, product.Read, time.Now(), post); err != nil {
 		return fmt.Errorf("demo incident: %w", err)
+	}
+	if err := demo.SeedTransparencyReport(ctx, db, product, time.Now(), post); err != nil {
+		return fmt.Errorf("demo transparency report: %w", err)
 	}
 	return nil
 }

@@ -75,6 +75,12 @@ type server struct {
 // settings; --dev keeps its keys in its data directory.
 func serveConfig(args, env []string, stderr io.Writer) (Config, error) {
 	cfg, err := loadConfig("serve", args, env, stderr)
+	if cfg.Dev {
+		cfg.devSecurityTxt(time.Now())
+	}
+	if p := cfg.checkSecurityTxt(time.Now()); len(p) > 0 {
+		err = joinProblems(err, configError(p))
+	}
 	if !cfg.Dev {
 		err = joinProblems(err, cfg.checkProduction())
 	}
@@ -92,8 +98,10 @@ func (s *server) handler(outbox *models.Outbox) (*handlers.Handler, error) {
 		BaseURL: cfg.BaseURL, AllowedDomains: cfg.AllowedDomains, SessionKey: cfg.SessionKey,
 		AgreementVersion: cfg.AgreementVersion, TrustedProxies: cfg.TrustedProxies, MetricsToken: cfg.MetricsToken, MetricsElsewhere: cfg.MetricsAddr != "", BreakglassWindow: cfg.BreakglassWindow,
 		Requests: cfg.Requests, Company: cfg.Company, Retention: cfg.Retention, Outbox: outbox, Sessions: cfg.Sessions, StepUpWindow: cfg.StepUpWindow,
-		OIDC: handlers.OIDC{Issuer: cfg.OIDCIssuer, ClientID: cfg.OIDCClientID, ClientSecret: cfg.OIDCClientSecret, HTTPClient: &http.Client{Timeout: 10 * time.Second}},
-		Dev:  cfg.Dev, Detection: cfg.Detection.Rules,
+		OIDC:        handlers.OIDC{Issuer: cfg.OIDCIssuer, ClientID: cfg.OIDCClientID, ClientSecret: cfg.OIDCClientSecret, HTTPClient: &http.Client{Timeout: 10 * time.Second}},
+		Dev:         cfg.Dev,
+		Detection:   cfg.Detection.Rules,
+		SecurityTxt: cfg.SecurityTxt,
 	}
 	if cfg.Dev {
 		opts.DemoStaff = demoStaff()

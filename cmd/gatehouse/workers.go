@@ -59,9 +59,10 @@ func (ws *workers) stop() {
 // startWorkers starts the background work, in the order it stops in
 // reverse: the audit shipper (stopped last, so that its final checkpoint
 // covers every other worker's events), the mail worker, the request
-// sweeper (every 30 seconds), the retention job (at once, then hourly),
-// the detection rules (every 10 seconds), the alert webhook when set
-// and, on PostgreSQL, the audit log's partitions made ahead (hourly).
+// sweeper (every 30 seconds), the retention job and the transparency
+// reports (each at once, then hourly), the detection rules (every 10
+// seconds), the alert webhook when set and, on PostgreSQL, the audit
+// log's partitions made ahead (hourly).
 func (s *server) startWorkers(ctx context.Context, post models.Post) error {
 	shipper, err := newAuditShipper(s.cfg, s.st.db, s.stdout, s.log)
 	if err != nil {
@@ -92,6 +93,12 @@ func (s *server) startWorkers(ctx context.Context, post models.Post) error {
 			Logger: s.log.With("worker", "alert webhook"),
 		})
 	}
+	s.workers.start(ctx, "transparency", &models.TransparencyJob{
+		DB: s.st.db, Product: s.st.product, Post: post, Policy: s.cfg.Transparency, Now: time.Now, Every: time.Hour, Logger: s.log,
+		Alerts: func(ctx context.Context, workspace string, from, to time.Time) ([]models.ReportAlert, error) {
+			return models.ReportAlertsConcerning(ctx, s.st.db.Read, workspace, from, to)
+		},
+	})
 	if s.st.db.Dialect == models.Postgres {
 		s.workers.start(ctx, "audit partitions", &models.PartitionWorker{DB: s.st.db, Every: time.Hour, Logger: s.log})
 	}

@@ -23,6 +23,8 @@ func (plainLetters) Letter(_ context.Context, _ *gorm.DB, n models.Notice) (mode
 		return models.Mail{Kind: "retention.notice", Subject: "Notice for " + n.Workspace.Slug, Text: "notice"}, nil
 	case models.DeletionLinkNotice:
 		return models.Mail{Kind: "deletion.confirm", Subject: "Confirm " + n.Workspace.Slug, Text: "/deletion/" + n.Token}, nil
+	case models.TransparencyNotice:
+		return models.Mail{Kind: "transparency.report", Subject: "Report for " + n.Report.Workspace, Text: "/transparency/" + n.Token}, nil
 	}
 	return models.Mail{}, fmt.Errorf("no letter for %T", n)
 }
@@ -73,6 +75,16 @@ func TestSeedRetention(t *testing.T) {
 			if err := demo.SeedDeletionRequest(ctx, db, product.Read, now, p, models.Post{Outbox: ob, Letters: plainLetters{}}); err != nil {
 				t.Fatal(err)
 			}
+			if err := demo.SeedTransparencyReport(ctx, db, product, now, models.Post{Outbox: ob, Letters: plainLetters{}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// One transparency report for globex, mailed once to its owner.
+		var reports, mails int64
+		db.Read.Model(&models.TransparencyReport{}).Where("workspace = ?", "globex").Count(&reports)
+		db.Read.Table("mail_outbox").Where("kind = ? AND to_addr = ?", "transparency.report", "owner@globex.example").Count(&mails)
+		if reports != 1 || mails != 1 {
+			t.Errorf("globex's reports %d, mails to its owner %d; want 1 and 1 after seeding twice", reports, mails)
 		}
 		want := map[string]models.RetentionState{
 			"acme": models.RetentionActive, "wonka": models.RetentionActive, "oceanic": models.RetentionActive,

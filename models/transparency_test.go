@@ -1,0 +1,360 @@
+package models_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"gatehouse/models"
+	"gatehouse/models/dbtest"
+
+	"gorm.io/gorm"
+)
+
+// reportLetters writes minimal report mails and keeps each owner's latest
+// link token and the figures mailed.
+type reportLetters struct {
+	mu      sync.Mutex
+	tokens  map[string]string
+	figures map[string]models.ReportFigures
+}
+
+func (l *reportLetters) Letter(_ context.Context, _ *gorm.DB, n models.Notice) (models.Mail, error) {
+	r, ok := n.(models.TransparencyNotice)
+	if !ok {
+		return models.Mail{}, fmt.Errorf("no letter for %T", n)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.tokens == nil {
+		l.tokens, l.figures = map[string]string{}, map[string]models.ReportFigures{}
+	}
+	l.tokens[r.Owner], l.figures[r.Report.Workspace] = r.Token, r.Figures
+	return models.Mail{Kind: "transparency.report", Subject: "Report " + r.Name, Text: "/transparency/" + r.Token}, nil
+}
+
+// reportHistory appends, on acme, a history around November 2026: views,
+// reveals, a break-glass and three decided requests in it, and the same
+// kinds of event just before and after it; globex is touched only in
+// October.
+func reportHistory(t *testing.T, db *models.DB) {
+	t.Helper()
+	ctx := context.Background()
+	at := func(day, hour int) time.Time { return time.Date(2026, 11, day, hour, 0, 0, 0, time.UTC) }
+	add := func(when time.Time, actor string, action models.Action, ws, table, target string) {
+		t.Helper()
+		_, err := models.AppendAudit(ctx, db.Write, models.AuditEntry{
+			At: when, Actor: models.Actor{Email: actor, Tier: "senior"}, Action: action, Workspace: ws, Table: table, Target: target,
+			RecordIDs: func() []string {
+				if table == "" {
+					return nil
+				}
+				return []string{"1"}
+			}(),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	sara, sean, ada := "sara.senior@example.com", "sean.senior@example.com", "ada.sysadmin@example.com"
+	for i := range 3 {
+		add(at(3, i), sara, models.ActionDataViewed, "acme", "members", "")
+	}
+	add(at(4, 1), sara, models.ActionDataViewed, "acme", "projects", "")
+	add(at(4, 2), sara, models.ActionDataViewed, "acme", "projects", "")
+	add(at(30, 23), sean, models.ActionDataViewed, "acme", "members", "")
+	add(at(5, 1), sara, models.ActionFieldRevealed, "acme", "members", "")
+	add(at(5, 2), sara, models.ActionFieldRevealed, "acme", "members", "")
+	add(at(6, 1), ada, models.ActionBreakglassOpened, "acme", "", "acme")
+	// Requests: 30 minutes, 2 hours and 48 hours to a decision (the last
+	// made in October): median 2 hours.
+	add(time.Date(2026, 10, 30, 0, 0, 0, 0, time.UTC), "sam.support@example.com", models.ActionRequestCreated, "acme", "", "request/1")
+	add(at(1, 0), sean, models.ActionRequestDenied, "acme", "", "request/1")
+	add(at(2, 10), "sam.support@example.com", models.ActionRequestCreated, "acme", "", "request/2")
+	add(at(2, 12), sean, models.ActionRequestApproved, "acme", "", "request/2")
+	add(at(5, 0), "sam.support@example.com", models.ActionRequestCreated, "acme", "", "request/3")
+	add(time.Date(2026, 11, 5, 0, 30, 0, 0, time.UTC), sean, models.ActionRequestApproved, "acme", "", "request/3")
+	add(at(3, 12), "owner@acme.example", models.ActionConsentGranted, "acme", "", "request/2")
+	add(at(6, 12), "owner@acme.example", models.ActionConsentReported, "acme", "", "request/3")
+	// Outside the period.
+	add(time.Date(2026, 10, 31, 23, 59, 0, 0, time.UTC), sara, models.ActionDataViewed, "acme", "members", "")
+	add(time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC), sara, models.ActionDataViewed, "acme", "members", "")
+	add(time.Date(2026, 10, 15, 0, 0, 0, 0, time.UTC), sara, models.ActionDataViewed, "globex", "members", "")
+	// Events that are no access to acme's data.
+	add(at(7, 0), sara, models.ActionLoginSucceeded, "", "", "")
+}
+
+// directFigures counts the report's figures straight from every audit
+// event, in Go: the check on CountReport's queries.
+func directFigures(t *testing.T, db *models.DB, ws string, from, to time.Time) models.ReportFigures {
+	t.Helper()
+	var evs []models.AuditEvent
+	if err := db.Read.Order("seq").Find(&evs).Error; err != nil {
+		t.Fatal(err)
+	}
+	var f models.ReportFigures
+	counts := map[models.Action]map[[2]string]int64{}
+	created := map[string]time.Time{}
+	var waits []time.Duration
+	for _, e := range evs {
+		if e.Action == models.ActionRequestCreated {
+			created[e.Target] = e.At
+		}
+		if e.Workspace != ws || e.At.Before(from) || !e.At.Before(to) {
+			continue
+		}
+		switch e.Action {
+		case models.ActionDataViewed, models.ActionFieldRevealed:
+			if counts[e.Action] == nil {
+				counts[e.Action] = map[[2]string]int64{}
+			}
+			counts[e.Action][[2]string{e.Actor, e.Table}]++
+		case models.ActionBreakglassOpened:
+			f.Breakglass = append(f.Breakglass, models.BreakglassFigure{Staff: e.Actor, At: e.At.UTC(), Justification: e.Reason})
+		case models.ActionRequestCreated:
+			f.Requests.Created++
+		case models.ActionRequestApproved, models.ActionRequestDenied:
+			if e.Action == models.ActionRequestApproved {
+				f.Requests.Approved++
+			} else {
+				f.Requests.Denied++
+			}
+			waits = append(waits, e.At.Sub(created[e.Target]))
+		case models.ActionConsentGranted:
+			f.Requests.Granted++
+		case models.ActionConsentReported:
+			f.Requests.Reported++
+		}
+	}
+	list := func(m map[[2]string]int64) []models.StaffTableCount {
+		var out []models.StaffTableCount
+		for k, n := range m {
+			out = append(out, models.StaffTableCount{Staff: k[0], Table: k[1], Count: n})
+		}
+		slices.SortFunc(out, func(a, b models.StaffTableCount) int {
+			return cmpStrings(a.Staff+"\x00"+a.Table, b.Staff+"\x00"+b.Table)
+		})
+		return out
+	}
+	f.Views, f.Reveals = list(counts[models.ActionDataViewed]), list(counts[models.ActionFieldRevealed])
+	slices.Sort(waits)
+	f.Decided = len(waits)
+	f.MedianDecision = waits[len(waits)/2] // odd here: three decisions
+	return f
+}
+
+func cmpStrings(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// TestTransparencyReportOncePerPeriod: two jobs at once (on PostgreSQL two
+// connections racing for the same rows) make acme's November report
+// once, mailed once to each owner; its figures equal a count straight
+// from the log; globex, idle in November, gets none; a later run makes
+// nothing more.
+func TestTransparencyReportOncePerPeriod(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *models.DB) {
+		ctx := context.Background()
+		product, _ := retentionStores(t, db)
+		reportHistory(t, db)
+		l := &reportLetters{}
+		now := time.Date(2026, 12, 3, 4, 0, 0, 0, time.UTC)
+		job := func() *models.TransparencyJob {
+			return &models.TransparencyJob{DB: db, Product: product, Post: models.Post{Outbox: newOutbox(t), Letters: l},
+				Policy: models.DefaultTransparencyPolicy(), Now: func() time.Time { return now }}
+		}
+		runTwo := func() int {
+			t.Helper()
+			var wg sync.WaitGroup
+			runs := make([]models.TransparencyRun, 2)
+			errs := make([]error, 2)
+			for i := range runs {
+				wg.Go(func() { runs[i], errs[i] = job().RunOnce(ctx) })
+			}
+			wg.Wait()
+			if err := errors.Join(errs...); err != nil {
+				t.Fatal(err)
+			}
+			return runs[0].Reported + runs[1].Reported
+		}
+		if n := runTwo(); n != 1 {
+			t.Errorf("two runs made %d reports, want 1 (acme)", n)
+		}
+		want := map[string]int{"acme owner@acme.example": 1, "acme admin@acme.example": 1}
+		if m := mailsTo(t, db, "transparency.report"); fmt.Sprint(m) != fmt.Sprint(want) {
+			t.Errorf("report mails %v, want %v", m, want)
+		}
+		var reports []models.TransparencyReport
+		if err := db.Read.Find(&reports).Error; err != nil {
+			t.Fatal(err)
+		}
+		from, to := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+		if len(reports) != 1 || reports[0].Workspace != "acme" || !reports[0].PeriodStart.Equal(from) || !reports[0].PeriodEnd.Equal(to) || reports[0].Recipients != 2 {
+			t.Fatalf("reports %+v, want acme's November with 2 recipients", reports)
+		}
+		got, err := reports[0].Parsed()
+		if err != nil {
+			t.Fatal(err)
+		}
+		direct := directFigures(t, db, "acme", from, to)
+		if fmt.Sprintf("%+v", got) != fmt.Sprintf("%+v", direct) {
+			t.Errorf("report figures\n%+v\nwant (direct count)\n%+v", got, direct)
+		}
+		// The constructed history's own numbers, so that the direct count
+		// is checked too.
+		if got.Requests.Created != 2 || got.Requests.Approved != 2 || got.Requests.Denied != 1 || got.Requests.Granted != 1 || got.Requests.Reported != 1 ||
+			len(got.Views) != 3 || got.Views[0].Count != 3 || len(got.Reveals) != 1 || got.Reveals[0].Count != 2 || len(got.Breakglass) != 1 ||
+			got.Decided != 3 || got.MedianDecision != 2*time.Hour || got.Alerts != nil {
+			t.Errorf("figures %+v do not match the history", got)
+		}
+		var events int64
+		db.Read.Model(&models.AuditEvent{}).Where("action = ? AND workspace = ?", models.ActionTransparencyReported, "acme").Count(&events)
+		if events != 1 {
+			t.Errorf("%d transparency.reported events, want 1", events)
+		}
+		now = now.Add(48 * time.Hour)
+		if n := runTwo(); n != 0 {
+			t.Errorf("later runs in December made %d reports, want none", n)
+		}
+		if res, err := models.VerifyAudit(ctx, db); err != nil || !res.OK {
+			t.Errorf("audit chain: %+v, %v", res, err)
+		}
+	})
+}
+
+// TestTransparencyQuietAndAlerts: with the "nothing happened" setting an
+// idle workspace gets an idle report; an alerts source fills the alerts.
+func TestTransparencyQuietAndAlerts(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *models.DB) {
+		ctx := context.Background()
+		product, _ := retentionStores(t, db)
+		reportHistory(t, db)
+		l := &reportLetters{}
+		alertAt := time.Date(2026, 11, 9, 0, 0, 0, 0, time.UTC)
+		job := &models.TransparencyJob{DB: db, Product: product, Post: models.Post{Outbox: newOutbox(t), Letters: l},
+			Policy: models.TransparencyPolicy{Period: models.ReportMonthly, Quiet: true},
+			Now:    func() time.Time { return time.Date(2026, 12, 1, 0, 0, 1, 0, time.UTC) },
+			Alerts: func(_ context.Context, ws string, from, to time.Time) ([]models.ReportAlert, error) {
+				if ws == "acme" && !alertAt.Before(from) && alertAt.Before(to) {
+					return []models.ReportAlert{{Rule: "volume", Severity: "high", State: "resolved", At: alertAt}}, nil
+				}
+				return nil, nil
+			}}
+		run, err := job.RunOnce(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, err := models.CountWorkspaces(ctx, product.Read)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var deleted int64
+		product.Read.Model(&models.Workspace{}).Where("status = ?", models.WorkspaceDeleted).Count(&deleted)
+		if int64(run.Reported) != n-deleted {
+			t.Errorf("quiet run made %d reports, want one per live workspace (%d)", run.Reported, n-deleted)
+		}
+		l.mu.Lock()
+		globex, acme := l.figures["globex"], l.figures["acme"]
+		l.mu.Unlock()
+		if !globex.Idle() || globex.Alerts == nil || len(globex.Alerts) != 0 {
+			t.Errorf("globex's figures %+v, want idle with an empty alerts section", globex)
+		}
+		if acme.Idle() || len(acme.Alerts) != 1 || acme.Alerts[0].Rule != "volume" {
+			t.Errorf("acme's alerts %+v, want the volume alert", acme.Alerts)
+		}
+	})
+}
+
+// TestTransparencyMailOff: an owner's link turns their mail off, once;
+// the next period's report is still made, mailed to the other owner
+// only; a bad token changes nothing.
+func TestTransparencyMailOff(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *models.DB) {
+		ctx := context.Background()
+		product, _ := retentionStores(t, db)
+		reportHistory(t, db)
+		l := &reportLetters{}
+		now := time.Date(2026, 12, 2, 0, 0, 0, 0, time.UTC)
+		job := &models.TransparencyJob{DB: db, Product: product, Post: models.Post{Outbox: newOutbox(t), Letters: l},
+			Policy: models.DefaultTransparencyPolicy(), Now: func() time.Time { return now }}
+		if _, err := job.RunOnce(ctx); err != nil {
+			t.Fatal(err)
+		}
+		token := l.tokens["owner@acme.example"]
+		count := func(table string) (n int64) {
+			db.Read.Table(table).Count(&n)
+			return n
+		}
+		for _, bad := range []string{"", "short", token[:42] + "x", l.tokens["admin@acme.example"][:42] + "A"} {
+			events, off := count("audit_events"), count("transparency_mail_off")
+			if _, err := models.TurnTransparencyMailOff(ctx, db.Write, now, models.TransparencyLinkInput{Token: bad}); !errors.Is(err, models.ErrBadToken) {
+				t.Errorf("mail off with %q: %v, want ErrBadToken", bad, err)
+			}
+			if count("audit_events") != events || count("transparency_mail_off") != off {
+				t.Errorf("a bad token changed something")
+			}
+		}
+		v, err := models.TurnTransparencyMailOff(ctx, db.Write, now, models.TransparencyLinkInput{Token: token, IP: "192.0.2.1"})
+		if err != nil || !v.MailOff {
+			t.Fatalf("mail off: %+v, %v", v, err)
+		}
+		if _, err := models.TurnTransparencyMailOff(ctx, db.Write, now, models.TransparencyLinkInput{Token: token}); !errors.Is(err, models.ErrConflict) {
+			t.Errorf("mail off twice: %v, want a conflict", err)
+		}
+		var offEvents int64
+		db.Read.Model(&models.AuditEvent{}).Where("action = ? AND actor = ? AND ip = ?", models.ActionTransparencyMailOff, "owner@acme.example", "192.0.2.1").Count(&offEvents)
+		if offEvents != 1 {
+			t.Errorf("%d mail-off events, want 1", offEvents)
+		}
+		// December's activity, reported in January.
+		if _, err := models.AppendAudit(ctx, db.Write, models.AuditEntry{At: time.Date(2026, 12, 9, 0, 0, 0, 0, time.UTC),
+			Actor: models.Actor{Email: "sara.senior@example.com"}, Action: models.ActionDataViewed, Workspace: "acme", Table: "members", RecordIDs: []string{"2"}}); err != nil {
+			t.Fatal(err)
+		}
+		now = time.Date(2027, 1, 1, 1, 0, 0, 0, time.UTC)
+		if run, err := job.RunOnce(ctx); err != nil || run.Reported != 1 || run.Mailed != 1 {
+			t.Errorf("January run: %+v, %v; want 1 report mailed once", run, err)
+		}
+		want := map[string]int{"acme owner@acme.example": 1, "acme admin@acme.example": 2}
+		if m := mailsTo(t, db, "transparency.report"); fmt.Sprint(m) != fmt.Sprint(want) {
+			t.Errorf("report mails %v, want %v (the owner's mail off)", m, want)
+		}
+		// The link still opens its report, and the link expires.
+		if v, err := models.OpenTransparencyLink(ctx, db.Read, now, token); err != nil || !v.MailOff || v.Report.Workspace != "acme" {
+			t.Errorf("open link: %+v, %v", v, err)
+		}
+		if _, err := models.OpenTransparencyLink(ctx, db.Read, now.Add(models.TransparencyLinkValidFor), token); !errors.Is(err, models.ErrBadToken) {
+			t.Errorf("open link after its validity: %v, want ErrBadToken", err)
+		}
+	})
+}
+
+func TestReportPeriods(t *testing.T) {
+	now := time.Date(2026, 12, 3, 4, 0, 0, 0, time.UTC) // a Thursday
+	for _, c := range []struct {
+		p        models.ReportPeriod
+		from, to string
+	}{
+		{models.ReportMonthly, "2026-11-01", "2026-12-01"},
+		{models.ReportQuarterly, "2026-07-01", "2026-10-01"},
+		{models.ReportWeekly, "2026-11-23", "2026-11-30"},
+	} {
+		from, to := c.p.Last(now)
+		if got := from.Format(time.DateOnly) + " " + to.Format(time.DateOnly); got != c.from+" "+c.to {
+			t.Errorf("%s: last period %s, want %s %s", c.p, got, c.from, c.to)
+		}
+	}
+	if _, err := models.ParseReportPeriod("yearly"); err == nil {
+		t.Error("yearly parsed")
+	}
+}
