@@ -162,6 +162,29 @@ func TestRetentionSQLAgrees(t *testing.T) {
 				t.Errorf("count of %s: %+v, want %d", c.State, c, len(wantIn[c.State]))
 			}
 		}
+		// The queue's two halves: the retention job's census of the
+		// counted states, kept, and the others counted on each view by a
+		// fresh RetentionClasses (one that never read the plain notices).
+		census, err := classes.Census(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := models.StoreRetentionCounts(ctx, db.Write, census, now); err != nil {
+			t.Fatal(err)
+		}
+		fresh := &models.RetentionClasses{DB: db.Read, Product: db.Read, Now: now, Policy: p}
+		queue, at, err := fresh.QueueCounts(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !at.Equal(now) || len(queue) != len(models.RetentionStates()) {
+			t.Errorf("queue counts %+v counted at %v, want every state, counted at %v", queue, at, now)
+		}
+		for i, c := range queue {
+			if c.State != models.RetentionStates()[i] || c.N != len(wantIn[c.State]) || c.Capped || c.About {
+				t.Errorf("queue count %d: %+v, want %s: %d", i, c, models.RetentionStates()[i], len(wantIn[models.RetentionStates()[i]]))
+			}
+		}
 
 		// Every state, then all of them at once, walked by pages of 37.
 		for _, states := range append([][]models.RetentionState{models.RetentionStates()}, func() (out [][]models.RetentionState) {
@@ -172,6 +195,9 @@ func TestRetentionSQLAgrees(t *testing.T) {
 		}()...) {
 			var got []string
 			var after *models.RetentionCursor
+			// A fresh RetentionClasses for each walk: one of a single state
+			// reads the plain notices only for the states they can be in.
+			classes := &models.RetentionClasses{DB: db.Read, Product: db.Read, Now: now, Policy: p}
 			for pages := 0; ; pages++ {
 				rows, next, err := classes.Page(ctx, states, "", after, 37)
 				if err != nil {
