@@ -15,6 +15,7 @@ import (
 	"gatehouse/policy"
 
 	"gorm.io/gorm"
+	"gorm.io/gorm/logger"
 )
 
 // randomRetention fills db (portal and registry at once) with n
@@ -293,6 +294,95 @@ func TestRetentionDueQueriesUseIndexes(t *testing.T) {
 				if strings.Contains(text, "Seq Scan on workspaces") || (q.want != "" && !strings.Contains(text, q.want)) {
 					t.Errorf("%s: %s\nplan:\n%s\nwant %q and no sequential scan", state, q.sql, text, q.want)
 				}
+			}
+		}
+	})
+}
+
+// statements is a gorm logger that keeps every statement run, with its
+// values written in.
+type statements struct{ sql []string }
+
+func (s *statements) LogMode(logger.LogLevel) logger.Interface { return s }
+func (s *statements) Info(context.Context, string, ...any)     {}
+func (s *statements) Warn(context.Context, string, ...any)     {}
+func (s *statements) Error(context.Context, string, ...any)    {}
+func (s *statements) Trace(_ context.Context, _ time.Time, fc func() (string, int64), _ error) {
+	sql, _ := fc()
+	s.sql = append(s.sql, sql)
+}
+
+// TestRetentionQueueQueriesUseIndexes: on PostgreSQL every statement the
+// retention queue's first page and counts and the sysadmin dashboard run
+// (once the retention job has counted) is served by an index, and none
+// reads the plain first notices, the bulk of the retention table.
+func TestRetentionQueueQueriesUseIndexes(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *models.DB) {
+		if db.Dialect != models.Postgres {
+			t.Skip("PostgreSQL's plans")
+		}
+		ctx := context.Background()
+		now := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
+		p := models.DefaultRetentionPolicy()
+		randomRetention(t, db, now, p, 2000, 5)
+		// Most rows of a real retention table are plain first notices.
+		if err := db.Write.Exec("INSERT INTO retention (slug, noticed_at, updated_at) SELECT 'noticed-' || i, ?, ? FROM generate_series(1, 3000) AS i", now, now).Error; err != nil {
+			t.Fatal(err)
+		}
+		census, err := (&models.RetentionClasses{DB: db.Read, Product: db.Read, Now: now, Policy: p}).Census(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := models.StoreRetentionCounts(ctx, db.Write, census, now); err != nil {
+			t.Fatal(err)
+		}
+		for _, table := range []string{"workspaces", "retention", "legal_holds", "deletion_requests", "retention_counts"} {
+			if err := db.Write.Exec("ANALYZE " + table).Error; err != nil {
+				t.Fatal(err)
+			}
+		}
+
+		var seen statements
+		traced := db.Read.Session(&gorm.Session{Logger: &seen})
+		attention := slices.DeleteFunc(models.RetentionStates(), func(s models.RetentionState) bool {
+			return s == models.RetentionActive || s == models.RetentionDeleted
+		})
+		queue := &models.RetentionClasses{DB: traced, Product: traced, Now: now, Policy: p}
+		if _, _, err := queue.Page(ctx, attention, "", nil, 50); err != nil {
+			t.Fatal(err)
+		}
+		if _, at, err := queue.QueueCounts(ctx); err != nil || at.IsZero() {
+			t.Fatalf("queue counts at %v, %v; want the census's", at, err)
+		}
+		dashboard := &models.RetentionClasses{DB: traced, Product: traced, Now: now, Policy: p}
+		if _, _, err := dashboard.Page(ctx, []models.RetentionState{models.RetentionDeletionDue}, "", nil, 50); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := models.EstimateWorkspaces(ctx, traced); err != nil {
+			t.Fatal(err)
+		}
+		if len(seen.sql) < 5 {
+			t.Fatalf("traced %d statements: %q", len(seen.sql), seen.sql)
+		}
+		for _, sql := range seen.sql {
+			var plan []string
+			err := db.Write.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+				if err := tx.Exec("SET LOCAL enable_seqscan = off").Error; err != nil {
+					return err
+				}
+				return tx.Raw("EXPLAIN " + sql).Scan(&plan).Error
+			})
+			if err != nil {
+				t.Fatalf("%s: %v", sql, err)
+			}
+			text := strings.Join(plan, "\n")
+			if strings.Contains(text, "Seq Scan") {
+				t.Errorf("%.300s\nplan:\n%.2000s\nwant no sequential scan", sql, text)
+			}
+			// The retention table is read through retention_acted, or
+			// for named workspaces.
+			if strings.Contains(text, " on retention ") && !strings.Contains(text, "on retention_acted") && !strings.Contains(text, "Index Cond: (slug = ") {
+				t.Errorf("%.300s\nplan:\n%.2000s\nwant the retention table read through retention_acted or by slug", sql, text)
 			}
 		}
 	})
