@@ -387,3 +387,36 @@ func TestRetentionQueueQueriesUseIndexes(t *testing.T) {
 		}
 	})
 }
+
+// TestEstimateWorkspaces: a small registry is counted; a large one on
+// PostgreSQL is the planner's estimate, said to be one.
+func TestEstimateWorkspaces(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *models.DB) {
+		ctx := context.Background()
+		now := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
+		if err := demo.SeedProduct(ctx, db.Write, now); err != nil {
+			t.Fatal(err)
+		}
+		exact, err := models.CountWorkspaces(ctx, db.Read)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n, about, err := models.EstimateWorkspaces(ctx, db.Read); err != nil || n != exact || about {
+			t.Errorf("small registry: %d (about %v), %v; want %d exactly", n, about, err, exact)
+		}
+		if db.Dialect != models.Postgres {
+			return
+		}
+		err = db.Write.Exec("INSERT INTO workspaces (slug, name, plan, status, member_count, created_at, subscription_state) SELECT 'big-' || i, 'Big ' || i, 'team', 'active', 1, ?, 'active' FROM generate_series(1, 12000) AS i", now).Error
+		if err == nil {
+			err = db.Write.Exec("ANALYZE workspaces").Error
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, about, err := models.EstimateWorkspaces(ctx, db.Read)
+		if err != nil || !about || n < 11000 || n > 13500+exact {
+			t.Errorf("large registry: %d (about %v), %v; want about %d", n, about, err, 12000+exact)
+		}
+	})
+}

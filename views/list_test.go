@@ -119,3 +119,17 @@ func TestStateCountText(t *testing.T) {
 		}
 	}
 }
+
+func TestAbout(t *testing.T) {
+	for _, c := range []struct {
+		n    int64
+		want string
+	}{
+		{10_000, "about 10,000"}, {98_765, "about 99,000"}, {100_000, "about 100,000"},
+		{934_512, "about 930,000"}, {1_049_999, "about 1.0 million"}, {12_600_000, "about 12.6 million"},
+	} {
+		if got := about(c.n); got != c.want {
+			t.Errorf("about(%d) = %q, want %q", c.n, got, c.want)
+		}
+	}
+}
