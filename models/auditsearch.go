@@ -60,7 +60,8 @@ func (e *AuditRefusal) Is(target error) bool { return target == ErrAuditScan }
 func (f AuditQuery) Check() error {
 	switch {
 	case f.Record != "" && f.Workspace == "":
-		return &AuditRefusal{Field: "record", Message: "Name the workspace of the record: a record search across every workspace would read the whole audit log."}
+		// The message asks for the workspace, so it stands by that field.
+		return &AuditRefusal{Field: "workspace", Message: "Name the workspace of the record: a record search across every workspace would read the whole audit log."}
 	case f.Table != "" && f.Workspace == "":
 		return &AuditRefusal{Field: "workspace", Message: "Name the workspace of the table: a table search across every workspace would read the whole audit log."}
 	}
