@@ -420,3 +420,44 @@ func TestEstimateWorkspaces(t *testing.T) {
 		}
 	})
 }
+
+// TestRetentionJobKeepsTheQueueCounts: a run of the retention job leaves
+// the counts of the CountedStates as they stand after it, for the queue.
+func TestRetentionJobKeepsTheQueueCounts(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *models.DB) {
+		ctx := context.Background()
+		now := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
+		p := models.DefaultRetentionPolicy()
+		randomRetention(t, db, now, p, 300, 11)
+		job := &models.RetentionJob{DB: db, Product: db, Policy: p, Now: func() time.Time { return now },
+			Post: models.Post{Outbox: newOutbox(t), Letters: &retentionLetters{}}}
+		run, err := job.RunOnce(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if run.Noticed == 0 {
+			t.Fatalf("the run noticed nobody (%+v): the counts would not move", run)
+		}
+		var all []models.Workspace
+		if err := db.Read.Order("slug").Find(&all).Error; err != nil {
+			t.Fatal(err)
+		}
+		want := map[models.RetentionState]int{}
+		for _, w := range all {
+			st, err := models.WorkspaceRetention(ctx, db.Read, db.Read, now, p, w.Slug)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want[st.State]++
+		}
+		got, at, ok, err := models.StoredRetentionCounts(ctx, db.Read, models.CountedStates())
+		if err != nil || !ok || !at.Equal(now) {
+			t.Fatalf("stored counts %+v at %v (%v, %v); want them, counted at %v", got, at, ok, err, now)
+		}
+		for _, c := range got {
+			if c.N != want[c.State] || c.About {
+				t.Errorf("stored count of %s: %+v, want %d", c.State, c, want[c.State])
+			}
+		}
+	})
+}
