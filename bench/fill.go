@@ -313,7 +313,10 @@ AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid)`,
 		if err := rows.Scan(&n, &d); err != nil {
 			return nil, err
 		}
-		names, defs = append(names, n), append(defs, d)
+		// A partitioned table's index is defined "ON ONLY" the parent:
+		// created so again it would be left invalid, on no partition, and
+		// every search of the log would read all of it.
+		names, defs = append(names, n), append(defs, strings.Replace(d, " ON ONLY ", " ON ", 1))
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err

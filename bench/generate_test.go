@@ -103,6 +103,22 @@ func check(t *testing.T, tg Target, size Size) {
 	if res.Count <= int64(size.Events) {
 		t.Errorf("chain holds %d events; want more than the %d generated", res.Count, size.Events)
 	}
+	if portal.Dialect == models.Postgres {
+		// The log's indexes, dropped for the copy and built again, are
+		// valid and on every partition: each partition has as many as
+		// the parent.
+		var broken []string
+		err := portal.Read.Raw(`SELECT c.relname FROM pg_class c JOIN pg_inherits h ON h.inhrelid = c.oid
+WHERE h.inhparent = 'audit_events'::regclass
+AND (SELECT count(*) FROM pg_index WHERE indrelid = c.oid) <> (SELECT count(*) FROM pg_index WHERE indrelid = 'audit_events'::regclass)
+UNION ALL SELECT indexrelid::regclass::text FROM pg_index WHERE NOT indisvalid`).Scan(&broken).Error
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(broken) > 0 {
+			t.Errorf("indexes missing on partitions or invalid: %v", broken)
+		}
+	}
 	n, err := models.CountWorkspaces(ctx, product.Read)
 	if err != nil {
 		t.Fatal(err)

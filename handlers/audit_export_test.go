@@ -3,6 +3,7 @@ package handlers
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"net"
@@ -10,6 +11,8 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -228,4 +231,119 @@ func waitLog(t *testing.T, p *testPortal, s string) {
 		}
 	}
 	t.Errorf("log lacks %s:\n%s", s, p.logs.String())
+}
+
+// smallBuffers is a listener whose connections send through a small
+// kernel buffer, so that a client that stops reading blocks the server's
+// writes after a few kilobytes rather than a few megabytes.
+type smallBuffers struct{ net.Listener }
+
+func (l smallBuffers) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if tc, ok := c.(*net.TCPConn); ok {
+		tc.SetWriteBuffer(4096)
+	}
+	return c, err
+}
+
+// TestAuditExportStalledClient: a client that stops reading mid-export
+// (and keeps its connection open) holds no database connection while
+// the export waits, does not make the server read ahead of what it
+// sent, and is cut after the export's Stall: recorded as
+// audit.export_cut, the connection closed, no export_finished.
+func TestAuditExportStalledClient(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *models.DB) {
+		const stall = 400 * time.Millisecond
+		const batch = 10
+		var batches atomic.Int64
+		// The export reads through a pool of its own, to count what it holds.
+		reads := dbtest.Reopen(t, db)
+		p := newPortal(t, db, func(o *Options) {
+			o.DB = &models.DB{Write: db.Write, Read: reads.Read, Dialect: db.Dialect}
+			o.Export = ExportOptions{Batch: batch, Stall: stall, afterBatch: func() { batches.Add(1) }}
+		})
+		const seeded = 200
+		p.seedAudit("acme", seeded)
+		c := p.login("aud.auditor@example.com")
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		// A WriteTimeout far beyond the stall: only the export's own
+		// deadline can end it.
+		srv := &http.Server{Handler: p.srv.Config.Handler, ReadHeaderTimeout: time.Minute, WriteTimeout: 10 * time.Minute}
+		go srv.Serve(smallBuffers{ln})
+		t.Cleanup(func() { srv.Close() })
+
+		// A client with a small receive buffer that reads the headers and
+		// then nothing more.
+		stalled := *c
+		stalled.Timeout = 0 // only the server may end it
+		stalled.Transport = &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			conn, err := (&net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+				return rc.Control(func(fd uintptr) { syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
+			}}).DialContext(ctx, network, addr)
+			return conn, err
+		}}
+		start := time.Now()
+		resp := startExport(t, &stalled, "http://"+ln.Addr().String(), url.Values{"format": {"csv"}})
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("export = %d", resp.StatusCode)
+		}
+
+		// The export stops moving: no batch is sent for a while, and
+		// meanwhile it holds no connection of the pool.
+		sqlDB, err := reads.Read.DB()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var stuck int64
+		for prev := int64(-1); ; time.Sleep(stall / 2) {
+			n := batches.Load()
+			if n == prev {
+				stuck = n
+				break
+			}
+			prev = n
+			if time.Since(start) > 20*time.Second {
+				t.Fatalf("the export kept moving for 20 s (%d batches) while its client read nothing", n)
+			}
+		}
+		if inUse := sqlDB.Stats().InUse; inUse != 0 {
+			t.Errorf("a stalled export holds %d database connections", inUse)
+		}
+
+		var cut []models.AuditEvent
+		for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+			if cut = exportEvents(t, p, models.ActionAuditExportCut); len(cut) > 0 {
+				break
+			}
+		}
+		took := time.Since(start)
+		if len(cut) != 1 || !strings.Contains(cut[0].Detail, `"error"`) || took > stall+10*time.Second {
+			t.Fatalf("after %v: export_cut events %+v, want one with the error; log:\n%s", took, cut, p.logs.String())
+		}
+		if fin := exportEvents(t, p, models.ActionAuditExportFinished); len(fin) != 0 {
+			t.Errorf("a stalled export recorded as finished: %+v", fin)
+		}
+		// Cut where its client stopped, long before the end of the log.
+		var detail map[string]string
+		if err := json.Unmarshal([]byte(cut[0].Detail), &detail); err != nil {
+			t.Fatal(err)
+		}
+		sent, _ := strconv.Atoi(detail["count"])
+		t.Logf("stalled after %d batches; cut after %v with %d of %d events sent", stuck, took, sent, seeded)
+		if sent >= seeded/2 || batches.Load() > stuck+1 {
+			t.Errorf("cut after %d events sent, %d batches (%d when it stalled), of %d: want the export stopped where its client did", sent, batches.Load(), stuck, seeded)
+		}
+		if inUse := sqlDB.Stats().InUse; inUse != 0 {
+			t.Errorf("a cut export left %d database connections in use", inUse)
+		}
+		// The connection is closed: reading what the buffers hold ends
+		// in an error, never a clean end of the file.
+		if _, err := io.ReadAll(resp.Body); err == nil {
+			t.Error("the stalled client's download ended cleanly")
+		}
+	})
 }

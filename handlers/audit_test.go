@@ -184,8 +184,8 @@ func TestAuditRefusesScans(t *testing.T) {
 		for _, tt := range []struct {
 			query, field, message string
 		}{
-			{"record=105", "record", "Name the workspace of the record"},
-			{"record=105&actor=sara.senior%40example.com", "record", "Name the workspace of the record"},
+			{"record=105", "workspace", "Name the workspace of the record"},
+			{"record=105&actor=sara.senior%40example.com", "workspace", "Name the workspace of the record"},
 			{"before=abc", "", "The page link is not valid"},
 			{"before=2", "", "The page link is not valid"},
 			{"after=" + seqCursor + "&before=" + seqCursor, "", "The page link is not valid"},

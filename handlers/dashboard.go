@@ -47,11 +47,11 @@ func (h *Handler) dashboard(c echo.Context) error {
 		}
 	}
 	if h.allowed(v, policy.WorkspaceMetaRead) {
-		n, err := models.CountWorkspaces(ctx, h.product)
+		n, about, err := models.EstimateWorkspaces(ctx, h.product)
 		if err != nil {
 			return err
 		}
-		page.WorkspaceCount = n
+		page.WorkspaceCount, page.WorkspaceCountAbout = n, about
 	}
 	if h.allowed(v, policy.StaffManage) {
 		counts, err := models.CountStaff(ctx, h.db.Read, h.clearance, h.now())

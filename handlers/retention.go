@@ -111,13 +111,20 @@ func (h *Handler) retentionQueue(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	counts, err := classes.Counts(ctx)
+	counts, countedAt, err := classes.QueueCounts(ctx)
 	if err != nil {
 		return err
 	}
 	view := views.RetentionQueueView{Policy: h.retentionPolicyView(), State: state, Query: query}
 	for _, n := range counts {
-		view.Counts = append(view.Counts, views.StateCount{State: string(n.State), Text: stateWords[n.State], N: n.N, Capped: n.Capped, Selected: state == string(n.State)})
+		sc := views.StateCount{State: string(n.State), Text: stateWords[n.State], N: n.N, Capped: n.Capped, About: n.About, Selected: state == string(n.State)}
+		if !countedAt.IsZero() && slices.Contains(models.CountedStates(), n.State) {
+			sc.AsOf = &countedAt
+		}
+		view.Counts = append(view.Counts, sc)
+	}
+	if !countedAt.IsZero() {
+		view.CountedAt = &countedAt
 	}
 	for _, st := range rows {
 		view.Rows = append(view.Rows, views.RetentionRow{Slug: st.Slug, Name: st.Name, Plan: st.Plan, Retention: retentionStatusView(st)})

@@ -104,6 +104,28 @@ func TestRetentionQueue(t *testing.T) {
 			t.Errorf("state=all on one page = %d, with a next link: %v", res.StatusCode, strings.Contains(body, `data-testid="page-next"`))
 		}
 
+		// Once the retention job has counted, the states it counts are
+		// shown as it counted them, marked and dated; the others live.
+		if strings.Contains(body, `data-testid="counted-at"`) {
+			t.Error("the queue dates counts nothing counted")
+		}
+		counted := []models.StateCount{
+			{State: models.RetentionNoticeDue, N: 7}, {State: models.RetentionNoticed, N: 12_345},
+			{State: models.RetentionMarkDue, N: 0}, {State: models.RetentionActive, N: 1_049_999, About: true},
+		}
+		if err := models.StoreRetentionCounts(context.Background(), db.Write, counted, p.clock.Now()); err != nil {
+			t.Fatal(err)
+		}
+		_, body = p.get(ada, "/retention")
+		for state, want := range map[string]string{"notice_due": "7*", "noticed": "12,345*", "mark_due": "0*", "active": "about 1.0 million*", "held": "1"} {
+			if !regexp.MustCompile(`data-testid="count-` + state + `"[^>]*>[^<]*<span class="count">` + regexp.QuoteMeta(want) + `</span>`).MatchString(body) {
+				t.Errorf("queue's count of %s is not %q", state, want)
+			}
+		}
+		if !strings.Contains(body, `data-testid="counted-at"`) {
+			t.Error("the queue does not say when the retention job counted")
+		}
+
 		// The sysadmins' dashboard lists the deletions waiting for them.
 		_, body = p.get(ada, "/")
 		if !strings.Contains(body, `data-testid="deletions-due"`) || !strings.Contains(body, `href="/retention/nakatomi"`) || !strings.Contains(body, `href="/retention/soylent"`) {

@@ -63,8 +63,9 @@ func TestWorkspaceSearch(t *testing.T) {
 		// Shorter than 3 characters: refused, nothing listed.
 		for _, q := range []string{"%", "_", "ac", "é"} {
 			res, body := p.get(c, "/workspaces?q="+url.QueryEscape(q))
-			if res.StatusCode != http.StatusBadRequest || !strings.Contains(body, "Search for at least 3 characters") || len(listedWorkspaces(body)) != 0 {
-				t.Errorf("search %q = %d listing %v, want 400 with the message", q, res.StatusCode, listedWorkspaces(body))
+			if res.StatusCode != http.StatusBadRequest || !strings.Contains(body, "Search for at least 3 characters") || len(listedWorkspaces(body)) != 0 ||
+				strings.Contains(body, `data-testid="workspaces-empty"`) {
+				t.Errorf("search %q = %d listing %v, want 400 with the message and not \"No workspaces match\"", q, res.StatusCode, listedWorkspaces(body))
 			}
 		}
 		// 24 demo workspaces fit one page: no link to another.

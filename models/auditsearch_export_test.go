@@ -1,6 +1,10 @@
 package models
 
-import "gorm.io/gorm"
+import (
+	"context"
+
+	"gorm.io/gorm"
+)
 
 // AuditPageSQL is the SQL and arguments of SearchAuditPage's query for f
 // (a first page, or the page older than before), for the tests that
@@ -20,4 +24,9 @@ func RetentionHistorySQL(db *gorm.DB, slug string) (string, []any, error) {
 	var evs []AuditEvent
 	tx := retentionHistoryQuery(db.Session(&gorm.Session{DryRun: true}), slug, 200).Find(&evs)
 	return tx.Statement.SQL.String(), tx.Statement.Vars, tx.Error
+}
+
+// CustomPlansForTest is customPlans.
+func CustomPlansForTest(ctx context.Context, db *gorm.DB, fn func(*gorm.DB) error) error {
+	return customPlans(ctx, db, fn)
 }

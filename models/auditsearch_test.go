@@ -12,6 +12,8 @@ import (
 
 	"gatehouse/models"
 	"gatehouse/models/dbtest"
+
+	"gorm.io/gorm"
 )
 
 // TestAuditSearchRefusesScans checks that a search no index serves (a
@@ -367,5 +369,104 @@ FROM s`, n)
 			t.Fatal(err)
 		}
 		check("retention history", sql, vars, "audit_events_retention")
+	})
+}
+
+// TestAuditRecordSearchPlansForItsValues: "who viewed record X of
+// workspace W" on a busy workspace. The driver keeps statements prepared,
+// and PostgreSQL may switch a prepared statement to a generic plan after
+// five runs; here (forced, as if it had) the generic plan reads the busy
+// workspace's events newest first instead of the record keys' index.
+// The audit searches run in customPlans, where every run is planned for
+// its values and reads the index; and SearchAuditPage's query does run
+// there.
+func TestAuditRecordSearchPlansForItsValues(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *models.DB) {
+		if db.Dialect != models.Postgres {
+			t.Skip("PostgreSQL's plan cache")
+		}
+		ctx := context.Background()
+		// 30,000 views of the busy workspace (records 1-50), 10,000 spread
+		// over 500 others, and three views of record 9999 of the busy one.
+		fill := `INSERT INTO audit_events (seq, at, actor, actor_tier, action, workspace, table_name, record_ids, target, prev_hash, hash)
+SELECT g, timestamptz '2026-01-01 00:00:00Z' + g * interval '3 seconds', 'staff@example.com', 'senior', 'data.viewed',
+       CASE WHEN g <= 30000 THEN 'busy' ELSE 'ws' || (g % 500) END, 'members',
+       CASE WHEN g IN (5, 500, 5000) THEN '9999' ELSE ((g % 50) + 1)::text END, '', 'x', 'x'
+FROM generate_series(1, 40000) g`
+		if err := db.Write.Exec(fill).Error; err != nil {
+			t.Fatal(err)
+		}
+		if err := db.Write.Exec("ANALYZE audit_events").Error; err != nil {
+			t.Fatal(err)
+		}
+		f := models.AuditQuery{Workspace: "busy", Record: "9999"}
+		sql, vars, err := models.AuditPageSQL(db.Read, f, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		args := make([]string, len(vars))
+		for i, v := range vars {
+			args[i] = fmt.Sprint(v)
+			if s, ok := v.(string); ok {
+				args[i] = "'" + strings.ReplaceAll(s, "'", "''") + "'"
+			}
+		}
+		explain := func(tx *gorm.DB) (string, error) {
+			var plan []string
+			err := tx.Raw("EXPLAIN EXECUTE who_viewed(" + strings.Join(args, ", ") + ")").Scan(&plan).Error
+			return strings.Join(plan, "\n"), err
+		}
+		err = db.Read.Connection(func(conn *gorm.DB) error {
+			defer conn.Exec("DEALLOCATE ALL; RESET plan_cache_mode")
+			if err := conn.Exec("PREPARE who_viewed AS " + sql).Error; err != nil {
+				return err
+			}
+			if err := conn.Exec("SET plan_cache_mode = force_generic_plan").Error; err != nil {
+				return err
+			}
+			generic, err := explain(conn)
+			if err != nil {
+				return err
+			}
+			if strings.Contains(generic, "audit_events_record_keys") {
+				t.Logf("the generic plan reads the record keys here too:\n%s", generic)
+			}
+			var custom string
+			err = models.CustomPlansForTest(ctx, conn, func(tx *gorm.DB) error {
+				custom, err = explain(tx)
+				return err
+			})
+			if err != nil {
+				return err
+			}
+			if !strings.Contains(custom, "audit_events_record_keys") || strings.Contains(custom, "$1") {
+				t.Errorf("under customPlans the search is not planned for its values with the record keys' index:\n%s\n(generic plan:\n%s)", custom, generic)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+
+		// SearchAuditPage's own query runs with custom plans.
+		var modes []string
+		const hook = "test:plan_cache_mode"
+		if err := db.Read.Callback().Query().Before("gorm:query").Register(hook, func(tx *gorm.DB) {
+			var mode string
+			if err := tx.Statement.ConnPool.QueryRowContext(tx.Statement.Context, "SELECT current_setting('plan_cache_mode')").Scan(&mode); err != nil {
+				tx.AddError(err)
+			}
+			modes = append(modes, mode)
+		}); err != nil {
+			t.Fatal(err)
+		}
+		defer db.Read.Callback().Query().Remove(hook)
+		page, err := models.SearchAuditPage(ctx, db.Read, f, nil, nil, 50)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(page.Events) != 3 || !slices.Equal(modes, []string{"force_custom_plan"}) {
+			t.Errorf("SearchAuditPage found %d events, its queries ran with plan_cache_mode %v; want 3, with [force_custom_plan]", len(page.Events), modes)
+		}
 	})
 }

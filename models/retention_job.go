@@ -44,7 +44,21 @@ func (j *RetentionJob) RunOnce(ctx context.Context) (RetentionRun, error) {
 	} else if n > 0 {
 		log.Warn("retention: settled deletions that had not finished", "settled", n)
 	}
-	return RunRetention(ctx, j.DB.Write, j.Product.Read, j.Now(), j.Policy, j.Post)
+	now := j.Now()
+	run, err := RunRetention(ctx, j.DB.Write, j.Product.Read, now, j.Policy, j.Post)
+	if err != nil {
+		return run, err
+	}
+	// The queue's counts of the states it does not count on each view.
+	classes := &RetentionClasses{DB: j.DB.Read, Product: j.Product.Read, Now: now, Policy: j.Policy}
+	counts, err := classes.Census(ctx)
+	if err == nil {
+		err = StoreRetentionCounts(ctx, j.DB.Write, counts, now)
+	}
+	if err != nil {
+		log.Error("retention: count the states", "error", err)
+	}
+	return run, nil
 }
 
 // Run runs the job at once and then every Every until ctx ends.

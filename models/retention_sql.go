@@ -61,11 +61,12 @@ func registryClass(product *gorm.DB, state RetentionState, now time.Time, p Rete
 }
 
 // StateCount is how many workspaces are in State: N, or more than N
-// (CountCap) when Capped.
+// (CountCap) when Capped, or about N when About (an estimate).
 type StateCount struct {
 	State  RetentionState
 	N      int
 	Capped bool
+	About  bool
 }
 
 // RetentionCursor is a row's place in the retention queue, ordered by
@@ -89,19 +90,48 @@ type RetentionClasses struct {
 // actedSet is the workspaces retention acted on that are in the
 // registry: each one's state, and the state the registry alone gives it.
 type actedSet struct {
+	notices  bool                        // the plain notices are in (see loadActed)
 	all      []string                    // sorted
 	in       map[RetentionState][]string // sorted, by state
-	registry map[RetentionState]int      // how many the registry alone puts in each state
+	registry map[RetentionState][]string // sorted, by the state the registry alone gives them
 }
+
+// noticeStates are the only states a plain first notice (a retention row
+// with a notice and nothing else, no hold, no request) moves a workspace
+// into or out of: for every other state such a workspace is where the
+// registry alone puts it (freeLifecycle ignores a notice before its day,
+// and a cancelled, paid or deleted workspace's notice). Plain notices are
+// most of what retention acted on (every idle free workspace gets one),
+// so they are read only for these states.
+var noticeStates = []RetentionState{RetentionNoticeDue, RetentionNoticed, RetentionMarkDue}
+
+// plainNoticeSQL is a retention row that is a plain first notice; the
+// index retention_acted (migration 00024) holds the others.
+const plainNoticeSQL = "noticed_at IS NOT NULL AND marked_at IS NULL AND second_noticed_at IS NULL AND deleted_at IS NULL AND deletion_started_at IS NULL"
 
 // loadActed reads and evaluates the workspaces retention acted on: what
 // retention recorded for them (their rows are the acted-on set) and their
-// registry entries, in one query each, whatever their number.
-func (c *RetentionClasses) loadActed(ctx context.Context) (*actedSet, error) {
-	if c.acted != nil {
+// registry entries, in one query each. Without notices it leaves out the
+// plain first notices (see noticeStates), so what it reads is the holds,
+// requests, marks and deletions: a handful beside the registry.
+func (c *RetentionClasses) loadActed(ctx context.Context, notices bool) (*actedSet, error) {
+	if c.acted != nil && (c.acted.notices || !notices) {
 		return c.acted, nil
 	}
-	snap, err := loadRetention(ctx, c.DB, nil)
+	var snap retentionSnapshot
+	var err error
+	if notices {
+		snap, err = loadRetention(ctx, c.DB, nil)
+	} else {
+		var some []string
+		err = c.DB.WithContext(ctx).Raw("SELECT slug FROM retention WHERE NOT (" + plainNoticeSQL + ")" +
+			" UNION SELECT slug FROM legal_holds WHERE lifted_at IS NULL" +
+			" UNION SELECT slug FROM deletion_requests WHERE status IN ('" + string(DeletionPending) + "', '" + string(DeletionConfirmed) + "')").Scan(&some).Error
+		if err != nil {
+			return nil, fmt.Errorf("retention: %w", err)
+		}
+		snap, err = loadRetention(ctx, c.DB, append([]string{}, some...)) // never nil: nil reads every row
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -135,7 +165,7 @@ func (c *RetentionClasses) loadActed(ctx context.Context) (*actedSet, error) {
 		slices.Sort(gone)
 		slugs = slices.DeleteFunc(slugs, func(s string) bool { _, found := slices.BinarySearch(gone, s); return found })
 	}
-	a := &actedSet{in: map[RetentionState][]string{}, registry: map[RetentionState]int{}}
+	a := &actedSet{notices: notices, in: map[RetentionState][]string{}, registry: map[RetentionState][]string{}}
 	var ws []Workspace
 	set, arg := jsonSlugs(c.Product, slugs)
 	err = c.Product.WithContext(ctx).Select("slug", "plan", "status", "created_at", "last_login_at", "cancelled_at").
@@ -147,7 +177,8 @@ func (c *RetentionClasses) loadActed(ctx context.Context) (*actedSet, error) {
 		st := snap.state(w, c.Now, c.Policy)
 		a.all = append(a.all, w.Slug)
 		a.in[st] = append(a.in[st], w.Slug)
-		a.registry[RetentionStateOf(w, RetentionRecord{}, nil, nil, c.Now, c.Policy)]++
+		class := RetentionStateOf(w, RetentionRecord{}, nil, nil, c.Now, c.Policy)
+		a.registry[class] = append(a.registry[class], w.Slug)
 	}
 	c.acted = a
 	return a, nil
@@ -171,7 +202,7 @@ func (c *RetentionClasses) where(ctx context.Context, q *gorm.DB, state Retentio
 	if !slices.Contains(RetentionStates(), state) {
 		return nil, fmt.Errorf("retention state %q: %w", state, ErrNotFound)
 	}
-	a, err := c.loadActed(ctx)
+	a, err := c.loadActed(ctx, slices.Contains(noticeStates, state))
 	if err != nil {
 		return nil, err
 	}
@@ -180,37 +211,77 @@ func (c *RetentionClasses) where(ctx context.Context, q *gorm.DB, state Retentio
 	if !ok {
 		return q.Where("slug IN "+inSet, inArg), nil
 	}
-	allSet, allArg := jsonSlugs(c.Product, a.all)
+	// Only the acted-on workspaces the registry puts in state can match
+	// its condition: they alone are left out of it.
+	allSet, allArg := jsonSlugs(c.Product, a.registry[state])
 	return q.Where("(("+cond+") AND slug NOT IN "+allSet+") OR slug IN "+inSet, append(append(args, allArg), inArg)...), nil
 }
 
 // Counts counts the workspaces in each state, in queue order; a count
 // past CountCap is capped.
 func (c *RetentionClasses) Counts(ctx context.Context) ([]StateCount, error) {
-	a, err := c.loadActed(ctx)
+	return c.count(ctx, RetentionStates(), CountCap)
+}
+
+// CountsOf is Counts for states alone. Without a state of noticeStates
+// or the active one it reads no plain notice and every count comes from an
+// index: the queue's cost, not the registry's.
+func (c *RetentionClasses) CountsOf(ctx context.Context, states []RetentionState) ([]StateCount, error) {
+	return c.count(ctx, states, CountCap)
+}
+
+// Census counts the CountedStates, whatever the registry's size: the
+// retention job's count (StoreRetentionCounts), not a page's. Every state
+// but the active one is counted exactly; the active one, most of the
+// registry, is the registry's size (EstimateWorkspaces: an estimate on a
+// large PostgreSQL registry) less the others, so that nothing reads the
+// whole registry.
+func (c *RetentionClasses) Census(ctx context.Context) ([]StateCount, error) {
+	others := slices.DeleteFunc(RetentionStates(), func(s RetentionState) bool { return s == RetentionActive })
+	counts, err := c.count(ctx, others, 0)
+	if err != nil {
+		return nil, err
+	}
+	total, about, err := EstimateWorkspaces(ctx, c.Product)
+	if err != nil {
+		return nil, err
+	}
+	for _, n := range counts {
+		total -= int64(n.N)
+	}
+	counts = append(counts, StateCount{State: RetentionActive, N: int(max(total, 0)), About: about})
+	return slices.DeleteFunc(counts, func(n StateCount) bool { return !slices.Contains(CountedStates(), n.State) }), nil
+}
+
+// count counts states up to limit (0: no limit).
+func (c *RetentionClasses) count(ctx context.Context, states []RetentionState, limit int) ([]StateCount, error) {
+	notices := slices.ContainsFunc(states, func(s RetentionState) bool { return slices.Contains(noticeStates, s) })
+	a, err := c.loadActed(ctx, notices)
 	if err != nil {
 		return nil, err
 	}
 	var out []StateCount
-	for _, s := range RetentionStates() {
+	for _, s := range states {
 		n := len(a.in[s])
 		if cond, args, ok := registryClass(c.Product, s, c.Now, c.Policy); ok {
 			// Count the registry's class up to the cap plus the acted-on
 			// workspaces it holds, which are counted by their own state.
-			limit := CountCap + 1 + a.registry[s]
+			q := c.Product.Model(&Workspace{}).Select("1").Where(cond, args...)
+			if limit > 0 {
+				q = q.Limit(limit + 1 + len(a.registry[s]))
+			}
 			var got int64
-			sub := c.Product.Model(&Workspace{}).Select("1").Where(cond, args...).Limit(limit)
-			if err := c.Product.WithContext(ctx).Table("(?) AS counted", sub).Count(&got).Error; err != nil {
+			if err := c.Product.WithContext(ctx).Table("(?) AS counted", q).Count(&got).Error; err != nil {
 				return nil, fmt.Errorf("count %s: %w", s, err)
 			}
-			if int(got) >= limit {
-				out = append(out, StateCount{State: s, N: CountCap, Capped: true})
+			if limit > 0 && int(got) >= limit+1+len(a.registry[s]) {
+				out = append(out, StateCount{State: s, N: limit, Capped: true})
 				continue
 			}
-			n += int(got) - a.registry[s]
+			n += int(got) - len(a.registry[s])
 		}
-		if n > CountCap {
-			out = append(out, StateCount{State: s, N: CountCap, Capped: true})
+		if limit > 0 && n > limit {
+			out = append(out, StateCount{State: s, N: limit, Capped: true})
 			continue
 		}
 		out = append(out, StateCount{State: s, N: n})
@@ -273,11 +344,22 @@ func (c *RetentionClasses) slugOrder(ctx context.Context, state RetentionState, 
 	if !slices.Contains(RetentionStates(), state) {
 		return nil, fmt.Errorf("retention state %q: %w", state, ErrNotFound)
 	}
-	a, err := c.loadActed(ctx)
+	a, err := c.loadActed(ctx, slices.Contains(noticeStates, state))
 	if err != nil {
 		return nil, err
 	}
-	inSet, inArg := jsonSlugs(c.Product, a.in[state])
+	// The acted-on workspaces of state after from, as many as the page
+	// can hold: each one is in state.
+	in := a.in[state]
+	at, _ := slices.BinarySearch(in, from)
+	if at < len(in) && in[at] == from {
+		at++
+	}
+	in = in[at:]
+	if query == "" {
+		in = in[:min(len(in), limit)]
+	}
+	inSet, inArg := jsonSlugs(c.Product, in)
 	filter, fargs := "slug > ?", []any{from}
 	if query = strings.ToLower(strings.TrimSpace(query)); query != "" {
 		like := "%" + escapeLike(query) + "%"
@@ -289,7 +371,7 @@ func (c *RetentionClasses) slugOrder(ctx context.Context, state RetentionState, 
 	sql := "SELECT slug FROM workspaces WHERE slug IN " + inSet + " AND " + filter
 	args := append([]any{inArg}, fargs...)
 	if cond, cargs, ok := registryClass(c.Product, state, c.Now, c.Policy); ok {
-		allSet, allArg := jsonSlugs(c.Product, a.all)
+		allSet, allArg := jsonSlugs(c.Product, a.registry[state])
 		fence := " OFFSET 0"
 		if state == RetentionActive || c.Product.Dialector.Name() != "postgres" {
 			fence = ""

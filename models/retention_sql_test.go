@@ -15,6 +15,7 @@ import (
 	"gatehouse/policy"
 
 	"gorm.io/gorm"
+	"gorm.io/gorm/logger"
 )
 
 // randomRetention fills db (portal and registry at once) with n
@@ -162,6 +163,29 @@ func TestRetentionSQLAgrees(t *testing.T) {
 				t.Errorf("count of %s: %+v, want %d", c.State, c, len(wantIn[c.State]))
 			}
 		}
+		// The queue's two halves: the retention job's census of the
+		// counted states, kept, and the others counted on each view by a
+		// fresh RetentionClasses (one that never read the plain notices).
+		census, err := classes.Census(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := models.StoreRetentionCounts(ctx, db.Write, census, now); err != nil {
+			t.Fatal(err)
+		}
+		fresh := &models.RetentionClasses{DB: db.Read, Product: db.Read, Now: now, Policy: p}
+		queue, at, err := fresh.QueueCounts(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !at.Equal(now) || len(queue) != len(models.RetentionStates()) {
+			t.Errorf("queue counts %+v counted at %v, want every state, counted at %v", queue, at, now)
+		}
+		for i, c := range queue {
+			if c.State != models.RetentionStates()[i] || c.N != len(wantIn[c.State]) || c.Capped || c.About {
+				t.Errorf("queue count %d: %+v, want %s: %d", i, c, models.RetentionStates()[i], len(wantIn[models.RetentionStates()[i]]))
+			}
+		}
 
 		// Every state, then all of them at once, walked by pages of 37.
 		for _, states := range append([][]models.RetentionState{models.RetentionStates()}, func() (out [][]models.RetentionState) {
@@ -172,6 +196,9 @@ func TestRetentionSQLAgrees(t *testing.T) {
 		}()...) {
 			var got []string
 			var after *models.RetentionCursor
+			// A fresh RetentionClasses for each walk: one of a single state
+			// reads the plain notices only for the states they can be in.
+			classes := &models.RetentionClasses{DB: db.Read, Product: db.Read, Now: now, Policy: p}
 			for pages := 0; ; pages++ {
 				rows, next, err := classes.Page(ctx, states, "", after, 37)
 				if err != nil {
@@ -267,6 +294,169 @@ func TestRetentionDueQueriesUseIndexes(t *testing.T) {
 				if strings.Contains(text, "Seq Scan on workspaces") || (q.want != "" && !strings.Contains(text, q.want)) {
 					t.Errorf("%s: %s\nplan:\n%s\nwant %q and no sequential scan", state, q.sql, text, q.want)
 				}
+			}
+		}
+	})
+}
+
+// statements is a gorm logger that keeps every statement run, with its
+// values written in.
+type statements struct{ sql []string }
+
+func (s *statements) LogMode(logger.LogLevel) logger.Interface { return s }
+func (s *statements) Info(context.Context, string, ...any)     {}
+func (s *statements) Warn(context.Context, string, ...any)     {}
+func (s *statements) Error(context.Context, string, ...any)    {}
+func (s *statements) Trace(_ context.Context, _ time.Time, fc func() (string, int64), _ error) {
+	sql, _ := fc()
+	s.sql = append(s.sql, sql)
+}
+
+// TestRetentionQueueQueriesUseIndexes: on PostgreSQL every statement the
+// retention queue's first page and counts and the sysadmin dashboard run
+// (once the retention job has counted) is served by an index, and none
+// reads the plain first notices, the bulk of the retention table.
+func TestRetentionQueueQueriesUseIndexes(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *models.DB) {
+		if db.Dialect != models.Postgres {
+			t.Skip("PostgreSQL's plans")
+		}
+		ctx := context.Background()
+		now := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
+		p := models.DefaultRetentionPolicy()
+		randomRetention(t, db, now, p, 2000, 5)
+		// Most rows of a real retention table are plain first notices.
+		if err := db.Write.Exec("INSERT INTO retention (slug, noticed_at, updated_at) SELECT 'noticed-' || i, ?, ? FROM generate_series(1, 3000) AS i", now, now).Error; err != nil {
+			t.Fatal(err)
+		}
+		census, err := (&models.RetentionClasses{DB: db.Read, Product: db.Read, Now: now, Policy: p}).Census(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := models.StoreRetentionCounts(ctx, db.Write, census, now); err != nil {
+			t.Fatal(err)
+		}
+		for _, table := range []string{"workspaces", "retention", "legal_holds", "deletion_requests", "retention_counts"} {
+			if err := db.Write.Exec("ANALYZE " + table).Error; err != nil {
+				t.Fatal(err)
+			}
+		}
+
+		var seen statements
+		traced := db.Read.Session(&gorm.Session{Logger: &seen})
+		attention := slices.DeleteFunc(models.RetentionStates(), func(s models.RetentionState) bool {
+			return s == models.RetentionActive || s == models.RetentionDeleted
+		})
+		queue := &models.RetentionClasses{DB: traced, Product: traced, Now: now, Policy: p}
+		if _, _, err := queue.Page(ctx, attention, "", nil, 50); err != nil {
+			t.Fatal(err)
+		}
+		if _, at, err := queue.QueueCounts(ctx); err != nil || at.IsZero() {
+			t.Fatalf("queue counts at %v, %v; want the census's", at, err)
+		}
+		dashboard := &models.RetentionClasses{DB: traced, Product: traced, Now: now, Policy: p}
+		if _, _, err := dashboard.Page(ctx, []models.RetentionState{models.RetentionDeletionDue}, "", nil, 50); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := models.EstimateWorkspaces(ctx, traced); err != nil {
+			t.Fatal(err)
+		}
+		if len(seen.sql) < 5 {
+			t.Fatalf("traced %d statements: %q", len(seen.sql), seen.sql)
+		}
+		for _, sql := range seen.sql {
+			var plan []string
+			err := db.Write.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+				if err := tx.Exec("SET LOCAL enable_seqscan = off").Error; err != nil {
+					return err
+				}
+				return tx.Raw("EXPLAIN " + sql).Scan(&plan).Error
+			})
+			if err != nil {
+				t.Fatalf("%s: %v", sql, err)
+			}
+			text := strings.Join(plan, "\n")
+			if strings.Contains(text, "Seq Scan") {
+				t.Errorf("%.300s\nplan:\n%.2000s\nwant no sequential scan", sql, text)
+			}
+			// The retention table is read through retention_acted, or
+			// for named workspaces.
+			if strings.Contains(text, " on retention ") && !strings.Contains(text, "on retention_acted") && !strings.Contains(text, "Index Cond: (slug = ") {
+				t.Errorf("%.300s\nplan:\n%.2000s\nwant the retention table read through retention_acted or by slug", sql, text)
+			}
+		}
+	})
+}
+
+// TestEstimateWorkspaces: a small registry is counted; a large one on
+// PostgreSQL is the planner's estimate, said to be one.
+func TestEstimateWorkspaces(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *models.DB) {
+		ctx := context.Background()
+		now := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
+		if err := demo.SeedProduct(ctx, db.Write, now); err != nil {
+			t.Fatal(err)
+		}
+		exact, err := models.CountWorkspaces(ctx, db.Read)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n, about, err := models.EstimateWorkspaces(ctx, db.Read); err != nil || n != exact || about {
+			t.Errorf("small registry: %d (about %v), %v; want %d exactly", n, about, err, exact)
+		}
+		if db.Dialect != models.Postgres {
+			return
+		}
+		err = db.Write.Exec("INSERT INTO workspaces (slug, name, plan, status, member_count, created_at, subscription_state) SELECT 'big-' || i, 'Big ' || i, 'team', 'active', 1, ?, 'active' FROM generate_series(1, 12000) AS i", now).Error
+		if err == nil {
+			err = db.Write.Exec("ANALYZE workspaces").Error
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, about, err := models.EstimateWorkspaces(ctx, db.Read)
+		if err != nil || !about || n < 11000 || n > 13500+exact {
+			t.Errorf("large registry: %d (about %v), %v; want about %d", n, about, err, 12000+exact)
+		}
+	})
+}
+
+// TestRetentionJobKeepsTheQueueCounts: a run of the retention job leaves
+// the counts of the CountedStates as they stand after it, for the queue.
+func TestRetentionJobKeepsTheQueueCounts(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *models.DB) {
+		ctx := context.Background()
+		now := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
+		p := models.DefaultRetentionPolicy()
+		randomRetention(t, db, now, p, 300, 11)
+		job := &models.RetentionJob{DB: db, Product: db, Policy: p, Now: func() time.Time { return now },
+			Post: models.Post{Outbox: newOutbox(t), Letters: &retentionLetters{}}}
+		run, err := job.RunOnce(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if run.Noticed == 0 {
+			t.Fatalf("the run noticed nobody (%+v): the counts would not move", run)
+		}
+		var all []models.Workspace
+		if err := db.Read.Order("slug").Find(&all).Error; err != nil {
+			t.Fatal(err)
+		}
+		want := map[models.RetentionState]int{}
+		for _, w := range all {
+			st, err := models.WorkspaceRetention(ctx, db.Read, db.Read, now, p, w.Slug)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want[st.State]++
+		}
+		got, at, ok, err := models.StoredRetentionCounts(ctx, db.Read, models.CountedStates())
+		if err != nil || !ok || !at.Equal(now) {
+			t.Fatalf("stored counts %+v at %v (%v, %v); want them, counted at %v", got, at, ok, err, now)
+		}
+		for _, c := range got {
+			if c.N != want[c.State] || c.About {
+				t.Errorf("stored count of %s: %+v, want %d", c.State, c, want[c.State])
 			}
 		}
 	})

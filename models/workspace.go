@@ -48,6 +48,30 @@ func CountWorkspaces(ctx context.Context, product *gorm.DB) (int64, error) {
 	return n, nil
 }
 
+// estimateFrom is the registry size from which EstimateWorkspaces gives
+// PostgreSQL's estimate rather than a count.
+const estimateFrom = 10000
+
+// EstimateWorkspaces is the registry's size for the dashboard: on
+// PostgreSQL, once the registry holds estimateFrom workspaces or more, the
+// planner's estimate (pg_class.reltuples, kept by ANALYZE and autovacuum),
+// one row instead of a count of the whole registry, and about is true;
+// otherwise an exact count.
+func EstimateWorkspaces(ctx context.Context, product *gorm.DB) (n int64, about bool, err error) {
+	if product.Dialector.Name() == "postgres" {
+		var est float64
+		err := product.WithContext(ctx).Raw("SELECT COALESCE((SELECT reltuples FROM pg_class WHERE oid = to_regclass('workspaces')), -1)").Row().Scan(&est)
+		if err != nil {
+			return 0, false, fmt.Errorf("estimate workspaces: %w", err)
+		}
+		if est >= estimateFrom {
+			return int64(est), true, nil
+		}
+	}
+	n, err = CountWorkspaces(ctx, product)
+	return n, false, err
+}
+
 // FindWorkspace returns the registry entry of slug, or a wrapped
 // ErrNotFound.
 func FindWorkspace(ctx context.Context, product *gorm.DB, slug string) (Workspace, error) {

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"net/url"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/PuerkitoBio/goquery"
 	"github.com/a-h/templ"
@@ -117,5 +119,36 @@ func TestStateCountText(t *testing.T) {
 		if got := tc.c.CountText(); got != tc.want {
 			t.Errorf("%+v: %q, want %q", tc.c, got, tc.want)
 		}
+	}
+}
+
+func TestAbout(t *testing.T) {
+	for _, c := range []struct {
+		n    int64
+		want string
+	}{
+		{10_000, "about 10,000"}, {98_765, "about 99,000"}, {100_000, "about 100,000"},
+		{934_512, "about 930,000"}, {1_049_999, "about 1.0 million"}, {12_600_000, "about 12.6 million"},
+	} {
+		if got := about(c.n); got != c.want {
+			t.Errorf("about(%d) = %q, want %q", c.n, got, c.want)
+		}
+	}
+}
+
+// TestAuditActorBreaksAtAt: an actor's address may break after its "@"
+// (a <wbr>), its text stays whole, and one without an "@" is as it is.
+func TestAuditActorBreaksAtAt(t *testing.T) {
+	at := time.Date(2026, 12, 6, 7, 0, 0, 0, time.UTC)
+	doc := render(t, AuditList(staffChrome, AuditListView{Rows: []AuditRow{
+		{Seq: 1, At: at, Actor: "maximiliana.longname@customer-support.example.com", ActorHref: "/staff/3", Action: "data.viewed"},
+		{Seq: 2, At: at, Actor: "system", Action: "retention.noticed"},
+	}}))
+	actors := byTestID(doc, "audit-actor")
+	if actors.Length() != 2 || actors.Eq(0).Text() != "maximiliana.longname@customer-support.example.com" || actors.Eq(1).Text() != "system" {
+		t.Fatalf("actors %q, %q", actors.Eq(0).Text(), actors.Eq(1).Text())
+	}
+	if html, _ := actors.Eq(0).Html(); !strings.Contains(html, "longname@<wbr/>customer") || !actors.Eq(0).Parent().HasClass("audit-actor") {
+		t.Errorf("actor cell %q: want a break opportunity after the @, in td.audit-actor", html)
 	}
 }

@@ -1,6 +1,7 @@
 package views
 
 import (
+	"fmt"
 	"net/url"
 	"strconv"
 	"strings"
@@ -115,4 +116,17 @@ func thousands(n int64) string {
 		b.WriteRune(r)
 	}
 	return b.String()
+}
+
+// about writes an estimate n to two significant digits: "about 1.0
+// million", "about 98,000".
+func about(n int64) string {
+	if n >= 1_000_000 {
+		return fmt.Sprintf("about %.1f million", float64(n)/1e6)
+	}
+	p := int64(1)
+	for n/p >= 100 {
+		p *= 10
+	}
+	return "about " + thousands((n+p/2)/p*p)
 }

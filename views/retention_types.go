@@ -43,15 +43,27 @@ type StateCount struct {
 	State, Text string
 	N           int
 	Capped      bool // more than N
+	About       bool // an estimate
 	Selected    bool
+	// AsOf, when set, is when the retention job counted this state (the
+	// states whose count needs every notice evaluated); the others are
+	// counted on each view.
+	AsOf *time.Time
 }
 
 // CountText is the count as the queue shows it: "5,000+" when capped.
 func (s StateCount) CountText() string {
-	if s.Capped {
-		return thousands(int64(s.N)) + "+"
+	mark := ""
+	if s.AsOf != nil {
+		mark = "*"
 	}
-	return thousands(int64(s.N))
+	if s.Capped {
+		return thousands(int64(s.N)) + "+" + mark
+	}
+	if s.About {
+		return about(int64(s.N)) + mark
+	}
+	return thousands(int64(s.N)) + mark
 }
 
 // RetentionQueueView is the retention queue.
@@ -65,6 +77,9 @@ type RetentionQueueView struct {
 	// this is not it) and to the next page (set when there is one).
 	First, Next string
 	Holds       []HoldRow // every live hold
+	// CountedAt is when the retention job last counted the states marked
+	// with an asterisk (StateCount.AsOf); nil when all are counted now.
+	CountedAt *time.Time
 }
 
 // HoldRow is one legal hold.

@@ -72,9 +72,12 @@ type DashboardView struct {
 	Training         TrainingStatus
 	SignedInAt       time.Time
 	ExpiresAt        time.Time
-	Can              []string     // permissions held, as "object:action"
-	WorkspaceCount   int64        // -1 when the viewer may not see workspaces
-	Staff            *StaffCounts // nil unless the viewer manages staff
+	Can              []string // permissions held, as "object:action"
+	WorkspaceCount   int64    // -1 when the viewer may not see workspaces
+	// WorkspaceCountAbout says WorkspaceCount is an estimate (a large
+	// registry is not counted on each view).
+	WorkspaceCountAbout bool
+	Staff               *StaffCounts // nil unless the viewer manages staff
 	// ToDecide are pending requests the viewer may approve or deny.
 	ToDecide []RequestRow
 	// Reported are recent requests a customer reported as suspicious;
