@@ -45,7 +45,7 @@ type viewCheck struct {
 func checkViews(ctx context.Context, db *sql.DB, log []served) (viewCheck, error) {
 	var c viewCheck
 	rows, err := db.QueryContext(ctx, `SELECT request_id, seq, actor, workspace, table_name, record_ids, COALESCE(grant_id, 0)
-		FROM audit_events WHERE action = 'data.viewed'`)
+		FROM audit_events WHERE action = 'data.viewed' AND request_id <> ''`) // the demo's seeded history has no request ids
 	if err != nil {
 		return c, err
 	}

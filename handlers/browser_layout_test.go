@@ -13,7 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"gatehouse/models"
 	"gatehouse/models/dbtest"
+	"gatehouse/models/demo"
 	"gatehouse/policy"
 
 	"github.com/chromedp/chromedp"
@@ -37,6 +39,9 @@ var layoutSkips = map[string]string{
 	// Without a kept note (set only across a step-up sign-in, covered by
 	// TestApprovalNoteSurvivesStepUp) it redirects to the request page.
 	"/requests/:id/decide": "the return from a step-up sign-in",
+	// RFC 9116 plain text for security researchers, checked by
+	// TestSecurityTxt.
+	"/.well-known/security.txt": "plain text",
 }
 
 // layoutTiers are the demo staff whose portal the test walks, one per tier.
@@ -59,10 +64,15 @@ type customerPage struct {
 // layoutStory fills the demo with something of everything, with long
 // text where people type it: a request waiting for the customer, one
 // granted and read, one pending, a break-glass read under, and a
-// customer's deletion request. It returns the customer pages.
+// customer's deletion request, an open alert, last month's transparency
+// report and a closed incident with its notices. It returns the customer
+// pages.
 func (p *testPortal) layoutStory() []customerPage {
 	p.t.Helper()
 	t := p.t.(*testing.T)
+	// First, while the log holds only what each asserts on.
+	p.raiseAlert()
+	report := p.transparencyReport("owner@acme.example")
 	sam := p.login("sam.support@example.com")
 	sara := p.login("sara.senior@example.com")
 	sean := noRedirect(p.login("sean.senior@example.com"))
@@ -111,12 +121,32 @@ func (p *testPortal) layoutStory() []customerPage {
 	if res, body := p.post(noRedirect(sam), "/workspaces/acme/deletion-requests", url.Values{"note": {note}}); res.StatusCode != http.StatusSeeOther {
 		t.Fatalf("deletion request = %d:\n%s", res.StatusCode, body)
 	}
+	ctx := context.Background()
+	if err := demo.SeedIncident(ctx, p.db, p.opts.Product, p.clock.Now(), models.Post{Outbox: p.opts.Outbox, Letters: p.h.letters}); err != nil {
+		t.Fatal(err)
+	}
+	var notice string
+	mails, err := p.opts.Outbox.List(ctx, p.db.Read, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range mails {
+		if mm := noticeLink.FindStringSubmatch(m.Text); mm != nil && m.Kind == "incident.notice" {
+			notice = mm[1]
+			break
+		}
+	}
+	if notice == "" {
+		t.Fatal("the demo incident mailed no notice link")
+	}
 	return []customerPage{
 		{"consent-waiting", "/consent/" + waiting, []string{"consent-grant", "consent-deny", "consent-report"}},
 		{"consent-granted", "/consent/" + granted, []string{"consent-revoke"}},
 		{"deletion", "/deletion/" + p.deletionToken("owner@acme.example"), []string{"deletion-confirm", "deletion-cancel"}},
 		{"emergency", "/emergency/" + p.breakglassToken("bill@initech.example"), []string{"bglink-end"}},
 		{"consent-invalid", "/consent/" + strings.Repeat("x", 43), nil},
+		{"incident-notice", "/incident-notice/" + notice, nil},
+		{"transparency", "/transparency/" + report, nil}, // read first; its one button ends the mails
 	}
 }
 
