@@ -29,30 +29,9 @@ import (
 func BenchmarkDataPage(b *testing.B) {
 	for _, engine := range []string{"sqlite", "postgres"} {
 		b.Run(engine, func(b *testing.B) {
-			db := dbtest.SQLite(b)
-			if engine == "postgres" {
-				db = dbtest.Postgres(b)
-			}
-			p := newPortal(b, db)
-			ctx := context.Background()
-			sara, err := models.FindStaffByEmail(ctx, db.Read, "sara.senior@example.com")
-			if err != nil {
-				b.Fatal(err)
-			}
-			if _, err := models.CreateGrant(ctx, db.Write, p.clock.Now(), models.NewGrant{
-				Workspace: "acme", GranteeID: sara.ID, StartsAt: p.clock.Now(), Duration: 24 * time.Hour,
-			}); err != nil {
-				b.Fatal(err)
-			}
-			const path = "/workspaces/acme/data/members"
-			clients := make([]*http.Client, 64)
-			transport := &http.Transport{MaxIdleConnsPerHost: 128}
-			for i := range clients {
-				c := p.login("sara.senior@example.com")
-				c.Transport = transport
-				clients[i] = c
-			}
-			ceiling := ceilingServer(b, p, path, sara.ID)
+			rig := newDataPageRig(b, engine)
+			p, clients, path := rig.p, rig.clients, rig.path
+			ceiling := ceilingServer(b, p, path, rig.viewer)
 			plain := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 128}}
 			for _, conc := range []int{1, 8, 64} {
 				b.Run(fmt.Sprintf("clients=%d", conc), func(b *testing.B) {
@@ -80,6 +59,43 @@ func BenchmarkDataPage(b *testing.B) {
 			}
 		})
 	}
+}
+
+// dataPageRig is a portal where sara.senior holds a grant on acme, with
+// 64 signed-in clients for its members page.
+type dataPageRig struct {
+	p       *testPortal
+	db      *models.DB
+	viewer  int64
+	path    string
+	clients []*http.Client
+}
+
+func newDataPageRig(b *testing.B, engine string) *dataPageRig {
+	b.Helper()
+	db := dbtest.SQLite(b)
+	if engine == "postgres" {
+		db = dbtest.Postgres(b)
+	}
+	p := newPortal(b, db)
+	ctx := context.Background()
+	sara, err := models.FindStaffByEmail(ctx, db.Read, "sara.senior@example.com")
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := models.CreateGrant(ctx, db.Write, p.clock.Now(), models.NewGrant{
+		Workspace: "acme", GranteeID: sara.ID, StartsAt: p.clock.Now(), Duration: 24 * time.Hour,
+	}); err != nil {
+		b.Fatal(err)
+	}
+	rig := &dataPageRig{p: p, db: db, viewer: sara.ID, path: "/workspaces/acme/data/members"}
+	transport := &http.Transport{MaxIdleConnsPerHost: 128}
+	for range 64 {
+		c := p.login("sara.senior@example.com")
+		c.Transport = transport
+		rig.clients = append(rig.clients, c)
+	}
+	return rig
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
