@@ -22,6 +22,8 @@ const (
 	alertPageSize     = 50
 	alertEvidenceShow = 200
 	dashboardAlerts   = 10
+	// dashboardIncidents: the open incidents a dashboard lists.
+	dashboardIncidents = 10
 )
 
 var alertStates = []string{string(models.AlertOpen), string(models.AlertAcknowledged), string(models.AlertResolved)}
@@ -116,6 +118,7 @@ func (h *Handler) renderAlert(c echo.Context, status int, id int64, view views.A
 	manage := h.allowed(viewerOf(c), policy.AlertManage)
 	view.CanAcknowledge = manage && a.State == models.AlertOpen
 	view.CanResolve = manage && a.State != models.AlertResolved
+	view.CanDeclare = h.allowed(viewerOf(c), policy.IncidentManage)
 	for _, ev := range evs {
 		view.Evidence = append(view.Evidence, views.AlertEvidenceRow{
 			Seq: ev.Seq, At: ev.At, Actor: ev.Actor, Action: string(ev.Action), Workspace: ev.Workspace,

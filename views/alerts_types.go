@@ -52,7 +52,9 @@ type AlertView struct {
 	MoreEvidence     bool
 	// CanAcknowledge and CanResolve: a sysadmin, and the state allows it.
 	CanAcknowledge, CanResolve bool
-	Note                       string
-	Errors                     Errors
-	Done                       string // "acknowledged" or "resolved" after a change
+	// CanDeclare: a sysadmin, offered to declare an incident from it.
+	CanDeclare bool
+	Note       string
+	Errors     Errors
+	Done       string // "acknowledged" or "resolved" after a change
 }

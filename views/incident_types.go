@@ -64,6 +64,9 @@ type IncidentRow struct {
 // IncidentForm is the declare form's values.
 type IncidentForm struct {
 	Title, Summary, Severity, Started, Detected, Alert string
+	// FromAlert is the alert the form was filled in from (ID 0: none); its
+	// number then travels as a hidden field.
+	FromAlert AlertRow
 }
 
 // IncidentListView is the incidents page: every incident and, for a
@@ -129,6 +132,7 @@ type IncidentView struct {
 	Affected   []AffectedRow
 	Found      []AffectedRow // the finder's answer, not yet stored
 	FindForm   FindForm
+	FindFrom   int64 // the alert FindForm was filled in from, if any
 	FoundHow   string
 	Notices    []NoticeRow
 	Deliveries []DeliveryRow
