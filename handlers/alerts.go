@@ -122,7 +122,8 @@ func (h *Handler) renderAlert(c echo.Context, status int, id int64, view views.A
 	for _, ev := range evs {
 		view.Evidence = append(view.Evidence, views.AlertEvidenceRow{
 			Seq: ev.Seq, At: ev.At, Actor: ev.Actor, Action: string(ev.Action), Workspace: ev.Workspace,
-			Table: ev.Table, Records: ev.RecordIDs, AuditURL: evidenceAuditURL(ev),
+			// A space after each comma lets a long list wrap between ids.
+			Table: ev.Table, Records: strings.ReplaceAll(ev.RecordIDs, ",", ", "), AuditURL: evidenceAuditURL(ev),
 		})
 	}
 	return h.render(c, status, views.AlertPage(h.chrome(c, "Alert "+strconv.FormatInt(id, 10)), view))

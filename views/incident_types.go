@@ -38,6 +38,15 @@ func (m IncidentMailView) Subject() string {
 	return "Security incident affecting your workspace " + m.WorkspaceName
 }
 
+// span is when an access happened: one time when its first and last
+// view fall in the same minute, else from the first to the last.
+func (a AccessRow) span() string {
+	if first, last := when(a.First), when(a.Last); first != last {
+		return first + " – " + last
+	}
+	return when(a.First)
+}
+
 // paragraphs splits a notice's text at blank lines.
 func paragraphs(s string) []string {
 	var out []string
