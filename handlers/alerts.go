@@ -119,6 +119,15 @@ func (h *Handler) renderAlert(c echo.Context, status int, id int64, view views.A
 	view.CanAcknowledge = manage && a.State == models.AlertOpen
 	view.CanResolve = manage && a.State != models.AlertResolved
 	view.CanDeclare = h.allowed(viewerOf(c), policy.IncidentManage)
+	if h.allowed(viewerOf(c), policy.IncidentRead) {
+		incs, err := models.IncidentsFromAlert(ctx, h.db.Read, id)
+		if err != nil {
+			return err
+		}
+		for _, inc := range incs {
+			view.Incidents = append(view.Incidents, views.IncidentLink{ID: inc.ID, Title: inc.Title})
+		}
+	}
 	for _, ev := range evs {
 		view.Evidence = append(view.Evidence, views.AlertEvidenceRow{
 			Seq: ev.Seq, At: ev.At, Actor: ev.Actor, Action: string(ev.Action), Workspace: ev.Workspace,

@@ -167,6 +167,12 @@ func TestIncidentFromAlert(t *testing.T) {
 		if n := p.count("incidents", "alert_id = ?", a.ID); n != 1 {
 			t.Errorf("%d incidents record alert %d, want 1", n, a.ID)
 		}
+		for _, c := range []*http.Client{ada, aud} {
+			_, body := p.get(c, fmt.Sprintf("/alerts/%d", a.ID))
+			if i := strings.Index(body, `data-testid="alert-incidents"`); i < 0 || !strings.Contains(body[i:], `<a href="/incidents/1">1: view-volume`) {
+				t.Error("the alert's page does not link to the incident declared from it")
+			}
+		}
 		_, body = p.get(ada, "/incidents/1")
 		for _, want := range []string{
 			fmt.Sprintf(`href="/alerts/%d"`, a.ID), `data-testid="find-from-alert"`,

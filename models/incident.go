@@ -229,6 +229,17 @@ func OpenIncidents(ctx context.Context, db *gorm.DB, limit int) ([]Incident, err
 	return out, nil
 }
 
+// IncidentsFromAlert returns the incidents declared from alert id, oldest
+// first. Incidents are few (one per security incident), so this reads
+// the table without an index of its own.
+func IncidentsFromAlert(ctx context.Context, db *gorm.DB, id int64) ([]Incident, error) {
+	var out []Incident
+	if err := db.WithContext(ctx).Where("alert_id = ?", id).Order("id ASC").Find(&out).Error; err != nil {
+		return nil, fmt.Errorf("incidents from alert %d: %w", id, err)
+	}
+	return out, nil
+}
+
 // SetAffected stores the affected workspaces found from the evidence on
 // the incident, replacing the set before it. Once a notice has been sent
 // its recipients are fixed, so the set can no longer change.

@@ -54,7 +54,15 @@ type AlertView struct {
 	CanAcknowledge, CanResolve bool
 	// CanDeclare: a sysadmin, offered to declare an incident from it.
 	CanDeclare bool
-	Note       string
-	Errors     Errors
-	Done       string // "acknowledged" or "resolved" after a change
+	// Incidents are those declared from it, for those who may read them.
+	Incidents []IncidentLink
+	Note      string
+	Errors    Errors
+	Done      string // "acknowledged" or "resolved" after a change
+}
+
+// IncidentLink names an incident for a link to it.
+type IncidentLink struct {
+	ID    int64
+	Title string
 }
