@@ -22,6 +22,8 @@ const (
 	alertPageSize     = 50
 	alertEvidenceShow = 200
 	dashboardAlerts   = 10
+	// dashboardIncidents: the open incidents a dashboard lists.
+	dashboardIncidents = 10
 )
 
 var alertStates = []string{string(models.AlertOpen), string(models.AlertAcknowledged), string(models.AlertResolved)}
@@ -116,10 +118,21 @@ func (h *Handler) renderAlert(c echo.Context, status int, id int64, view views.A
 	manage := h.allowed(viewerOf(c), policy.AlertManage)
 	view.CanAcknowledge = manage && a.State == models.AlertOpen
 	view.CanResolve = manage && a.State != models.AlertResolved
+	view.CanDeclare = h.allowed(viewerOf(c), policy.IncidentManage)
+	if h.allowed(viewerOf(c), policy.IncidentRead) {
+		incs, err := models.IncidentsFromAlert(ctx, h.db.Read, id)
+		if err != nil {
+			return err
+		}
+		for _, inc := range incs {
+			view.Incidents = append(view.Incidents, views.IncidentLink{ID: inc.ID, Title: inc.Title})
+		}
+	}
 	for _, ev := range evs {
 		view.Evidence = append(view.Evidence, views.AlertEvidenceRow{
 			Seq: ev.Seq, At: ev.At, Actor: ev.Actor, Action: string(ev.Action), Workspace: ev.Workspace,
-			Table: ev.Table, Records: ev.RecordIDs, AuditURL: evidenceAuditURL(ev),
+			// A space after each comma lets a long list wrap between ids.
+			Table: ev.Table, Records: strings.ReplaceAll(ev.RecordIDs, ",", ", "), AuditURL: evidenceAuditURL(ev),
 		})
 	}
 	return h.render(c, status, views.AlertPage(h.chrome(c, "Alert "+strconv.FormatInt(id, 10)), view))

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"gatehouse/models/dbtest"
 
@@ -17,7 +18,14 @@ import (
 // clicking their button on the login page.
 func browserSignIn(t *testing.T, exe, base, email string) context.Context {
 	t.Helper()
-	ctx := newBrowser(t, exe)
+	return browserSignInFor(t, exe, base, email, time.Minute)
+}
+
+// browserSignInFor is browserSignIn for a browser whose tab lives up to
+// limit.
+func browserSignInFor(t *testing.T, exe, base, email string, limit time.Duration) context.Context {
+	t.Helper()
+	ctx := newBrowserFor(t, exe, limit)
 	browserDo(t, ctx, "open /login", chromedp.Navigate(base+"/login"))
 	status, path := browserNavigate(t, ctx, "sign in as "+email, chromedp.Click(chromedp.CSS(`[data-testid="login-`+email+`"]`)))
 	if status != http.StatusOK || path != "/" {

@@ -46,6 +46,20 @@ func (h *Handler) dashboard(c echo.Context) error {
 			page.Alerts = append(page.Alerts, alertRow(a))
 		}
 	}
+	if h.allowed(v, policy.IncidentRead) {
+		incs, err := models.OpenIncidents(ctx, h.db.Read, dashboardIncidents)
+		if err != nil {
+			return err
+		}
+		page.ShowIncidents = true
+		for _, inc := range incs {
+			row, err := incidentRow(inc)
+			if err != nil {
+				return err
+			}
+			page.Incidents = append(page.Incidents, row)
+		}
+	}
 	if h.allowed(v, policy.WorkspaceMetaRead) {
 		n, about, err := models.EstimateWorkspaces(ctx, h.product)
 		if err != nil {

@@ -91,7 +91,9 @@ func (h *Handler) noticePreview(c echo.Context) error {
 		}
 	}
 	m := letters.IncidentMailView(h.company, inc, n, w, earlier > 0)
-	m.LinkURL = h.baseURL.JoinPath("/incident-notice", "…").String()
+	// Each owner's own link; "…" stands for its token (unescaped, so the
+	// preview reads as a placeholder, not as an address).
+	m.LinkURL = h.baseURL.JoinPath("/incident-notice").String() + "/…"
 	page := views.NoticePreviewView{Incident: id, Notice: nid, Recipient: to, Mail: m, Text: views.IncidentMailText(m), Workspaces: affectedRows(ws)}
 	return h.render(c, http.StatusOK, views.NoticePreview(h.chrome(c, fmt.Sprintf("Preview of notice %d", nid)), page))
 }

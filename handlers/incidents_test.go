@@ -64,7 +64,7 @@ func TestIncidentNoticeThroughThePages(t *testing.T) {
 		ada, otto := p.login("ada.sysadmin@example.com"), p.login("otto.sysadmin@example.com")
 		day := func(d time.Duration) string { return now.Add(d).UTC().Format("2006-01-02T15:04") }
 		declare := url.Values{"title": {"Stolen laptop"}, "summary": {"A senior engineer's laptop was stolen while signed in to the portal."},
-			"severity": {"high"}, "started": {day(-2 * time.Hour)}, "detected": {day(-3 * time.Hour)}, "alert": {"7"}}
+			"severity": {"high"}, "started": {day(-2 * time.Hour)}, "detected": {day(-3 * time.Hour)}}
 		before := snapshotDB(t, db, "sessions.last_seen_at")
 		if res, body := p.post(ada, "/incidents", declare); res.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(body, "before it started") {
 			t.Fatalf("detected before started: %d, want 422 saying so", res.StatusCode)

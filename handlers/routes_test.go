@@ -160,9 +160,10 @@ func routeTable() map[string]routeCase {
 
 		// Incidents 1 and 2 are the ones TestCrossSitePOSTsRefused has otto
 		// declare (1 with acme affected and otto's notice 1); POST
-		// /incidents declares 3, as Ada.
-		"GET /incidents":                              {path: "/incidents", want: auditGET},
-		"POST /incidents":                             {path: "/incidents", form: form("title", "Laptop stolen", "summary", reason+" after a stolen laptop", "severity", "high", "started", "2020-01-01T10:00", "detected", "2020-01-01T11:00"), writes: true, want: staffPOST},
+		// /incidents declares 3, as Ada, from alert 1 (raiseAlert's; the
+		// matrix raises none, so there its filled-in GET is a 422).
+		"GET /incidents":                              {path: "/incidents?from_alert=1", want: auditGET},
+		"POST /incidents":                             {path: "/incidents", form: form("title", "Laptop stolen", "summary", reason+" after a stolen laptop", "severity", "high", "started", "2020-01-01T10:00", "detected", "2020-01-01T11:00", "alert", "1"), writes: true, want: staffPOST},
 		"GET /incidents/:id":                          {path: "/incidents/1?find=1&method=slugs&slugs=acme", want: auditGET},
 		"POST /incidents/:id/affected":                {path: "/incidents/3/affected", form: form("method", "slugs", "slugs", "acme globex"), writes: true, want: staffPOST},
 		"POST /incidents/:id/notices":                 {path: "/incidents/1/notices", form: form("body", reason+": we are writing to tell you what we found."), writes: true, want: staffPOST},

@@ -135,6 +135,17 @@ func DeclareIncident(ctx context.Context, db *gorm.DB, act Act, in NewIncident) 
 		if _, err := lockActiveSysadminFor(tx, in.DeclaredBy); err != nil {
 			return err
 		}
+		if in.AlertID != nil {
+			// The alert it came from must be a real one: the incident's
+			// page links to it and its finder starts from it.
+			var n int64
+			if err := tx.Model(&Alert{}).Where("id = ?", *in.AlertID).Count(&n).Error; err != nil {
+				return err
+			}
+			if n == 0 {
+				return Invalid("alert", fmt.Sprintf("There is no alert %d.", *in.AlertID))
+			}
+		}
 		if err := tx.Create(&inc).Error; err != nil {
 			return err
 		}
@@ -203,6 +214,28 @@ func ListIncidents(ctx context.Context, db *gorm.DB, limit int) ([]Incident, err
 	err := db.WithContext(ctx).Order("CASE WHEN closed_at IS NULL THEN 0 ELSE 1 END").Order("id DESC").Limit(limit).Find(&out).Error
 	if err != nil {
 		return nil, fmt.Errorf("list incidents: %w", err)
+	}
+	return out, nil
+}
+
+// OpenIncidents returns the incidents not yet closed, newest first, up
+// to limit: what a dashboard shows.
+func OpenIncidents(ctx context.Context, db *gorm.DB, limit int) ([]Incident, error) {
+	var out []Incident
+	err := db.WithContext(ctx).Where("closed_at IS NULL").Order("declared_at DESC").Order("id DESC").Limit(limit).Find(&out).Error
+	if err != nil {
+		return nil, fmt.Errorf("open incidents: %w", err)
+	}
+	return out, nil
+}
+
+// IncidentsFromAlert returns the incidents declared from alert id, oldest
+// first. Incidents are few (one per security incident), so this reads
+// the table without an index of its own.
+func IncidentsFromAlert(ctx context.Context, db *gorm.DB, id int64) ([]Incident, error) {
+	var out []Incident
+	if err := db.WithContext(ctx).Where("alert_id = ?", id).Order("id ASC").Find(&out).Error; err != nil {
+		return nil, fmt.Errorf("incidents from alert %d: %w", id, err)
 	}
 	return out, nil
 }

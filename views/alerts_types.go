@@ -52,7 +52,17 @@ type AlertView struct {
 	MoreEvidence     bool
 	// CanAcknowledge and CanResolve: a sysadmin, and the state allows it.
 	CanAcknowledge, CanResolve bool
-	Note                       string
-	Errors                     Errors
-	Done                       string // "acknowledged" or "resolved" after a change
+	// CanDeclare: a sysadmin, offered to declare an incident from it.
+	CanDeclare bool
+	// Incidents are those declared from it, for those who may read them.
+	Incidents []IncidentLink
+	Note      string
+	Errors    Errors
+	Done      string // "acknowledged" or "resolved" after a change
+}
+
+// IncidentLink names an incident for a link to it.
+type IncidentLink struct {
+	ID    int64
+	Title string
 }

@@ -45,7 +45,12 @@ func TestIncidentNoticeContent(t *testing.T) {
 	if got := len(paragraphs(m.Body)); got != 2 {
 		t.Errorf("%d paragraphs, want 2", got)
 	}
-	if text := IncidentMailText(m); !strings.Contains(text, "sara@example.com viewed members (records 1, 2)") {
-		t.Errorf("text part lacks the access:\n%s", text)
+	flat := func(m IncidentMailView) string { return strings.Join(strings.Fields(IncidentMailText(m)), " ") }
+	if text := flat(m); !strings.Contains(text, "sara@example.com viewed members (records 1, 2), 3 views, 2026-05-01 10:00 UTC If") {
+		t.Errorf("text part lacks the access, its views and its one time:\n%s", text)
+	}
+	m.Accesses[0].Views, m.Accesses[0].Last = 1, at.Add(2*time.Hour)
+	if text := flat(m); !strings.Contains(text, "(records 1, 2), 1 view, 2026-05-01 10:00 UTC – 2026-05-01 12:00 UTC If") {
+		t.Errorf("text part lacks one view from its first to its last time:\n%s", text)
 	}
 }

@@ -38,6 +38,15 @@ func (m IncidentMailView) Subject() string {
 	return "Security incident affecting your workspace " + m.WorkspaceName
 }
 
+// span is when an access happened: one time when its first and last
+// view fall in the same minute, else from the first to the last.
+func (a AccessRow) span() string {
+	if first, last := when(a.First), when(a.Last); first != last {
+		return first + " – " + last
+	}
+	return when(a.First)
+}
+
 // paragraphs splits a notice's text at blank lines.
 func paragraphs(s string) []string {
 	var out []string
@@ -64,6 +73,9 @@ type IncidentRow struct {
 // IncidentForm is the declare form's values.
 type IncidentForm struct {
 	Title, Summary, Severity, Started, Detected, Alert string
+	// FromAlert is the alert the form was filled in from (ID 0: none); its
+	// number then travels as a hidden field.
+	FromAlert AlertRow
 }
 
 // IncidentListView is the incidents page: every incident and, for a
@@ -129,6 +141,7 @@ type IncidentView struct {
 	Affected   []AffectedRow
 	Found      []AffectedRow // the finder's answer, not yet stored
 	FindForm   FindForm
+	FindFrom   int64 // the alert FindForm was filled in from, if any
 	FoundHow   string
 	Notices    []NoticeRow
 	Deliveries []DeliveryRow

@@ -1,7 +1,5 @@
 package views
 
-import "strconv"
-
 // IncidentMailText is the plain-text part of IncidentMail.
 func IncidentMailText(m IncidentMailView) string {
 	var b textMail
@@ -22,8 +20,7 @@ func IncidentMailText(m IncidentMailView) string {
 	} else {
 		b.para("Our audit log records these views of your workspace's data in connection with this incident:")
 		for _, a := range m.Accesses {
-			b.item(a.Staff + " viewed " + a.Table + " (records " + a.Records + "), " + strconv.Itoa(a.Views) + " views, " +
-				when(a.First) + " – " + when(a.Last))
+			b.item(a.Staff + " viewed " + a.Table + " (records " + a.Records + "), " + plural(int64(a.Views), "view", "views") + ", " + a.span())
 		}
 		b.line("")
 	}

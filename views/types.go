@@ -99,6 +99,10 @@ type DashboardView struct {
 	// first when ShowAlerts (sysadmins and auditors).
 	ShowAlerts bool
 	Alerts     []AlertRow
+	// Incidents are the incidents not yet closed, newest first, shown with
+	// the alerts when ShowIncidents (sysadmins and auditors).
+	ShowIncidents bool
+	Incidents     []IncidentRow
 	// The quick actions the viewer may take.
 	CanFind, CanRequest bool
 	// Audit is the audit log's state and recent activity; nil unless the
