@@ -124,7 +124,7 @@ func TestDetectionAcrossReplicas(t *testing.T) {
 
 	expired := settle(t, f, before.Mail, before.Webhook, 25*time.Second)
 	seen, together := rounds.stop()
-	t.Logf("refused reads answered %v; samples inside a detection round, by replica: %v; settled %s after the sign-ins",
+	t.Logf("refused reads answered %v; samples inside a detection round, by replica: %v; settled %s after the fleet was ready",
 		statuses, seen, time.Since(began).Round(100*time.Millisecond))
 	if len(seen) < 2 {
 		t.Errorf("only %v seen inside a detection round: the test needs both replicas taking rounds", seen)
