@@ -1,10 +1,13 @@
 package fleet
 
 import (
+	"net"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 )
@@ -46,6 +49,7 @@ func (p *proxy) enable(i int, base string) {
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(target)
 			pr.Out.Host = pr.In.Host // the portal checks Origin against its base URL's host
+			forwardFor(pr)
 		},
 		ModifyResponse: func(res *http.Response) error {
 			res.Header.Set(ReplicaHeader, strconv.Itoa(i))
@@ -61,6 +65,24 @@ func (p *proxy) enable(i int, base string) {
 	defer p.mu.Unlock()
 	b.served.Store(p.backends[i].served.Load())
 	p.backends[i] = b
+}
+
+// forwardFor passes on a request's X-Forwarded-For with the proxy's
+// client appended, as a load balancer does; without one the replicas see
+// the proxy's loopback address alone. A fleet started with
+// GATEHOUSE_TRUSTED_PROXIES=127.0.0.1/32 takes the address a test names
+// in the header as the client's (refusals "from" many addresses); any
+// other fleet ignores the header.
+func forwardFor(pr *httputil.ProxyRequest) {
+	in := pr.In.Header.Values("X-Forwarded-For")
+	if len(in) == 0 {
+		return
+	}
+	client, _, err := net.SplitHostPort(pr.In.RemoteAddr)
+	if err != nil {
+		return
+	}
+	pr.Out.Header.Set("X-Forwarded-For", strings.Join(append(slices.Clone(in), client), ", "))
 }
 
 // disable takes replica i out of rotation; requests already handed to it

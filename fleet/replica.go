@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -26,6 +28,7 @@ type Replica struct {
 
 	f       *Fleet
 	dataDir string
+	env     []string // this replica's own settings (SetEnv)
 
 	mu     sync.Mutex
 	cmd    *exec.Cmd
@@ -71,6 +74,8 @@ func (r *Replica) start() error {
 	r.starts++
 	fmt.Fprintf(log, "--- start %d at %s on %s\n", r.starts, time.Now().UTC().Format(time.RFC3339Nano), addr)
 	env := append([]string{"GATEHOUSE_ADDR=" + addr, "GATEHOUSE_DATA_DIR=" + r.dataDir}, r.f.env...)
+	env = append(env, "GATEHOUSE_DATABASE_URL="+withAppName(r.f.RoleURL, r.AppName())) // the last of a name counts
+	env = append(env, r.env...)
 	cmd := r.f.command(context.Background(), env, "serve", "--dev")
 	cmd.Stdout, cmd.Stderr = log, log
 	if err := cmd.Start(); err != nil {
@@ -111,6 +116,15 @@ func (r *Replica) start() error {
 			return fmt.Errorf("not ready after %s (last error %v)", readyTimeout, err)
 		}
 	}
+}
+
+// SetEnv sets settings of this replica alone (e.g.
+// "GATEHOUSE_DETECTION_EVERY=5m"), added after the fleet's from its next
+// start on; SetEnv() clears them.
+func (r *Replica) SetEnv(env ...string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.env = slices.Clone(env)
 }
 
 // Stop takes the replica out of the proxy's rotation and stops it
@@ -176,6 +190,23 @@ func (r *Replica) Running() bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.cmd != nil && !r.exited()
+}
+
+// AppName is the application_name the replica's connections to the
+// portal database carry, so that pg_stat_activity and pg_locks (queried
+// as the owner) tell which replica holds a lock or runs a query.
+func (r *Replica) AppName() string { return fmt.Sprintf("gatehouse-fleet-replica-%d", r.Index) }
+
+// withAppName is the PostgreSQL URL u with application_name set to name.
+func withAppName(u, name string) string {
+	p, err := url.Parse(u)
+	if err != nil {
+		return u
+	}
+	q := p.Query()
+	q.Set("application_name", name)
+	p.RawQuery = q.Encode()
+	return p.String()
 }
 
 // URL is the replica's own base URL, bypassing the proxy (its pages'

@@ -35,7 +35,7 @@ func FuzzConfig(f *testing.F) {
 	extra := map[string]string{
 		"GATEHOUSE_TRUSTED_PROXIES": "10.0.0.0/8, fd00::/8, 1.2.3.4/32", "GATEHOUSE_LOG_LEVEL": "warn+2",
 		"GATEHOUSE_AUDIT_STREAM": "file:/var/log/audit.jsonl", "GATEHOUSE_AUDIT_CHECKPOINT_EVERY": "90s",
-		"GATEHOUSE_SMTP_PORT": "465", "GATEHOUSE_SMTP_TLS": "TLS", "GATEHOUSE_SMTP_USERNAME": "u", "GATEHOUSE_SMTP_PASSWORD": "p4ssw0rd-of-smtp",
+		"GATEHOUSE_DETECTION_EVERY": "2m30s", "GATEHOUSE_SMTP_PORT": "465", "GATEHOUSE_SMTP_TLS": "TLS", "GATEHOUSE_SMTP_USERNAME": "u", "GATEHOUSE_SMTP_PASSWORD": "p4ssw0rd-of-smtp",
 		"GATEHOUSE_TICKET_PATTERN": "(SUP|OPS)-[0-9]+", "GATEHOUSE_REQUEST_MAX_DURATION": "48h", "GATEHOUSE_REQUEST_PENDING_FOR": "2h",
 		"GATEHOUSE_CONSENT_VALID_FOR": "100h", "GATEHOUSE_COMPANY_NAME": " Acme Corp ", "GATEHOUSE_BREAKGLASS_WINDOW": "90m",
 		"GATEHOUSE_TRAINING_VALID_FOR": "400d", "GATEHOUSE_RETENTION_CANCELLED_DAYS": "60", "GATEHOUSE_RETENTION_FREE_NOTICE_DAYS": "100",
@@ -53,6 +53,7 @@ func FuzzConfig(f *testing.F) {
 	f.Add("GATEHOUSE_TICKET_PATTERN=[A-Z]+)|(.*\x00GATEHOUSE_SESSION_KEY=not-long-enough-secret", false)
 	f.Add("GATEHOUSE_AUDIT_SIGNING_KEY=c2VjcmV0LXNpZ25pbmcta2V5LW9mLXRoZS13cm9uZy1sZW5ndGg=\x00GATEHOUSE_SMTP_PORT=0", false)
 	f.Add("GATEHOUSE_BREAKGLASS_WINDOW=1m\x00GATEHOUSE_RETENTION_FREE_MARK_DAYS=1\x00GATEHOUSE_NOPE=1\x00PATH=/bin", false)
+	f.Add(base+"\x00GATEHOUSE_DETECTION_EVERY=500ms", false)
 	f.Fuzz(func(t *testing.T, env string, dev bool) {
 		environ := strings.Split(env, "\x00")
 		cfg, err := readServeConfig(environ, dev)
@@ -175,6 +176,7 @@ func checkConfig(t *testing.T, environ []string, c Config) {
 	}
 	within("the checkpoint interval", c.AuditCheckpointEvery, time.Minute, 24*time.Hour)
 	within("the break-glass window", c.BreakglassWindow, 5*time.Minute, 24*time.Hour)
+	within("the detection interval", c.Detection.Every, time.Second, 5*time.Minute)
 	within("the longest grant", c.Requests.MaxDuration, 30*time.Minute, 30*24*time.Hour)
 	within("the approval wait", c.Requests.PendingFor, time.Hour, 14*24*time.Hour)
 	within("the consent wait", c.Requests.ConsentFor, time.Hour, 14*24*time.Hour)
@@ -224,6 +226,7 @@ func writeConfig(c Config) []string {
 		"GATEHOUSE_REQUEST_MAX_DURATION": c.Requests.MaxDuration.String(), "GATEHOUSE_REQUEST_PENDING_FOR": c.Requests.PendingFor.String(),
 		"GATEHOUSE_CONSENT_VALID_FOR": c.Requests.ConsentFor.String(), "GATEHOUSE_COMPANY_NAME": c.Company,
 		"GATEHOUSE_BREAKGLASS_WINDOW":  c.BreakglassWindow.String(),
+		"GATEHOUSE_DETECTION_EVERY":    c.Detection.Every.String(),
 		"GATEHOUSE_TRAINING_VALID_FOR": fmt.Sprintf("%dd", c.Requests.Clearance.TrainingValidFor/models.Day),
 	}
 	if c.Dev {

@@ -126,6 +126,10 @@ func TestConfigProductionRefusesEachUnsafeSetting(t *testing.T) {
 		{"break-glass window not a duration", func(e map[string]string) { e["GATEHOUSE_BREAKGLASS_WINDOW"] = "1 hour" }, "GATEHOUSE_BREAKGLASS_WINDOW=1 hour: want a duration from 5m to 24h"},
 		{"break-glass window too short", func(e map[string]string) { e["GATEHOUSE_BREAKGLASS_WINDOW"] = "4m" }, "GATEHOUSE_BREAKGLASS_WINDOW=4m: want a duration from 5m to 24h"},
 		{"break-glass window too long", func(e map[string]string) { e["GATEHOUSE_BREAKGLASS_WINDOW"] = "25h" }, "GATEHOUSE_BREAKGLASS_WINDOW=25h: want a duration from 5m to 24h"},
+		{"detection interval not a duration", func(e map[string]string) { e["GATEHOUSE_DETECTION_EVERY"] = "10" }, "GATEHOUSE_DETECTION_EVERY=10: want a duration from 1s to 5m"},
+		{"detection interval too short", func(e map[string]string) { e["GATEHOUSE_DETECTION_EVERY"] = "999ms" }, "GATEHOUSE_DETECTION_EVERY=999ms: want a duration from 1s to 5m"},
+		{"detection interval too long", func(e map[string]string) { e["GATEHOUSE_DETECTION_EVERY"] = "5m1s" }, "GATEHOUSE_DETECTION_EVERY=5m1s: want a duration from 1s to 5m"},
+		{"detection interval negative", func(e map[string]string) { e["GATEHOUSE_DETECTION_EVERY"] = "-10s" }, "GATEHOUSE_DETECTION_EVERY=-10s: want a duration from 1s to 5m"},
 		{"training validity in hours", func(e map[string]string) { e["GATEHOUSE_TRAINING_VALID_FOR"] = "8760h" }, "GATEHOUSE_TRAINING_VALID_FOR=8760h: want a number of days from 1d to 1095d"},
 		{"training validity of no days", func(e map[string]string) { e["GATEHOUSE_TRAINING_VALID_FOR"] = "0d" }, "GATEHOUSE_TRAINING_VALID_FOR=0d: want a number of days"},
 		{"training validity over three years", func(e map[string]string) { e["GATEHOUSE_TRAINING_VALID_FOR"] = "1096d" }, "GATEHOUSE_TRAINING_VALID_FOR=1096d: want a number of days"},
@@ -458,6 +462,16 @@ func TestConfigDetection(t *testing.T) {
 	d := cfg.Detection
 	if len(d.Rules) == 0 || d.SecurityEmail != "security@example.com" || d.WebhookURL != env["GATEHOUSE_ALERT_WEBHOOK_URL"] || string(d.WebhookSecret) != env["GATEHOUSE_ALERT_WEBHOOK_SECRET"] {
 		t.Errorf("Detection = %+v", d)
+	}
+	if d.Every != 10*time.Second {
+		t.Errorf("Detection.Every = %v by default, want 10s", d.Every)
+	}
+	for _, every := range []string{"1s", "10s", "90s", "5m"} {
+		env["GATEHOUSE_DETECTION_EVERY"] = every
+		cfg, err := loadConfig("serve", nil, environ(env), io.Discard)
+		if want, _ := time.ParseDuration(every); err != nil || cfg.Detection.Every != want {
+			t.Errorf("GATEHOUSE_DETECTION_EVERY=%s: Detection.Every = %v (%v), want %v", every, cfg.Detection.Every, err, want)
+		}
 	}
 }
 

@@ -60,9 +60,10 @@ func (ws *workers) stop() {
 // reverse: the audit shipper (stopped last, so that its final checkpoint
 // covers every other worker's events), the mail worker, the request
 // sweeper (every 30 seconds), the retention job and the transparency
-// reports (each at once, then hourly), the detection rules (every 10
-// seconds), the alert webhook when set and, on PostgreSQL, the audit
-// log's partitions made ahead (hourly).
+// reports (each at once, then hourly), the detection rules (every
+// GATEHOUSE_DETECTION_EVERY, 10 seconds unless set), the alert webhook
+// when set and, on PostgreSQL, the audit log's partitions made ahead
+// (hourly).
 func (s *server) startWorkers(ctx context.Context, post models.Post) error {
 	shipper, err := newAuditShipper(s.cfg, s.st.db, s.stdout, s.log)
 	if err != nil {
@@ -85,7 +86,7 @@ func (s *server) startWorkers(ctx context.Context, post models.Post) error {
 	})
 	s.workers.start(ctx, "detection", &models.Detector{
 		DB: s.st.db, Rules: s.cfg.Detection.Rules, Post: post, SecurityEmail: s.cfg.Detection.SecurityEmail,
-		Webhook: s.cfg.Detection.WebhookURL != "", Now: time.Now, Every: 10 * time.Second, Logger: s.log.With("worker", "detection"),
+		Webhook: s.cfg.Detection.WebhookURL != "", Now: time.Now, Every: s.cfg.Detection.Every, Logger: s.log.With("worker", "detection"),
 	})
 	if s.cfg.Detection.WebhookURL != "" {
 		s.workers.start(ctx, "alert webhook", &models.WebhookWorker{
