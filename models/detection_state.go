@@ -6,23 +6,47 @@ import (
 	"time"
 )
 
-// The detector's aggregates, read once per batch for each subject the
-// batch touches, changed in memory and written back at the batch's end
+// The detector's aggregates: read once for each subject a batch touches
+// (prefetch), changed in memory and written back at the batch's end
 // (flush). The detector holds the position's lock, so no other writer
-// changes them meanwhile.
+// changes them meanwhile; and it keeps them in memory for its next batch
+// as long as no other detector moves the position (detectState).
 
 type seriesKey struct{ counter, subject string }
 
-// series counts a subject's events per bucket (the bucket's start, in
-// Unix seconds).
-type series struct {
-	step    time.Duration
-	buckets map[int64]int64
-	dirty   map[int64]bool
+// detectState is what a detector knows of the aggregates as of position
+// seq: for each series and set read, everything the database holds from
+// its from on. It is the database's copy, dirty entries aside, between
+// the prefetch and the flush of a step.
+type detectState struct {
+	seq     int64
+	counts  map[seriesKey]*series
+	items   map[seriesKey]*itemSet
+	evicted time.Time // the newest event when memory was last trimmed
 }
 
-// itemSet is the distinct items a subject touched, each with when last.
+func newDetectState(seq int64) *detectState {
+	return &detectState{seq: seq, counts: map[seriesKey]*series{}, items: map[seriesKey]*itemSet{}}
+}
+
+// series counts a subject's events per bucket (the bucket's start, in
+// Unix seconds): every bucket from from on, except that the hourly views
+// between frozenFrom and frozenTo are only known as their total frozenN
+// (the middle of every 30-day baseline window a batch reads: a replica
+// taking over reads one number for them instead of 700 buckets).
+type series struct {
+	step                 time.Duration
+	from                 int64
+	frozenFrom, frozenTo int64 // equal when nothing is frozen
+	frozenN              int64
+	buckets              map[int64]int64
+	dirty                map[int64]bool
+}
+
+// itemSet is the distinct items a subject touched, each with when last:
+// every one last touched at from or later.
 type itemSet struct {
+	from  time.Time
 	items map[string]itemSeen
 	dirty map[string]bool
 }
@@ -40,21 +64,29 @@ func (b *evaluation) spanOf(counter string) time.Duration {
 	return b.minuteSpan
 }
 
-// load reads a subject's buckets from since on, once per batch.
+// load returns a subject's buckets from since on: those prefetch read, or
+// else read now (all of them one by one).
 func (b *evaluation) load(counter, subject string, step time.Duration, since time.Time) (*series, error) {
 	k := seriesKey{counter, subject}
-	if s := b.counts[k]; s != nil {
+	from := since.UTC().Truncate(step).Unix()
+	s := b.counts[k]
+	if s != nil && s.from <= from {
 		return s, nil
+	}
+	if s != nil && len(s.dirty) > 0 {
+		// Reading again would lose this batch's counts; prefetch reads
+		// everything a batch needs, so this is a bug: fail the batch.
+		return nil, fmt.Errorf("detection counts: %s of %s not read from %s", counter, subject, since.UTC())
 	}
 	var rows []struct {
 		Bucket time.Time
 		N      int64
 	}
 	if err := b.tx.Raw("SELECT bucket, n FROM detection_counts WHERE counter = ? AND subject = ? AND bucket >= ?",
-		counter, subject, since.UTC().Truncate(step)).Scan(&rows).Error; err != nil {
+		counter, subject, time.Unix(from, 0).UTC()).Scan(&rows).Error; err != nil {
 		return nil, fmt.Errorf("detection counts: %w", err)
 	}
-	s := &series{step: step, buckets: make(map[int64]int64, len(rows)), dirty: map[int64]bool{}}
+	s = &series{step: step, from: from, buckets: make(map[int64]int64, len(rows)), dirty: map[int64]bool{}}
 	for _, r := range rows {
 		s.buckets[r.Bucket.Unix()] = r.N
 	}
@@ -105,6 +137,12 @@ func (b *evaluation) baseline(subject string, at time.Time) (float64, error) {
 	}
 	from, to := hour.Add(-baselineSpan).Unix(), hour.Unix()
 	var n int64
+	if s.frozenFrom < s.frozenTo {
+		if s.frozenFrom < from || s.frozenTo > to {
+			return 0, fmt.Errorf("detection counts: the baseline of %s at %s was not read", subject, hour)
+		}
+		n = s.frozenN
+	}
 	for t, c := range s.buckets {
 		if t >= from && t < to {
 			n += c
@@ -115,11 +153,17 @@ func (b *evaluation) baseline(subject string, at time.Time) (float64, error) {
 	return avg, nil
 }
 
-// set reads a subject's items seen from since on, once per batch.
+// set returns a subject's items seen from since on: those prefetch read,
+// or else read now.
 func (b *evaluation) set(counter, subject string, since time.Time) (*itemSet, error) {
 	k := seriesKey{counter, subject}
-	if s := b.items[k]; s != nil {
+	since = since.UTC()
+	s := b.items[k]
+	if s != nil && !s.from.After(since) {
 		return s, nil
+	}
+	if s != nil && len(s.dirty) > 0 {
+		return nil, fmt.Errorf("detection items: %s of %s not read from %s", counter, subject, since)
 	}
 	var rows []struct {
 		Item   string
@@ -127,10 +171,10 @@ func (b *evaluation) set(counter, subject string, since time.Time) (*itemSet, er
 		Seq    int64
 	}
 	if err := b.tx.Raw("SELECT item, last_at, seq FROM detection_items WHERE counter = ? AND subject = ? AND last_at >= ?",
-		counter, subject, since.UTC()).Scan(&rows).Error; err != nil {
+		counter, subject, since).Scan(&rows).Error; err != nil {
 		return nil, fmt.Errorf("detection items: %w", err)
 	}
-	s := &itemSet{items: make(map[string]itemSeen, len(rows)), dirty: map[string]bool{}}
+	s = &itemSet{from: since, items: make(map[string]itemSeen, len(rows)), dirty: map[string]bool{}}
 	for _, r := range rows {
 		s.items[r.Item] = itemSeen{at: r.LastAt.UTC(), seq: r.Seq}
 	}
@@ -141,13 +185,20 @@ func (b *evaluation) set(counter, subject string, since time.Time) (*itemSet, er
 // touch notes that subject touched item at at (event seq); span is how
 // far back the rules look at the set (0: only this item matters).
 func (b *evaluation) touch(counter, subject, item string, at time.Time, seq int64, span time.Duration) error {
-	since := at.Add(-span)
+	var s *itemSet
 	if span == 0 {
-		since = at.Add(time.Hour * 24 * 365 * 100) // read nothing: the set is only written
-	}
-	s, err := b.set(counter, subject, since)
-	if err != nil {
-		return err
+		// Nothing is read: the set is only written (and not kept after
+		// the step, see settle).
+		k := seriesKey{counter, subject}
+		if s = b.items[k]; s == nil {
+			s = &itemSet{from: at.Add(time.Hour * 24 * 365 * 100), items: map[string]itemSeen{}, dirty: map[string]bool{}}
+			b.items[k] = s
+		}
+	} else {
+		var err error
+		if s, err = b.set(counter, subject, at.Add(-span)); err != nil {
+			return err
+		}
 	}
 	// Within a minute of its last touch an item is not written again: the
 	// windows are read to the minute, and a subject that keeps touching
@@ -247,16 +298,91 @@ func (b *evaluation) prune(newest time.Time) error {
 			return fmt.Errorf("detection prune: %w", err)
 		}
 	}
+	b.evict(newest)
 	return nil
 }
 
+// evict forgets, in memory, what prune deletes as of newest (and moves
+// the series' and sets' from past it, so a batch that needs it after all,
+// say one with older events, reads the database again).
+func (b *evaluation) evict(newest time.Time) {
+	hourly := newest.Add(-baselineSpan - 2*time.Hour).Unix()
+	minutely := newest.Add(-b.minuteSpan - time.Hour).Unix()
+	for k, s := range b.counts {
+		cut := minutely
+		if k.counter == cViewsHour {
+			cut = hourly
+			if s.frozenFrom < s.frozenTo && s.frozenFrom < cut {
+				delete(b.counts, k)
+				continue
+			}
+		}
+		for t := range s.buckets {
+			if t < cut && !s.dirty[t] {
+				delete(s.buckets, t)
+			}
+		}
+		if len(s.buckets) == 0 && len(s.dirty) == 0 {
+			delete(b.counts, k)
+		}
+		s.from = max(s.from, cut)
+	}
+	for k, s := range b.items {
+		var cut time.Time
+		switch k.counter {
+		case iWorkspaces, iRecords:
+			cut = newest.Add(-2 * hourWindow)
+		case iBreakglass:
+			cut = newest.Add(-b.repeatSpan - time.Hour)
+		default:
+			continue
+		}
+		for item, it := range s.items {
+			if it.at.Before(cut) && !s.dirty[item] {
+				delete(s.items, item)
+			}
+		}
+		if len(s.items) == 0 && len(s.dirty) == 0 {
+			delete(b.items, k)
+		}
+		if s.from.Before(cut) {
+			s.from = cut
+		}
+	}
+}
+
+// settle readies the state for the next step once b is flushed: it drops
+// the sets only written (uses awaiting review, which a step without
+// events may delete on another replica without moving the position), and
+// trims memory to what the rules still read as of the batch's newest
+// event, once an hour of events.
+func (st *detectState) settle(b *evaluation, evs []AuditEvent) {
+	for k := range st.items {
+		if strings.HasPrefix(k.counter, iUnreviewed) {
+			delete(st.items, k)
+		}
+	}
+	var newest time.Time
+	for i := range evs {
+		if evs[i].At.After(newest) {
+			newest = evs[i].At
+		}
+	}
+	if newest.Sub(st.evicted) > time.Hour {
+		b.evict(newest)
+		st.evicted = newest
+	}
+}
+
 // prefetch reads, in a few queries, every aggregate the batch's events
-// will touch; without it each subject would cost a query of its own.
+// will touch that the state does not hold already (all of them after
+// another detector moved the position); without it each subject would
+// cost a query of its own.
 func (b *evaluation) prefetch(evs []AuditEvent) error {
 	if len(evs) == 0 {
 		return nil
 	}
-	oldest := evs[0].At
+	oldest, newest := evs[0].At, evs[0].At
 	counts, items := map[string]map[string]bool{}, map[string]map[string]bool{}
 	need := func(m map[string]map[string]bool, counter, subject string) {
 		if subject == "" {
@@ -271,6 +397,9 @@ func (b *evaluation) prefetch(evs []AuditEvent) error {
 		ev := &evs[i]
 		if ev.At.Before(oldest) {
 			oldest = ev.At
+		}
+		if ev.At.After(newest) {
+			newest = ev.At
 		}
 		switch ev.Action {
 		case ActionDataViewed:
@@ -297,30 +426,71 @@ func (b *evaluation) prefetch(evs []AuditEvent) error {
 			}
 		}
 	}
-	oldest = oldest.UTC()
+	oldest, newest = oldest.UTC(), newest.UTC()
 	for counter, subjects := range counts {
 		step := time.Minute
 		if counter == cViewsHour {
 			step = time.Hour
 		}
 		since := oldest.Add(-b.spanOf(counter)).Truncate(step)
-		err := eachChunk(subjects, func(chunk []string) error {
-			var rows []struct {
-				Subject string
-				Bucket  time.Time
-				N       int64
+		// The hourly views between frozenFrom and frozenTo are in every
+		// baseline window of the batch's hours (and of the next day's,
+		// so a detector keeping the position reads them once a day):
+		// read as one sum.
+		var frozenFrom, frozenTo time.Time
+		if counter == cViewsHour {
+			first, last := oldest.Truncate(time.Hour), newest.Truncate(time.Hour)
+			frozenTo = first
+			frozenFrom = first.Add(-baselineSpan + 24*time.Hour)
+			if f := last.Add(-baselineSpan); f.After(frozenFrom) {
+				frozenFrom = f
 			}
-			if err := b.tx.Raw("SELECT subject, bucket, n FROM detection_counts WHERE counter = ? AND subject IN ? AND bucket >= ?",
-				counter, chunk, since).Scan(&rows).Error; err != nil {
+			if !frozenFrom.Before(frozenTo) {
+				frozenFrom = frozenTo // the batch spans 30 days: every bucket
+			}
+		}
+		for subject := range subjects {
+			if s := b.counts[seriesKey{counter, subject}]; s != nil && s.from <= since.Unix() &&
+				(s.frozenFrom == s.frozenTo || s.frozenTo <= oldest.Truncate(time.Hour).Unix() && s.frozenFrom >= newest.Truncate(time.Hour).Add(-baselineSpan).Unix()) {
+				delete(subjects, subject) // known
+			}
+		}
+		err := eachChunk(subjects, func(chunk []string) error {
+			for _, s := range chunk {
+				b.counts[seriesKey{counter, s}] = &series{step: step, from: since.Unix(), frozenFrom: frozenFrom.Unix(), frozenTo: frozenTo.Unix(),
+					buckets: map[int64]int64{}, dirty: map[int64]bool{}}
+			}
+			q, args := "SELECT subject, bucket, n FROM detection_counts WHERE counter = ? AND subject IN ? AND bucket >= ?", []any{counter, chunk, since}
+			if frozenFrom.Before(frozenTo) {
+				q += " AND (bucket < ? OR bucket >= ?)"
+				args = append(args, frozenFrom, frozenTo)
+				var sums []struct {
+					Subject string
+					N       int64
+				}
+				if err := b.tx.Raw("SELECT subject, CAST(SUM(n) AS BIGINT) AS n FROM detection_counts WHERE counter = ? AND subject IN ? AND bucket >= ? AND bucket < ? GROUP BY subject",
+					counter, chunk, frozenFrom, frozenTo).Scan(&sums).Error; err != nil {
+					return fmt.Errorf("detection counts: %w", err)
+				}
+				for _, r := range sums {
+					b.counts[seriesKey{counter, r.Subject}].frozenN = r.N
+				}
+			}
+			rows, err := b.tx.Raw(q, args...).Rows()
+			if err != nil {
 				return fmt.Errorf("detection counts: %w", err)
 			}
-			for _, s := range chunk {
-				b.counts[seriesKey{counter, s}] = &series{step: step, buckets: map[int64]int64{}, dirty: map[int64]bool{}}
+			defer rows.Close()
+			var subject string
+			var bucket time.Time
+			var n int64
+			for rows.Next() {
+				if err := rows.Scan(&subject, &bucket, &n); err != nil {
+					return fmt.Errorf("detection counts: %w", err)
+				}
+				b.counts[seriesKey{counter, subject}].buckets[bucket.Unix()] = n
 			}
-			for _, r := range rows {
-				b.counts[seriesKey{counter, r.Subject}].buckets[r.Bucket.Unix()] = r.N
-			}
-			return nil
+			return rows.Err()
 		})
 		if err != nil {
 			return err
@@ -332,13 +502,14 @@ func (b *evaluation) prefetch(evs []AuditEvent) error {
 			span = b.repeatSpan
 		}
 		since := oldest.Add(-span)
-		err := eachChunk(subjects, func(chunk []string) error {
-			for _, s := range chunk {
-				b.items[seriesKey{counter, s}] = &itemSet{items: map[string]itemSeen{}, dirty: map[string]bool{}}
+		for subject := range subjects {
+			if s := b.items[seriesKey{counter, subject}]; s != nil && !s.from.After(since) {
+				delete(subjects, subject) // known
 			}
+		}
+		read := func(q string, args ...any) error {
 			// Scanned by hand: these are the most rows a batch reads.
-			rows, err := b.tx.Raw("SELECT subject, item, last_at, seq FROM detection_items WHERE counter = ? AND subject IN ? AND last_at >= ?",
-				counter, chunk, since).Rows()
+			rows, err := b.tx.Raw(q, args...).Rows()
 			if err != nil {
 				return fmt.Errorf("detection items: %w", err)
 			}
@@ -349,11 +520,27 @@ func (b *evaluation) prefetch(evs []AuditEvent) error {
 				if err := rows.Scan(&subject, &item, &seen.at, &seen.seq); err != nil {
 					return fmt.Errorf("detection items: %w", err)
 				}
-				seen.at = seen.at.UTC()
-				b.items[seriesKey{counter, subject}].items[item] = seen
+				if set := b.items[seriesKey{counter, subject}]; set != nil && subjects[subject] {
+					seen.at = seen.at.UTC()
+					set.items[item] = seen
+				}
 			}
 			return rows.Err()
-		})
+		}
+		for subject := range subjects {
+			b.items[seriesKey{counter, subject}] = &itemSet{from: since, items: map[string]itemSeen{}, dirty: map[string]bool{}}
+		}
+		var err error
+		if len(subjects) > 100 {
+			// Most of the subjects (say, after another detector moved the
+			// position): one pass over the counter's recent items costs
+			// less than matching each against a long list.
+			err = read("SELECT subject, item, last_at, seq FROM detection_items WHERE counter = ? AND last_at >= ?", counter, since)
+		} else {
+			err = eachChunk(subjects, func(chunk []string) error {
+				return read("SELECT subject, item, last_at, seq FROM detection_items WHERE counter = ? AND subject IN ? AND last_at >= ?", counter, chunk, since)
+			})
+		}
 		if err != nil {
 			return err
 		}

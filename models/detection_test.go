@@ -3,6 +3,7 @@ package models_test
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"net/url"
 	"strings"
 	"testing"
@@ -442,3 +443,150 @@ func isConflict(err error) bool {
 }
 
 func loadPolicyRules() ([]policy.Rule, error) { return policy.LoadDetection() }
+
+// TestDetectionResumesExactly: two detectors (as two replicas) on one
+// database take turns evaluating a history as it is appended, batch by
+// batch, one of their steps now and then rolling back after all its
+// writes; the alerts and their evidence are exactly those of one detector
+// evaluating the whole history at once. So a detector never trusts what
+// it remembers of the aggregates once another moved the position, nor
+// after its own step failed.
+func TestDetectionResumesExactly(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *models.DB) {
+		ctx := context.Background()
+		rules := rulesOf(t, "volume", "breadth", "refusals", "reveals", "off-hours", "breakglass", "customer-report")
+		now := detMonday.Add(6 * time.Hour)
+		history := resumeHistory()
+
+		// One detector, the whole history at once, on a database of its own.
+		var single *models.DB
+		if strings.Contains(t.Name(), "postgres") {
+			single = dbtest.Postgres(t)
+		} else {
+			single = dbtest.SQLite(t)
+		}
+		appendAll(t, single, history)
+		if _, err := detector(single, rules, now).RunOnce(ctx); err != nil {
+			t.Fatal(err)
+		}
+		want := alertsWithEvidence(t, single)
+		if len(want) < 15 {
+			t.Fatalf("the history raises only %d alerts: too few to tell", len(want))
+		}
+
+		// Two detectors taking turns as the history is appended.
+		ds := []*models.Detector{
+			{DB: db, Rules: rules, Now: func() time.Time { return now }, Batch: 23},
+			{DB: dbtest.Reopen(t, db), Rules: rules, Now: func() time.Time { return now }, Batch: 23},
+		}
+		rnd := rand.New(rand.NewPCG(7, 7))
+		failed := 0
+		for i := 0; i < len(history); {
+			chunk := min(len(history)-i, 1+rnd.IntN(80))
+			appendAll(t, db, history[i:i+chunk])
+			i += chunk
+			for range 1 + rnd.IntN(4) {
+				d := ds[rnd.IntN(2)]
+				fail := rnd.IntN(6) == 0
+				if fail {
+					d.FailNextStep()
+				}
+				_, _, err := d.Step(ctx)
+				if fail != (err != nil) {
+					t.Fatalf("step (failing: %v): %v", fail, err)
+				}
+				if fail {
+					failed++
+				}
+			}
+		}
+		for k := 0; ; k++ { // finish, still taking turns
+			_, more, err := ds[k%2].Step(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !more {
+				break
+			}
+		}
+		if failed == 0 {
+			t.Fatal("no step failed: the test proves less than it says")
+		}
+		got := alertsWithEvidence(t, db)
+		if len(got) != len(want) {
+			t.Errorf("%d alerts, want %d", len(got), len(want))
+		}
+		for k, w := range want {
+			if g, ok := got[k]; !ok || g != w {
+				t.Errorf("alert %s:\n got %s\nwant %s", k, g, w)
+			}
+		}
+		for k, g := range got {
+			if _, ok := want[k]; !ok {
+				t.Errorf("alert %s not raised by one detector: %s", k, g)
+			}
+		}
+	})
+}
+
+// resumeHistory is five hours of activity by a few staff over a few
+// workspaces, every rule's events among them, each event named by its
+// Target ("e<n>") so evidence can be compared across databases.
+func resumeHistory() []models.AuditEntry {
+	rnd := rand.New(rand.NewPCG(3, 4))
+	var es []models.AuditEntry
+	at := detMonday.Add(-3 * time.Hour)
+	for i := range 900 {
+		at = at.Add(time.Duration(5+rnd.IntN(30)) * time.Second)
+		who := fmt.Sprintf("s%d@x", rnd.IntN(5))
+		when := at.Add(-time.Duration(rnd.IntN(3)) * time.Minute) // a little out of order
+		var e models.AuditEntry
+		switch r := rnd.IntN(100); {
+		case r < 8:
+			e = event(models.ActionFieldRevealed, who, "", when)
+		case r < 16:
+			e = event(models.ActionDataRefused, who, fmt.Sprintf("10.1.0.%d", rnd.IntN(4)), when)
+		case r < 20:
+			e = event(models.ActionLoginRefused, "", fmt.Sprintf("10.2.0.%d", rnd.IntN(3)), when)
+		case r < 22:
+			e = event(models.ActionBreakglassOpened, who, "", when)
+		case r < 23:
+			e = event(models.ActionConsentReported, "owner@x", "", when)
+			e.Workspace = fmt.Sprintf("w%d", rnd.IntN(6))
+		default:
+			ids := []string{fmt.Sprint(rnd.IntN(8))}
+			if rnd.IntN(3) == 0 {
+				ids = append(ids, fmt.Sprint(rnd.IntN(8)))
+			}
+			e = view(who, when, fmt.Sprintf("w%d", rnd.IntN(6)), ids...)
+			if i > 600 && rnd.IntN(2) == 0 { // a burst: views far above the baseline
+				e = view("s0@x", when, "w0", ids...)
+			}
+		}
+		e.Target = fmt.Sprintf("e%d", i)
+		es = append(es, e)
+	}
+	return es
+}
+
+// alertsWithEvidence maps "rule subject-kind subject opened-at" to the
+// alert's fields and its evidence, named by the events' targets.
+func alertsWithEvidence(t *testing.T, db *models.DB) map[string]string {
+	t.Helper()
+	var as []models.Alert
+	if err := db.Read.Order("id").Find(&as).Error; err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]string{}
+	for _, a := range as {
+		var targets []string
+		if err := db.Read.Raw("SELECT e.target FROM alert_evidence v JOIN audit_events e ON e.seq = v.seq WHERE v.alert_id = ? ORDER BY e.target", a.ID).
+			Scan(&targets).Error; err != nil {
+			t.Fatal(err)
+		}
+		k := fmt.Sprintf("%s %s %s %s", a.Rule, a.SubjectKind, a.Subject, a.OpenedAt.UTC().Format(time.RFC3339))
+		out[k] = fmt.Sprintf("%s|%s|%s|%s|%s|last %s|%d|%v", a.Kind, a.Workspace, a.Severity, a.Summary, a.State,
+			a.LastSeenAt.UTC().Format(time.RFC3339), a.EvidenceCount, targets)
+	}
+	return out
+}
