@@ -28,6 +28,9 @@ const (
 	hourWindow   = time.Hour
 )
 
+// detectColumns are the audit event's columns the rules read.
+var detectColumns = []string{"seq", "at", "actor", "actor_tier", "action", "workspace", "table_name", "record_ids", "breakglass_id", "target", "ip"}
+
 // Detector evaluates the detection rules over the audit log, in seq
 // order, from where the last evaluation stopped (detection_position). A
 // step locks the position, evaluates the events after it, raises or adds
@@ -121,7 +124,8 @@ func (d *Detector) step(ctx context.Context) (n int, more bool, err error) {
 			d.state = newDetectState(pos[0])
 		}
 		var evs []AuditEvent
-		if err := tx.Where("seq > ?", pos[0]).Order("seq ASC").Limit(batch).Find(&evs).Error; err != nil {
+		// Only what the rules read: not the hashes, details or user agent.
+		if err := tx.Select(detectColumns).Where("seq > ?", pos[0]).Order("seq ASC").Limit(batch).Find(&evs).Error; err != nil {
 			return fmt.Errorf("detection: read events: %w", err)
 		}
 		// From here on the state changes with the step: until the commit
@@ -315,6 +319,8 @@ type evaluation struct {
 	base   map[seriesKey]float64  // hourly average by subject and hour
 	hits   []*hit
 	byKey  map[hitKey]*hit
+	// scratch builds record items without an allocation each
+	scratch []byte
 	// what the rules need counted
 	views, reveals, refusals, breadth, repeats bool
 	minuteSpan, repeatSpan                     time.Duration
@@ -369,10 +375,8 @@ func (b *evaluation) observe(ev *AuditEvent) error {
 		}
 		if b.breadth && err == nil {
 			err = b.touch(iWorkspaces, ev.Actor, ev.Workspace, at, ev.Seq, hourWindow)
-			for _, id := range strings.Split(ev.RecordIDs, ",") {
-				if id != "" && err == nil {
-					err = b.touch(iRecords, ev.Actor+"\n"+ev.Workspace, ev.Table+"/"+id, at, ev.Seq, hourWindow)
-				}
+			if err == nil && ev.RecordIDs != "" {
+				err = b.touchRecords(ev, at)
 			}
 		}
 	case ActionFieldRevealed:
@@ -399,6 +403,26 @@ func (b *evaluation) observe(ev *AuditEvent) error {
 	for _, r := range b.rules {
 		if err := b.check(r, ev, at); err != nil {
 			return fmt.Errorf("detection rule %s, event %d: %w", r.Name, ev.Seq, err)
+		}
+	}
+	return nil
+}
+
+// touchRecords notes the records of a view (a page is tens of them) in
+// its viewer's set for the workspace, as "table/id".
+func (b *evaluation) touchRecords(ev *AuditEvent, at time.Time) error {
+	s, err := b.set(iRecords, ev.Actor+"\n"+ev.Workspace, at.Add(-hourWindow))
+	if err != nil {
+		return err
+	}
+	b.scratch = append(append(b.scratch[:0], ev.Table...), '/')
+	prefix := len(b.scratch)
+	for rest := ev.RecordIDs; rest != ""; {
+		var id string
+		id, rest, _ = strings.Cut(rest, ",")
+		if id != "" {
+			b.scratch = append(b.scratch[:prefix], id...)
+			s.touchBytes(b.scratch, at, ev.Seq)
 		}
 	}
 	return nil

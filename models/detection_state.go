@@ -200,14 +200,28 @@ func (b *evaluation) touch(counter, subject, item string, at time.Time, seq int6
 			return err
 		}
 	}
-	// Within a minute of its last touch an item is not written again: the
-	// windows are read to the minute, and a subject that keeps touching
-	// the same few items (the usual case) costs no write per event.
+	s.touch(item, at, seq)
+	return nil
+}
+
+// touch notes item touched at at (event seq). Within a minute of its last
+// touch an item is not written again: the windows are read to the
+// minute, and a subject that keeps touching the same few items (the usual
+// case) costs no write per event.
+func (s *itemSet) touch(item string, at time.Time, seq int64) {
 	if old, ok := s.items[item]; !ok || at.Sub(old.at) >= time.Minute {
 		s.items[item] = itemSeen{at: at, seq: seq}
 		s.dirty[item] = true
 	}
-	return nil
+}
+
+// touchBytes is touch for an item in a scratch buffer: one already
+// touched within the minute costs no allocation.
+func (s *itemSet) touchBytes(item []byte, at time.Time, seq int64) {
+	if old, ok := s.items[string(item)]; ok && at.Sub(old.at) < time.Minute {
+		return
+	}
+	s.touch(string(item), at, seq)
 }
 
 // distinct counts the items subject touched in the window up to at.
