@@ -42,6 +42,14 @@ func canWords(code string) string {
 		return "Record a customer's request to delete their workspace."
 	case "audit:read":
 		return "Read, search, export and verify the audit log."
+	case "alert:read":
+		return "See the alerts the detection rules raise about unusual staff activity, with their evidence."
+	case "alert:manage":
+		return "Acknowledge and resolve alerts, with a note."
+	case "incident:read":
+		return "Follow security incidents: the affected workspaces, the notices sent and the containment."
+	case "incident:manage":
+		return "Run a security incident: find the affected workspaces, write the notice to their owners (sent once a second sysadmin approves), and end sessions and grants."
 	}
 	return code
 }
