@@ -103,6 +103,15 @@ func check(t *testing.T, tg Target, size Size) {
 	if res.Count <= int64(size.Events) {
 		t.Errorf("chain holds %d events; want more than the %d generated", res.Count, size.Events)
 	}
+	// Detection starts at the generated log's head, as after an upgrade:
+	// no portal started on it evaluates years of history first.
+	pos, err := models.DetectionPosition(ctx, portal.Read)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pos < int64(size.Events) {
+		t.Errorf("detection position %d; want at least the %d generated events' head", pos, size.Events)
+	}
 	if portal.Dialect == models.Postgres {
 		// The log's indexes, dropped for the copy and built again, are
 		// valid and on every partition: each partition has as many as
