@@ -112,6 +112,15 @@ func check(t *testing.T, tg Target, size Size) {
 	if pos < int64(size.Events) {
 		t.Errorf("detection position %d; want at least the %d generated events' head", pos, size.Events)
 	}
+	// Last period's transparency reports are made, as a first start makes
+	// them, so no replica measured on the pair is making them.
+	var reports int64
+	if err := portal.Read.Model(&models.TransparencyReport{}).Count(&reports).Error; err != nil {
+		t.Fatal(err)
+	}
+	if reports == 0 {
+		t.Error("no transparency report for last period; want the generation to have made them")
+	}
 	if portal.Dialect == models.Postgres {
 		// The log's indexes, dropped for the copy and built again, are
 		// valid and on every partition: each partition has as many as
