@@ -25,7 +25,7 @@ import (
 func BenchmarkDataPageDetection(b *testing.B) {
 	for _, engine := range []string{"sqlite", "postgres"} {
 		b.Run(engine, func(b *testing.B) {
-			rig := newDataPageRig(b, engine)
+			rig := newDataPageRig(b, engine, 64)
 			p := rig.p
 			d := &models.Detector{DB: rig.db, Rules: harnessRules(b), Now: p.clock.Now, Every: time.Second}
 			ctx := context.Background()

@@ -29,9 +29,9 @@ import (
 func BenchmarkDataPage(b *testing.B) {
 	for _, engine := range []string{"sqlite", "postgres"} {
 		b.Run(engine, func(b *testing.B) {
-			rig := newDataPageRig(b, engine)
+			rig := newDataPageRig(b, engine, 64)
 			p, clients, path := rig.p, rig.clients, rig.path
-			ceiling := ceilingServer(b, p, path, rig.viewer)
+			ceiling := ceilingServer(b, p, path, rig.viewer.ID)
 			plain := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 128}}
 			for _, conc := range []int{1, 8, 64} {
 				b.Run(fmt.Sprintf("clients=%d", conc), func(b *testing.B) {
@@ -61,17 +61,17 @@ func BenchmarkDataPage(b *testing.B) {
 	}
 }
 
-// dataPageRig is a portal where sara.senior holds a grant on acme, with
-// 64 signed-in clients for its members page.
+// dataPageRig is a portal on engine where sara.senior (viewer) holds a
+// grant on acme, with n signed-in clients for its members page.
 type dataPageRig struct {
 	p       *testPortal
 	db      *models.DB
-	viewer  int64
+	viewer  models.Staff
 	path    string
 	clients []*http.Client
 }
 
-func newDataPageRig(b *testing.B, engine string) *dataPageRig {
+func newDataPageRig(b *testing.B, engine string, n int) *dataPageRig {
 	b.Helper()
 	db := dbtest.SQLite(b)
 	if engine == "postgres" {
@@ -88,9 +88,9 @@ func newDataPageRig(b *testing.B, engine string) *dataPageRig {
 	}); err != nil {
 		b.Fatal(err)
 	}
-	rig := &dataPageRig{p: p, db: db, viewer: sara.ID, path: "/workspaces/acme/data/members"}
+	rig := &dataPageRig{p: p, db: db, viewer: sara, path: "/workspaces/acme/data/members"}
 	transport := &http.Transport{MaxIdleConnsPerHost: 128}
-	for range 64 {
+	for range n {
 		c := p.login("sara.senior@example.com")
 		c.Transport = transport
 		rig.clients = append(rig.clients, c)

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"gatehouse/models"
-	"gatehouse/models/dbtest"
 )
 
 // serverCPU returns the CPU time so far of every postgres process on this
@@ -52,27 +51,14 @@ func serverCPU() time.Duration {
 func BenchmarkDataPageParts(b *testing.B) {
 	for _, engine := range []string{"sqlite", "postgres"} {
 		b.Run(engine, func(b *testing.B) {
-			db := dbtest.SQLite(b)
-			if engine == "postgres" {
-				db = dbtest.Postgres(b)
-			}
-			p := newPortal(b, db)
+			rig := newDataPageRig(b, engine, 1)
+			p, db, sara, client := rig.p, rig.db, rig.viewer, rig.clients[0]
 			ctx := context.Background()
-			sara, err := models.FindStaffByEmail(ctx, db.Read, "sara.senior@example.com")
-			if err != nil {
-				b.Fatal(err)
-			}
-			if _, err := models.CreateGrant(ctx, db.Write, p.clock.Now(), models.NewGrant{
-				Workspace: "acme", GranteeID: sara.ID, StartsAt: p.clock.Now(), Duration: 24 * time.Hour,
-			}); err != nil {
-				b.Fatal(err)
-			}
-			client := p.login("sara.senior@example.com")
 			var hash string
 			if err := db.Read.Raw("SELECT id_hash FROM sessions WHERE staff_id = ? AND ended_at IS NULL", sara.ID).Row().Scan(&hash); err != nil {
 				b.Fatal(err)
 			}
-			const path = "/workspaces/acme/data/members"
+			path := rig.path
 			res, err := client.Get(p.srv.URL + path)
 			if err != nil {
 				b.Fatal(err)
