@@ -5,10 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"slices"
 	"strconv"
 	"strings"
-	"time"
 	"unicode"
 
 	"gatehouse/letters"
@@ -54,53 +52,6 @@ func (h *Handler) incidentList(c echo.Context) error {
 		return err
 	}
 	return h.renderIncidentList(c, http.StatusOK, form, nil)
-}
-
-// trimForMessage cuts what a person typed to a length a message can
-// quote.
-func trimForMessage(s string) string {
-	const max = 40
-	if r := []rune(s); len(r) > max {
-		return string(r[:max]) + "…"
-	}
-	return s
-}
-
-// incidentTimeLayout is how the declare form's datetime-local fields
-// write a time (UTC, to the minute).
-const incidentTimeLayout = "2006-01-02T15:04"
-
-// formFromAlert is the declare form filled in from alert a: its rule and
-// subject as the title, its summary as what happened, its severity, the
-// first evidence as the start and its raising as the detection (both to
-// the minute, never detected before started), and its number.
-func (h *Handler) formFromAlert(ctx context.Context, a models.Alert) (views.IncidentForm, error) {
-	evs, err := models.AlertEvidence(ctx, h.db.Read, a.ID, 1)
-	if err != nil {
-		return views.IncidentForm{}, err
-	}
-	started := a.OpenedAt
-	if len(evs) > 0 && evs[0].At.Before(started) {
-		started = evs[0].At
-	}
-	started, detected := started.UTC().Truncate(time.Minute), a.OpenedAt.UTC().Truncate(time.Minute)
-	if detected.Before(started) {
-		detected = started
-	}
-	title := []rune(fmt.Sprintf("%s: %s %s", a.Rule, a.SubjectKind, a.Subject))
-	if len(title) > 200 {
-		title = append(title[:199], '…')
-	}
-	sev := a.Severity
-	if !slices.Contains(models.Severities, sev) {
-		sev = "high"
-	}
-	return views.IncidentForm{
-		Title:    string(title),
-		Summary:  fmt.Sprintf("Alert %d (rule %s, %s severity): %s", a.ID, a.Rule, a.Severity, a.Summary),
-		Severity: sev, Started: started.Format(incidentTimeLayout), Detected: detected.Format(incidentTimeLayout),
-		Alert: strconv.FormatInt(a.ID, 10), FromAlert: alertRow(a),
-	}, nil
 }
 
 func (h *Handler) renderIncidentList(c echo.Context, status int, form views.IncidentForm, errs views.Errors) error {
@@ -213,56 +164,29 @@ func (h *Handler) incidentShow(c echo.Context) error {
 	}
 	v := views.IncidentView{Done: c.QueryParam("done")}
 	status := http.StatusOK
-	manage := h.allowed(viewerOf(c), policy.IncidentManage)
-	if c.QueryParam("find") == "" && manage {
-		if v.FindForm, v.FindFrom, err = h.findFromAlert(c.Request().Context(), id); err != nil {
-			return err
-		}
-	}
-	if c.QueryParam("find") != "" && manage {
-		inc, err := models.FindIncident(c.Request().Context(), h.db.Read, id)
+	if h.allowed(viewerOf(c), policy.IncidentManage) {
+		ctx := c.Request().Context()
+		inc, err := models.FindIncident(ctx, h.db.Read, id)
 		if err != nil {
 			return err
 		}
-		var found []models.AffectedWorkspace
-		v.FindForm, found, v.FoundHow, v.Errors, err = h.findAffected(c, inc, c.QueryParams().Get)
-		if err != nil {
-			return err
+		if c.QueryParam("find") == "" {
+			if v.FindForm, v.FindFrom, err = h.findFromAlert(ctx, inc); err != nil {
+				return err
+			}
+		} else {
+			var found []models.AffectedWorkspace
+			v.FindForm, found, v.FoundHow, v.Errors, err = h.findAffected(c, inc, c.QueryParams().Get)
+			if err != nil {
+				return err
+			}
+			if len(v.Errors) > 0 {
+				status = http.StatusUnprocessableEntity
+			}
+			v.Found = affectedRows(found)
 		}
-		if len(v.Errors) > 0 {
-			status = http.StatusUnprocessableEntity
-		}
-		v.Found = affectedRows(found)
 	}
 	return h.renderIncident(c, status, id, v)
-}
-
-// findFromAlert is the finder filled in from the alert incident id came
-// from: the staff member it is about, or else the workspace it concerns,
-// from an hour before the incident's start (the detection rules count in
-// the hour up to the event that crossed, so the views that led up to it
-// are found too). Zero when it came from no alert, or one about an
-// address.
-func (h *Handler) findFromAlert(ctx context.Context, id int64) (views.FindForm, int64, error) {
-	inc, err := models.FindIncident(ctx, h.db.Read, id)
-	if err != nil || inc.AlertID == nil || inc.Closed() {
-		return views.FindForm{}, 0, err
-	}
-	a, err := models.GetAlert(ctx, h.db.Read, *inc.AlertID)
-	if errors.Is(err, models.ErrNotFound) {
-		return views.FindForm{}, 0, nil // declared before alerts were checked
-	}
-	if err != nil {
-		return views.FindForm{}, 0, err
-	}
-	since := inc.StartedAt.UTC().Add(-time.Hour).Format(incidentTimeLayout)
-	switch {
-	case a.SubjectKind == models.SubjectStaff:
-		return views.FindForm{Method: "staff", Staff: a.Subject, Since: since}, a.ID, nil
-	case a.Workspace != "":
-		return views.FindForm{Method: "slugs", Slugs: a.Workspace, Since: since}, a.ID, nil
-	}
-	return views.FindForm{}, 0, nil
 }
 
 // incidentAffected finds the affected workspaces again from the posted
