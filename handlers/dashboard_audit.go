@@ -45,14 +45,14 @@ func (h *Handler) dashboardAudit(c echo.Context, page *views.DashboardView) erro
 		a.Recent = append(a.Recent, views.EventRow{At: e.At, Actor: e.Actor, Action: string(e.Action), Reason: e.Reason, Detail: e.Detail})
 	}
 	page.Audit = &a
-	page.Views, err = h.viewCharts(ctx, page.Now, h.allowed(v, policy.StaffManage))
+	page.Views, err = h.viewCharts(ctx, page.Now, h.allowed(v, policy.StaffManage), v.Roles)
 	return err
 }
 
 // viewCharts counts data views per day over the chart window: one chart
-// for all staff, or with perTier one per tier that may view data or did,
+// for all staff, or with perTier one per role (of roles) that may view data or did,
 // on a shared scale.
-func (h *Handler) viewCharts(ctx context.Context, now time.Time, perTier bool) ([]views.DayChart, error) {
+func (h *Handler) viewCharts(ctx context.Context, now time.Time, perTier bool, roles *policy.Roles) ([]views.DayChart, error) {
 	y, m, d := now.UTC().Date()
 	first := time.Date(y, m, d-(chartDays-1), 0, 0, 0, 0, time.UTC)
 	counts, err := models.DataViewsPerDay(ctx, h.db.Read, first)
@@ -77,7 +77,7 @@ func (h *Handler) viewCharts(ctx context.Context, now time.Time, perTier bool) (
 		}
 		return []views.DayChart{all}, nil
 	}
-	tiers := policy.GranteeTiers()
+	tiers := roles.Holding(policy.TenantDataRead)
 	for _, c := range counts {
 		if t := policy.Tier(c.Tier); !slices.Contains(tiers, t) {
 			tiers = append(tiers, t)

@@ -31,6 +31,9 @@ const (
 type viewer struct {
 	Staff   models.Staff
 	Session models.Session
+	// Roles says what every role may do, read once per request under
+	// its security epoch: a role's change counts from the next request.
+	Roles *policy.Roles
 }
 
 // viewerOf returns the request's signed-in staff member, or nil.
@@ -207,14 +210,19 @@ func (h *Handler) loadSession(next echo.HandlerFunc) echo.HandlerFunc {
 			h.cache.Touched(ctx, hash, now)
 			sess.LastSeenAt = now
 		}
-		withValue(c, viewerKey, &viewer{Staff: staff, Session: sess})
+		roles, err := h.cache.Roles(ctx, h.db.Read)
+		if err != nil {
+			return fmt.Errorf("load roles: %w", err)
+		}
+		withValue(c, viewerKey, &viewer{Staff: staff, Session: sess, Roles: roles})
 		return next(c)
 	}
 }
 
-// allowed reports whether the viewer holds permission p: the tier must
-// grant it and, beyond entering the portal, the confidentiality agreement
-// must be signed in its current version.
+// allowed reports whether the viewer holds permission p: their role (a
+// built-in tier or a custom role) must grant it and, beyond entering the
+// portal, the confidentiality agreement must be signed in its current
+// version. A role the snapshot does not know grants nothing.
 func (h *Handler) allowed(v *viewer, p policy.Permission) bool {
 	if p == policy.Public {
 		return true
@@ -225,7 +233,7 @@ func (h *Handler) allowed(v *viewer, p policy.Permission) bool {
 	if p != policy.PortalEnter && !v.Staff.AgreementCurrent(h.agreement) {
 		return false
 	}
-	return h.enforcer.Allowed(v.Staff.Tier, p)
+	return v.Roles.Allowed(v.Staff.Tier, p)
 }
 
 // authorize is the per-route guard: deny by default.

@@ -131,7 +131,7 @@ func (h *Handler) requestCreate(c echo.Context) error {
 	if f.Grantee != "" && n.Grantee.ID == 0 {
 		f.Errors["grantee"] = "There is no staff member " + models.Clip(f.Grantee) + "."
 	}
-	for k, v := range models.ValidateRequest(h.requests, h.now(), n) {
+	for k, v := range models.ValidateRequest(h.requests, viewerOf(c).Roles, h.now(), n) {
 		if k == "requester" {
 			k = ""
 		}

@@ -46,6 +46,11 @@ func FuzzRequestForm(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
+	enf, err := policy.New()
+	if err != nil {
+		f.Fatal(err)
+	}
+	roles := policy.NewRoles(enf, nil)
 	h := &Handler{catalog: cat, requests: models.DefaultRequestPolicy("2026-1")}
 	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	signed, trained := now.AddDate(0, -2, 0), now.AddDate(0, -1, 0)
@@ -101,7 +106,7 @@ func FuzzRequestForm(f *testing.F) {
 		}
 
 		n.Workspace, n.Requester, n.Grantee = "acme", senior, senior
-		if len(fv.Errors) > 0 || models.ValidateRequest(h.requests, now, n) != nil {
+		if len(fv.Errors) > 0 || models.ValidateRequest(h.requests, roles, now, n) != nil {
 			return
 		}
 		if n.Duration > h.requests.MaxDuration || !h.requests.Ticket.MatchString(strings.TrimSpace(n.Ticket)) ||

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"time"
 
+	"gatehouse/policy"
+
 	"gorm.io/gorm"
 )
 
@@ -274,8 +276,19 @@ func (c *AccessCache) grantFor(ctx context.Context, db *gorm.DB, now time.Time, 
 // from the cache when it can: a request made or decided moves the epoch;
 // one that only expires leaves the count high for at most the TTL.
 func (c *AccessCache) AwaitingDecision(ctx context.Context, db *gorm.DB, cl Clearance, now time.Time, s Staff) (int64, error) {
-	if s.Status != StatusActive || !s.Tier.MayApprove() || !cl.Cleared(s, now) {
+	roles, err := c.Roles(ctx, db)
+	if err != nil {
+		return 0, err
+	}
+	if s.Status != StatusActive || !roles.MayApprove(s.Tier) || !cl.Cleared(s, now) {
 		return 0, nil
 	}
 	return cached(ctx, c, "ad:"+strconv.FormatInt(s.ID, 10), func() (int64, error) { return AwaitingDecision(ctx, db, cl, now, s) })
+}
+
+// Roles is LoadRoles served from the cache when it can: every change to a
+// role or to who holds it is audited and so moves the epoch, and the
+// next request anywhere reads the roles again.
+func (c *AccessCache) Roles(ctx context.Context, db *gorm.DB) (*policy.Roles, error) {
+	return cached(ctx, c, "roles", func() (*policy.Roles, error) { return LoadRoles(ctx, db) })
 }

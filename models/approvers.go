@@ -23,10 +23,10 @@ func (n ApprovalNeededNotice) address() (string, string, *int64) {
 }
 
 // mayDecide narrows q to the staff who may decide requests at now: active,
-// of a tier that approves, and cleared by cl.
-func (c Clearance) mayDecide(q *gorm.DB, now time.Time) *gorm.DB {
+// of a role in roles that approves, and cleared by cl.
+func (c Clearance) mayDecide(q *gorm.DB, roles *policy.Roles, now time.Time) *gorm.DB {
 	q = q.Where("status = ? AND tier IN ? AND agreement_version = ? AND agreement_signed_at IS NOT NULL",
-		StatusActive, policy.ApproverTiers(), c.Agreement)
+		StatusActive, roles.Holding(policy.RequestApprove), c.Agreement)
 	return c.trainedSince(q, now)
 }
 
@@ -34,9 +34,13 @@ func (c Clearance) mayDecide(q *gorm.DB, now time.Time) *gorm.DB {
 // of a tier that approves, cleared by cl, and neither its requester nor
 // its grantee (the two-person rule).
 func Approvers(ctx context.Context, db *gorm.DB, cl Clearance, now time.Time, r AccessRequest) ([]Staff, error) {
+	roles, err := LoadRoles(ctx, db)
+	if err != nil {
+		return nil, err
+	}
 	var out []Staff
 	q := db.WithContext(ctx).Where("id NOT IN ?", []int64{r.RequesterID, r.GranteeID})
-	if err := cl.mayDecide(q, now).Order("name, id").Limit(1000).Find(&out).Error; err != nil {
+	if err := cl.mayDecide(q, roles, now).Order("name, id").Limit(1000).Find(&out).Error; err != nil {
 		return nil, fmt.Errorf("approvers of request %d: %w", r.ID, err)
 	}
 	return out, nil
@@ -46,11 +50,15 @@ func Approvers(ctx context.Context, db *gorm.DB, cl Clearance, now time.Time, r 
 // unless s may decide requests at all, and never s's own (as requester or
 // grantee).
 func AwaitingDecision(ctx context.Context, db *gorm.DB, cl Clearance, now time.Time, s Staff) (int64, error) {
-	if s.Status != StatusActive || !s.Tier.MayApprove() || !cl.Cleared(s, now) {
+	roles, err := LoadRoles(ctx, db)
+	if err != nil {
+		return 0, err
+	}
+	if s.Status != StatusActive || !roles.MayApprove(s.Tier) || !cl.Cleared(s, now) {
 		return 0, nil
 	}
 	var n int64
-	err := db.WithContext(ctx).Model(&AccessRequest{}).
+	err = db.WithContext(ctx).Model(&AccessRequest{}).
 		Where("status = ? AND expires_at > ? AND requester_id <> ? AND grantee_id <> ?", RequestPending, now.UTC(), s.ID, s.ID).
 		Count(&n).Error
 	if err != nil {

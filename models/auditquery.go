@@ -19,6 +19,7 @@ var auditActions = []Action{
 	ActionLoginSucceeded, ActionLoginRefused, ActionLogout,
 	ActionStaffCreated, ActionStaffTierChanged, ActionStaffAgreementRecorded, ActionStaffTrainingRecorded,
 	ActionStaffSuspended, ActionStaffReactivated, ActionStaffOffboarded,
+	ActionRoleCreated, ActionRoleChanged,
 	ActionGrantEnded, ActionDataViewed, ActionDataRefused, ActionFieldRevealed,
 	ActionAuditExported, ActionAuditExportFinished, ActionAuditExportCut, ActionAuditArchived,
 	ActionRequestCreated, ActionRequestApproved, ActionRequestDenied, ActionRequestCancelled, ActionRequestExpired,

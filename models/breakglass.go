@@ -169,8 +169,12 @@ func OpenBreakglass(ctx context.Context, db *gorm.DB, act Act, post Post, in New
 // breakglassNotices are the mails b sends: one to each owner, and one
 // asking for a review to every active sysadmin but its opener.
 func breakglassNotices(tx *gorm.DB, b Breakglass, opener Staff, name string, owners []string) ([]BreakglassNotice, error) {
+	roles, err := LoadRoles(tx.Statement.Context, tx)
+	if err != nil {
+		return nil, err
+	}
 	var sysadmins []string
-	err := tx.Model(&Staff{}).Where("tier = ? AND status = ? AND id <> ?", policy.TierSysadmin, StatusActive, opener.ID).
+	err = tx.Model(&Staff{}).Where("tier IN ? AND status = ? AND id <> ?", roles.Holding(policy.BreakglassUse), StatusActive, opener.ID).
 		Order("email").Pluck("email", &sysadmins).Error
 	if err != nil {
 		return nil, err
@@ -196,7 +200,11 @@ func lockActiveSysadmin(tx *gorm.DB, id int64) (Staff, error) {
 	if err != nil {
 		return Staff{}, err
 	}
-	if !s.Tier.MayBreakGlass() || s.Status != StatusActive {
+	roles, err := LoadRoles(tx.Statement.Context, tx)
+	if err != nil {
+		return Staff{}, err
+	}
+	if !roles.MayBreakGlass(s.Tier) || s.Status != StatusActive {
 		return Staff{}, fmt.Errorf("%s is not an active sysadmin: %w", s.Email, ErrBreakglassRefused)
 	}
 	return s, nil

@@ -293,11 +293,11 @@ func (d *consentCall) decide(ctx context.Context, cl Clearance) error {
 		// a share lock so that a suspension or offboarding (which
 		// locks the row to end grants) cannot commit in between and
 		// miss the grant made here.
-		grantee, err := lockStaffShared(ctx, d.tx, r.GranteeID)
+		why, err := granteeProblem(ctx, d.tx, r.GranteeID, cl, d.now)
 		if err != nil {
 			return err
 		}
-		if why := CanBeGrantee(grantee, cl, d.now); why != "" {
+		if why != "" {
 			return fmt.Errorf("%s: %w", why, ErrConflict)
 		}
 	}
@@ -388,4 +388,20 @@ func lockStaffShared(ctx context.Context, tx *gorm.DB, id int64) (Staff, error) 
 		return s, fmt.Errorf("staff %d: %w", id, err)
 	}
 	return s, nil
+}
+
+// granteeProblem reads staff id under a share lock (see lockStaffShared)
+// and says why they cannot receive a grant at now, or "", judging their
+// role by the roles as tx sees them after the lock: a role change locks
+// its holders' rows, so it commits before or after, never in between.
+func granteeProblem(ctx context.Context, tx *gorm.DB, id int64, cl Clearance, now time.Time) (string, error) {
+	grantee, err := lockStaffShared(ctx, tx, id)
+	if err != nil {
+		return "", err
+	}
+	roles, err := LoadRoles(ctx, tx)
+	if err != nil {
+		return "", err
+	}
+	return CanBeGrantee(grantee, roles, cl, now), nil
 }

@@ -9,6 +9,8 @@ import (
 	"sort"
 	"time"
 
+	"gatehouse/policy"
+
 	"gorm.io/gorm"
 )
 
@@ -261,15 +263,15 @@ func EndGrant(ctx context.Context, db *gorm.DB, now time.Time, by Actor, id int6
 }
 
 // mayHold reports whether s, as they are now, could obtain g: only an
-// active staff member whose tier may hold that kind of grant.
-func (s Staff) mayHold(g Grant) bool {
+// active staff member whose role (in roles) may hold that kind of grant.
+func (s Staff) mayHold(roles *policy.Roles, g Grant) bool {
 	switch {
 	case s.Status != StatusActive:
 		return false
 	case g.BreakglassID != nil:
-		return s.Tier.MayBreakGlass()
+		return roles.MayBreakGlass(s.Tier)
 	}
-	return s.Tier.MayHoldGrant()
+	return roles.MayHoldGrant(s.Tier)
 }
 
 // endGrantsBeyond ends, inside the caller's transaction, every grant of s
@@ -279,8 +281,12 @@ func (s Staff) mayHold(g Grant) bool {
 // new grant for s appears meanwhile. The sweep later tells the owners and
 // sends them what was viewed, as for any grant that ends.
 func endGrantsBeyond(ctx context.Context, tx *gorm.DB, act Act, s Staff, why string) error {
+	roles, err := LoadRoles(ctx, tx)
+	if err != nil {
+		return err
+	}
 	detail := map[string]any{"grantee": s.Email, "tier": s.Tier, "status": s.Status}
-	_, err := endGrantsOf(ctx, tx, act, s, why, detail, s.mayHold)
+	_, err = endGrantsOf(ctx, tx, act, s, why, detail, func(g Grant) bool { return s.mayHold(roles, g) })
 	return err
 }
 

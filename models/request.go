@@ -95,8 +95,9 @@ type NewRequest struct {
 	Duration  time.Duration
 }
 
-// CanBeGrantee reports why s cannot receive a grant at now, or "".
-func CanBeGrantee(s Staff, cl Clearance, now time.Time) string {
+// CanBeGrantee reports why s cannot receive a grant at now, or "": roles
+// says whether s's role may hold one (tenant_data:read).
+func CanBeGrantee(s Staff, roles *policy.Roles, cl Clearance, now time.Time) string {
 	switch {
 	case s.ID == 0:
 		return "Name the senior who will do the work."
@@ -104,7 +105,7 @@ func CanBeGrantee(s Staff, cl Clearance, now time.Time) string {
 		return s.Email + " has left the company."
 	case s.Status != StatusActive:
 		return s.Email + " is " + string(s.Status) + "."
-	case !s.Tier.MayHoldGrant():
+	case !roles.MayHoldGrant(s.Tier):
 		return s.Email + " is not a senior engineer; only seniors read customer data."
 	case !cl.Cleared(s, now):
 		return s.Email + " " + cl.Lacking(s, now)
@@ -112,8 +113,9 @@ func CanBeGrantee(s Staff, cl Clearance, now time.Time) string {
 	return ""
 }
 
-// ValidateRequest returns what is wrong with n made at now, or nil.
-func ValidateRequest(pol RequestPolicy, now time.Time, n NewRequest) FieldErrors {
+// ValidateRequest returns what is wrong with n made at now, or nil; roles
+// is the snapshot the grantee's role is judged by.
+func ValidateRequest(pol RequestPolicy, roles *policy.Roles, now time.Time, n NewRequest) FieldErrors {
 	errs := FieldErrors{}
 	switch {
 	case n.Requester.Status != StatusActive || !n.Requester.AgreementCurrent(pol.Clearance.Agreement):
@@ -121,7 +123,7 @@ func ValidateRequest(pol RequestPolicy, now time.Time, n NewRequest) FieldErrors
 	case !pol.Clearance.TrainingCurrent(n.Requester, now):
 		errs["requester"] = "Your security training is not current; complete it before asking for access."
 	}
-	if why := CanBeGrantee(n.Grantee, pol.Clearance, now); why != "" {
+	if why := CanBeGrantee(n.Grantee, roles, pol.Clearance, now); why != "" {
 		errs["grantee"] = why
 	}
 	if n.Workspace == "" {
@@ -158,7 +160,11 @@ func ValidateRequest(pol RequestPolicy, now time.Time, n NewRequest) FieldErrors
 // written.
 func CreateRequest(ctx context.Context, db *gorm.DB, act Act, post Post, pol RequestPolicy, n NewRequest) (AccessRequest, error) {
 	now, by := act.Now, act.By
-	if errs := ValidateRequest(pol, now, n); errs != nil {
+	roles, err := LoadRoles(ctx, db)
+	if err != nil {
+		return AccessRequest{}, err
+	}
+	if errs := ValidateRequest(pol, roles, now, n); errs != nil {
 		return AccessRequest{}, errs
 	}
 	n.Reason, n.Ticket = strings.TrimSpace(n.Reason), strings.TrimSpace(n.Ticket)
@@ -224,7 +230,11 @@ func DecideRequest(ctx context.Context, db *gorm.DB, act Act, post Post, pol Req
 	if err := CheckNote(d.Note, 5); err != nil {
 		errs["note"] = noteMessage(err, "Add a short note (at least 5 characters) for the record.")
 	}
-	if d.Approver.Status != StatusActive || !d.Approver.Tier.MayApprove() {
+	roles, err := LoadRoles(ctx, db)
+	if err != nil {
+		return AccessRequest{}, err
+	}
+	if d.Approver.Status != StatusActive || !roles.MayApprove(d.Approver.Tier) {
 		return AccessRequest{}, fmt.Errorf("%s may not decide requests: %w", d.Approver.Email, ErrTwoPerson)
 	}
 	if why := pol.Clearance.Lacking(d.Approver, now); why != "" {
@@ -241,7 +251,7 @@ func DecideRequest(ctx context.Context, db *gorm.DB, act Act, post Post, pol Req
 		status, action = RequestApproved, ActionRequestApproved
 	}
 	var r AccessRequest
-	err := db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err = db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		var err error
 		if r, err = FindRequest(ctx, tx, id); err != nil {
 			return err
@@ -251,11 +261,11 @@ func DecideRequest(ctx context.Context, db *gorm.DB, act Act, post Post, pol Req
 		}
 		if d.Approve {
 			// Who the request names may have changed since it was made.
-			grantee, err := lockStaffShared(ctx, tx, r.GranteeID)
+			why, err := granteeProblem(ctx, tx, r.GranteeID, pol.Clearance, now)
 			if err != nil {
 				return err
 			}
-			if why := CanBeGrantee(grantee, pol.Clearance, now); why != "" {
+			if why != "" {
 				return &ConflictError{Message: why}
 			}
 		}
@@ -413,8 +423,12 @@ func endGrant(ctx context.Context, tx *gorm.DB, act Act, id int64, why string, a
 // seniors and sysadmins cleared by cl, by name.
 func Grantees(ctx context.Context, db *gorm.DB, cl Clearance, now time.Time) ([]Staff, error) {
 	var out []Staff
-	q := db.WithContext(ctx).Where("status = ? AND tier IN ? AND agreement_version = ? AND agreement_signed_at IS NOT NULL", StatusActive, policy.GranteeTiers(), cl.Agreement)
-	err := cl.trainedSince(q, now).Order("name").Limit(500).Find(&out).Error
+	roles, err := LoadRoles(ctx, db)
+	if err != nil {
+		return nil, err
+	}
+	q := db.WithContext(ctx).Where("status = ? AND tier IN ? AND agreement_version = ? AND agreement_signed_at IS NOT NULL", StatusActive, roles.Holding(policy.TenantDataRead), cl.Agreement)
+	err = cl.trainedSince(q, now).Order("name").Limit(500).Find(&out).Error
 	if err != nil {
 		return nil, fmt.Errorf("grantees: %w", err)
 	}

@@ -26,9 +26,11 @@ const (
 
 // Staff is a person who may sign in to the portal.
 type Staff struct {
-	ID                int64 `gorm:"primaryKey"`
-	Email             string
-	Name              string
+	ID    int64 `gorm:"primaryKey"`
+	Email string
+	Name  string
+	// Tier names the person's one role: a built-in tier (Tier.Valid) or
+	// a custom role (see role.go). A name that is neither holds nothing.
 	Tier              policy.Tier
 	Status            Status
 	OIDCIssuer        *string `gorm:"column:oidc_issuer"`
@@ -66,8 +68,8 @@ func CreateStaff(ctx context.Context, db *gorm.DB, now time.Time, by Actor, s St
 	if err != nil {
 		return Staff{}, err
 	}
-	if strings.TrimSpace(s.Name) == "" || !s.Tier.Valid() {
-		return Staff{}, fmt.Errorf("create staff: name and a valid tier are required")
+	if strings.TrimSpace(s.Name) == "" || s.Tier == "" {
+		return Staff{}, fmt.Errorf("create staff: name and a valid role are required")
 	}
 	s.Email, s.Name = email, strings.TrimSpace(s.Name)
 	if s.Status == "" {
@@ -75,6 +77,13 @@ func CreateStaff(ctx context.Context, db *gorm.DB, now time.Time, by Actor, s St
 	}
 	s.CreatedAt, s.UpdatedAt = now.UTC(), now.UTC()
 	err = db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		roles, err := LoadRoles(ctx, tx)
+		if err != nil {
+			return err
+		}
+		if !roles.Known(s.Tier) {
+			return Invalid("tier", "Choose a role from the list.")
+		}
 		var n int64
 		if err := tx.Model(&Staff{}).Where("email = ?", email).Count(&n).Error; err != nil {
 			return err
@@ -89,7 +98,7 @@ func CreateStaff(ctx context.Context, db *gorm.DB, now time.Time, by Actor, s St
 			}
 			return err
 		}
-		_, err := AppendAudit(ctx, tx, AuditEntry{At: now, Actor: by, Action: ActionStaffCreated, Target: email, Detail: map[string]any{
+		_, err = AppendAudit(ctx, tx, AuditEntry{At: now, Actor: by, Action: ActionStaffCreated, Target: email, Detail: map[string]any{
 			"after": map[string]any{"name": s.Name, "tier": s.Tier, "status": s.Status},
 		}})
 		return err
@@ -263,24 +272,13 @@ func mustBeActive(s *Staff) error {
 	return nil
 }
 
-// SetTier changes a staff member's tier. A demotion ends, in the same
-// transaction, every grant and break-glass the new tier could not have
-// obtained; a promotion revives nothing.
+// SetTier gives a staff member a built-in tier: SetStaffRole, kept for
+// the callers that only ever name tiers.
 func SetTier(ctx context.Context, db *gorm.DB, act Act, id int64, tier policy.Tier) error {
 	if !tier.Valid() {
 		return fmt.Errorf("unknown tier %q", tier)
 	}
-	return changeStaff(ctx, db, act, staffChange{ID: id, Action: ActionStaffTierChanged}, func(tx *gorm.DB, s *Staff) error {
-		if err := mustBeActive(s); err != nil {
-			return err
-		}
-		if s.Tier == tier {
-			return conflictf("%s is already %s.", s.Email, tier)
-		}
-		why := fmt.Sprintf("grantee's tier changed from %s to %s", s.Tier, tier)
-		s.Tier = tier
-		return endGrantsBeyond(ctx, tx, act, *s, why)
-	})
+	return SetStaffRole(ctx, db, act, id, tier)
 }
 
 // RecordAgreement records that a staff member signed a version of the
