@@ -30,6 +30,7 @@ var navigation = []struct {
 	{"Requests", "/requests", policy.RequestRead},
 	{"Audit log", "/audit", policy.AuditRead},
 	{"Staff", "/staff", policy.StaffManage},
+	{"Roles", "/roles", policy.StaffManage},
 	{"Break-glass", "/breakglass", policy.BreakglassUse},
 	{"Retention", "/retention", policy.RetentionManage},
 	{"Incidents", "/incidents", policy.IncidentRead},

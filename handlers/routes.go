@@ -86,6 +86,13 @@ func (h *Handler) routes() []route {
 		{post, "/staff/:id/reactivate", policy.StaffManage, true, h.staffReactivate},
 		{post, "/staff/:id/offboard", policy.StaffManage, true, h.staffOffboard},
 
+		// Roles: read by those who manage staff; the two POSTs change
+		// roles directly until they go through proposals.
+		{get, "/roles", policy.StaffManage, false, h.roleList},
+		{post, "/roles", policy.StaffManage, true, h.roleCreate},
+		{get, "/roles/:name", policy.StaffManage, false, h.roleShow},
+		{post, "/roles/:name", policy.StaffManage, true, h.roleChange},
+
 		{get, "/breakglass", policy.BreakglassUse, false, h.breakglassList},
 		{post, "/breakglass", policy.BreakglassUse, true, h.breakglassOpen},
 		{get, "/breakglass/:id", policy.BreakglassUse, false, h.breakglassShow},

@@ -34,7 +34,8 @@ func (h *Handler) renderStaffList(c echo.Context, status int, form views.StaffFo
 	}
 	filters := url.Values{"q": {f.Query}, "tier": {string(f.Tier)}, "status": {string(f.Status)}}
 	k, ferrs := listKeyset(c, models.StaffSorts, staffPageSize)
-	if f.Tier != "" && !f.Tier.Valid() {
+	roles := viewerOf(c).Roles
+	if f.Tier != "" && !roles.Known(f.Tier) {
 		ferrs["tier"] = "Choose a tier from the list."
 	}
 	if f.Status != "" && !slices.Contains(staffStatuses, string(f.Status)) {
@@ -47,9 +48,7 @@ func (h *Handler) renderStaffList(c echo.Context, status int, form views.StaffFo
 		Query: f.Query, Tier: string(f.Tier), Status: string(f.Status), Statuses: staffStatuses,
 		Filter: ferrs, Form: form, Errors: errs, Agreement: h.agreement,
 	}
-	for _, t := range policy.Tiers {
-		view.Tiers = append(view.Tiers, string(t))
-	}
+	view.Tiers = roleNames(roles)
 	page, nav, code, err := readList(ferrs, "/staff", filters, models.StaffSorts, k, func() (models.Page[models.Staff], models.Count, error) {
 		return models.PageStaff(c.Request().Context(), h.db.Read, f, k)
 	})
@@ -109,7 +108,7 @@ func (h *Handler) staffCreate(c echo.Context) error {
 	if form.Name == "" || len(form.Name) > 200 {
 		errs["name"] = "Enter the person's name."
 	}
-	if !policy.Tier(form.Tier).Valid() {
+	if !viewerOf(c).Roles.Known(policy.Tier(form.Tier)) {
 		errs["tier"] = "Choose a tier."
 	}
 	if len(errs) > 0 {
@@ -117,7 +116,11 @@ func (h *Handler) staffCreate(c echo.Context) error {
 	}
 	s, err := models.CreateStaff(c.Request().Context(), h.db.Write, h.now(), h.actor(c),
 		models.Staff{Email: email, Name: form.Name, Tier: policy.Tier(form.Tier)})
-	if errors.Is(err, models.ErrConflict) {
+	var fe models.FieldErrors
+	switch {
+	case errors.As(err, &fe): // the role was not there any more
+		return h.renderStaffList(c, http.StatusUnprocessableEntity, form, views.Errors(fe))
+	case errors.Is(err, models.ErrConflict):
 		return h.renderStaffList(c, http.StatusUnprocessableEntity, form, views.Errors{"email": "A staff member with this address exists already."})
 	}
 	if err != nil {
@@ -184,7 +187,7 @@ func (h *Handler) renderStaffWith(c echo.Context, status int, id int64, errs vie
 	view := views.StaffView{
 		Staff: h.staffRow(s), LiveSessions: live, Errors: errs, Done: c.QueryParam("done"),
 		Self: self, Fresh: v.Session.SignedInWithin(h.now(), h.stepUpWindow),
-		Agreement: h.agreement, Today: h.now(), Input: in,
+		Agreement: h.agreement, Today: h.now(), Input: in, Roles: roleNames(v.Roles),
 	}
 	for _, e := range events {
 		view.Events = append(view.Events, views.EventRow{
@@ -273,10 +276,10 @@ func (h *Handler) formDate(c echo.Context, field, name string) (time.Time, error
 func (h *Handler) staffTier(c echo.Context) error {
 	return h.staffChange(c, "tier", func(id int64, by models.Actor) (string, error) {
 		t := policy.Tier(c.FormValue("tier"))
-		if !t.Valid() {
+		if !viewerOf(c).Roles.Known(t) {
 			return "tier", models.Invalid("tier", "Choose a tier.")
 		}
-		return "tier", models.SetTier(c.Request().Context(), h.db.Write, models.Act{Now: h.now(), By: by}, id, t)
+		return "tier", models.SetStaffRole(c.Request().Context(), h.db.Write, models.Act{Now: h.now(), By: by}, id, t)
 	})
 }
 

@@ -221,3 +221,20 @@ func SetStaffRole(ctx context.Context, db *gorm.DB, act Act, id int64, role poli
 		return endGrantsBeyond(ctx, tx, act, *s, why)
 	})
 }
+
+// CountHolders counts the active staff of each role, by role name.
+func CountHolders(ctx context.Context, db *gorm.DB) (map[policy.Tier]int64, error) {
+	var rows []struct {
+		Tier policy.Tier
+		N    int64
+	}
+	err := db.WithContext(ctx).Model(&Staff{}).Select("tier, COUNT(*) AS n").Where("status = ?", StatusActive).Group("tier").Scan(&rows).Error
+	if err != nil {
+		return nil, fmt.Errorf("count role holders: %w", err)
+	}
+	out := make(map[policy.Tier]int64, len(rows))
+	for _, r := range rows {
+		out[r.Tier] = r.N
+	}
+	return out, nil
+}

@@ -191,6 +191,7 @@ type StaffView struct {
 	Agreement    string // current agreement version
 	Today        time.Time
 	Input        StaffInput // what the form that came back with messages sent
+	Roles        []string   // the roles the role select offers: built-in tiers, then custom roles
 }
 
 // StaffInput is what one form of a staff page sent, shown again when it
