@@ -27,7 +27,7 @@ func staffCommand(ctx context.Context, args, env []string, stdout io.Writer) err
 	fs.SetOutput(stdout)
 	dev := fs.Bool("dev", false, "use the development database under ./.gatehouse")
 	name := fs.String("name", "", "the person's name (add)")
-	tier := fs.String("tier", "", "engineer, support, senior, sysadmin or auditor (add)")
+	tier := fs.String("tier", "", "the role: engineer, support, senior, sysadmin, auditor or a custom role's name (add)")
 	agreement := fs.String("agreement", "", "confidentiality agreement version signed today (add)")
 	trained := fs.String("trained", "", "the date security training was completed, YYYY-MM-DD (add)")
 	reason := fs.String("reason", "offboarded from the command line", "why (offboard)")

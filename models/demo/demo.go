@@ -41,11 +41,32 @@ var Staff = []StaffMember{
 	{Email: "eve.engineer@example.com", Name: "Eve Engineer", Tier: policy.TierEngineer},
 	{Email: "nina.newhire@example.com", Name: "Nina Newhire", Tier: policy.TierSenior, NoAgreement: true},
 	{Email: "lee.leaver@example.com", Name: "Lee Leaver", Tier: policy.TierSupport, Status: models.StatusOffboarded},
+	{Email: "bill.billing@example.com", Name: "Bill Billing", Tier: BillingSupport.Name},
 }
 
-// SeedStaff adds the demo staff that do not exist yet.
+// BillingSupport is the demo's custom role: it sees a workspace's
+// general information, subscription state included, and nothing else —
+// no customer content, no requests.
+var BillingSupport = policy.RoleDef{
+	Name:        "billing-support",
+	Description: "Answers billing questions: sees a workspace's plan and subscription state, no customer content and no requests.",
+	Permissions: []policy.Permission{policy.PortalEnter, policy.WorkspaceMetaRead},
+}
+
+// Roles are the demo's custom roles, created before the staff who hold them.
+var Roles = []policy.RoleDef{BillingSupport}
+
+// SeedStaff adds the demo roles and staff that do not exist yet.
 func SeedStaff(ctx context.Context, db *models.DB, now time.Time) error {
 	by := models.Actor{Email: "demo-seed", Tier: "system"}
+	for _, r := range Roles {
+		if _, err := models.FindRole(ctx, db.Write, string(r.Name)); err == nil {
+			continue
+		}
+		if _, err := models.CreateRole(ctx, db.Write, models.Act{Now: now, By: by}, r); err != nil {
+			return err
+		}
+	}
 	for _, m := range Staff {
 		if _, err := models.FindStaffByEmail(ctx, db.Write, m.Email); err == nil {
 			continue
