@@ -50,6 +50,7 @@ var principals = []struct {
 	{"old-agreement", "stranger@example.com"},    // a sysadmin who signed an earlier version only
 	{"suspended", "sean.senior@example.com"},     // signed in, then suspended
 	{"offboarded", "otto.sysadmin@example.com"},  // signed in, then offboarded: a sysadmin's old cookie
+	{"billing-support", "bill.billing@example.com"}, // a custom role: portal:enter and workspace_meta:read only
 }
 
 // row maps outcomes, given in the column order of principals, to names.
@@ -88,18 +89,19 @@ func routeTable() map[string]routeCase {
 		return v
 	}
 	// Columns: anonymous engineer support senior sysadmin auditor
-	// no-agreement old-agreement suspended offboarded.
-	public := row(allow, allow, allow, allow, allow, allow, allow, allow, allow, allow)
-	enterGET := row(toLogin, allow, allow, allow, allow, allow, allow, allow, toLogin, toLogin)
-	enterPOST := row(unauth, allow, allow, allow, allow, allow, allow, allow, unauth, unauth)
-	staffGET := row(toLogin, deny, deny, deny, allow, deny, deny, deny, toLogin, toLogin)
-	staffPOST := row(unauth, deny, deny, deny, allow, deny, deny, deny, unauth, unauth)
-	wsGET := row(toLogin, deny, allow, allow, allow, deny, deny, deny, toLogin, toLogin)
-	dataGET := row(toLogin, deny, deny, allow, allow, deny, deny, deny, toLogin, toLogin)
-	dataPOST := row(unauth, deny, deny, allow, allow, deny, deny, deny, unauth, unauth)
-	requestPOST := row(unauth, deny, allow, allow, allow, deny, deny, deny, unauth, unauth)
-	auditGET := row(toLogin, deny, deny, deny, allow, allow, deny, deny, toLogin, toLogin)
-	auditPOST := row(unauth, deny, deny, deny, allow, allow, deny, deny, unauth, unauth)
+	// no-agreement old-agreement suspended offboarded billing-support.
+	public := row(allow, allow, allow, allow, allow, allow, allow, allow, allow, allow, allow)
+	enterGET := row(toLogin, allow, allow, allow, allow, allow, allow, allow, toLogin, toLogin, allow)
+	enterPOST := row(unauth, allow, allow, allow, allow, allow, allow, allow, unauth, unauth, allow)
+	staffGET := row(toLogin, deny, deny, deny, allow, deny, deny, deny, toLogin, toLogin, deny)
+	staffPOST := row(unauth, deny, deny, deny, allow, deny, deny, deny, unauth, unauth, deny)
+	wsGET := row(toLogin, deny, allow, allow, allow, deny, deny, deny, toLogin, toLogin, allow)
+	requestGET := row(toLogin, deny, allow, allow, allow, deny, deny, deny, toLogin, toLogin, deny)
+	dataGET := row(toLogin, deny, deny, allow, allow, deny, deny, deny, toLogin, toLogin, deny)
+	dataPOST := row(unauth, deny, deny, allow, allow, deny, deny, deny, unauth, unauth, deny)
+	requestPOST := row(unauth, deny, allow, allow, allow, deny, deny, deny, unauth, unauth, deny)
+	auditGET := row(toLogin, deny, deny, deny, allow, allow, deny, deny, toLogin, toLogin, deny)
+	auditPOST := row(unauth, deny, deny, deny, allow, allow, deny, deny, unauth, unauth, deny)
 	reason := "ticket OPS-1: routine access review"
 	return map[string]routeCase{
 		"GET /healthz":      {path: "/healthz", want: public},
@@ -150,6 +152,11 @@ func routeTable() map[string]routeCase {
 		"POST /staff/:id/reactivate": {path: "/staff/{sean.senior}/reactivate", form: form("reason", reason), writes: true, want: staffPOST},
 		"POST /staff/:id/offboard":   {path: "/staff/{otto.sysadmin}/offboard", form: form("reason", reason, "confirm", "otto.sysadmin@example.com"), writes: true, want: staffPOST},
 
+		"GET /roles":        {path: "/roles", want: staffGET},
+		"POST /roles":       {path: "/roles", form: form("name", "field-support", "description", "Support on site: general workspace information.", "permission", "portal:enter", "permission", "workspace_meta:read"), writes: true, want: staffPOST},
+		"GET /roles/:name":  {path: "/roles/billing-support", want: staffGET},
+		"POST /roles/:name": {path: "/roles/billing-support", form: form("description", "Billing questions only.", "permission", "portal:enter", "permission", "workspace_meta:read"), writes: true, want: staffPOST},
+
 		// Break-glass 1 is the one TestCrossSitePOSTsRefused has otto open.
 		"GET /breakglass":             {path: "/breakglass", want: staffGET},
 		"POST /breakglass":            {path: "/breakglass", form: form("workspace", "acme", "incident", "INC-1", "justification", reason+" for the incident", "confirm", "yes"), writes: true, want: staffPOST},
@@ -172,10 +179,10 @@ func routeTable() map[string]routeCase {
 		"POST /incidents/:id/contain":                 {path: "/incidents/1/contain", form: form("staff", "sam.support@example.com", "note", reason+" while we look"), writes: true, want: staffPOST},
 		"POST /incidents/:id/close":                   {path: "/incidents/2/close", form: form("postmortem", reason+": the laptop was wiped remotely; nothing was read from it."), writes: true, want: staffPOST},
 
-		"GET /requests":              {path: "/requests", want: wsGET},
-		"GET /requests/new":          {path: "/requests/new", want: wsGET},
+		"GET /requests":              {path: "/requests", want: requestGET},
+		"GET /requests/new":          {path: "/requests/new", want: requestGET},
 		"POST /requests":             {path: "/requests", form: form("workspace", "acme", "reason", reason+" for the customer", "ticket", "SUP-1", "duration", "2h", "grantee", "sara.senior@example.com", "mode", "masked"), writes: true, want: requestPOST},
-		"GET /requests/:id":          {path: "/requests/1", want: wsGET},
+		"GET /requests/:id":          {path: "/requests/1", want: requestGET},
 		"GET /requests/:id/decide":   {path: "/requests/1/decide", want: dataGET},
 		"POST /requests/:id/approve": {path: "/requests/999/approve", form: form("note", reason), want: dataPOST},
 		"POST /requests/:id/deny":    {path: "/requests/999/deny", form: form("note", reason), want: dataPOST},

@@ -1,0 +1,142 @@
+package handlers
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"gatehouse/models"
+	"gatehouse/models/dbtest"
+)
+
+// TestRoleCreate: a sysadmin creates a custom role with POST /roles; bad
+// input is a 422 naming the field, with nothing written; a staff member
+// without staff:manage is refused.
+func TestRoleCreate(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *models.DB) {
+		p := newPortal(t, db)
+		ada := p.login("ada.sysadmin@example.com")
+		good := url.Values{
+			"name":        {"field-support"},
+			"description": {"Support on site: general workspace information only."},
+			"permission":  {"portal:enter", "workspace_meta:read"},
+		}
+
+		bad := []struct {
+			name    string
+			change  func(url.Values)
+			field   string
+			message string
+		}{
+			{"built-in name", func(v url.Values) { v.Set("name", "sysadmin") }, "name", "built-in role"},
+			{"bad name", func(v url.Values) { v.Set("name", "Field Support") }, "name", "lower-case letters"},
+			{"no description", func(v url.Values) { v.Set("description", " ") }, "description", "what the role is for"},
+			{"unknown permission", func(v url.Values) { v.Add("permission", "root:everything") }, "permissions", "root:everything is not a permission"},
+			{"no portal:enter", func(v url.Values) { v["permission"] = []string{"workspace_meta:read"} }, "permissions", "portal:enter"},
+			{"taken name", func(v url.Values) { v.Set("name", "billing-support") }, "name", "exists already"},
+		}
+		before := snapshotDB(t, db)
+		for _, tt := range bad {
+			form := url.Values{}
+			for k, v := range good {
+				form[k] = append([]string(nil), v...)
+			}
+			tt.change(form)
+			res, body := p.post(ada, "/roles", form)
+			if res.StatusCode != http.StatusUnprocessableEntity {
+				t.Errorf("%s: POST /roles = %d, want 422", tt.name, res.StatusCode)
+				continue
+			}
+			if !strings.Contains(body, `data-testid="error-`+tt.field+`">`) || !strings.Contains(body, tt.message) {
+				t.Errorf("%s: the answer does not say %q on %s", tt.name, tt.message, tt.field)
+			}
+		}
+		if diff := before.diff(snapshotDB(t, db)); diff != "" {
+			t.Errorf("refused role creations wrote:\n%s", diff)
+		}
+
+		// Not allowed for those without staff:manage.
+		for _, who := range []string{"sam.support@example.com", "sara.senior@example.com", "aud.auditor@example.com", "bill.billing@example.com"} {
+			if res, _ := p.post(p.login(who), "/roles", good); res.StatusCode != http.StatusForbidden {
+				t.Errorf("POST /roles as %s = %d, want 403", who, res.StatusCode)
+			}
+		}
+		if n := p.count("roles", "name = ?", "field-support"); n != 0 {
+			t.Fatalf("a refused creation stored the role")
+		}
+
+		res, body := p.post(ada, "/roles", good)
+		if res.StatusCode != http.StatusOK || res.Request.URL.Path != "/roles/field-support" {
+			t.Fatalf("POST /roles ended at %s with %d", res.Request.URL, res.StatusCode)
+		}
+		if !strings.Contains(body, `data-testid="done"`) || !strings.Contains(body, "Look up customer workspaces") {
+			t.Error("the new role's page shows no confirmation or permissions in words")
+		}
+		if n := p.count("audit_events", "action = ? AND target = ?", models.ActionRoleCreated, "role:field-support"); n != 1 {
+			t.Errorf("role.created events = %d, want 1", n)
+		}
+		// The staff page offers it.
+		if _, body := p.get(ada, "/staff/"+itoa(p.idOf("sam.support@example.com"))); !strings.Contains(body, `<option value="field-support"`) {
+			t.Error("the staff page's role select does not offer the new role")
+		}
+	})
+}
+
+// TestRoleChangeAppliesOnTheNextRequest: a holder of billing-support sees
+// workspaces; once a sysadmin takes workspace_meta:read from the role,
+// their next request is refused, and the roles page says who holds it.
+func TestRoleChangeAppliesOnTheNextRequest(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *models.DB) {
+		p := newPortal(t, db)
+		ada, bill := p.login("ada.sysadmin@example.com"), p.login("bill.billing@example.com")
+		if res, _ := p.get(bill, "/workspaces/acme"); res.StatusCode != http.StatusOK {
+			t.Fatalf("billing-support GET /workspaces/acme = %d, want 200", res.StatusCode)
+		}
+		if res, _ := p.get(bill, "/requests"); res.StatusCode != http.StatusForbidden {
+			t.Errorf("billing-support GET /requests = %d, want 403", res.StatusCode)
+		}
+		_, body := p.get(ada, "/roles/billing-support")
+		if !strings.Contains(body, "bill.billing@example.com") {
+			t.Error("the role's page does not list its holder")
+		}
+		// Built-in tiers are not changed here.
+		if res, _ := p.post(ada, "/roles/support", url.Values{"description": {"x"}, "permission": {"portal:enter"}}); res.StatusCode != http.StatusUnprocessableEntity {
+			t.Errorf("POST /roles/support = %d, want 422", res.StatusCode)
+		}
+		if res, _ := p.post(ada, "/roles/ghost", url.Values{"description": {"x"}, "permission": {"portal:enter"}}); res.StatusCode != http.StatusNotFound {
+			t.Errorf("POST /roles/ghost = %d, want 404", res.StatusCode)
+		}
+
+		res, _ := p.post(ada, "/roles/billing-support", url.Values{"description": {"Signs in; sees nothing yet."}, "permission": {"portal:enter"}})
+		if res.StatusCode != http.StatusOK || res.Request.URL.Path != "/roles/billing-support" {
+			t.Fatalf("POST /roles/billing-support ended at %s with %d", res.Request.URL, res.StatusCode)
+		}
+		if res, _ := p.get(bill, "/workspaces/acme"); res.StatusCode != http.StatusForbidden {
+			t.Errorf("after the change, billing-support GET /workspaces/acme = %d, want 403", res.StatusCode)
+		}
+		if res, _ := p.get(bill, "/"); res.StatusCode != http.StatusOK {
+			t.Errorf("after the change, billing-support GET / = %d, want 200", res.StatusCode)
+		}
+	})
+}
+
+// TestUnknownRoleIsRefusedEverywhere: a staff row naming a role that does
+// not exist signs in to nothing.
+func TestUnknownRoleIsRefusedEverywhere(t *testing.T) {
+	p := newPortal(t, dbtest.SQLite(t))
+	sam := p.login("sam.support@example.com")
+	if err := p.db.Write.Exec("UPDATE staff SET tier = 'ghost-role' WHERE email = ?", "sam.support@example.com").Error; err != nil {
+		t.Fatal(err)
+	}
+	// Written behind the portal's back: move the epoch as an audited
+	// change would.
+	if _, err := models.AppendAudit(t.Context(), p.db.Write, models.AuditEntry{At: p.clock.Now(), Actor: models.Actor{Email: "test"}, Action: models.ActionStaffTierChanged}); err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{"/", "/workspaces", "/requests"} {
+		if res, _ := p.get(sam, path); res.StatusCode != http.StatusForbidden {
+			t.Errorf("ghost role GET %s = %d, want 403", path, res.StatusCode)
+		}
+	}
+}
