@@ -46,10 +46,10 @@ var principals = []struct {
 	{"senior", "sara.senior@example.com"},
 	{"sysadmin", "ada.sysadmin@example.com"},
 	{"auditor", "aud.auditor@example.com"},
-	{"no-agreement", "nina.newhire@example.com"}, // a senior who has not signed the agreement
-	{"old-agreement", "stranger@example.com"},    // a sysadmin who signed an earlier version only
-	{"suspended", "sean.senior@example.com"},     // signed in, then suspended
-	{"offboarded", "otto.sysadmin@example.com"},  // signed in, then offboarded: a sysadmin's old cookie
+	{"no-agreement", "nina.newhire@example.com"},    // a senior who has not signed the agreement
+	{"old-agreement", "stranger@example.com"},       // a sysadmin who signed an earlier version only
+	{"suspended", "sean.senior@example.com"},        // signed in, then suspended
+	{"offboarded", "otto.sysadmin@example.com"},     // signed in, then offboarded: a sysadmin's old cookie
 	{"billing-support", "bill.billing@example.com"}, // a custom role: portal:enter and workspace_meta:read only
 }
 
