@@ -18,7 +18,7 @@ const ActionAuditExported Action = "audit.exported"
 var auditActions = []Action{
 	ActionLoginSucceeded, ActionLoginRefused, ActionLogout,
 	ActionStaffCreated, ActionStaffTierChanged, ActionStaffAgreementRecorded, ActionStaffTrainingRecorded,
-	ActionStaffSuspended, ActionStaffReactivated, ActionStaffOffboarded,
+	ActionStaffSuspended, ActionStaffReactivated, ActionStaffOffboarded, ActionStaffScopeChanged,
 	ActionGrantEnded, ActionDataViewed, ActionDataRefused, ActionFieldRevealed,
 	ActionAuditExported, ActionAuditExportFinished, ActionAuditExportCut, ActionAuditArchived,
 	ActionRequestCreated, ActionRequestApproved, ActionRequestDenied, ActionRequestCancelled, ActionRequestExpired,

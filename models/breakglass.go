@@ -68,6 +68,9 @@ type NewBreakglass struct {
 	Window        time.Duration
 	Clearance     Clearance // what the opener must hold
 	Owners        []string  // the workspace's owners, who are told at once
+	// Attributes are the workspace's registry attributes
+	// (Workspace.Attributes): the opener's scope must admit them.
+	Attributes map[string]string
 }
 
 // CheckBreakglass returns what is wrong with the form values of in, or
@@ -119,6 +122,9 @@ func OpenBreakglass(ctx context.Context, db *gorm.DB, act Act, post Post, in New
 		if why := in.Clearance.Lacking(opener, now); why != "" {
 			return fmt.Errorf("%s %s: %w", opener.Email, strings.TrimSuffix(why, "."), ErrBreakglassRefused)
 		}
+		if !ScopeOf(opener).Admits(in.Attributes) {
+			return fmt.Errorf("workspace %q: %w", in.Workspace, ErrNotFound)
+		}
 		if err := tx.Create(&b).Error; err != nil {
 			return err
 		}
@@ -127,7 +133,7 @@ func OpenBreakglass(ctx context.Context, db *gorm.DB, act Act, post Post, in New
 		// reason it is disclosed to the customer and reviewed.
 		g, err := CreateGrant(ctx, tx, now, NewGrant{
 			Workspace: b.Workspace, GranteeID: opener.ID, Unmask: true,
-			StartsAt: now, Duration: in.Window, BreakglassID: &b.ID,
+			StartsAt: now, Duration: in.Window, BreakglassID: &b.ID, Attributes: in.Attributes,
 		})
 		if err != nil {
 			return err

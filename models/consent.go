@@ -207,6 +207,10 @@ type ConsentInput struct {
 	PageHash  string
 	IP        string
 	UserAgent string
+	// Attributes are the workspace's registry attributes
+	// (Workspace.Attributes), read by the caller: a grant is made only
+	// for a grantee whose scope admits them.
+	Attributes map[string]string
 }
 
 // DecideConsent records a customer's decision. Of concurrent decisions on
@@ -300,6 +304,9 @@ func (d *consentCall) decide(ctx context.Context, cl Clearance) error {
 		if why := CanBeGrantee(grantee, cl, d.now); why != "" {
 			return fmt.Errorf("%s: %w", why, ErrConflict)
 		}
+		if !ScopeOf(grantee).Admits(d.in.Attributes) {
+			return fmt.Errorf("%s: %w", OutOfScopeMessage(grantee), ErrConflict)
+		}
 	}
 	// Claim the decision first: of concurrent decisions one row update
 	// wins and the others stop here, before doing any work.
@@ -345,7 +352,7 @@ func (d *consentCall) grant(ctx context.Context) (Grant, error) {
 	}
 	g, err := CreateGrant(ctx, d.tx, d.now, NewGrant{
 		Workspace: r.Workspace, GranteeID: r.GranteeID, Scope: scope, Mode: r.Mode,
-		StartsAt: d.now, Duration: r.Duration(), RequestID: &r.ID,
+		StartsAt: d.now, Duration: r.Duration(), RequestID: &r.ID, Attributes: d.in.Attributes,
 	})
 	if err != nil {
 		return Grant{}, err

@@ -16,6 +16,7 @@ type Workspace struct {
 	Slug              string `gorm:"primaryKey"`
 	Name              string
 	Plan              string // free, team, business, enterprise
+	Region            string // where it is hosted: eu, us, uk, ...; "" matches no scope
 	Status            string // active, cancelled, free
 	MemberCount       int
 	CreatedAt         time.Time

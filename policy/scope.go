@@ -125,3 +125,9 @@ func (s Scope) String() string {
 	}
 	return strings.Join(parts, " ")
 }
+
+// NoWorkspaces is the scope that admits no workspace at all: what a
+// scope that cannot be read stands for (fail closed).
+func NoWorkspaces() Scope {
+	return Scope{conds: []Condition{{Attribute: "region", Values: []string{}}}}
+}
