@@ -274,20 +274,21 @@ func FindBreakglass(ctx context.Context, db *gorm.DB, id int64) (BreakglassUse, 
 	return uses[0], nil
 }
 
-// ListBreakglass returns the latest break-glass uses, newest first.
-func ListBreakglass(ctx context.Context, db *gorm.DB, limit int) ([]BreakglassUse, error) {
+// ListBreakglass returns the latest break-glass uses on the workspaces of
+// in, newest first.
+func ListBreakglass(ctx context.Context, db *gorm.DB, in WorkspaceSet, limit int) ([]BreakglassUse, error) {
 	var bs []Breakglass
-	if err := db.WithContext(ctx).Order("id DESC").Limit(limit).Find(&bs).Error; err != nil {
+	if err := in.where(db.WithContext(ctx), "workspace").Order("id DESC").Limit(limit).Find(&bs).Error; err != nil {
 		return nil, fmt.Errorf("list break-glass: %w", err)
 	}
 	return breakglassUses(ctx, db, bs)
 }
 
-// UnreviewedBreakglass returns the uses no second sysadmin has reviewed
-// yet, oldest first.
-func UnreviewedBreakglass(ctx context.Context, db *gorm.DB, limit int) ([]BreakglassUse, error) {
+// UnreviewedBreakglass returns the uses on the workspaces of in that no
+// second sysadmin has reviewed yet, oldest first.
+func UnreviewedBreakglass(ctx context.Context, db *gorm.DB, in WorkspaceSet, limit int) ([]BreakglassUse, error) {
 	var bs []Breakglass
-	if err := db.WithContext(ctx).Where("reviewed_at IS NULL").Order("id").Limit(limit).Find(&bs).Error; err != nil {
+	if err := in.where(db.WithContext(ctx), "workspace").Where("reviewed_at IS NULL").Order("id").Limit(limit).Find(&bs).Error; err != nil {
 		return nil, fmt.Errorf("unreviewed break-glass: %w", err)
 	}
 	return breakglassUses(ctx, db, bs)

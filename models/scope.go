@@ -162,3 +162,65 @@ func SetStaffScope(ctx context.Context, db, product *gorm.DB, act Act, id int64,
 	}
 	return nil
 }
+
+// WorkspaceSet limits a list of requests or break-glass to some
+// workspaces. The zero WorkspaceSet limits nothing.
+type WorkspaceSet struct {
+	restricted bool
+	slugs      []string
+}
+
+// where limits q to the set, on column (a trusted column name).
+func (s WorkspaceSet) where(q *gorm.DB, column string) *gorm.DB {
+	switch {
+	case !s.restricted:
+		return q
+	case len(s.slugs) == 0:
+		return q.Where("1 = 0")
+	}
+	return q.Where(column+" IN ?", s.slugs)
+}
+
+// admittedChunk is how many slugs one registry query checks.
+const admittedChunk = 500
+
+// workspacesIn is the set of workspaces named in model's workspace
+// column that sc admits: the distinct slugs (read from the column's
+// index), checked against the registry a chunk at a time. Only a
+// restricted scope reads anything. The set grows with the workspaces
+// ever named there, not with the registry.
+func workspacesIn(ctx context.Context, db, product *gorm.DB, sc policy.Scope, model any) (WorkspaceSet, error) {
+	if sc.Unrestricted() {
+		return WorkspaceSet{}, nil
+	}
+	var named []string
+	if err := db.WithContext(ctx).Model(model).Distinct().Pluck("workspace", &named).Error; err != nil {
+		return WorkspaceSet{}, fmt.Errorf("workspaces named: %w", err)
+	}
+	out := WorkspaceSet{restricted: true, slugs: []string{}}
+	for start := 0; start < len(named); start += admittedChunk {
+		chunk := named[start:min(start+admittedChunk, len(named))]
+		in, err := WorkspacesAdmitted(ctx, product, sc, chunk)
+		if err != nil {
+			return WorkspaceSet{}, err
+		}
+		for _, s := range chunk {
+			if in[s] {
+				out.slugs = append(out.slugs, s)
+			}
+		}
+	}
+	return out, nil
+}
+
+// RequestWorkspacesIn is the set of workspaces with requests that sc
+// admits, for RequestFilter.In.
+func RequestWorkspacesIn(ctx context.Context, db, product *gorm.DB, sc policy.Scope) (WorkspaceSet, error) {
+	return workspacesIn(ctx, db, product, sc, &AccessRequest{})
+}
+
+// BreakglassWorkspacesIn is the set of workspaces with break-glass that
+// sc admits, for the break-glass lists.
+func BreakglassWorkspacesIn(ctx context.Context, db, product *gorm.DB, sc policy.Scope) (WorkspaceSet, error) {
+	return workspacesIn(ctx, db, product, sc, &Breakglass{})
+}
