@@ -59,13 +59,18 @@ func AwaitingDecision(ctx context.Context, db *gorm.DB, cl Clearance, now time.T
 	return n, nil
 }
 
-// askApprovers mails everyone who may decide the new request r.
-func askApprovers(ctx context.Context, tx *gorm.DB, now time.Time, post Post, cl Clearance, r AccessRequest) error {
+// askApprovers mails everyone who may decide the new request r, on a
+// workspace with attributes attrs: an approver whose scope does not
+// admit it is not told of it.
+func askApprovers(ctx context.Context, tx *gorm.DB, now time.Time, post Post, cl Clearance, r AccessRequest, attrs map[string]string) error {
 	approvers, err := Approvers(ctx, tx, cl, now, r)
 	if err != nil {
 		return err
 	}
 	for _, a := range approvers {
+		if !ScopeOf(a).Admits(attrs) {
+			continue
+		}
 		if err := post.send(ctx, tx, now, ApprovalNeededNotice{Request: r, Name: post.name(r.Workspace), To: a}); err != nil {
 			return err
 		}

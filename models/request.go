@@ -192,7 +192,7 @@ func CreateRequest(ctx context.Context, db *gorm.DB, act Act, post Post, pol Req
 		if err != nil {
 			return err
 		}
-		return askApprovers(ctx, tx, now, post, pol.Clearance, r)
+		return askApprovers(ctx, tx, now, post, pol.Clearance, r, n.Attributes)
 	})
 	return r, err
 }
