@@ -93,7 +93,7 @@ func (h *Handler) dashboard(c echo.Context) error {
 	}
 	if h.allowed(v, policy.RetentionManage) {
 		// The first 50 deletions due, by slug, then soonest first.
-		classes := &models.RetentionClasses{DB: h.db.Read, Product: h.product, Now: h.now(), Policy: h.retention}
+		classes := &models.RetentionClasses{DB: h.db.Read, Product: h.product, Now: h.now(), Policy: h.retention, Scope: scopeOf(c)}
 		due, _, err := classes.Page(ctx, []models.RetentionState{models.RetentionDeletionDue}, "", nil, 50)
 		if err != nil {
 			return err

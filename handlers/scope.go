@@ -48,8 +48,13 @@ func (h *Handler) workspaceInScope(c echo.Context, slug string) error {
 	return err
 }
 
-// namesWorkspace reports whether a route's path names a workspace.
-func namesWorkspace(path string) bool { return strings.Contains(path, "/:slug") }
+// namesWorkspace reports whether a route's path names a workspace that
+// inScope guards. The data routes are left to the data API, which refuses
+// a workspace outside the scope itself (404) and records the refusal, as
+// it does every other.
+func namesWorkspace(path string) bool {
+	return strings.Contains(path, "/:slug") && !strings.Contains(path, "/data/")
+}
 
 // staffScope sets a staff member's scope from the form's scope field.
 // Until scope changes go through proposals (two sysadmins), a sysadmin

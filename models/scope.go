@@ -40,14 +40,26 @@ var scopeColumns = map[string]string{"region": "region", "plan": "plan"}
 // and (plan, ...) indexes serve. A condition without values, or on an
 // attribute without a column, matches nothing.
 func scopeWhere(q *gorm.DB, sc policy.Scope) *gorm.DB {
+	if cond, args := scopeSQL(sc); cond != "" {
+		q = q.Where(cond, args...)
+	}
+	return q
+}
+
+// scopeSQL is scopeWhere's condition as SQL text and its arguments ("" for
+// an unrestricted scope), for queries written out in full.
+func scopeSQL(sc policy.Scope) (string, []any) {
+	var conds []string
+	var args []any
 	for _, c := range sc.Conditions() {
 		col, ok := scopeColumns[c.Attribute]
 		if !ok || len(c.Values) == 0 {
-			return q.Where("1 = 0")
+			return "1 = 0", nil
 		}
-		q = q.Where(col+" IN ?", c.Values)
+		conds = append(conds, col+" IN ?")
+		args = append(args, c.Values)
 	}
-	return q
+	return strings.Join(conds, " AND "), args
 }
 
 // FindWorkspaceIn is FindWorkspace for a reader limited to sc: a
