@@ -137,13 +137,13 @@ func TestScopeRefusesGrants(t *testing.T) {
 		if want := models.OutOfScopeMessage(grantee); errs["grantee"] != want {
 			t.Errorf("grantee out of scope: errors %v, want grantee %q", errs, want)
 		}
-		requester.Scope = "region=us"
+		n.Requester.Scope = "region=us"
 		errs = models.ValidateRequest(pol, f.now, n)
 		if errs["workspace"] != "Choose a workspace that exists." {
 			t.Errorf("requester out of scope: errors %v, want the unknown workspace's message", errs)
 		}
 		n.Attributes = nil
-		requester.Scope = "region=eu"
+		n.Requester.Scope = "region=eu"
 		if errs := models.ValidateRequest(pol, f.now, n); errs["workspace"] == "" {
 			t.Errorf("a scoped requester without the workspace's attributes passed: %v", errs)
 		}
