@@ -120,6 +120,16 @@ func TestScopeHidesAndRefuses(t *testing.T) {
 			}
 		}
 
+		// The request on acme waits for a decision, but not theirs.
+		for who, c := range scoped {
+			if _, body := p.get(c, "/"); navRequests(t, body) != "Requests" {
+				t.Errorf("the scoped %s's navigation reads %q, want no count", who, navRequests(t, body))
+			}
+		}
+		if _, body := p.get(otto, "/"); navRequests(t, body) != "Requests (1)" {
+			t.Errorf("an unscoped sysadmin's navigation reads %q, want Requests (1)", navRequests(t, body))
+		}
+
 		// Every route naming a workspace, on acme.
 		fill := strings.NewReplacer(":slug", "acme", ":table", "documents", ":id", "1")
 		before := p.writeCounts()

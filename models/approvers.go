@@ -43,14 +43,18 @@ func Approvers(ctx context.Context, db *gorm.DB, cl Clearance, now time.Time, r 
 }
 
 // AwaitingDecision counts the pending requests s may decide at now: none
-// unless s may decide requests at all, and never s's own (as requester or
-// grantee).
-func AwaitingDecision(ctx context.Context, db *gorm.DB, cl Clearance, now time.Time, s Staff) (int64, error) {
+// unless s may decide requests at all, never s's own (as requester or
+// grantee), and only on workspaces s's scope admits (read from product).
+func AwaitingDecision(ctx context.Context, db, product *gorm.DB, cl Clearance, now time.Time, s Staff) (int64, error) {
 	if s.Status != StatusActive || !s.Tier.MayApprove() || !cl.Cleared(s, now) {
 		return 0, nil
 	}
+	in, err := RequestWorkspacesIn(ctx, db, product, ScopeOf(s))
+	if err != nil {
+		return 0, err
+	}
 	var n int64
-	err := db.WithContext(ctx).Model(&AccessRequest{}).
+	err = in.where(db.WithContext(ctx), "workspace").Model(&AccessRequest{}).
 		Where("status = ? AND expires_at > ? AND requester_id <> ? AND grantee_id <> ?", RequestPending, now.UTC(), s.ID, s.ID).
 		Count(&n).Error
 	if err != nil {
