@@ -75,12 +75,18 @@ func slug(i int) string {
 // workspace is generated workspace i and its owners: a realistic spread of
 // plans, states and dates, so that every retention state, the search and
 // the lists have something to find.
+// benchRegions are the regions the generated registry spreads over.
+var benchRegions = []string{"eu", "us", "uk"}
+
 func (g *gen) workspace(i int) (models.Workspace, []string) {
 	r := rand.New(rand.NewPCG(uint64(i), 0x5eed)) // #nosec G404 G115 -- benchmark data, the same for each index i (never negative); no secret
 	s := slug(i)
 	w := models.Workspace{
 		Slug: s, Name: titled(adjectives[i%len(adjectives)]) + " " + titled(nouns[(i/len(adjectives))%len(nouns)]) + " " + suffixes[r.IntN(len(suffixes))],
 		CreatedAt: g.now.Add(-time.Duration(30+r.IntN(1500)) * models.Day).Add(-time.Duration(r.IntN(86400)) * time.Second),
+		// Spread over the regions by index, not from r: the other
+		// columns stay what they were for each index.
+		Region: benchRegions[i%len(benchRegions)],
 	}
 	ago := func(days int) *time.Time {
 		t := g.now.Add(-time.Duration(days)*models.Day - time.Duration(r.IntN(86400))*time.Second)
@@ -351,10 +357,10 @@ func fillWorkspaces(ctx context.Context, product *models.DB, productURL string, 
 			}
 			w, _ := g.workspace(i)
 			i++
-			return []any{w.Slug, w.Name, w.Plan, w.Status, w.MemberCount, w.CreatedAt, w.LastLoginAt, w.CancelledAt,
+			return []any{w.Slug, w.Name, w.Plan, w.Region, w.Status, w.MemberCount, w.CreatedAt, w.LastLoginAt, w.CancelledAt,
 				w.SubscriptionState, w.RenewalDate, w.DSN}, nil
 		})
-		cols := []string{"slug", "name", "plan", "status", "member_count", "created_at", "last_login_at", "cancelled_at",
+		cols := []string{"slug", "name", "plan", "region", "status", "member_count", "created_at", "last_login_at", "cancelled_at",
 			"subscription_state", "renewal_date", "dsn"}
 		if _, err := conn.CopyFrom(ctx, pgx.Identifier{"workspaces"}, cols, src); err != nil {
 			return fmt.Errorf("copy workspaces: %w", err)

@@ -22,7 +22,11 @@ func (h *Handler) breakglassList(c echo.Context) error {
 }
 
 func (h *Handler) renderBreakglassList(c echo.Context, status int, form views.BreakglassForm, errs views.Errors) error {
-	uses, err := models.ListBreakglass(c.Request().Context(), h.db.Read, breakglassListSize)
+	in, err := models.BreakglassWorkspacesIn(c.Request().Context(), h.db.Read, h.product, scopeOf(c))
+	if err != nil {
+		return err
+	}
+	uses, err := models.ListBreakglass(c.Request().Context(), h.db.Read, in, breakglassListSize)
 	if err != nil {
 		return err
 	}
@@ -64,7 +68,8 @@ func (h *Handler) breakglassOpen(c echo.Context) error {
 	unknown := false
 	if form.Workspace != "" {
 		var err error
-		ws, err = models.FindLiveWorkspace(ctx, h.product, form.Workspace)
+		// Outside the opener's scope is not found, as an unknown slug.
+		ws, err = models.FindLiveWorkspaceIn(ctx, h.product, scopeOf(c), form.Workspace)
 		switch {
 		case errors.Is(err, models.ErrNotFound):
 			unknown = true
@@ -79,7 +84,7 @@ func (h *Handler) breakglassOpen(c echo.Context) error {
 	v := viewerOf(c)
 	in := models.NewBreakglass{
 		Workspace: ws.Slug, OpenerID: v.Staff.ID, Incident: form.Incident, Justification: form.Justification,
-		Window: h.breakglassWindow, Clearance: h.clearance, Owners: owners,
+		Window: h.breakglassWindow, Clearance: h.clearance, Owners: owners, Attributes: ws.Attributes(),
 	}
 	var err error
 	switch c.FormValue("confirm") {
@@ -146,6 +151,9 @@ func (h *Handler) renderBreakglass(c echo.Context, status int, id int64, view vi
 	ctx := c.Request().Context()
 	u, err := models.FindBreakglass(ctx, h.db.Read, id)
 	if err != nil {
+		return err
+	}
+	if err := h.workspaceInScope(c, u.Workspace); err != nil {
 		return err
 	}
 	v := viewerOf(c)

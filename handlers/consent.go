@@ -101,6 +101,14 @@ func (h *Handler) consentDecide(c echo.Context) error {
 		}
 	}
 	in := models.ConsentInput{Token: token, Decision: decision, ShownHash: c.FormValue("shown"), PageHash: page.ShownHash, IP: ip, UserAgent: c.Request().UserAgent()}
+	if decision == models.ConsentGrant {
+		// The grantee's scope must admit the workspace (checked in models).
+		ws, err := models.FindWorkspace(ctx, h.product, v.Request.Workspace)
+		if err != nil {
+			return err
+		}
+		in.Attributes = ws.Attributes()
+	}
 	post, err := h.post(ctx, v.Request.Workspace)
 	if err != nil {
 		return err

@@ -61,7 +61,7 @@ func (h *Handler) dashboard(c echo.Context) error {
 		}
 	}
 	if h.allowed(v, policy.WorkspaceMetaRead) {
-		n, about, err := models.EstimateWorkspaces(ctx, h.product)
+		n, about, err := models.EstimateWorkspacesIn(ctx, h.product, scopeOf(c))
 		if err != nil {
 			return err
 		}
@@ -79,7 +79,11 @@ func (h *Handler) dashboard(c echo.Context) error {
 		return err
 	}
 	if h.allowed(v, policy.BreakglassUse) {
-		uses, err := models.UnreviewedBreakglass(ctx, h.db.Read, 50)
+		in, err := models.BreakglassWorkspacesIn(ctx, h.db.Read, h.product, scopeOf(c))
+		if err != nil {
+			return err
+		}
+		uses, err := models.UnreviewedBreakglass(ctx, h.db.Read, in, 50)
 		if err != nil {
 			return err
 		}
@@ -89,7 +93,7 @@ func (h *Handler) dashboard(c echo.Context) error {
 	}
 	if h.allowed(v, policy.RetentionManage) {
 		// The first 50 deletions due, by slug, then soonest first.
-		classes := &models.RetentionClasses{DB: h.db.Read, Product: h.product, Now: h.now(), Policy: h.retention}
+		classes := &models.RetentionClasses{DB: h.db.Read, Product: h.product, Now: h.now(), Policy: h.retention, Scope: scopeOf(c)}
 		due, _, err := classes.Page(ctx, []models.RetentionState{models.RetentionDeletionDue}, "", nil, 50)
 		if err != nil {
 			return err
@@ -144,8 +148,12 @@ func (h *Handler) dashboardLive(c echo.Context, page *views.DashboardView) error
 // decision and the viewer's own requests with where each stands.
 func (h *Handler) dashboardRequests(c echo.Context, page *views.DashboardView) error {
 	ctx, v, now := c.Request().Context(), viewerOf(c), h.now()
+	in, err := models.RequestWorkspacesIn(ctx, h.db.Read, h.product, scopeOf(c))
+	if err != nil {
+		return err
+	}
 	if h.allowed(v, policy.RequestApprove) {
-		pending, _, err := models.ListRequests(ctx, h.db.Read, models.RequestFilter{Status: models.RequestPending, Now: now, Limit: 50})
+		pending, _, err := models.ListRequests(ctx, h.db.Read, models.RequestFilter{Status: models.RequestPending, Now: now, Limit: 50, In: in})
 		if err != nil {
 			return err
 		}
@@ -155,7 +163,7 @@ func (h *Handler) dashboardRequests(c echo.Context, page *views.DashboardView) e
 		if page.ToDecide, err = h.requestRows(c, pending); err != nil {
 			return err
 		}
-		reported, _, err := models.ListRequests(ctx, h.db.Read, models.RequestFilter{Status: models.RequestReported, Now: now, Limit: 20})
+		reported, _, err := models.ListRequests(ctx, h.db.Read, models.RequestFilter{Status: models.RequestReported, Now: now, Limit: 20, In: in})
 		if err != nil {
 			return err
 		}
@@ -169,7 +177,7 @@ func (h *Handler) dashboardRequests(c echo.Context, page *views.DashboardView) e
 	if !h.allowed(v, policy.RequestRead) {
 		return nil
 	}
-	mine, _, err := models.ListRequests(ctx, h.db.Read, models.RequestFilter{StaffID: v.Staff.ID, Now: now, Limit: 10})
+	mine, _, err := models.ListRequests(ctx, h.db.Read, models.RequestFilter{StaffID: v.Staff.ID, Now: now, Limit: 10, In: in})
 	if err != nil {
 		return err
 	}

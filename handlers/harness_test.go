@@ -79,7 +79,7 @@ type testPortal struct {
 func demoStaff() []DemoStaff {
 	var out []DemoStaff
 	for _, m := range demo.Staff {
-		out = append(out, DemoStaff(m))
+		out = append(out, DemoStaff{Email: m.Email, Name: m.Name, Tier: m.Tier, Status: m.Status, NoAgreement: m.NoAgreement})
 	}
 	return out
 }

@@ -64,7 +64,7 @@ func (h *Handler) chrome(c echo.Context, title string) views.Chrome {
 // A failure shows no count rather than no page: the count only points the
 // way, and the requests page itself reads the database again.
 func (h *Handler) awaitingDecision(c echo.Context, v *viewer) int64 {
-	n, err := h.cache.AwaitingDecision(c.Request().Context(), h.db.Read, h.clearance, h.now(), v.Staff)
+	n, err := h.cache.AwaitingDecision(c.Request().Context(), h.db.Read, h.product, h.clearance, h.now(), v.Staff)
 	if err != nil {
 		h.log.WarnContext(c.Request().Context(), "navigation count", "err", err)
 		return 0

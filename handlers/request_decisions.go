@@ -36,7 +36,12 @@ func (h *Handler) requestDecide(c echo.Context, approve bool) error {
 	if err != nil {
 		return err
 	}
-	d := models.Decision{Request: id, Approve: approve, Approver: viewerOf(c).Staff, Note: note}
+	ws, err := models.FindWorkspace(ctx, h.product, r.Workspace)
+	if err != nil {
+		return err
+	}
+	// The model refuses (404) an approver whose scope does not admit it.
+	d := models.Decision{Request: id, Approve: approve, Approver: viewerOf(c).Staff, Note: note, Attributes: ws.Attributes()}
 	if approve {
 		if d.Owners, err = models.Owners(ctx, h.product, r.Workspace); err != nil {
 			return err

@@ -54,7 +54,7 @@ func (h *Handler) renderRequestForm(c echo.Context, status int, f views.RequestF
 		}
 	}
 	if f.Workspace != "" {
-		if ws, err := models.FindWorkspace(ctx, h.product, f.Workspace); err == nil {
+		if ws, err := models.FindWorkspaceIn(ctx, h.product, scopeOf(c), f.Workspace); err == nil {
 			f.WorkspaceName = ws.Name
 			if _, ok := f.Errors["workspace"]; !ok && ws.Status == models.WorkspaceDeleted {
 				if f.Errors == nil {
@@ -79,7 +79,7 @@ const suggestionsMax = 100
 // workspaceSuggestions are the first live workspaces by slug, for the
 // workspace field's datalist.
 func (h *Handler) workspaceSuggestions(c echo.Context) ([]views.Option, error) {
-	ws, err := models.SearchWorkspaces(c.Request().Context(), h.product, "", suggestionsMax)
+	ws, err := models.SearchWorkspaces(c.Request().Context(), h.product, scopeOf(c), "", suggestionsMax)
 	if err != nil {
 		return nil, err
 	}
@@ -113,7 +113,8 @@ func (h *Handler) requestCreate(c echo.Context) error {
 	}
 	f, n := h.readRequestForm(form)
 	n.Requester = viewerOf(c).Staff
-	ws, err := models.FindWorkspace(ctx, h.product, f.Workspace)
+	// Outside the requester's scope is not found, as an unknown slug.
+	ws, err := models.FindWorkspaceIn(ctx, h.product, scopeOf(c), f.Workspace)
 	deleted := err == nil && ws.Status == models.WorkspaceDeleted
 	switch {
 	case deleted:
@@ -121,7 +122,7 @@ func (h *Handler) requestCreate(c echo.Context) error {
 			return err
 		}
 	case err == nil:
-		n.Workspace = ws.Slug
+		n.Workspace, n.Attributes = ws.Slug, ws.Attributes()
 	case !errors.Is(err, models.ErrNotFound):
 		return err
 	}

@@ -50,6 +50,11 @@ func (h *Handler) requestList(c echo.Context) error {
 		Status: string(f.Status), Statuses: requestStatuses, Workspace: f.Workspace, Ticket: f.Ticket,
 		Errors: errs, CanCreate: h.allowed(v, policy.RequestCreate),
 	}
+	in, err := models.RequestWorkspacesIn(ctx, h.db.Read, h.product, scopeOf(c))
+	if err != nil {
+		return err
+	}
+	f.In = in
 	page, nav, status, err := readList(errs, "/requests", filters, models.RequestSorts, k, func() (models.Page[models.RequestListing], models.Count, error) {
 		return models.PageRequests(ctx, h.db.Read, f, k)
 	})
@@ -115,7 +120,8 @@ func (h *Handler) renderRequestWith(c echo.Context, status int, af actionForm, e
 		return err
 	}
 	now, v := h.now(), viewerOf(c)
-	ws, err := models.FindWorkspace(ctx, h.product, r.Workspace)
+	// A request on a workspace outside the viewer's scope is not found.
+	ws, err := models.FindWorkspaceIn(ctx, h.product, scopeOf(c), r.Workspace)
 	if err != nil {
 		return err
 	}

@@ -103,7 +103,7 @@ func (h *Handler) retentionQueue(c echo.Context) error {
 	} else if cur != nil {
 		after = &models.RetentionCursor{State: models.RetentionState(cur.Value), Slug: cur.ID}
 	}
-	classes := &models.RetentionClasses{DB: h.db.Read, Product: h.product, Now: h.now(), Policy: h.retention}
+	classes := &models.RetentionClasses{DB: h.db.Read, Product: h.product, Now: h.now(), Policy: h.retention, Scope: scopeOf(c)}
 	rows, next, err := classes.Page(ctx, states, query, after, retentionPageSize)
 	if errors.Is(err, models.ErrBadCursor) {
 		return echo.NewHTTPError(http.StatusBadRequest, err.Error())
@@ -151,7 +151,18 @@ func (h *Handler) retentionQueue(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	slugs := make([]string, 0, len(holds))
 	for _, hd := range holds {
+		slugs = append(slugs, hd.Slug)
+	}
+	admitted, err := models.WorkspacesAdmitted(ctx, h.product, scopeOf(c), slugs)
+	if err != nil {
+		return err
+	}
+	for _, hd := range holds {
+		if !admitted[hd.Slug] {
+			continue
+		}
 		view.Holds = append(view.Holds, holdRow(hd))
 	}
 	return h.render(c, http.StatusOK, views.RetentionQueue(h.chrome(c, "Retention"), view))

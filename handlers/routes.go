@@ -80,6 +80,7 @@ func (h *Handler) routes() []route {
 		{post, "/staff", policy.StaffManage, true, h.staffCreate},
 		{get, "/staff/:id", policy.StaffManage, false, h.staffShow},
 		{post, "/staff/:id/tier", policy.StaffManage, true, h.staffTier},
+		{post, "/staff/:id/scope", policy.StaffManage, true, h.staffScope}, // until proposals: see staffScope
 		{post, "/staff/:id/agreement", policy.StaffManage, true, h.staffAgreement},
 		{post, "/staff/:id/training", policy.StaffManage, false, h.staffTraining},
 		{post, "/staff/:id/suspend", policy.StaffManage, false, h.staffSuspend},
@@ -161,7 +162,11 @@ func (h *Handler) echoFor(rs []route) (*echo.Echo, error) {
 			return nil, fmt.Errorf("route %s has no handler or is declared twice", key)
 		}
 		seen[key] = true
-		e.Add(r.method, r.path, r.handle, h.authorize(r.perm, r.fresh))
+		mw := []echo.MiddlewareFunc{h.authorize(r.perm, r.fresh)}
+		if namesWorkspace(r.path) && r.perm != policy.Public {
+			mw = append(mw, h.inScope)
+		}
+		e.Add(r.method, r.path, r.handle, mw...)
 	}
 	return e, nil
 }

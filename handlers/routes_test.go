@@ -146,6 +146,7 @@ func routeTable() map[string]routeCase {
 		"POST /staff":                {path: "/staff", form: form("email", "new.person@example.com", "name", "New Person", "tier", "support"), writes: true, want: staffPOST},
 		"GET /staff/:id":             {path: "/staff/{sam.support}", want: staffGET},
 		"POST /staff/:id/tier":       {path: "/staff/{sam.support}/tier", form: form("tier", "engineer"), writes: true, want: staffPOST},
+		"POST /staff/:id/scope":      {path: "/staff/{sam.support}/scope", form: form("scope", "region=eu"), writes: true, want: staffPOST},
 		"POST /staff/:id/agreement":  {path: "/staff/{nina.newhire}/agreement", form: form("version", "2026-1", "signed", "2020-01-02"), writes: true, want: staffPOST},
 		"POST /staff/:id/training":   {path: "/staff/{nina.newhire}/training", form: form("completed", "2020-01-02"), writes: true, want: staffPOST},
 		"POST /staff/:id/suspend":    {path: "/staff/{eve.engineer}/suspend", form: form("reason", reason), writes: true, want: staffPOST},

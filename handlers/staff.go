@@ -81,6 +81,7 @@ func (h *Handler) staffRow(s models.Staff) views.StaffRow {
 		Agreement:       s.AgreementVersion,
 		AgreementSigned: s.AgreementSignedAt,
 		Training:        h.trainingStatus(s),
+		Scope:           s.Scope,
 	}
 }
 
@@ -232,6 +233,7 @@ func staffInput(c echo.Context, form string) views.StaffInput {
 		Completed: c.FormValue("completed"),
 		Reason:    c.FormValue("reason"),
 		Confirm:   c.FormValue("confirm"),
+		Scope:     c.FormValue("scope"),
 	}
 }
 

@@ -51,7 +51,7 @@ func (h *Handler) workspaceList(c echo.Context) error {
 	for _, s := range models.RetentionStates() {
 		view.Retentions = append(view.Retentions, string(s))
 	}
-	list := models.WorkspaceList{DB: h.db.Read, Product: h.product, Now: h.now(), Policy: h.retention}
+	list := models.WorkspaceList{DB: h.db.Read, Product: h.product, Now: h.now(), Policy: h.retention, Scope: scopeOf(c)}
 	page, nav, status, err := readList(errs, "/workspaces", filters, models.WorkspaceSorts, k, func() (models.Page[models.Workspace], models.Count, error) {
 		return list.Page(c.Request().Context(), f, k)
 	})
@@ -73,7 +73,7 @@ func (h *Handler) workspaceShow(c echo.Context) error {
 // deletion-request form's values and messages after a refused POST.
 func (h *Handler) renderWorkspace(c echo.Context, status int, form views.DeletionForm, errs views.Errors) error {
 	ctx := c.Request().Context()
-	w, err := models.FindWorkspace(ctx, h.product, c.Param("slug"))
+	w, err := models.FindWorkspaceIn(ctx, h.product, scopeOf(c), c.Param("slug"))
 	if err != nil {
 		return err
 	}

@@ -275,7 +275,7 @@ func (c *AccessCache) grantFor(ctx context.Context, db *gorm.DB, now time.Time, 
 // AwaitingDecision is AwaitingDecision (the navigation's count) served
 // from the cache when it can: a request made or decided moves the epoch;
 // one that only expires leaves the count high for at most the TTL.
-func (c *AccessCache) AwaitingDecision(ctx context.Context, db *gorm.DB, cl Clearance, now time.Time, s Staff) (int64, error) {
+func (c *AccessCache) AwaitingDecision(ctx context.Context, db, product *gorm.DB, cl Clearance, now time.Time, s Staff) (int64, error) {
 	roles, err := c.Roles(ctx, db)
 	if err != nil {
 		return 0, err
@@ -283,7 +283,7 @@ func (c *AccessCache) AwaitingDecision(ctx context.Context, db *gorm.DB, cl Clea
 	if s.Status != StatusActive || !roles.MayApprove(s.Tier) || !cl.Cleared(s, now) {
 		return 0, nil
 	}
-	return cached(ctx, c, "ad:"+strconv.FormatInt(s.ID, 10), func() (int64, error) { return AwaitingDecision(ctx, db, cl, now, s) })
+	return cached(ctx, c, "ad:"+strconv.FormatInt(s.ID, 10), func() (int64, error) { return AwaitingDecision(ctx, db, product, cl, now, s) })
 }
 
 // Roles is LoadRoles served from the cache when it can: every change to a

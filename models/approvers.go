@@ -47,9 +47,9 @@ func Approvers(ctx context.Context, db *gorm.DB, cl Clearance, now time.Time, r 
 }
 
 // AwaitingDecision counts the pending requests s may decide at now: none
-// unless s may decide requests at all, and never s's own (as requester or
-// grantee).
-func AwaitingDecision(ctx context.Context, db *gorm.DB, cl Clearance, now time.Time, s Staff) (int64, error) {
+// unless s may decide requests at all, never s's own (as requester or
+// grantee), and only on workspaces s's scope admits (read from product).
+func AwaitingDecision(ctx context.Context, db, product *gorm.DB, cl Clearance, now time.Time, s Staff) (int64, error) {
 	roles, err := LoadRoles(ctx, db)
 	if err != nil {
 		return 0, err
@@ -57,8 +57,12 @@ func AwaitingDecision(ctx context.Context, db *gorm.DB, cl Clearance, now time.T
 	if s.Status != StatusActive || !roles.MayApprove(s.Tier) || !cl.Cleared(s, now) {
 		return 0, nil
 	}
+	in, err := RequestWorkspacesIn(ctx, db, product, ScopeOf(s))
+	if err != nil {
+		return 0, err
+	}
 	var n int64
-	err = db.WithContext(ctx).Model(&AccessRequest{}).
+	err = in.where(db.WithContext(ctx), "workspace").Model(&AccessRequest{}).
 		Where("status = ? AND expires_at > ? AND requester_id <> ? AND grantee_id <> ?", RequestPending, now.UTC(), s.ID, s.ID).
 		Count(&n).Error
 	if err != nil {
@@ -67,13 +71,18 @@ func AwaitingDecision(ctx context.Context, db *gorm.DB, cl Clearance, now time.T
 	return n, nil
 }
 
-// askApprovers mails everyone who may decide the new request r.
-func askApprovers(ctx context.Context, tx *gorm.DB, now time.Time, post Post, cl Clearance, r AccessRequest) error {
+// askApprovers mails everyone who may decide the new request r, on a
+// workspace with attributes attrs: an approver whose scope does not
+// admit it is not told of it.
+func askApprovers(ctx context.Context, tx *gorm.DB, now time.Time, post Post, cl Clearance, r AccessRequest, attrs map[string]string) error {
 	approvers, err := Approvers(ctx, tx, cl, now, r)
 	if err != nil {
 		return err
 	}
 	for _, a := range approvers {
+		if !ScopeOf(a).Admits(attrs) {
+			continue
+		}
 		if err := post.send(ctx, tx, now, ApprovalNeededNotice{Request: r, Name: post.name(r.Workspace), To: a}); err != nil {
 			return err
 		}

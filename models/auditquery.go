@@ -18,7 +18,7 @@ const ActionAuditExported Action = "audit.exported"
 var auditActions = []Action{
 	ActionLoginSucceeded, ActionLoginRefused, ActionLogout,
 	ActionStaffCreated, ActionStaffTierChanged, ActionStaffAgreementRecorded, ActionStaffTrainingRecorded,
-	ActionStaffSuspended, ActionStaffReactivated, ActionStaffOffboarded,
+	ActionStaffSuspended, ActionStaffReactivated, ActionStaffOffboarded, ActionStaffScopeChanged,
 	ActionRoleCreated, ActionRoleChanged,
 	ActionGrantEnded, ActionDataViewed, ActionDataRefused, ActionFieldRevealed,
 	ActionAuditExported, ActionAuditExportFinished, ActionAuditExportCut, ActionAuditArchived,

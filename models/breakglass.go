@@ -68,6 +68,9 @@ type NewBreakglass struct {
 	Window        time.Duration
 	Clearance     Clearance // what the opener must hold
 	Owners        []string  // the workspace's owners, who are told at once
+	// Attributes are the workspace's registry attributes
+	// (Workspace.Attributes): the opener's scope must admit them.
+	Attributes map[string]string
 }
 
 // CheckBreakglass returns what is wrong with the form values of in, or
@@ -119,6 +122,9 @@ func OpenBreakglass(ctx context.Context, db *gorm.DB, act Act, post Post, in New
 		if why := in.Clearance.Lacking(opener, now); why != "" {
 			return fmt.Errorf("%s %s: %w", opener.Email, strings.TrimSuffix(why, "."), ErrBreakglassRefused)
 		}
+		if !ScopeOf(opener).Admits(in.Attributes) {
+			return fmt.Errorf("workspace %q: %w", in.Workspace, ErrNotFound)
+		}
 		if err := tx.Create(&b).Error; err != nil {
 			return err
 		}
@@ -127,7 +133,7 @@ func OpenBreakglass(ctx context.Context, db *gorm.DB, act Act, post Post, in New
 		// reason it is disclosed to the customer and reviewed.
 		g, err := CreateGrant(ctx, tx, now, NewGrant{
 			Workspace: b.Workspace, GranteeID: opener.ID, Unmask: true,
-			StartsAt: now, Duration: in.Window, BreakglassID: &b.ID,
+			StartsAt: now, Duration: in.Window, BreakglassID: &b.ID, Attributes: in.Attributes,
 		})
 		if err != nil {
 			return err
@@ -276,20 +282,21 @@ func FindBreakglass(ctx context.Context, db *gorm.DB, id int64) (BreakglassUse, 
 	return uses[0], nil
 }
 
-// ListBreakglass returns the latest break-glass uses, newest first.
-func ListBreakglass(ctx context.Context, db *gorm.DB, limit int) ([]BreakglassUse, error) {
+// ListBreakglass returns the latest break-glass uses on the workspaces of
+// in, newest first.
+func ListBreakglass(ctx context.Context, db *gorm.DB, in WorkspaceSet, limit int) ([]BreakglassUse, error) {
 	var bs []Breakglass
-	if err := db.WithContext(ctx).Order("id DESC").Limit(limit).Find(&bs).Error; err != nil {
+	if err := in.where(db.WithContext(ctx), "workspace").Order("id DESC").Limit(limit).Find(&bs).Error; err != nil {
 		return nil, fmt.Errorf("list break-glass: %w", err)
 	}
 	return breakglassUses(ctx, db, bs)
 }
 
-// UnreviewedBreakglass returns the uses no second sysadmin has reviewed
-// yet, oldest first.
-func UnreviewedBreakglass(ctx context.Context, db *gorm.DB, limit int) ([]BreakglassUse, error) {
+// UnreviewedBreakglass returns the uses on the workspaces of in that no
+// second sysadmin has reviewed yet, oldest first.
+func UnreviewedBreakglass(ctx context.Context, db *gorm.DB, in WorkspaceSet, limit int) ([]BreakglassUse, error) {
 	var bs []Breakglass
-	if err := db.WithContext(ctx).Where("reviewed_at IS NULL").Order("id").Limit(limit).Find(&bs).Error; err != nil {
+	if err := in.where(db.WithContext(ctx), "workspace").Where("reviewed_at IS NULL").Order("id").Limit(limit).Find(&bs).Error; err != nil {
 		return nil, fmt.Errorf("unreviewed break-glass: %w", err)
 	}
 	return breakglassUses(ctx, db, bs)

@@ -196,7 +196,7 @@ func TestBreakglassOpen(t *testing.T) {
 			t.Errorf("breakglass.opened events = %+v", evs)
 		}
 		// Unreviewed until reviewed.
-		un, err := models.UnreviewedBreakglass(ctx, db.Read, 10)
+		un, err := models.UnreviewedBreakglass(ctx, db.Read, models.WorkspaceSet{}, 10)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -256,7 +256,7 @@ func TestBreakglassReview(t *testing.T) {
 		if err := models.ReviewBreakglass(ctx, db.Write, models.Act{Now: later, By: actorOf(otto)}, b.ID, otto.ID, note); !errors.Is(err, models.ErrConflict) {
 			t.Errorf("second review: err = %v, want ErrConflict", err)
 		}
-		if un, err := models.UnreviewedBreakglass(ctx, db.Read, 10); err != nil || len(un) != 0 {
+		if un, err := models.UnreviewedBreakglass(ctx, db.Read, models.WorkspaceSet{}, 10); err != nil || len(un) != 0 {
 			t.Errorf("unreviewed after review = %+v, %v; want none", un, err)
 		}
 		evs, err := models.ListAudit(ctx, db.Read, models.AuditFilter{Action: models.ActionBreakglassReviewed})

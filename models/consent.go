@@ -207,6 +207,10 @@ type ConsentInput struct {
 	PageHash  string
 	IP        string
 	UserAgent string
+	// Attributes are the workspace's registry attributes
+	// (Workspace.Attributes), read by the caller: a grant is made only
+	// for a grantee whose scope admits them.
+	Attributes map[string]string
 }
 
 // DecideConsent records a customer's decision. Of concurrent decisions on
@@ -293,12 +297,15 @@ func (d *consentCall) decide(ctx context.Context, cl Clearance) error {
 		// a share lock so that a suspension or offboarding (which
 		// locks the row to end grants) cannot commit in between and
 		// miss the grant made here.
-		why, err := granteeProblem(ctx, d.tx, r.GranteeID, cl, d.now)
+		why, grantee, err := granteeProblem(ctx, d.tx, r.GranteeID, cl, d.now)
 		if err != nil {
 			return err
 		}
 		if why != "" {
 			return fmt.Errorf("%s: %w", why, ErrConflict)
+		}
+		if !ScopeOf(grantee).Admits(d.in.Attributes) {
+			return fmt.Errorf("%s: %w", OutOfScopeMessage(grantee), ErrConflict)
 		}
 	}
 	// Claim the decision first: of concurrent decisions one row update
@@ -345,7 +352,7 @@ func (d *consentCall) grant(ctx context.Context) (Grant, error) {
 	}
 	g, err := CreateGrant(ctx, d.tx, d.now, NewGrant{
 		Workspace: r.Workspace, GranteeID: r.GranteeID, Scope: scope, Mode: r.Mode,
-		StartsAt: d.now, Duration: r.Duration(), RequestID: &r.ID,
+		StartsAt: d.now, Duration: r.Duration(), RequestID: &r.ID, Attributes: d.in.Attributes,
 	})
 	if err != nil {
 		return Grant{}, err
@@ -391,17 +398,18 @@ func lockStaffShared(ctx context.Context, tx *gorm.DB, id int64) (Staff, error) 
 }
 
 // granteeProblem reads staff id under a share lock (see lockStaffShared)
-// and says why they cannot receive a grant at now, or "", judging their
-// role by the roles as tx sees them after the lock: a role change locks
-// its holders' rows, so it commits before or after, never in between.
-func granteeProblem(ctx context.Context, tx *gorm.DB, id int64, cl Clearance, now time.Time) (string, error) {
+// and says why they cannot receive a grant at now, or "", with the grantee
+// as read (for the caller's scope check), judging their role by the roles
+// as tx sees them after the lock: a role change locks its holders' rows,
+// so it commits before or after, never in between.
+func granteeProblem(ctx context.Context, tx *gorm.DB, id int64, cl Clearance, now time.Time) (string, Staff, error) {
 	grantee, err := lockStaffShared(ctx, tx, id)
 	if err != nil {
-		return "", err
+		return "", Staff{}, err
 	}
 	roles, err := LoadRoles(ctx, tx)
 	if err != nil {
-		return "", err
+		return "", Staff{}, err
 	}
-	return CanBeGrantee(grantee, roles, cl, now), nil
+	return CanBeGrantee(grantee, roles, cl, now), grantee, nil
 }

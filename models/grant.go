@@ -120,6 +120,9 @@ type NewGrant struct {
 	Duration     time.Duration
 	RequestID    *int64
 	BreakglassID *int64
+	// Attributes are the workspace's registry attributes
+	// (Workspace.Attributes): the grantee's scope must admit them.
+	Attributes map[string]string
 }
 
 // CreateGrant stores a grant. The workflow that decides to grant (consent,
@@ -137,6 +140,16 @@ func CreateGrant(ctx context.Context, tx *gorm.DB, now time.Time, n NewGrant) (G
 	scope, err := n.Scope.encode()
 	if err != nil {
 		return Grant{}, err
+	}
+	// The last word on scopes: whatever workflow got here, no grant is
+	// made for a grantee whose scope does not admit the workspace (nor
+	// when the caller did not say what the workspace is).
+	grantee, err := FindStaff(ctx, tx, n.GranteeID)
+	if err != nil {
+		return Grant{}, fmt.Errorf("create grant: %w", err)
+	}
+	if !ScopeOf(grantee).Admits(n.Attributes) {
+		return Grant{}, fmt.Errorf("create grant: %w: %w", &ConflictError{Message: OutOfScopeMessage(grantee)}, ErrOutOfScope)
 	}
 	g := Grant{
 		Workspace: n.Workspace, GranteeID: n.GranteeID, ScopeJSON: scope, Mode: n.Mode, Unmask: n.Mode.Unmasks(),

@@ -93,6 +93,9 @@ type NewRequest struct {
 	Scope     GrantScope
 	Mode      AccessMode // ModeMasked when empty, the narrowest
 	Duration  time.Duration
+	// Attributes are the workspace's registry attributes
+	// (Workspace.Attributes): requester and grantee scopes must admit them.
+	Attributes map[string]string
 }
 
 // CanBeGrantee reports why s cannot receive a grant at now, or "": roles
@@ -126,8 +129,11 @@ func ValidateRequest(pol RequestPolicy, roles *policy.Roles, now time.Time, n Ne
 	if why := CanBeGrantee(n.Grantee, roles, pol.Clearance, now); why != "" {
 		errs["grantee"] = why
 	}
-	if n.Workspace == "" {
+	if n.Workspace == "" || !ScopeOf(n.Requester).Admits(n.Attributes) {
+		// Outside the requester's scope reads as unknown: no oracle.
 		errs["workspace"] = "Choose a workspace that exists."
+	} else if _, ok := errs["grantee"]; !ok && !ScopeOf(n.Grantee).Admits(n.Attributes) {
+		errs["grantee"] = OutOfScopeMessage(n.Grantee)
 	}
 	if err := CheckReason(n.Reason, 20); err != nil {
 		errs["reason"] = noteMessage(err, "Say in a real sentence (at least 20 characters) why you need this access.")
@@ -192,7 +198,7 @@ func CreateRequest(ctx context.Context, db *gorm.DB, act Act, post Post, pol Req
 		if err != nil {
 			return err
 		}
-		return askApprovers(ctx, tx, now, post, pol.Clearance, r)
+		return askApprovers(ctx, tx, now, post, pol.Clearance, r, n.Attributes)
 	})
 	return r, err
 }
@@ -217,6 +223,10 @@ type Decision struct {
 	Approver Staff
 	Note     string
 	Owners   []string // the workspace's owners, who are asked for consent on approval
+	// Attributes are the workspace's registry attributes
+	// (Workspace.Attributes): an approver whose scope does not admit
+	// them does not find the request; a grantee's must admit them.
+	Attributes map[string]string
 }
 
 // DecideRequest approves or denies a pending request. Of concurrent
@@ -240,6 +250,9 @@ func DecideRequest(ctx context.Context, db *gorm.DB, act Act, post Post, pol Req
 	if why := pol.Clearance.Lacking(d.Approver, now); why != "" {
 		return AccessRequest{}, fmt.Errorf("%s %s: %w", d.Approver.Email, strings.TrimSuffix(why, "."), ErrNotCleared)
 	}
+	if !ScopeOf(d.Approver).Admits(d.Attributes) {
+		return AccessRequest{}, fmt.Errorf("request %d: %w", id, ErrNotFound)
+	}
 	if d.Approve && len(d.Owners) == 0 {
 		errs["note"] = "The workspace has no owner to ask for consent."
 	}
@@ -261,12 +274,15 @@ func DecideRequest(ctx context.Context, db *gorm.DB, act Act, post Post, pol Req
 		}
 		if d.Approve {
 			// Who the request names may have changed since it was made.
-			why, err := granteeProblem(ctx, tx, r.GranteeID, pol.Clearance, now)
+			why, grantee, err := granteeProblem(ctx, tx, r.GranteeID, pol.Clearance, now)
 			if err != nil {
 				return err
 			}
 			if why != "" {
 				return &ConflictError{Message: why}
+			}
+			if !ScopeOf(grantee).Admits(d.Attributes) {
+				return &ConflictError{Message: OutOfScopeMessage(grantee)}
 			}
 		}
 		set := map[string]any{"status": status, "decided_by_id": d.Approver.ID, "decided_at": now.UTC(), "decision_note": d.Note, "updated_at": now.UTC()}

@@ -20,6 +20,9 @@ type RequestFilter struct {
 	Now       time.Time
 	Limit     int
 	Offset    int
+	// In limits the list to the workspaces of the reader's scope
+	// (RequestWorkspacesIn).
+	In WorkspaceSet
 }
 
 // where applies the filters (not the paging) to q, which has the
@@ -29,6 +32,7 @@ func (f RequestFilter) where(q *gorm.DB) *gorm.DB {
 	if f.Workspace != "" {
 		q = q.Where("access_requests.workspace = ?", f.Workspace)
 	}
+	q = f.In.where(q, "access_requests.workspace")
 	switch f.Status {
 	case "":
 	case RequestGranted:

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"gatehouse/policy"
+
 	"gorm.io/gorm"
 )
 
@@ -83,6 +85,9 @@ type RetentionClasses struct {
 	Product *gorm.DB // the registry
 	Now     time.Time
 	Policy  RetentionPolicy
+	// Scope is the reader's (ScopeOf): Page lists only the workspaces it
+	// admits.
+	Scope policy.Scope
 
 	acted *actedSet
 }
@@ -365,6 +370,10 @@ func (c *RetentionClasses) slugOrder(ctx context.Context, state RetentionState, 
 		like := "%" + escapeLike(query) + "%"
 		filter += " AND (LOWER(name) LIKE ? ESCAPE '\\' OR LOWER(slug) LIKE ? ESCAPE '\\')"
 		fargs = append(fargs, like, like)
+	}
+	if cond, sargs := scopeSQL(c.Scope); cond != "" {
+		filter += " AND " + cond
+		fargs = append(fargs, sargs...)
 	}
 	// The slugs first (index-only where the class's index covers it),
 	// then the page's entries.

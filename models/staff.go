@@ -41,6 +41,9 @@ type Staff struct {
 	CreatedAt         time.Time
 	UpdatedAt         time.Time
 	OffboardedAt      *time.Time
+	// Scope is policy.ParseScope text: which workspaces they may touch.
+	// Read it through ScopeOf.
+	Scope string
 }
 
 // TableName is the staff table's name.
@@ -71,7 +74,11 @@ func CreateStaff(ctx context.Context, db *gorm.DB, now time.Time, by Actor, s St
 	if strings.TrimSpace(s.Name) == "" || s.Tier == "" {
 		return Staff{}, fmt.Errorf("create staff: name and a valid role are required")
 	}
-	s.Email, s.Name = email, strings.TrimSpace(s.Name)
+	sc, err := policy.ParseScope(s.Scope)
+	if err != nil {
+		return Staff{}, Invalid("scope", "The scope "+err.Error()+".")
+	}
+	s.Email, s.Name, s.Scope = email, strings.TrimSpace(s.Name), sc.String()
 	if s.Status == "" {
 		s.Status = StatusActive
 	}
@@ -98,9 +105,11 @@ func CreateStaff(ctx context.Context, db *gorm.DB, now time.Time, by Actor, s St
 			}
 			return err
 		}
-		_, err = AppendAudit(ctx, tx, AuditEntry{At: now, Actor: by, Action: ActionStaffCreated, Target: email, Detail: map[string]any{
-			"after": map[string]any{"name": s.Name, "tier": s.Tier, "status": s.Status},
-		}})
+		after := map[string]any{"name": s.Name, "tier": s.Tier, "status": s.Status}
+		if s.Scope != "" {
+			after["scope"] = s.Scope
+		}
+		_, err = AppendAudit(ctx, tx, AuditEntry{At: now, Actor: by, Action: ActionStaffCreated, Target: email, Detail: map[string]any{"after": after}})
 		return err
 	})
 	if err != nil {
@@ -210,6 +219,8 @@ type staffChange struct {
 	ID     int64
 	Action Action
 	Reason string
+	// withScope records the scope in the before and after.
+	withScope bool
 }
 
 // changeStaff loads staff id inside a transaction, lets change mutate it,
@@ -235,8 +246,15 @@ func changeStaff(ctx context.Context, db *gorm.DB, act Act, c staffChange, chang
 			return err
 		}
 		before := s.auditView()
+		if c.withScope {
+			before["scope"] = s.Scope
+		}
 		if err := change(tx, &s); err != nil {
 			return err
+		}
+		after := s.auditView()
+		if c.withScope {
+			after["scope"] = s.Scope
 		}
 		s.UpdatedAt = act.Now.UTC()
 		if err := tx.Save(&s).Error; err != nil {
@@ -248,7 +266,7 @@ func changeStaff(ctx context.Context, db *gorm.DB, act Act, c staffChange, chang
 			Action: c.Action,
 			Target: s.Email,
 			Reason: c.Reason,
-			Detail: map[string]any{"before": before, "after": s.auditView()},
+			Detail: map[string]any{"before": before, "after": after},
 		})
 		return err
 	})

@@ -246,6 +246,11 @@ func (d *TenantData) open(ctx context.Context, now time.Time, v Viewer, r DataRe
 		}
 		return a, d.refuse(ctx, now, v, r, why, err)
 	}
+	if !ScopeOf(staff).Admits(a.ws.Attributes()) {
+		// Not found, as for a workspace that does not exist; the
+		// audit log says why.
+		return a, d.refuse(ctx, now, v, r, "outside scope", fmt.Errorf("workspace %q: %w", r.Slug, ErrNotFound))
+	}
 	var ok bool
 	if a.table, ok = d.catalog.Table(r.Table); !ok || a.table.Restricted {
 		return a, d.refuse(ctx, now, v, r, "table not shown", fmt.Errorf("table %q: %w", r.Table, ErrNotFound))
@@ -322,7 +327,7 @@ func (d *TenantData) auditView(ctx context.Context, now time.Time, v Viewer, a a
 	if a.id > 0 {
 		refused.RecordIDs = e.RecordIDs // the record asked for; a page's ids were not asked for
 	}
-	_, err := d.audit.appendUnder(ctx, e, d.underGrant(ctx, v, a.grant), refused)
+	_, err := d.audit.appendUnder(ctx, e, d.underGrant(ctx, v, a.grant, a.ws), refused)
 	if err != nil && !errors.Is(err, ErrNoGrant) {
 		return fmt.Errorf("%w: audit view: %w", ErrUnaudited, err)
 	}
@@ -385,7 +390,7 @@ const refusedAccess = "access ended"
 
 // underGrant is how the audit writer re-checks a view of a under v's
 // access: against the epoch ctx carries, when the cache is on.
-func (d *TenantData) underGrant(ctx context.Context, v Viewer, g Grant) underGrant {
+func (d *TenantData) underGrant(ctx context.Context, v Viewer, g Grant, ws Workspace) underGrant {
 	u := underGrant{grant: g.ID, now: d.now, window: grantWindow{ID: g.ID, Starts: g.StartsAt, Ends: g.EndsAt}}
 	u.epoch, u.known = requestEpoch(ctx)
 	u.stillAllowed = func(ctx context.Context, tx *gorm.DB, at time.Time) (bool, error) {
@@ -395,7 +400,7 @@ func (d *TenantData) underGrant(ctx context.Context, v Viewer, g Grant) underGra
 		} else if err != nil {
 			return false, err
 		}
-		if st.Status != StatusActive || !d.clearance.Cleared(st, at) || string(st.Tier) != v.Actor.Tier {
+		if st.Status != StatusActive || !d.clearance.Cleared(st, at) || string(st.Tier) != v.Actor.Tier || !ScopeOf(st).Admits(ws.Attributes()) {
 			return false, nil
 		}
 		if v.Session == "" {

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	"gatehouse/policy"
+
 	"gorm.io/gorm"
 )
 
@@ -16,6 +18,7 @@ type Workspace struct {
 	Slug              string `gorm:"primaryKey"`
 	Name              string
 	Plan              string // free, team, business, enterprise
+	Region            string // where it is hosted: eu, us, uk, ...; "" matches no scope
 	Status            string // active, cancelled, free
 	MemberCount       int
 	CreatedAt         time.Time
@@ -72,6 +75,19 @@ func EstimateWorkspaces(ctx context.Context, product *gorm.DB) (n int64, about b
 	return n, false, err
 }
 
+// EstimateWorkspacesIn is EstimateWorkspaces for a reader limited to sc:
+// for a restricted scope, a count of what it admits, capped at CountCap.
+func EstimateWorkspacesIn(ctx context.Context, product *gorm.DB, sc policy.Scope) (n int64, about bool, err error) {
+	if sc.Unrestricted() {
+		return EstimateWorkspaces(ctx, product)
+	}
+	c, err := countCapped(ctx, product, scopeWhere(product.WithContext(ctx).Model(&Workspace{}), sc))
+	if err != nil {
+		return 0, false, fmt.Errorf("count workspaces in scope: %w", err)
+	}
+	return c.N, c.Capped, nil
+}
+
 // FindWorkspace returns the registry entry of slug, or a wrapped
 // ErrNotFound.
 func FindWorkspace(ctx context.Context, product *gorm.DB, slug string) (Workspace, error) {
@@ -97,15 +113,15 @@ func FindLiveWorkspace(ctx context.Context, product *gorm.DB, slug string) (Work
 	return w, err
 }
 
-// SearchWorkspaces returns the first limit workspaces, ordered by slug,
-// whose name, slug or an owner's email contains query (any case; all
-// when query is empty). It counts nothing.
-func SearchWorkspaces(ctx context.Context, product *gorm.DB, query string, limit int) ([]Workspace, error) {
+// SearchWorkspaces returns the first limit workspaces sc admits, ordered
+// by slug, whose name, slug or an owner's email contains query (any
+// case; all when query is empty). It counts nothing.
+func SearchWorkspaces(ctx context.Context, product *gorm.DB, sc policy.Scope, query string, limit int) ([]Workspace, error) {
 	f := WorkspaceFilter{Query: query}
 	if err := f.Check(); err != nil {
 		return nil, err
 	}
-	q := f.where(product, product.WithContext(ctx).Model(&Workspace{}))
+	q := scopeWhere(f.where(product, product.WithContext(ctx).Model(&Workspace{})), sc)
 	var out []Workspace
 	if err := q.Order("slug").Limit(limit).Find(&out).Error; err != nil {
 		return nil, fmt.Errorf("search workspaces: %w", err)

@@ -9,6 +9,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"gatehouse/policy"
+
 	"gorm.io/gorm"
 )
 
@@ -100,6 +102,9 @@ type WorkspaceList struct {
 	Product *gorm.DB // the registry
 	Now     time.Time
 	Policy  RetentionPolicy
+	// Scope is the reader's (ScopeOf): workspaces it does not admit are
+	// not listed, nor counted.
+	Scope policy.Scope
 }
 
 // Page returns one page of the workspaces f matches, sorted and paged by
@@ -110,7 +115,7 @@ func (l WorkspaceList) Page(ctx context.Context, f WorkspaceFilter, k Keyset) (P
 	if err := f.Check(); err != nil {
 		return Page[Workspace]{}, Count{}, err
 	}
-	q := f.where(l.Product, l.Product.WithContext(ctx).Model(&Workspace{}))
+	q := scopeWhere(f.where(l.Product, l.Product.WithContext(ctx).Model(&Workspace{})), l.Scope)
 	cursor := func(w Workspace) Cursor { return Cursor{Value: w.sortValue(k.Sort.Name), ID: w.Slug} }
 	if f.Retention != "" {
 		classes := &RetentionClasses{DB: l.DB, Product: l.Product, Now: l.Now, Policy: l.Policy}

@@ -11,6 +11,7 @@ import (
 	"gatehouse/models"
 	"gatehouse/models/dbtest"
 	"gatehouse/models/demo"
+	"gatehouse/policy"
 
 	"gorm.io/gorm"
 )
@@ -42,7 +43,7 @@ func TestWorkspaceSearch(t *testing.T) {
 			if n.N != int64(len(slugs)) {
 				t.Errorf("search %q counted %+v, listed %d", q, n, len(slugs))
 			}
-			ws, err := models.SearchWorkspaces(ctx, db.Read, q, 100)
+			ws, err := models.SearchWorkspaces(ctx, db.Read, policy.Scope{}, q, 100)
 			if err != nil {
 				t.Fatal(err)
 			}

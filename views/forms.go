@@ -80,6 +80,7 @@ var staffAddFields = []FieldRef{
 	{Key: "email", ID: "email"},
 	{Key: "name", ID: "name"},
 	{Key: "tier", ID: "tier"},
+	{Key: "scope", ID: "scope"},
 }
 
 // staffPageFields are the staff page's forms in page order, each by the
@@ -88,6 +89,7 @@ var staffPageFields = []FieldRef{
 	{Key: "agreement", ID: "version"},
 	{Key: "training", ID: "completed"},
 	{Key: "tier", ID: "tier"},
+	{Key: "scope", ID: "scope"},
 	{Key: "suspend", ID: "suspend-reason"},
 	{Key: "reactivate", ID: "reactivate-reason"},
 	{Key: "offboard", ID: "offboard-reason"},

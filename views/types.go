@@ -154,6 +154,7 @@ type StaffRow struct {
 	Agreement                 string
 	AgreementSigned           *time.Time
 	Training                  TrainingStatus
+	Scope                     string // which workspaces they may touch; "" for all
 }
 
 // StaffForm is the add-staff form's values.
@@ -201,6 +202,7 @@ type StaffInput struct {
 	Form                       string
 	Tier, Version, Signed      string
 	Completed, Reason, Confirm string
+	Scope                      string
 }
 
 // or is sent when the form that came back is form, else fallback.

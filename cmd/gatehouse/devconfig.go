@@ -160,7 +160,7 @@ func devAuditKey(dir string) (ed25519.PrivateKey, error) {
 func demoStaff() []handlers.DemoStaff {
 	var out []handlers.DemoStaff
 	for _, m := range demo.Staff {
-		out = append(out, handlers.DemoStaff(m))
+		out = append(out, handlers.DemoStaff{Email: m.Email, Name: m.Name, Tier: m.Tier, Status: m.Status, NoAgreement: m.NoAgreement})
 	}
 	return out
 }

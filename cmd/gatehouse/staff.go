@@ -1,12 +1,14 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os/user"
+	"strings"
 	"time"
 
 	"gatehouse/models"
@@ -17,11 +19,21 @@ import (
 // first sysadmin of a new installation, and offboarding a leaver at once.
 func staffCommand(ctx context.Context, args, env []string, stdout io.Writer) error {
 	if len(args) < 2 {
-		return errors.New("usage: gatehouse staff add EMAIL --name NAME --tier TIER [--agreement VERSION] [--trained DATE] | gatehouse staff offboard EMAIL [--reason TEXT]")
+		return errors.New("usage: gatehouse staff add EMAIL --name NAME --tier TIER [--agreement VERSION] [--trained DATE] | gatehouse staff offboard EMAIL [--reason TEXT] | gatehouse staff set-scope EMAIL SCOPE")
 	}
 	verb, email := args[0], args[1]
-	if verb != "add" && verb != "offboard" {
+	if verb != "add" && verb != "offboard" && verb != "set-scope" {
 		return fmt.Errorf("unknown staff command %q", verb)
+	}
+	var scope string
+	if verb == "set-scope" {
+		// The scope is the one argument after the email, quoted when it
+		// has several conditions; "" lifts the limit.
+		if len(args) < 3 || strings.HasPrefix(args[2], "-") && args[2] != "--dev" {
+			return errors.New(`usage: gatehouse staff set-scope EMAIL SCOPE [--dev] (SCOPE like "region=eu,uk plan=enterprise", or "" for all workspaces)`)
+		}
+		scope = args[2]
+		args = append(args[:2:2], args[3:]...)
 	}
 	fs := flag.NewFlagSet("staff "+verb, flag.ContinueOnError)
 	fs.SetOutput(stdout)
@@ -82,6 +94,8 @@ func staffCommand(ctx context.Context, args, env []string, stdout io.Writer) err
 		}
 		fmt.Fprintf(stdout, "added %s (%s)\n", s.Email, s.Tier)
 		return nil
+	case "set-scope":
+		return setScope(ctx, cfg, db, models.Act{Now: now, By: by}, email, scope, stdout)
 	case "offboard":
 		s, err := models.FindStaffByEmail(ctx, db.Read, email)
 		if errors.Is(err, models.ErrNotFound) {
@@ -97,4 +111,30 @@ func staffCommand(ctx context.Context, args, env []string, stdout io.Writer) err
 		return nil
 	}
 	return fmt.Errorf("unknown staff command %q", verb)
+}
+
+// setScope sets email's scope, ending their grants on workspaces it no
+// longer admits (whose attributes are read from the product database).
+func setScope(ctx context.Context, cfg Config, db *models.DB, act models.Act, email, scope string, stdout io.Writer) error {
+	s, err := models.FindStaffByEmail(ctx, db.Read, email)
+	if errors.Is(err, models.ErrNotFound) {
+		return fmt.Errorf("no staff member has the address %s; nothing was changed", email)
+	}
+	if err != nil {
+		return err
+	}
+	product, err := models.Open(ctx, cfg.ProductDatabaseURL)
+	if err != nil {
+		return fmt.Errorf("product database: %w", err)
+	}
+	defer product.Close()
+	if err := models.SetStaffScope(ctx, db.Write, product.Read, act, s.ID, scope); err != nil {
+		return err
+	}
+	s, err = models.FindStaffByEmail(ctx, db.Read, email)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%s now works on %s\n", s.Email, cmp.Or(s.Scope, "all workspaces"))
+	return nil
 }

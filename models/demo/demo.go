@@ -27,7 +27,8 @@ type StaffMember struct {
 	Name        string
 	Tier        policy.Tier
 	Status      models.Status
-	NoAgreement bool // has not signed the confidentiality agreement
+	NoAgreement bool   // has not signed the confidentiality agreement
+	Scope       string // which workspaces they may touch (policy.ParseScope)
 }
 
 // Staff are the demo staff, in the order the login page lists them.
@@ -42,6 +43,7 @@ var Staff = []StaffMember{
 	{Email: "nina.newhire@example.com", Name: "Nina Newhire", Tier: policy.TierSenior, NoAgreement: true},
 	{Email: "lee.leaver@example.com", Name: "Lee Leaver", Tier: policy.TierSupport, Status: models.StatusOffboarded},
 	{Email: "bill.billing@example.com", Name: "Bill Billing", Tier: BillingSupport.Name},
+	{Email: "eu.support@example.com", Name: "Elsa EU-Support", Tier: policy.TierSupport, Scope: "region=eu"},
 }
 
 // BillingSupport is the demo's custom role: it sees a workspace's
@@ -71,7 +73,7 @@ func SeedStaff(ctx context.Context, db *models.DB, now time.Time) error {
 		if _, err := models.FindStaffByEmail(ctx, db.Write, m.Email); err == nil {
 			continue
 		}
-		s, err := models.CreateStaff(ctx, db.Write, now, by, models.Staff{Email: m.Email, Name: m.Name, Tier: m.Tier})
+		s, err := models.CreateStaff(ctx, db.Write, now, by, models.Staff{Email: m.Email, Name: m.Name, Tier: m.Tier, Scope: m.Scope})
 		if err != nil {
 			return err
 		}
@@ -103,6 +105,7 @@ var productSchema = []struct {
 		slug TEXT PRIMARY KEY,
 		name TEXT NOT NULL,
 		plan TEXT NOT NULL,
+		region TEXT NOT NULL DEFAULT '',
 		status TEXT NOT NULL,
 		member_count INTEGER NOT NULL,
 		created_at TIMESTAMP NOT NULL,
@@ -121,6 +124,9 @@ var productSchema = []struct {
 	{"", "workspaces", "workspaces_name", "", `CREATE INDEX IF NOT EXISTS workspaces_name ON workspaces (name, slug)`},
 	{"", "workspaces", "workspaces_created", "", `CREATE INDEX IF NOT EXISTS workspaces_created ON workspaces (created_at, slug)`},
 	{"", "workspaces", "workspaces_members", "", `CREATE INDEX IF NOT EXISTS workspaces_members ON workspaces (member_count, slug)`},
+	// Scopes (models.ScopeOf) limit lists to a region, a plan or both.
+	{"", "workspaces", "workspaces_region", "", `CREATE INDEX IF NOT EXISTS workspaces_region ON workspaces (region, slug)`},
+	{"", "workspaces", "workspaces_plan", "", `CREATE INDEX IF NOT EXISTS workspaces_plan ON workspaces (plan, slug)`},
 
 	// The workspace search (models.WorkspaceFilter.Query): a substring of
 	// the name, the slug or an owner's email, from an index. PostgreSQL:
@@ -160,41 +166,41 @@ var productSchema = []struct {
 }
 
 type ws struct {
-	slug, name, plan, status, sub string
-	members                       int
-	lastLoginDaysAgo              int // -1: never
-	cancelledDaysAgo              int // -1: not cancelled
-	owners                        []string
+	slug, name, plan, region, status, sub string
+	members                               int
+	lastLoginDaysAgo                      int // -1: never
+	cancelledDaysAgo                      int // -1: not cancelled
+	owners                                []string
 }
 
 // workspaces are the demo registry: paid, free and cancelled workspaces,
 // recently used and long idle, so every page has something to show.
 var workspaces = []ws{
-	{"acme", "Acme Corporation", "business", "active", "active", 57, 0, -1, []string{"owner@acme.example", "admin@acme.example"}},
-	{"globex", "Globex", "enterprise", "active", "active", 120, 1, -1, []string{"owner@globex.example"}},
-	{"initech", "Initech", "team", "active", "past_due", 12, 3, -1, []string{"bill@initech.example"}},
-	{"umbrella", "Umbrella Labs", "business", "active", "active", 64, 0, -1, []string{"owner@umbrella.example"}},
-	{"hooli", "Hooli", "enterprise", "active", "active", 300, 0, -1, []string{"gavin@hooli.example", "it@hooli.example"}},
-	{"vandelay", "Vandelay Industries", "team", "cancelled", "cancelled", 8, 40, 30, []string{"art@vandelay.example"}},
-	{"soylent", "Soylent Foods", "team", "cancelled", "cancelled", 5, 120, 95, []string{"owner@soylent.example"}},
-	{"stark", "Stark Industries", "business", "active", "trialing", 15, 2, -1, []string{"pepper@stark.example"}},
-	{"wayne", "Wayne Enterprises", "enterprise", "active", "active", 210, 0, -1, []string{"lucius@wayne.example"}},
-	{"cyberdyne", "Cyberdyne Systems", "team", "active", "active", 9, 6, -1, []string{"miles@cyberdyne.example"}},
-	{"tyrell", "Tyrell Corp", "business", "cancelled", "cancelled", 30, 95, 89, []string{"eldon@tyrell.example"}},
-	{"wonka", "Wonka Confectionery", "free", "free", "none", 3, 10, -1, []string{"willy@wonka.example"}},
-	{"oceanic", "Oceanic Air", "free", "free", "none", 2, 149, -1, []string{"ops@oceanic.example"}},
-	{"dunder", "Dunder Mifflin", "free", "free", "none", 4, 155, -1, []string{"michael@dunder.example", "pam@dunder.example"}},
-	{"prestige", "Prestige Worldwide", "free", "free", "none", 1, 182, -1, []string{"brennan@prestige.example"}},
-	{"gringotts", "Gringotts", "free", "free", "none", 6, 200, -1, []string{"griphook@gringotts.example"}},
-	{"monsters", "Monsters Inc", "free", "free", "none", 2, 271, -1, []string{"mike@monsters.example"}},
-	{"pied-piper", "Pied Piper", "team", "active", "active", 7, 0, -1, []string{"richard@piedpiper.example"}},
-	{"massive", "Massive Dynamic", "enterprise", "active", "active", 80, 1, -1, []string{"nina@massive.example"}},
-	{"aperture", "Aperture Science", "business", "active", "active", 25, 4, -1, []string{"cave@aperture.example"}},
-	{"black-mesa", "Black Mesa", "team", "active", "past_due", 11, 20, -1, []string{"admin@blackmesa.example"}},
-	{"nakatomi", "Nakatomi Trading", "free", "free", "none", 1, -1, -1, []string{"takagi@nakatomi.example"}},
-	{"duff", "Duff Brewing", "free", "free", "none", 3, 60, -1, []string{"owner@duff.example"}},
-	{"kwik-e", "Kwik-E-Mart", "team", "cancelled", "cancelled", 2, 10, 5, []string{"apu@kwike.example"}},
-	{"initrode", "Initrode", "free", "free", "none", 1, 160, -1, []string{"owner@initrode.example"}},
+	{"acme", "Acme Corporation", "business", "eu", "active", "active", 57, 0, -1, []string{"owner@acme.example", "admin@acme.example"}},
+	{"globex", "Globex", "enterprise", "us", "active", "active", 120, 1, -1, []string{"owner@globex.example"}},
+	{"initech", "Initech", "team", "uk", "active", "past_due", 12, 3, -1, []string{"bill@initech.example"}},
+	{"umbrella", "Umbrella Labs", "business", "eu", "active", "active", 64, 0, -1, []string{"owner@umbrella.example"}},
+	{"hooli", "Hooli", "enterprise", "us", "active", "active", 300, 0, -1, []string{"gavin@hooli.example", "it@hooli.example"}},
+	{"vandelay", "Vandelay Industries", "team", "uk", "cancelled", "cancelled", 8, 40, 30, []string{"art@vandelay.example"}},
+	{"soylent", "Soylent Foods", "team", "eu", "cancelled", "cancelled", 5, 120, 95, []string{"owner@soylent.example"}},
+	{"stark", "Stark Industries", "business", "us", "active", "trialing", 15, 2, -1, []string{"pepper@stark.example"}},
+	{"wayne", "Wayne Enterprises", "enterprise", "uk", "active", "active", 210, 0, -1, []string{"lucius@wayne.example"}},
+	{"cyberdyne", "Cyberdyne Systems", "team", "eu", "active", "active", 9, 6, -1, []string{"miles@cyberdyne.example"}},
+	{"tyrell", "Tyrell Corp", "business", "us", "cancelled", "cancelled", 30, 95, 89, []string{"eldon@tyrell.example"}},
+	{"wonka", "Wonka Confectionery", "free", "uk", "free", "none", 3, 10, -1, []string{"willy@wonka.example"}},
+	{"oceanic", "Oceanic Air", "free", "eu", "free", "none", 2, 149, -1, []string{"ops@oceanic.example"}},
+	{"dunder", "Dunder Mifflin", "free", "us", "free", "none", 4, 155, -1, []string{"michael@dunder.example", "pam@dunder.example"}},
+	{"prestige", "Prestige Worldwide", "free", "uk", "free", "none", 1, 182, -1, []string{"brennan@prestige.example"}},
+	{"gringotts", "Gringotts", "free", "eu", "free", "none", 6, 200, -1, []string{"griphook@gringotts.example"}},
+	{"monsters", "Monsters Inc", "free", "us", "free", "none", 2, 271, -1, []string{"mike@monsters.example"}},
+	{"pied-piper", "Pied Piper", "team", "uk", "active", "active", 7, 0, -1, []string{"richard@piedpiper.example"}},
+	{"massive", "Massive Dynamic", "enterprise", "eu", "active", "active", 80, 1, -1, []string{"nina@massive.example"}},
+	{"aperture", "Aperture Science", "business", "us", "active", "active", 25, 4, -1, []string{"cave@aperture.example"}},
+	{"black-mesa", "Black Mesa", "team", "uk", "active", "past_due", 11, 20, -1, []string{"admin@blackmesa.example"}},
+	{"nakatomi", "Nakatomi Trading", "free", "eu", "free", "none", 1, -1, -1, []string{"takagi@nakatomi.example"}},
+	{"duff", "Duff Brewing", "free", "us", "free", "none", 3, 60, -1, []string{"owner@duff.example"}},
+	{"kwik-e", "Kwik-E-Mart", "team", "uk", "cancelled", "cancelled", 2, 10, 5, []string{"apu@kwike.example"}},
+	{"initrode", "Initrode", "free", "eu", "free", "none", 1, 160, -1, []string{"owner@initrode.example"}},
 }
 
 // SeedProduct creates the registry tables and indexes in product that are
@@ -204,6 +210,12 @@ var workspaces = []ws{
 // the owner has seeded.
 func SeedProduct(ctx context.Context, product *gorm.DB, now time.Time) error {
 	m := product.WithContext(ctx).Migrator()
+	if m.HasTable("workspaces") && !m.HasColumn(&models.Workspace{}, "region") {
+		// A registry made before scopes: the column scopes read.
+		if err := product.WithContext(ctx).Exec("ALTER TABLE workspaces ADD COLUMN region TEXT NOT NULL DEFAULT ''").Error; err != nil {
+			return fmt.Errorf("product schema: %w", err)
+		}
+	}
 	for _, s := range productSchema {
 		if s.dialect != "" && s.dialect != product.Dialector.Name() {
 			continue
@@ -247,7 +259,7 @@ func SeedProduct(ctx context.Context, product *gorm.DB, now time.Time) error {
 				continue
 			}
 			row := models.Workspace{
-				Slug: w.slug, Name: w.name, Plan: w.plan, Status: w.status, MemberCount: w.members,
+				Slug: w.slug, Name: w.name, Plan: w.plan, Region: w.region, Status: w.status, MemberCount: w.members,
 				CreatedAt: now.UTC().AddDate(-1, 0, -i).Truncate(time.Hour), LastLoginAt: day(w.lastLoginDaysAgo),
 				CancelledAt: day(w.cancelledDaysAgo), SubscriptionState: w.sub,
 			}
