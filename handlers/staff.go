@@ -281,8 +281,8 @@ func (h *Handler) formDate(c echo.Context, field, name string) (time.Time, error
 
 // staffTier proposes a tier change (the two-person rule): nothing
 // changes until another sysadmin approves it on the proposal's page,
-// where this answers 303. The CLI (gatehouse staff, the operator's path)
-// still changes a tier directly.
+// where this answers 303. The CLI (gatehouse staff add and offboard, the
+// operator's path) still acts directly; it has no tier change.
 func (h *Handler) staffTier(c echo.Context) error {
 	return h.staffChangeTo(c, func(id int64, by models.Actor) (string, string, error) {
 		t := policy.Tier(c.FormValue("tier"))
