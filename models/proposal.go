@@ -176,7 +176,9 @@ func Propose(ctx context.Context, db *gorm.DB, act Act, in ProposalInput) (Propo
 		}
 		if err := tx.Create(&p).Error; err != nil {
 			if errors.Is(err, gorm.ErrDuplicatedKey) {
-				return noOtherPending(tx, in.Kind, subject) // proposed meanwhile on another replica
+				// Proposed meanwhile on another replica (the failed insert
+				// aborted the transaction on PostgreSQL: nothing more to read).
+				return conflictf("A proposal about %s is already waiting for a second sysadmin: approve, reject or withdraw it first.", subject)
 			}
 			return err
 		}

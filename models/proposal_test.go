@@ -337,6 +337,23 @@ func TestProposalConcurrentApprovals(t *testing.T) {
 				if n := r.count(t, models.ActionStaffTierChanged); n != int64(2*round+1) {
 					t.Fatalf("round %d: %d tier-change events, want %d", round, n, 2*round+1)
 				}
+				// Two proposals on sam at once: one is stored.
+				errs = make([]error, 2)
+				for i, who := range []string{"otto.sysadmin", "zoe.sysadmin"} {
+					db := []*models.DB{dbA, dbB}[i]
+					wg.Go(func() {
+						_, errs[i] = models.Propose(ctx, db.Write, r.act(who), models.ProposalInput{
+							Kind: models.KindStaffTier, Payload: models.StaffTierChange{StaffID: r.ids["sam.support"], Tier: policy.TierSenior}, Reason: "Sam takes on the senior rota.",
+						})
+					})
+				}
+				wg.Wait()
+				if (errs[0] == nil) == (errs[1] == nil) || !errors.Is(errors.Join(errs...), models.ErrConflict) {
+					t.Fatalf("round %d: concurrent proposals on sam: %v; want one stored and one ErrConflict", round, errs)
+				}
+				if err := dbA.Write.Exec("UPDATE policy_proposals SET status = 'withdrawn', decided_at = proposed_at WHERE status = 'pending'").Error; err != nil {
+					t.Fatal(err)
+				}
 				// Back to senior for the next round, directly.
 				if err := models.SetTier(ctx, dbA.Write, r.act("otto.sysadmin"), r.ids["sara.senior"], policy.TierSenior); err != nil {
 					t.Fatal(err)
