@@ -210,7 +210,9 @@ func (f *faultFleet) endAtRandom(plan []*planned) {
 		case endOffboard:
 			f.submit(ada, fmt.Sprintf("/staff/%d/offboard", p.GranteeID), url.Values{"reason": {"Left the company today."}, "confirm": {p.Grantee.Email}})
 		case endTier:
-			f.submit(ada, fmt.Sprintf("/staff/%d/tier", p.GranteeID), url.Values{"tier": {"support"}})
+			// Proposed by ada, applied by otto's approval (the two-person rule).
+			proposal := f.submit(ada, fmt.Sprintf("/staff/%d/tier", p.GranteeID), url.Values{"tier": {"support"}, "reason": {"Moves to the support team today."}})
+			f.submit(otto, strings.TrimSuffix(proposal, "?done=proposed")+"/approve", url.Values{})
 		}
 		now := time.Now()
 		for _, q := range plan {

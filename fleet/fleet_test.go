@@ -39,13 +39,16 @@ func TestStaffChangesSeenByTheOtherReplica(t *testing.T) {
 	sara := f.SignIn(t, "sara.senior@example.com")
 	sean := f.SignIn(t, "sean.senior@example.com")
 	sam := f.SignIn(t, "sam.support@example.com")
+	otto := f.SignIn(t, "otto.sysadmin@example.com")
 	t.Run("tier change", func(t *testing.T) {
 		for range 2 {
 			if res := get(t, sara, "/workspaces"); res.Status != http.StatusOK {
 				t.Fatalf("sara's /workspaces before the change on replica %d: %d", res.Replica(), res.Status)
 			}
 		}
-		done := act(t, ada, "/staff/"+staffID(t, f, sara.Email)+"/tier", url.Values{"tier": {"engineer"}, "reason": {"Moved to the platform team."}})
+		// Proposed by ada, applied by otto's approval (the two-person rule).
+		proposed := act(t, ada, "/staff/"+staffID(t, f, sara.Email)+"/tier", url.Values{"tier": {"engineer"}, "reason": {"Moved to the platform team."}})
+		done := act(t, otto, strings.TrimSuffix(proposed.Header.Get("Location"), "?done=proposed")+"/approve", url.Values{})
 		if res := next(t, sara, done, "/workspaces"); res.Status != http.StatusForbidden {
 			t.Errorf("sara's /workspaces after her demotion on replica %d: %d on replica %d, want 403", done.Replica(), res.Status, res.Replica())
 		}

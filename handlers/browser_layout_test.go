@@ -116,6 +116,8 @@ func (p *testPortal) layoutStory() []customerPage {
 	if res, body := p.post(noRedirect(ada), fmt.Sprintf("/breakglass/%d/review", reviewed), url.Values{"note": {long}}); res.StatusCode != http.StatusSeeOther {
 		t.Fatalf("review = %d:\n%s", res.StatusCode, body)
 	}
+	// A tier change otto proposed, waiting for ada (the dashboard links it).
+	p.proposeTier(otto, p.staff("sam.support@example.com").ID, "senior")
 	note := "SUP-9001: the owner asked by email today to delete the workspace and everything in it, " +
 		"https://support.example.com/tickets/SUP-9001/messages/2026-12-05-owner-request-for-deletion."
 	if res, body := p.post(noRedirect(sam), "/workspaces/acme/deletion-requests", url.Values{"note": {note}}); res.StatusCode != http.StatusSeeOther {

@@ -74,6 +74,10 @@ func (h *Handler) dashboard(c echo.Context) error {
 		}
 		sc := views.StaffCounts(counts)
 		page.Staff = &sc
+		page.ShowProposals = true
+		if page.Proposals, page.ProposalCount, err = h.pendingProposals(ctx, dashboardProposal); err != nil {
+			return err
+		}
 	}
 	if err := h.dashboardRequests(c, &page); err != nil {
 		return err

@@ -38,7 +38,7 @@ func withIdPUser(t testing.TB, email string, change func(*devidp.User)) func(*Op
 func (p *testPortal) tierChange(c *http.Client) (askedStepUp bool, status int) {
 	p.t.Helper()
 	eve := p.staff("eve.engineer@example.com")
-	res, body := p.post(noRedirect(c), staffURL(eve.ID, "tier"), url.Values{"tier": {"support"}})
+	res, body := p.post(noRedirect(c), staffURL(eve.ID, "tier"), url.Values{"tier": {"support"}, "reason": {tierReason}})
 	return res.StatusCode == http.StatusUnauthorized && strings.Contains(body, `data-testid="step-up"`), res.StatusCode
 }
 

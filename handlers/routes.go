@@ -94,6 +94,14 @@ func (h *Handler) routes() []route {
 		{get, "/roles/:name", policy.StaffManage, false, h.roleShow},
 		{post, "/roles/:name", policy.StaffManage, true, h.roleChange},
 
+		// Policy changes under the two-person rule (the models refuse the
+		// proposer's own approval and anyone but its proposer's withdrawal).
+		{get, "/proposals", policy.StaffManage, false, h.proposalList},
+		{get, "/proposals/:id", policy.StaffManage, false, h.proposalShow},
+		{post, "/proposals/:id/approve", policy.StaffManage, true, h.proposalApprove},
+		{post, "/proposals/:id/reject", policy.StaffManage, false, h.proposalReject},
+		{post, "/proposals/:id/withdraw", policy.StaffManage, false, h.proposalWithdraw},
+
 		{get, "/breakglass", policy.BreakglassUse, false, h.breakglassList},
 		{post, "/breakglass", policy.BreakglassUse, true, h.breakglassOpen},
 		{get, "/breakglass/:id", policy.BreakglassUse, false, h.breakglassShow},

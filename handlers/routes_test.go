@@ -145,8 +145,8 @@ func routeTable() map[string]routeCase {
 		"GET /staff":                 {path: "/staff", want: staffGET},
 		"POST /staff":                {path: "/staff", form: form("email", "new.person@example.com", "name", "New Person", "tier", "support"), writes: true, want: staffPOST},
 		"GET /staff/:id":             {path: "/staff/{sam.support}", want: staffGET},
-		"POST /staff/:id/tier":       {path: "/staff/{sam.support}/tier", form: form("tier", "engineer"), writes: true, want: staffPOST},
-		"POST /staff/:id/scope":      {path: "/staff/{sam.support}/scope", form: form("scope", "region=eu"), writes: true, want: staffPOST},
+		"POST /staff/:id/tier":       {path: "/staff/{sam.support}/tier", form: form("tier", "engineer", "reason", reason), writes: true, want: staffPOST},
+		"POST /staff/:id/scope":      {path: "/staff/{sam.support}/scope", form: form("scope", "region=eu", "reason", reason), writes: true, want: staffPOST},
 		"POST /staff/:id/agreement":  {path: "/staff/{nina.newhire}/agreement", form: form("version", "2026-1", "signed", "2020-01-02"), writes: true, want: staffPOST},
 		"POST /staff/:id/training":   {path: "/staff/{nina.newhire}/training", form: form("completed", "2020-01-02"), writes: true, want: staffPOST},
 		"POST /staff/:id/suspend":    {path: "/staff/{eve.engineer}/suspend", form: form("reason", reason), writes: true, want: staffPOST},
@@ -157,6 +157,15 @@ func routeTable() map[string]routeCase {
 		"POST /roles":       {path: "/roles", form: form("name", "field-support", "description", "Support on site: general workspace information.", "permission", "portal:enter", "permission", "workspace_meta:read"), writes: true, want: staffPOST},
 		"GET /roles/:name":  {path: "/roles/billing-support", want: staffGET},
 		"POST /roles/:name": {path: "/roles/billing-support", form: form("description", "Billing questions only.", "permission", "portal:enter", "permission", "workspace_meta:read"), writes: true, want: staffPOST},
+
+		// Proposals 1 and 2 are otto's and 3 is ada's (proposeForRoutes),
+		// in TestCrossSitePOSTsRefused; elsewhere there are none (404,
+		// past the permission check).
+		"GET /proposals":               {path: "/proposals", want: staffGET},
+		"GET /proposals/:id":           {path: "/proposals/1", want: staffGET},
+		"POST /proposals/:id/approve":  {path: "/proposals/1/approve", form: form("note", reason), writes: true, want: staffPOST},
+		"POST /proposals/:id/reject":   {path: "/proposals/2/reject", form: form("note", reason), writes: true, want: staffPOST},
+		"POST /proposals/:id/withdraw": {path: "/proposals/3/withdraw", form: form(), writes: true, want: staffPOST},
 
 		// Break-glass 1 is the one TestCrossSitePOSTsRefused has otto open.
 		"GET /breakglass":             {path: "/breakglass", want: staffGET},
@@ -641,6 +650,7 @@ func TestCrossSitePOSTsRefused(t *testing.T) {
 		// The acknowledge and resolve forms need an alert.
 		p.raiseAlert()
 		declareTestIncidents(t, db, p.clock.Now(), p.idOf("otto.sysadmin@example.com"))
+		p.proposeForRoutes()
 		posts := 0
 		for _, key := range orderedRoutes(registered) {
 			method, _, _ := strings.Cut(key, " ")
@@ -777,5 +787,26 @@ func TestEchoRefusesRouteTableFaults(t *testing.T) {
 	}
 	if _, err := p.h.echoFor(p.h.routes()); err != nil {
 		t.Errorf("echoFor with the real route table: %v", err)
+	}
+}
+
+// proposeForRoutes makes the proposals the route table's proposal rows
+// name: 1 and 2 by otto (ada approves one and rejects the other), 3 by
+// ada (she withdraws it).
+func (p *testPortal) proposeForRoutes() {
+	p.t.Helper()
+	for _, pr := range []struct{ by, subject, tier string }{
+		{"otto.sysadmin", "eve.engineer", "senior"},
+		{"otto.sysadmin", "aud.auditor", "support"},
+		{"ada.sysadmin", "nina.newhire", "support"},
+	} {
+		_, err := models.Propose(context.Background(), p.db.Write, models.Act{Now: p.clock.Now(), By: models.Actor{Email: pr.by + "@example.com"}}, models.ProposalInput{
+			Kind:    models.KindStaffTier,
+			Payload: models.StaffTierChange{StaffID: p.idOf(pr.subject + "@example.com"), Tier: policy.Tier(pr.tier)},
+			Reason:  "The routes test needs a proposal to decide.",
+		})
+		if err != nil {
+			p.t.Fatal(err)
+		}
 	}
 }

@@ -202,6 +202,15 @@ func (h *Handler) renderStaffWith(c echo.Context, status int, id int64, errs vie
 // changes to one's own record, maps validation and state conflicts to a
 // 422 with the message, and answers 303 back to the staff page.
 func (h *Handler) staffChange(c echo.Context, done string, change func(id int64, by models.Actor) (field string, err error)) error {
+	return h.staffChangeTo(c, func(id int64, by models.Actor) (string, string, error) {
+		field, err := change(id, by)
+		return field, fmt.Sprintf("/staff/%d?done=%s", id, done), err
+	})
+}
+
+// staffChangeTo is staffChange for a change that answers 303 to a page
+// of its own (to).
+func (h *Handler) staffChangeTo(c echo.Context, change func(id int64, by models.Actor) (field, to string, err error)) error {
 	id, err := staffID(c)
 	if err != nil {
 		return err
@@ -209,7 +218,7 @@ func (h *Handler) staffChange(c echo.Context, done string, change func(id int64,
 	if viewerOf(c).Staff.ID == id {
 		return h.renderStaff(c, http.StatusUnprocessableEntity, id, views.Errors{"": "You cannot change your own access. Ask another sysadmin."})
 	}
-	field, err := change(id, h.actor(c))
+	field, to, err := change(id, h.actor(c))
 	var fe models.FieldErrors
 	switch {
 	case errors.As(err, &fe):
@@ -219,7 +228,7 @@ func (h *Handler) staffChange(c echo.Context, done string, change func(id int64,
 	case err != nil:
 		return err
 	}
-	return c.Redirect(http.StatusSeeOther, fmt.Sprintf("/staff/%d?done=%s", id, done))
+	return c.Redirect(http.StatusSeeOther, to)
 }
 
 // staffInput is what the staff page's form keyed form sent, to show it
@@ -275,13 +284,25 @@ func (h *Handler) formDate(c echo.Context, field, name string) (time.Time, error
 	return d, nil
 }
 
+// staffTier proposes a tier change (the two-person rule): nothing
+// changes until another sysadmin approves it on the proposal's page,
+// where this answers 303. The CLI (gatehouse staff add and offboard, the
+// operator's path) still acts directly; it has no tier change.
 func (h *Handler) staffTier(c echo.Context) error {
-	return h.staffChange(c, "tier", func(id int64, by models.Actor) (string, error) {
+	return h.staffChangeTo(c, func(id int64, by models.Actor) (string, string, error) {
 		t := policy.Tier(c.FormValue("tier"))
 		if !viewerOf(c).Roles.Known(t) {
-			return "tier", models.Invalid("tier", "Choose a tier.")
+			return "tier", "", models.Invalid("tier", "Choose a tier.")
 		}
-		return "tier", models.SetStaffRole(c.Request().Context(), h.db.Write, models.Act{Now: h.now(), By: by}, id, t)
+		p, err := models.Propose(c.Request().Context(), h.db.Write, models.Act{Now: h.now(), By: by}, models.ProposalInput{
+			Kind:    models.KindStaffTier,
+			Payload: models.StaffTierChange{StaffID: id, Tier: t},
+			Reason:  c.FormValue("reason"),
+		})
+		if errors.Is(err, models.ErrProposalRefused) {
+			return "tier", "", fmt.Errorf("%w: %w", policy.ErrDenied, err)
+		}
+		return "tier", fmt.Sprintf("/proposals/%d?done=proposed", p.ID), err
 	})
 }
 

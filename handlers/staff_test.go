@@ -221,12 +221,17 @@ type step struct {
 	before    map[string]any // expected before/after fields of the audit detail
 	after     map[string]any
 	reasonLog string // the audit reason
+	// proposal: the POST proposes the change (303 to the proposal, one
+	// proposal.created event, nothing changed); a second sysadmin's
+	// approval then makes it, and the checks above apply to that.
+	proposal bool
 }
 
 func TestStaffChanges(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, db *models.DB) {
 		p := newPortal(t, db)
 		ada := noRedirect(p.login("ada.sysadmin@example.com"))
+		second := p.secondSysadmin()
 		eveBrowser := p.login("eve.engineer@example.com")
 		eve := p.staff("eve.engineer@example.com")
 		today := p.clock.Now().UTC().Format(time.DateOnly)
@@ -242,8 +247,10 @@ func TestStaffChanges(t *testing.T) {
 		}
 		steps := []step{
 			{name: "tier unknown", action: "tier", form: url.Values{"tier": {"root"}}, errorKey: "tier", message: "Choose a tier."},
-			{name: "tier same", action: "tier", form: url.Values{"tier": {"engineer"}}, errorKey: "tier", message: "is already engineer"},
-			{name: "tier", action: "tier", form: url.Values{"tier": {"senior"}}, done: "tier", audit: models.ActionStaffTierChanged,
+			{name: "tier same", action: "tier", form: url.Values{"tier": {"engineer"}, "reason": {tierReason}}, errorKey: "tier", message: "is already engineer"},
+			{name: "tier without reason", action: "tier", form: url.Values{"tier": {"senior"}}, errorKey: "tier", message: "why this change is needed"},
+			// A tier change is proposed by ada and applied by a second sysadmin.
+			{name: "tier", action: "tier", form: url.Values{"tier": {"senior"}, "reason": {tierReason}}, proposal: true, audit: models.ActionStaffTierChanged,
 				check:  is(policy.TierSenior, models.StatusActive),
 				before: map[string]any{"tier": "engineer", "status": "active"}, after: map[string]any{"tier": "senior", "status": "active"}},
 			{name: "agreement in the future", action: "agreement", form: url.Values{"version": {"2026-2"}, "signed": {tomorrow}}, errorKey: "agreement", message: "The date cannot be in the future."},
@@ -290,7 +297,7 @@ func TestStaffChanges(t *testing.T) {
 				},
 				reasonLog: "left the company", before: map[string]any{"status": "active"}, after: map[string]any{"status": "offboarded"}},
 			// An offboarded person's record is final.
-			{name: "tier after offboarding", action: "tier", form: url.Values{"tier": {"sysadmin"}}, errorKey: "", message: "is offboarded"},
+			{name: "tier after offboarding", action: "tier", form: url.Values{"tier": {"sysadmin"}, "reason": {tierReason}}, errorKey: "", message: "is offboarded"},
 			{name: "agreement after offboarding", action: "agreement", form: url.Values{"version": {"2026-3"}, "signed": {today}}, errorKey: "", message: "is offboarded"},
 			{name: "training after offboarding", action: "training", form: url.Values{"completed": {today}}, errorKey: "", message: "is offboarded"},
 			{name: "suspend after offboarding", action: "suspend", form: url.Values{"reason": {"just in case"}}, errorKey: "", message: "is offboarded, not active"},
@@ -302,6 +309,23 @@ func TestStaffChanges(t *testing.T) {
 			eventsBefore := p.staffEvents(eve.Email)
 			auditBefore := p.count("audit_events", "")
 			res, body := p.post(ada, staffURL(eve.ID, st.action), st.form)
+			actor := "ada.sysadmin@example.com"
+			if st.proposal {
+				page := proposalLocation.FindStringSubmatch(res.Header.Get("Location"))
+				if res.StatusCode != http.StatusSeeOther || page == nil {
+					t.Errorf("%s: POST = %d to %q, want 303 to a proposal", st.name, res.StatusCode, res.Header.Get("Location"))
+					continue
+				}
+				if got := p.staff(eve.Email); !reflect.DeepEqual(got, before) || p.count("audit_events", "") != auditBefore+1 {
+					t.Errorf("%s: the proposal changed the record or wrote more than its event", st.name)
+				}
+				p.approveProposal(second, page[1])
+				// The approval writes proposal.approved too (not on eve).
+				auditBefore++
+				auditBefore++
+				actor = "stranger@example.com"
+				st.done = "-"
+			}
 			after := p.staff(eve.Email)
 			events := p.staffEvents(eve.Email)
 			if st.done == "" {
@@ -323,7 +347,7 @@ func TestStaffChanges(t *testing.T) {
 				}
 				continue
 			}
-			if want := staffURL(eve.ID, "") + "?done=" + st.done; res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != want {
+			if want := staffURL(eve.ID, "") + "?done=" + st.done; !st.proposal && (res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != want) {
 				t.Errorf("%s: POST = %d to %q, want 303 to %q:\n%s", st.name, res.StatusCode, res.Header.Get("Location"), want, body)
 				continue
 			}
@@ -335,9 +359,9 @@ func TestStaffChanges(t *testing.T) {
 				continue
 			}
 			ev := events[len(events)-1]
-			if ev.Action != st.audit || ev.Actor != "ada.sysadmin@example.com" || ev.ActorTier != "sysadmin" || ev.Target != eve.Email ||
+			if ev.Action != st.audit || ev.Actor != actor || ev.ActorTier != "sysadmin" || ev.Target != eve.Email ||
 				ev.Reason != st.reasonLog || ev.RequestID == "" || ev.IP == "" {
-				t.Errorf("%s: audit event %+v, want %s by ada (sysadmin) on %s, reason %q, with request id and IP", st.name, ev, st.audit, eve.Email, st.reasonLog)
+				t.Errorf("%s: audit event %+v, want %s by %s (sysadmin) on %s, reason %q, with request id and IP", st.name, ev, st.audit, actor, eve.Email, st.reasonLog)
 			}
 			d := parseDetail(t, ev)
 			if d.Before == nil || d.After == nil {
@@ -468,7 +492,7 @@ var stepUpActions = []struct {
 	action, email string
 	form          url.Values
 }{
-	{"tier", "eve.engineer@example.com", url.Values{"tier": {"sysadmin"}}},
+	{"tier", "eve.engineer@example.com", url.Values{"tier": {"sysadmin"}, "reason": {tierReason}}},
 	{"offboard", "sam.support@example.com", url.Values{"reason": {"left the company"}, "confirm": {"sam.support@example.com"}}},
 	{"reactivate", "sean.senior@example.com", url.Values{"reason": {"back from leave"}}},
 }
@@ -590,6 +614,14 @@ func TestStaffStepUpFlow(t *testing.T) {
 				if res.StatusCode != http.StatusSeeOther {
 					t.Fatalf("POST %s after step-up = %d, want 303", a.action, res.StatusCode)
 				}
+				if a.action == "tier" {
+					// A tier change is proposed: one event, nothing changed yet.
+					if !proposalLocation.MatchString(res.Header.Get("Location")) || p.count("audit_events", "") != auditBefore+1 ||
+						p.count("audit_events", "action = ?", models.ActionProposalCreated) != 1 || !reflect.DeepEqual(p.staff(a.email), target) {
+						t.Errorf("tier proposal after step-up: to %q, want a proposal, one proposal.created event and no change", res.Header.Get("Location"))
+					}
+					return
+				}
 				evs := p.staffEvents(a.email)
 				if ev := evs[len(evs)-1]; ev.Actor != "ada.sysadmin@example.com" || ev.Target != a.email {
 					t.Errorf("last audit event on %s = %+v, want ada's change", a.email, ev)
@@ -635,7 +667,7 @@ func TestStaffChangeRacingOffboarding(t *testing.T) {
 	}
 	answers := make(chan answer, 1)
 	go func() {
-		res, body := p.post(ada, staffURL(eve.ID, "tier"), url.Values{"tier": {"sysadmin"}})
+		res, body := p.post(ada, staffURL(eve.ID, "tier"), url.Values{"tier": {"sysadmin"}, "reason": {tierReason}})
 		answers <- answer{res.StatusCode, body}
 	}()
 	// Wait until the tier change waits for the offboarding's row lock.

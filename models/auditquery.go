@@ -35,6 +35,7 @@ var auditActions = []Action{
 	ActionIncidentDeclared, ActionIncidentAffectedSet, ActionIncidentNoticeDrafted, ActionIncidentNoticeApproved,
 	ActionIncidentNoticeShown, ActionIncidentContained, ActionIncidentClosed,
 	ActionTransparencyReported, ActionTransparencyShown, ActionTransparencyMailOff,
+	ActionProposalCreated, ActionProposalApproved, ActionProposalRejected, ActionProposalWithdrawn, ActionProposalStale,
 }
 
 // AuditActions returns every known action, sorted.

@@ -99,6 +99,11 @@ type DashboardView struct {
 	// first when ShowAlerts (sysadmins and auditors).
 	ShowAlerts bool
 	Alerts     []AlertRow
+	// Proposals are the oldest policy changes waiting for a second
+	// sysadmin, of ProposalCount, shown when ShowProposals (sysadmins).
+	ShowProposals bool
+	Proposals     []ProposalRow
+	ProposalCount int64
 	// Incidents are the incidents not yet closed, newest first, shown with
 	// the alerts when ShowIncidents (sysadmins and auditors).
 	ShowIncidents bool
