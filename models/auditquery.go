@@ -34,6 +34,7 @@ var auditActions = []Action{
 	ActionIncidentDeclared, ActionIncidentAffectedSet, ActionIncidentNoticeDrafted, ActionIncidentNoticeApproved,
 	ActionIncidentNoticeShown, ActionIncidentContained, ActionIncidentClosed,
 	ActionTransparencyReported, ActionTransparencyShown, ActionTransparencyMailOff,
+	ActionReviewOpened, ActionReviewCertified, ActionReviewClosed, ActionReviewExported,
 }
 
 // AuditActions returns every known action, sorted.
