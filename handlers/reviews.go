@@ -190,7 +190,7 @@ func (h *Handler) reviewExport(c echo.Context) error {
 	if format == "csv" {
 		hd.Set(echo.HeaderContentType, "text/csv; charset=utf-8")
 	} else {
-		hd.Set(echo.HeaderContentType, echo.MIMEApplicationJSONCharsetUTF8)
+		hd.Set(echo.HeaderContentType, echo.MIMEApplicationJSON)
 	}
 	c.Response().WriteHeader(http.StatusOK)
 	sent := sha256.New()
