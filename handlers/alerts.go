@@ -45,6 +45,8 @@ func (h *Handler) alertList(c echo.Context) error {
 	for _, r := range h.detection {
 		view.Rules = append(view.Rules, r.Name)
 	}
+	// The access reviews raise alerts of their own rule.
+	view.Rules = append(view.Rules, models.ReviewOverdueRule.Name)
 	if f.State != "" && !slices.Contains(alertStates, string(f.State)) {
 		ferrs["state"] = "Choose a state from the list."
 	}

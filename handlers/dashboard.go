@@ -109,6 +109,9 @@ func (h *Handler) dashboard(c echo.Context) error {
 			return a.Retention.NextAt.Compare(b.Retention.NextAt)
 		})
 	}
+	if err := h.dashboardReview(c, &page); err != nil {
+		return err
+	}
 	if err := h.dashboardLive(c, &page); err != nil {
 		return err
 	}

@@ -34,6 +34,7 @@ var navigation = []struct {
 	{"Break-glass", "/breakglass", policy.BreakglassUse},
 	{"Retention", "/retention", policy.RetentionManage},
 	{"Incidents", "/incidents", policy.IncidentRead},
+	{"Access reviews", "/reviews", policy.ReviewRead},
 }
 
 // chrome is what every page's layout needs: the title, the signed-in

@@ -76,6 +76,11 @@ func (h *Handler) routes() []route {
 		{post, "/alerts/:id/acknowledge", policy.AlertManage, false, h.alertAcknowledge},
 		{post, "/alerts/:id/resolve", policy.AlertManage, false, h.alertResolve},
 
+		{get, "/reviews", policy.ReviewRead, false, h.reviewList},
+		{get, "/reviews/:id", policy.ReviewRead, false, h.reviewShow},
+		{get, "/reviews/:id/export", policy.ReviewRead, false, h.reviewExport}, // records the export
+		{post, "/reviews/:id/rows/:row", policy.StaffManage, true, h.reviewCertify},
+
 		{get, "/staff", policy.StaffManage, false, h.staffList},
 		{post, "/staff", policy.StaffManage, true, h.staffCreate},
 		{get, "/staff/:id", policy.StaffManage, false, h.staffShow},

@@ -142,6 +142,13 @@ func routeTable() map[string]routeCase {
 		"GET /audit":                   {path: "/audit", want: auditGET},
 		"POST /audit/export":           {path: "/audit/export", form: form("format", "csv"), writes: true, want: auditPOST},
 
+		// Review 1 is the one TestCrossSitePOSTsRefused opens (row 1 is
+		// sam.support's); elsewhere there is none (404 past the guard).
+		"GET /reviews":                {path: "/reviews", want: auditGET},
+		"GET /reviews/:id":            {path: "/reviews/1", want: auditGET},
+		"GET /reviews/:id/export":     {path: "/reviews/1/export?format=csv", want: auditGET},
+		"POST /reviews/:id/rows/:row": {path: "/reviews/1/rows/1", form: form("decision", "keep", "note", reason), writes: true, want: staffPOST},
+
 		"GET /staff":                 {path: "/staff", want: staffGET},
 		"POST /staff":                {path: "/staff", form: form("email", "new.person@example.com", "name", "New Person", "tier", "support"), writes: true, want: staffPOST},
 		"GET /staff/:id":             {path: "/staff/{sam.support}", want: staffGET},
@@ -651,6 +658,8 @@ func TestCrossSitePOSTsRefused(t *testing.T) {
 		p.raiseAlert()
 		declareTestIncidents(t, db, p.clock.Now(), p.idOf("otto.sysadmin@example.com"))
 		p.proposeForRoutes()
+		// The certification form needs an open review.
+		p.openReview()
 		posts := 0
 		for _, key := range orderedRoutes(registered) {
 			method, _, _ := strings.Cut(key, " ")

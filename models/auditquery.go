@@ -36,6 +36,7 @@ var auditActions = []Action{
 	ActionIncidentNoticeShown, ActionIncidentContained, ActionIncidentClosed,
 	ActionTransparencyReported, ActionTransparencyShown, ActionTransparencyMailOff,
 	ActionProposalCreated, ActionProposalApproved, ActionProposalRejected, ActionProposalWithdrawn, ActionProposalStale,
+	ActionReviewOpened, ActionReviewCertified, ActionReviewClosed, ActionReviewExported,
 }
 
 // AuditActions returns every known action, sorted.

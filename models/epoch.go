@@ -37,9 +37,13 @@ var readOnlyActions = map[Action]bool{
 	ActionTransparencyReported: true,
 	ActionTransparencyShown:    true,
 	ActionAuditExported:        true,
-	ActionLoginRefused:         true,
-	ActionMailSent:             true,
-	ActionMailFailed:           true,
+	// An access review opened or exported changes nobody's access (an
+	// offboarding decided in one is its own event).
+	ActionReviewOpened:   true,
+	ActionReviewExported: true,
+	ActionLoginRefused:   true,
+	ActionMailSent:       true,
+	ActionMailFailed:     true,
 }
 
 // movesEpoch reports whether recording evs moves the security epoch.

@@ -60,6 +60,7 @@ var (
 	AlertManage       = Permission{"alert", "manage"}
 	IncidentRead      = Permission{"incident", "read"}
 	IncidentManage    = Permission{"incident", "manage"}
+	ReviewRead        = Permission{"review", "read"}
 )
 
 // All lists every permission other than Public, for tests and for the
@@ -69,6 +70,7 @@ var All = []Permission{
 	TenantDataRead, BreakglassUse, StaffManage, RetentionManage, AuditRead, GrantRevoke, DeletionRequest,
 	AlertRead, AlertManage,
 	IncidentRead, IncidentManage,
+	ReviewRead,
 }
 
 // Enforcer answers "may this tier do that". It is safe for concurrent use.

@@ -48,6 +48,8 @@ func canWords(code string) string {
 		return "Acknowledge and resolve alerts, with a note."
 	case "incident:read":
 		return "Follow security incidents: the affected workspaces, the notices sent and the containment."
+	case "review:read":
+		return "Read the periodic access reviews and export a finished one as evidence."
 	case "incident:manage":
 		return "Run a security incident: find the affected workspaces, write the notice to their owners (sent once a second sysadmin approves), and end sessions and grants."
 	}

@@ -108,6 +108,9 @@ type DashboardView struct {
 	// the alerts when ShowIncidents (sysadmins and auditors).
 	ShowIncidents bool
 	Incidents     []IncidentRow
+	// Review is the latest access review while it is open, for those who
+	// may read reviews; nil otherwise.
+	Review *ReviewSummary
 	// The quick actions the viewer may take.
 	CanFind, CanRequest bool
 	// Audit is the audit log's state and recent activity; nil unless the

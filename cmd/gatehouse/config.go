@@ -78,6 +78,8 @@ type Config struct {
 	// Transparency is when owners get their workspace's transparency
 	// report.
 	Transparency models.TransparencyPolicy
+	// AccessReviews is how often the periodic access review opens.
+	AccessReviews models.ReviewEvery
 }
 
 // settings are the recognised variables; any other GATEHOUSE_* variable
@@ -98,6 +100,7 @@ var settings = []string{
 	"GATEHOUSE_DETECTION_EVERY", "GATEHOUSE_SECURITY_EMAIL", "GATEHOUSE_ALERT_WEBHOOK_URL", "GATEHOUSE_ALERT_WEBHOOK_SECRET",
 	"GATEHOUSE_SECURITY_CONTACT", "GATEHOUSE_SECURITY_EXPIRES", "GATEHOUSE_SECURITY_POLICY", "GATEHOUSE_SECURITY_LANGUAGES",
 	"GATEHOUSE_TRANSPARENCY_PERIOD", "GATEHOUSE_TRANSPARENCY_QUIET",
+	"GATEHOUSE_ACCESS_REVIEW_EVERY",
 }
 
 // devOnly are settings that make sense only with --dev.
@@ -144,6 +147,7 @@ func loadConfig(name string, args, environ []string, stderr io.Writer) (Config, 
 	problems = append(problems, c.parseDetection(env)...)
 	problems = append(problems, c.parseSecurityTxt(env)...)
 	problems = append(problems, c.parseTransparency(env)...)
+	problems = append(problems, c.parseAccessReviews(env)...)
 	if c.Dev {
 		problems = append(problems, c.devDefaults(env)...)
 	} else {

@@ -94,3 +94,22 @@ func TestConfigTransparency(t *testing.T) {
 		t.Errorf("bad transparency settings: %q", p)
 	}
 }
+
+func TestConfigAccessReviews(t *testing.T) {
+	env := productionEnv()
+	cfg, err := serveConfig(nil, environ(env), io.Discard)
+	if err != nil || cfg.AccessReviews != models.ReviewQuarterly {
+		t.Fatalf("default: %q, %v; want quarterly", cfg.AccessReviews, err)
+	}
+	for raw, want := range map[string]models.ReviewEvery{"monthly": models.ReviewMonthly, "Yearly": models.ReviewYearly, "quarterly": models.ReviewQuarterly} {
+		env["GATEHOUSE_ACCESS_REVIEW_EVERY"] = raw
+		if cfg, err = serveConfig(nil, environ(env), io.Discard); err != nil || cfg.AccessReviews != want {
+			t.Errorf("%s: %q, %v; want %q", raw, cfg.AccessReviews, err, want)
+		}
+	}
+	env["GATEHOUSE_ACCESS_REVIEW_EVERY"] = "weekly"
+	_, err = serveConfig(nil, environ(env), io.Discard)
+	if p := problemsOf(t, err); len(p) != 1 || !strings.Contains(p[0], "GATEHOUSE_ACCESS_REVIEW_EVERY=weekly") {
+		t.Errorf("a bad period: %q, want the start refused naming the variable", p)
+	}
+}

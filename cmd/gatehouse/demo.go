@@ -14,7 +14,8 @@ import (
 
 // seedDemo adds the demo data --dev runs with, where it is missing: the
 // demo staff, the product's registry and each workspace's data, the
-// retention history and the deleted workspace. Data that is there is only
+// retention history, the deleted workspace and the quarter's access
+// review in progress. Data that is there is only
 // read, so a portal role without rights on the product's tables starts on
 // a database the owning role seeded (`gatehouse migrate --dev`).
 func seedDemo(ctx context.Context, cfg Config, db, product *models.DB, tenantsDir string) error {
@@ -46,6 +47,9 @@ func seedDemo(ctx context.Context, cfg Config, db, product *models.DB, tenantsDi
 	}
 	if err := demo.SeedDeletedWorkspace(ctx, db, product, tenantsDir, now, cfg.Retention); err != nil {
 		return fmt.Errorf("demo deletion: %w", err)
+	}
+	if err := demo.SeedAccessReview(ctx, db, now); err != nil {
+		return fmt.Errorf("demo access review: %w", err)
 	}
 	return nil
 }

@@ -59,8 +59,8 @@ func (ws *workers) stop() {
 // startWorkers starts the background work, in the order it stops in
 // reverse: the audit shipper (stopped last, so that its final checkpoint
 // covers every other worker's events), the mail worker, the request
-// sweeper (every 30 seconds), the retention job and the transparency
-// reports (each at once, then hourly), the detection rules (every
+// sweeper (every 30 seconds), the retention job, the transparency
+// reports and the access reviews (each at once, then hourly), the detection rules (every
 // GATEHOUSE_DETECTION_EVERY, 10 seconds unless set), the alert webhook
 // when set and, on PostgreSQL, the audit log's partitions made ahead
 // (hourly).
@@ -84,10 +84,11 @@ func (s *server) startWorkers(ctx context.Context, post models.Post) error {
 		DB: s.st.db, Product: s.st.product, TenantsDir: s.st.tenantsDir, Policy: s.cfg.Retention, Post: post,
 		Now: time.Now, Every: time.Hour, Logger: s.log,
 	})
-	s.workers.start(ctx, "detection", &models.Detector{
+	detector := &models.Detector{
 		DB: s.st.db, Rules: s.cfg.Detection.Rules, Post: post, SecurityEmail: s.cfg.Detection.SecurityEmail,
 		Webhook: s.cfg.Detection.WebhookURL != "", Now: time.Now, Every: s.cfg.Detection.Every, Logger: s.log.With("worker", "detection"),
-	})
+	}
+	s.workers.start(ctx, "detection", detector)
 	if s.cfg.Detection.WebhookURL != "" {
 		s.workers.start(ctx, "alert webhook", &models.WebhookWorker{
 			DB: s.st.db, URL: s.cfg.Detection.WebhookURL, Secret: s.cfg.Detection.WebhookSecret, Now: time.Now,
@@ -99,6 +100,12 @@ func (s *server) startWorkers(ctx context.Context, post models.Post) error {
 		Alerts: func(ctx context.Context, workspace string, from, to time.Time) ([]models.ReportAlert, error) {
 			return models.ReportAlertsConcerning(ctx, s.st.db.Read, workspace, from, to)
 		},
+	})
+	// The access reviews raise their overdue alerts through the
+	// detector's code (announced as its own are); they run apart from it.
+	s.workers.start(ctx, "access reviews", &models.ReviewJob{
+		DB: s.st.db, Every: s.cfg.AccessReviews, Agreement: s.cfg.AgreementVersion, Alerts: detector,
+		Now: time.Now, Interval: time.Hour, Logger: s.log.With("worker", "access reviews"),
 	})
 	if s.st.db.Dialect == models.Postgres {
 		s.workers.start(ctx, "audit partitions", &models.PartitionWorker{DB: s.st.db, Every: time.Hour, Logger: s.log})
