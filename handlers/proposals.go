@@ -126,7 +126,9 @@ type proposalStep func(ctx context.Context, db *gorm.DB, act models.Act, id int6
 // table says): 303 to its page saying whether it was applied or found
 // stale.
 func (h *Handler) proposalApprove(c echo.Context) error {
-	return h.proposalDecide(c, models.ApproveProposal)
+	return h.proposalDecide(c, func(ctx context.Context, db *gorm.DB, act models.Act, id int64, note string) (models.Proposal, error) {
+		return models.ApproveProposal(ctx, db, h.product, act, id, note)
+	})
 }
 
 func (h *Handler) proposalReject(c echo.Context) error {

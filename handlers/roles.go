@@ -34,7 +34,7 @@ func permissionCodes(ps []policy.Permission) []string {
 func roleRow(roles *policy.Roles, role policy.Tier, holders map[policy.Tier]int64) views.RoleRow {
 	r := views.RoleRow{Name: string(role), BuiltIn: role.Valid(), Permissions: permissionCodes(roles.Permissions(role)), Holders: holders[role]}
 	if d, ok := roles.Role(role); ok {
-		r.Description = d.Description
+		r.Description, r.Scope = d.Description, d.Scope
 	}
 	return r
 }
@@ -90,7 +90,7 @@ func (h *Handler) renderRole(c echo.Context, status int, form *views.RoleForm, e
 		CanChange:   !row.BuiltIn && h.allowed(v, policy.StaffManage),
 		Fresh:       v.Session.SignedInWithin(h.now(), h.stepUpWindow),
 		Description: policy.MaxRoleDescription,
-		Form:        views.RoleForm{Name: row.Name, Description: row.Description, Permissions: row.Permissions},
+		Form:        views.RoleForm{Name: row.Name, Description: row.Description, Permissions: row.Permissions, Scope: row.Scope},
 	}
 	if form != nil {
 		view.Form = *form

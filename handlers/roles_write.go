@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"strings"
 
 	"gatehouse/models"
@@ -14,19 +13,21 @@ import (
 	"github.com/labstack/echo/v4"
 )
 
-// The routes that create and change custom roles directly. They stand
-// until role changes go through proposals (a second sysadmin approves).
+// The routes that propose a new custom role or a change to one: nothing
+// changes until a second sysadmin approves the proposal (models.Propose).
 
-// readRoleForm reads the role form: name, description and the ticked
-// permissions. A permission code Gatehouse does not know is a message on
+// readRoleForm reads the role form: name, description, the ticked
+// permissions, scope and the reason for the proposal. A permission code Gatehouse does not know is a message on
 // "permissions", never silently dropped.
 func readRoleForm(c echo.Context) (views.RoleForm, policy.RoleDef, views.Errors) {
 	form := views.RoleForm{
 		Name:        strings.TrimSpace(c.FormValue("name")),
 		Description: strings.TrimSpace(c.FormValue("description")),
+		Scope:       strings.TrimSpace(c.FormValue("scope")),
+		Reason:      c.FormValue("reason"),
 	}
 	errs := views.Errors{}
-	def := policy.RoleDef{Name: policy.Tier(form.Name), Description: form.Description}
+	def := policy.RoleDef{Name: policy.Tier(form.Name), Description: form.Description, Scope: form.Scope}
 	values, _ := c.FormParams()
 	for _, code := range values["permission"] {
 		form.Permissions = append(form.Permissions, code)
@@ -50,18 +51,36 @@ func roleErrors(err error) (views.Errors, error) {
 	return nil, err
 }
 
+// proposeRole proposes def (kind role.create or role.change) with the
+// form's reason; a refusal is the form's messages, nil error.
+func (h *Handler) proposeRole(c echo.Context, kind models.ProposalKind, def policy.RoleDef, reason string) (models.Proposal, views.Errors, error) {
+	p, err := models.Propose(c.Request().Context(), h.db.Write, h.act(c), models.ProposalInput{
+		Kind: kind, Payload: models.NewRoleProposal(def), Reason: reason,
+	})
+	if errors.Is(err, models.ErrProposalRefused) {
+		return p, nil, fmt.Errorf("%w: %w", policy.ErrDenied, err)
+	}
+	var ce *models.ConflictError
+	if errors.As(err, &ce) {
+		return p, views.Errors{"": ce.Message}, nil
+	}
+	errs, err := roleErrors(err)
+	return p, errs, err
+}
+
 func (h *Handler) roleCreate(c echo.Context) error {
 	form, def, errs := readRoleForm(c)
+	var p models.Proposal
 	if len(errs) == 0 {
-		_, err := models.CreateRole(c.Request().Context(), h.db.Write, models.Act{Now: h.now(), By: h.actor(c)}, def)
-		if errs, err = roleErrors(err); err != nil {
+		var err error
+		if p, errs, err = h.proposeRole(c, models.KindRoleCreate, def, form.Reason); err != nil {
 			return err
 		}
 	}
 	if len(errs) > 0 {
 		return h.renderRoleList(c, http.StatusUnprocessableEntity, form, errs)
 	}
-	return c.Redirect(http.StatusSeeOther, "/roles/"+url.PathEscape(form.Name)+"?done=created")
+	return c.Redirect(http.StatusSeeOther, fmt.Sprintf("/proposals/%d?done=proposed", p.ID))
 }
 
 func (h *Handler) roleChange(c echo.Context) error {
@@ -70,15 +89,16 @@ func (h *Handler) roleChange(c echo.Context) error {
 		return h.renderRole(c, http.StatusUnprocessableEntity, nil, views.Errors{"": name + " is a built-in tier: it is changed only in the reviewed policy file."})
 	}
 	form, def, errs := readRoleForm(c)
-	form.Name = name
+	form.Name, def.Name = name, policy.Tier(name)
+	var p models.Proposal
 	if len(errs) == 0 {
-		_, err := models.ChangeRole(c.Request().Context(), h.db.Write, models.Act{Now: h.now(), By: h.actor(c)}, name, def)
-		if errs, err = roleErrors(err); err != nil {
+		var err error
+		if p, errs, err = h.proposeRole(c, models.KindRoleChange, def, form.Reason); err != nil {
 			return err
 		}
 	}
 	if len(errs) > 0 {
 		return h.renderRole(c, http.StatusUnprocessableEntity, &form, errs)
 	}
-	return c.Redirect(http.StatusSeeOther, "/roles/"+url.PathEscape(name)+"?done=changed")
+	return c.Redirect(http.StatusSeeOther, fmt.Sprintf("/proposals/%d?done=proposed", p.ID))
 }

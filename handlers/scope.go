@@ -1,6 +1,8 @@
 package handlers
 
 import (
+	"errors"
+	"fmt"
 	"strings"
 
 	"gatehouse/models"
@@ -16,7 +18,7 @@ func scopeOf(c echo.Context) policy.Scope {
 	if v == nil {
 		return policy.NoWorkspaces()
 	}
-	return models.ScopeOf(v.Staff)
+	return models.ScopeOf(v.Staff, v.Roles)
 }
 
 // inScope guards every route naming a workspace (:slug): a workspace the
@@ -56,15 +58,23 @@ func namesWorkspace(path string) bool {
 	return strings.Contains(path, "/:slug") && !strings.Contains(path, "/data/")
 }
 
-// staffScope sets a staff member's scope from the form's scope field.
-// Until scope changes go through proposals (two sysadmins), a sysadmin
-// sets it directly, after a fresh sign-in.
+// staffScope proposes a new scope for a staff member (the two-person
+// rule, as for a role change): nothing changes until another sysadmin
+// approves it on the proposal's page, where this answers 303.
 func (h *Handler) staffScope(c echo.Context) error {
-	return h.staffChange(c, "scope", func(id int64, by models.Actor) (string, error) {
-		text := c.FormValue("scope")
+	return h.staffChangeTo(c, func(id int64, by models.Actor) (string, string, error) {
+		text := strings.TrimSpace(c.FormValue("scope"))
 		if len(text) > 500 {
-			return "scope", models.Invalid("scope", "Enter a scope of at most 500 characters.")
+			return "scope", "", models.Invalid("scope", "Enter a scope of at most 500 characters.")
 		}
-		return "scope", models.SetStaffScope(c.Request().Context(), h.db.Write, h.product, models.Act{Now: h.now(), By: by}, id, text)
+		p, err := models.Propose(c.Request().Context(), h.db.Write, models.Act{Now: h.now(), By: by}, models.ProposalInput{
+			Kind:    models.KindStaffScope,
+			Payload: models.StaffScopeChange{StaffID: id, Scope: text},
+			Reason:  c.FormValue("reason"),
+		})
+		if errors.Is(err, models.ErrProposalRefused) {
+			return "scope", "", fmt.Errorf("%w: %w", policy.ErrDenied, err)
+		}
+		return "scope", fmt.Sprintf("/proposals/%d?done=proposed", p.ID), err
 	})
 }

@@ -292,7 +292,7 @@ func (h *Handler) staffTier(c echo.Context) error {
 	return h.staffChangeTo(c, func(id int64, by models.Actor) (string, string, error) {
 		t := policy.Tier(c.FormValue("tier"))
 		if !viewerOf(c).Roles.Known(t) {
-			return "tier", "", models.Invalid("tier", "Choose a tier.")
+			return "tier", "", models.Invalid("tier", "Choose a role from the list.")
 		}
 		p, err := models.Propose(c.Request().Context(), h.db.Write, models.Act{Now: h.now(), By: by}, models.ProposalInput{
 			Kind:    models.KindStaffTier,

@@ -57,7 +57,7 @@ func AwaitingDecision(ctx context.Context, db, product *gorm.DB, cl Clearance, n
 	if s.Status != StatusActive || !roles.MayApprove(s.Tier) || !cl.Cleared(s, now) {
 		return 0, nil
 	}
-	in, err := RequestWorkspacesIn(ctx, db, product, ScopeOf(s))
+	in, err := RequestWorkspacesIn(ctx, db, product, ScopeOf(s, roles))
 	if err != nil {
 		return 0, err
 	}
@@ -79,8 +79,12 @@ func askApprovers(ctx context.Context, tx *gorm.DB, now time.Time, post Post, cl
 	if err != nil {
 		return err
 	}
+	roles, err := LoadRoles(ctx, tx)
+	if err != nil {
+		return err
+	}
 	for _, a := range approvers {
-		if !ScopeOf(a).Admits(attrs) {
+		if !ScopeOf(a, roles).Admits(attrs) {
 			continue
 		}
 		if err := post.send(ctx, tx, now, ApprovalNeededNotice{Request: r, Name: post.name(r.Workspace), To: a}); err != nil {

@@ -122,7 +122,11 @@ func OpenBreakglass(ctx context.Context, db *gorm.DB, act Act, post Post, in New
 		if why := in.Clearance.Lacking(opener, now); why != "" {
 			return fmt.Errorf("%s %s: %w", opener.Email, strings.TrimSuffix(why, "."), ErrBreakglassRefused)
 		}
-		if !ScopeOf(opener).Admits(in.Attributes) {
+		roles, err := LoadRoles(ctx, tx)
+		if err != nil {
+			return err
+		}
+		if !ScopeOf(opener, roles).Admits(in.Attributes) {
 			return fmt.Errorf("workspace %q: %w", in.Workspace, ErrNotFound)
 		}
 		if err := tx.Create(&b).Error; err != nil {

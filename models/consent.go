@@ -297,14 +297,14 @@ func (d *consentCall) decide(ctx context.Context, cl Clearance) error {
 		// a share lock so that a suspension or offboarding (which
 		// locks the row to end grants) cannot commit in between and
 		// miss the grant made here.
-		why, grantee, err := granteeProblem(ctx, d.tx, r.GranteeID, cl, d.now)
+		why, grantee, scope, err := granteeProblem(ctx, d.tx, r.GranteeID, cl, d.now)
 		if err != nil {
 			return err
 		}
 		if why != "" {
 			return fmt.Errorf("%s: %w", why, ErrConflict)
 		}
-		if !ScopeOf(grantee).Admits(d.in.Attributes) {
+		if !scope.Admits(d.in.Attributes) {
 			return fmt.Errorf("%s: %w", OutOfScopeMessage(grantee), ErrConflict)
 		}
 	}
@@ -399,17 +399,17 @@ func lockStaffShared(ctx context.Context, tx *gorm.DB, id int64) (Staff, error) 
 
 // granteeProblem reads staff id under a share lock (see lockStaffShared)
 // and says why they cannot receive a grant at now, or "", with the grantee
-// as read (for the caller's scope check), judging their role by the roles
+// as read and their scope (for the caller's scope check), judging their role by the roles
 // as tx sees them after the lock: a role change locks its holders' rows,
 // so it commits before or after, never in between.
-func granteeProblem(ctx context.Context, tx *gorm.DB, id int64, cl Clearance, now time.Time) (string, Staff, error) {
+func granteeProblem(ctx context.Context, tx *gorm.DB, id int64, cl Clearance, now time.Time) (string, Staff, policy.Scope, error) {
 	grantee, err := lockStaffShared(ctx, tx, id)
 	if err != nil {
-		return "", Staff{}, err
+		return "", Staff{}, policy.Scope{}, err
 	}
 	roles, err := LoadRoles(ctx, tx)
 	if err != nil {
-		return "", Staff{}, err
+		return "", Staff{}, policy.Scope{}, err
 	}
-	return CanBeGrantee(grantee, roles, cl, now), grantee, nil
+	return CanBeGrantee(grantee, roles, cl, now), grantee, ScopeOf(grantee, roles), nil
 }

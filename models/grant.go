@@ -148,7 +148,11 @@ func CreateGrant(ctx context.Context, tx *gorm.DB, now time.Time, n NewGrant) (G
 	if err != nil {
 		return Grant{}, fmt.Errorf("create grant: %w", err)
 	}
-	if !ScopeOf(grantee).Admits(n.Attributes) {
+	roles, err := LoadRoles(ctx, tx)
+	if err != nil {
+		return Grant{}, fmt.Errorf("create grant: %w", err)
+	}
+	if !ScopeOf(grantee, roles).Admits(n.Attributes) {
 		return Grant{}, fmt.Errorf("create grant: %w: %w", &ConflictError{Message: OutOfScopeMessage(grantee)}, ErrOutOfScope)
 	}
 	g := Grant{

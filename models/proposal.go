@@ -90,8 +90,9 @@ type Applier interface {
 	// be made is FieldErrors or a ConflictError.
 	Check(ctx context.Context, db *gorm.DB, payload json.RawMessage) (subject string, before any, err error)
 	// Apply makes the change inside tx, auditing it as a direct change
-	// would be.
-	Apply(ctx context.Context, tx *gorm.DB, act Act, payload json.RawMessage) error
+	// would be; product is the product database, for a change that must
+	// read the registry (a scope's workspaces).
+	Apply(ctx context.Context, tx, product *gorm.DB, act Act, payload json.RawMessage) error
 	// Describe says a proposal's change and its before state in words.
 	Describe(payload, before json.RawMessage) (ProposalWords, error)
 }
@@ -99,7 +100,10 @@ type Applier interface {
 // proposalKinds are the kinds of proposal there are. Add a kind here
 // with its Applier.
 var proposalKinds = map[ProposalKind]Applier{
-	KindStaffTier: staffTierApplier{},
+	KindStaffTier:  staffTierApplier{},
+	KindStaffScope: staffScopeApplier{},
+	KindRoleCreate: roleApplier{create: true},
+	KindRoleChange: roleApplier{},
 }
 
 func applierOf(kind ProposalKind) (Applier, error) {

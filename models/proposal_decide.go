@@ -19,7 +19,7 @@ import (
 // made against, the proposal is marked stale and nothing is applied.
 // Otherwise the change is applied and proposal.approved audited with the
 // before and after. The proposal returned says which (Status).
-func ApproveProposal(ctx context.Context, db *gorm.DB, act Act, id int64, note string) (Proposal, error) {
+func ApproveProposal(ctx context.Context, db, product *gorm.DB, act Act, id int64, note string) (Proposal, error) {
 	note = strings.TrimSpace(note)
 	if err := CheckNote(note, 0); err != nil {
 		return Proposal{}, Invalid("note", noteMessage(err, "Check the note."))
@@ -40,7 +40,7 @@ func ApproveProposal(ctx context.Context, db *gorm.DB, act Act, id int64, note s
 			}
 			return markStale(ctx, tx, act, &p, why)
 		}
-		if err := applier.Apply(ctx, tx, act, json.RawMessage(p.Payload)); err != nil {
+		if err := applier.Apply(ctx, tx, product, act, json.RawMessage(p.Payload)); err != nil {
 			return err
 		}
 		return auditProposal(ctx, tx, act, ActionProposalApproved, p, note, nil)

@@ -13,7 +13,9 @@ import (
 	"gorm.io/gorm/clause"
 )
 
-// KindStaffTier is a proposal to give a staff member another tier.
+// KindStaffTier is a proposal to give a staff member another role: a
+// built-in tier or a custom role (the staff table's tier column holds
+// either).
 const KindStaffTier ProposalKind = "staff.tier"
 
 // StaffTierChange is the payload of a staff.tier proposal.
@@ -30,7 +32,7 @@ type staffTierBefore struct {
 	Status Status      `json:"status"`
 }
 
-// staffTierApplier applies staff.tier proposals through SetTier, which
+// staffTierApplier applies staff.tier proposals through SetStaffRole, which
 // ends, in the same transaction, what the new tier could not hold.
 type staffTierApplier struct{}
 
@@ -48,13 +50,17 @@ func (staffTierApplier) Check(ctx context.Context, db *gorm.DB, payload json.Raw
 	if err := decodeStrict(payload, &c); err != nil {
 		return "", nil, err
 	}
-	if !c.Tier.Valid() {
-		return "", nil, Invalid("tier", "Choose a tier.")
+	roles, err := LoadRoles(ctx, db)
+	if err != nil {
+		return "", nil, err
+	}
+	if !roles.Known(c.Tier) {
+		return "", nil, Invalid("tier", "Choose a role from the list.")
 	}
 	var s Staff
 	// Locked: at approval, nothing may change the person between this
-	// check and SetTier.
-	err := db.WithContext(ctx).Clauses(clause.Locking{Strength: "UPDATE"}).Where("id = ?", c.StaffID).Take(&s).Error
+	// check and SetStaffRole.
+	err = db.WithContext(ctx).Clauses(clause.Locking{Strength: "UPDATE"}).Where("id = ?", c.StaffID).Take(&s).Error
 	if errors.Is(err, gorm.ErrRecordNotFound) {
 		return "", nil, fmt.Errorf("staff %d: %w", c.StaffID, ErrNotFound)
 	}
@@ -70,12 +76,12 @@ func (staffTierApplier) Check(ctx context.Context, db *gorm.DB, payload json.Raw
 	return s.Email, staffTierBefore{Tier: s.Tier, Status: s.Status}, nil
 }
 
-func (staffTierApplier) Apply(ctx context.Context, tx *gorm.DB, act Act, payload json.RawMessage) error {
+func (staffTierApplier) Apply(ctx context.Context, tx, _ *gorm.DB, act Act, payload json.RawMessage) error {
 	var c StaffTierChange
 	if err := decodeStrict(payload, &c); err != nil {
 		return err
 	}
-	return SetTier(ctx, tx, act, c.StaffID, c.Tier)
+	return SetStaffRole(ctx, tx, act, c.StaffID, c.Tier)
 }
 
 func (staffTierApplier) Describe(payload, before json.RawMessage) (ProposalWords, error) {
@@ -88,7 +94,7 @@ func (staffTierApplier) Describe(payload, before json.RawMessage) (ProposalWords
 		return ProposalWords{}, err
 	}
 	return ProposalWords{
-		Change: "Tier",
+		Change: "Role",
 		Before: fmt.Sprintf("%s (%s)", b.Tier, b.Status),
 		After:  string(c.Tier),
 	}, nil

@@ -169,7 +169,7 @@ func TestProposalApproveRejectWithdraw(t *testing.T) {
 		r := newProposalRig(t, db)
 		p := r.proposeSara(t)
 		for _, who := range []string{"ada.sysadmin", "sean.senior", "nobody"} {
-			if _, err := models.ApproveProposal(ctx, db.Write, r.act(who), p.ID, ""); !errors.Is(err, models.ErrProposalRefused) {
+			if _, err := models.ApproveProposal(ctx, db.Write, nil, r.act(who), p.ID, ""); !errors.Is(err, models.ErrProposalRefused) {
 				t.Errorf("approval by %s: %v, want ErrProposalRefused", who, err)
 			}
 			if _, err := models.RejectProposal(ctx, db.Write, r.act(who), p.ID, "I do not agree with this."); !errors.Is(err, models.ErrProposalRefused) {
@@ -187,7 +187,7 @@ func TestProposalApproveRejectWithdraw(t *testing.T) {
 			t.Fatalf("proposal after refused steps: %+v, %v; want pending", got, err)
 		}
 
-		got, err := models.ApproveProposal(ctx, db.Write, r.act("otto.sysadmin"), p.ID, "Checked with her manager.")
+		got, err := models.ApproveProposal(ctx, db.Write, nil, r.act("otto.sysadmin"), p.ID, "Checked with her manager.")
 		if err != nil || got.Status != models.ProposalApproved || got.DeciderEmail != "otto.sysadmin@example.com" {
 			t.Fatalf("approval by otto: %+v, %v", got, err)
 		}
@@ -205,7 +205,7 @@ func TestProposalApproveRejectWithdraw(t *testing.T) {
 		// Decided: every later step is refused and changes nothing.
 		for name, step := range map[string]func() error{
 			"approve again": func() error {
-				_, err := models.ApproveProposal(ctx, db.Write, r.act("zoe.sysadmin"), p.ID, "")
+				_, err := models.ApproveProposal(ctx, db.Write, nil, r.act("zoe.sysadmin"), p.ID, "")
 				return err
 			},
 			"reject": func() error {
@@ -273,7 +273,7 @@ func TestProposalStale(t *testing.T) {
 		if err := models.SetTier(ctx, db.Write, r.act("otto.sysadmin"), r.ids["sara.senior"], policy.TierAuditor); err != nil {
 			t.Fatal(err)
 		}
-		got, err := models.ApproveProposal(ctx, db.Write, r.act("otto.sysadmin"), p.ID, "")
+		got, err := models.ApproveProposal(ctx, db.Write, nil, r.act("otto.sysadmin"), p.ID, "")
 		if err != nil || got.Status != models.ProposalStale {
 			t.Fatalf("approval of a stale proposal: %+v, %v; want stale", got, err)
 		}
@@ -317,7 +317,7 @@ func TestProposalConcurrentApprovals(t *testing.T) {
 				errs := make([]error, 2)
 				for i, who := range []string{"otto.sysadmin", "zoe.sysadmin"} {
 					db := []*models.DB{dbA, dbB}[i]
-					wg.Go(func() { results[i], errs[i] = models.ApproveProposal(ctx, db.Write, r.act(who), p.ID, "") })
+					wg.Go(func() { results[i], errs[i] = models.ApproveProposal(ctx, db.Write, nil, r.act(who), p.ID, "") })
 				}
 				wg.Wait()
 				wins, conflicts := 0, 0

@@ -129,10 +129,10 @@ func ValidateRequest(pol RequestPolicy, roles *policy.Roles, now time.Time, n Ne
 	if why := CanBeGrantee(n.Grantee, roles, pol.Clearance, now); why != "" {
 		errs["grantee"] = why
 	}
-	if n.Workspace == "" || !ScopeOf(n.Requester).Admits(n.Attributes) {
+	if n.Workspace == "" || !ScopeOf(n.Requester, roles).Admits(n.Attributes) {
 		// Outside the requester's scope reads as unknown: no oracle.
 		errs["workspace"] = "Choose a workspace that exists."
-	} else if _, ok := errs["grantee"]; !ok && !ScopeOf(n.Grantee).Admits(n.Attributes) {
+	} else if _, ok := errs["grantee"]; !ok && !ScopeOf(n.Grantee, roles).Admits(n.Attributes) {
 		errs["grantee"] = OutOfScopeMessage(n.Grantee)
 	}
 	if err := CheckReason(n.Reason, 20); err != nil {
@@ -250,7 +250,7 @@ func DecideRequest(ctx context.Context, db *gorm.DB, act Act, post Post, pol Req
 	if why := pol.Clearance.Lacking(d.Approver, now); why != "" {
 		return AccessRequest{}, fmt.Errorf("%s %s: %w", d.Approver.Email, strings.TrimSuffix(why, "."), ErrNotCleared)
 	}
-	if !ScopeOf(d.Approver).Admits(d.Attributes) {
+	if !ScopeOf(d.Approver, roles).Admits(d.Attributes) {
 		return AccessRequest{}, fmt.Errorf("request %d: %w", id, ErrNotFound)
 	}
 	if d.Approve && len(d.Owners) == 0 {
@@ -274,14 +274,14 @@ func DecideRequest(ctx context.Context, db *gorm.DB, act Act, post Post, pol Req
 		}
 		if d.Approve {
 			// Who the request names may have changed since it was made.
-			why, grantee, err := granteeProblem(ctx, tx, r.GranteeID, pol.Clearance, now)
+			why, grantee, scope, err := granteeProblem(ctx, tx, r.GranteeID, pol.Clearance, now)
 			if err != nil {
 				return err
 			}
 			if why != "" {
 				return &ConflictError{Message: why}
 			}
-			if !ScopeOf(grantee).Admits(d.Attributes) {
+			if !scope.Admits(d.Attributes) {
 				return &ConflictError{Message: OutOfScopeMessage(grantee)}
 			}
 		}

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"time"
 
+	"gatehouse/policy"
+
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
 )
@@ -121,10 +123,9 @@ type AccessReviewRow struct {
 // TableName is the review rows table's name.
 func (AccessReviewRow) TableName() string { return "access_review_rows" }
 
-// reviewScopeOf is the scope a review row records for s. Scopes are not
-// built yet: it says "" until models.ScopeOf is wired in here, the one
-// place the review reads a scope.
-func reviewScopeOf(Staff) string { return "" }
+// reviewScopeOf is the scope a review row records for s: what their own
+// scope and their role's admit together (ScopeOf), "" for every workspace.
+func reviewScopeOf(s Staff, roles *policy.Roles) string { return ScopeOf(s, roles).String() }
 
 // StaffUsage is when a staff member last signed in and last read
 // customer data, from the audit log; nil is never.
@@ -280,6 +281,10 @@ func reviewSnapshot(ctx context.Context, db *gorm.DB, now time.Time, agreement s
 	if err := db.WithContext(ctx).Where("status IN ?", []Status{StatusActive, StatusSuspended}).Order("id").Find(&staff).Error; err != nil {
 		return nil, fmt.Errorf("staff to review: %w", err)
 	}
+	roles, err := LoadRoles(ctx, db)
+	if err != nil {
+		return nil, err
+	}
 	rows := make([]AccessReviewRow, 0, len(staff))
 	for _, s := range staff {
 		u, err := UsageOf(ctx, db, s.Email)
@@ -291,7 +296,7 @@ func reviewSnapshot(ctx context.Context, db *gorm.DB, now time.Time, agreement s
 			Email:            s.Email,
 			Name:             s.Name,
 			Role:             string(s.Tier),
-			Scope:            reviewScopeOf(s),
+			Scope:            reviewScopeOf(s, roles),
 			Status:           s.Status,
 			AgreementCurrent: s.AgreementCurrent(agreement),
 			AgreementVersion: s.AgreementVersion,

@@ -26,6 +26,7 @@ type Role struct {
 	Name        string `gorm:"primaryKey"`
 	Description string
 	Permissions string // policy.FormatPermissions
+	Scope       string // policy.ParseScope; "" for every workspace
 	CreatedAt   time.Time
 	UpdatedAt   time.Time
 }
@@ -40,11 +41,15 @@ func (r Role) Def() policy.RoleDef {
 	if err != nil {
 		ps = nil
 	}
-	return policy.RoleDef{Name: policy.Tier(r.Name), Description: r.Description, Permissions: ps}
+	return policy.RoleDef{Name: policy.Tier(r.Name), Description: r.Description, Permissions: ps, Scope: r.Scope}
 }
 
 func (r Role) auditView() map[string]any {
-	return map[string]any{"description": r.Description, "permissions": r.Permissions}
+	v := map[string]any{"description": r.Description, "permissions": r.Permissions}
+	if r.Scope != "" {
+		v["scope"] = r.Scope
+	}
+	return v
 }
 
 // LoadRoles reads every role a staff member may hold, from db (which may
@@ -106,7 +111,7 @@ func CreateRole(ctx context.Context, db *gorm.DB, act Act, d policy.RoleDef) (Ro
 		return Role{}, fmt.Errorf("create role: %w", err)
 	}
 	now := act.Now.UTC()
-	r := Role{Name: string(d.Name), Description: d.Description, Permissions: policy.FormatPermissions(d.Permissions), CreatedAt: now, UpdatedAt: now}
+	r := Role{Name: string(d.Name), Description: d.Description, Permissions: policy.FormatPermissions(d.Permissions), Scope: d.Scope, CreatedAt: now, UpdatedAt: now}
 	taken := Invalid("name", fmt.Sprintf("A role named %s exists already.", d.Name))
 	err = db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		var n int64
@@ -155,10 +160,10 @@ func ChangeRole(ctx context.Context, db *gorm.DB, act Act, name string, d policy
 		}
 		before := r.auditView()
 		perms := policy.FormatPermissions(d.Permissions)
-		if r.Description == d.Description && r.Permissions == perms {
+		if r.Description == d.Description && r.Permissions == perms && r.Scope == d.Scope {
 			return Invalid("", "Nothing to change: the role already reads exactly so.")
 		}
-		r.Description, r.Permissions, r.UpdatedAt = d.Description, perms, act.Now.UTC()
+		r.Description, r.Permissions, r.Scope, r.UpdatedAt = d.Description, perms, d.Scope, act.Now.UTC()
 		if err := tx.Save(&r).Error; err != nil {
 			return err
 		}

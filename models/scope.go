@@ -16,14 +16,16 @@ import (
 const ActionStaffScopeChanged Action = "staff.scope_changed"
 
 // ScopeOf is the scope s works under: the one place that says which
-// workspaces a staff member may touch, so every check agrees. A stored
-// scope that no longer parses admits nothing (fail closed).
-func ScopeOf(s Staff) policy.Scope {
+// workspaces a staff member may touch, so every check agrees. It is what
+// both their own scope and their role's (in roles) admit. A stored scope
+// that no longer parses, and a role roles does not know, admit nothing
+// (fail closed).
+func ScopeOf(s Staff, roles *policy.Roles) policy.Scope {
 	sc, err := policy.ParseScope(s.Scope)
 	if err != nil {
 		return policy.NoWorkspaces()
 	}
-	return sc
+	return sc.And(roles.Scope(s.Tier))
 }
 
 // Attributes are w's registry attributes a scope may name.
@@ -163,10 +165,14 @@ func SetStaffScope(ctx context.Context, db, product *gorm.DB, act Act, id int64,
 			return conflictf("%s already has this scope.", s.Email)
 		}
 		s.Scope = text
-		now := ScopeOf(*s)
+		roles, err := LoadRoles(ctx, tx)
+		if err != nil {
+			return err
+		}
+		now := ScopeOf(*s, roles)
 		keep := func(g Grant) bool { return now.Admits(attrs[g.Workspace]) }
 		detail := map[string]any{"grantee": s.Email, "scope": text}
-		_, err := endGrantsOf(ctx, tx, act, *s, "grantee's scope no longer includes the workspace", detail, keep)
+		_, err = endGrantsOf(ctx, tx, act, *s, "grantee's scope no longer includes the workspace", detail, keep)
 		return err
 	})
 	if err != nil {

@@ -246,7 +246,11 @@ func (d *TenantData) open(ctx context.Context, now time.Time, v Viewer, r DataRe
 		}
 		return a, d.refuse(ctx, now, v, r, why, err)
 	}
-	if !ScopeOf(staff).Admits(a.ws.Attributes()) {
+	roles, err := d.cache.Roles(ctx, d.db.Read)
+	if err != nil {
+		return a, err
+	}
+	if !ScopeOf(staff, roles).Admits(a.ws.Attributes()) {
 		// Not found, as for a workspace that does not exist; the
 		// audit log says why.
 		return a, d.refuse(ctx, now, v, r, "outside scope", fmt.Errorf("workspace %q: %w", r.Slug, ErrNotFound))
@@ -400,7 +404,11 @@ func (d *TenantData) underGrant(ctx context.Context, v Viewer, g Grant, ws Works
 		} else if err != nil {
 			return false, err
 		}
-		if st.Status != StatusActive || !d.clearance.Cleared(st, at) || string(st.Tier) != v.Actor.Tier || !ScopeOf(st).Admits(ws.Attributes()) {
+		roles, err := LoadRoles(ctx, tx)
+		if err != nil {
+			return false, err
+		}
+		if st.Status != StatusActive || !d.clearance.Cleared(st, at) || string(st.Tier) != v.Actor.Tier || !ScopeOf(st, roles).Admits(ws.Attributes()) {
 			return false, nil
 		}
 		if v.Session == "" {

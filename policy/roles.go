@@ -15,6 +15,10 @@ type RoleDef struct {
 	Name        Tier
 	Description string
 	Permissions []Permission
+	// Scope limits the workspaces the role's holders may touch (see
+	// ParseScope); empty for all. A holder's own scope applies too: they
+	// may touch what both admit.
+	Scope string
 }
 
 var roleName = regexp.MustCompile(`^[a-z][a-z0-9-]{2,39}$`)
@@ -22,14 +26,19 @@ var roleName = regexp.MustCompile(`^[a-z][a-z0-9-]{2,39}$`)
 // MaxRoleDescription bounds a custom role's description, in bytes.
 const MaxRoleDescription = 300
 
-// Normalized is d with its name and description trimmed and its
-// permissions sorted by name without repeats: the form it is stored in.
+// Normalized is d with its name and description trimmed, its permissions
+// sorted by name without repeats and its scope (when it reads) written as
+// ParseScope reads it back: the form it is stored in.
 func (d RoleDef) Normalized() RoleDef {
 	d.Name = Tier(strings.TrimSpace(string(d.Name)))
 	d.Description = strings.TrimSpace(d.Description)
 	ps := slices.Clone(d.Permissions)
 	slices.SortFunc(ps, func(a, b Permission) int { return strings.Compare(a.String(), b.String()) })
 	d.Permissions = slices.Compact(ps)
+	d.Scope = strings.TrimSpace(d.Scope)
+	if sc, err := ParseScope(d.Scope); err == nil {
+		d.Scope = sc.String()
+	}
 	return d
 }
 
@@ -60,6 +69,9 @@ func (e *Enforcer) CheckRole(d RoleDef) map[string]string {
 		if errs["permissions"] != "" {
 			return errs
 		}
+	}
+	if _, err := ParseScope(d.Scope); err != nil {
+		errs["scope"] = "The scope " + err.Error() + "."
 	}
 	if !slices.Contains(d.Permissions, PortalEnter) {
 		errs["permissions"] = "A role must include " + PortalEnter.String() + ": without it nobody holding it can sign in."
@@ -120,7 +132,8 @@ func Builtin() (*Enforcer, error) { return builtin() }
 // It is read-only once made, so safe for concurrent use.
 type Roles struct {
 	held   map[Tier]map[Permission]bool
-	custom []RoleDef // by name; only the ones that pass CheckRole
+	scopes map[Tier]Scope // custom roles' scopes; built-in tiers have none
+	custom []RoleDef      // by name; only the ones that pass CheckRole
 }
 
 // NewRoles builds the snapshot from e (the built-in tiers) and custom.
@@ -128,7 +141,7 @@ type Roles struct {
 // built-in, a permission no longer known — holds nothing, rather than
 // whatever part of it still reads.
 func NewRoles(e *Enforcer, custom []RoleDef) *Roles {
-	r := &Roles{held: map[Tier]map[Permission]bool{}}
+	r := &Roles{held: map[Tier]map[Permission]bool{}, scopes: map[Tier]Scope{}}
 	for _, t := range Tiers {
 		r.held[t] = map[Permission]bool{}
 		for _, p := range All {
@@ -143,6 +156,7 @@ func NewRoles(e *Enforcer, custom []RoleDef) *Roles {
 			continue
 		}
 		r.held[d.Name] = map[Permission]bool{}
+		r.scopes[d.Name], _ = ParseScope(d.Scope) // CheckRole parsed it
 		for _, p := range d.Permissions {
 			r.held[d.Name][p] = true
 		}
@@ -162,6 +176,16 @@ func (r *Roles) Allowed(role Tier, p Permission) bool {
 		return false
 	}
 	return r.held[role][p]
+}
+
+// Scope is the scope role limits its holders to: none (every workspace)
+// for a built-in tier, the role's own for a custom role, and no
+// workspace at all for a role the snapshot does not know (fail closed).
+func (r *Roles) Scope(role Tier) Scope {
+	if !r.Known(role) {
+		return NoWorkspaces()
+	}
+	return r.scopes[role]
 }
 
 // Known reports whether role is a built-in tier or a custom role.

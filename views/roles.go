@@ -6,6 +6,7 @@ type RoleRow struct {
 	Description string
 	BuiltIn     bool     // one of the tiers of policy.csv, changed only there
 	Permissions []string // "object:action" codes, in catalogue order
+	Scope       string   // the workspaces its holders may touch; "" for all
 	Holders     int64    // active staff holding it
 }
 
@@ -14,6 +15,8 @@ type RoleForm struct {
 	Name        string
 	Description string
 	Permissions []string // "object:action" codes
+	Scope       string
+	Reason      string // why the change is proposed
 }
 
 // RoleListView is the roles page: every role, and the form for a new one.
@@ -61,4 +64,4 @@ func roleDone(done string) string {
 }
 
 // roleFormFields are the role form's fields, in page order.
-var roleFormFields = []FieldRef{{Key: "name", ID: "role-name"}, {Key: "description", ID: "role-description"}, {Key: "permissions", ID: "role-permissions"}}
+var roleFormFields = []FieldRef{{Key: "name", ID: "role-name"}, {Key: "description", ID: "role-description"}, {Key: "permissions", ID: "role-permissions"}, {Key: "scope", ID: "role-scope"}, {Key: "reason", ID: "role-reason"}}

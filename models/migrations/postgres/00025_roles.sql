@@ -10,6 +10,7 @@ CREATE TABLE roles (
     name        TEXT PRIMARY KEY,
     description TEXT NOT NULL,
     permissions TEXT NOT NULL,
+    scope       TEXT NOT NULL DEFAULT '',
     created_at  TIMESTAMPTZ NOT NULL,
     updated_at  TIMESTAMPTZ NOT NULL
 );

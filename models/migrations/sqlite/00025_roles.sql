@@ -36,6 +36,7 @@ CREATE TABLE roles (
     name        TEXT PRIMARY KEY,
     description TEXT NOT NULL,
     permissions TEXT NOT NULL,
+    scope       TEXT NOT NULL DEFAULT '',
     created_at  DATETIME NOT NULL,
     updated_at  DATETIME NOT NULL
 );
