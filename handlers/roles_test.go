@@ -21,6 +21,7 @@ func TestRoleCreate(t *testing.T) {
 			"name":        {"field-support"},
 			"description": {"Support on site: general workspace information only."},
 			"permission":  {"portal:enter", "workspace_meta:read"},
+			"reason":      {"Engineers on customer sites need workspace details."},
 		}
 
 		bad := []struct {
@@ -35,6 +36,8 @@ func TestRoleCreate(t *testing.T) {
 			{"unknown permission", func(v url.Values) { v.Add("permission", "root:everything") }, "permissions", "root:everything is not a permission"},
 			{"no portal:enter", func(v url.Values) { v["permission"] = []string{"workspace_meta:read"} }, "permissions", "portal:enter"},
 			{"taken name", func(v url.Values) { v.Set("name", "billing-support") }, "name", "exists already"},
+			{"bad scope", func(v url.Values) { v.Set("scope", "region=EU") }, "scope", "must be 1 to 32 of a-z"},
+			{"no reason", func(v url.Values) { v.Del("reason") }, "reason", "why this change is needed"},
 		}
 		before := snapshotDB(t, db)
 		for _, tt := range bad {
@@ -66,12 +69,19 @@ func TestRoleCreate(t *testing.T) {
 			t.Fatalf("a refused creation stored the role")
 		}
 
-		res, body := p.post(ada, "/roles", good)
-		if res.StatusCode != http.StatusOK || res.Request.URL.Path != "/roles/field-support" {
-			t.Fatalf("POST /roles ended at %s with %d", res.Request.URL, res.StatusCode)
+		// A proposal: inert until a second sysadmin approves it.
+		res, body := p.post(noRedirect(ada), "/roles", good)
+		m := proposalLocation.FindStringSubmatch(res.Header.Get("Location"))
+		if res.StatusCode != http.StatusSeeOther || m == nil {
+			t.Fatalf("POST /roles = %d to %q, want 303 to a proposal:\n%s", res.StatusCode, res.Header.Get("Location"), body)
 		}
-		if !strings.Contains(body, `data-testid="done"`) || !strings.Contains(body, "Look up customer workspaces") {
-			t.Error("the new role's page shows no confirmation or permissions in words")
+		if n := p.count("roles", "name = ?", "field-support"); n != 0 {
+			t.Fatalf("a proposed role exists before its approval")
+		}
+		p.approveProposal(p.secondSysadmin(), m[1])
+		_, body = p.get(ada, "/roles/field-support")
+		if !strings.Contains(body, "Look up customer workspaces") {
+			t.Error("the new role's page shows no permissions in words")
 		}
 		if n := p.count("audit_events", "action = ? AND target = ?", models.ActionRoleCreated, "role:field-support"); n != 1 {
 			t.Errorf("role.created events = %d, want 1", n)
@@ -108,10 +118,15 @@ func TestRoleChangeAppliesOnTheNextRequest(t *testing.T) {
 			t.Errorf("POST /roles/ghost = %d, want 404", res.StatusCode)
 		}
 
-		res, _ := p.post(ada, "/roles/billing-support", url.Values{"description": {"Signs in; sees nothing yet."}, "permission": {"portal:enter"}})
-		if res.StatusCode != http.StatusOK || res.Request.URL.Path != "/roles/billing-support" {
-			t.Fatalf("POST /roles/billing-support ended at %s with %d", res.Request.URL, res.StatusCode)
+		res, body := p.post(noRedirect(ada), "/roles/billing-support", url.Values{"description": {"Signs in; sees nothing yet."}, "permission": {"portal:enter"}, "reason": {"Billing moves to the finance tool."}})
+		m := proposalLocation.FindStringSubmatch(res.Header.Get("Location"))
+		if res.StatusCode != http.StatusSeeOther || m == nil {
+			t.Fatalf("POST /roles/billing-support = %d to %q, want 303 to a proposal:\n%s", res.StatusCode, res.Header.Get("Location"), body)
 		}
+		if res, _ := p.get(bill, "/workspaces/acme"); res.StatusCode != http.StatusOK {
+			t.Errorf("while the change waits, billing-support GET /workspaces/acme = %d, want 200", res.StatusCode)
+		}
+		p.approveProposal(p.secondSysadmin(), m[1])
 		if res, _ := p.get(bill, "/workspaces/acme"); res.StatusCode != http.StatusForbidden {
 			t.Errorf("after the change, billing-support GET /workspaces/acme = %d, want 403", res.StatusCode)
 		}
@@ -139,4 +154,42 @@ func TestUnknownRoleIsRefusedEverywhere(t *testing.T) {
 			t.Errorf("ghost role GET %s = %d, want 403", path, res.StatusCode)
 		}
 	}
+}
+
+// TestRoleScopeLimitsHolders: a custom role's scope limits its holders as
+// their own scope does, once a second sysadmin approves it: bill
+// (billing-support) sees acme (eu) until the role is limited to the US,
+// then acme is not found and leaves the workspace list.
+func TestRoleScopeLimitsHolders(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *models.DB) {
+		p := newPortal(t, db)
+		ada, bill := noRedirect(p.login("ada.sysadmin@example.com")), p.login("bill.billing@example.com")
+		if res, _ := p.get(bill, "/workspaces/acme"); res.StatusCode != http.StatusOK {
+			t.Fatalf("billing-support GET /workspaces/acme = %d, want 200", res.StatusCode)
+		}
+		form := url.Values{
+			"description": {"Answers billing questions for US customers."},
+			"permission":  {"portal:enter", "workspace_meta:read"},
+			"scope":       {"region=us"},
+			"reason":      {"Billing support is split by region."},
+		}
+		res, body := p.post(ada, "/roles/billing-support", form)
+		m := proposalLocation.FindStringSubmatch(res.Header.Get("Location"))
+		if res.StatusCode != http.StatusSeeOther || m == nil {
+			t.Fatalf("POST /roles/billing-support = %d to %q:\n%s", res.StatusCode, res.Header.Get("Location"), body)
+		}
+		if res, _ := p.get(bill, "/workspaces/acme"); res.StatusCode != http.StatusOK {
+			t.Errorf("before approval GET /workspaces/acme = %d, want 200", res.StatusCode)
+		}
+		p.approveProposal(p.secondSysadmin(), m[1])
+		if res, body := p.get(bill, "/workspaces/acme"); res.StatusCode != http.StatusNotFound || mentionsAcme(body) {
+			t.Errorf("after approval GET /workspaces/acme = %d, want 404 without acme", res.StatusCode)
+		}
+		if _, body := p.get(bill, "/workspaces"); mentionsAcme(body) || !strings.Contains(body, "globex") {
+			t.Error("after approval the workspace list still shows acme, or no longer globex (us)")
+		}
+		if _, body := p.get(ada, "/roles/billing-support"); !strings.Contains(body, "region=us") {
+			t.Error("the role's page does not show its scope")
+		}
+	})
 }

@@ -88,6 +88,9 @@ func (h *Handler) roleChange(c echo.Context) error {
 	if policy.Tier(name).Valid() {
 		return h.renderRole(c, http.StatusUnprocessableEntity, nil, views.Errors{"": name + " is a built-in tier: it is changed only in the reviewed policy file."})
 	}
+	if _, err := models.FindRole(c.Request().Context(), h.db.Read, name); err != nil {
+		return err // ErrNotFound: 404
+	}
 	form, def, errs := readRoleForm(c)
 	form.Name, def.Name = name, policy.Tier(name)
 	var p models.Proposal

@@ -243,15 +243,25 @@ func TestScopeChangeStopsDataReads(t *testing.T) {
 			t.Error("the staff page does not show the scope")
 		}
 		events := p.count("audit_events", "")
-		res, body = p.post(ada, path+"/scope", url.Values{"scope": {"region=EU"}})
+		res, body = p.post(ada, path+"/scope", url.Values{"scope": {"region=EU"}, "reason": {"Sean moves to the US team."}})
 		if res.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(body, "must be 1 to 32 of a-z") {
 			t.Errorf("bad scope: %d, want 422 naming the bad value", res.StatusCode)
 		}
 		if n := p.count("audit_events", ""); n != events {
 			t.Errorf("a refused scope wrote %d events", n-events)
 		}
-		if res, _ := p.post(ada, path+"/scope", url.Values{"scope": {""}}); res.StatusCode != http.StatusOK {
-			t.Errorf("lifting the scope: %d", res.StatusCode)
+		// Lifting it is a proposal a second sysadmin approves.
+		res, body = p.post(noRedirect(ada), path+"/scope", url.Values{"scope": {""}, "reason": {"Sean is back on every region."}})
+		m := proposalLocation.FindStringSubmatch(res.Header.Get("Location"))
+		if res.StatusCode != http.StatusSeeOther || m == nil {
+			t.Fatalf("lifting the scope = %d to %q, want 303 to a proposal:\n%s", res.StatusCode, res.Header.Get("Location"), body)
+		}
+		if n := p.count("audit_events", "action = ?", models.ActionStaffScopeChanged); n != 1 {
+			t.Errorf("staff.scope_changed events before approval = %d, want 1", n)
+		}
+		p.approveProposal(p.secondSysadmin(), m[1])
+		if got := p.staff("sean.senior@example.com"); got.Scope != "" {
+			t.Errorf("after approval sean's scope is %q, want none", got.Scope)
 		}
 		if n := p.count("audit_events", "action = ?", models.ActionStaffScopeChanged); n != 2 {
 			t.Errorf("staff.scope_changed events = %d, want 2", n)

@@ -362,3 +362,74 @@ func TestProposalConcurrentApprovals(t *testing.T) {
 		})
 	}
 }
+
+// TestProposalKindsForRolesAndScopes: creating a role, changing it and
+// changing a person's scope are proposals too; each is inert until a
+// second sysadmin approves it, and its proposer cannot.
+func TestProposalKindsForRolesAndScopes(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *models.DB) {
+		ctx := context.Background()
+		r := newProposalRig(t, db)
+		def := policy.RoleDef{Name: "eu-billing", Description: "Billing questions, EU customers.", Permissions: []policy.Permission{policy.PortalEnter, policy.WorkspaceMetaRead}, Scope: "region=eu"}
+		propose := func(kind models.ProposalKind, payload any) models.Proposal {
+			t.Helper()
+			p, err := models.Propose(ctx, db.Write, r.act("ada.sysadmin"), models.ProposalInput{Kind: kind, Payload: payload, Reason: "Billing support is split by region now."})
+			if err != nil {
+				t.Fatalf("propose %s: %v", kind, err)
+			}
+			return p
+		}
+		approve := func(p models.Proposal) {
+			t.Helper()
+			if _, err := models.ApproveProposal(ctx, db.Write, nil, r.act("ada.sysadmin"), p.ID, ""); !errors.Is(err, models.ErrProposalRefused) {
+				t.Errorf("%s approved by its proposer: %v, want ErrProposalRefused", p.Kind, err)
+			}
+			got, err := models.ApproveProposal(ctx, db.Write, nil, r.act("otto.sysadmin"), p.ID, "")
+			if err != nil || got.Status != models.ProposalApproved {
+				t.Fatalf("approve %s: %+v, %v", p.Kind, got, err)
+			}
+		}
+
+		create := propose(models.KindRoleCreate, models.NewRoleProposal(def))
+		if _, err := models.FindRole(ctx, db.Read, "eu-billing"); !errors.Is(err, models.ErrNotFound) {
+			t.Fatalf("the role exists before approval: %v", err)
+		}
+		// A bad role is refused when proposed, and nothing is stored.
+		bad := def
+		bad.Name, bad.Permissions = "too-much", append(bad.Permissions, policy.Permission{Object: "root", Action: "all"})
+		if _, err := models.Propose(ctx, db.Write, r.act("ada.sysadmin"), models.ProposalInput{Kind: models.KindRoleCreate, Payload: models.NewRoleProposal(bad), Reason: "Give them everything, quickly."}); !errors.As(err, new(models.FieldErrors)) {
+			t.Errorf("proposing an unknown permission: %v, want FieldErrors", err)
+		}
+		approve(create)
+		role, err := models.FindRole(ctx, db.Read, "eu-billing")
+		if err != nil || role.Scope != "region=eu" || role.Permissions != "portal:enter,workspace_meta:read" {
+			t.Fatalf("created role = %+v, %v", role, err)
+		}
+
+		changed := def
+		changed.Scope = "region=eu,uk"
+		change := propose(models.KindRoleChange, models.NewRoleProposal(changed))
+		if role, _ := models.FindRole(ctx, db.Read, "eu-billing"); role.Scope != "region=eu" {
+			t.Errorf("the role changed before approval: scope %q", role.Scope)
+		}
+		approve(change)
+		if role, _ := models.FindRole(ctx, db.Read, "eu-billing"); role.Scope != "region=eu,uk" {
+			t.Errorf("after approval the role's scope is %q, want region=eu,uk", role.Scope)
+		}
+
+		// Sam holds no grant, so his scope change reads no registry.
+		sam := r.ids["sam.support"]
+		scope := propose(models.KindStaffScope, models.StaffScopeChange{StaffID: sam, Scope: "plan=enterprise"})
+		if s, _ := models.FindStaff(ctx, db.Read, sam); s.Scope != "" {
+			t.Errorf("sam's scope changed before approval: %q", s.Scope)
+		}
+		approve(scope)
+		if s, _ := models.FindStaff(ctx, db.Read, sam); s.Scope != "plan=enterprise" {
+			t.Errorf("after approval sam's scope is %q, want plan=enterprise", s.Scope)
+		}
+		var n int64
+		if err := db.Read.Model(&models.AuditEvent{}).Where("action = ?", models.ActionStaffScopeChanged).Count(&n).Error; err != nil || n != 1 {
+			t.Errorf("staff.scope_changed events = %d (%v), want 1", n, err)
+		}
+	})
+}

@@ -29,7 +29,7 @@ func TestRolesAllowed(t *testing.T) {
 		"support":         {PortalEnter, WorkspaceMetaRead, RequestRead, RequestCreate, DeletionRequest},
 		"senior":          {PortalEnter, WorkspaceMetaRead, RequestRead, RequestCreate, DeletionRequest, RequestApprove, TenantDataRead},
 		"sysadmin":        All,
-		"auditor":         {PortalEnter, AuditRead, AlertRead, IncidentRead},
+		"auditor":         {PortalEnter, AuditRead, AlertRead, IncidentRead, ReviewRead},
 		"billing-support": {PortalEnter, WorkspaceMetaRead},
 		"greedy":          {}, // refused as a whole: one unknown permission
 		"no-entry":        {}, // refused: no portal:enter
@@ -175,5 +175,50 @@ func TestPermissionsRoundTrip(t *testing.T) {
 	}
 	if got, err := ParsePermissions(""); err != nil || len(got) != 0 {
 		t.Errorf("ParsePermissions(\"\") = %v, %v", got, err)
+	}
+}
+
+// TestRoleScopes: a custom role's scope limits its holders; built-in
+// tiers have none; an unknown role and a role with a bad scope admit
+// nothing (the latter is refused as a whole, like a bad permission).
+func TestRoleScopes(t *testing.T) {
+	e, err := New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	eu := RoleDef{Name: "eu-billing", Description: "Billing, EU.", Permissions: []Permission{PortalEnter, WorkspaceMetaRead}, Scope: " region=eu "}
+	bad := RoleDef{Name: "bad-scope", Description: "Bad scope.", Permissions: []Permission{PortalEnter}, Scope: "region=EU"}
+	if errs := e.CheckRole(bad); errs["scope"] == "" {
+		t.Errorf("CheckRole(bad scope) = %v, want a message on scope", errs)
+	}
+	if got := eu.Normalized().Scope; got != "region=eu" {
+		t.Errorf("Normalized scope = %q, want region=eu", got)
+	}
+	r := NewRoles(e, []RoleDef{eu, bad})
+	euWS, usWS := map[string]string{"region": "eu", "plan": "team"}, map[string]string{"region": "us", "plan": "team"}
+	cases := []struct {
+		role   Tier
+		eu, us bool
+	}{
+		{TierSysadmin, true, true},
+		{TierSupport, true, true},
+		{"eu-billing", true, false},
+		{"bad-scope", false, false},
+		{"ghost", false, false},
+	}
+	for _, c := range cases {
+		sc := r.Scope(c.role)
+		if sc.Admits(euWS) != c.eu || sc.Admits(usWS) != c.us {
+			t.Errorf("Scope(%q) admits eu %v, us %v; want %v, %v", c.role, sc.Admits(euWS), sc.Admits(usWS), c.eu, c.us)
+		}
+	}
+	// A person's own scope and the role's together.
+	own, err := ParseScope("region=eu,us plan=team")
+	if err != nil {
+		t.Fatal(err)
+	}
+	both := own.And(r.Scope("eu-billing"))
+	if !both.Admits(euWS) || both.Admits(usWS) {
+		t.Errorf("own ∧ role = %q, want eu only", both)
 	}
 }
