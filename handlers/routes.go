@@ -38,6 +38,7 @@ func (h *Handler) routes() []route {
 
 		{get, "/workspaces", policy.WorkspaceMetaRead, false, h.workspaceList},
 		{get, "/workspaces/:slug", policy.WorkspaceMetaRead, false, h.workspaceShow},
+		{get, "/workspaces/:slug/reach", policy.AuditRead, false, h.workspaceReachPage},
 		{get, "/workspaces/:slug/data/:table", policy.TenantDataRead, false, h.dataTable},
 		{get, "/workspaces/:slug/data/:table/:id", policy.TenantDataRead, false, h.dataRecord},
 		{post, "/workspaces/:slug/data/:table/:id/reveal", policy.TenantDataRead, false, h.dataReveal},

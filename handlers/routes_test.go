@@ -121,6 +121,7 @@ func routeTable() map[string]routeCase {
 
 		"GET /workspaces":                               {path: "/workspaces", want: wsGET},
 		"GET /workspaces/:slug":                         {path: "/workspaces/acme", want: wsGET},
+		"GET /workspaces/:slug/reach":                   {path: "/workspaces/acme/reach", want: auditGET},
 		"GET /workspaces/:slug/data/:table":             {path: "/workspaces/acme/data/members", want: dataGET},
 		"GET /workspaces/:slug/data/:table/:id":         {path: "/workspaces/acme/data/members/1", want: dataGET},
 		"POST /workspaces/:slug/data/:table/:id/reveal": {path: "/workspaces/acme/data/members/1/reveal", form: form("field", "email", "reason", reason), writes: true, want: dataPOST},

@@ -110,6 +110,11 @@ func (h *Handler) renderWorkspace(c echo.Context, status int, form views.Deletio
 	if view.Retention, err = h.workspaceRetention(c, w, form, errs); err != nil {
 		return err
 	}
+	if h.allowed(viewerOf(c), policy.AuditRead) {
+		if view.Reach, err = h.workspaceReach(ctx, w); err != nil {
+			return err
+		}
+	}
 	return h.render(c, status, views.WorkspacePage(h.chrome(c, formTitle(w.Name, errs)), view))
 }
 

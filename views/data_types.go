@@ -62,6 +62,37 @@ type WorkspaceView struct {
 	DeletedAt *time.Time
 	// Retention is where the workspace stands under the retention policy.
 	Retention WorkspaceRetentionView
+	// Reach is who could read its data and who did (sysadmins and
+	// auditors); nil for everyone else.
+	Reach *ReachView
+}
+
+// ReachView answers "who can reach this customer?": everyone who could
+// read the workspace's data today, by path, and everyone who did in the
+// last Days days.
+type ReachView struct {
+	Now  []ReachRow
+	Past []PastReaderRow
+	Days int
+}
+
+// ReachRow is one person who could read the data today.
+type ReachRow struct {
+	ID         int64
+	Name       string
+	Email      string
+	Role       string
+	GrantsEnd  []time.Time // their live grants' ends, soonest first
+	Breakglass bool
+	Request    bool
+}
+
+// PastReaderRow is one person who read the data in the window.
+type PastReaderRow struct {
+	Email    string
+	Grants   int
+	LastRead time.Time
+	AuditURL string
 }
 
 // DataCell is one value on a data page. A masked cell carries no value;
