@@ -31,7 +31,7 @@ func (c Clearance) mayDecide(q *gorm.DB, roles *policy.Roles, now time.Time) *go
 }
 
 // Approvers returns the staff who may decide r at now, by name: active,
-// of a tier that approves, cleared by cl, and neither its requester nor
+// of a role that approves, cleared by cl, and neither its requester nor
 // its grantee (the two-person rule).
 func Approvers(ctx context.Context, db *gorm.DB, cl Clearance, now time.Time, r AccessRequest) ([]Staff, error) {
 	roles, err := LoadRoles(ctx, db)

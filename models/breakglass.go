@@ -200,7 +200,8 @@ func breakglassNotices(tx *gorm.DB, b Breakglass, opener Staff, name string, own
 }
 
 // lockActiveSysadmin loads staff id under a row lock and checks that it
-// is an active sysadmin, the tier that may use break-glass.
+// is active in a role that may use break-glass (sysadmin, or a custom
+// role holding breakglass:use).
 func lockActiveSysadmin(tx *gorm.DB, id int64) (Staff, error) {
 	var s Staff
 	err := tx.Clauses(clause.Locking{Strength: "UPDATE"}).Where("id = ?", id).Take(&s).Error

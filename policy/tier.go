@@ -3,6 +3,9 @@ package policy
 import "slices"
 
 // Tier is a staff member's access tier; policy.csv says what each may do.
+// Staff.Tier may also name a custom role: Valid means built-in, and the
+// guards ask a Roles snapshot, which knows both. The methods below give
+// the built-in tiers' answers, which Roles must match (its tests check).
 type Tier string
 
 // The tiers.

@@ -20,6 +20,7 @@ import (
 
 	"gatehouse/models"
 	"gatehouse/models/dbtest"
+	"gatehouse/models/demo"
 	"gatehouse/policy"
 )
 
@@ -317,8 +318,15 @@ func TestRunServeDevRestartKeepsSessions(t *testing.T) {
 	if err := s.openDB().Read.Table("staff").Count(&staff).Error; err != nil {
 		t.Fatal(err)
 	}
-	if staff != 9 {
-		t.Errorf("staff after a second seeding = %d, want the 9 demo staff once", staff)
+	if staff != int64(len(demo.Staff)) {
+		t.Errorf("staff after a second seeding = %d, want the %d demo staff once", staff, len(demo.Staff))
+	}
+	var roles int64
+	if err := s.openDB().Read.Table("roles").Count(&roles).Error; err != nil {
+		t.Fatal(err)
+	}
+	if roles != int64(len(demo.Roles)) {
+		t.Errorf("roles after a second seeding = %d, want the %d demo roles once", roles, len(demo.Roles))
 	}
 }
 
