@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"gatehouse/models"
+	"gatehouse/policy"
 	"gatehouse/models/dbtest"
 )
 
@@ -192,4 +193,33 @@ func TestRoleScopeLimitsHolders(t *testing.T) {
 			t.Error("the role's page does not show its scope")
 		}
 	})
+}
+
+// TestStaffManagersGiveNoMoreThanTheyHold: someone managing staff in a
+// custom role cannot add a person whose role may do more than theirs (a
+// new sysadmin, say); a role within theirs is fine.
+func TestStaffManagersGiveNoMoreThanTheyHold(t *testing.T) {
+	p := newPortal(t, dbtest.SQLite(t))
+	act := models.Act{Now: p.clock.Now(), By: models.Actor{Email: "test", Tier: "system"}}
+	if _, err := models.CreateRole(t.Context(), p.db.Write, act, policy.RoleDef{
+		Name: "people-ops", Description: "Adds and removes staff.", Permissions: []policy.Permission{policy.PortalEnter, policy.StaffManage},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	p.addStaff("stranger@example.com", "people-ops", p.clock.Now().AddDate(0, -1, 0))
+	ops := p.login("stranger@example.com")
+	for _, tier := range []string{"sysadmin", "support", "billing-support"} {
+		before := p.count("staff", "")
+		res, body := p.post(ops, "/staff", url.Values{"email": {"new." + tier + "@example.com"}, "name": {"New Person"}, "tier": {tier}})
+		if res.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(body, "more than your own") {
+			t.Errorf("people-ops adding a %s = %d, want 422 on tier", tier, res.StatusCode)
+		}
+		if n := p.count("staff", ""); n != before {
+			t.Errorf("a refused addition of a %s wrote a staff row", tier)
+		}
+	}
+	res, _ := p.post(ops, "/staff", url.Values{"email": {"new.engineer@example.com"}, "name": {"New Engineer"}, "tier": {"engineer"}})
+	if res.StatusCode != http.StatusOK || p.count("staff", "email = ?", "new.engineer@example.com") != 1 {
+		t.Errorf("people-ops adding an engineer = %d, want the person added", res.StatusCode)
+	}
 }

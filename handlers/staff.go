@@ -109,8 +109,13 @@ func (h *Handler) staffCreate(c echo.Context) error {
 	if form.Name == "" || len(form.Name) > 200 {
 		errs["name"] = "Enter the person's name."
 	}
-	if !viewerOf(c).Roles.Known(policy.Tier(form.Tier)) {
-		errs["tier"] = "Choose a tier."
+	switch v := viewerOf(c); {
+	case !v.Roles.Known(policy.Tier(form.Tier)):
+		errs["tier"] = "Choose a role from the list."
+	case !v.Roles.Covers(v.Staff.Tier, policy.Tier(form.Tier)):
+		// Someone managing staff in a custom role cannot add a person
+		// who may do more than they may (a new sysadmin, say).
+		errs["tier"] = "You may not give a role that can do more than your own."
 	}
 	if len(errs) > 0 {
 		return h.renderStaffList(c, http.StatusUnprocessableEntity, form, errs)

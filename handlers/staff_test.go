@@ -147,8 +147,8 @@ func TestStaffAdd(t *testing.T) {
 			{"subdomain", "mallory@evil.example.com", "Mallory", "sysadmin", "email", "Staff must have an address at example.com.", "Mallory"},
 			{"empty name", "nameless@example.com", "   ", "support", "name", "Enter the person&#39;s name.", ""},
 			{"name too long", "long@example.com", strings.Repeat("n", 201), "support", "name", "Enter the person&#39;s name.", ""},
-			{"unknown tier", "tierless@example.com", "Tierless", "root", "tier", "Choose a tier.", "Tierless"},
-			{"empty tier", "tierless@example.com", "Tierless", "", "tier", "Choose a tier.", "Tierless"},
+			{"unknown tier", "tierless@example.com", "Tierless", "root", "tier", "Choose a role from the list.", "Tierless"},
+			{"empty tier", "tierless@example.com", "Tierless", "", "tier", "Choose a role from the list.", "Tierless"},
 			{"duplicate", "sam.support@example.com", "Sam Again", "support", "email", "A staff member with this address exists already.", "Sam Again"},
 			{"duplicate other case", "SAM.Support@Example.com", "Sam Again", "sysadmin", "email", "A staff member with this address exists already.", "Sam Again"},
 			{"duplicate offboarded", "lee.leaver@example.com", "Lee Back", "support", "email", "A staff member with this address exists already.", "Lee Back"},
@@ -246,7 +246,7 @@ func TestStaffChanges(t *testing.T) {
 			}
 		}
 		steps := []step{
-			{name: "tier unknown", action: "tier", form: url.Values{"tier": {"root"}}, errorKey: "tier", message: "Choose a tier."},
+			{name: "tier unknown", action: "tier", form: url.Values{"tier": {"root"}}, errorKey: "tier", message: "Choose a role from the list."},
 			{name: "tier same", action: "tier", form: url.Values{"tier": {"engineer"}, "reason": {tierReason}}, errorKey: "tier", message: "is already engineer"},
 			{name: "tier without reason", action: "tier", form: url.Values{"tier": {"senior"}}, errorKey: "tier", message: "why this change is needed"},
 			// A tier change is proposed by ada and applied by a second sysadmin.

@@ -188,6 +188,18 @@ func (r *Roles) Scope(role Tier) Scope {
 	return r.scopes[role]
 }
 
+// Covers reports whether role a holds every permission role b holds:
+// whether a holder of a may give b to someone without giving more than
+// they have themselves.
+func (r *Roles) Covers(a, b Tier) bool {
+	for _, p := range All {
+		if r.Allowed(b, p) && !r.Allowed(a, p) {
+			return false
+		}
+	}
+	return true
+}
+
 // Known reports whether role is a built-in tier or a custom role.
 func (r *Roles) Known(role Tier) bool {
 	if r == nil {
