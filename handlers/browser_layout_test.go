@@ -42,6 +42,9 @@ var layoutSkips = map[string]string{
 	// RFC 9116 plain text for security researchers, checked by
 	// TestSecurityTxt.
 	"/.well-known/security.txt": "plain text",
+	// A CSV or JSON download of a finished review, checked by
+	// TestReviewExportHTTP.
+	"/reviews/:id/export": "a download",
 }
 
 // layoutTiers are the demo staff whose portal the test walks, one per tier.
@@ -72,6 +75,7 @@ func (p *testPortal) layoutStory() []customerPage {
 	t := p.t.(*testing.T)
 	// First, while the log holds only what each asserts on.
 	p.raiseAlert()
+	p.openReview() // the access review in progress, as in the demo
 	report := p.transparencyReport("owner@acme.example")
 	sam := p.login("sam.support@example.com")
 	sara := p.login("sara.senior@example.com")
