@@ -166,7 +166,7 @@ func TestBrowserLoginDashboardLogout(t *testing.T) {
 			email: "ada.sysadmin@example.com",
 			hello: "Hello, Ada Sysadmin",
 			tier:  "sysadmin",
-			nav:   []navLink{{"Dashboard", "/", true}, {"Workspaces", "/workspaces", false}, {"Requests", "/requests", false}, {"Audit log", "/audit", false}, {"Staff", "/staff", false}, {"Break-glass", "/breakglass", false}, {"Retention", "/retention", false}, {"Incidents", "/incidents", false}, {"Access reviews", "/reviews", false}},
+			nav:   []navLink{{"Dashboard", "/", true}, {"Workspaces", "/workspaces", false}, {"Requests", "/requests", false}, {"Audit log", "/audit", false}, {"Staff", "/staff", false}, {"Roles", "/roles", false}, {"Break-glass", "/breakglass", false}, {"Retention", "/retention", false}, {"Incidents", "/incidents", false}, {"Access reviews", "/reviews", false}},
 		},
 	}
 	exe := findChromium(t)

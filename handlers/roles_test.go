@@ -7,8 +7,8 @@ import (
 	"testing"
 
 	"gatehouse/models"
-	"gatehouse/policy"
 	"gatehouse/models/dbtest"
+	"gatehouse/policy"
 )
 
 // TestRoleCreate: a sysadmin creates a custom role with POST /roles; bad
