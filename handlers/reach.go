@@ -23,6 +23,7 @@ func (h *Handler) workspaceReachPage(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	reach.Own = true
 	return h.render(c, http.StatusOK, views.ReachPage(h.chrome(c, "Who can reach "+w.Name), workspaceRow(w), *reach))
 }
 
@@ -40,7 +41,7 @@ func (h *Handler) workspaceReach(ctx context.Context, w models.Workspace) (*view
 	if err != nil {
 		return nil, err
 	}
-	v := &views.ReachView{Days: int(models.ReachWindow.Hours() / 24)}
+	v := &views.ReachView{Slug: w.Slug, Days: int(models.ReachWindow.Hours() / 24)}
 	for _, r := range reachers {
 		row := views.ReachRow{ID: r.Staff.ID, Name: r.Staff.Name, Email: r.Staff.Email, Role: string(r.Staff.Tier), Breakglass: r.Breakglass, Request: r.Request}
 		for _, g := range r.Grants {

@@ -162,9 +162,9 @@ func routeTable() map[string]routeCase {
 		"POST /staff/:id/offboard":   {path: "/staff/{otto.sysadmin}/offboard", form: form("reason", reason, "confirm", "otto.sysadmin@example.com"), writes: true, want: staffPOST},
 
 		"GET /roles":        {path: "/roles", want: staffGET},
-		"POST /roles":       {path: "/roles", form: form("name", "field-support", "description", "Support on site: general workspace information.", "permission", "portal:enter", "permission", "workspace_meta:read"), writes: true, want: staffPOST},
+		"POST /roles":       {path: "/roles", form: form("name", "field-support", "description", "Support on site: general workspace information.", "permission", "portal:enter", "permission", "workspace_meta:read", "reason", reason), writes: true, want: staffPOST},
 		"GET /roles/:name":  {path: "/roles/billing-support", want: staffGET},
-		"POST /roles/:name": {path: "/roles/billing-support", form: form("description", "Billing questions only.", "permission", "portal:enter", "permission", "workspace_meta:read"), writes: true, want: staffPOST},
+		"POST /roles/:name": {path: "/roles/billing-support", form: form("description", "Billing questions only.", "permission", "portal:enter", "permission", "workspace_meta:read", "reason", reason), writes: true, want: staffPOST},
 
 		// Proposals 1 and 2 are otto's and 3 is ada's (proposeForRoutes),
 		// in TestCrossSitePOSTsRefused; elsewhere there are none (404,

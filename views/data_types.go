@@ -71,6 +71,10 @@ type WorkspaceView struct {
 // read the workspace's data today, by path, and everyone who did in the
 // last Days days.
 type ReachView struct {
+	Slug string
+	// Own is true on the page of its own, false in the workspace page's
+	// card (which links to that page).
+	Own  bool
 	Now  []ReachRow
 	Past []PastReaderRow
 	Days int
