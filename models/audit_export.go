@@ -338,20 +338,31 @@ func readAuditBatch(ctx context.Context, db *gorm.DB, q AuditQuery, after int64,
 	}
 	rows, err := tx.Order("seq ASC").Limit(size).Rows()
 	if err != nil {
-		return dst, fmt.Errorf("read audit events: %w", err)
+		return dst, fmt.Errorf("read audit events: %w", withCause(ctx, err))
 	}
 	defer rows.Close()
 	for rows.Next() {
 		ev, err := sc.scan(rows)
 		if err != nil {
-			return dst, fmt.Errorf("read audit events: %w", err)
+			return dst, fmt.Errorf("read audit events: %w", withCause(ctx, err))
 		}
 		dst = append(dst, ev)
 	}
 	if err := rows.Err(); err != nil {
-		return dst, fmt.Errorf("read audit events: %w", err)
+		return dst, fmt.Errorf("read audit events: %w", withCause(ctx, err))
 	}
 	return dst, rows.Close()
+}
+
+// withCause is err, also wrapping the context's cause when the context
+// ended: a driver interrupted by it (SQLite's "interrupted") does not say
+// why, and a caller must be able to tell a cancelled export from a failed
+// database.
+func withCause(ctx context.Context, err error) error {
+	if cause := context.Cause(ctx); cause != nil && !errors.Is(err, cause) {
+		return fmt.Errorf("%w (%w)", cause, err)
+	}
+	return err
 }
 
 // appendExportJSON appends ev as one JSON line, byte for byte what
