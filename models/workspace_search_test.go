@@ -147,3 +147,145 @@ UNION SELECT slug FROM workspace_owners WHERE email ILIKE '%boreas%' ESCAPE '\'`
 		}
 	})
 }
+
+// TestWorkspaceSearchCommonWord: on PostgreSQL a search that matches
+// thousands of workspaces (by name, slug or owner) lists the same pages
+// as reading every match and sorting them, in each order, forwards and
+// back and with a filter; counts "more than SearchCountCap"; and reads
+// no table from end to end to do so.
+func TestWorkspaceSearchCommonWord(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *models.DB) {
+		if db.Dialect != models.Postgres {
+			t.Skip("the search by arms is PostgreSQL's")
+		}
+		ctx := context.Background()
+		now := time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)
+		if err := demo.SeedProduct(ctx, db.Write, now); err != nil {
+			t.Fatal(err)
+		}
+		// 6,000 workspaces: a third named "Harbor …", a third with an
+		// owner at harbor.example (and one of those also named so), the
+		// rest matching neither; plans and sizes varied so that each
+		// order and filter has ties and gaps.
+		for _, stmt := range []string{
+			`INSERT INTO workspaces (slug, name, plan, region, status, member_count, created_at, subscription_state)
+SELECT 'ws-' || g, CASE WHEN g % 3 = 0 THEN 'Harbor ' ELSE 'Company ' END || md5(g::text),
+       (ARRAY['free','team','business','enterprise'])[1 + g % 4], 'eu', 'active', g % 17, ?::timestamp - (g % 500) * interval '1 hour', 'active'
+FROM generate_series(1, 6000) g`,
+			`INSERT INTO workspace_owners (slug, email) SELECT 'ws-' || g, CASE WHEN g % 3 = 1 OR g % 300 = 0 THEN 'o' || g || '@harbor.example' ELSE md5(g::text) || '@example.com' END FROM generate_series(1, 6000) g`,
+			"VACUUM ANALYZE workspaces", "VACUUM ANALYZE workspace_owners",
+		} {
+			args := []any{}
+			if strings.Contains(stmt, "?") {
+				args = append(args, now)
+			}
+			if err := db.Write.Exec(stmt, args...).Error; err != nil {
+				t.Fatal(err)
+			}
+		}
+		var seen statements
+		traced := db.Read.Session(&gorm.Session{Logger: &seen})
+		list := models.WorkspaceList{DB: traced, Product: traced, Now: now, Policy: models.DefaultRetentionPolicy()}
+
+		// want is every match in order: the oracle the pages must equal.
+		want := func(f models.WorkspaceFilter, sort models.SortKey, desc bool) []string {
+			t.Helper()
+			dir := " ASC"
+			if desc {
+				dir = " DESC"
+			}
+			like := "%" + strings.ToLower(f.Query) + "%"
+			q := db.Read.Model(&models.Workspace{}).
+				Where("LOWER(name) LIKE ? OR LOWER(slug) LIKE ? OR slug IN (SELECT slug FROM workspace_owners WHERE LOWER(email) LIKE ?)", like, like, like)
+			if f.Plan != "" {
+				q = q.Where("plan = ?", f.Plan)
+			}
+			var slugs []string
+			if err := q.Order(sort.Column+dir).Order("slug"+dir).Pluck("slug", &slugs).Error; err != nil {
+				t.Fatal(err)
+			}
+			return slugs
+		}
+		slugsOf := func(p models.Page[models.Workspace]) []string {
+			var out []string
+			for _, w := range p.Rows {
+				out = append(out, w.Slug)
+			}
+			return out
+		}
+		for _, f := range []models.WorkspaceFilter{{Query: "harbor"}, {Query: "HARBOR", Plan: "enterprise"}, {Query: "c4ca4238a0b923820dcc509a6f75849b"}} {
+			for _, sort := range models.WorkspaceSorts {
+				for _, desc := range []bool{false, true} {
+					all := want(f, sort, desc)
+					k := models.Keyset{Sort: sort, Desc: desc, Limit: 50}
+					var pages []models.Page[models.Workspace]
+					var got []string
+					for i := 0; ; i++ {
+						p, n, err := list.Page(ctx, f, k)
+						if err != nil {
+							t.Fatal(err)
+						}
+						if i == 0 {
+							wantN := models.Count{N: int64(len(all))}
+							if len(all) > models.SearchCountCap {
+								wantN = models.Count{N: models.SearchCountCap, Capped: true}
+							}
+							if n != wantN {
+								t.Errorf("%+v by %s: counted %+v, want %+v", f, sort.Name, n, wantN)
+							}
+						}
+						pages = append(pages, p)
+						got = append(got, slugsOf(p)...)
+						if p.Next == nil || i > 3 {
+							break
+						}
+						k.After, k.Before = p.Next, nil
+					}
+					if len(all) > len(got) {
+						all = all[:len(got)]
+					}
+					if !slices.Equal(got, all) {
+						i := 0
+						for i < min(len(got), len(all)) && got[i] == all[i] {
+							i++
+						}
+						t.Fatalf("%+v by %s desc=%v: listed %d, want %d; from row %d: %v, want %v", f, sort.Name, desc,
+							len(got), len(all), i, got[i:min(i+3, len(got))], all[i:min(i+3, len(all))])
+					}
+					if len(pages) > 1 {
+						last := pages[len(pages)-1]
+						k.After, k.Before = nil, last.Prev
+						back, _, err := list.Page(ctx, f, k)
+						if err != nil {
+							t.Fatal(err)
+						}
+						if !slices.Equal(slugsOf(back), slugsOf(pages[len(pages)-2])) {
+							t.Errorf("%+v by %s desc=%v: the page before the last is not the one read on the way", f, sort.Name, desc)
+						}
+					}
+				}
+			}
+		}
+
+		// No statement of the search reads a whole table: each arm is
+		// read from the trigram indexes or along the sort's index.
+		if len(seen.sql) < 10 {
+			t.Fatalf("traced %d statements", len(seen.sql))
+		}
+		for _, sql := range seen.sql {
+			var plan []string
+			err := db.Write.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+				if err := tx.Exec("SET LOCAL enable_seqscan = off").Error; err != nil {
+					return err
+				}
+				return tx.Raw("EXPLAIN " + sql).Scan(&plan).Error
+			})
+			if err != nil {
+				t.Fatalf("%s: %v", sql, err)
+			}
+			if text := strings.Join(plan, "\n"); strings.Contains(text, "Seq Scan") {
+				t.Errorf("%s reads a table from end to end:\n%s", sql, text)
+			}
+		}
+	})
+}
