@@ -230,6 +230,21 @@ func build(ctx context.Context, t Target, opts Options) error {
 		return fmt.Errorf("workspaces: %w", err)
 	}
 	opts.Logf("  %d workspaces in %s", t.Size.Workspaces, time.Since(start).Round(time.Millisecond))
+	if t.Dialect == models.Postgres {
+		// Statistics before the jobs below: without them the planner
+		// reads a month of the log for each report (a report took 30 ms,
+		// not 12, at 10M events: 240,000 of them at 1m/10m).
+		start = time.Now()
+		for _, q := range []struct {
+			db   *models.DB
+			stmt string
+		}{{portal, "ANALYZE audit_events"}, {product, "ANALYZE workspaces, workspace_owners"}} {
+			if err := q.db.Write.WithContext(ctx).Exec(q.stmt).Error; err != nil {
+				return fmt.Errorf("%s: %w", q.stmt, err)
+			}
+		}
+		opts.Logf("  ANALYZE in %s", time.Since(start).Round(time.Millisecond))
+	}
 
 	start = time.Now()
 	run, err := settleRetention(ctx, portal, product, filepath.Join(filepath.Dir(t.Product), "tenants"), now)
