@@ -264,7 +264,7 @@ func build(ctx context.Context, t Target, opts Options) error {
 	// detector starts at the chain's head. Left at the start, the demo's
 	// alert seeding in `migrate --dev` and then each replica's detector
 	// would evaluate the whole generated log first (hours at 10M events).
-	if err := portal.Write.WithContext(ctx).Exec("UPDATE detection_position SET seq = (SELECT COALESCE(MAX(seq), 0) FROM audit_events) WHERE id = 1").Error; err != nil {
+	if err := models.SkipDetection(ctx, portal.Write); err != nil {
 		return fmt.Errorf("detection position: %w", err)
 	}
 

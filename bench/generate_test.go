@@ -112,6 +112,17 @@ func check(t *testing.T, tg Target, size Size) {
 	if pos < int64(size.Events) {
 		t.Errorf("detection position %d; want at least the %d generated events' head", pos, size.Events)
 	}
+	// The skipped history's views are in the dashboards' per-day counts.
+	var views, counted int64
+	if err := portal.Read.Model(&models.AuditEvent{}).Where("action = ? AND seq <= ?", models.ActionDataViewed, pos).Count(&views).Error; err != nil {
+		t.Fatal(err)
+	}
+	if err := portal.Read.Raw("SELECT COALESCE(SUM(n), 0) FROM audit_view_days").Row().Scan(&counted); err != nil {
+		t.Fatal(err)
+	}
+	if views == 0 || counted != views {
+		t.Errorf("audit_view_days counts %d views; the log holds %d up to the detection position", counted, views)
+	}
 	// Last period's transparency reports are made, as a first start makes
 	// them, so no replica measured on the pair is making them.
 	var reports int64

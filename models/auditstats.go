@@ -1,9 +1,13 @@
 package models
 
 import (
+	"cmp"
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"gorm.io/gorm"
@@ -18,17 +22,50 @@ type DayTierCount struct {
 }
 
 // DataViewsPerDay counts the data views (data.viewed events) per UTC day
-// and viewer tier from since on, in one aggregate query bounded by since
-// and served by the (action, at) index of migration 00014.
+// and viewer tier from since on. The views up to the detector's position
+// are the rows of audit_view_days, which the detector keeps (addViewDays);
+// only those after it are counted from the log, through the (action, at)
+// index of migration 00014, bounded by since and the position. Both are
+// read in one snapshot, so a detector step committing meanwhile is
+// counted once, either side.
 func DataViewsPerDay(ctx context.Context, db *gorm.DB, since time.Time) ([]DayTierCount, error) {
-	var out []DayTierCount
-	if err := viewsPerDay(db.WithContext(ctx), since).Scan(&out).Error; err != nil {
+	sums := map[[2]string]int64{}
+	opts := &sql.TxOptions{ReadOnly: true}
+	if db.Dialector.Name() == "postgres" {
+		opts.Isolation = sql.LevelRepeatableRead
+	}
+	err := db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		var pos int64
+		if err := tx.Raw("SELECT seq FROM detection_position WHERE id = 1").Row().Scan(&pos); err != nil {
+			return fmt.Errorf("detection position: %w", err)
+		}
+		var stored, live []DayTierCount
+		if err := tx.Table("audit_view_days").Select("day, tier, n").Where("day >= ?", since.UTC().Format(time.DateOnly)).Scan(&stored).Error; err != nil {
+			return err
+		}
+		if err := viewsPerDay(tx.Where("seq > ?", pos), since).Scan(&live).Error; err != nil {
+			return err
+		}
+		for _, c := range append(stored, live...) {
+			sums[[2]string{c.Day, c.Tier}] += c.N
+		}
+		return nil
+	}, opts)
+	if err != nil {
 		return nil, fmt.Errorf("data views per day: %w", err)
 	}
+	out := make([]DayTierCount, 0, len(sums))
+	for k, n := range sums {
+		out = append(out, DayTierCount{Day: k[0], Tier: k[1], N: n})
+	}
+	slices.SortFunc(out, func(a, b DayTierCount) int {
+		return cmp.Or(strings.Compare(a.Day, b.Day), strings.Compare(a.Tier, b.Tier))
+	})
 	return out, nil
 }
 
-// viewsPerDay is DataViewsPerDay's query, apart so a test can read its plan.
+// viewsPerDay counts the views of the log from since on, per UTC day and
+// tier (apart so a test can read its plan).
 func viewsPerDay(db *gorm.DB, since time.Time) *gorm.DB {
 	day := "date(at)"
 	if db.Dialector.Name() == "postgres" {
@@ -38,6 +75,33 @@ func viewsPerDay(db *gorm.DB, since time.Time) *gorm.DB {
 		Select(day+" AS day, actor_tier AS tier, COUNT(*) AS n").
 		Where("action = ? AND at >= ?", string(ActionDataViewed), since.UTC()).
 		Group("1, 2").Order("1, 2")
+}
+
+// addViewDays adds the data views among evs to audit_view_days, in tx:
+// the detector's step, which moves detection_position past evs in the
+// same transaction.
+func addViewDays(tx *gorm.DB, evs []AuditEvent) error {
+	days := map[[2]string]int64{}
+	for i := range evs {
+		if evs[i].Action == ActionDataViewed {
+			days[[2]string{evs[i].At.UTC().Format(time.DateOnly), evs[i].ActorTier}]++
+		}
+	}
+	for k, n := range days {
+		if err := addViewDay(tx, DayTierCount{Day: k[0], Tier: k[1], N: n}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func addViewDay(tx *gorm.DB, c DayTierCount) error {
+	err := tx.Exec(`INSERT INTO audit_view_days (day, tier, n) VALUES (?, ?, ?)
+ON CONFLICT (day, tier) DO UPDATE SET n = audit_view_days.n + excluded.n`, c.Day, c.Tier, c.N).Error
+	if err != nil {
+		return fmt.Errorf("views per day: %w", err)
+	}
+	return nil
 }
 
 // Verification is the outcome of one walk of the audit chain. It is kept

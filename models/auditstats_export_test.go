@@ -8,6 +8,20 @@ import (
 	"gorm.io/gorm"
 )
 
+// DataViewsFromLog counts the views from since on from the log alone.
+func DataViewsFromLog(ctx context.Context, db *gorm.DB, since time.Time) ([]DayTierCount, error) {
+	var out []DayTierCount
+	err := viewsPerDay(db.WithContext(ctx), since).Scan(&out).Error
+	return out, err
+}
+
+// ViewDaysStored is audit_view_days, by day and tier.
+func ViewDaysStored(ctx context.Context, db *gorm.DB) ([]DayTierCount, error) {
+	var out []DayTierCount
+	err := db.WithContext(ctx).Table("audit_view_days").Select("day, tier, n").Order("day, tier").Scan(&out).Error
+	return out, err
+}
+
 // DataViewsPlan is the query plan of DataViewsPerDay's query, with
 // sequential scans discouraged on PostgreSQL so that a tiny test table
 // still shows whether an index can serve it.
