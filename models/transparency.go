@@ -152,6 +152,25 @@ type TransparencyReport struct {
 // TableName is the reports table's name.
 func (TransparencyReport) TableName() string { return "transparency_reports" }
 
+// TransparencyPeriod is a period whose reports are all made (with or
+// without the idle workspaces' reports, Quiet): the job's runs for it read
+// nothing more.
+type TransparencyPeriod struct {
+	PeriodStart time.Time `gorm:"primaryKey;autoIncrement:false"`
+	PeriodEnd   time.Time `gorm:"primaryKey;autoIncrement:false"`
+	Quiet       bool      `gorm:"primaryKey;autoIncrement:false"`
+	CompletedAt time.Time
+}
+
+// TableName is the completed periods' table name.
+func (TransparencyPeriod) TableName() string { return "transparency_periods" }
+
+// periodSettled is how long after a period's end the job trusts that
+// every event of the period is committed: an event is stamped before its
+// transaction commits, and a run just after the end could miss one still
+// committing, which the next hourly run then reports.
+const periodSettled = time.Hour
+
 // Target is how the audit log names the report.
 func (r TransparencyReport) Target() string { return fmt.Sprintf("transparency/%d", r.ID) }
 
@@ -324,7 +343,27 @@ func (j *TransparencyJob) RunOnce(ctx context.Context) (TransparencyRun, error) 
 	if j.Policy.Period == ReportOff || j.Policy.Period == "" {
 		return run, nil
 	}
-	from, to := j.Policy.Period.Last(j.Now())
+	now := j.Now()
+	from, to := j.Policy.Period.Last(now)
+	period := TransparencyPeriod{PeriodStart: from.UTC(), PeriodEnd: to.UTC(), Quiet: j.Policy.Quiet}
+	var done int64
+	if err := j.DB.Read.WithContext(ctx).Model(&TransparencyPeriod{}).
+		Where("period_start = ? AND period_end = ? AND quiet = ?", period.PeriodStart, period.PeriodEnd, period.Quiet).Count(&done).Error; err != nil {
+		return run, fmt.Errorf("transparency periods: %w", err)
+	}
+	if done > 0 {
+		return run, nil
+	}
+	complete := func() error {
+		if now.Sub(to) < periodSettled {
+			return nil // an event of the period may still be committing
+		}
+		period.CompletedAt = now.UTC()
+		if err := j.DB.Write.WithContext(ctx).Clauses(clause.OnConflict{DoNothing: true}).Create(&period).Error; err != nil {
+			return fmt.Errorf("transparency periods: %w", err)
+		}
+		return nil
+	}
 	active, err := ActiveWorkspaces(ctx, j.DB.Read, from, to)
 	if err != nil {
 		return run, err
@@ -335,7 +374,7 @@ func (j *TransparencyJob) RunOnce(ctx context.Context) (TransparencyRun, error) 
 		}
 	}
 	if !j.Policy.Quiet {
-		return run, nil
+		return run, complete()
 	}
 	// The idle ones: the registry by keyset, the active ones left out.
 	after := ""
@@ -347,7 +386,7 @@ func (j *TransparencyJob) RunOnce(ctx context.Context) (TransparencyRun, error) 
 			return run, fmt.Errorf("registry: %w", err)
 		}
 		if len(slugs) == 0 {
-			return run, nil
+			return run, complete()
 		}
 		after = slugs[len(slugs)-1]
 		idle := slices.DeleteFunc(slugs, func(s string) bool { _, found := slices.BinarySearch(active, s); return found })

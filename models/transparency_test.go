@@ -368,3 +368,55 @@ func lastChanged(tok string) string {
 	}
 	return tok[:len(tok)-1] + "A"
 }
+
+// TestTransparencyPeriodCompleted: a run within the hour after the
+// period's end makes the reports but does not mark the period done, so an
+// event of the period committed just after the end still gets its report
+// on the next run; a run an hour or more after the end marks it, and
+// later runs read nothing more (a late event is not reported).
+func TestTransparencyPeriodCompleted(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *models.DB) {
+		ctx := context.Background()
+		product, _ := retentionStores(t, db)
+		reportHistory(t, db)
+		var now time.Time
+		job := &models.TransparencyJob{DB: db, Product: product, Post: models.Post{Outbox: newOutbox(t), Letters: &reportLetters{}},
+			Policy: models.DefaultTransparencyPolicy(), Now: func() time.Time { return now }}
+		run := func(at time.Time) (reported int, marked int64) {
+			t.Helper()
+			now = at
+			r, err := job.RunOnce(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := db.Read.Model(&models.TransparencyPeriod{}).Count(&marked).Error; err != nil {
+				t.Fatal(err)
+			}
+			return r.Reported, marked
+		}
+		late := func(ws string) {
+			t.Helper()
+			_, err := models.AppendAudit(ctx, db.Write, models.AuditEntry{At: time.Date(2026, 11, 30, 23, 59, 59, 0, time.UTC),
+				Actor: models.Actor{Email: "sara.senior@example.com", Tier: "senior"}, Action: models.ActionDataViewed, Workspace: ws, Table: "members", RecordIDs: []string{"1"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		end := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+		if n, marked := run(end.Add(30 * time.Minute)); n != 1 || marked != 0 {
+			t.Fatalf("half an hour after the end: %d reports, %d periods marked; want acme's, none marked", n, marked)
+		}
+		late("globex")
+		if n, marked := run(end.Add(90 * time.Minute)); n != 1 || marked != 1 {
+			t.Fatalf("an hour and a half after: %d reports, %d periods marked; want globex's, the period marked", n, marked)
+		}
+		late("initech")
+		if n, marked := run(end.Add(48 * time.Hour)); n != 0 || marked != 1 {
+			t.Errorf("two days after: %d reports, %d periods marked; want none made, the period still marked", n, marked)
+		}
+		var reports int64
+		if err := db.Read.Model(&models.TransparencyReport{}).Count(&reports).Error; err != nil || reports != 2 {
+			t.Errorf("%d reports, %v; want acme's and globex's", reports, err)
+		}
+	})
+}
