@@ -155,8 +155,9 @@ const SearchCountCap = 1000
 // with an owner whose email does. For each arm the planner either reads
 // the few matches from the trigram indexes and sorts them, or, when the
 // text is common, walks the sort's own index testing each row until it
-// has a page: about a page's worth of rows divided by how common the text
-// is, whatever the registry's size. Reading every match and sorting them
+// has a page: a page's worth of rows divided by how common the text is
+// in that order's first rows (more where the matches come late in the
+// order; README, Size, has a million-row case). Reading every match and sorting them
 // (slug IN the union of matching slugs, which SQLite still does) cost 61
 // ms at 100,000 workspaces for "harbor" and grows with the registry.
 func (l WorkspaceList) searchPage(ctx context.Context, q *gorm.DB, search string, k Keyset, cursor func(Workspace) Cursor) (Page[Workspace], Count, error) {
