@@ -86,7 +86,7 @@ func (h *Handler) routes() []route {
 		{post, "/staff", policy.StaffManage, true, h.staffCreate},
 		{get, "/staff/:id", policy.StaffManage, false, h.staffShow},
 		{post, "/staff/:id/tier", policy.StaffManage, true, h.staffTier},
-		{post, "/staff/:id/scope", policy.StaffManage, true, h.staffScope}, // until proposals: see staffScope
+		{post, "/staff/:id/scope", policy.StaffManage, true, h.staffScope}, // proposes: see staffScope
 		{post, "/staff/:id/agreement", policy.StaffManage, true, h.staffAgreement},
 		{post, "/staff/:id/training", policy.StaffManage, false, h.staffTraining},
 		{post, "/staff/:id/suspend", policy.StaffManage, false, h.staffSuspend},

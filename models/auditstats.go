@@ -35,9 +35,9 @@ func DataViewsPerDay(ctx context.Context, db *gorm.DB, since time.Time) ([]DayTi
 		opts.Isolation = sql.LevelRepeatableRead
 	}
 	err := db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		var pos int64
-		if err := tx.Raw("SELECT seq FROM detection_position WHERE id = 1").Row().Scan(&pos); err != nil {
-			return fmt.Errorf("detection position: %w", err)
+		pos, err := DetectionPosition(ctx, tx)
+		if err != nil {
+			return err
 		}
 		var stored, live []DayTierCount
 		if err := tx.Table("audit_view_days").Select("day, tier, n").Where("day >= ?", since.UTC().Format(time.DateOnly)).Scan(&stored).Error; err != nil {
@@ -102,6 +102,33 @@ ON CONFLICT (day, tier) DO UPDATE SET n = audit_view_days.n + excluded.n`, c.Day
 		return fmt.Errorf("views per day: %w", err)
 	}
 	return nil
+}
+
+// SkipDetection moves the detection position to the chain's head without
+// evaluating the events in between (history the rules should not raise
+// alerts about, such as the size benchmark's generated years), and adds
+// their data views to audit_view_days as the detector's steps would have.
+func SkipDetection(ctx context.Context, db *gorm.DB) error {
+	return db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		pos, err := DetectionPosition(ctx, tx)
+		if err != nil {
+			return err
+		}
+		head, err := locklessHead(tx)
+		if err != nil {
+			return err
+		}
+		var days []DayTierCount
+		if err := viewsPerDay(tx.Where("seq > ? AND seq <= ?", pos, head.Seq), time.Time{}).Scan(&days).Error; err != nil {
+			return fmt.Errorf("views per day: %w", err)
+		}
+		for _, d := range days {
+			if err := addViewDay(tx, d); err != nil {
+				return err
+			}
+		}
+		return tx.Exec("UPDATE detection_position SET seq = ? WHERE id = 1", head.Seq).Error
+	})
 }
 
 // Verification is the outcome of one walk of the audit chain. It is kept

@@ -567,29 +567,3 @@ func (b *evaluation) hit(r policy.Rule, kind, subject, workspace string, ev *Aud
 	}
 	return h
 }
-
-// SkipDetection moves the detection position to the chain's head without
-// evaluating the events in between (history the rules should not raise
-// alerts about, such as the size benchmark's generated years), and adds
-// their data views to audit_view_days as the detector's steps would have.
-func SkipDetection(ctx context.Context, db *gorm.DB) error {
-	return db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		var pos, head int64
-		if err := tx.Raw("SELECT seq FROM detection_position WHERE id = 1").Row().Scan(&pos); err != nil {
-			return fmt.Errorf("detection position: %w", err)
-		}
-		if err := tx.Raw("SELECT COALESCE(MAX(seq), 0) FROM audit_events").Row().Scan(&head); err != nil {
-			return fmt.Errorf("audit head: %w", err)
-		}
-		var days []DayTierCount
-		if err := viewsPerDay(tx.Where("seq > ? AND seq <= ?", pos, head), time.Time{}).Scan(&days).Error; err != nil {
-			return fmt.Errorf("views per day: %w", err)
-		}
-		for _, d := range days {
-			if err := addViewDay(tx, d); err != nil {
-				return err
-			}
-		}
-		return tx.Exec("UPDATE detection_position SET seq = ? WHERE id = 1", head).Error
-	})
-}
