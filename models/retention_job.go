@@ -77,13 +77,14 @@ func (j *RetentionJob) Run(ctx context.Context) error {
 }
 
 // RunRetention is the scheduled job: it expires deletion requests past
-// their date and moves forward every workspace that may have something
-// due, sending the due notices to its owners through the outbox. It reads
-// only what may be due (dueRetention), in batches, never the whole
-// registry. Each step is a conditional update of the workspace's retention
-// row, in the transaction that also enqueues the mails and appends the
-// audit event, so runs at once on several replicas send each notice once.
-// It never deletes anything: deletion waits for a sysadmin.
+// their date and moves forward every workspace that may have a notice due,
+// sending it to its owners through the outbox. It reads only what may be
+// due (dueRetention), in batches, never the whole registry. Each step is a
+// conditional update of the workspace's retention row, in the transaction
+// that also enqueues the mails and appends the audit event, so runs at once
+// on several replicas send each notice once. It never deletes anything:
+// deletion waits for a sysadmin, and the deletions due are counted, not
+// read.
 func RunRetention(ctx context.Context, db, product *gorm.DB, now time.Time, p RetentionPolicy, post Post) (RetentionRun, error) {
 	var run RetentionRun
 	if err := p.Check(); err != nil {
@@ -98,87 +99,75 @@ func RunRetention(ctx context.Context, db, product *gorm.DB, now time.Time, p Re
 		for _, w := range ws {
 			run.Evaluated++
 			st := snap.evaluateState(w, now, p)
-			if !st.Due {
+			if !st.Due || (st.Next != NextNotice && st.Next != NextMark) {
 				continue
 			}
-			switch st.Next {
-			case NextDelete:
-				run.DeletionDue++
-			case NextNotice, NextMark:
-				w, err := FindWorkspace(ctx, product, w.Slug) // the whole entry, for the letter
-				if err != nil {
-					return err
-				}
-				owners, err := Owners(ctx, product, w.Slug)
-				if err != nil {
-					return err
-				}
-				due := dueNotice{w: w, st: snap.evaluate(w, now, p), owners: owners}
-				won, err := once(ctx, db, func(tx *gorm.DB) (bool, error) { return sendNotice(ctx, tx, now, post, due) })
-				if errors.Is(err, errSkip) {
-					continue
-				}
-				if err != nil {
-					return fmt.Errorf("retention of %s: %w", w.Slug, err)
-				}
-				if won && st.Next == NextNotice {
-					run.Noticed++
-				} else if won {
-					run.Marked++
-				}
+			w, err := FindWorkspace(ctx, product, w.Slug) // the whole entry, for the letter
+			if err != nil {
+				return err
+			}
+			owners, err := Owners(ctx, product, w.Slug)
+			if err != nil {
+				return err
+			}
+			due := dueNotice{w: w, st: snap.evaluate(w, now, p), owners: owners}
+			won, err := once(ctx, db, func(tx *gorm.DB) (bool, error) { return sendNotice(ctx, tx, now, post, due) })
+			if errors.Is(err, errSkip) {
+				continue
+			}
+			if err != nil {
+				return fmt.Errorf("retention of %s: %w", w.Slug, err)
+			}
+			if won && st.Next == NextNotice {
+				run.Noticed++
+			} else if won {
+				run.Marked++
 			}
 		}
 		return nil
 	})
-	return run, err
+	if err != nil {
+		return run, err
+	}
+	classes := &RetentionClasses{DB: db, Product: product, Now: now, Policy: p}
+	counts, err := classes.count(ctx, []RetentionState{RetentionDeletionDue}, 0)
+	if err != nil {
+		return run, err
+	}
+	run.DeletionDue = counts[0].N
+	return run, nil
 }
 
 // dueBatch is how many registry entries the job reads at a time.
 const dueBatch = 1000
 
 // dueRetention calls each with, batch by batch, every workspace that may
-// have a step of retention due at now, and what retention recorded for
-// them: the free workspaces idle past the first notice's day (every step
-// of the free rule is due no sooner), the cancelled ones past their
-// keeping, and those with a confirmed deletion request. It reads the
-// registry through indexed queries (workspaces_free_idle,
-// workspaces_cancelled), by keyset on slug.
+// have a notice or a mark due at now, and what retention recorded for
+// them. Only a free workspace idle past the first notice's day can have
+// one (freeLifecycle sends nothing sooner, and nothing to a cancelled
+// workspace or one whose deletion was confirmed: those wait for a
+// sysadmin). The class's slugs are read from its index
+// (workspaces_free_idle, index-only), and those whose retention row alone
+// shows that nothing is due (quietRetention) are left out before their
+// entries are read: at a million workspaces that is most of the class, a
+// month of notices and the marks awaiting deletion.
 func dueRetention(ctx context.Context, db, product *gorm.DB, now time.Time, p RetentionPolicy, each func([]Workspace, retentionSnapshot) error) error {
-	cols := []string{"slug", "name", "plan", "status", "created_at", "last_login_at", "cancelled_at"}
+	quiet, err := quietRetention(ctx, db, now, p)
+	if err != nil {
+		return err
+	}
 	idle, _, _ := registryClass(product, RetentionNoticeDue, now, p)
-	cancelled, _, _ := registryClass(product, RetentionDeletionDue, now, p)
-	for _, q := range []struct {
-		cond string
-		arg  any
-	}{{idle, now.Add(-p.FreeNotice).UTC()}, {cancelled, now.Add(-p.CancelledKeep).UTC()}} {
-		// The slugs alone, through the class's index; then the entries,
-		// a batch at a time.
-		var slugs []string
-		if err := product.WithContext(ctx).Model(&Workspace{}).Where(q.cond, q.arg).Pluck("slug", &slugs).Error; err != nil {
-			return fmt.Errorf("registry: %w", err)
-		}
-		slices.Sort(slugs)
-		for batch := range slices.Chunk(slugs, dueBatch) {
-			var ws []Workspace
-			if err := product.WithContext(ctx).Select(cols).Where("slug IN ?", batch).Order("slug").Find(&ws).Error; err != nil {
-				return fmt.Errorf("registry: %w", err)
-			}
-			if err := eachSnapshot(ctx, db, ws, each); err != nil {
-				return err
-			}
-		}
-	}
-	// Confirmed deletion requests: few, and not in the registry's classes.
 	var slugs []string
-	if err := db.WithContext(ctx).Model(&DeletionRequest{}).Distinct("slug").Where("status = ?", DeletionConfirmed).Order("slug").Pluck("slug", &slugs).Error; err != nil {
-		return fmt.Errorf("confirmed deletion requests: %w", err)
+	if err := product.WithContext(ctx).Model(&Workspace{}).Where(idle, now.Add(-p.FreeNotice).UTC()).Pluck("slug", &slugs).Error; err != nil {
+		return fmt.Errorf("registry: %w", err)
 	}
+	slugs = slices.DeleteFunc(slugs, func(s string) bool { _, ok := quiet[s]; return ok })
+	slices.Sort(slugs)
+	cols := []string{"slug", "name", "plan", "status", "created_at", "last_login_at", "cancelled_at"}
 	for batch := range slices.Chunk(slugs, dueBatch) {
 		var ws []Workspace
-		// Those the queries above read already are left out.
-		err := product.WithContext(ctx).Select(cols).Where("slug IN ?", batch).
-			Where("NOT ("+idle+") AND NOT ("+cancelled+")", now.Add(-p.FreeNotice).UTC(), now.Add(-p.CancelledKeep).UTC()).Order("slug").Find(&ws).Error
-		if err != nil {
+		set, arg := jsonSlugs(product, batch)
+		if err := product.WithContext(ctx).Select(cols).Where("slug IN "+set, arg).Order("slug").Find(&ws).Error; err != nil {
 			return fmt.Errorf("registry: %w", err)
 		}
 		if err := eachSnapshot(ctx, db, ws, each); err != nil {
@@ -186,6 +175,29 @@ func dueRetention(ctx context.Context, db, product *gorm.DB, now time.Time, p Re
 		}
 	}
 	return nil
+}
+
+// quietRetention is the workspaces whose retention row alone shows that,
+// if they are free and idle past the first notice's day (cut =
+// now - FreeNotice, so their clock started at cut or before), nothing is
+// due: a notice sent after cut counts whatever the last login, so one also
+// sent less than FreeMark - FreeNotice ago has its mark not yet due, and
+// one with a mark sent after cut is marked. Holds and deletion requests
+// never make a notice due sooner, so they change nothing here.
+func quietRetention(ctx context.Context, db *gorm.DB, now time.Time, p RetentionPolicy) (map[string]struct{}, error) {
+	cut := now.Add(-p.FreeNotice).UTC()
+	recent := laterOf(cut, now.Add(-(p.FreeMark - p.FreeNotice)).UTC())
+	var slugs []string
+	err := db.WithContext(ctx).Model(&RetentionRecord{}).
+		Where("noticed_at > ? AND (noticed_at > ? OR marked_at > ?)", cut, recent, cut).Pluck("slug", &slugs).Error
+	if err != nil {
+		return nil, fmt.Errorf("retention records: %w", err)
+	}
+	quiet := make(map[string]struct{}, len(slugs))
+	for _, s := range slugs {
+		quiet[s] = struct{}{}
+	}
+	return quiet, nil
 }
 
 // eachSnapshot loads what retention recorded for ws and calls each.

@@ -10,3 +10,6 @@ import (
 func RegistryClassForTest(product *gorm.DB, state RetentionState, now time.Time, p RetentionPolicy) (string, []any, bool) {
 	return registryClass(product, state, now, p)
 }
+
+// QuietRetentionForTest is quietRetention, for the job's test.
+var QuietRetentionForTest = quietRetention

@@ -461,3 +461,89 @@ func TestRetentionJobKeepsTheQueueCounts(t *testing.T) {
 		}
 	})
 }
+
+// TestRetentionJobSendsEveryDueStep: on a registry whose dates sit on and
+// around every threshold, one run of the job sends exactly the notices and
+// marks that evaluating every workspace finds due, and counts the
+// deletions due; the workspaces it leaves unread because their retention
+// row shows nothing is due (most of what it acted on before, at scale)
+// have indeed nothing due.
+func TestRetentionJobSendsEveryDueStep(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *models.DB) {
+		ctx := context.Background()
+		now := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
+		p := models.DefaultRetentionPolicy()
+		randomRetention(t, db, now, p, 1500, 23)
+		// And on each side of the two bounds of what is left unread: a
+		// notice sent FreeMark - FreeNotice ago (its mark due from then),
+		// and a notice and mark sent at the clock's start, FreeNotice ago
+		// (valid from then).
+		gap, cut := p.FreeMark-p.FreeNotice, now.Add(-p.FreeNotice)
+		for i, off := range []time.Duration{-time.Second, -time.Microsecond, 0, time.Microsecond, time.Second} {
+			recent, start := now.Add(-gap).Add(off), cut.Add(off)
+			edges := []struct {
+				w   models.Workspace
+				rec models.RetentionRecord
+			}{
+				{models.Workspace{Slug: fmt.Sprintf("edge-recent-%d", i), CreatedAt: now.Add(-p.FreeMark - models.Day)},
+					models.RetentionRecord{NoticedAt: &recent}},
+				{models.Workspace{Slug: fmt.Sprintf("edge-start-%d", i), CreatedAt: cut},
+					models.RetentionRecord{NoticedAt: &start, MarkedAt: &start, SecondNoticedAt: &start}},
+			}
+			for _, e := range edges {
+				e.w.Name, e.w.Plan, e.w.Status, e.w.SubscriptionState = e.w.Slug, "free", models.WorkspaceFree, "none"
+				e.rec.Slug, e.rec.UpdatedAt = e.w.Slug, now
+				if err := db.Write.Create(&e.w).Error; err != nil {
+					t.Fatal(err)
+				}
+				if err := db.Write.Create(&e.rec).Error; err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		var all []models.Workspace
+		if err := db.Read.Order("slug").Find(&all).Error; err != nil {
+			t.Fatal(err)
+		}
+		quiet, err := models.QuietRetentionForTest(ctx, db.Read, now, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var notices, marks, due, quietIdle int
+		for _, w := range all {
+			st, err := models.WorkspaceRetention(ctx, db.Read, db.Read, now, p, w.Slug)
+			if err != nil {
+				t.Fatal(err)
+			}
+			step := st.Due && (st.Next == models.NextNotice || st.Next == models.NextMark)
+			if _, ok := quiet[w.Slug]; ok && step {
+				t.Errorf("%s is left unread, but its %s is due (%s)", w.Slug, st.Next, st.Explanation)
+			}
+			if _, ok := quiet[w.Slug]; ok && st.State != models.RetentionActive && st.State != models.RetentionCancelled {
+				quietIdle++
+			}
+			switch {
+			case step && st.Next == models.NextNotice:
+				notices++
+			case step:
+				marks++
+			}
+			if st.State == models.RetentionDeletionDue {
+				due++
+			}
+		}
+		if quietIdle < 20 || notices < 20 || marks < 5 {
+			t.Fatalf("%d left unread, %d notices and %d marks due: the random registry does not test the job", quietIdle, notices, marks)
+		}
+		run, err := models.RunRetention(ctx, db.Write, db.Read, now, p, models.Post{Outbox: newOutbox(t), Letters: &retentionLetters{}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if run.Noticed != notices || run.Marked != marks || run.DeletionDue != due {
+			t.Errorf("run %+v, want %d notices, %d marks, %d deletions due", run, notices, marks, due)
+		}
+		if run.Evaluated >= len(all)/2 {
+			t.Errorf("the run evaluated %d of %d workspaces: it reads more than may be due", run.Evaluated, len(all))
+		}
+	})
+}
