@@ -96,18 +96,18 @@ func (h *Handler) dashboard(c echo.Context) error {
 		}
 	}
 	if h.allowed(v, policy.RetentionManage) {
-		// The first 50 deletions due, by slug, then soonest first.
+		// The 50 deletions due the longest.
 		classes := &models.RetentionClasses{DB: h.db.Read, Product: h.product, Now: h.now(), Policy: h.retention, Scope: scopeOf(c)}
-		due, _, err := classes.Page(ctx, []models.RetentionState{models.RetentionDeletionDue}, "", nil, 50)
+		due, err := classes.OverdueDeletions(ctx, dashboardDeletions+1)
 		if err != nil {
 			return err
+		}
+		if len(due) > dashboardDeletions {
+			due, page.MoreDeletionsDue = due[:dashboardDeletions], true
 		}
 		for _, st := range due {
 			page.DeletionsDue = append(page.DeletionsDue, views.RetentionRow{Slug: st.Slug, Name: st.Name, Plan: st.Plan, Retention: retentionStatusView(st)})
 		}
-		slices.SortStableFunc(page.DeletionsDue, func(a, b views.RetentionRow) int {
-			return a.Retention.NextAt.Compare(b.Retention.NextAt)
-		})
 	}
 	if err := h.dashboardReview(c, &page); err != nil {
 		return err
@@ -120,6 +120,9 @@ func (h *Handler) dashboard(c echo.Context) error {
 	}
 	return h.render(c, http.StatusOK, views.Dashboard(h.chrome(c, "Dashboard"), page))
 }
+
+// dashboardDeletions is how many deletions due the dashboard lists.
+const dashboardDeletions = 50
 
 // reportedFor is how long a request a customer reported stays on the
 // dashboards of those who may approve requests.

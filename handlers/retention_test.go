@@ -3,6 +3,7 @@ package handlers
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"os"
@@ -130,6 +131,24 @@ func TestRetentionQueue(t *testing.T) {
 		_, body = p.get(ada, "/")
 		if !strings.Contains(body, `data-testid="deletions-due"`) || !strings.Contains(body, `href="/retention/nakatomi"`) || !strings.Contains(body, `href="/retention/soylent"`) {
 			t.Error("ada's dashboard does not list nakatomi and soylent as deletions due")
+		}
+		if strings.Contains(body, `data-testid="all-deletions-due"`) {
+			t.Error("ada's dashboard lists every deletion due and links to more")
+		}
+		// Past 50, it lists the 50 due the longest and links to the rest.
+		for i := range 55 {
+			at := p.clock.Now().Add(-400*24*time.Hour + time.Duration(i)*24*time.Hour)
+			w := models.Workspace{Slug: fmt.Sprintf("old-%02d", i), Name: fmt.Sprintf("Old %d", i), Plan: "team", Status: models.WorkspaceCancelled,
+				SubscriptionState: "cancelled", CreatedAt: at.Add(-400 * 24 * time.Hour), CancelledAt: &at, Region: "eu"}
+			if err := p.opts.ProductDB.Write.Create(&w).Error; err != nil {
+				t.Fatal(err)
+			}
+		}
+		_, body = p.get(ada, "/")
+		if !strings.Contains(body, "the 50 due the longest") || !strings.Contains(body, `data-testid="all-deletions-due"`) ||
+			!strings.Contains(body, `href="/retention/old-00"`) || !strings.Contains(body, `href="/retention/old-49"`) ||
+			strings.Contains(body, `href="/retention/old-50"`) || strings.Contains(body, `href="/retention/nakatomi"`) {
+			t.Error("ada's dashboard does not list the 50 deletions due the longest, old-00 to old-49, with a link to the rest")
 		}
 
 		// The workspace page explains the rule to support too, but the

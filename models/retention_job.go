@@ -146,30 +146,30 @@ const dueBatch = 1000
 // them. Only a free workspace idle past the first notice's day can have
 // one (freeLifecycle sends nothing sooner, and nothing to a cancelled
 // workspace or one whose deletion was confirmed: those wait for a
-// sysadmin). The class's slugs are read from its index
-// (workspaces_free_idle, index-only), and those whose retention row alone
-// shows that nothing is due (quietRetention) are left out before their
-// entries are read: at a million workspaces that is most of the class, a
-// month of notices and the marks awaiting deletion.
+// sysadmin). Of that class (readIdle) it leaves out, before reading their
+// entries, those whose retention row alone shows that nothing is due: at
+// a million workspaces that is most of the class, a month of notices and
+// the marks awaiting deletion.
 func dueRetention(ctx context.Context, db, product *gorm.DB, now time.Time, p RetentionPolicy, each func([]Workspace, retentionSnapshot) error) error {
-	quiet, err := quietRetention(ctx, db, now, p)
+	idle, err := readIdle(ctx, db, product, now, p)
 	if err != nil {
 		return err
 	}
-	idle, _, _ := registryClass(product, RetentionNoticeDue, now, p)
-	var slugs []string
-	if err := product.WithContext(ctx).Model(&Workspace{}).Where(idle, now.Add(-p.FreeNotice).UTC()).Pluck("slug", &slugs).Error; err != nil {
-		return fmt.Errorf("registry: %w", err)
-	}
-	slugs = slices.DeleteFunc(slugs, func(s string) bool { _, ok := quiet[s]; return ok })
-	slices.Sort(slugs)
+	slugs := slices.DeleteFunc(slices.Clone(idle.slugs), idle.quiet)
+	return eachEntry(ctx, db, product, slugs, each)
+}
+
+// eachEntry calls each with the registry entries of slugs (sorted), a
+// batch at a time, and what retention recorded for them.
+func eachEntry(ctx context.Context, db, product *gorm.DB, slugs []string, each func([]Workspace, retentionSnapshot) error) error {
 	cols := []string{"slug", "name", "plan", "status", "created_at", "last_login_at", "cancelled_at"}
 	for batch := range slices.Chunk(slugs, dueBatch) {
 		var ws []Workspace
 		set, arg := jsonSlugs(product, batch)
-		if err := product.WithContext(ctx).Select(cols).Where("slug IN "+set, arg).Order("slug").Find(&ws).Error; err != nil {
+		if err := product.WithContext(ctx).Select(cols).Where("slug IN "+set, arg).Find(&ws).Error; err != nil {
 			return fmt.Errorf("registry: %w", err)
 		}
+		slices.SortFunc(ws, func(a, b Workspace) int { return cmp.Compare(a.Slug, b.Slug) })
 		if err := eachSnapshot(ctx, db, ws, each); err != nil {
 			return err
 		}
@@ -177,27 +177,49 @@ func dueRetention(ctx context.Context, db, product *gorm.DB, now time.Time, p Re
 	return nil
 }
 
-// quietRetention is the workspaces whose retention row alone shows that,
-// if they are free and idle past the first notice's day (cut =
-// now - FreeNotice, so their clock started at cut or before), nothing is
-// due: a notice sent after cut counts whatever the last login, so one also
-// sent less than FreeMark - FreeNotice ago has its mark not yet due, and
-// one with a mark sent after cut is marked. Holds and deletion requests
-// never make a notice due sooner, so they change nothing here.
-func quietRetention(ctx context.Context, db *gorm.DB, now time.Time, p RetentionPolicy) (map[string]struct{}, error) {
-	cut := now.Add(-p.FreeNotice).UTC()
-	recent := laterOf(cut, now.Add(-(p.FreeMark - p.FreeNotice)).UTC())
-	var slugs []string
-	err := db.WithContext(ctx).Model(&RetentionRecord{}).
-		Where("noticed_at > ? AND (noticed_at > ? OR marked_at > ?)", cut, recent, cut).Pluck("slug", &slugs).Error
+// idleRetention is the free workspaces idle past the first notice's day
+// at now, the only ones that can have a notice or a mark due or be in a
+// notice state, with the retention rows that record a step after that day
+// (cut = now - FreeNotice). Their clock started at cut or before, so such
+// a step counts whatever their last login.
+type idleRetention struct {
+	cut, recent time.Time // recent: a notice after it has its mark not yet due
+	slugs       []string  // sorted
+	rows        map[string]RetentionRecord
+}
+
+// readIdle reads the class's slugs from the registry's index
+// (workspaces_free_idle_cover, index-only) and the rows of what retention did
+// after cut.
+func readIdle(ctx context.Context, db, product *gorm.DB, now time.Time, p RetentionPolicy) (idleRetention, error) {
+	ir := idleRetention{cut: now.Add(-p.FreeNotice).UTC(), rows: map[string]RetentionRecord{}}
+	ir.recent = laterOf(ir.cut, now.Add(-(p.FreeMark - p.FreeNotice)).UTC())
+	var rows []RetentionRecord
+	err := db.WithContext(ctx).Select("slug", "noticed_at", "marked_at", "deleted_at").
+		Where("noticed_at > ?", ir.cut).Find(&rows).Error
 	if err != nil {
-		return nil, fmt.Errorf("retention records: %w", err)
+		return ir, fmt.Errorf("retention records: %w", err)
 	}
-	quiet := make(map[string]struct{}, len(slugs))
-	for _, s := range slugs {
-		quiet[s] = struct{}{}
+	for _, r := range rows {
+		ir.rows[r.Slug] = r
 	}
-	return quiet, nil
+	class, _, _ := registryClass(product, RetentionNoticeDue, now, p)
+	if err := product.WithContext(ctx).Model(&Workspace{}).Where(class, ir.cut).Pluck("slug", &ir.slugs).Error; err != nil {
+		return ir, fmt.Errorf("registry: %w", err)
+	}
+	slices.Sort(ir.slugs)
+	return ir, nil
+}
+
+// after reports whether t is a step after cut, one that counts.
+func (ir idleRetention) after(t *time.Time) bool { return t != nil && t.After(ir.cut) }
+
+// quiet reports whether slug's retention row alone shows that nothing is
+// due: a notice that counts, with its mark not yet due or a mark that
+// counts. Holds and deletion requests never make a step due sooner.
+func (ir idleRetention) quiet(slug string) bool {
+	r, ok := ir.rows[slug]
+	return ok && ir.after(r.NoticedAt) && (r.NoticedAt.After(ir.recent) || ir.after(r.MarkedAt))
 }
 
 // eachSnapshot loads what retention recorded for ws and calls each.

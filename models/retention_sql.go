@@ -1,6 +1,7 @@
 package models
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -237,16 +238,24 @@ func (c *RetentionClasses) CountsOf(ctx context.Context, states []RetentionState
 
 // Census counts the CountedStates, whatever the registry's size: the
 // retention job's count (StoreRetentionCounts), not a page's. Every state
-// but the active one is counted exactly; the active one, most of the
-// registry, is the registry's size (EstimateWorkspaces: an estimate on a
-// large PostgreSQL registry) less the others, so that nothing reads the
-// whole registry.
+// but the active one is counted exactly: the notice states from the idle
+// class (noticeCounts), the others from indexes. The active one, most of
+// the registry, is the registry's size (EstimateWorkspaces: an estimate
+// on a large PostgreSQL registry) less the others, so that nothing reads
+// the whole registry.
 func (c *RetentionClasses) Census(ctx context.Context) ([]StateCount, error) {
-	others := slices.DeleteFunc(RetentionStates(), func(s RetentionState) bool { return s == RetentionActive })
+	others := slices.DeleteFunc(RetentionStates(), func(s RetentionState) bool {
+		return s == RetentionActive || slices.Contains(noticeStates, s)
+	})
 	counts, err := c.count(ctx, others, 0)
 	if err != nil {
 		return nil, err
 	}
+	notices, err := c.noticeCounts(ctx)
+	if err != nil {
+		return nil, err
+	}
+	counts = append(counts, notices...)
 	total, about, err := EstimateWorkspaces(ctx, c.Product)
 	if err != nil {
 		return nil, err
@@ -256,6 +265,52 @@ func (c *RetentionClasses) Census(ctx context.Context) ([]StateCount, error) {
 	}
 	counts = append(counts, StateCount{State: RetentionActive, N: int(max(total, 0)), About: about})
 	return slices.DeleteFunc(counts, func(n StateCount) bool { return !slices.Contains(CountedStates(), n.State) }), nil
+}
+
+// noticeCounts counts the noticeStates exactly. Their workspaces are all
+// in the idle class (readIdle). Those with a notice that counts sent since
+// recent, and no hold, request or deletion, are noticed: their mark is not
+// due, whatever their last login. The rest (no notice yet, an older one,
+// a hold, a request, a deletion) is evaluated from its registry entry:
+// O(what is due or marked), where reading every plain notice, as the
+// queue's pages of these states do, costs O(every notice ever sent).
+func (c *RetentionClasses) noticeCounts(ctx context.Context) ([]StateCount, error) {
+	idle, err := readIdle(ctx, c.DB, c.Product, c.Now, c.Policy)
+	if err != nil {
+		return nil, err
+	}
+	var live []string
+	err = c.DB.WithContext(ctx).Raw("SELECT slug FROM legal_holds WHERE lifted_at IS NULL" +
+		" UNION SELECT slug FROM deletion_requests WHERE status IN ('" + string(DeletionPending) + "', '" + string(DeletionConfirmed) + "')").Scan(&live).Error
+	if err != nil {
+		return nil, fmt.Errorf("retention: %w", err)
+	}
+	slices.Sort(live)
+	n := map[RetentionState]int{}
+	var eval []string
+	for _, slug := range idle.slugs {
+		r, ok := idle.rows[slug]
+		_, held := slices.BinarySearch(live, slug)
+		if ok && !held && r.DeletedAt == nil && idle.after(r.NoticedAt) && r.NoticedAt.After(idle.recent) {
+			n[RetentionNoticed]++ // its mark is not due, done or not
+			continue
+		}
+		eval = append(eval, slug)
+	}
+	err = eachEntry(ctx, c.DB, c.Product, eval, func(ws []Workspace, snap retentionSnapshot) error {
+		for _, w := range ws {
+			n[snap.state(w, c.Now, c.Policy)]++
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	var out []StateCount
+	for _, s := range noticeStates {
+		out = append(out, StateCount{State: s, N: n[s]})
+	}
+	return out, nil
 }
 
 // count counts states up to limit (0: no limit).
@@ -396,6 +451,46 @@ func (c *RetentionClasses) slugOrder(ctx context.Context, state RetentionState, 
 	return ws, nil
 }
 
+// OverdueDeletions returns up to limit workspaces due for deletion that
+// the reader's scope admits, the longest overdue first (by the day
+// deletion became due, then slug): the sysadmin dashboard's list. The
+// registry's class is read in that order through workspaces_cancelled
+// (cancelled_at, slug), so it stops after a page however many are due;
+// the acted-on workspaces in the state (confirmed requests, marked free
+// workspaces past their day) are few, and evaluated.
+func (c *RetentionClasses) OverdueDeletions(ctx context.Context, limit int) ([]RetentionStatus, error) {
+	a, err := c.loadActed(ctx, false)
+	if err != nil {
+		return nil, err
+	}
+	cond, args, _ := registryClass(c.Product, RetentionDeletionDue, c.Now, c.Policy)
+	allSet, allArg := jsonSlugs(c.Product, a.registry[RetentionDeletionDue])
+	inSet, inArg := jsonSlugs(c.Product, a.in[RetentionDeletionDue])
+	scoped := func(q *gorm.DB) *gorm.DB {
+		if sc, sargs := scopeSQL(c.Scope); sc != "" {
+			q = q.Where(sc, sargs...)
+		}
+		return q
+	}
+	var class, acted []Workspace
+	err = scoped(c.Product.WithContext(ctx).Where(cond, args...).Where("slug NOT IN "+allSet, allArg)).
+		Order("cancelled_at, slug").Limit(limit).Find(&class).Error
+	if err != nil {
+		return nil, fmt.Errorf("retention %s: %w", RetentionDeletionDue, err)
+	}
+	if err := scoped(c.Product.WithContext(ctx).Where("slug IN "+inSet, inArg)).Find(&acted).Error; err != nil {
+		return nil, fmt.Errorf("retention %s: %w", RetentionDeletionDue, err)
+	}
+	out, err := c.evaluate(ctx, append(class, acted...))
+	if err != nil {
+		return nil, err
+	}
+	slices.SortFunc(out, func(a, b RetentionStatus) int {
+		return cmp.Or(a.NextAt.Compare(b.NextAt), cmp.Compare(a.Slug, b.Slug))
+	})
+	return out[:min(len(out), limit)], nil
+}
+
 // evaluate evaluates ws in full, in their order.
 func (c *RetentionClasses) evaluate(ctx context.Context, ws []Workspace) ([]RetentionStatus, error) {
 	slugs := make([]string, len(ws))
@@ -413,6 +508,11 @@ func (c *RetentionClasses) evaluate(ctx context.Context, ws []Workspace) ([]Rete
 	return out, nil
 }
 
+// ObsoleteRegistryIndexes are the registry indexes an earlier version
+// asked for that a newer one replaced: workspaces_free_idle, by
+// workspaces_free_idle_cover.
+var ObsoleteRegistryIndexes = []string{"workspaces_free_idle"}
+
 // RegistryIndex is an index the product should create on its registry.
 type RegistryIndex struct {
 	Name, SQL string
@@ -424,8 +524,15 @@ type RegistryIndex struct {
 // product's: production creates them on the product database (README);
 // the demo registry has them.
 func RegistryRetentionIndexes(product *gorm.DB) []RegistryIndex {
+	// The idle class's index holds the columns of its expression, so that
+	// reading the class's slugs is index-only: PostgreSQL reads an
+	// expression's columns from the table otherwise.
+	cover := ") INCLUDE (created_at, last_login_at"
+	if product.Dialector.Name() != "postgres" {
+		cover = ", created_at, last_login_at"
+	}
 	return []RegistryIndex{
-		{"workspaces_free_idle", "CREATE INDEX IF NOT EXISTS workspaces_free_idle ON workspaces ((" + idleSinceSQL(product) + "), slug) WHERE " + freeSQL},
+		{"workspaces_free_idle_cover", "CREATE INDEX IF NOT EXISTS workspaces_free_idle_cover ON workspaces ((" + idleSinceSQL(product) + "), slug" + cover + ") WHERE " + freeSQL},
 		{"workspaces_cancelled", "CREATE INDEX IF NOT EXISTS workspaces_cancelled ON workspaces (cancelled_at, slug) WHERE status = '" + WorkspaceCancelled + "'"},
 		{"workspaces_deleted", "CREATE INDEX IF NOT EXISTS workspaces_deleted ON workspaces (slug) WHERE status = '" + WorkspaceDeleted + "'"},
 	}

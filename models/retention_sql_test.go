@@ -224,6 +224,39 @@ func TestRetentionSQLAgrees(t *testing.T) {
 			}
 		}
 
+		// The dashboard's deletions due: the longest overdue first, a
+		// page of them or all.
+		var due []models.RetentionStatus
+		for _, slug := range wantIn[models.RetentionDeletionDue] {
+			st, err := models.WorkspaceRetention(ctx, db.Read, db.Read, now, p, slug)
+			if err != nil {
+				t.Fatal(err)
+			}
+			due = append(due, st)
+		}
+		slices.SortFunc(due, func(a, b models.RetentionStatus) int {
+			if c := a.NextAt.Compare(b.NextAt); c != 0 {
+				return c
+			}
+			return strings.Compare(a.Slug, b.Slug)
+		})
+		for _, limit := range []int{7, len(due) + 1} {
+			got, err := (&models.RetentionClasses{DB: db.Read, Product: db.Read, Now: now, Policy: p}).OverdueDeletions(ctx, limit)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var gotSlugs, wantSlugs []string
+			for _, st := range got {
+				gotSlugs = append(gotSlugs, st.Slug)
+			}
+			for _, st := range due[:min(limit, len(due))] {
+				wantSlugs = append(wantSlugs, st.Slug)
+			}
+			if !slices.Equal(gotSlugs, wantSlugs) {
+				t.Errorf("overdue deletions, %d: %v, want %v", limit, gotSlugs, wantSlugs)
+			}
+		}
+
 		list := models.WorkspaceList{DB: db.Read, Product: db.Read, Now: now, Policy: p}
 		for _, s := range models.RetentionStates() {
 			page, c, err := list.Page(ctx, models.WorkspaceFilter{Retention: s}, models.Keyset{Sort: models.WorkspaceSorts[1], Limit: 5000})
@@ -266,7 +299,7 @@ func TestRetentionDueQueriesUseIndexes(t *testing.T) {
 			t.Fatal(err)
 		}
 		for state, index := range map[models.RetentionState]string{
-			models.RetentionNoticeDue: "workspaces_free_idle", models.RetentionDeletionDue: "workspaces_cancelled",
+			models.RetentionNoticeDue: "workspaces_free_idle_cover", models.RetentionDeletionDue: "workspaces_cancelled",
 			models.RetentionCancelled: "workspaces_cancelled", models.RetentionDeleted: "workspaces_deleted",
 		} {
 			cond, args, ok := models.RegistryClassForTest(db.Read, state, now, p)
@@ -355,7 +388,7 @@ func TestRetentionQueueQueriesUseIndexes(t *testing.T) {
 			t.Fatalf("queue counts at %v, %v; want the census's", at, err)
 		}
 		dashboard := &models.RetentionClasses{DB: traced, Product: traced, Now: now, Policy: p}
-		if _, _, err := dashboard.Page(ctx, []models.RetentionState{models.RetentionDeletionDue}, "", nil, 50); err != nil {
+		if _, err := dashboard.OverdueDeletions(ctx, 51); err != nil {
 			t.Fatal(err)
 		}
 		if _, _, err := models.EstimateWorkspaces(ctx, traced); err != nil {
@@ -501,11 +534,32 @@ func TestRetentionJobSendsEveryDueStep(t *testing.T) {
 				}
 			}
 		}
+		// And what a month of runs leaves: workspaces noticed over the
+		// last month, and marked ones.
+		for i := range 40 {
+			noticed := now.Add(-time.Duration(i) * models.Day / 2)
+			w := models.Workspace{Slug: fmt.Sprintf("month-%02d", i), CreatedAt: noticed.Add(-p.FreeNotice - time.Hour)}
+			rec := models.RetentionRecord{NoticedAt: &noticed}
+			if i%2 == 1 {
+				marked := now.Add(-time.Duration(i) * models.Day)
+				noticed = marked.Add(-gap - time.Hour)
+				w.CreatedAt = noticed.Add(-p.FreeNotice - time.Hour)
+				rec.MarkedAt, rec.SecondNoticedAt = &marked, &marked
+			}
+			w.Name, w.Plan, w.Status, w.SubscriptionState = w.Slug, "free", models.WorkspaceFree, "none"
+			rec.Slug, rec.UpdatedAt = w.Slug, now
+			if err := db.Write.Create(&w).Error; err != nil {
+				t.Fatal(err)
+			}
+			if err := db.Write.Create(&rec).Error; err != nil {
+				t.Fatal(err)
+			}
+		}
 		var all []models.Workspace
 		if err := db.Read.Order("slug").Find(&all).Error; err != nil {
 			t.Fatal(err)
 		}
-		quiet, err := models.QuietRetentionForTest(ctx, db.Read, now, p)
+		quiet, err := models.QuietRetentionForTest(ctx, db.Read, db.Read, now, p)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -516,10 +570,10 @@ func TestRetentionJobSendsEveryDueStep(t *testing.T) {
 				t.Fatal(err)
 			}
 			step := st.Due && (st.Next == models.NextNotice || st.Next == models.NextMark)
-			if _, ok := quiet[w.Slug]; ok && step {
+			if quiet[w.Slug] && step {
 				t.Errorf("%s is left unread, but its %s is due (%s)", w.Slug, st.Next, st.Explanation)
 			}
-			if _, ok := quiet[w.Slug]; ok && st.State != models.RetentionActive && st.State != models.RetentionCancelled {
+			if quiet[w.Slug] {
 				quietIdle++
 			}
 			switch {

@@ -90,6 +90,9 @@ type DashboardView struct {
 	// sysadmin, the longest waiting first; empty unless the viewer
 	// manages retention.
 	DeletionsDue []RetentionRow
+	// MoreDeletionsDue is set when DeletionsDue is the first page of
+	// more, the longest overdue first.
+	MoreDeletionsDue bool
 	// Live are the viewer's own grants in force, the soonest to end first.
 	Live []LiveGrant
 	// Mine are the requests the viewer asked for or is the grantee of,

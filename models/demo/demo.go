@@ -235,6 +235,11 @@ func SeedProduct(ctx context.Context, product *gorm.DB, now time.Time) error {
 			return fmt.Errorf("product schema: %w", err)
 		}
 	}
+	for _, name := range models.ObsoleteRegistryIndexes {
+		if err := product.WithContext(ctx).Exec("DROP INDEX IF EXISTS " + name).Error; err != nil {
+			return fmt.Errorf("product schema: %w", err)
+		}
+	}
 	for _, ix := range models.RegistryRetentionIndexes(product) {
 		if !m.HasIndex("workspaces", ix.Name) {
 			if err := product.WithContext(ctx).Exec(ix.SQL).Error; err != nil {
