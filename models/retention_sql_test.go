@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -14,6 +16,7 @@ import (
 	"gatehouse/models/demo"
 	"gatehouse/policy"
 
+	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
 )
@@ -600,4 +603,29 @@ func TestRetentionJobSendsEveryDueStep(t *testing.T) {
 			t.Errorf("the run evaluated %d of %d workspaces: it reads more than may be due", run.Evaluated, len(all))
 		}
 	})
+}
+
+// TestREADMERegistryIndexes: the registry indexes README asks the product
+// to create on PostgreSQL are the ones the code reads through.
+func TestREADMERegistryIndexes(t *testing.T) {
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	space := regexp.MustCompile(`\s+`)
+	var documented []string
+	for _, stmt := range regexp.MustCompile(`(?s)CREATE INDEX IF NOT EXISTS workspaces_[^;]*;`).FindAllString(string(readme), -1) {
+		documented = append(documented, space.ReplaceAllString(strings.TrimSuffix(stmt, ";"), " "))
+	}
+	pg, err := gorm.Open(postgres.New(postgres.Config{DSN: "host=invalid"}), &gorm.Config{DryRun: true, DisableAutomaticPing: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for _, ix := range models.RegistryRetentionIndexes(pg) {
+		want = append(want, ix.SQL)
+	}
+	if !slices.Equal(documented, want) {
+		t.Errorf("README's registry indexes:\n%s\nwant:\n%s", strings.Join(documented, "\n"), strings.Join(want, "\n"))
+	}
 }
