@@ -166,6 +166,23 @@ func (l WorkspaceList) searchPage(ctx context.Context, q *gorm.DB, search string
 		q.Session(&gorm.Session{}).Where(`(name ILIKE ? ESCAPE '\' OR slug ILIKE ? ESCAPE '\')`, like, like),
 		q.Session(&gorm.Session{}).Where(`EXISTS (SELECT 1 FROM workspace_owners o WHERE o.slug = workspaces.slug AND o.email ILIKE ? ESCAPE '\')`, like),
 	}
+	var paged [2]*gorm.DB
+	for i, arm := range arms {
+		var err error
+		if paged[i], err = keysetQuery(arm.Session(&gorm.Session{}), k, "slug", false); err != nil {
+			return Page[Workspace]{}, Count{}, err
+		}
+	}
+	both := l.Product.WithContext(ctx).Table("((?) UNION (?)) AS workspaces", paged[0], paged[1])
+	page, err := findKeyset(ctx, both, k, "slug", false, cursor)
+	if err != nil {
+		return page, Count{}, fmt.Errorf("list workspaces: %w", err)
+	}
+	if k.After == nil && k.Before == nil && page.Next == nil {
+		// A first page with no next holds every match: a rare text's
+		// count reads nothing more.
+		return page, Count{N: int64(len(page.Rows))}, nil
+	}
 	// The count: the first arm's slugs up to the cap and one more, which
 	// past the cap is the answer (a common text); within it, the union of
 	// both arms read the same way, so that a union past the cap means
@@ -175,28 +192,16 @@ func (l WorkspaceList) searchPage(ctx context.Context, q *gorm.DB, search string
 		return arm.Session(&gorm.Session{}).Select("slug").Limit(SearchCountCap + 1)
 	}
 	if err := l.Product.WithContext(ctx).Raw("SELECT count(*) FROM (?) AS matched", capped(arms[0])).Row().Scan(&n); err != nil {
-		return Page[Workspace]{}, Count{}, fmt.Errorf("count workspaces: %w", err)
+		return page, Count{}, fmt.Errorf("count workspaces: %w", err)
 	}
 	if n <= SearchCountCap {
 		if err := l.Product.WithContext(ctx).Raw("SELECT count(*) FROM ((?) UNION (?)) AS matched", capped(arms[0]), capped(arms[1])).Row().Scan(&n); err != nil {
-			return Page[Workspace]{}, Count{}, fmt.Errorf("count workspaces: %w", err)
+			return page, Count{}, fmt.Errorf("count workspaces: %w", err)
 		}
 	}
 	count := Count{N: n}
 	if n > SearchCountCap {
 		count = Count{N: SearchCountCap, Capped: true}
-	}
-	var paged [2]*gorm.DB
-	for i, arm := range arms {
-		var err error
-		if paged[i], err = keysetQuery(arm.Session(&gorm.Session{}), k, "slug", false); err != nil {
-			return Page[Workspace]{}, count, err
-		}
-	}
-	both := l.Product.WithContext(ctx).Table("((?) UNION (?)) AS workspaces", paged[0], paged[1])
-	page, err := findKeyset(ctx, both, k, "slug", false, cursor)
-	if err != nil {
-		return page, count, fmt.Errorf("list workspaces: %w", err)
 	}
 	return page, count, nil
 }
