@@ -14,9 +14,10 @@ import (
 	"strings"
 	"time"
 
+	"gatehouse/models/internal/sqlitedb"
 	"gatehouse/models/internal/tenantdb"
 
-	"github.com/glebarez/sqlite"
+	"github.com/libtnb/sqlite"
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
 	"gorm.io/driver/postgres"
@@ -78,18 +79,19 @@ func Open(ctx context.Context, url string) (*DB, error) {
 		return nil, fmt.Errorf("sqlite database path %q: want a plain file path", path)
 	}
 	const pragmas = "_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)"
-	w, err := gorm.Open(sqlite.Open(path+"?"+pragmas+"&_txlock=immediate"), cfg)
+	wdb, err := sqlitedb.Open(path + "?" + pragmas + "&_txlock=immediate")
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
-	}
-	wdb, err := w.DB()
-	if err != nil {
-		return nil, err
 	}
 	wdb.SetMaxOpenConns(1)
 	wdb.SetMaxIdleConns(1)
 	wdb.SetConnMaxLifetime(0)
 	if err := wdb.PingContext(ctx); err != nil {
+		wdb.Close()
+		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	w, err := gorm.Open(sqlite.New(sqlite.Config{Conn: wdb}), cfg)
+	if err != nil {
 		wdb.Close()
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}
@@ -99,17 +101,19 @@ func Open(ctx context.Context, url string) (*DB, error) {
 	// follows a write, then faults the pages back in. On the benchmark
 	// machine that cost 100-600 us per read, against a few preads. (The
 	// tenant files, which the portal never writes, keep their mapping.)
-	r, err := gorm.Open(sqlite.Open(path+"?"+pragmas+"&_pragma=query_only(1)"), cfg)
+	rdb, err := sqlitedb.Open(path + "?" + pragmas + "&_pragma=query_only(1)")
 	if err != nil {
 		wdb.Close()
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}
-	rdb, err := r.DB()
-	if err != nil {
-		return nil, err
-	}
 	rdb.SetMaxOpenConns(8)
 	rdb.SetMaxIdleConns(8)
+	r, err := gorm.Open(sqlite.New(sqlite.Config{Conn: rdb}), cfg)
+	if err != nil {
+		wdb.Close()
+		rdb.Close()
+		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	}
 	return &DB{Write: w, Read: r, Dialect: SQLite, path: path}, nil
 }
 

@@ -8,8 +8,9 @@ import (
 	"strings"
 	"syscall"
 
-	sqlite "github.com/glebarez/go-sqlite"
 	"github.com/jackc/pgx/v5/pgconn"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
 // Unavailable reports whether err says a database cannot serve at the
@@ -35,7 +36,8 @@ func Unavailable(err error) bool {
 	var se *sqlite.Error
 	if errors.As(err, &se) {
 		switch se.Code() & 0xff { // the primary result code
-		case sqliteBusy, sqliteLocked, sqliteReadonly, sqliteIOErr, sqliteFull, sqliteCantOpen, sqliteProtocol:
+		case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_READONLY, sqlite3.SQLITE_IOERR,
+			sqlite3.SQLITE_FULL, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_PROTOCOL:
 			return true
 		}
 		return false
@@ -68,14 +70,3 @@ func unavailableState(code string) bool {
 	}
 	return false
 }
-
-// SQLite's primary result codes that mean the database cannot serve now.
-const (
-	sqliteBusy     = 5
-	sqliteLocked   = 6
-	sqliteReadonly = 8
-	sqliteIOErr    = 10
-	sqliteFull     = 13
-	sqliteCantOpen = 14
-	sqliteProtocol = 15
-)

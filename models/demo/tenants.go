@@ -13,9 +13,10 @@ import (
 	"strings"
 	"time"
 
+	"gatehouse/models/internal/sqlitedb"
 	"gatehouse/models/internal/tenantdb"
 
-	"github.com/glebarez/sqlite"
+	"github.com/libtnb/sqlite"
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
 )
@@ -114,8 +115,13 @@ func seedFile(ctx context.Context, dir, slug string, now time.Time) error {
 	tmp := path + ".seeding"
 	os.Remove(tmp)
 	os.Remove(tmp + "-journal")
-	db, err := gorm.Open(sqlite.Open(tmp+"?_pragma=foreign_keys(1)"), &gorm.Config{Logger: logger.Discard})
+	conn, err := sqlitedb.Open(tmp + "?_pragma=foreign_keys(1)&_pragma=busy_timeout(5000)")
 	if err != nil {
+		return err
+	}
+	db, err := gorm.Open(sqlite.New(sqlite.Config{Conn: conn}), &gorm.Config{Logger: logger.Discard})
+	if err != nil {
+		conn.Close()
 		return err
 	}
 	err = db.WithContext(ctx).Transaction(func(tx *gorm.DB) error { return fillTenant(tx, "TIMESTAMP", slug, now) })

@@ -8,7 +8,8 @@ import (
 	"strings"
 	"time"
 
-	_ "github.com/glebarez/go-sqlite" // the "sqlite" database/sql driver
+	"gatehouse/models/internal/sqlitedb"
+
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
 )
@@ -79,7 +80,7 @@ func sqliteAt(path string, timeout time.Duration) (location, error) {
 	q := fmt.Sprintf("mode=ro&_pragma=query_only(1)&_pragma=busy_timeout(%d)&_pragma=mmap_size(268435456)", timeout.Milliseconds())
 	u := url.URL{Scheme: "file", Path: abs, RawQuery: q}
 	open := func() (*sql.DB, error) {
-		db, err := sql.Open("sqlite", u.String())
+		db, err := sqlitedb.Open(u.String())
 		if err != nil {
 			return nil, fmt.Errorf("open %s: %w", abs, err)
 		}

@@ -8,6 +8,8 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+
+	"gatehouse/models/internal/sqlitedb"
 )
 
 // Conn runs statements on the server holding the schemas: a *sql.DB, or
@@ -102,7 +104,7 @@ func (s Store) countFile(ctx context.Context, inv *Inventory) error {
 		return err
 	}
 	u := url.URL{Scheme: "file", Path: abs, RawQuery: "mode=ro&_pragma=busy_timeout(10000)"}
-	f, err := sql.Open("sqlite", u.String())
+	f, err := sqlitedb.Open(u.String())
 	if err != nil {
 		return err
 	}
