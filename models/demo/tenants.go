@@ -115,7 +115,7 @@ func seedFile(ctx context.Context, dir, slug string, now time.Time) error {
 	tmp := path + ".seeding"
 	os.Remove(tmp)
 	os.Remove(tmp + "-journal")
-	conn, err := sqlitedb.Open(tmp + "?_pragma=foreign_keys(1)&_pragma=busy_timeout(5000)")
+	conn, err := sqlitedb.Open(tmp+"?_pragma=foreign_keys(1)&_pragma=busy_timeout(5000)", 0)
 	if err != nil {
 		return err
 	}

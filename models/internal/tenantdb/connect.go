@@ -64,6 +64,12 @@ func openPostgres(dsn string) (*sql.DB, error) {
 	return db, nil
 }
 
+// stmtCache is how much SQL text each connection to a workspace file
+// keeps prepared (see sqlitedb): the statements of a few page reads,
+// whose text varies with the table, its columns and the page; compiled,
+// at most about half a megabyte a connection.
+const stmtCache = 8 << 10
+
 // sqliteAt opens path read-only: mode=ro (which also never creates the
 // file) and query_only, which refuses writes whatever the file's
 // permissions. The driver cannot interrupt a running statement when its
@@ -80,7 +86,7 @@ func sqliteAt(path string, timeout time.Duration) (location, error) {
 	q := fmt.Sprintf("mode=ro&_pragma=query_only(1)&_pragma=busy_timeout(%d)&_pragma=mmap_size(268435456)", timeout.Milliseconds())
 	u := url.URL{Scheme: "file", Path: abs, RawQuery: q}
 	open := func() (*sql.DB, error) {
-		db, err := sqlitedb.Open(u.String())
+		db, err := sqlitedb.Open(u.String(), stmtCache)
 		if err != nil {
 			return nil, fmt.Errorf("open %s: %w", abs, err)
 		}

@@ -104,7 +104,7 @@ func (s Store) countFile(ctx context.Context, inv *Inventory) error {
 		return err
 	}
 	u := url.URL{Scheme: "file", Path: abs, RawQuery: "mode=ro&_pragma=busy_timeout(10000)"}
-	f, err := sqlitedb.Open(u.String())
+	f, err := sqlitedb.Open(u.String(), 0)
 	if err != nil {
 		return err
 	}
