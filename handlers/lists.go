@@ -53,7 +53,7 @@ func listKeyset(c echo.Context, sorts []models.SortKey, limit int) (models.Keyse
 func listNav[T any](path string, filters url.Values, sorts []models.SortKey, k models.Keyset, page models.Page[T], n models.Count) views.ListNav {
 	nav := views.ListNav{
 		Path: path, Filters: filters, Sort: k.Sort.Name, Desc: k.Desc, Sorts: map[string]bool{},
-		Count: n.N, Capped: n.Capped, AtLeast: n.AtLeast, Paged: k.After != nil || k.Before != nil,
+		Count: n.N, Capped: n.Capped, AtLeast: n.AtLeast, About: n.About, Paged: k.After != nil || k.Before != nil,
 	}
 	for _, s := range sorts {
 		nav.Sorts[s.Name] = s.Desc

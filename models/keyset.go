@@ -192,6 +192,7 @@ type Count struct {
 	N       int64
 	Capped  bool
 	AtLeast bool
+	About   bool // an estimate (EstimateWorkspaces)
 }
 
 // countCapped counts q's rows up to CountCap.

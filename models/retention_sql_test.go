@@ -454,6 +454,16 @@ func TestEstimateWorkspaces(t *testing.T) {
 		if err != nil || !about || n < 11000 || n > 13500+exact {
 			t.Errorf("large registry: %d (about %v), %v; want about %d", n, about, err, 12000+exact)
 		}
+		// The workspace list says the same of the whole registry, and
+		// counts a filtered one, up to the cap.
+		list := models.WorkspaceList{DB: db.Read, Product: db.Read, Now: now, Policy: models.DefaultRetentionPolicy()}
+		k := models.Keyset{Sort: models.WorkspaceSorts[0], Limit: 50}
+		if _, c, err := list.Page(ctx, models.WorkspaceFilter{}, k); err != nil || c != (models.Count{N: n, About: true}) {
+			t.Errorf("whole list counted %+v, %v; want about %d", c, err, n)
+		}
+		if _, c, err := list.Page(ctx, models.WorkspaceFilter{Plan: "team"}, k); err != nil || c != (models.Count{N: models.CountCap, Capped: true}) {
+			t.Errorf("team workspaces counted %+v, %v; want more than %d", c, err, models.CountCap)
+		}
 	})
 }
 

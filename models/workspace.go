@@ -61,18 +61,28 @@ const estimateFrom = 10000
 // one row instead of a count of the whole registry, and about is true;
 // otherwise an exact count.
 func EstimateWorkspaces(ctx context.Context, product *gorm.DB) (n int64, about bool, err error) {
-	if product.Dialector.Name() == "postgres" {
-		var est float64
-		err := product.WithContext(ctx).Raw("SELECT COALESCE((SELECT reltuples FROM pg_class WHERE oid = to_regclass('workspaces')), -1)").Row().Scan(&est)
-		if err != nil {
-			return 0, false, fmt.Errorf("estimate workspaces: %w", err)
-		}
-		if est >= estimateFrom {
-			return int64(est), true, nil
-		}
+	if n, about, err = estimateRegistry(ctx, product); err != nil || about {
+		return n, about, err
 	}
 	n, err = CountWorkspaces(ctx, product)
 	return n, false, err
+}
+
+// estimateRegistry is PostgreSQL's estimate of the registry's size when
+// it is estimateFrom or more; about is false otherwise.
+func estimateRegistry(ctx context.Context, product *gorm.DB) (n int64, about bool, err error) {
+	if product.Dialector.Name() != "postgres" {
+		return 0, false, nil
+	}
+	var est float64
+	err = product.WithContext(ctx).Raw("SELECT COALESCE((SELECT reltuples FROM pg_class WHERE oid = to_regclass('workspaces')), -1)").Row().Scan(&est)
+	if err != nil {
+		return 0, false, fmt.Errorf("estimate workspaces: %w", err)
+	}
+	if est >= estimateFrom {
+		return int64(est), true, nil
+	}
+	return 0, false, nil
 }
 
 // EstimateWorkspacesIn is EstimateWorkspaces for a reader limited to sc:

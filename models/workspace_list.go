@@ -133,7 +133,16 @@ func (l WorkspaceList) Page(ctx context.Context, f WorkspaceFilter, k Keyset) (P
 	if byArms {
 		return l.searchPage(ctx, q, search, k, cursor)
 	}
-	n, err := countCapped(ctx, l.Product, q)
+	var n Count
+	var err error
+	if f == (WorkspaceFilter{}) && l.Scope.Unrestricted() {
+		// The whole registry: on a large PostgreSQL one, its estimated
+		// size, as the dashboard says it.
+		n.N, n.About, err = estimateRegistry(ctx, l.Product)
+	}
+	if err == nil && !n.About {
+		n, err = countCapped(ctx, l.Product, q)
+	}
 	if err != nil {
 		return Page[Workspace]{}, Count{}, fmt.Errorf("count workspaces: %w", err)
 	}

@@ -39,6 +39,7 @@ func TestListNavCountText(t *testing.T) {
 		{ListNav{Count: 1234}, "1,234 requests"},
 		{ListNav{Count: 5000, Capped: true}, "more than 5,000 requests"},
 		{ListNav{Count: 17, AtLeast: true}, "at least 17 requests"},
+		{ListNav{Count: 1_012_345, About: true}, "about 1.0 million requests"},
 	} {
 		if got := tc.nav.CountText("request", "requests"); got != tc.want {
 			t.Errorf("CountText(%+v) = %q, want %q", tc.nav, got, tc.want)

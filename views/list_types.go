@@ -21,6 +21,7 @@ type ListNav struct {
 	Count   int64
 	Capped  bool   // more than Count
 	AtLeast bool   // at least Count
+	About   bool   // Count is an estimate
 	Next    string // the after= of the next page; "" when none
 	Prev    string // the before= of the previous page; "" when none
 	Paged   bool   // not the first page
@@ -87,7 +88,8 @@ func (n ListNav) nextHref() string { return n.href(n.Sort, n.Desc, "after", n.Ne
 func (n ListNav) prevHref() string { return n.href(n.Sort, n.Desc, "before", n.Prev) }
 
 // CountText is how many rows the list holds, with the noun's plural
-// when needed: "1 request", "57 requests", "more than 5,000 requests".
+// when needed: "1 request", "57 requests", "more than 5,000 requests",
+// "about 1.0 million workspaces".
 func (n ListNav) CountText(one, many string) string {
 	noun := many
 	if n.Count == 1 && !n.Capped {
@@ -98,6 +100,8 @@ func (n ListNav) CountText(one, many string) string {
 		return "more than " + thousands(n.Count) + " " + noun
 	case n.AtLeast:
 		return "at least " + thousands(n.Count) + " " + noun
+	case n.About:
+		return about(n.Count) + " " + many
 	}
 	return thousands(n.Count) + " " + noun
 }
