@@ -394,12 +394,18 @@ func (c *RetentionClasses) Page(ctx context.Context, states []RetentionState, qu
 	return out, next, nil
 }
 
+// slugOrdered are the states whose registry class has an index in slug
+// order (RegistryRetentionIndexes).
+var slugOrdered = []RetentionState{RetentionDeletionDue, RetentionCancelled, RetentionDeleted}
+
 // slugOrder reads up to limit workspaces of state, in slug order, after
 // slug from ("" from the start), whose name or slug contains query when
-// it is not empty. The registry's class is read through its own index and
-// sorted (OFFSET 0 keeps the planner from walking the whole registry in
-// slug order to find a few rows), except for the active state, which
-// holds most of the registry and is read in slug order.
+// it is not empty. On PostgreSQL the registry's class is read a page at a
+// time from its slug-ordered index where it has one (slugOrdered), and
+// otherwise through its own index and sorted (OFFSET 0 keeps the planner
+// from walking the whole registry in slug order to find a few rows),
+// except for the active state, which holds most of the registry and is
+// read in slug order.
 func (c *RetentionClasses) slugOrder(ctx context.Context, state RetentionState, query, from string, limit int) ([]Workspace, error) {
 	if !slices.Contains(RetentionStates(), state) {
 		return nil, fmt.Errorf("retention state %q: %w", state, ErrNotFound)
@@ -436,12 +442,18 @@ func (c *RetentionClasses) slugOrder(ctx context.Context, state RetentionState, 
 	args := append([]any{inArg}, fargs...)
 	if cond, cargs, ok := registryClass(c.Product, state, c.Now, c.Policy); ok {
 		allSet, allArg := jsonSlugs(c.Product, a.registry[state])
-		fence := " OFFSET 0"
-		if state == RetentionActive || c.Product.Dialector.Name() != "postgres" {
+		fence, fargs2 := " OFFSET 0", []any{}
+		switch {
+		case state == RetentionActive || c.Product.Dialector.Name() != "postgres":
 			fence = ""
+		case query == "" && slices.Contains(slugOrdered, state):
+			// A page of the class in slug order, which the planner
+			// reads by walking the class's slug-ordered index until it
+			// has one (workspaces_cancelled_slug, workspaces_deleted).
+			fence, fargs2 = " ORDER BY slug LIMIT ?", []any{limit}
 		}
 		sql = "SELECT slug FROM (SELECT slug FROM workspaces WHERE (" + cond + ") AND slug NOT IN " + allSet + " AND " + filter + fence + ") AS class UNION ALL " + sql
-		args = append(append(append(cargs, allArg), fargs...), args...)
+		args = append(append(append(append(cargs, allArg), fargs...), fargs2...), args...)
 	}
 	var ws []Workspace
 	sql = "SELECT * FROM workspaces WHERE slug IN (SELECT slug FROM (" + sql + ") AS page ORDER BY slug LIMIT ?) ORDER BY slug"
@@ -534,6 +546,7 @@ func RegistryRetentionIndexes(product *gorm.DB) []RegistryIndex {
 	return []RegistryIndex{
 		{"workspaces_free_idle_cover", "CREATE INDEX IF NOT EXISTS workspaces_free_idle_cover ON workspaces ((" + idleSinceSQL(product) + "), slug" + cover + ") WHERE " + freeSQL},
 		{"workspaces_cancelled", "CREATE INDEX IF NOT EXISTS workspaces_cancelled ON workspaces (cancelled_at, slug) WHERE status = '" + WorkspaceCancelled + "'"},
+		{"workspaces_cancelled_slug", "CREATE INDEX IF NOT EXISTS workspaces_cancelled_slug ON workspaces (slug, cancelled_at) WHERE status = '" + WorkspaceCancelled + "'"},
 		{"workspaces_deleted", "CREATE INDEX IF NOT EXISTS workspaces_deleted ON workspaces (slug) WHERE status = '" + WorkspaceDeleted + "'"},
 	}
 }
