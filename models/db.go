@@ -56,8 +56,13 @@ type DB struct {
 // megabyte a connection.
 const stmtCache = 16 << 10
 
-// Open connects to url: a postgres:// or postgresql:// URL, or a SQLite
-// file path (optionally prefixed with "sqlite:").
+// defaultPoolConns is how many connections a PostgreSQL pool opens at
+// most unless its URL says otherwise (pool_max_conns).
+const defaultPoolConns = 32
+
+// Open connects to url: a postgres:// or postgresql:// URL (with, if
+// wanted, pool_max_conns: at most that many connections, 32 by default),
+// or a SQLite file path (optionally prefixed with "sqlite:").
 func Open(ctx context.Context, url string) (*DB, error) {
 	cfg := &gorm.Config{
 		NowFunc:        func() time.Time { return time.Now().UTC() },
@@ -65,7 +70,11 @@ func Open(ctx context.Context, url string) (*DB, error) {
 		TranslateError: true,
 	}
 	if strings.HasPrefix(url, "postgres://") || strings.HasPrefix(url, "postgresql://") {
-		g, err := gorm.Open(postgres.Open(url), cfg)
+		dsn, conns, err := tenantdb.PoolSize(url, defaultPoolConns)
+		if err != nil {
+			return nil, err
+		}
+		g, err := gorm.Open(postgres.Open(dsn), cfg)
 		if err != nil {
 			return nil, fmt.Errorf("open postgres: %w", err)
 		}
@@ -73,8 +82,8 @@ func Open(ctx context.Context, url string) (*DB, error) {
 		if err != nil {
 			return nil, err
 		}
-		sqlDB.SetMaxOpenConns(32)
-		sqlDB.SetMaxIdleConns(32)
+		sqlDB.SetMaxOpenConns(conns)
+		sqlDB.SetMaxIdleConns(conns)
 		sqlDB.SetConnMaxIdleTime(5 * time.Minute)
 		if err := sqlDB.PingContext(ctx); err != nil {
 			sqlDB.Close()

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/url"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -51,6 +52,10 @@ func postgresAt(dsn string) location {
 // default_transaction_read_only=on, so even a statement outside the
 // reader's read-only transactions cannot write.
 func openPostgres(dsn string) (*sql.DB, error) {
+	dsn, conns, err := PoolSize(dsn, 16)
+	if err != nil {
+		return nil, fmt.Errorf("tenant data server URL: %w", err)
+	}
 	cfg, err := pgx.ParseConfig(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("tenant data server URL: %w", err)
@@ -58,8 +63,8 @@ func openPostgres(dsn string) (*sql.DB, error) {
 	cfg.RuntimeParams["default_transaction_read_only"] = "on"
 	cfg.RuntimeParams["application_name"] = "gatehouse-tenant-reader"
 	db := stdlib.OpenDB(*cfg)
-	db.SetMaxOpenConns(16)
-	db.SetMaxIdleConns(16)
+	db.SetMaxOpenConns(conns)
+	db.SetMaxIdleConns(conns)
 	db.SetConnMaxIdleTime(5 * time.Minute)
 	return db, nil
 }
@@ -95,4 +100,30 @@ func sqliteAt(path string, timeout time.Duration) (location, error) {
 		return db, nil
 	}
 	return location{key: "sqlite:" + abs, dialect: SQLite, path: abs, open: open}, nil
+}
+
+// PoolSize takes pool_max_conns, pgxpool's name for a pool's size, out of
+// a PostgreSQL URL and returns the URL without it and the size (def when
+// absent): the pools here are database/sql's, and PostgreSQL would refuse
+// the parameter as an unknown setting. Fewer connections than requests in
+// flight queue them in the portal instead of in the database server's
+// scheduler, which on a server with few cores is the shorter tail.
+func PoolSize(raw string, def int) (string, int, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		// The driver refuses it, without the password (url.Parse's
+		// error would quote it).
+		return raw, def, nil
+	}
+	q := u.Query()
+	if !q.Has("pool_max_conns") {
+		return raw, def, nil
+	}
+	n, err := strconv.Atoi(q.Get("pool_max_conns"))
+	if err != nil || n < 1 || n > 1000 {
+		return "", 0, fmt.Errorf("database URL: pool_max_conns %q: want a number of connections from 1 to 1000", q.Get("pool_max_conns"))
+	}
+	q.Del("pool_max_conns")
+	u.RawQuery = q.Encode()
+	return u.String(), n, nil
 }
