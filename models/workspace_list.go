@@ -175,14 +175,18 @@ func (l WorkspaceList) searchPage(ctx context.Context, q *gorm.DB, search string
 		q.Session(&gorm.Session{}).Where(`(name ILIKE ? ESCAPE '\' OR slug ILIKE ? ESCAPE '\')`, like, like),
 		q.Session(&gorm.Session{}).Where(`EXISTS (SELECT 1 FROM workspace_owners o WHERE o.slug = workspaces.slug AND o.email ILIKE ? ESCAPE '\')`, like),
 	}
+	// Each arm's page is its slugs alone, so that in name order (the
+	// list's first) the walk reads the name index only (workspaces_name:
+	// name, slug), not a table row for each row it tests; the page's
+	// rows are read by slug afterwards.
 	var paged [2]*gorm.DB
 	for i, arm := range arms {
 		var err error
-		if paged[i], err = keysetQuery(arm.Session(&gorm.Session{}), k, "slug", false); err != nil {
+		if paged[i], err = keysetQuery(arm.Session(&gorm.Session{}).Select("slug"), k, "slug", false); err != nil {
 			return Page[Workspace]{}, Count{}, err
 		}
 	}
-	both := l.Product.WithContext(ctx).Table("((?) UNION (?)) AS workspaces", paged[0], paged[1])
+	both := l.Product.WithContext(ctx).Model(&Workspace{}).Where("slug IN ((?) UNION (?))", paged[0], paged[1])
 	page, err := findKeyset(ctx, both, k, "slug", false, cursor)
 	if err != nil {
 		return page, Count{}, fmt.Errorf("list workspaces: %w", err)
