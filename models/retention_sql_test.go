@@ -301,6 +301,23 @@ func TestRetentionDueQueriesUseIndexes(t *testing.T) {
 		if err := db.Write.Exec("ANALYZE workspaces").Error; err != nil {
 			t.Fatal(err)
 		}
+		// The job's read of recent notices (readIdle), on a table that
+		// keeps a row for every workspace ever noticed.
+		err := db.Write.Exec("INSERT INTO retention (slug, noticed_at, updated_at) SELECT 'old-' || i, ?, ? FROM generate_series(1, 5000) AS i",
+			now.Add(-400*models.Day), now).Error
+		if err == nil {
+			err = db.Write.Exec("ANALYZE retention").Error
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		var recent []string
+		if err := db.Read.Raw("EXPLAIN SELECT slug, noticed_at, marked_at, deleted_at FROM retention WHERE noticed_at > ?", now.Add(-p.FreeNotice)).Scan(&recent).Error; err != nil {
+			t.Fatal(err)
+		}
+		if text := strings.Join(recent, "\n"); !strings.Contains(text, "retention_noticed") {
+			t.Errorf("recent notices: plan\n%s\nwant retention_noticed", text)
+		}
 		for state, index := range map[models.RetentionState]string{
 			models.RetentionNoticeDue: "workspaces_free_idle_cover", models.RetentionDeletionDue: "workspaces_cancelled",
 			models.RetentionCancelled: "workspaces_cancelled", models.RetentionDeleted: "workspaces_deleted",
