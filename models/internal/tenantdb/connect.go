@@ -77,10 +77,10 @@ const stmtCache = 8 << 10
 
 // sqliteAt opens path read-only: mode=ro (which also never creates the
 // file) and query_only, which refuses writes whatever the file's
-// permissions. The driver cannot interrupt a running statement when its
-// context ends, so waiting for a writer's lock is bounded by busy_timeout,
-// and the statements the reader builds are bounded by construction
-// (a primary key range with a LIMIT).
+// permissions. The driver interrupts a running statement when its context
+// ends; besides, waiting for a writer's lock is bounded by busy_timeout,
+// and the statements the reader builds are bounded by construction (a
+// primary key range with a LIMIT).
 func sqliteAt(path string, timeout time.Duration) (location, error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
