@@ -115,6 +115,11 @@ var noticeStates = []RetentionState{RetentionNoticeDue, RetentionNoticed, Retent
 // index retention_acted (migration 00024) holds the others.
 const plainNoticeSQL = "noticed_at IS NOT NULL AND marked_at IS NULL AND second_noticed_at IS NULL AND deleted_at IS NULL AND deletion_started_at IS NULL"
 
+// liveHoldsOrRequestsSQL is the workspaces under a legal hold or with a
+// live deletion request: retention acted on them whatever their row says.
+const liveHoldsOrRequestsSQL = "SELECT slug FROM legal_holds WHERE lifted_at IS NULL" +
+	" UNION SELECT slug FROM deletion_requests WHERE status IN ('" + string(DeletionPending) + "', '" + string(DeletionConfirmed) + "')"
+
 // loadActed reads and evaluates the workspaces retention acted on: what
 // retention recorded for them (their rows are the acted-on set) and their
 // registry entries, in one query each. Without notices it leaves out the
@@ -130,9 +135,7 @@ func (c *RetentionClasses) loadActed(ctx context.Context, notices bool) (*actedS
 		snap, err = loadRetention(ctx, c.DB, nil)
 	} else {
 		var some []string
-		err = c.DB.WithContext(ctx).Raw("SELECT slug FROM retention WHERE NOT (" + plainNoticeSQL + ")" +
-			" UNION SELECT slug FROM legal_holds WHERE lifted_at IS NULL" +
-			" UNION SELECT slug FROM deletion_requests WHERE status IN ('" + string(DeletionPending) + "', '" + string(DeletionConfirmed) + "')").Scan(&some).Error
+		err = c.DB.WithContext(ctx).Raw("SELECT slug FROM retention WHERE NOT (" + plainNoticeSQL + ") UNION " + liveHoldsOrRequestsSQL).Scan(&some).Error
 		if err != nil {
 			return nil, fmt.Errorf("retention: %w", err)
 		}
@@ -280,8 +283,7 @@ func (c *RetentionClasses) noticeCounts(ctx context.Context) ([]StateCount, erro
 		return nil, err
 	}
 	var live []string
-	err = c.DB.WithContext(ctx).Raw("SELECT slug FROM legal_holds WHERE lifted_at IS NULL" +
-		" UNION SELECT slug FROM deletion_requests WHERE status IN ('" + string(DeletionPending) + "', '" + string(DeletionConfirmed) + "')").Scan(&live).Error
+	err = c.DB.WithContext(ctx).Raw(liveHoldsOrRequestsSQL).Scan(&live).Error
 	if err != nil {
 		return nil, fmt.Errorf("retention: %w", err)
 	}
@@ -478,19 +480,13 @@ func (c *RetentionClasses) OverdueDeletions(ctx context.Context, limit int) ([]R
 	cond, args, _ := registryClass(c.Product, RetentionDeletionDue, c.Now, c.Policy)
 	allSet, allArg := jsonSlugs(c.Product, a.registry[RetentionDeletionDue])
 	inSet, inArg := jsonSlugs(c.Product, a.in[RetentionDeletionDue])
-	scoped := func(q *gorm.DB) *gorm.DB {
-		if sc, sargs := scopeSQL(c.Scope); sc != "" {
-			q = q.Where(sc, sargs...)
-		}
-		return q
-	}
 	var class, acted []Workspace
-	err = scoped(c.Product.WithContext(ctx).Where(cond, args...).Where("slug NOT IN "+allSet, allArg)).
+	err = scopeWhere(c.Product.WithContext(ctx).Where(cond, args...).Where("slug NOT IN "+allSet, allArg), c.Scope).
 		Order("cancelled_at, slug").Limit(limit).Find(&class).Error
 	if err != nil {
 		return nil, fmt.Errorf("retention %s: %w", RetentionDeletionDue, err)
 	}
-	if err := scoped(c.Product.WithContext(ctx).Where("slug IN "+inSet, inArg)).Find(&acted).Error; err != nil {
+	if err := scopeWhere(c.Product.WithContext(ctx).Where("slug IN "+inSet, inArg), c.Scope).Find(&acted).Error; err != nil {
 		return nil, fmt.Errorf("retention %s: %w", RetentionDeletionDue, err)
 	}
 	out, err := c.evaluate(ctx, append(class, acted...))
