@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -353,8 +354,12 @@ func TestRetentionDueQueriesUseIndexes(t *testing.T) {
 }
 
 // statements is a gorm logger that keeps every statement run, with its
-// values written in.
-type statements struct{ sql []string }
+// values written in. A page may run its reads at once (a search's
+// arms), so it is safe for concurrent use.
+type statements struct {
+	mu  sync.Mutex
+	sql []string
+}
 
 func (s *statements) LogMode(logger.LogLevel) logger.Interface { return s }
 func (s *statements) Info(context.Context, string, ...any)     {}
@@ -362,6 +367,8 @@ func (s *statements) Warn(context.Context, string, ...any)     {}
 func (s *statements) Error(context.Context, string, ...any)    {}
 func (s *statements) Trace(_ context.Context, _ time.Time, fc func() (string, int64), _ error) {
 	sql, _ := fc()
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	s.sql = append(s.sql, sql)
 }
 

@@ -1,11 +1,14 @@
 package models
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -166,57 +169,127 @@ const SearchCountCap = 1000
 // text is common, walks the sort's own index testing each row until it
 // has a page: a page's worth of rows divided by how common the text is
 // in that order's first rows (more where the matches come late in the
-// order; README, Size, has a million-row case). Reading every match and sorting them
-// (slug IN the union of matching slugs, which SQLite still does) cost 61
-// ms at 100,000 workspaces for "harbor" and grows with the registry.
+// order; README, Size, has a million-row case). Reading every match and
+// sorting them (slug IN the union of matching slugs, which SQLite still
+// does) cost 61 ms at 100,000 workspaces for "harbor" and grows with the
+// registry.
+//
+// The two arms are independent reads: they run at once, each on its own
+// connection, so that a search costs the longer of them, not their sum.
+// On a first page the name-or-slug arm reads on to SearchCountCap
+// matches and one more, in the page's order: the same walk then gives
+// the page and the count (past the cap, "more than"; within it, with the
+// owner arm's page when that holds every owner match, the exact count),
+// where a separate count read the same rows again. Any other page, or a
+// first page whose owner arm has more than a page, counts apart
+// (searchCount): on other pages beside the arms, from the start.
 func (l WorkspaceList) searchPage(ctx context.Context, q *gorm.DB, search string, k Keyset, cursor func(Workspace) Cursor) (Page[Workspace], Count, error) {
+	if k.Limit <= 0 {
+		k.Limit = 50
+	}
 	like := "%" + escapeLike(search) + "%"
 	arms := [2]*gorm.DB{
 		q.Session(&gorm.Session{}).Where(`(name ILIKE ? ESCAPE '\' OR slug ILIKE ? ESCAPE '\')`, like, like),
 		q.Session(&gorm.Session{}).Where(`EXISTS (SELECT 1 FROM workspace_owners o WHERE o.slug = workspaces.slug AND o.email ILIKE ? ESCAPE '\')`, like),
 	}
+	first := k.After == nil && k.Before == nil
 	// Each arm's page is its slugs alone, so that in name order (the
 	// list's first) the walk reads the name index only (workspaces_name:
 	// name, slug), not a table row for each row it tests; the page's
 	// rows are read by slug afterwards.
 	var paged [2]*gorm.DB
 	for i, arm := range arms {
+		ak := k
+		if first && i == 0 {
+			ak.Limit = SearchCountCap
+		}
 		var err error
-		if paged[i], err = keysetQuery(arm.Session(&gorm.Session{}).Select("slug"), k, "slug", false); err != nil {
+		if paged[i], err = keysetQuery(arm.Session(&gorm.Session{}).Select("slug"), ak, "slug", false); err != nil {
 			return Page[Workspace]{}, Count{}, err
 		}
 	}
-	both := l.Product.WithContext(ctx).Model(&Workspace{}).Where("slug IN ((?) UNION (?))", paged[0], paged[1])
-	page, err := findKeyset(ctx, both, k, "slug", false, cursor)
+	type countRead struct {
+		n   Count
+		err error
+	}
+	var counted chan countRead
+	startCount := func() {
+		counted = make(chan countRead, 1)
+		go func() {
+			n, err := l.searchCount(ctx, arms)
+			counted <- countRead{n, err}
+		}()
+	}
+	if !first {
+		startCount()
+	}
+	var slugs [2][]string
+	var errs [2]error
+	var wg sync.WaitGroup
+	for i := range paged {
+		wg.Go(func() { errs[i] = paged[i].WithContext(ctx).Pluck("slug", &slugs[i]).Error })
+	}
+	wg.Wait()
+	var count Count
+	if err := cmp.Or(errs[0], errs[1]); err != nil {
+		if counted != nil {
+			<-counted // nothing outlives the request's reads
+		}
+		return Page[Workspace]{}, Count{}, fmt.Errorf("list workspaces: %w", err)
+	}
+	union := func(a, b []string) []string { return slices.Compact(slices.Sorted(slices.Values(slices.Concat(a, b)))) }
+	if first {
+		switch {
+		case len(slugs[0]) > SearchCountCap:
+			count = Count{N: SearchCountCap, Capped: true}
+		case len(slugs[1]) <= k.Limit:
+			// Both arms read to their end: their union is every match.
+			count = Count{N: int64(len(union(slugs[0], slugs[1])))}
+		default:
+			startCount()
+		}
+		slugs[0] = slugs[0][:min(len(slugs[0]), k.Limit+1)]
+	}
+	var page Page[Workspace]
+	var err error
+	if matched := union(slugs[0], slugs[1]); len(matched) > 0 {
+		both := l.Product.WithContext(ctx).Model(&Workspace{}).Where("slug IN ?", matched)
+		if page, err = findKeyset(ctx, both, k, "slug", false, cursor); err != nil {
+			err = fmt.Errorf("list workspaces: %w", err)
+		}
+	}
+	if counted != nil {
+		c := <-counted
+		count, err = c.n, cmp.Or(err, c.err)
+	}
 	if err != nil {
-		return page, Count{}, fmt.Errorf("list workspaces: %w", err)
+		return page, Count{}, err
 	}
-	if k.After == nil && k.Before == nil && page.Next == nil {
-		// A first page with no next holds every match: a rare text's
-		// count reads nothing more.
-		return page, Count{N: int64(len(page.Rows))}, nil
-	}
-	// The count: the first arm's slugs up to the cap and one more, which
-	// past the cap is the answer (a common text); within it, the union of
-	// both arms read the same way, so that a union past the cap means
-	// more than the cap matched, and one within it is exact.
+	return page, count, nil
+}
+
+// searchCount counts a search's matches up to SearchCountCap: the first
+// arm's slugs up to the cap and one more, which past the cap is the
+// answer (a common text); within it, the union of both arms read the
+// same way, so that a union past the cap means more than the cap
+// matched, and one within it is exact.
+func (l WorkspaceList) searchCount(ctx context.Context, arms [2]*gorm.DB) (Count, error) {
 	var n int64
 	capped := func(arm *gorm.DB) *gorm.DB {
 		return arm.Session(&gorm.Session{}).Select("slug").Limit(SearchCountCap + 1)
 	}
 	if err := l.Product.WithContext(ctx).Raw("SELECT count(*) FROM (?) AS matched", capped(arms[0])).Row().Scan(&n); err != nil {
-		return page, Count{}, fmt.Errorf("count workspaces: %w", err)
+		return Count{}, fmt.Errorf("count workspaces: %w", err)
 	}
 	if n <= SearchCountCap {
 		if err := l.Product.WithContext(ctx).Raw("SELECT count(*) FROM ((?) UNION (?)) AS matched", capped(arms[0]), capped(arms[1])).Row().Scan(&n); err != nil {
-			return page, Count{}, fmt.Errorf("count workspaces: %w", err)
+			return Count{}, fmt.Errorf("count workspaces: %w", err)
 		}
 	}
-	count := Count{N: n}
 	if n > SearchCountCap {
-		count = Count{N: SearchCountCap, Capped: true}
+		return Count{N: SearchCountCap, Capped: true}, nil
 	}
-	return page, count, nil
+	return Count{N: n}, nil
 }
 
 // sortValue is w's value of sort key name, as a cursor holds it.
