@@ -177,11 +177,8 @@ func ceilingServer(b *testing.B, p *testPortal, path string, viewer int64) *http
 		view.Columns = append(view.Columns, views.DataColumn{Name: c.Name, Class: string(c.Class)})
 	}
 	for _, r := range page.Rows {
-		row := views.DataRow{ID: r.ID}
-		for _, c := range r.Cells {
-			row.Cells = append(row.Cells, views.DataCell{Text: c.Text, Null: c.Null, Masked: c.Masked})
-		}
-		view.Rows = append(view.Rows, row)
+		// The cells as the real page makes them (times included), once.
+		view.Rows = append(view.Rows, views.DataRow{ID: r.ID, Cells: viewCells(r.Cells)})
 	}
 	e := echo.New()
 	e.Use(p.h.securityHeaders)

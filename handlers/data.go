@@ -105,11 +105,16 @@ func viewColumns(cols []policy.Column) []views.DataColumn {
 	return out
 }
 
+// viewCells is a row's cells as the page shows them; a time's text is
+// parsed for its <time> element, and only a time's.
 func viewCells(cells []models.DataCell) []views.DataCell {
 	out := make([]views.DataCell, len(cells))
 	for i, c := range cells {
 		out[i] = views.DataCell{Text: c.Text, Null: c.Null, Masked: c.Masked}
-		if t, err := time.Parse(time.RFC3339, c.Text); c.Time && err == nil {
+		if !c.Time {
+			continue
+		}
+		if t, err := time.Parse(time.RFC3339, c.Text); err == nil {
 			out[i].At = &t
 		}
 	}

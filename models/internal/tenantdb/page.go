@@ -64,7 +64,10 @@ func (r *Reader) readSQLite(ctx context.Context, p *pool, s scope, q Query, limi
 	for i, c := range q.Columns {
 		isTime[i] = times[c]
 	}
-	var out []Row
+	// The page's rows and their values are two allocations, not one a
+	// row: a page is read on every view of tenant data.
+	out := make([]Row, 0, min(limit, 256))
+	values := make([]Value, 0, cap(out)*ncol)
 	raw := make([]any, ncol)
 	dest := make([]any, ncol+1)
 	for i := range raw {
@@ -76,7 +79,11 @@ func (r *Reader) readSQLite(ctx context.Context, p *pool, s scope, q Query, limi
 		if err := rows.Scan(dest...); err != nil {
 			return nil, err
 		}
-		row.Values = make([]Value, len(raw))
+		if len(values)+len(raw) > cap(values) {
+			values = make([]Value, 0, cap(out)*ncol)
+		}
+		row.Values = values[len(values) : len(values)+len(raw) : len(values)+len(raw)]
+		values = values[:len(values)+len(raw)]
 		for i, v := range raw {
 			if s, ok := v.(string); ok && isTime[i] {
 				row.Values[i] = sqliteTime(s)
