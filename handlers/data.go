@@ -31,6 +31,17 @@ func (h *Handler) dataTable(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	return h.render(c, http.StatusOK, views.DataTable(h.chrome(c, dataTableTitle(page)), dataTableView(page, after, h.now())))
+}
+
+// dataTableTitle is a table page's title: the workspace, then the table.
+func dataTableTitle(page models.DataPage) string {
+	return page.Workspace.Name + " · " + page.Table
+}
+
+// dataTableView is what a table page shows of page, read after the
+// record id after, at now.
+func dataTableView(page models.DataPage, after int64, now time.Time) views.DataTableView {
 	ws, g := page.Workspace, page.Grant
 	view := views.DataTableView{
 		Slug:      ws.Slug,
@@ -46,13 +57,13 @@ func (h *Handler) dataTable(c echo.Context) error {
 		GrantID:   g.ID,
 		GrantEnds: g.EndsAt,
 		EndHref:   endHref(g),
-		Now:       h.now(),
+		Now:       now,
 		Unmask:    g.Unmask,
 	}
 	for _, r := range page.Rows {
 		view.Rows = append(view.Rows, views.DataRow{ID: r.ID, Cells: viewCells(r.Cells)})
 	}
-	return h.render(c, http.StatusOK, views.DataTable(h.chrome(c, ws.Name+" · "+page.Table), view))
+	return view
 }
 
 func (h *Handler) dataRecord(c echo.Context) error {
