@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -32,6 +33,11 @@ func BenchmarkDataPage(b *testing.B) {
 			p, clients, path := rig.p, rig.clients, rig.path
 			ceiling := ceilingServer(b, p, path, rig.viewer.ID)
 			plain := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 128}}
+			// The ceiling is the same page without the database work:
+			// the same bytes.
+			if real, top := fetch(b, clients[0], p.srv.URL+path), fetch(b, plain, ceiling.URL+path); !bytes.Equal(real, top) {
+				b.Fatalf("the ceiling's page (%d bytes) is not the audited page (%d bytes)", len(top), len(real))
+			}
 			for _, conc := range []int{1, 8, 64} {
 				b.Run(fmt.Sprintf("clients=%d", conc), func(b *testing.B) {
 					before := p.count("audit_events", "action = ?", models.ActionDataViewed)
@@ -95,6 +101,21 @@ func newDataPageRig(b *testing.B, engine string, n int) *dataPageRig {
 		rig.clients = append(rig.clients, c)
 	}
 	return rig
+}
+
+// fetch GETs url and returns its body, which must come with 200.
+func fetch(b *testing.B, c *http.Client, url string) []byte {
+	b.Helper()
+	res, err := c.Get(url)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer res.Body.Close()
+	body, err := io.ReadAll(res.Body)
+	if err != nil || res.StatusCode != http.StatusOK {
+		b.Fatalf("GET %s: %d, %v", url, res.StatusCode, err)
+	}
+	return body
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
