@@ -241,10 +241,10 @@ func (l WorkspaceList) searchPage(ctx context.Context, q *gorm.DB, search string
 	if first {
 		switch {
 		case len(slugs[0]) > SearchCountCap:
-			count = Count{N: SearchCountCap, Capped: true}
+			count = searchCountOf(int64(len(slugs[0])))
 		case len(slugs[1]) <= k.Limit:
 			// Both arms read to their end: their union is every match.
-			count = Count{N: int64(len(union(slugs[0], slugs[1])))}
+			count = searchCountOf(int64(len(union(slugs[0], slugs[1]))))
 		default:
 			startCount()
 		}
@@ -286,10 +286,16 @@ func (l WorkspaceList) searchCount(ctx context.Context, arms [2]*gorm.DB) (Count
 			return Count{}, fmt.Errorf("count workspaces: %w", err)
 		}
 	}
+	return searchCountOf(n), nil
+}
+
+// searchCountOf is n matches as a search counts them: past
+// SearchCountCap, "more than" the cap.
+func searchCountOf(n int64) Count {
 	if n > SearchCountCap {
-		return Count{N: SearchCountCap, Capped: true}, nil
+		return Count{N: SearchCountCap, Capped: true}
 	}
-	return Count{N: n}, nil
+	return Count{N: n}
 }
 
 // sortValue is w's value of sort key name, as a cursor holds it.
