@@ -129,6 +129,7 @@ func measure(b *testing.B, bin string, size Size, opts Options) []row {
 		b.Logf("%d queued mails counted as delivered", settled)
 	}
 	s := startServer(b, bin, tg, dataDir)
+	b.Logf("quiet %s after start-up", settle().Round(time.Millisecond))
 	idle, _ := s.memory()
 	rows := []row{{name: "start-up (exec to /readyz)", metric: "startup", ms: ms(s.Startup)}}
 	product, err := models.Open(ctx, tg.Product)
