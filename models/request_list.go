@@ -69,7 +69,7 @@ func ListRequests(ctx context.Context, db *gorm.DB, f RequestFilter) ([]RequestL
 		f.Limit = 50
 	}
 	var out []RequestListing
-	if err := q.Joins(endEventJoin, endActions).Select(requestListingColumns).Order("access_requests.id DESC").Limit(f.Limit).Offset(f.Offset).Find(&out).Error; err != nil {
+	if err := q.Joins(endEventJoin(db), endActions).Select(requestListingColumns).Order("access_requests.id DESC").Limit(f.Limit).Offset(f.Offset).Find(&out).Error; err != nil {
 		return nil, 0, fmt.Errorf("list requests: %w", err)
 	}
 	return out, n, nil
@@ -91,7 +91,7 @@ func PageRequests(ctx context.Context, db *gorm.DB, f RequestFilter, k Keyset) (
 	if err != nil {
 		return Page[RequestListing]{}, Count{}, fmt.Errorf("count requests: %w", err)
 	}
-	rows := q.Joins(endEventJoin, endActions).Select(requestListingColumns)
+	rows := q.Joins(endEventJoin(db), endActions).Select(requestListingColumns)
 	page, err := findKeyset(ctx, rows, k, "access_requests.id", true, func(r RequestListing) Cursor {
 		return Cursor{Value: r.sortValue(k.Sort.Name), ID: strconv.FormatInt(r.ID, 10)}
 	})
