@@ -112,6 +112,7 @@ type Handler struct {
 	detection  []policy.Rule
 	db         *models.DB
 	product    *gorm.DB
+	search     *models.SearchSample // which word of a search each index is asked for
 	productDB  *models.DB
 	tenantsDir string
 	data       *models.TenantData // the one way to customer data
@@ -168,6 +169,7 @@ func New(o Options) (*Handler, error) {
 	h := &Handler{
 		db:               o.DB,
 		product:          o.Product,
+		search:           &models.SearchSample{Product: o.Product},
 		productDB:        o.ProductDB,
 		tenantsDir:       o.TenantsDir,
 		catalog:          o.Catalog,

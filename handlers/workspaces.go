@@ -51,7 +51,7 @@ func (h *Handler) workspaceList(c echo.Context) error {
 	for _, s := range models.RetentionStates() {
 		view.Retentions = append(view.Retentions, string(s))
 	}
-	list := models.WorkspaceList{DB: h.db.Read, Product: h.product, Now: h.now(), Policy: h.retention, Scope: scopeOf(c)}
+	list := models.WorkspaceList{DB: h.db.Read, Product: h.product, Now: h.now(), Policy: h.retention, Scope: scopeOf(c), Sample: h.search}
 	page, nav, status, err := readList(errs, "/workspaces", filters, models.WorkspaceSorts, k, func() (models.Page[models.Workspace], models.Count, error) {
 		return list.Page(c.Request().Context(), f, k)
 	})

@@ -108,6 +108,9 @@ type WorkspaceList struct {
 	// Scope is the reader's (ScopeOf): workspaces it does not admit are
 	// not listed, nor counted.
 	Scope policy.Scope
+	// Sample, when set, tells a search on PostgreSQL which of its words
+	// to ask each index for (SearchSample); it changes no result.
+	Sample *SearchSample
 }
 
 // Page returns one page of the workspaces f matches, sorted and paged by
@@ -188,9 +191,23 @@ func (l WorkspaceList) searchPage(ctx context.Context, q *gorm.DB, search string
 		k.Limit = 50
 	}
 	like := "%" + escapeLike(search) + "%"
-	arms := [2]*gorm.DB{
-		q.Session(&gorm.Session{}).Where(`(name ILIKE ? ESCAPE '\' OR slug ILIKE ? ESCAPE '\')`, like, like),
-		q.Session(&gorm.Session{}).Where(`EXISTS (SELECT 1 FROM workspace_owners o WHERE o.slug = workspaces.slug AND o.email ILIKE ? ESCAPE '\')`, like),
+	// An arm given a rare word asks its index for that word and tests
+	// the whole text on the rows that hold it, as an expression no index
+	// serves (name || ''), so that the index reads the word's trigrams
+	// only (SearchSample).
+	words := l.Sample.words(ctx, search)
+	var arms [2]*gorm.DB
+	if w := words[0]; w != "" {
+		probe := "%" + escapeLike(w) + "%"
+		arms[0] = q.Session(&gorm.Session{}).Where(`(name ILIKE ? ESCAPE '\' OR slug ILIKE ? ESCAPE '\') AND ((name || '') ILIKE ? ESCAPE '\' OR (slug || '') ILIKE ? ESCAPE '\')`, probe, probe, like, like)
+	} else {
+		arms[0] = q.Session(&gorm.Session{}).Where(`(name ILIKE ? ESCAPE '\' OR slug ILIKE ? ESCAPE '\')`, like, like)
+	}
+	if w := words[1]; w != "" {
+		probe := "%" + escapeLike(w) + "%"
+		arms[1] = q.Session(&gorm.Session{}).Where(`EXISTS (SELECT 1 FROM workspace_owners o WHERE o.slug = workspaces.slug AND o.email ILIKE ? ESCAPE '\' AND (o.email || '') ILIKE ? ESCAPE '\')`, probe, like)
+	} else {
+		arms[1] = q.Session(&gorm.Session{}).Where(`EXISTS (SELECT 1 FROM workspace_owners o WHERE o.slug = workspaces.slug AND o.email ILIKE ? ESCAPE '\')`, like)
 	}
 	first := k.After == nil && k.Before == nil
 	// Each arm's page is its slugs alone, so that in name order (the

@@ -144,6 +144,25 @@ UNION SELECT slug FROM workspace_owners WHERE email ILIKE '%boreas%' ESCAPE '\'`
 				}
 			}
 			check("boreas", "zephyr")
+
+			// Asked for a rare word of the text, with the whole text
+			// tested on the rows holding it, the search finds the same.
+			sampled := list
+			sampled.Sample = &models.SearchSample{Product: db.Read}
+			for _, q := range []string{"cme Corp", "pepper@stark", "Hooli.EXAMPLE", "piedpiper.ex", "boreas metrics", "company 1679", "ws-c4ca42"} {
+				k := models.Keyset{Sort: models.WorkspaceSorts[1], Limit: 100}
+				whole, n, err := list.Page(ctx, models.WorkspaceFilter{Query: q}, k)
+				if err != nil {
+					t.Fatal(err)
+				}
+				narrowed, m, err := sampled.Page(ctx, models.WorkspaceFilter{Query: q}, k)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !slices.EqualFunc(whole.Rows, narrowed.Rows, func(a, b models.Workspace) bool { return a.Slug == b.Slug }) || n != m {
+					t.Errorf("search %q with a sample: %d rows (%+v), without: %d (%+v)", q, len(narrowed.Rows), m, len(whole.Rows), n)
+				}
+			}
 		}
 	})
 }
@@ -185,7 +204,10 @@ FROM generate_series(1, 6000) g`,
 		}
 		var seen statements
 		traced := db.Read.Session(&gorm.Session{Logger: &seen})
-		list := models.WorkspaceList{DB: traced, Product: traced, Now: now, Policy: models.DefaultRetentionPolicy()}
+		// The sample narrows "o3001@harbor" to o3001, a word in a few rows
+		// (o300@harbor's o300 is in eleven, ten of them not matching).
+		list := models.WorkspaceList{DB: traced, Product: traced, Now: now, Policy: models.DefaultRetentionPolicy(),
+			Sample: &models.SearchSample{Product: db.Read}}
 
 		// want is every match in order: the oracle the pages must equal.
 		want := func(f models.WorkspaceFilter, sort models.SortKey, desc bool) []string {
@@ -213,7 +235,7 @@ FROM generate_series(1, 6000) g`,
 			}
 			return out
 		}
-		for _, f := range []models.WorkspaceFilter{{Query: "harbor"}, {Query: "HARBOR", Plan: "enterprise"}, {Query: "c4ca4238a0b923820dcc509a6f75849b"}} {
+		for _, f := range []models.WorkspaceFilter{{Query: "harbor"}, {Query: "HARBOR", Plan: "enterprise"}, {Query: "c4ca4238a0b923820dcc509a6f75849b"}, {Query: "o3001@harbor"}, {Query: "O300@Harbor"}} {
 			for _, sort := range models.WorkspaceSorts {
 				for _, desc := range []bool{false, true} {
 					all := want(f, sort, desc)
@@ -271,6 +293,11 @@ FROM generate_series(1, 6000) g`,
 		// read from the trigram indexes or along the sort's index.
 		if len(seen.sql) < 10 {
 			t.Fatalf("traced %d statements", len(seen.sql))
+		}
+		for _, narrowed := range []string{"(name || '') ILIKE '%o3001@harbor%'", "(o.email || '') ILIKE '%o3001@harbor%'"} {
+			if !slices.ContainsFunc(seen.sql, func(sql string) bool { return strings.Contains(sql, narrowed) }) {
+				t.Errorf("no search asked an index for a rare word alone, testing %s", narrowed)
+			}
 		}
 		for _, sql := range seen.sql {
 			var plan []string
