@@ -153,7 +153,9 @@ func (a *sampled) add(v string) {
 // rareWord is the word of search (a run of 3 or more letters and digits,
 // as pg_trgm splits them) whose trigrams the index holds fewest entries
 // for, when fewer than narrowBelow rows are estimated to hold it; ""
-// when the search is that word alone, or no word is rare.
+// when the search is that word alone, or no word is rare. Only ASCII
+// words are chosen: pg_trgm's letters follow the database's locale, and
+// a word it found no trigram in would have the index read whole.
 func (a sampled) rareWord(search string) string {
 	lower := strings.ToLower(search)
 	if len(a.values) == 0 {
@@ -161,7 +163,7 @@ func (a sampled) rareWord(search string) string {
 	}
 	best, cost := "", 0
 	for _, w := range strings.FieldsFunc(lower, notWordRune) {
-		if utf8.RuneCountInString(w) < 3 {
+		if len(w) < 3 || strings.IndexFunc(w, func(r rune) bool { return r >= utf8.RuneSelf }) >= 0 {
 			continue
 		}
 		c := 0
