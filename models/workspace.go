@@ -74,15 +74,24 @@ func estimateRegistry(ctx context.Context, product *gorm.DB) (n int64, about boo
 	if product.Dialector.Name() != "postgres" {
 		return 0, false, nil
 	}
-	var est float64
-	err = product.WithContext(ctx).Raw("SELECT COALESCE((SELECT reltuples FROM pg_class WHERE oid = to_regclass('workspaces')), -1)").Row().Scan(&est)
+	est, err := estimateRows(ctx, product, "workspaces")
 	if err != nil {
-		return 0, false, fmt.Errorf("estimate workspaces: %w", err)
+		return 0, false, err
 	}
 	if est >= estimateFrom {
 		return int64(est), true, nil
 	}
 	return 0, false, nil
+}
+
+// estimateRows is PostgreSQL's estimate of how many rows table holds
+// (pg_class.reltuples): -1 for a table never analyzed.
+func estimateRows(ctx context.Context, db *gorm.DB, table string) (float64, error) {
+	var est float64
+	if err := db.WithContext(ctx).Raw("SELECT COALESCE((SELECT reltuples FROM pg_class WHERE oid = to_regclass(?)), -1)", table).Row().Scan(&est); err != nil {
+		return 0, fmt.Errorf("estimate %s: %w", table, err)
+	}
+	return est, nil
 }
 
 // EstimateWorkspacesIn is EstimateWorkspaces for a reader limited to sc:

@@ -93,9 +93,9 @@ func (s *SearchSample) current(ctx context.Context) [2]sampled {
 func drawSearchSample(ctx context.Context, product *gorm.DB) ([2]sampled, error) {
 	var arms [2]sampled
 	for i, t := range []struct{ table, columns string }{{"workspaces", "name, slug"}, {"workspace_owners", "email"}} {
-		var rows float64
-		if err := product.WithContext(ctx).Raw("SELECT COALESCE((SELECT reltuples FROM pg_class WHERE oid = to_regclass(?)), -1)", t.table).Row().Scan(&rows); err != nil {
-			return [2]sampled{}, fmt.Errorf("size of %s: %w", t.table, err)
+		rows, err := estimateRows(ctx, product, t.table)
+		if err != nil {
+			return [2]sampled{}, err
 		}
 		if rows <= 0 {
 			continue
@@ -108,12 +108,12 @@ func drawSearchSample(ctx context.Context, product *gorm.DB) ([2]sampled, error)
 		}
 		a := sampled{trigrams: map[string]int{}}
 		n := 0
+		cols := make([]string, strings.Count(t.columns, ",")+1)
+		dest := make([]any, len(cols))
+		for j := range cols {
+			dest[j] = &cols[j]
+		}
 		for r.Next() {
-			cols := make([]string, strings.Count(t.columns, ",")+1)
-			dest := make([]any, len(cols))
-			for j := range cols {
-				dest[j] = &cols[j]
-			}
 			if err := r.Scan(dest...); err != nil {
 				r.Close()
 				return [2]sampled{}, fmt.Errorf("sample %s: %w", t.table, err)
