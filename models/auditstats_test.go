@@ -92,12 +92,15 @@ func TestDataViewsPerDay(t *testing.T) {
 			t.Errorf("stored after skipping: %v, %v; want 5 rows", stored, err)
 		}
 
-		plan, err := models.DataViewsPlan(ctx, db.Read, since)
+		// The events after the position are found by their sequence
+		// number. PostgreSQL chooses by its statistics, which a tiny
+		// table does not have; SQLite is told.
+		plan, err := models.DataViewsPlan(ctx, db.Read, 3, since)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !strings.Contains(plan, "audit_events_action_at") {
-			t.Errorf("the per-day count does not use the (action, at) index:\n%s", plan)
+		if db.Dialect == models.SQLite && !strings.Contains(plan, "INTEGER PRIMARY KEY (rowid>?)") {
+			t.Errorf("the count after the position does not read by sequence number:\n%s", plan)
 		}
 	})
 }
