@@ -286,9 +286,9 @@ FROM s`, n)
 			t.Fatal(err)
 		}
 		start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-		recordIndex := "audit_events_workspace"
+		recordIndex, workspaceTimeIndex := "audit_events_workspace", "audit_events_workspace_at"
 		if pg {
-			recordIndex = "audit_events_record_keys"
+			recordIndex, workspaceTimeIndex = "audit_events_record_keys", "workspace"
 		}
 		cases := []struct {
 			name  string
@@ -303,6 +303,7 @@ FROM s`, n)
 			{"old until", models.AuditQuery{Until: start.Add(time.Hour)}, "audit_events_at"},
 			{"recent since", models.AuditQuery{Since: start.Add(16 * time.Hour)}, "audit_events_at"},
 			{"time range", models.AuditQuery{Since: start.Add(time.Hour), Until: start.Add(2 * time.Hour)}, "audit_events_at"},
+			{"workspace, old until", models.AuditQuery{Workspace: "ws07", Until: start.Add(time.Hour)}, workspaceTimeIndex},
 		}
 		explain := func(sql string, vars []any) string {
 			t.Helper()
@@ -369,6 +370,24 @@ FROM s`, n)
 			t.Fatal(err)
 		}
 		check("retention history", sql, vars, "audit_events_retention")
+
+		// A workspace's transparency report reads its events of the
+		// period: on PostgreSQL (workspace, seq) within the month's
+		// partitions, on SQLite (workspace, at).
+		periodIndex := "audit_events_workspace_at"
+		if pg {
+			periodIndex = "workspace"
+		}
+		stmts, err := models.ReportStatements(ctx, db.Read, "ws07", start.Add(time.Hour), start.Add(2*time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(stmts) != 3 {
+			t.Fatalf("the report ran %d statements, want its 3 over the period: %q", len(stmts), stmts)
+		}
+		for i, sql := range stmts {
+			check(fmt.Sprintf("transparency report, statement %d", i+1), sql, nil, periodIndex)
+		}
 	})
 }
 
