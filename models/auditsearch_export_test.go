@@ -2,10 +2,8 @@ package models
 
 import (
 	"context"
-	"time"
 
 	"gorm.io/gorm"
-	"gorm.io/gorm/logger"
 )
 
 // AuditPageSQL is the SQL and arguments of SearchAuditPage's query for f
@@ -31,25 +29,4 @@ func RetentionHistorySQL(db *gorm.DB, slug string) (string, []any, error) {
 // CustomPlansForTest is customPlans.
 func CustomPlansForTest(ctx context.Context, db *gorm.DB, fn func(*gorm.DB) error) error {
 	return customPlans(ctx, db, fn)
-}
-
-// ReportStatements is the statements CountReport runs for workspace over
-// [from, to), values written in.
-func ReportStatements(ctx context.Context, db *gorm.DB, workspace string, from, to time.Time) ([]string, error) {
-	rec := &statementRecorder{Interface: logger.Discard}
-	_, err := CountReport(ctx, db.Session(&gorm.Session{Logger: rec}), workspace, from, to)
-	return rec.sqls, err
-}
-
-// statementRecorder is a gorm logger that keeps each statement run.
-type statementRecorder struct {
-	logger.Interface
-	sqls []string
-}
-
-func (r *statementRecorder) LogMode(logger.LogLevel) logger.Interface { return r }
-
-func (r *statementRecorder) Trace(_ context.Context, _ time.Time, fc func() (string, int64), _ error) {
-	sql, _ := fc()
-	r.sqls = append(r.sqls, sql)
 }

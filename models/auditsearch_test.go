@@ -378,14 +378,14 @@ FROM s`, n)
 		if pg {
 			periodIndex = "workspace"
 		}
-		stmts, err := models.ReportStatements(ctx, db.Read, "ws07", start.Add(time.Hour), start.Add(2*time.Hour))
-		if err != nil {
+		var seen statements
+		if _, err := models.CountReport(ctx, db.Read.Session(&gorm.Session{Logger: &seen}), "ws07", start.Add(time.Hour), start.Add(2*time.Hour)); err != nil {
 			t.Fatal(err)
 		}
-		if len(stmts) != 3 {
-			t.Fatalf("the report ran %d statements, want its 3 over the period: %q", len(stmts), stmts)
+		if len(seen.sql) != 3 {
+			t.Fatalf("the report ran %d statements, want its 3 over the period: %q", len(seen.sql), seen.sql)
 		}
-		for i, sql := range stmts {
+		for i, sql := range seen.sql {
 			check(fmt.Sprintf("transparency report, statement %d", i+1), sql, nil, periodIndex)
 		}
 	})

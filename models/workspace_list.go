@@ -122,7 +122,8 @@ func (l WorkspaceList) Page(ctx context.Context, f WorkspaceFilter, k Keyset) (P
 		return Page[Workspace]{}, Count{}, err
 	}
 	search := strings.TrimSpace(f.Query)
-	byArms := search != "" && l.Product.Dialector.Name() == "postgres"
+	byArms := search != ""
+	plain := f == WorkspaceFilter{Query: f.Query} && l.Scope.Unrestricted()
 	if byArms {
 		f.Query = "" // searchPage adds it, arm by arm
 	}
@@ -137,7 +138,7 @@ func (l WorkspaceList) Page(ctx context.Context, f WorkspaceFilter, k Keyset) (P
 	}
 	q = q.Session(&gorm.Session{})
 	if byArms {
-		return l.searchPage(ctx, q, search, k, cursor)
+		return l.searchPage(ctx, q, search, plain, k, cursor)
 	}
 	var n Count
 	var err error
@@ -159,23 +160,22 @@ func (l WorkspaceList) Page(ctx context.Context, f WorkspaceFilter, k Keyset) (P
 	return page, n, nil
 }
 
-// SearchCountCap is where a search's count on PostgreSQL stops being
-// exact ("more than 1,000"): a common word matches a few percent of a
-// million workspaces, and each match counted is a row read.
+// SearchCountCap is where a search's count stops being exact ("more
+// than 1,000"): a common word matches a few percent of a million
+// workspaces, and each match counted is a row read.
 const SearchCountCap = 1000
 
-// searchPage is Page for a search on PostgreSQL (q holds the other
-// filters). It reads two arms, each paged by k before the two are
-// merged: the workspaces whose name or slug contains the text, and those
-// with an owner whose email does. For each arm the planner either reads
-// the few matches from the trigram indexes and sorts them, or, when the
-// text is common, walks the sort's own index testing each row until it
-// has a page: a page's worth of rows divided by how common the text is
-// in that order's first rows (more where the matches come late in the
-// order; README, Size, has a million-row case). Reading every match and
-// sorting them (slug IN the union of matching slugs, which SQLite still
-// does) cost 61 ms at 100,000 workspaces for "harbor" and grows with the
-// registry.
+// searchPage is Page for a search (q holds the other filters; plain
+// when there are none, nor a scope). It reads two arms, each paged by k
+// before the two are merged: the workspaces whose name or slug contains
+// the text, and those with an owner whose email does (searchArms). For
+// each arm either the few matches are read from the search indexes and
+// sorted, or, when the text is common, the sort's own index is walked,
+// testing each row, until it has a page: a page's worth of rows divided
+// by how common the text is in that order's first rows (more where the
+// matches come late in the order; README, Size, has a million-row
+// case). Reading every match and sorting them cost 61 ms at 100,000
+// workspaces for "harbor" on PostgreSQL, and grows with the registry.
 //
 // The two arms are independent reads: they run at once, each on its own
 // connection, so that a search costs the longer of them, not their sum.
@@ -185,30 +185,18 @@ const SearchCountCap = 1000
 // owner arm's page when that holds every owner match, the exact count),
 // where a separate count read the same rows again. Any other page, or a
 // first page whose owner arm has more than a page, counts apart
-// (searchCount): on other pages beside the arms, from the start.
-func (l WorkspaceList) searchPage(ctx context.Context, q *gorm.DB, search string, k Keyset, cursor func(Workspace) Cursor) (Page[Workspace], Count, error) {
+// (searchCount): on other pages beside the arms, from the start. On
+// SQLite a plain search whose name-or-slug arm its index already counted
+// past the cap is "more than" the cap at once.
+func (l WorkspaceList) searchPage(ctx context.Context, q *gorm.DB, search string, plain bool, k Keyset, cursor func(Workspace) Cursor) (Page[Workspace], Count, error) {
 	if k.Limit <= 0 {
 		k.Limit = 50
 	}
-	like := "%" + escapeLike(search) + "%"
-	// An arm given a rare word asks its index for that word and tests
-	// the whole text on the rows that hold it, as an expression no index
-	// serves (name || ''), so that the index reads the word's trigrams
-	// only (SearchSample).
-	words := l.Sample.words(ctx, search)
-	var arms [2]*gorm.DB
-	if w := words[0]; w != "" {
-		probe := "%" + escapeLike(w) + "%"
-		arms[0] = q.Session(&gorm.Session{}).Where(`(name ILIKE ? ESCAPE '\' OR slug ILIKE ? ESCAPE '\') AND ((name || '') ILIKE ? ESCAPE '\' OR (slug || '') ILIKE ? ESCAPE '\')`, probe, probe, like, like)
-	} else {
-		arms[0] = q.Session(&gorm.Session{}).Where(`(name ILIKE ? ESCAPE '\' OR slug ILIKE ? ESCAPE '\')`, like, like)
+	arms, past, err := l.searchArms(ctx, q, search)
+	if err != nil {
+		return Page[Workspace]{}, Count{}, fmt.Errorf("list workspaces: %w", err)
 	}
-	if w := words[1]; w != "" {
-		probe := "%" + escapeLike(w) + "%"
-		arms[1] = q.Session(&gorm.Session{}).Where(`EXISTS (SELECT 1 FROM workspace_owners o WHERE o.slug = workspaces.slug AND o.email ILIKE ? ESCAPE '\' AND (o.email || '') ILIKE ? ESCAPE '\')`, probe, like)
-	} else {
-		arms[1] = q.Session(&gorm.Session{}).Where(`EXISTS (SELECT 1 FROM workspace_owners o WHERE o.slug = workspaces.slug AND o.email ILIKE ? ESCAPE '\')`, like)
-	}
+	known := plain && past
 	first := k.After == nil && k.Before == nil
 	// Each arm's page is its slugs alone, so that in name order (the
 	// list's first) the walk reads the name index only (workspaces_name:
@@ -217,7 +205,7 @@ func (l WorkspaceList) searchPage(ctx context.Context, q *gorm.DB, search string
 	var paged [2]*gorm.DB
 	for i, arm := range arms {
 		ak := k
-		if first && i == 0 {
+		if first && i == 0 && !known {
 			ak.Limit = SearchCountCap
 		}
 		var err error
@@ -237,7 +225,7 @@ func (l WorkspaceList) searchPage(ctx context.Context, q *gorm.DB, search string
 			counted <- countRead{n, err}
 		}()
 	}
-	if !first {
+	if !first && !known {
 		startCount()
 	}
 	var slugs [2][]string
@@ -255,7 +243,10 @@ func (l WorkspaceList) searchPage(ctx context.Context, q *gorm.DB, search string
 		return Page[Workspace]{}, Count{}, fmt.Errorf("list workspaces: %w", err)
 	}
 	union := func(a, b []string) []string { return slices.Compact(slices.Sorted(slices.Values(slices.Concat(a, b)))) }
-	if first {
+	switch {
+	case known:
+		count = searchCountOf(SearchCountCap + 1)
+	case first:
 		switch {
 		case len(slugs[0]) > SearchCountCap:
 			count = searchCountOf(int64(len(slugs[0])))
@@ -268,7 +259,6 @@ func (l WorkspaceList) searchPage(ctx context.Context, q *gorm.DB, search string
 		slugs[0] = slugs[0][:min(len(slugs[0]), k.Limit+1)]
 	}
 	var page Page[Workspace]
-	var err error
 	if matched := union(slugs[0], slugs[1]); len(matched) > 0 {
 		both := l.Product.WithContext(ctx).Model(&Workspace{}).Where("slug IN ?", matched)
 		if page, err = findKeyset(ctx, both, k, "slug", false, cursor); err != nil {
@@ -285,6 +275,109 @@ func (l WorkspaceList) searchPage(ctx context.Context, q *gorm.DB, search string
 	return page, count, nil
 }
 
+// searchArms returns a search's two arms as conditions on q: the
+// workspaces whose name or slug contains search, and those with an owner
+// whose email does; and whether the first arm is known to match more
+// than SearchCountCap workspaces (before q's other filters).
+//
+// PostgreSQL plans each arm from its statistics: pg_trgm's indexes for
+// the few matches, the sort's index walked for many. An arm given a rare
+// word (SearchSample) asks its index for that word and tests the whole
+// text on the rows that hold it, as an expression no index serves (the
+// column joined to an empty string), so that the index reads the word's
+// trigrams only.
+//
+// SQLite has no statistics to choose by, so each arm is chosen here: its
+// FTS5 trigram table is read for the matches up to the cap and one more
+// (a phrase of 3 or more characters matches exactly the rows holding
+// it). Within the cap the arm is those rows, listed, which are then
+// sorted; past it, the sort's index is walked testing each row with
+// LIKE, which ignores ASCII case as the trigram tables do. A text with
+// other than ASCII is always read from the index: LIKE ignores no other
+// case. (So does a walk miss a name whose only way to hold an ASCII text
+// is Unicode's folding, such as a Kelvin sign for a K; the index finds
+// it.) The product creates these tables (README: Workspace search);
+// models/demo does for development and tests.
+func (l WorkspaceList) searchArms(ctx context.Context, q *gorm.DB, search string) (arms [2]*gorm.DB, past bool, err error) {
+	like := "%" + escapeLike(search) + "%"
+	arm := func() *gorm.DB { return q.Session(&gorm.Session{}) }
+	if l.Product.Dialector.Name() == "postgres" {
+		words := l.Sample.words(ctx, search)
+		if w := words[0]; w != "" {
+			probe := "%" + escapeLike(w) + "%"
+			arms[0] = arm().Where(`(name ILIKE ? ESCAPE '\' OR slug ILIKE ? ESCAPE '\') AND ((name || '') ILIKE ? ESCAPE '\' OR (slug || '') ILIKE ? ESCAPE '\')`, probe, probe, like, like)
+		} else {
+			arms[0] = arm().Where(`(name ILIKE ? ESCAPE '\' OR slug ILIKE ? ESCAPE '\')`, like, like)
+		}
+		if w := words[1]; w != "" {
+			probe := "%" + escapeLike(w) + "%"
+			arms[1] = arm().Where(`EXISTS (SELECT 1 FROM workspace_owners o WHERE o.slug = workspaces.slug AND o.email ILIKE ? ESCAPE '\' AND (o.email || '') ILIKE ? ESCAPE '\')`, probe, like)
+		} else {
+			arms[1] = arm().Where(`EXISTS (SELECT 1 FROM workspace_owners o WHERE o.slug = workspaces.slug AND o.email ILIKE ? ESCAPE '\')`, like)
+		}
+		return arms, false, nil
+	}
+	phrase := `"` + strings.ReplaceAll(search, `"`, `""`) + `"`
+	walk := isASCII(search)
+	// Up to the cap and one more of each arm's matches: the rowids of
+	// workspaces and of owners.
+	// Each on its own connection, at once, as the arms are read.
+	var ids, owners []int64
+	var errs [2]error
+	var wg sync.WaitGroup
+	wg.Go(func() { ids, errs[0] = l.ftsRowids(ctx, "workspaces_fts", phrase) })
+	wg.Go(func() { owners, errs[1] = l.ftsRowids(ctx, "workspace_owners_fts", phrase) })
+	wg.Wait()
+	if err := cmp.Or(errs[0], errs[1]); err != nil {
+		return arms, false, err
+	}
+	switch {
+	case len(ids) <= SearchCountCap:
+		arms[0] = arm().Where("workspaces.rowid IN ?", ids)
+	case walk:
+		arms[0] = arm().Where(`(name LIKE ? ESCAPE '\' OR slug LIKE ? ESCAPE '\')`, like, like)
+	default:
+		arms[0] = arm().Where("workspaces.rowid IN (SELECT rowid FROM workspaces_fts WHERE workspaces_fts MATCH ?)", phrase)
+	}
+	switch {
+	case len(owners) <= SearchCountCap:
+		arms[1] = arm().Where("slug IN (SELECT slug FROM workspace_owners WHERE rowid IN ?)", owners)
+	case walk:
+		arms[1] = arm().Where(`EXISTS (SELECT 1 FROM workspace_owners o WHERE o.slug = workspaces.slug AND o.email LIKE ? ESCAPE '\')`, like)
+	default:
+		arms[1] = arm().Where("slug IN (SELECT slug FROM workspace_owners WHERE rowid IN (SELECT rowid FROM workspace_owners_fts WHERE workspace_owners_fts MATCH ?))", phrase)
+	}
+	return arms, len(ids) > SearchCountCap, nil
+}
+
+// ftsRowids returns the rowids of up to SearchCountCap+1 rows of the FTS5
+// table fts that hold phrase, scanned without gorm's reflection: a
+// common text's thousand and one rows are read on every search.
+func (l WorkspaceList) ftsRowids(ctx context.Context, fts, phrase string) ([]int64, error) {
+	rows, err := l.Product.WithContext(ctx).Raw("SELECT rowid FROM "+fts+" WHERE "+fts+" MATCH ? LIMIT ?", phrase, SearchCountCap+1).Rows()
+	if err != nil {
+		return nil, fmt.Errorf("search %s: %w", fts, err)
+	}
+	defer rows.Close()
+	ids := make([]int64, 0, 64)
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("search %s: %w", fts, err)
+		}
+		ids = append(ids, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("search %s: %w", fts, err)
+	}
+	return ids, nil
+}
+
+// isASCII reports whether s is ASCII only.
+func isASCII(s string) bool {
+	return strings.IndexFunc(s, func(r rune) bool { return r >= utf8.RuneSelf }) < 0
+}
+
 // searchCount counts a search's matches up to SearchCountCap: the first
 // arm's slugs up to the cap and one more, which past the cap is the
 // answer (a common text); within it, the union of both arms read the
@@ -299,7 +392,7 @@ func (l WorkspaceList) searchCount(ctx context.Context, arms [2]*gorm.DB) (Count
 		return Count{}, fmt.Errorf("count workspaces: %w", err)
 	}
 	if n <= SearchCountCap {
-		if err := l.Product.WithContext(ctx).Raw("SELECT count(*) FROM ((?) UNION (?)) AS matched", capped(arms[0]), capped(arms[1])).Row().Scan(&n); err != nil {
+		if err := l.Product.WithContext(ctx).Raw("SELECT count(*) FROM (SELECT slug FROM (?) AS a UNION SELECT slug FROM (?) AS b) AS matched", capped(arms[0]), capped(arms[1])).Row().Scan(&n); err != nil {
 			return Count{}, fmt.Errorf("count workspaces: %w", err)
 		}
 	}

@@ -9,7 +9,6 @@ import (
 	"sync"
 	"time"
 	"unicode"
-	"unicode/utf8"
 
 	"gorm.io/gorm"
 )
@@ -163,7 +162,7 @@ func (a sampled) rareWord(search string) string {
 	}
 	best, cost := "", 0
 	for _, w := range strings.FieldsFunc(lower, notWordRune) {
-		if len(w) < 3 || strings.IndexFunc(w, func(r rune) bool { return r >= utf8.RuneSelf }) >= 0 {
+		if len(w) < 3 || !isASCII(w) {
 			continue
 		}
 		c := 0

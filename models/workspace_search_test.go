@@ -167,16 +167,15 @@ UNION SELECT slug FROM workspace_owners WHERE email ILIKE '%boreas%' ESCAPE '\'`
 	})
 }
 
-// TestWorkspaceSearchCommonWord: on PostgreSQL a search that matches
-// thousands of workspaces (by name, slug or owner) lists the same pages
-// as reading every match and sorting them, in each order, forwards and
-// back and with a filter; counts "more than SearchCountCap"; and reads
-// no table from end to end to do so.
+// TestWorkspaceSearchCommonWord: a search that matches thousands of
+// workspaces (by name, slug or owner) lists the same pages as reading
+// every match and sorting them, in each order, forwards and back and
+// with a filter; counts "more than SearchCountCap"; and reads no table
+// from end to end to do so: on SQLite it walks the sort's index for a
+// common text and reads a rare one's matches from the trigram tables.
 func TestWorkspaceSearchCommonWord(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, db *models.DB) {
-		if db.Dialect != models.Postgres {
-			t.Skip("the search by arms is PostgreSQL's")
-		}
+		pg := db.Dialect == models.Postgres
 		ctx := context.Background()
 		now := time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)
 		if err := demo.SeedProduct(ctx, db.Write, now); err != nil {
@@ -186,14 +185,31 @@ func TestWorkspaceSearchCommonWord(t *testing.T) {
 		// owner at harbor.example (and one of those also named so), the
 		// rest matching neither; plans and sizes varied so that each
 		// order and filter has ties and gaps.
-		for _, stmt := range []string{
+		fill := []string{
 			`INSERT INTO workspaces (slug, name, plan, region, status, member_count, created_at, subscription_state)
 SELECT 'ws-' || g, CASE WHEN g % 3 = 0 THEN 'Harbor ' ELSE 'Company ' END || md5(g::text),
        (ARRAY['free','team','business','enterprise'])[1 + g % 4], 'eu', 'active', g % 17, ?::timestamp - (g % 500) * interval '1 hour', 'active'
 FROM generate_series(1, 6000) g`,
 			`INSERT INTO workspace_owners (slug, email) SELECT 'ws-' || g, CASE WHEN g % 3 = 1 OR g % 300 = 0 THEN 'o' || g || '@harbor.example' ELSE md5(g::text) || '@example.com' END FROM generate_series(1, 6000) g`,
 			"VACUUM ANALYZE workspaces", "VACUUM ANALYZE workspace_owners",
-		} {
+		}
+		// A text in one workspace's name alone: md5('1') on PostgreSQL,
+		// and on SQLite, which has no md5, the same kind of hex word.
+		rare := "c4ca4238a0b923820dcc509a6f75849b"
+		if !pg {
+			const series = "WITH RECURSIVE s(g) AS (SELECT 1 UNION ALL SELECT g + 1 FROM s WHERE g < 6000) "
+			const hex = "printf('%08x%08x', (g * 2654435761) % 4294967296, (g * 40503) % 4294967296)"
+			fill = []string{
+				series + `INSERT INTO workspaces (slug, name, plan, region, status, member_count, created_at, subscription_state)
+SELECT 'ws-' || g, CASE WHEN g % 3 = 0 THEN 'Harbor ' ELSE 'Company ' END || ` + hex + `,
+       CASE g % 4 WHEN 0 THEN 'free' WHEN 1 THEN 'team' WHEN 2 THEN 'business' ELSE 'enterprise' END, 'eu', 'active', g % 17,
+       datetime(?, '-' || (g % 500) || ' hours') || '+00:00', 'active'
+FROM s`,
+				series + `INSERT INTO workspace_owners (slug, email) SELECT 'ws-' || g, CASE WHEN g % 3 = 1 OR g % 300 = 0 THEN 'o' || g || '@harbor.example' ELSE ` + hex + ` || '@example.com' END FROM s`,
+			}
+			rare = "9e3779b100009e37"
+		}
+		for _, stmt := range fill {
 			args := []any{}
 			if strings.Contains(stmt, "?") {
 				args = append(args, now)
@@ -235,7 +251,7 @@ FROM generate_series(1, 6000) g`,
 			}
 			return out
 		}
-		for _, f := range []models.WorkspaceFilter{{Query: "harbor"}, {Query: "HARBOR", Plan: "enterprise"}, {Query: "c4ca4238a0b923820dcc509a6f75849b"}, {Query: "o3001@harbor"}, {Query: "O300@Harbor"}} {
+		for _, f := range []models.WorkspaceFilter{{Query: "harbor"}, {Query: "HARBOR", Plan: "enterprise"}, {Query: rare}, {Query: "o3001@harbor"}, {Query: "O300@Harbor"}} {
 			for _, sort := range models.WorkspaceSorts {
 				for _, desc := range []bool{false, true} {
 					all := want(f, sort, desc)
@@ -294,6 +310,10 @@ FROM generate_series(1, 6000) g`,
 		if len(seen.sql) < 10 {
 			t.Fatalf("traced %d statements", len(seen.sql))
 		}
+		if !pg {
+			searchPlansSQLite(t, db, seen.sql)
+			return
+		}
 		for _, narrowed := range []string{"(name || '') ILIKE '%o3001@harbor%'", "(o.email || '') ILIKE '%o3001@harbor%'"} {
 			if !slices.ContainsFunc(seen.sql, func(sql string) bool { return strings.Contains(sql, narrowed) }) {
 				t.Errorf("no search asked an index for a rare word alone, testing %s", narrowed)
@@ -315,4 +335,32 @@ FROM generate_series(1, 6000) g`,
 			}
 		}
 	})
+}
+
+// searchPlansSQLite checks the statements a search ran on SQLite: the
+// common texts walked an index in the list's order (LIKE), the rare ones
+// read their matches from the trigram tables (MATCH), and no statement
+// scans a table without an index.
+func searchPlansSQLite(t *testing.T, db *models.DB, sqls []string) {
+	t.Helper()
+	var walked, matched bool
+	for _, sql := range sqls {
+		walked = walked || strings.Contains(sql, "name LIKE '%harbor%'") || strings.Contains(sql, "o.email LIKE '%harbor%'")
+		matched = matched || strings.Contains(sql, "MATCH '\"o3001@harbor\"'")
+		var plan []struct{ Detail string }
+		if err := db.Read.Raw("EXPLAIN QUERY PLAN " + sql).Scan(&plan).Error; err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
+		for _, p := range plan {
+			if scan := strings.TrimSpace(p.Detail); scan == "SCAN workspaces" || scan == "SCAN workspace_owners" || scan == "SCAN o" {
+				t.Errorf("%s reads a table from end to end:\n%+v", sql, plan)
+			}
+		}
+	}
+	if !walked {
+		t.Error("no search for a common text walked an index")
+	}
+	if !matched {
+		t.Error("no search for a rare text read its matches from the trigram tables")
+	}
 }
