@@ -420,3 +420,60 @@ func TestTransparencyPeriodCompleted(t *testing.T) {
 		}
 	})
 }
+
+// TestTransparencyReportPlans: on SQLite each statement of a
+// workspace's report reads the workspace's events of the period, and the
+// decided requests' creation by their targets, never every workspace's
+// events of the period or every request of the log. SQLite plans here
+// without statistics, as in the portal, where ANALYZE never runs.
+// (PostgreSQL plans by its statistics; TestAuditFilterPlans checks them
+// on a log it has analyzed.)
+func TestTransparencyReportPlans(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *models.DB) {
+		if db.Dialect == models.Postgres {
+			t.Skip("PostgreSQL plans by statistics: TestAuditFilterPlans")
+		}
+		ctx := context.Background()
+		from := time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC)
+		add := func(at time.Time, ws string, action models.Action, target string) {
+			t.Helper()
+			e := models.AuditEntry{At: at, Actor: models.Actor{Email: "sara.senior@example.com", Tier: "senior"}, Action: action, Workspace: ws, Target: target}
+			if action == models.ActionDataViewed {
+				e.Table, e.RecordIDs = "members", []string{"1"}
+			}
+			if _, err := models.AppendAudit(ctx, db.Write, e); err != nil {
+				t.Fatal(err)
+			}
+		}
+		add(from.Add(-time.Hour), "acme", models.ActionRequestCreated, "request/1")
+		for i := range 20 {
+			add(from.Add(time.Duration(i)*time.Hour), []string{"acme", "globex"}[i%2], models.ActionDataViewed, "")
+		}
+		add(from.Add(30*time.Hour), "acme", models.ActionRequestApproved, "request/1")
+
+		var seen statements
+		f, err := models.CountReport(ctx, db.Read.Session(&gorm.Session{Logger: &seen}), "acme", from, from.AddDate(0, 1, 0))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f.Decided != 1 || f.MedianDecision != 31*time.Hour || len(f.Views) != 1 || f.Views[0].Count != 10 {
+			t.Errorf("figures: %d decided in %s, views %+v; want 1 in 31h and 10 views", f.Decided, f.MedianDecision, f.Views)
+		}
+		if len(seen.sql) != 4 {
+			t.Fatalf("the report ran %d statements, want its 3 over the period and the decided requests': %q", len(seen.sql), seen.sql)
+		}
+		for i, sql := range seen.sql {
+			want := "USING INDEX audit_events_workspace_at (workspace=? AND at>? AND at<?)"
+			if i == 3 {
+				want = "USING INDEX audit_events_target (target=?)"
+			}
+			var plan []struct{ Detail string }
+			if err := db.Read.Raw("EXPLAIN QUERY PLAN " + sql).Scan(&plan).Error; err != nil {
+				t.Fatalf("%s: %v", sql, err)
+			}
+			if len(plan) == 0 || !strings.Contains(plan[0].Detail, want) {
+				t.Errorf("statement %d does not read %s:\n%s\n%+v", i+1, want, sql, plan)
+			}
+		}
+	})
+}
