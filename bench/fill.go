@@ -406,5 +406,15 @@ func fillWorkspaces(ctx context.Context, product *models.DB, productURL string, 
 			return err
 		}
 	}
+	// Loaded in bulk, each FTS5 table is left in several segments (6 and
+	// 11 at 100k workspaces), each of which every search seeks in: a
+	// rare text's search took 2.7 ms instead of 0.8. A product merges
+	// them after a bulk load, as FTS5's documentation advises (README:
+	// Workspace search).
+	for _, fts := range []string{"workspaces_fts", "workspace_owners_fts"} {
+		if err := product.Write.WithContext(ctx).Exec("INSERT INTO " + fts + " (" + fts + ") VALUES ('optimize')").Error; err != nil {
+			return fmt.Errorf("optimize %s: %w", fts, err)
+		}
+	}
 	return nil
 }
