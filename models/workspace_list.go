@@ -319,9 +319,9 @@ func (l WorkspaceList) searchArms(ctx context.Context, q *gorm.DB, search string
 	}
 	phrase := `"` + strings.ReplaceAll(search, `"`, `""`) + `"`
 	walk := isASCII(search)
-	// Up to the cap and one more of each arm's matches: the rowids of
-	// workspaces and of owners.
-	// Each on its own connection, at once, as the arms are read.
+	// Up to the cap and one more of each arm's matches (the rowids of
+	// workspaces and of owners), each on its own connection, at once, as
+	// the arms are read.
 	var ids, owners []int64
 	var errs [2]error
 	var wg sync.WaitGroup
