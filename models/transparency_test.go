@@ -467,12 +467,8 @@ func TestTransparencyReportPlans(t *testing.T) {
 			if i == 3 {
 				want = "USING INDEX audit_events_target (target=?)"
 			}
-			var plan []struct{ Detail string }
-			if err := db.Read.Raw("EXPLAIN QUERY PLAN " + sql).Scan(&plan).Error; err != nil {
-				t.Fatalf("%s: %v", sql, err)
-			}
-			if len(plan) == 0 || !strings.Contains(plan[0].Detail, want) {
-				t.Errorf("statement %d does not read %s:\n%s\n%+v", i+1, want, sql, plan)
+			if plan := sqlitePlan(t, db, sql); len(plan) == 0 || !strings.Contains(plan[0], want) {
+				t.Errorf("statement %d does not read %s:\n%s\n%q", i+1, want, sql, plan)
 			}
 		}
 	})
