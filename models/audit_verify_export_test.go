@@ -42,3 +42,14 @@ func ReadChainOnly(ctx context.Context, db *DB) (int64, error) {
 	})
 	return n, err
 }
+
+// CutVerifyWalks makes every verify walk on PostgreSQL of more than min
+// events be cut into n spans, until the returned func restores the
+// defaults; SpansWalked counts the walks cut so far.
+func CutVerifyWalks(min int64, n int) (restore func()) {
+	oldMin, oldCount := verifySplitMin, verifySpanCount
+	verifySplitMin, verifySpanCount = min, func() int { return n }
+	return func() { verifySplitMin, verifySpanCount = oldMin, oldCount }
+}
+
+func SpansWalked() int64 { return spansWalked.Load() }

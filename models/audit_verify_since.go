@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -83,8 +84,12 @@ func VerifyAuditWith(ctx context.Context, db *DB, opts VerifyOptions) (VerifyRes
 type chainSource struct {
 	head   ChainHead
 	hashAt func(seq int64) (hash string, found bool, err error)
-	// after streams the events after seq, in seq order.
-	after func(seq int64) (next func() (AuditEvent, bool, error), err error)
+	// after streams the events after seq, in seq order, to walk.
+	after func(seq int64, walk eventWalk) error
+	// spans, when above 1, is how many connections of the snapshot span
+	// can read from at once (verifySpans).
+	spans int
+	span  spanReader
 }
 
 // verifyFrom walks the chain of src from from (nil: the genesis) to the head.
@@ -114,14 +119,21 @@ func verifyFrom(src chainSource, from *ChainHead, archives []*archiveStream) (Ve
 			return res.broken(start.Seq, fmt.Sprintf("event %d has hash %.12s…, the checkpoint signed %.12s…: the chain was rewritten", start.Seq, hash, start.Hash)), nil
 		}
 	}
-	next, err := src.after(start.Seq)
-	if err != nil {
-		return VerifyResult{}, err
+	if src.spans > 1 && len(archives) == 0 && head.Seq-start.Seq >= verifySplitMin {
+		if res, walked, err := verifySpans(src, src.spans, start, head); walked || err != nil {
+			return res, err
+		}
 	}
-	if len(archives) > 0 {
-		next = mergeBySeq(next, archives, start.Seq)
-	}
-	return VerifyChain(next, &start, &head)
+	var res VerifyResult
+	err := src.after(start.Seq, func(next func() (AuditEvent, bool, error)) error {
+		if len(archives) > 0 {
+			next = mergeBySeq(next, archives, start.Seq)
+		}
+		var err error
+		res, err = VerifyChain(next, &start, &head)
+		return err
+	})
+	return res, err
 }
 
 // verifyGeneric reads the chain through database/sql (SQLite), in one
@@ -137,12 +149,6 @@ func verifyGeneric(ctx context.Context, db *DB, from *ChainHead, archives []*arc
 		if err != nil {
 			return err
 		}
-		var rows *sql.Rows
-		defer func() {
-			if rows != nil {
-				rows.Close()
-			}
-		}()
 		src := chainSource{
 			head: head,
 			hashAt: func(seq int64) (string, bool, error) {
@@ -155,14 +161,14 @@ func verifyGeneric(ctx context.Context, db *DB, from *ChainHead, archives []*arc
 				}
 				return hashes[0], true, nil
 			},
-			after: func(seq int64) (func() (AuditEvent, bool, error), error) {
-				var err error
-				rows, err = tx.Raw("SELECT "+auditColumns+" FROM audit_events WHERE seq > ? ORDER BY seq", seq).Rows()
+			after: func(seq int64, walk eventWalk) error {
+				rows, err := tx.Raw("SELECT "+auditColumns+" FROM audit_events WHERE seq > ? ORDER BY seq", seq).Rows()
 				if err != nil {
-					return nil, fmt.Errorf("read audit events: %w", err)
+					return fmt.Errorf("read audit events: %w", err)
 				}
+				defer rows.Close()
 				var sc eventScanner
-				return func() (AuditEvent, bool, error) {
+				return walk(func() (AuditEvent, bool, error) {
 					if !rows.Next() {
 						if err := rows.Err(); err != nil {
 							return AuditEvent{}, false, fmt.Errorf("read audit events: %w", err)
@@ -174,7 +180,7 @@ func verifyGeneric(ctx context.Context, db *DB, from *ChainHead, archives []*arc
 						return AuditEvent{}, false, fmt.Errorf("read audit events: %w", err)
 					}
 					return ev, true, nil
-				}, nil
+				})
 			},
 		}
 		res, err = verifyFrom(src, from, archives)
@@ -184,40 +190,53 @@ func verifyGeneric(ctx context.Context, db *DB, from *ChainHead, archives []*arc
 }
 
 // verifyPostgres reads the chain with pgx itself, in binary: one
-// REPEATABLE READ, read-only transaction on one connection, the events
-// streamed from a single query and decoded from their wire bytes (the
-// database/sql scan cost more than the hashing).
+// REPEATABLE READ, read-only transaction, the events streamed from a
+// single query and decoded from their wire bytes (the database/sql scan
+// cost more than the hashing). A long walk is read in spans on several
+// connections that share the transaction's snapshot (verifySpans).
 func verifyPostgres(ctx context.Context, db *DB, from *ChainHead, archives []*archiveStream, without string) (VerifyResult, error) {
 	sqlDB, err := db.Read.DB()
 	if err != nil {
 		return VerifyResult{}, err
 	}
-	conn, err := sqlDB.Conn(ctx)
-	if err != nil {
-		return VerifyResult{}, err
+	spans := 1
+	if len(archives) == 0 && without == "" {
+		// Leaving three quarters of the pool to the portal's requests
+		// when the verify runs inside it.
+		spans = verifySpanCount()
+		if pool := sqlDB.Stats().MaxOpenConnections; pool > 0 {
+			spans = min(spans, pool/4)
+		}
 	}
-	defer conn.Close()
+	res, err := verifyPostgresIn(ctx, sqlDB, from, archives, without, spans)
+	if noSnapshot := (errNoSnapshot{}); errors.As(err, &noSnapshot) {
+		// The server would not export the snapshot (a replica that
+		// cannot, say): one walk on one connection.
+		res, err = verifyPostgresIn(ctx, sqlDB, from, archives, without, 1)
+	}
+	return res, err
+}
+
+// errNoSnapshot is the server refusing to export a snapshot.
+type errNoSnapshot struct{ err error }
+
+func (e errNoSnapshot) Error() string { return "export the verify's snapshot: " + e.err.Error() }
+func (e errNoSnapshot) Unwrap() error { return e.err }
+
+// verifyPostgresIn is verifyPostgres in spans spans.
+func verifyPostgresIn(ctx context.Context, sqlDB *sql.DB, from *ChainHead, archives []*archiveStream, without string, spans int) (VerifyResult, error) {
 	var res VerifyResult
-	err = conn.Raw(func(dc any) error {
-		sc, ok := dc.(*stdlib.Conn)
-		if !ok {
-			return fmt.Errorf("postgres connection is a %T, not pgx's", dc)
-		}
-		tx, err := sc.Conn().BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
-		if err != nil {
-			return err
-		}
-		defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // read-only: nothing to keep
+	err := withPgxRead(ctx, sqlDB, "", func(tx pgx.Tx) error {
 		var head ChainHead
 		if err := tx.QueryRow(ctx, "SELECT seq, hash FROM audit_head WHERE id = 1").Scan(&head.Seq, &head.Hash); err != nil {
 			return fmt.Errorf("audit head: %w", err)
 		}
-		var rows pgx.Rows
-		defer func() {
-			if rows != nil {
-				rows.Close()
+		var snapshot string
+		if spans > 1 {
+			if err := tx.QueryRow(ctx, "SELECT pg_export_snapshot()").Scan(&snapshot); err != nil {
+				return errNoSnapshot{err}
 			}
-		}()
+		}
 		src := chainSource{
 			head: head,
 			hashAt: func(seq int64) (string, bool, error) {
@@ -231,37 +250,88 @@ func verifyPostgres(ctx context.Context, db *DB, from *ChainHead, archives []*ar
 				}
 				return hash, true, nil
 			},
-			after: func(seq int64) (func() (AuditEvent, bool, error), error) {
-				var err error
-				q, args := "SELECT "+auditColumns+" FROM audit_events WHERE seq > $1", []any{pgx.QueryResultFormats{pgx.BinaryFormatCode}, seq}
-				if without != "" {
-					q += " AND tableoid <> to_regclass($2)"
-					args = append(args, without)
+			after: func(seq int64, walk eventWalk) error { return pgEvents(ctx, tx, without, seq, -1, walk) },
+			spans: spans,
+			span: func(i int, lo, hi int64, walk eventWalk) error {
+				if i == 0 {
+					return pgEvents(ctx, tx, without, lo, hi, walk)
 				}
-				rows, err = tx.Query(ctx, q+" ORDER BY seq", args...)
-				if err != nil {
-					return nil, fmt.Errorf("read audit events: %w", err)
-				}
-				var dec binaryEventDecoder
-				return func() (AuditEvent, bool, error) {
-					if !rows.Next() {
-						if err := rows.Err(); err != nil {
-							return AuditEvent{}, false, fmt.Errorf("read audit events: %w", err)
-						}
-						return AuditEvent{}, false, nil
-					}
-					ev, err := dec.decode(rows.RawValues())
-					if err != nil {
-						return AuditEvent{}, false, fmt.Errorf("read audit events: %w", err)
-					}
-					return ev, true, nil
-				}, nil
+				return withPgxRead(ctx, sqlDB, snapshot, func(tx pgx.Tx) error { return pgEvents(ctx, tx, without, lo, hi, walk) })
 			},
 		}
+		var err error
 		res, err = verifyFrom(src, from, archives)
 		return err
 	})
 	return res, err
+}
+
+// pgEvents streams to walk the events with lo < seq <= hi (all after lo
+// when hi < 0), in seq order and in binary, without those of the
+// partition without when it is not empty.
+func pgEvents(ctx context.Context, tx pgx.Tx, without string, lo, hi int64, walk eventWalk) error {
+	q, args := "SELECT "+auditColumns+" FROM audit_events WHERE seq > $1", []any{pgx.QueryResultFormats{pgx.BinaryFormatCode}, lo}
+	if hi >= 0 {
+		args = append(args, hi)
+		q += fmt.Sprintf(" AND seq <= $%d", len(args)-1)
+	}
+	if without != "" {
+		args = append(args, without)
+		q += fmt.Sprintf(" AND tableoid <> to_regclass($%d)", len(args)-1)
+	}
+	rows, err := tx.Query(ctx, q+" ORDER BY seq", args...)
+	if err != nil {
+		return fmt.Errorf("read audit events: %w", err)
+	}
+	defer rows.Close()
+	var dec binaryEventDecoder
+	return walk(func() (AuditEvent, bool, error) {
+		if !rows.Next() {
+			if err := rows.Err(); err != nil {
+				return AuditEvent{}, false, fmt.Errorf("read audit events: %w", err)
+			}
+			return AuditEvent{}, false, nil
+		}
+		ev, err := dec.decode(rows.RawValues())
+		if err != nil {
+			return AuditEvent{}, false, fmt.Errorf("read audit events: %w", err)
+		}
+		return ev, true, nil
+	})
+}
+
+// withPgxRead runs fn in a REPEATABLE READ, read-only transaction on a
+// connection of its own, in snapshot (one exportSnapshot gave) when not
+// empty.
+func withPgxRead(ctx context.Context, sqlDB *sql.DB, snapshot string, fn func(pgx.Tx) error) error {
+	conn, err := sqlDB.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	return conn.Raw(func(dc any) error {
+		sc, ok := dc.(*stdlib.Conn)
+		if !ok {
+			return fmt.Errorf("postgres connection is a %T, not pgx's", dc)
+		}
+		tx, err := sc.Conn().BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+		if err != nil {
+			return err
+		}
+		defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // read-only: nothing to keep
+		if snapshot != "" {
+			// SET TRANSACTION SNAPSHOT takes no parameter; the id is
+			// pg_export_snapshot's own ("00000003-0000001B-1"), and
+			// checked to be one before it is spliced in.
+			if strings.Trim(snapshot, "0123456789ABCDEF-") != "" {
+				return fmt.Errorf("exported snapshot %q is not an id", snapshot)
+			}
+			if _, err := tx.Exec(ctx, "SET TRANSACTION SNAPSHOT '"+snapshot+"'"); err != nil {
+				return fmt.Errorf("share the verify's snapshot: %w", err)
+			}
+		}
+		return fn(tx)
+	})
 }
 
 // binaryEventDecoder decodes a row of auditColumns in PostgreSQL's binary

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
+	"fmt"
 	"strconv"
 	"strings"
 	"testing"
@@ -99,4 +100,87 @@ func TestVerifySinceCheckpoint(t *testing.T) {
 			t.Errorf("checkpoint's own row rewritten = %+v, %v; want broken at 20", res, err)
 		}
 	})
+}
+
+// TestVerifyInSpans: on PostgreSQL a long walk is read in spans, on
+// connections that share one snapshot, and its result is exactly the one
+// walk's: for an intact chain, from a checkpoint, and for tamperings in
+// any span and at the cuts themselves.
+func TestVerifyInSpans(t *testing.T) {
+	db := dbtest.Postgres(t)
+	ctx := context.Background()
+	key := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{7}, 32))
+	const n = 60 // three spans: cut at seqs 20 and 40
+	evs := testChain(n + 1)
+	reset := func() {
+		t.Helper()
+		for _, q := range []string{"DELETE FROM audit_events", "UPDATE audit_head SET seq = 0, hash = ''"} {
+			if err := db.Write.Exec(q).Error; err != nil {
+				t.Fatal(err)
+			}
+		}
+		fillChain(t, db, evs[:n])
+	}
+	dbtest.DisableAuditGuards(t, db)
+	verify := func(opts models.VerifyOptions, cutAbove int64, spans int) (models.VerifyResult, bool) {
+		t.Helper()
+		defer models.CutVerifyWalks(cutAbove, spans)()
+		before := models.SpansWalked()
+		res, err := models.VerifyAuditWith(ctx, db, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res, models.SpansWalked() > before
+	}
+	cases := []struct {
+		name       string
+		tamper     []string
+		from       int64 // a signed checkpoint at this seq, when not 0
+		wantBroken int64 // 0: the chain verifies
+		wantCount  int64 // events that checked, when broken: wantBroken-1 when 0
+		wantCut    bool  // false: the walk falls back to one
+	}{
+		{name: "intact", wantCut: true},
+		{name: "intact, from a checkpoint", from: 9, wantCut: true},
+		{name: "an event edited in the middle span", tamper: []string{"UPDATE audit_events SET actor = 'x@example.com' WHERE seq = 30"}, wantBroken: 30, wantCut: true},
+		{name: "events edited in the first and last spans", tamper: []string{"UPDATE audit_events SET reason = 'r' WHERE seq IN (5, 50)"}, wantBroken: 5, wantCut: true},
+		{name: "the event at a cut deleted", tamper: []string{"DELETE FROM audit_events WHERE seq = 20"}, wantBroken: 20},
+		{name: "the event before a cut deleted", tamper: []string{"DELETE FROM audit_events WHERE seq = 39"}, wantBroken: 39, wantCut: true},
+		{name: "the event after a cut deleted", tamper: []string{"DELETE FROM audit_events WHERE seq = 21"}, wantBroken: 21, wantCut: true},
+		{name: "the hash at a cut rewritten", tamper: []string{"UPDATE audit_events SET hash = '" + evs[0].Hash + "' WHERE seq = 40"}, wantBroken: 40, wantCut: true},
+		{name: "the prev_hash after a cut rewritten", tamper: []string{"UPDATE audit_events SET prev_hash = '" + evs[0].Hash + "' WHERE seq = 41"}, wantBroken: 41, wantCut: true},
+		{name: "an event after the head", tamper: []string{fmt.Sprintf("INSERT INTO audit_events (seq, at, actor, action, prev_hash, hash) VALUES (%d, '%s', 'a', 'b', '%s', '%s')",
+			n+1, evs[n].At.Format(time.RFC3339Nano), evs[n].PrevHash, evs[n].Hash)}, wantBroken: n + 1, wantCut: true},
+		{name: "the head moved back", tamper: []string{fmt.Sprintf("UPDATE audit_head SET seq = 50, hash = '%s'", evs[49].Hash)}, wantBroken: 51, wantCount: n, wantCut: true},
+	}
+	for _, c := range cases {
+		reset()
+		for _, q := range c.tamper {
+			if err := db.Write.Exec(q).Error; err != nil {
+				t.Fatalf("%s: %s: %v", c.name, q, err)
+			}
+		}
+		var opts models.VerifyOptions
+		if c.from > 0 {
+			cp := models.SignCheckpoint(key, models.ChainHead{Seq: c.from, Hash: evs[c.from-1].Hash}, time.Now())
+			opts = models.VerifyOptions{From: &cp, PublicKey: key.Public().(ed25519.PublicKey)}
+		}
+		one, _ := verify(opts, 1<<62, 1)
+		cut, wasCut := verify(opts, 10, 3)
+		if cut != one {
+			t.Errorf("%s: in spans %+v, in one walk %+v", c.name, cut, one)
+		}
+		if wasCut != c.wantCut {
+			t.Errorf("%s: walk cut into spans = %v, want %v", c.name, wasCut, c.wantCut)
+		}
+		if c.wantBroken == 0 && (!one.OK || one.Count != n-c.from || one.Seq != n) {
+			t.Errorf("%s: %+v, want OK with %d events", c.name, one, n-c.from)
+		}
+		if c.wantCount == 0 {
+			c.wantCount = c.wantBroken - 1
+		}
+		if c.wantBroken != 0 && (one.OK || one.BrokenSeq != c.wantBroken || one.Count != c.wantCount) {
+			t.Errorf("%s: %+v, want broken at seq %d after %d events", c.name, one, c.wantBroken, c.wantCount)
+		}
+	}
 }
