@@ -301,8 +301,8 @@ func pgEvents(ctx context.Context, tx pgx.Tx, without string, lo, hi int64, walk
 }
 
 // withPgxRead runs fn in a REPEATABLE READ, read-only transaction on a
-// connection of its own, in snapshot (one exportSnapshot gave) when not
-// empty.
+// connection of its own, in snapshot (an id pg_export_snapshot gave) when
+// not empty.
 func withPgxRead(ctx context.Context, sqlDB *sql.DB, snapshot string, fn func(pgx.Tx) error) error {
 	conn, err := sqlDB.Conn(ctx)
 	if err != nil {
