@@ -4,41 +4,23 @@ import (
 	"context"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/stdlib"
 )
 
-// ReadChainOnly reads and decodes every event as verifyPostgres does,
-// without hashing: the reading half of a full verify, for the benchmark.
+// ReadChainOnly reads and decodes every event as a single verify walk on
+// PostgreSQL does, without hashing: the reading half of a full verify,
+// for the benchmark.
 func ReadChainOnly(ctx context.Context, db *DB) (int64, error) {
-	sqlDB, err := db.Read.DB()
-	if err != nil {
-		return 0, err
-	}
-	conn, err := sqlDB.Conn(ctx)
-	if err != nil {
-		return 0, err
-	}
-	defer conn.Close()
 	var n int64
-	err = conn.Raw(func(dc any) error {
-		tx, err := dc.(*stdlib.Conn).Conn().BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
-		if err != nil {
-			return err
-		}
-		defer tx.Rollback(ctx) //nolint:errcheck
-		rows, err := tx.Query(ctx, "SELECT "+auditColumns+" FROM audit_events WHERE seq > $1 ORDER BY seq", pgx.QueryResultFormats{pgx.BinaryFormatCode}, 0)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		var dec binaryEventDecoder
-		for rows.Next() {
-			if _, err := dec.decode(rows.RawValues()); err != nil {
-				return err
+	err := withPgxTx(ctx, db, func(tx pgx.Tx) error {
+		return pgEvents(ctx, tx, "", 0, -1, func(next func() (AuditEvent, bool, error)) error {
+			for {
+				_, ok, err := next()
+				if err != nil || !ok {
+					return err
+				}
+				n++
 			}
-			n++
-		}
-		return rows.Err()
+		})
 	})
 	return n, err
 }
