@@ -3,7 +3,6 @@ package models
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -191,19 +190,6 @@ func (c *RetentionClasses) loadActed(ctx context.Context, notices bool) (*actedS
 	}
 	c.acted = a
 	return a, nil
-}
-
-// jsonSlugs is slugs as one JSON array parameter, and the SQL that reads
-// it as a set: a list of any length in one bound value.
-func jsonSlugs(db *gorm.DB, slugs []string) (string, string) {
-	b, _ := json.Marshal(slugs)
-	if slugs == nil {
-		b = []byte("[]")
-	}
-	if db.Dialector.Name() == "postgres" {
-		return "(SELECT jsonb_array_elements_text(CAST(? AS jsonb)))", string(b)
-	}
-	return "(SELECT value FROM json_each(?))", string(b)
 }
 
 // where narrows q, over the registry, to the workspaces in state.

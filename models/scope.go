@@ -106,7 +106,8 @@ func WorkspacesAdmitted(ctx context.Context, product *gorm.DB, sc policy.Scope, 
 		return out, nil
 	}
 	var in []string
-	q := scopeWhere(product.WithContext(ctx).Model(&Workspace{}).Where("slug IN ?", slugs), sc)
+	set, arg := jsonSlugs(product, slugs)
+	q := scopeWhere(product.WithContext(ctx).Model(&Workspace{}).Where("slug IN "+set, arg), sc)
 	if err := q.Pluck("slug", &in).Error; err != nil {
 		return nil, fmt.Errorf("workspaces in scope: %w", err)
 	}
@@ -150,7 +151,8 @@ func SetStaffScope(ctx context.Context, db, product *gorm.DB, act Act, id int64,
 	attrs := make(map[string]map[string]string, len(slugs))
 	if len(slugs) > 0 {
 		var ws []Workspace
-		if err := product.WithContext(ctx).Where("slug IN ?", slugs).Find(&ws).Error; err != nil {
+		set, arg := jsonSlugs(product, slugs)
+		if err := product.WithContext(ctx).Where("slug IN "+set, arg).Find(&ws).Error; err != nil {
 			return fmt.Errorf("set scope: registry: %w", err)
 		}
 		for _, w := range ws {

@@ -260,7 +260,8 @@ func (l WorkspaceList) searchPage(ctx context.Context, q *gorm.DB, search string
 	}
 	var page Page[Workspace]
 	if matched := union(slugs[0], slugs[1]); len(matched) > 0 {
-		both := l.Product.WithContext(ctx).Model(&Workspace{}).Where("slug IN ?", matched)
+		set, arg := jsonSlugs(l.Product, matched)
+		both := l.Product.WithContext(ctx).Model(&Workspace{}).Where("slug IN "+set, arg)
 		if page, err = findKeyset(ctx, both, k, "slug", false, cursor); err != nil {
 			err = fmt.Errorf("list workspaces: %w", err)
 		}
