@@ -155,18 +155,6 @@ func AlertEvidence(ctx context.Context, db *gorm.DB, id int64, limit int) ([]Aud
 	return evs, nil
 }
 
-// AlertsConcerning returns the alerts about workspace opened in [from,
-// to), oldest first: what a workspace's transparency report lists.
-func AlertsConcerning(ctx context.Context, db *gorm.DB, workspace string, from, to time.Time) ([]Alert, error) {
-	var as []Alert
-	err := db.WithContext(ctx).Where("workspace = ? AND opened_at >= ? AND opened_at < ?", workspace, from.UTC(), to.UTC()).
-		Order("opened_at ASC").Order("id ASC").Find(&as).Error
-	if err != nil {
-		return nil, fmt.Errorf("alerts concerning %s: %w", workspace, err)
-	}
-	return as, nil
-}
-
 // AcknowledgeAlert marks an open alert acknowledged by act.By with note.
 func AcknowledgeAlert(ctx context.Context, db *gorm.DB, act Act, id int64, note string) (Alert, error) {
 	return moveAlert(ctx, db, act, id, note, AlertAcknowledged)
@@ -232,16 +220,23 @@ func moveAlert(ctx context.Context, db *gorm.DB, act Act, id int64, note string,
 // alertTarget is how the audit log names an alert.
 func alertTarget(id int64) string { return "alert/" + strconv.FormatInt(id, 10) }
 
-// ReportAlertsConcerning is AlertsConcerning as a transparency report
-// lists them: rule, severity, state and when each was raised.
-func ReportAlertsConcerning(ctx context.Context, db *gorm.DB, workspace string, from, to time.Time) ([]ReportAlert, error) {
-	as, err := AlertsConcerning(ctx, db, workspace, from, to)
-	if err != nil {
-		return nil, err
+// ReportAlertsConcerning returns, by workspace, the alerts about each
+// of workspaces opened in [from, to), oldest first, as a transparency
+// report lists them: rule, severity, state and when each was raised. A
+// workspace without alerts is left out.
+func ReportAlertsConcerning(ctx context.Context, db *gorm.DB, workspaces []string, from, to time.Time) (map[string][]ReportAlert, error) {
+	out := map[string][]ReportAlert{}
+	if len(workspaces) == 0 {
+		return out, nil
 	}
-	out := make([]ReportAlert, 0, len(as))
+	var as []Alert
+	err := db.WithContext(ctx).Where("workspace IN ? AND workspace <> '' AND opened_at >= ? AND opened_at < ?", workspaces, from.UTC(), to.UTC()).
+		Order("opened_at ASC").Order("id ASC").Find(&as).Error
+	if err != nil {
+		return nil, fmt.Errorf("alerts concerning the reports: %w", err)
+	}
 	for _, a := range as {
-		out = append(out, ReportAlert{Rule: a.Rule, Severity: a.Severity, State: string(a.State), At: a.OpenedAt})
+		out[a.Workspace] = append(out[a.Workspace], ReportAlert{Rule: a.Rule, Severity: a.Severity, State: string(a.State), At: a.OpenedAt})
 	}
 	return out, nil
 }

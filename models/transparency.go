@@ -183,131 +183,6 @@ func (r TransparencyReport) Parsed() (ReportFigures, error) {
 	return f, nil
 }
 
-// reportActions are the events a report counts; a workspace with one of
-// them in the period is active.
-var reportActions = []Action{
-	ActionDataViewed, ActionFieldRevealed, ActionBreakglassOpened,
-	ActionRequestCreated, ActionRequestApproved, ActionRequestDenied, ActionRequestCancelled, ActionRequestExpired,
-	ActionConsentGranted, ActionConsentDenied, ActionConsentReported,
-}
-
-// ActiveWorkspaces returns, sorted, the workspaces with a reported event
-// in [from, to). It reads the period only, through audit_events_action_at
-// (action, at) — on PostgreSQL within the period's monthly partitions.
-func ActiveWorkspaces(ctx context.Context, db *gorm.DB, from, to time.Time) ([]string, error) {
-	var out []string
-	err := db.WithContext(ctx).Model(&AuditEvent{}).Distinct("workspace").
-		Where("action IN ? AND at >= ? AND at < ? AND workspace <> ''", reportActions, from.UTC(), to.UTC()).
-		Order("workspace").Pluck("workspace", &out).Error
-	if err != nil {
-		return nil, fmt.Errorf("active workspaces: %w", err)
-	}
-	return out, nil
-}
-
-// CountReport counts workspace's figures for [from, to) from the audit
-// log: one grouped query over the workspace's events of the period, the
-// break-glass uses, and the decisions with their requests' creation
-// (audit_events_target). The period's events are read from
-// audit_events_workspace within the period's partitions on PostgreSQL,
-// and from audit_events_workspace_at on SQLite, named there: the planner
-// would otherwise read every workspace's break-glass uses or decisions
-// of the period from (action, at), once for each workspace reported.
-// Alerts are not the audit log's: the job adds them.
-func CountReport(ctx context.Context, db *gorm.DB, workspace string, from, to time.Time) (ReportFigures, error) {
-	var f ReportFigures
-	period := func() *gorm.DB {
-		q := db.WithContext(ctx).Model(&AuditEvent{})
-		if db.Dialector.Name() != "postgres" {
-			q = q.Table("audit_events INDEXED BY audit_events_workspace_at")
-		}
-		return q.Where("workspace = ? AND at >= ? AND at < ?", workspace, from.UTC(), to.UTC())
-	}
-	var groups []struct {
-		Action    Action
-		Actor     string
-		TableName string
-		N         int64
-	}
-	err := period().Select("action, actor, table_name, COUNT(*) AS n").Where("action IN ?", reportActions).
-		Group("action, actor, table_name").Order("actor, table_name").Scan(&groups).Error
-	if err != nil {
-		return f, fmt.Errorf("report of %s: %w", workspace, err)
-	}
-	r := &f.Requests
-	counters := map[Action]*int64{
-		ActionRequestCreated: &r.Created, ActionRequestApproved: &r.Approved, ActionRequestDenied: &r.Denied,
-		ActionRequestCancelled: &r.Cancelled, ActionRequestExpired: &r.Expired,
-		ActionConsentGranted: &r.Granted, ActionConsentDenied: &r.Refused, ActionConsentReported: &r.Reported,
-	}
-	for _, g := range groups {
-		switch c := (StaffTableCount{Staff: g.Actor, Table: g.TableName, Count: g.N}); {
-		case g.Action == ActionDataViewed:
-			f.Views = append(f.Views, c)
-		case g.Action == ActionFieldRevealed:
-			f.Reveals = append(f.Reveals, c)
-		case counters[g.Action] != nil:
-			*counters[g.Action] += g.N
-		}
-	}
-	var opened []AuditEvent
-	if err := period().Where("action = ?", ActionBreakglassOpened).Order("at, seq").Find(&opened).Error; err != nil {
-		return f, fmt.Errorf("report of %s: break-glass: %w", workspace, err)
-	}
-	for _, e := range opened {
-		f.Breakglass = append(f.Breakglass, BreakglassFigure{Staff: e.Actor, At: e.At.UTC(), Justification: e.Reason})
-	}
-	f.Decided, f.MedianDecision, err = medianDecision(ctx, db, period)
-	return f, err
-}
-
-// medianDecision is the number of requests decided (approved or denied)
-// in the period and the median time from each one's creation.
-func medianDecision(ctx context.Context, db *gorm.DB, period func() *gorm.DB) (int, time.Duration, error) {
-	var decisions []AuditEvent
-	if err := period().Select("target, at").Where("action IN ?", []Action{ActionRequestApproved, ActionRequestDenied}).Find(&decisions).Error; err != nil {
-		return 0, 0, fmt.Errorf("decisions: %w", err)
-	}
-	if len(decisions) == 0 {
-		return 0, 0, nil
-	}
-	targets := make([]string, len(decisions))
-	for i, d := range decisions {
-		targets[i] = d.Target
-	}
-	// By their targets (audit_events_target, a partial index: hence
-	// "target <> ''"), named on SQLite, whose planner otherwise reads
-	// every request.created event of the log for each report.
-	var created []AuditEvent
-	q := db.WithContext(ctx).Model(&AuditEvent{})
-	if db.Dialector.Name() != "postgres" {
-		q = q.Table("audit_events INDEXED BY audit_events_target")
-	}
-	if err := q.Select("target, at").
-		Where("target IN ? AND target <> '' AND action = ?", targets, ActionRequestCreated).Find(&created).Error; err != nil {
-		return 0, 0, fmt.Errorf("requests decided: %w", err)
-	}
-	at := make(map[string]time.Time, len(created))
-	for _, c := range created {
-		at[c.Target] = c.At
-	}
-	var waits []time.Duration
-	for _, d := range decisions {
-		if c, ok := at[d.Target]; ok {
-			waits = append(waits, d.At.Sub(c))
-		}
-	}
-	if len(waits) == 0 {
-		return 0, 0, nil
-	}
-	slices.Sort(waits)
-	m := waits[len(waits)/2]
-	if len(waits)%2 == 0 {
-		m = (waits[len(waits)/2-1] + m) / 2
-	}
-	return len(waits), m, nil
-}
-
 // TransparencyRun counts what one run of the job did.
 type TransparencyRun struct {
 	Reported int // reports this run made
@@ -318,7 +193,9 @@ type TransparencyRun struct {
 // and then every Every (an hour when zero). Each report is made once
 // across replicas: its row's unique (workspace, period_start) key lets
 // one transaction insert it, and that transaction queues the mails and
-// appends the audit event.
+// appends the audit event. A transaction makes up to reportsPerTx
+// reports and takes their rows in slug order, so that two runs at once
+// wait for each other's rows and never deadlock.
 type TransparencyJob struct {
 	DB      *DB
 	Product *DB // the workspace registry: names and owners
@@ -327,9 +204,10 @@ type TransparencyJob struct {
 	Now     func() time.Time
 	Every   time.Duration
 	Logger  *slog.Logger
-	// Alerts, when set, lists the alerts that concerned a workspace in
-	// [from, to); when nil, reports have no alerts section.
-	Alerts func(ctx context.Context, workspace string, from, to time.Time) ([]ReportAlert, error)
+	// Alerts, when set, lists by workspace the alerts that concerned each
+	// of workspaces in [from, to); when nil, reports have no alerts
+	// section.
+	Alerts func(ctx context.Context, workspaces []string, from, to time.Time) (map[string][]ReportAlert, error)
 }
 
 // Run runs the job at once and then every Every until ctx ends.
@@ -410,7 +288,9 @@ func (j *TransparencyJob) RunOnce(ctx context.Context) (TransparencyRun, error) 
 	}
 }
 
-// reportBatch makes the reports of slugs not made yet.
+// reportBatch makes the reports of slugs not made yet: their figures,
+// alerts and owners read for all of them at once, then written
+// reportsPerTx to a transaction.
 func (j *TransparencyJob) reportBatch(ctx context.Context, run *TransparencyRun, slugs []string, from, to time.Time) error {
 	if len(slugs) == 0 {
 		return nil
@@ -424,80 +304,121 @@ func (j *TransparencyJob) reportBatch(ctx context.Context, run *TransparencyRun,
 	if err != nil {
 		return err
 	}
-	for _, slug := range slugs {
-		if _, known := names[slug]; !known || slices.Contains(done, slug) {
-			continue // not in the registry (nobody to tell), or made already
-		}
-		mailed, err := j.report(ctx, slug, names[slug], from, to)
+	made := make(map[string]bool, len(done))
+	for _, slug := range done {
+		made[slug] = true
+	}
+	todo := slices.DeleteFunc(slices.Clone(slugs), func(slug string) bool {
+		_, known := names[slug]
+		return !known || made[slug] // not in the registry (nobody to tell), or made already
+	})
+	if len(todo) == 0 {
+		return nil
+	}
+	figures, err := CountReports(ctx, j.DB.Read, todo, from, to)
+	if err != nil {
+		return err
+	}
+	if j.Alerts != nil {
+		alerts, err := j.Alerts(ctx, todo, from, to)
 		if err != nil {
-			return fmt.Errorf("transparency report of %s: %w", slug, err)
+			return err
 		}
-		if mailed >= 0 {
-			run.Reported++
-			run.Mailed += mailed
+		for _, slug := range todo {
+			f := figures[slug]
+			if f.Alerts = alerts[slug]; f.Alerts == nil {
+				f.Alerts = []ReportAlert{} // a section saying there were none
+			}
+			figures[slug] = f
+		}
+	}
+	owners, err := OwnersOf(ctx, j.Product.Read, todo)
+	if err != nil {
+		return err
+	}
+	for chunk := range slices.Chunk(todo, reportsPerTx) {
+		if err := j.reportChunk(ctx, run, chunk, names, figures, owners, from, to); err != nil {
+			return err
 		}
 	}
 	return nil
 }
 
-// report makes workspace's report and returns how many mails it queued,
-// or -1 when another run made it first.
-func (j *TransparencyJob) report(ctx context.Context, slug, name string, from, to time.Time) (int, error) {
-	f, err := CountReport(ctx, j.DB.Read, slug, from, to)
-	if err != nil {
-		return 0, err
-	}
-	if j.Alerts != nil {
-		if f.Alerts, err = j.Alerts(ctx, slug, from, to); err != nil {
-			return 0, err
-		}
-		if f.Alerts == nil {
-			f.Alerts = []ReportAlert{}
-		}
-	}
-	owners, err := Owners(ctx, j.Product.Read, slug)
-	if err != nil {
-		return 0, err
-	}
-	figures, err := json.Marshal(f)
-	if err != nil {
-		return 0, err
-	}
+// reportsPerTx is how many reports one transaction makes. Its audit
+// events are appended last, in one statement, so the chain head is held
+// for that statement and the commit only. (A variable for the tests.)
+var reportsPerTx = 100
+
+// reportChunk makes the reports of slugs in one transaction: each
+// report's row, its links and mails, and then the reports' audit events.
+// A report another run made first is left out (its row's unique
+// (workspace, period_start) key), with its mails and event.
+func (j *TransparencyJob) reportChunk(ctx context.Context, run *TransparencyRun, slugs []string, names map[string]string,
+	figures map[string]ReportFigures, owners map[string][]string, from, to time.Time) error {
 	now := j.Now()
 	post := j.Post
-	post.Names = map[string]string{slug: name}
-	mailed := -1
-	_, err = once(ctx, j.DB.Write, func(tx *gorm.DB) (bool, error) {
-		// Who turned the mail off, read first so the row is written once
+	post.Names = names
+	var made TransparencyRun
+	_, err := once(ctx, j.DB.Write, func(tx *gorm.DB) (bool, error) {
+		made = TransparencyRun{}
+		// Who turned the mail off, read first so each row is written once
 		// with its number of recipients.
-		var off []string
-		if err := tx.Model(&TransparencyMailOff{}).Where("workspace = ?", slug).Pluck("recipient", &off).Error; err != nil {
+		var offs []TransparencyMailOff
+		if err := tx.Where("workspace IN ?", slugs).Find(&offs).Error; err != nil {
 			return false, err
 		}
-		recipients := slices.DeleteFunc(slices.Clone(owners), func(o string) bool { return slices.Contains(off, o) })
-		r := TransparencyReport{Workspace: slug, PeriodStart: from.UTC(), PeriodEnd: to.UTC(), Figures: string(figures), Recipients: len(recipients), CreatedAt: now.UTC()}
-		ins := tx.Clauses(clause.OnConflict{Columns: []clause.Column{{Name: "workspace"}, {Name: "period_start"}}, DoNothing: true}).Create(&r)
-		if ins.Error != nil || ins.RowsAffected == 0 {
-			return false, ins.Error
+		off := make(map[[2]string]bool, len(offs))
+		for _, o := range offs {
+			off[[2]string{o.Workspace, o.Recipient}] = true
 		}
-		for _, owner := range recipients {
-			token, err := createTransparencyLink(ctx, tx, now, r, owner)
+		var events []AuditEvent
+		for _, slug := range slugs {
+			f := figures[slug]
+			recipients := slices.DeleteFunc(slices.Clone(owners[slug]), func(o string) bool { return off[[2]string{slug, o}] })
+			body, err := json.Marshal(f)
 			if err != nil {
 				return false, err
 			}
-			if err := post.send(ctx, tx, now, TransparencyNotice{Report: r, Figures: f, Name: name, Owner: owner, Token: token}); err != nil {
+			r := TransparencyReport{Workspace: slug, PeriodStart: from.UTC(), PeriodEnd: to.UTC(), Figures: string(body), Recipients: len(recipients), CreatedAt: now.UTC()}
+			ins := tx.Clauses(clause.OnConflict{Columns: []clause.Column{{Name: "workspace"}, {Name: "period_start"}}, DoNothing: true}).Create(&r)
+			if ins.Error != nil {
+				return false, fmt.Errorf("transparency report of %s: %w", slug, ins.Error)
+			}
+			if ins.RowsAffected == 0 {
+				continue // another run made it first
+			}
+			for _, owner := range recipients {
+				token, err := createTransparencyLink(ctx, tx, now, r, owner)
+				if err != nil {
+					return false, err
+				}
+				if err := post.send(ctx, tx, now, TransparencyNotice{Report: r, Figures: f, Name: names[slug], Owner: owner, Token: token}); err != nil {
+					return false, err
+				}
+			}
+			ev, err := AuditEntry{
+				At: now, Actor: SystemActor, Action: ActionTransparencyReported, Workspace: slug, Target: r.Target(),
+				Detail: map[string]any{"period_start": from.UTC(), "period_end": to.UTC(), "recipients": len(recipients), "mail_off": len(owners[slug]) - len(recipients), "idle": f.Idle()},
+			}.event()
+			if err != nil {
 				return false, err
 			}
+			events = append(events, ev)
+			made.Reported++
+			made.Mailed += len(recipients)
 		}
-		mailed = len(recipients)
-		_, err := AppendAudit(ctx, tx, AuditEntry{
-			At: now, Actor: SystemActor, Action: ActionTransparencyReported, Workspace: slug, Target: r.Target(),
-			Detail: map[string]any{"period_start": from.UTC(), "period_end": to.UTC(), "recipients": mailed, "mail_off": len(owners) - mailed, "idle": f.Idle()},
-		})
-		return err == nil, err
+		if len(events) == 0 {
+			return false, nil
+		}
+		if err := appendEvents(ctx, tx, events); err != nil {
+			return false, fmt.Errorf("audit %s: %w", ActionTransparencyReported, err)
+		}
+		return true, nil
 	})
 	if err != nil {
-		return 0, err
+		return err
 	}
-	return mailed, nil
+	run.Reported += made.Reported
+	run.Mailed += made.Mailed
+	return nil
 }

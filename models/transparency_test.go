@@ -143,8 +143,9 @@ func directFigures(t *testing.T, db *models.DB, ws string, from, to time.Time) m
 	}
 	f.Views, f.Reveals = list(counts[models.ActionDataViewed]), list(counts[models.ActionFieldRevealed])
 	slices.Sort(waits)
-	f.Decided = len(waits)
-	f.MedianDecision = waits[len(waits)/2] // odd here: three decisions
+	if f.Decided = len(waits); f.Decided > 0 {
+		f.MedianDecision = waits[len(waits)/2] // odd here: one or three decisions
+	}
 	return f
 }
 
@@ -233,9 +234,66 @@ func TestTransparencyReportOncePerPeriod(t *testing.T) {
 	})
 }
 
+// TestTransparencyReportsOfABatch: workspaces counted together get each
+// their own figures, as counted straight from the log: views by two staff
+// members in numbers that differ between workspaces, a decision each
+// with its own wait, break-glass on some, idle ones.
+func TestTransparencyReportsOfABatch(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *models.DB) {
+		ctx := context.Background()
+		reportHistory(t, db)
+		from, to := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+		add := func(at time.Time, actor string, action models.Action, ws, table, target string) {
+			t.Helper()
+			e := models.AuditEntry{At: at, Actor: models.Actor{Email: actor, Tier: "senior"}, Action: action, Workspace: ws, Table: table, Target: target}
+			if table != "" {
+				e.RecordIDs = []string{"1"}
+			}
+			if _, err := models.AppendAudit(ctx, db.Write, e); err != nil {
+				t.Fatal(err)
+			}
+		}
+		busy := []string{"hooli", "initech", "umbrella"}
+		for i, ws := range busy {
+			day := time.Date(2026, 11, 10+i, 0, 0, 0, 0, time.UTC)
+			for j := range i + 1 {
+				add(day.Add(time.Duration(j)*time.Minute), "sara.senior@example.com", models.ActionDataViewed, ws, "members", "")
+				add(day.Add(time.Duration(j)*time.Minute), "sean.senior@example.com", models.ActionDataViewed, ws, "projects", "")
+			}
+			request := fmt.Sprintf("request/%d", 10+i)
+			add(day, "sam.support@example.com", models.ActionRequestCreated, ws, "", request)
+			add(day.Add(time.Duration(i+1)*time.Hour), "sean.senior@example.com", []models.Action{models.ActionRequestApproved, models.ActionRequestDenied}[i%2], ws, "", request)
+			if i%2 == 0 {
+				add(day.Add(2*time.Hour), "ada.sysadmin@example.com", models.ActionBreakglassOpened, ws, "", ws)
+			}
+		}
+		all := append([]string{"acme", "globex", "nobody"}, busy...)
+		got, err := models.CountReports(ctx, db.Read, all, from, to)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != len(all) {
+			t.Errorf("figures of %d workspaces, want %d", len(got), len(all))
+		}
+		for _, ws := range all {
+			if g, want := fmt.Sprintf("%+v", got[ws]), fmt.Sprintf("%+v", directFigures(t, db, ws, from, to)); g != want {
+				t.Errorf("%s's figures\n%s\nwant (direct count)\n%s", ws, g, want)
+			}
+		}
+		if f := got["umbrella"]; len(f.Views) != 2 || f.Views[0].Count != 3 || f.Decided != 1 || f.MedianDecision != 3*time.Hour || len(f.Breakglass) != 1 {
+			t.Errorf("umbrella's figures %+v do not match the history", f)
+		}
+		if !got["globex"].Idle() || !got["nobody"].Idle() {
+			t.Errorf("globex's %+v and nobody's %+v figures, want idle ones", got["globex"], got["nobody"])
+		}
+	})
+}
+
 // TestTransparencyQuietAndAlerts: with the "nothing happened" setting an
 // idle workspace gets an idle report; an alerts source fills the alerts.
+// Two reports to a transaction, so the registry takes several.
 func TestTransparencyQuietAndAlerts(t *testing.T) {
+	defer models.CutReportTransactions(2)()
 	dbtest.Each(t, func(t *testing.T, db *models.DB) {
 		ctx := context.Background()
 		product, _ := retentionStores(t, db)
@@ -245,9 +303,9 @@ func TestTransparencyQuietAndAlerts(t *testing.T) {
 		job := &models.TransparencyJob{DB: db, Product: product, Post: models.Post{Outbox: newOutbox(t), Letters: l},
 			Policy: models.TransparencyPolicy{Period: models.ReportMonthly, Quiet: true},
 			Now:    func() time.Time { return time.Date(2026, 12, 1, 0, 0, 1, 0, time.UTC) },
-			Alerts: func(_ context.Context, ws string, from, to time.Time) ([]models.ReportAlert, error) {
-				if ws == "acme" && !alertAt.Before(from) && alertAt.Before(to) {
-					return []models.ReportAlert{{Rule: "volume", Severity: "high", State: "resolved", At: alertAt}}, nil
+			Alerts: func(_ context.Context, wss []string, from, to time.Time) (map[string][]models.ReportAlert, error) {
+				if slices.Contains(wss, "acme") && !alertAt.Before(from) && alertAt.Before(to) {
+					return map[string][]models.ReportAlert{"acme": {{Rule: "volume", Severity: "high", State: "resolved", At: alertAt}}}, nil
 				}
 				return nil, nil
 			}}
@@ -421,8 +479,8 @@ func TestTransparencyPeriodCompleted(t *testing.T) {
 	})
 }
 
-// TestTransparencyReportPlans: on SQLite each statement of a
-// workspace's report reads the workspace's events of the period, and the
+// TestTransparencyReportPlans: on SQLite each statement of a batch of
+// reports reads the workspaces' events of the period, and the
 // decided requests' creation by their targets, never every workspace's
 // events of the period or every request of the log. SQLite plans here
 // without statistics, as in the portal, where ANALYZE never runs.
@@ -452,15 +510,21 @@ func TestTransparencyReportPlans(t *testing.T) {
 		add(from.Add(30*time.Hour), "acme", models.ActionRequestApproved, "request/1")
 
 		var seen statements
-		f, err := models.CountReport(ctx, db.Read.Session(&gorm.Session{Logger: &seen}), "acme", from, from.AddDate(0, 1, 0))
+		all, err := models.CountReports(ctx, db.Read.Session(&gorm.Session{Logger: &seen}), []string{"acme", "globex", "initech"}, from, from.AddDate(0, 1, 0))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if f.Decided != 1 || f.MedianDecision != 31*time.Hour || len(f.Views) != 1 || f.Views[0].Count != 10 {
-			t.Errorf("figures: %d decided in %s, views %+v; want 1 in 31h and 10 views", f.Decided, f.MedianDecision, f.Views)
+		if f := all["acme"]; f.Decided != 1 || f.MedianDecision != 31*time.Hour || len(f.Views) != 1 || f.Views[0].Count != 10 {
+			t.Errorf("acme's figures: %d decided in %s, views %+v; want 1 in 31h and 10 views", f.Decided, f.MedianDecision, f.Views)
+		}
+		if f := all["globex"]; f.Decided != 0 || len(f.Views) != 1 || f.Views[0].Count != 10 {
+			t.Errorf("globex's figures: %d decided, views %+v; want none decided and 10 views", f.Decided, f.Views)
+		}
+		if f, ok := all["initech"]; !ok || !f.Idle() {
+			t.Errorf("initech's figures %+v (%t), want idle ones", f, ok)
 		}
 		if len(seen.sql) != 4 {
-			t.Fatalf("the report ran %d statements, want its 3 over the period and the decided requests': %q", len(seen.sql), seen.sql)
+			t.Fatalf("the reports ran %d statements, want 3 over the period and the decided requests': %q", len(seen.sql), seen.sql)
 		}
 		for i, sql := range seen.sql {
 			want := "USING INDEX audit_events_workspace_at (workspace=? AND at>? AND at<?)"

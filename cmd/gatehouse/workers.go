@@ -97,8 +97,8 @@ func (s *server) startWorkers(ctx context.Context, post models.Post) error {
 	}
 	s.workers.start(ctx, "transparency", &models.TransparencyJob{
 		DB: s.st.db, Product: s.st.product, Post: post, Policy: s.cfg.Transparency, Now: time.Now, Every: time.Hour, Logger: s.log,
-		Alerts: func(ctx context.Context, workspace string, from, to time.Time) ([]models.ReportAlert, error) {
-			return models.ReportAlertsConcerning(ctx, s.st.db.Read, workspace, from, to)
+		Alerts: func(ctx context.Context, workspaces []string, from, to time.Time) (map[string][]models.ReportAlert, error) {
+			return models.ReportAlertsConcerning(ctx, s.st.db.Read, workspaces, from, to)
 		},
 	})
 	// The access reviews raise their overdue alerts through the
