@@ -3,7 +3,6 @@ package models_test
 import (
 	"context"
 	"fmt"
-	"strings"
 	"testing"
 	"time"
 
@@ -14,6 +13,31 @@ import (
 
 	"gorm.io/gorm"
 )
+
+// harborRegistry seeds the demo registry on PostgreSQL and adds n
+// workspaces ws-1… named "Harbor 1"…, in region eu, each owned by
+// o1@harbor.example…, with the tables analyzed.
+func harborRegistry(t *testing.T, db *models.DB, n int) {
+	t.Helper()
+	ctx := context.Background()
+	if err := demo.SeedProduct(ctx, db.Write, time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		`INSERT INTO workspaces (slug, name, plan, region, status, member_count, created_at, subscription_state)
+SELECT 'ws-' || g, 'Harbor ' || g, 'team', 'eu', 'active', 3, now(), 'active' FROM generate_series(1, ?) g`,
+		`INSERT INTO workspace_owners (slug, email) SELECT 'ws-' || g, 'o' || g || '@harbor.example' FROM generate_series(1, ?) g`,
+	} {
+		if err := db.Write.Exec(q, n).Error; err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, q := range []string{"ANALYZE workspaces", "ANALYZE workspace_owners"} {
+		if err := db.Write.Exec(q).Error; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
 
 // TestRegistryListsSkipTrigrams: on PostgreSQL the registry's lookups by a
 // list of slugs never read the search's trigram indexes, even planned
@@ -27,24 +51,7 @@ func TestRegistryListsSkipTrigrams(t *testing.T) {
 			t.Skip("the trigram indexes are PostgreSQL's")
 		}
 		ctx := context.Background()
-		now := time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)
-		if err := demo.SeedProduct(ctx, db.Write, now); err != nil {
-			t.Fatal(err)
-		}
-		for _, q := range []string{
-			`INSERT INTO workspaces (slug, name, plan, region, status, member_count, created_at, subscription_state)
-SELECT 'ws-' || g, 'Harbor ' || g, 'team', 'eu', 'active', 3, ?::timestamp, 'active' FROM generate_series(1, 5000) g`,
-			`INSERT INTO workspace_owners (slug, email) SELECT 'ws-' || g, 'o' || g || '@harbor.example' FROM generate_series(1, 5000) g`,
-			"ANALYZE workspaces", "ANALYZE workspace_owners",
-		} {
-			var args []any
-			if strings.Contains(q, "?") {
-				args = append(args, now)
-			}
-			if err := db.Write.Exec(q, args...).Error; err != nil {
-				t.Fatal(err)
-			}
-		}
+		harborRegistry(t, db, 5000)
 		slugs := []string{"ws-1", "ws-20", "ws-300", "ws-4000"}
 		eu, err := policy.ParseScope("region=eu")
 		if err != nil {

@@ -7,7 +7,6 @@ import (
 
 	"gatehouse/models"
 	"gatehouse/models/dbtest"
-	"gatehouse/models/demo"
 )
 
 // TestSearchSampleDrawnInBackground: on PostgreSQL the first search
@@ -20,20 +19,7 @@ func TestSearchSampleDrawnInBackground(t *testing.T) {
 			t.Skip("the sample is PostgreSQL's")
 		}
 		ctx := context.Background()
-		now := time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)
-		if err := demo.SeedProduct(ctx, db.Write, now); err != nil {
-			t.Fatal(err)
-		}
-		for _, q := range []string{
-			`INSERT INTO workspaces (slug, name, plan, region, status, member_count, created_at, subscription_state)
-SELECT 'ws-' || g, 'Harbor ' || g, 'team', 'eu', 'active', 3, now(), 'active' FROM generate_series(1, 3000) g`,
-			`INSERT INTO workspace_owners (slug, email) SELECT 'ws-' || g, 'o' || g || '@harbor.example' FROM generate_series(1, 3000) g`,
-			"ANALYZE workspaces", "ANALYZE workspace_owners",
-		} {
-			if err := db.Write.Exec(q).Error; err != nil {
-				t.Fatal(err)
-			}
-		}
+		harborRegistry(t, db, 3000)
 		const search = "o1234@harbor"
 		want := [2]string{"o1234", "o1234"}
 
