@@ -82,7 +82,9 @@ func (s *SearchSample) current(ctx context.Context) [2]sampled {
 	}
 	if s.drawing == nil {
 		s.drawing = make(chan struct{})
-		go s.draw(s.drawing)
+		// The draw outlives the search that started it; its values (the
+		// logger's) are kept.
+		go s.draw(context.WithoutCancel(ctx), s.drawing)
 	}
 	drawing, have := s.drawing, !s.drawnAt.IsZero()
 	arms := s.arms
@@ -101,8 +103,8 @@ func (s *SearchSample) current(ctx context.Context) [2]sampled {
 }
 
 // draw draws a sample, keeps it and closes done.
-func (s *SearchSample) draw(done chan struct{}) {
-	ctx, cancel := context.WithTimeout(context.Background(), searchSampleDraw)
+func (s *SearchSample) draw(ctx context.Context, done chan struct{}) {
+	ctx, cancel := context.WithTimeout(ctx, searchSampleDraw)
 	defer cancel()
 	arms, err := drawSearchSample(ctx, s.Product)
 	s.mu.Lock()
@@ -112,7 +114,7 @@ func (s *SearchSample) draw(done chan struct{}) {
 	s.drawnAt = time.Now()
 	if err != nil {
 		// Searched with the old one, or none; tried again in a minute.
-		slog.Warn("workspace search: no sample of the registry", "err", err)
+		slog.WarnContext(ctx, "workspace search: no sample of the registry", "err", err)
 		s.drawnAt = s.drawnAt.Add(time.Minute - searchSampleAge)
 		return
 	}
