@@ -151,12 +151,11 @@ func SearchWorkspaces(ctx context.Context, product *gorm.DB, sc policy.Scope, qu
 
 // Owners returns the owners' emails of workspace slug, sorted.
 func Owners(ctx context.Context, product *gorm.DB, slug string) ([]string, error) {
-	var out []string
-	err := product.WithContext(ctx).Model(&WorkspaceOwner{}).Where("slug = ?", slug).Order("email").Pluck("email", &out).Error
+	owners, err := OwnersOf(ctx, product, []string{slug})
 	if err != nil {
 		return nil, fmt.Errorf("owners of %q: %w", slug, err)
 	}
-	return out, nil
+	return owners[slug], nil
 }
 
 // WorkspaceNamesOf returns the names of the workspaces slugs, by slug, in
