@@ -291,20 +291,50 @@ func (s Staff) mayHold(roles *policy.Roles, g Grant) bool {
 	return roles.MayHoldGrant(s.Tier)
 }
 
-// endGrantsBeyond ends, inside the caller's transaction, every grant of s
-// not yet over that s, as changed (demoted, suspended, offboarded), could
-// not have obtained, with one grant.ended event each so that every
-// grant's history says how it ended. The caller holds s's row lock, so no
-// new grant for s appears meanwhile. The sweep later tells the owners and
-// sends them what was viewed, as for any grant that ends.
-func endGrantsBeyond(ctx context.Context, tx *gorm.DB, act Act, s Staff, why string) error {
+// endGrantsBeyond ends, inside the caller's transaction, every grant of
+// each of holders not yet over that they, as changed (demoted, suspended,
+// offboarded, their role changed), could not have obtained, with one
+// grant.ended event each so that every grant's history says how it
+// ended: a grant their role may not hold, and one on a workspace outside
+// what they may now work on when their role limits workspaces (a custom
+// role's scope; ScopeOf). The attributes such a check needs are read
+// from product, the registry, for the workspaces of those grants only;
+// one the registry no longer has is outside (fail closed). product may
+// be nil where no holder's role has a scope (a built-in tier, or a
+// holder no longer active, who keeps nothing). The caller holds each
+// holder's row lock, so no new grant for them appears meanwhile. The
+// sweep later tells the owners and sends them what was viewed, as for
+// any grant that ends.
+func endGrantsBeyond(ctx context.Context, tx, product *gorm.DB, act Act, why string, holders ...Staff) error {
 	roles, err := LoadRoles(ctx, tx)
 	if err != nil {
 		return err
 	}
-	detail := map[string]any{"grantee": s.Email, "tier": s.Tier, "status": s.Status}
-	_, err = endGrantsOf(ctx, tx, act, s, why, detail, func(g Grant) bool { return s.mayHold(roles, g) })
-	return err
+	scoped := func(s Staff) bool { return s.Status == StatusActive && !roles.Scope(s.Tier).Unrestricted() }
+	var ids []int64
+	for _, s := range holders {
+		if scoped(s) {
+			ids = append(ids, s.ID)
+		}
+	}
+	var attrs workspaceAttrs
+	if len(ids) > 0 {
+		if attrs, err = liveGrantAttrs(ctx, tx, product, act.Now, ids); err != nil {
+			return err
+		}
+	}
+	for _, s := range holders {
+		detail := map[string]any{"grantee": s.Email, "tier": s.Tier, "status": s.Status}
+		keep := func(g Grant) bool { return s.mayHold(roles, g) }
+		if scoped(s) {
+			sc := ScopeOf(s, roles)
+			keep = func(g Grant) bool { return s.mayHold(roles, g) && sc.Admits(attrs[g.Workspace]) }
+		}
+		if _, err := endGrantsOf(ctx, tx, act, s, why, detail, keep); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // endGrantsOf ends, as endGrantsBeyond does, every grant of s not yet

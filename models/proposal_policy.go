@@ -170,7 +170,7 @@ func (a roleApplier) Check(ctx context.Context, db *gorm.DB, payload json.RawMes
 	return RoleTarget(r.Name), roleBefore{Exists: true, Description: r.Description, Permissions: r.Permissions, Scope: r.Scope}, nil
 }
 
-func (a roleApplier) Apply(ctx context.Context, tx, _ *gorm.DB, act Act, payload json.RawMessage) error {
+func (a roleApplier) Apply(ctx context.Context, tx, product *gorm.DB, act Act, payload json.RawMessage) error {
 	var p RoleProposal
 	if err := decodeStrict(payload, &p); err != nil {
 		return err
@@ -182,7 +182,7 @@ func (a roleApplier) Apply(ctx context.Context, tx, _ *gorm.DB, act Act, payload
 	if a.create {
 		_, err = CreateRole(ctx, tx, act, d)
 	} else {
-		_, err = ChangeRole(ctx, tx, act, p.Name, d)
+		_, err = ChangeRole(ctx, tx, product, act, p.Name, d)
 	}
 	return err
 }

@@ -76,12 +76,12 @@ func (staffTierApplier) Check(ctx context.Context, db *gorm.DB, payload json.Raw
 	return s.Email, staffTierBefore{Tier: s.Tier, Status: s.Status}, nil
 }
 
-func (staffTierApplier) Apply(ctx context.Context, tx, _ *gorm.DB, act Act, payload json.RawMessage) error {
+func (staffTierApplier) Apply(ctx context.Context, tx, product *gorm.DB, act Act, payload json.RawMessage) error {
 	var c StaffTierChange
 	if err := decodeStrict(payload, &c); err != nil {
 		return err
 	}
-	return SetStaffRole(ctx, tx, act, c.StaffID, c.Tier)
+	return SetStaffRole(ctx, tx, product, act, c.StaffID, c.Tier)
 }
 
 func (staffTierApplier) Describe(payload, before json.RawMessage) (ProposalWords, error) {

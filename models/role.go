@@ -137,13 +137,15 @@ func CreateRole(ctx context.Context, db *gorm.DB, act Act, d policy.RoleDef) (Ro
 	return r, nil
 }
 
-// ChangeRole replaces a custom role's description and permissions and
-// audits the before and after. In the same transaction it ends, for
+// ChangeRole replaces a custom role's description, permissions and scope
+// and audits the before and after. In the same transaction it ends, for
 // every holder, each grant and break-glass the changed role could not
-// have obtained, as a tier change does; so a permission taken away is
+// have obtained, as a tier change does: those of a permission taken
+// away, and those on workspaces its scope no longer admits (their
+// attributes read from product, the registry); so what is taken away is
 // gone on the next request everywhere (the audit event moves the
 // security epoch).
-func ChangeRole(ctx context.Context, db *gorm.DB, act Act, name string, d policy.RoleDef) (Role, error) {
+func ChangeRole(ctx context.Context, db, product *gorm.DB, act Act, name string, d policy.RoleDef) (Role, error) {
 	d.Name = policy.Tier(name)
 	d, err := checkRole(d)
 	if err != nil {
@@ -171,7 +173,7 @@ func ChangeRole(ctx context.Context, db *gorm.DB, act Act, name string, d policy
 			Detail: map[string]any{"before": before, "after": r.auditView()}}); err != nil {
 			return err
 		}
-		return endHoldersBeyond(ctx, tx, act, r.Name, "grantee's role "+r.Name+" changed")
+		return endHoldersBeyond(ctx, tx, product, act, r.Name, "grantee's role "+r.Name+" changed")
 	})
 	if err != nil {
 		return Role{}, fmt.Errorf("change role %s: %w", name, err)
@@ -180,22 +182,17 @@ func ChangeRole(ctx context.Context, db *gorm.DB, act Act, name string, d policy
 }
 
 // endHoldersBeyond ends, inside tx, every grant of role's active holders
-// that the role as it now stands could not obtain. The holders' rows are
-// locked first, as a tier change locks its one row, so no grant for them
-// is made meanwhile under the old permissions.
-func endHoldersBeyond(ctx context.Context, tx *gorm.DB, act Act, role, why string) error {
+// that the role as it now stands could not obtain (endGrantsBeyond). The
+// holders' rows are locked first, as a tier change locks its one row, so
+// no grant for them is made meanwhile under the old role.
+func endHoldersBeyond(ctx context.Context, tx, product *gorm.DB, act Act, role, why string) error {
 	var holders []Staff
 	err := tx.Clauses(clause.Locking{Strength: "UPDATE"}).Where("tier = ? AND status = ?", role, StatusActive).
 		Order("id").Find(&holders).Error
 	if err != nil {
 		return fmt.Errorf("holders of role %s: %w", role, err)
 	}
-	for _, s := range holders {
-		if err := endGrantsBeyond(ctx, tx, act, s, why); err != nil {
-			return err
-		}
-	}
-	return nil
+	return endGrantsBeyond(ctx, tx, product, act, why, holders...)
 }
 
 // RoleTarget is how the audit log names a custom role.
@@ -203,9 +200,11 @@ func RoleTarget(name string) string { return "role:" + name }
 
 // SetStaffRole gives a staff member another role, built-in or custom. It
 // ends, in the same transaction, every grant and break-glass the new role
-// could not have obtained; a promotion revives nothing. A role that does
-// not exist is FieldErrors on "tier" and nothing is written.
-func SetStaffRole(ctx context.Context, db *gorm.DB, act Act, id int64, role policy.Tier) error {
+// could not have obtained, those outside its scope included (read from
+// product, the registry; nil only for a built-in tier, which has no
+// scope); a promotion revives nothing. A role that does not exist is
+// FieldErrors on "tier" and nothing is written.
+func SetStaffRole(ctx context.Context, db, product *gorm.DB, act Act, id int64, role policy.Tier) error {
 	role = policy.Tier(strings.TrimSpace(string(role)))
 	return changeStaff(ctx, db, act, staffChange{ID: id, Action: ActionStaffTierChanged}, func(tx *gorm.DB, s *Staff) error {
 		roles, err := LoadRoles(ctx, tx)
@@ -223,7 +222,7 @@ func SetStaffRole(ctx context.Context, db *gorm.DB, act Act, id int64, role poli
 		}
 		why := fmt.Sprintf("grantee's role changed from %s to %s", s.Tier, role)
 		s.Tier = role
-		return endGrantsBeyond(ctx, tx, act, *s, why)
+		return endGrantsBeyond(ctx, tx, product, act, why, *s)
 	})
 }
 

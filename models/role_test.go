@@ -53,7 +53,7 @@ func TestRoleChangeTakesEffectOnTheNextRequest(t *testing.T) {
 		request() // served from the cache
 		changed := dataReader
 		changed.Permissions = []policy.Permission{policy.PortalEnter, policy.WorkspaceMetaRead}
-		if _, err := models.ChangeRole(ctx, db.Write, models.Act{Now: t0.Add(time.Minute), By: roleAdmin}, "data-reader", changed); err != nil {
+		if _, err := models.ChangeRole(ctx, db.Write, nil, models.Act{Now: t0.Add(time.Minute), By: roleAdmin}, "data-reader", changed); err != nil {
 			t.Fatal(err)
 		}
 		r := request()
@@ -76,7 +76,7 @@ func TestRoleChangeEndsHoldersGrants(t *testing.T) {
 		createRole(t, db, t0, dataReader)
 		sara, sean := f.staff["sara.senior"], f.staff["sean.senior"]
 		for _, s := range []models.Staff{sara, sean} {
-			if err := models.SetStaffRole(ctx, db.Write, models.Act{Now: t0, By: roleAdmin}, s.ID, "data-reader"); err != nil {
+			if err := models.SetStaffRole(ctx, db.Write, nil, models.Act{Now: t0, By: roleAdmin}, s.ID, "data-reader"); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -88,7 +88,7 @@ func TestRoleChangeEndsHoldersGrants(t *testing.T) {
 		kept := dataReader
 		kept.Description = "Reads customer data under a grant; no requests."
 		seq := lastSeq(t, db)
-		if _, err := models.ChangeRole(ctx, db.Write, models.Act{Now: at, By: roleAdmin}, "data-reader", kept); err != nil {
+		if _, err := models.ChangeRole(ctx, db.Write, nil, models.Act{Now: at, By: roleAdmin}, "data-reader", kept); err != nil {
 			t.Fatal(err)
 		}
 		wantEvents(t, db, seq, at, string(models.ActionRoleChanged))
@@ -98,7 +98,7 @@ func TestRoleChangeEndsHoldersGrants(t *testing.T) {
 		taken := kept
 		taken.Permissions = []policy.Permission{policy.PortalEnter, policy.WorkspaceMetaRead}
 		seq = lastSeq(t, db)
-		if _, err := models.ChangeRole(ctx, db.Write, models.Act{Now: at, By: roleAdmin}, "data-reader", taken); err != nil {
+		if _, err := models.ChangeRole(ctx, db.Write, nil, models.Act{Now: at, By: roleAdmin}, "data-reader", taken); err != nil {
 			t.Fatal(err)
 		}
 		wantEvents(t, db, seq, at, string(models.ActionRoleChanged), ended(saraAcme), ended(seanGlobex))
@@ -118,10 +118,10 @@ func TestRoleChangeEndsHoldersGrants(t *testing.T) {
 		// Nothing to change is refused and writes nothing.
 		seq = lastSeq(t, db)
 		var fe models.FieldErrors
-		if _, err := models.ChangeRole(ctx, db.Write, models.Act{Now: at, By: roleAdmin}, "data-reader", taken); !errors.As(err, &fe) {
+		if _, err := models.ChangeRole(ctx, db.Write, nil, models.Act{Now: at, By: roleAdmin}, "data-reader", taken); !errors.As(err, &fe) {
 			t.Errorf("an unchanged role: %v, want FieldErrors", err)
 		}
-		if _, err := models.ChangeRole(ctx, db.Write, models.Act{Now: at, By: roleAdmin}, "no-such-role", taken); !errors.Is(err, models.ErrNotFound) {
+		if _, err := models.ChangeRole(ctx, db.Write, nil, models.Act{Now: at, By: roleAdmin}, "no-such-role", taken); !errors.Is(err, models.ErrNotFound) {
 			t.Errorf("changing a role that does not exist: %v, want ErrNotFound", err)
 		}
 		wantEvents(t, db, seq, at)
@@ -142,14 +142,14 @@ func TestStaffMovedToACustomRole(t *testing.T) {
 
 		at := t0.Add(10 * time.Minute)
 		seq := lastSeq(t, db)
-		if err := models.SetStaffRole(ctx, db.Write, models.Act{Now: at, By: roleAdmin}, sara.ID, "billing-support"); err != nil {
+		if err := models.SetStaffRole(ctx, db.Write, nil, models.Act{Now: at, By: roleAdmin}, sara.ID, "billing-support"); err != nil {
 			t.Fatal(err)
 		}
 		wantEvents(t, db, seq, at, ended(saraAcme), string(models.ActionStaffTierChanged))
 		wantEnded(t, db, at, at, saraAcme)
 
 		seq = lastSeq(t, db)
-		if err := models.SetStaffRole(ctx, db.Write, models.Act{Now: at, By: roleAdmin}, ada.ID, "data-reader"); err != nil {
+		if err := models.SetStaffRole(ctx, db.Write, nil, models.Act{Now: at, By: roleAdmin}, ada.ID, "data-reader"); err != nil {
 			t.Fatal(err)
 		}
 		wantEvents(t, db, seq, at, endedBG(adaBG), string(models.ActionStaffTierChanged))
@@ -169,7 +169,7 @@ func TestUnknownRoleHoldsNothing(t *testing.T) {
 		sam := f.staff["sam.support"]
 		seq := lastSeq(t, db)
 		var fe models.FieldErrors
-		if err := models.SetStaffRole(ctx, db.Write, models.Act{Now: t0, By: roleAdmin}, sam.ID, "ghost"); !errors.As(err, &fe) || fe["tier"] == "" {
+		if err := models.SetStaffRole(ctx, db.Write, nil, models.Act{Now: t0, By: roleAdmin}, sam.ID, "ghost"); !errors.As(err, &fe) || fe["tier"] == "" {
 			t.Errorf("SetStaffRole(ghost) = %v, want FieldErrors on tier", err)
 		}
 		if _, err := models.CreateStaff(ctx, db.Write, t0, roleAdmin, models.Staff{Email: "gus.ghost@example.com", Name: "Gus", Tier: "ghost"}); !errors.As(err, &fe) || fe["tier"] == "" {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"gatehouse/policy"
 
@@ -142,22 +143,9 @@ func SetStaffScope(ctx context.Context, db, product *gorm.DB, act Act, id int64,
 	text = sc.String()
 	// The attributes of every workspace they hold a grant on, read
 	// before the transaction: the registry is another database.
-	var slugs []string
-	err = db.WithContext(ctx).Model(&Grant{}).Where("grantee_id = ? AND ended_at IS NULL AND ends_at > ?", id, act.Now.UTC()).
-		Distinct().Pluck("workspace", &slugs).Error
+	attrs, err := liveGrantAttrs(ctx, db, product, act.Now, []int64{id})
 	if err != nil {
-		return fmt.Errorf("set scope: grants of staff %d: %w", id, err)
-	}
-	attrs := make(map[string]map[string]string, len(slugs))
-	if len(slugs) > 0 {
-		var ws []Workspace
-		set, arg := jsonSlugs(product, slugs)
-		if err := product.WithContext(ctx).Where("slug IN "+set, arg).Find(&ws).Error; err != nil {
-			return fmt.Errorf("set scope: registry: %w", err)
-		}
-		for _, w := range ws {
-			attrs[w.Slug] = w.Attributes()
-		}
+		return fmt.Errorf("set scope of staff %d: %w", id, err)
 	}
 	err = changeStaff(ctx, db, act, staffChange{ID: id, Action: ActionStaffScopeChanged, withScope: true}, func(tx *gorm.DB, s *Staff) error {
 		if err := mustBeActive(s); err != nil {
@@ -181,6 +169,45 @@ func SetStaffScope(ctx context.Context, db, product *gorm.DB, act Act, id int64,
 		return fmt.Errorf("set scope: %w", err)
 	}
 	return nil
+}
+
+// workspaceAttrs are registry attributes (Workspace.Attributes) by slug,
+// as a check of grants against a scope reads them. A workspace missing
+// from it is one the registry does not have: only an unrestricted scope
+// admits it (fail closed).
+type workspaceAttrs map[string]map[string]string
+
+// registryAttrs reads the attributes of the workspaces slugs from
+// product, the registry, in one statement.
+func registryAttrs(ctx context.Context, product *gorm.DB, slugs []string) (workspaceAttrs, error) {
+	attrs := make(workspaceAttrs, len(slugs))
+	if len(slugs) == 0 {
+		return attrs, nil
+	}
+	if product == nil {
+		return nil, errors.New("registry attributes: no registry to read them from")
+	}
+	var ws []Workspace
+	set, arg := jsonSlugs(product, slugs)
+	if err := product.WithContext(ctx).Where("slug IN "+set, arg).Find(&ws).Error; err != nil {
+		return nil, fmt.Errorf("registry attributes: %w", err)
+	}
+	for _, w := range ws {
+		attrs[w.Slug] = w.Attributes()
+	}
+	return attrs, nil
+}
+
+// liveGrantAttrs reads, in db, the workspaces of the grants of grantees
+// not yet over at now, and their attributes from product.
+func liveGrantAttrs(ctx context.Context, db, product *gorm.DB, now time.Time, grantees []int64) (workspaceAttrs, error) {
+	var slugs []string
+	err := db.WithContext(ctx).Model(&Grant{}).Where("grantee_id IN ? AND ended_at IS NULL AND ends_at > ?", grantees, now.UTC()).
+		Distinct().Pluck("workspace", &slugs).Error
+	if err != nil {
+		return nil, fmt.Errorf("workspaces of live grants: %w", err)
+	}
+	return registryAttrs(ctx, product, slugs)
 }
 
 // WorkspaceSet limits a list of requests or break-glass to some

@@ -251,3 +251,65 @@ func TestScopedWorkspaceList(t *testing.T) {
 		}
 	})
 }
+
+// TestRoleScopeEndsGrants: narrowing a custom role's scope ends, in the
+// same transaction, its holders' grants on workspaces it no longer
+// admits, one event each, as narrowing a staff member's own scope does;
+// giving someone a role whose scope leaves out a workspace ends their
+// grant there. Grants inside the scope live on and still read. A scope
+// that cannot be checked (no registry) is refused and writes nothing.
+func TestRoleScopeEndsGrants(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *models.DB) {
+		ctx := context.Background()
+		f := newDataFixture(t, db)
+		by := models.Act{Now: f.now, By: roleAdmin}
+		usReader := dataReader
+		usReader.Name, usReader.Scope = "us-reader", "region=us"
+		for _, d := range []policy.RoleDef{dataReader, usReader} {
+			if _, err := models.CreateRole(ctx, db.Write, by, d); err != nil {
+				t.Fatal(err)
+			}
+		}
+		sara, sean := f.viewer("sara.senior@example.com"), f.viewer("sean.senior@example.com")
+		for _, v := range []models.Viewer{sara, sean} {
+			if err := models.SetStaffRole(ctx, db.Write, f.product.Read, by, v.StaffID, "data-reader"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		sara.Actor.Tier, sean.Actor.Tier = "data-reader", "data-reader"
+		// acme is eu, globex is us.
+		saraAcme, saraGlobex := f.grant(sara, "acme", models.GrantScope{}, false), f.grant(sara, "globex", models.GrantScope{}, false)
+		seanAcme, seanGlobex := f.grant(sean, "acme", models.GrantScope{}, false), f.grant(sean, "globex", models.GrantScope{}, false)
+
+		euOnly := dataReader
+		euOnly.Scope = "region=eu"
+		seq := lastSeq(t, db)
+		if _, err := models.ChangeRole(ctx, db.Write, nil, by, "data-reader", euOnly); err == nil {
+			t.Error("a role's scope was narrowed with no registry to check its holders' grants against")
+		}
+		wantEvents(t, db, seq, f.now)
+		wantLive(t, db, f.now, saraAcme.ID, saraGlobex.ID, seanAcme.ID, seanGlobex.ID)
+
+		if _, err := models.ChangeRole(ctx, db.Write, f.product.Read, by, "data-reader", euOnly); err != nil {
+			t.Fatal(err)
+		}
+		wantEvents(t, db, seq, f.now, string(models.ActionRoleChanged), ended(saraGlobex.ID), ended(seanGlobex.ID))
+		wantEnded(t, db, f.now, f.now, saraGlobex.ID, seanGlobex.ID)
+		wantLive(t, db, f.now, saraAcme.ID, seanAcme.ID)
+		if _, err := f.data.ReadTable(ctx, sara, models.DataRequest{Slug: "acme", Table: "documents"}); err != nil {
+			t.Errorf("read of acme (eu) under a role of region=eu: %v", err)
+		}
+		if _, err := f.data.ReadTable(ctx, sara, models.DataRequest{Slug: "globex", Table: "documents"}); !errors.Is(err, models.ErrNotFound) {
+			t.Errorf("read of globex (us) under a role of region=eu = %v, want ErrNotFound", err)
+		}
+
+		// Sean moved to a role of the US alone: his grant on acme ends.
+		seq = lastSeq(t, db)
+		if err := models.SetStaffRole(ctx, db.Write, f.product.Read, by, sean.StaffID, "us-reader"); err != nil {
+			t.Fatal(err)
+		}
+		wantEvents(t, db, seq, f.now, ended(seanAcme.ID), string(models.ActionStaffTierChanged))
+		wantEnded(t, db, f.now, f.now, seanAcme.ID)
+		wantLive(t, db, f.now, saraAcme.ID)
+	})
+}

@@ -291,12 +291,13 @@ func mustBeActive(s *Staff) error {
 }
 
 // SetTier gives a staff member a built-in tier: SetStaffRole, kept for
-// the callers that only ever name tiers.
+// the callers that only ever name tiers. A built-in tier has no scope of
+// its own, so no registry is needed.
 func SetTier(ctx context.Context, db *gorm.DB, act Act, id int64, tier policy.Tier) error {
 	if !tier.Valid() {
 		return fmt.Errorf("unknown tier %q", tier)
 	}
-	return SetStaffRole(ctx, db, act, id, tier)
+	return SetStaffRole(ctx, db, nil, act, id, tier)
 }
 
 // RecordAgreement records that a staff member signed a version of the
@@ -336,7 +337,7 @@ func Suspend(ctx context.Context, db *gorm.DB, act Act, id int64, reason string)
 			return conflictf("%s is %s, not active.", s.Email, s.Status)
 		}
 		s.Status = StatusSuspended
-		if err := endGrantsBeyond(ctx, tx, act, *s, "grantee suspended"); err != nil {
+		if err := endGrantsBeyond(ctx, tx, nil, act, "grantee suspended", *s); err != nil {
 			return err
 		}
 		return endStaffSessions(ctx, tx, act.Now, s.ID, "suspended")
@@ -363,7 +364,7 @@ func Offboard(ctx context.Context, db *gorm.DB, act Act, id int64, reason string
 		}
 		t := act.Now.UTC()
 		s.Status, s.OffboardedAt = StatusOffboarded, &t
-		if err := endGrantsBeyond(ctx, tx, act, *s, "grantee offboarded"); err != nil {
+		if err := endGrantsBeyond(ctx, tx, nil, act, "grantee offboarded", *s); err != nil {
 			return err
 		}
 		return endStaffSessions(ctx, tx, act.Now, s.ID, "offboarded")
