@@ -72,6 +72,11 @@ func (h *Handler) roleShow(c echo.Context) error {
 // renderRole shows the role named in the path; form, when not nil, is
 // what a change sent, shown again with errs.
 func (h *Handler) renderRole(c echo.Context, status int, form *views.RoleForm, errs views.Errors) error {
+	return h.renderRoleWith(c, status, form, errs, "")
+}
+
+// renderRoleWith is renderRole with the reason a proposed deletion sent.
+func (h *Handler) renderRoleWith(c echo.Context, status int, form *views.RoleForm, errs views.Errors, deleteReason string) error {
 	ctx, v := c.Request().Context(), viewerOf(c)
 	role := policy.Tier(c.Param("name"))
 	if !v.Roles.Known(role) {
@@ -83,14 +88,15 @@ func (h *Handler) renderRole(c echo.Context, status int, form *views.RoleForm, e
 	}
 	row := roleRow(v.Roles, role, map[policy.Tier]int64{role: int64(len(holders))})
 	view := views.RoleView{
-		Role:        row,
-		Catalogue:   permissionCodes(policy.All),
-		Errors:      errs,
-		Done:        c.QueryParam("done"),
-		CanChange:   !row.BuiltIn && h.allowed(v, policy.StaffManage),
-		Fresh:       v.Session.SignedInWithin(h.now(), h.stepUpWindow),
-		Description: policy.MaxRoleDescription,
-		Form:        views.RoleForm{Name: row.Name, Description: row.Description, Permissions: row.Permissions, Scope: row.Scope},
+		Role:         row,
+		Catalogue:    permissionCodes(policy.All),
+		Errors:       errs,
+		Done:         c.QueryParam("done"),
+		CanChange:    !row.BuiltIn && h.allowed(v, policy.StaffManage),
+		DeleteReason: deleteReason,
+		Fresh:        v.Session.SignedInWithin(h.now(), h.stepUpWindow),
+		Description:  policy.MaxRoleDescription,
+		Form:         views.RoleForm{Name: row.Name, Description: row.Description, Permissions: row.Permissions, Scope: row.Scope},
 	}
 	if form != nil {
 		view.Form = *form

@@ -223,3 +223,55 @@ func TestStaffManagersGiveNoMoreThanTheyHold(t *testing.T) {
 		t.Errorf("people-ops adding an engineer = %d, want the person added", res.StatusCode)
 	}
 }
+
+// TestRoleDeletion: a custom role nobody holds can be proposed for
+// deletion from its page and is gone once a second sysadmin approves; one
+// somebody holds cannot (its page offers no deletion, and a POST is
+// refused with why), nor a built-in tier, and a deletion without a reason
+// is sent back with its message.
+func TestRoleDeletion(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *models.DB) {
+		p := newPortal(t, db)
+		ada := noRedirect(p.login("ada.sysadmin@example.com"))
+		reason := url.Values{"reason": {"Nobody reads archives this way any more."}}
+		if _, body := p.get(ada, "/roles/billing-support"); strings.Contains(body, "/roles/billing-support/delete") {
+			t.Error("the page of a role bill holds offers to delete it")
+		}
+		if res, body := p.post(ada, "/roles/billing-support/delete", reason); res.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(body, "give them another role first") {
+			t.Errorf("POST /roles/billing-support/delete = %d, want 422 saying why:\n%s", res.StatusCode, body)
+		}
+		if res, _ := p.post(ada, "/roles/support/delete", reason); res.StatusCode != http.StatusUnprocessableEntity {
+			t.Errorf("POST /roles/support/delete = %d, want 422", res.StatusCode)
+		}
+		if res, _ := p.post(ada, "/roles/ghost/delete", reason); res.StatusCode != http.StatusNotFound {
+			t.Errorf("POST /roles/ghost/delete = %d, want 404", res.StatusCode)
+		}
+
+		def := policy.RoleDef{Name: "archive-reader", Description: "Reads archived workspaces' metadata.", Permissions: []policy.Permission{policy.PortalEnter, policy.WorkspaceMetaRead}}
+		if _, err := models.CreateRole(t.Context(), db.Write, models.Act{Now: p.clock.Now(), By: models.Actor{Email: "test"}}, def); err != nil {
+			t.Fatal(err)
+		}
+		if _, body := p.get(ada, "/roles/archive-reader"); !strings.Contains(body, `action="/roles/archive-reader/delete"`) {
+			t.Error("the page of a role nobody holds offers no deletion")
+		}
+		res, body := p.post(ada, "/roles/archive-reader/delete", url.Values{"reason": {""}})
+		if res.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(body, `id="role-delete-reason"`) || !strings.Contains(body, `href="#role-delete-reason"`) {
+			t.Errorf("a deletion without a reason = %d, want 422 pointing at its reason:\n%s", res.StatusCode, body)
+		}
+		res, body = p.post(ada, "/roles/archive-reader/delete", reason)
+		m := proposalLocation.FindStringSubmatch(res.Header.Get("Location"))
+		if res.StatusCode != http.StatusSeeOther || m == nil {
+			t.Fatalf("POST /roles/archive-reader/delete = %d to %q, want 303 to a proposal:\n%s", res.StatusCode, res.Header.Get("Location"), body)
+		}
+		if res, _ := p.get(ada, "/roles/archive-reader"); res.StatusCode != http.StatusOK {
+			t.Errorf("before approval GET /roles/archive-reader = %d, want 200", res.StatusCode)
+		}
+		p.approveProposal(p.secondSysadmin(), m[1])
+		if res, _ := p.get(ada, "/roles/archive-reader"); res.StatusCode != http.StatusNotFound {
+			t.Errorf("after approval GET /roles/archive-reader = %d, want 404", res.StatusCode)
+		}
+		if _, body := p.get(ada, "/roles"); strings.Contains(body, "archive-reader") {
+			t.Error("the roles list still shows the deleted role")
+		}
+	})
+}

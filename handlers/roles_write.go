@@ -51,11 +51,12 @@ func roleErrors(err error) (views.Errors, error) {
 	return nil, err
 }
 
-// proposeRole proposes def (kind role.create or role.change) with the
-// form's reason; a refusal is the form's messages, nil error.
-func (h *Handler) proposeRole(c echo.Context, kind models.ProposalKind, def policy.RoleDef, reason string) (models.Proposal, views.Errors, error) {
+// proposeRole proposes payload (a role.create, role.change or
+// role.delete) with the form's reason; a refusal is the form's messages,
+// nil error.
+func (h *Handler) proposeRole(c echo.Context, kind models.ProposalKind, payload any, reason string) (models.Proposal, views.Errors, error) {
 	p, err := models.Propose(c.Request().Context(), h.db.Write, h.act(c), models.ProposalInput{
-		Kind: kind, Payload: models.NewRoleProposal(def), Reason: reason,
+		Kind: kind, Payload: payload, Reason: reason,
 	})
 	if errors.Is(err, models.ErrProposalRefused) {
 		return p, nil, fmt.Errorf("%w: %w", policy.ErrDenied, err)
@@ -73,7 +74,7 @@ func (h *Handler) roleCreate(c echo.Context) error {
 	var p models.Proposal
 	if len(errs) == 0 {
 		var err error
-		if p, errs, err = h.proposeRole(c, models.KindRoleCreate, def, form.Reason); err != nil {
+		if p, errs, err = h.proposeRole(c, models.KindRoleCreate, models.NewRoleProposal(def), form.Reason); err != nil {
 			return err
 		}
 	}
@@ -83,25 +84,56 @@ func (h *Handler) roleCreate(c echo.Context) error {
 	return c.Redirect(http.StatusSeeOther, fmt.Sprintf("/proposals/%d?done=proposed", p.ID))
 }
 
+// customRole refuses a path naming a built-in tier (true: answered with
+// the role's page and a message) or no role at all (ErrNotFound: 404).
+func (h *Handler) customRole(c echo.Context, name string) (bool, error) {
+	if policy.Tier(name).Valid() {
+		return true, h.renderRole(c, http.StatusUnprocessableEntity, nil, views.Errors{"": name + " is a built-in tier: it is changed only in the reviewed policy file."})
+	}
+	_, err := models.FindRole(c.Request().Context(), h.db.Read, name)
+	return false, err
+}
+
 func (h *Handler) roleChange(c echo.Context) error {
 	name := c.Param("name")
-	if policy.Tier(name).Valid() {
-		return h.renderRole(c, http.StatusUnprocessableEntity, nil, views.Errors{"": name + " is a built-in tier: it is changed only in the reviewed policy file."})
-	}
-	if _, err := models.FindRole(c.Request().Context(), h.db.Read, name); err != nil {
-		return err // ErrNotFound: 404
+	if answered, err := h.customRole(c, name); answered || err != nil {
+		return err
 	}
 	form, def, errs := readRoleForm(c)
 	form.Name, def.Name = name, policy.Tier(name)
 	var p models.Proposal
 	if len(errs) == 0 {
 		var err error
-		if p, errs, err = h.proposeRole(c, models.KindRoleChange, def, form.Reason); err != nil {
+		if p, errs, err = h.proposeRole(c, models.KindRoleChange, models.NewRoleProposal(def), form.Reason); err != nil {
 			return err
 		}
 	}
 	if len(errs) > 0 {
 		return h.renderRole(c, http.StatusUnprocessableEntity, &form, errs)
+	}
+	return c.Redirect(http.StatusSeeOther, fmt.Sprintf("/proposals/%d?done=proposed", p.ID))
+}
+
+// roleDelete proposes deleting the custom role in the path: refused while
+// anyone active or suspended holds it (models.DeleteRole), and nothing
+// changes until a second sysadmin approves.
+func (h *Handler) roleDelete(c echo.Context) error {
+	name := c.Param("name")
+	if answered, err := h.customRole(c, name); answered || err != nil {
+		return err
+	}
+	reason := c.FormValue("reason")
+	p, errs, err := h.proposeRole(c, models.KindRoleDelete, models.RoleDeletion{Name: name}, reason)
+	if err != nil {
+		return err
+	}
+	if len(errs) > 0 {
+		// The page's other form has a reason too.
+		if msg, ok := errs["reason"]; ok {
+			errs["delete-reason"] = msg
+			delete(errs, "reason")
+		}
+		return h.renderRoleWith(c, http.StatusUnprocessableEntity, nil, errs, reason)
 	}
 	return c.Redirect(http.StatusSeeOther, fmt.Sprintf("/proposals/%d?done=proposed", p.ID))
 }

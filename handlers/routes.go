@@ -93,12 +93,13 @@ func (h *Handler) routes() []route {
 		{post, "/staff/:id/reactivate", policy.StaffManage, true, h.staffReactivate},
 		{post, "/staff/:id/offboard", policy.StaffManage, true, h.staffOffboard},
 
-		// Roles: read by those who manage staff; the two POSTs change
-		// roles directly until they go through proposals.
+		// Roles: read by those who manage staff; the POSTs propose a
+		// role, a change or a deletion, which a second sysadmin approves.
 		{get, "/roles", policy.StaffManage, false, h.roleList},
 		{post, "/roles", policy.StaffManage, true, h.roleCreate},
 		{get, "/roles/:name", policy.StaffManage, false, h.roleShow},
 		{post, "/roles/:name", policy.StaffManage, true, h.roleChange},
+		{post, "/roles/:name/delete", policy.StaffManage, true, h.roleDelete},
 
 		// Policy changes under the two-person rule (the models refuse the
 		// proposer's own approval and anyone but its proposer's withdrawal).

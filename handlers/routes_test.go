@@ -165,6 +165,9 @@ func routeTable() map[string]routeCase {
 		"POST /roles":       {path: "/roles", form: form("name", "field-support", "description", "Support on site: general workspace information.", "permission", "portal:enter", "permission", "workspace_meta:read", "reason", reason), writes: true, want: staffPOST},
 		"GET /roles/:name":  {path: "/roles/billing-support", want: staffGET},
 		"POST /roles/:name": {path: "/roles/billing-support", form: form("description", "Billing questions only.", "permission", "portal:enter", "permission", "workspace_meta:read", "reason", reason), writes: true, want: staffPOST},
+		// archive-reader is a role nobody holds (TestCrossSitePOSTsRefused
+		// makes it; elsewhere the path is a 404 to those who may ask).
+		"POST /roles/:name/delete": {path: "/roles/archive-reader/delete", form: form("reason", reason), writes: true, want: staffPOST},
 
 		// Proposals 1 and 2 are otto's and 3 is ada's (proposeForRoutes),
 		// in TestCrossSitePOSTsRefused; elsewhere there are none (404,
@@ -659,6 +662,12 @@ func TestCrossSitePOSTsRefused(t *testing.T) {
 		p.raiseAlert()
 		declareTestIncidents(t, db, p.clock.Now(), p.idOf("otto.sysadmin@example.com"))
 		p.proposeForRoutes()
+		// The role deletion form needs a role nobody holds.
+		if _, err := models.CreateRole(context.Background(), db.Write, models.Act{Now: p.clock.Now(), By: models.Actor{Email: "test"}}, policy.RoleDef{
+			Name: "archive-reader", Description: "Reads archived workspaces' metadata.", Permissions: []policy.Permission{policy.PortalEnter, policy.WorkspaceMetaRead},
+		}); err != nil {
+			t.Fatal(err)
+		}
 		// The certification form needs an open review.
 		p.openReview()
 		posts := 0

@@ -19,7 +19,7 @@ var auditActions = []Action{
 	ActionLoginSucceeded, ActionLoginRefused, ActionLogout,
 	ActionStaffCreated, ActionStaffTierChanged, ActionStaffAgreementRecorded, ActionStaffTrainingRecorded,
 	ActionStaffSuspended, ActionStaffReactivated, ActionStaffOffboarded, ActionStaffScopeChanged,
-	ActionRoleCreated, ActionRoleChanged,
+	ActionRoleCreated, ActionRoleChanged, ActionRoleDeleted,
 	ActionGrantEnded, ActionDataViewed, ActionDataRefused, ActionFieldRevealed,
 	ActionAuditExported, ActionAuditExportFinished, ActionAuditExportCut, ActionAuditArchived,
 	ActionRequestCreated, ActionRequestApproved, ActionRequestDenied, ActionRequestCancelled, ActionRequestExpired,

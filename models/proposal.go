@@ -104,6 +104,7 @@ var proposalKinds = map[ProposalKind]Applier{
 	KindStaffScope: staffScopeApplier{},
 	KindRoleCreate: roleApplier{create: true},
 	KindRoleChange: roleApplier{},
+	KindRoleDelete: roleDeleteApplier{},
 }
 
 func applierOf(kind ProposalKind) (Applier, error) {

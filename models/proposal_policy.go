@@ -18,6 +18,7 @@ const (
 	KindStaffScope ProposalKind = "staff.scope"
 	KindRoleCreate ProposalKind = "role.create"
 	KindRoleChange ProposalKind = "role.change"
+	KindRoleDelete ProposalKind = "role.delete"
 )
 
 // StaffScopeChange is the payload of a staff.scope proposal: the scope's
@@ -207,6 +208,61 @@ func (a roleApplier) Describe(payload, before json.RawMessage) (ProposalWords, e
 		}
 	}
 	words.After = roleWords(d.Description, policy.FormatPermissions(d.Permissions), d.Scope)
+	return words, nil
+}
+
+// RoleDeletion is the payload of a role.delete proposal: the custom role
+// to delete.
+type RoleDeletion struct {
+	Name string `json:"name"`
+}
+
+// roleDeleteApplier applies role.delete proposals through DeleteRole. A
+// role someone active or suspended holds cannot be proposed for
+// deletion, and a proposal whose role has been given to someone since is
+// stale.
+type roleDeleteApplier struct{}
+
+func (roleDeleteApplier) Check(ctx context.Context, db *gorm.DB, payload json.RawMessage) (string, any, error) {
+	var p RoleDeletion
+	if err := decodeStrict(payload, &p); err != nil {
+		return "", nil, err
+	}
+	if policy.Tier(p.Name).Valid() {
+		return "", nil, Invalid("", p.Name+" is a built-in tier: it is changed only in the reviewed policy file.")
+	}
+	tx := db.WithContext(ctx)
+	r, err := lockRole(tx, p.Name, "UPDATE")
+	if err != nil {
+		return "", nil, err
+	}
+	if err := mayDeleteRole(tx, p.Name); err != nil {
+		return "", nil, err
+	}
+	return RoleTarget(r.Name), roleBefore{Exists: true, Description: r.Description, Permissions: r.Permissions, Scope: r.Scope}, nil
+}
+
+func (roleDeleteApplier) Apply(ctx context.Context, tx, _ *gorm.DB, act Act, payload json.RawMessage) error {
+	var p RoleDeletion
+	if err := decodeStrict(payload, &p); err != nil {
+		return err
+	}
+	return DeleteRole(ctx, tx, act, p.Name)
+}
+
+func (roleDeleteApplier) Describe(payload, before json.RawMessage) (ProposalWords, error) {
+	var p RoleDeletion
+	var b roleBefore
+	if err := decodeStrict(payload, &p); err != nil {
+		return ProposalWords{}, err
+	}
+	if err := decodeStrict(before, &b); err != nil {
+		return ProposalWords{}, err
+	}
+	words := ProposalWords{Change: "Role " + p.Name, Before: "no such role", After: "deleted: nobody may be given it again"}
+	if b.Exists {
+		words.Before = roleWords(b.Description, b.Permissions, b.Scope)
+	}
 	return words, nil
 }
 

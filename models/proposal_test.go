@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -430,6 +431,110 @@ func TestProposalKindsForRolesAndScopes(t *testing.T) {
 		var n int64
 		if err := db.Read.Model(&models.AuditEvent{}).Where("action = ?", models.ActionStaffScopeChanged).Count(&n).Error; err != nil || n != 1 {
 			t.Errorf("staff.scope_changed events = %d (%v), want 1", n, err)
+		}
+	})
+}
+
+// TestRoleDeletion: a custom role nobody holds is deleted by an approved
+// proposal, audited with what it was; one held by someone active or
+// suspended cannot be proposed for deletion, a proposal whose role was
+// given to someone meanwhile goes stale, and a deleted role can no
+// longer be given. A built-in tier is never deleted.
+func TestRoleDeletion(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *models.DB) {
+		ctx := context.Background()
+		r := newProposalRig(t, db)
+		createRole(t, db, r.now, dataReader)
+		propose := func(name string) (models.Proposal, error) {
+			return models.Propose(ctx, db.Write, r.act("ada.sysadmin"), models.ProposalInput{
+				Kind: models.KindRoleDelete, Payload: models.RoleDeletion{Name: name}, Reason: "Nobody reads data this way any more.",
+			})
+		}
+		approve := func(p models.Proposal) models.Proposal {
+			t.Helper()
+			got, err := models.ApproveProposal(ctx, db.Write, nil, r.act("otto.sysadmin"), p.ID, "")
+			if err != nil {
+				t.Fatalf("approve %s: %v", p.Kind, err)
+			}
+			return got
+		}
+		sam := r.ids["sam.support"]
+		setRole := func(role policy.Tier) error {
+			return models.SetStaffRole(ctx, db.Write, nil, r.act("otto.sysadmin"), sam, role)
+		}
+
+		// Held by someone suspended: refused, nothing written.
+		if err := setRole("data-reader"); err != nil {
+			t.Fatal(err)
+		}
+		if err := models.Suspend(ctx, db.Write, r.act("otto.sysadmin"), sam, "On leave until the audit is over."); err != nil {
+			t.Fatal(err)
+		}
+		seq := lastSeq(t, db)
+		var ce *models.ConflictError
+		if _, err := propose("data-reader"); !errors.As(err, &ce) || !strings.Contains(ce.Message, "give them another role first") {
+			t.Errorf("proposing to delete a role a suspended person holds: %v, want a ConflictError", err)
+		}
+		if _, err := propose("senior"); !errors.As(err, new(models.FieldErrors)) {
+			t.Errorf("proposing to delete the senior tier: %v, want FieldErrors", err)
+		}
+		if _, err := propose("no-such-role"); !errors.Is(err, models.ErrNotFound) {
+			t.Errorf("proposing to delete a role that does not exist: %v, want ErrNotFound", err)
+		}
+		if got := lastSeq(t, db); got != seq {
+			t.Errorf("refused proposals wrote %d audit events", got-seq)
+		}
+
+		// Nobody holds it, then sam is given it again before approval:
+		// the proposal goes stale and the role stays.
+		if err := models.Reactivate(ctx, db.Write, r.act("otto.sysadmin"), sam, "Back from leave, cleared again."); err != nil {
+			t.Fatal(err)
+		}
+		if err := setRole(policy.TierSupport); err != nil {
+			t.Fatal(err)
+		}
+		p, err := propose("data-reader")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := setRole("data-reader"); err != nil {
+			t.Fatal(err)
+		}
+		if got := approve(p); got.Status != models.ProposalStale {
+			t.Errorf("a deletion approved after the role was given to sam: %s, want stale", got.Status)
+		}
+		if _, err := models.FindRole(ctx, db.Read, "data-reader"); err != nil {
+			t.Errorf("the role after a stale deletion: %v", err)
+		}
+
+		// Nobody holds it: approved, deleted, audited, and no longer given.
+		if err := setRole(policy.TierSupport); err != nil {
+			t.Fatal(err)
+		}
+		if p, err = propose("data-reader"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := models.FindRole(ctx, db.Read, "data-reader"); err != nil {
+			t.Errorf("the role was deleted before approval: %v", err)
+		}
+		seq = lastSeq(t, db)
+		if got := approve(p); got.Status != models.ProposalApproved {
+			t.Fatalf("deletion: %s, want approved", got.Status)
+		}
+		if _, err := models.FindRole(ctx, db.Read, "data-reader"); !errors.Is(err, models.ErrNotFound) {
+			t.Errorf("the role after its deletion: %v, want ErrNotFound", err)
+		}
+		wantEvents(t, db, seq, r.now, string(models.ActionRoleDeleted), string(models.ActionProposalApproved))
+		var ev models.AuditEvent
+		if err := db.Read.Where("seq = ?", seq+1).Take(&ev).Error; err != nil {
+			t.Fatal(err)
+		}
+		if ev.Target != "role:data-reader" || !strings.Contains(ev.Detail, `"before":{"description":"Reads customer data under a consented grant."`) {
+			t.Errorf("role.deleted: target %q detail %s", ev.Target, ev.Detail)
+		}
+		var fe models.FieldErrors
+		if err := setRole("data-reader"); !errors.As(err, &fe) || fe["tier"] == "" {
+			t.Errorf("giving a deleted role: %v, want FieldErrors on tier", err)
 		}
 	})
 }

@@ -17,6 +17,7 @@ import (
 const (
 	ActionRoleCreated Action = "role.created"
 	ActionRoleChanged Action = "role.changed"
+	ActionRoleDeleted Action = "role.deleted"
 )
 
 // Role is a custom role as stored: a set of permissions next to the
@@ -153,11 +154,8 @@ func ChangeRole(ctx context.Context, db, product *gorm.DB, act Act, name string,
 	}
 	var r Role
 	err = db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		err := tx.Clauses(clause.Locking{Strength: "UPDATE"}).Where("name = ?", name).Take(&r).Error
-		if errors.Is(err, gorm.ErrRecordNotFound) {
-			return fmt.Errorf("role %q: %w", name, ErrNotFound)
-		}
-		if err != nil {
+		var err error
+		if r, err = lockRole(tx, name, "UPDATE"); err != nil {
 			return err
 		}
 		before := r.auditView()
@@ -179,6 +177,61 @@ func ChangeRole(ctx context.Context, db, product *gorm.DB, act Act, name string,
 		return Role{}, fmt.Errorf("change role %s: %w", name, err)
 	}
 	return r, nil
+}
+
+// DeleteRole deletes custom role name, audited as role.deleted with what
+// it was. Only a role nobody holds may go: one held by a staff member
+// who is active or suspended (who could hold it again) is a
+// ConflictError and nothing is written; an offboarded person keeps the
+// name in their record, where, as any name that is neither a tier nor a
+// stored role, it holds nothing. The role's row is locked first, and
+// SetStaffRole reads a custom role it gives under a shared lock, so no
+// one is given the role while it goes. The audit event moves the
+// security epoch, so every replica forgets the role on its next request.
+func DeleteRole(ctx context.Context, db *gorm.DB, act Act, name string) error {
+	err := db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		r, err := lockRole(tx, name, "UPDATE")
+		if err != nil {
+			return err
+		}
+		if err := mayDeleteRole(tx, name); err != nil {
+			return err
+		}
+		if err := tx.Where("name = ?", name).Delete(&Role{}).Error; err != nil {
+			return err
+		}
+		_, err = AppendAudit(ctx, tx, AuditEntry{At: act.Now, Actor: act.By, Action: ActionRoleDeleted, Target: RoleTarget(r.Name),
+			Detail: map[string]any{"before": r.auditView()}})
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("delete role %s: %w", name, err)
+	}
+	return nil
+}
+
+// lockRole reads custom role name in tx under a row lock of strength
+// ("UPDATE" or "SHARE"); a role that is not stored is ErrNotFound.
+func lockRole(tx *gorm.DB, name, strength string) (Role, error) {
+	var r Role
+	err := tx.Clauses(clause.Locking{Strength: strength}).Where("name = ?", name).Take(&r).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return r, fmt.Errorf("role %q: %w", name, ErrNotFound)
+	}
+	return r, err
+}
+
+// mayDeleteRole refuses (ConflictError) while anyone not offboarded
+// holds role name.
+func mayDeleteRole(tx *gorm.DB, name string) error {
+	var n int64
+	if err := tx.Model(&Staff{}).Where("tier = ? AND status <> ?", name, StatusOffboarded).Count(&n).Error; err != nil {
+		return fmt.Errorf("holders of role %s: %w", name, err)
+	}
+	if n > 0 {
+		return conflictf("%d staff (active or suspended) hold %s: give them another role first.", n, name)
+	}
+	return nil
 }
 
 // endHoldersBeyond ends, inside tx, every grant of role's active holders
@@ -213,6 +266,15 @@ func SetStaffRole(ctx context.Context, db, product *gorm.DB, act Act, id int64, 
 		}
 		if !roles.Known(role) {
 			return Invalid("tier", "Choose a role from the list.")
+		}
+		if !role.Valid() {
+			// A custom role, read under a shared lock: one being deleted
+			// (DeleteRole) is waited for, then is no longer there.
+			if _, err := lockRole(tx, string(role), "SHARE"); errors.Is(err, ErrNotFound) {
+				return Invalid("tier", "Choose a role from the list.")
+			} else if err != nil {
+				return err
+			}
 		}
 		if err := mustBeActive(s); err != nil {
 			return err

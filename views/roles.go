@@ -41,6 +41,8 @@ type RoleView struct {
 	CanChange   bool
 	Fresh       bool
 	Description int
+	// DeleteReason is what a refused deletion's form sent.
+	DeleteReason string
 }
 
 // permissionWords says what holding a permission lets someone do; the
@@ -64,4 +66,4 @@ func roleDone(done string) string {
 }
 
 // roleFormFields are the role form's fields, in page order.
-var roleFormFields = []FieldRef{{Key: "name", ID: "role-name"}, {Key: "description", ID: "role-description"}, {Key: "permissions", ID: "role-permissions"}, {Key: "scope", ID: "role-scope"}, {Key: "reason", ID: "role-reason"}}
+var roleFormFields = []FieldRef{{Key: "name", ID: "role-name"}, {Key: "description", ID: "role-description"}, {Key: "permissions", ID: "role-permissions"}, {Key: "scope", ID: "role-scope"}, {Key: "reason", ID: "role-reason"}, {Key: "delete-reason", ID: "role-delete-reason"}}
