@@ -538,3 +538,44 @@ func TestRoleDeletion(t *testing.T) {
 		}
 	})
 }
+
+// TestRoleDeletionWaitsForAGiving: a role being given to someone, in a
+// transaction not yet committed, cannot be deleted from under them: the
+// deletion waits for that transaction, then finds the role held and is
+// refused. (Without the giving's shared lock on the role, the deletion
+// would not see the uncommitted holder, and both would commit: a staff
+// member holding a role that no longer exists.)
+func TestRoleDeletionWaitsForAGiving(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *models.DB) {
+		ctx := context.Background()
+		r := newProposalRig(t, db)
+		createRole(t, db, r.now, dataReader)
+		sam := r.ids["sam.support"]
+		tx := db.Write.Begin()
+		if err := models.SetStaffRole(ctx, tx, nil, r.act("ada.sysadmin"), sam, "data-reader"); err != nil {
+			tx.Rollback()
+			t.Fatal(err)
+		}
+		deleted := make(chan error, 1)
+		go func() { deleted <- models.DeleteRole(ctx, db.Write, r.act("otto.sysadmin"), "data-reader") }()
+		select {
+		case err := <-deleted:
+			tx.Rollback()
+			t.Fatalf("the deletion did not wait for the giving: %v", err)
+		case <-time.After(300 * time.Millisecond):
+		}
+		if err := tx.Commit().Error; err != nil {
+			t.Fatal(err)
+		}
+		var ce *models.ConflictError
+		if err := <-deleted; !errors.As(err, &ce) {
+			t.Errorf("deleting a role just given to sam: %v, want a ConflictError", err)
+		}
+		if _, err := models.FindRole(ctx, db.Read, "data-reader"); err != nil {
+			t.Errorf("the role after the refused deletion: %v", err)
+		}
+		if s, err := models.FindStaff(ctx, db.Read, sam); err != nil || s.Tier != "data-reader" {
+			t.Errorf("sam's role = %q (%v), want data-reader", s.Tier, err)
+		}
+	})
+}

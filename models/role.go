@@ -267,20 +267,23 @@ func SetStaffRole(ctx context.Context, db, product *gorm.DB, act Act, id int64, 
 		if !roles.Known(role) {
 			return Invalid("tier", "Choose a role from the list.")
 		}
-		if !role.Valid() {
-			// A custom role, read under a shared lock: one being deleted
-			// (DeleteRole) is waited for, then is no longer there.
-			if _, err := lockRole(tx, string(role), "SHARE"); errors.Is(err, ErrNotFound) {
-				return Invalid("tier", "Choose a role from the list.")
-			} else if err != nil {
-				return err
-			}
-		}
 		if err := mustBeActive(s); err != nil {
 			return err
 		}
 		if s.Tier == role {
 			return conflictf("%s is already %s.", s.Email, role)
+		}
+		if !role.Valid() {
+			// A custom role, read under a shared lock: one being deleted
+			// (DeleteRole) is waited for, then is no longer there. Taken
+			// only once s does not hold it: a change of the role locks
+			// the role, then its holders' rows, and s's row is locked
+			// here already.
+			if _, err := lockRole(tx, string(role), "SHARE"); errors.Is(err, ErrNotFound) {
+				return Invalid("tier", "Choose a role from the list.")
+			} else if err != nil {
+				return err
+			}
 		}
 		why := fmt.Sprintf("grantee's role changed from %s to %s", s.Tier, role)
 		s.Tier = role
