@@ -153,13 +153,10 @@ func (a roleApplier) Check(ctx context.Context, db *gorm.DB, payload json.RawMes
 	if err != nil {
 		return "", nil, err
 	}
-	var r Role
-	err = db.WithContext(ctx).Clauses(clause.Locking{Strength: "UPDATE"}).Where("name = ?", string(d.Name)).Take(&r).Error
+	r, err := lockRole(db.WithContext(ctx), string(d.Name), "UPDATE")
 	switch {
-	case errors.Is(err, gorm.ErrRecordNotFound) && a.create:
+	case errors.Is(err, ErrNotFound) && a.create:
 		return RoleTarget(string(d.Name)), roleBefore{}, nil
-	case errors.Is(err, gorm.ErrRecordNotFound):
-		return "", nil, fmt.Errorf("role %q: %w", d.Name, ErrNotFound)
 	case err != nil:
 		return "", nil, err
 	case a.create:
@@ -168,7 +165,12 @@ func (a roleApplier) Check(ctx context.Context, db *gorm.DB, payload json.RawMes
 	if r.Description == d.Description && r.Permissions == policy.FormatPermissions(d.Permissions) && r.Scope == d.Scope {
 		return "", nil, Invalid("", "Nothing to change: the role already reads exactly so.")
 	}
-	return RoleTarget(r.Name), roleBefore{Exists: true, Description: r.Description, Permissions: r.Permissions, Scope: r.Scope}, nil
+	return RoleTarget(r.Name), beforeOf(r), nil
+}
+
+// beforeOf is stored role r as a proposal is made against it.
+func beforeOf(r Role) roleBefore {
+	return roleBefore{Exists: true, Description: r.Description, Permissions: r.Permissions, Scope: r.Scope}
 }
 
 func (a roleApplier) Apply(ctx context.Context, tx, product *gorm.DB, act Act, payload json.RawMessage) error {
@@ -239,7 +241,7 @@ func (roleDeleteApplier) Check(ctx context.Context, db *gorm.DB, payload json.Ra
 	if err := mayDeleteRole(tx, p.Name); err != nil {
 		return "", nil, err
 	}
-	return RoleTarget(r.Name), roleBefore{Exists: true, Description: r.Description, Permissions: r.Permissions, Scope: r.Scope}, nil
+	return RoleTarget(r.Name), beforeOf(r), nil
 }
 
 func (roleDeleteApplier) Apply(ctx context.Context, tx, _ *gorm.DB, act Act, payload json.RawMessage) error {
